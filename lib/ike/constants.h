@@ -1,0 +1,195 @@
+/*
+ * IKEv2 wire constants, named as in RFC 7296 §3 and the IANA "IKEv2 Parameters" registry.
+ * Shared by the codec (lib/ike), the crypto registry (lib/crypto) and the state machines.
+ */
+#ifndef IKD_IKE_CONSTANTS_H
+#define IKD_IKE_CONSTANTS_H
+
+#define IKE_VERSION_MAJOR		2
+#define IKE_VERSION_MINOR		0
+#define IKE_HEADER_LEN			28
+#define IKE_PAYLOAD_HEADER_LEN		4
+#define IKE_SPI_LEN			8
+#define IKE_PORT			500
+#define IKE_NATT_PORT			4500
+/* RFC 3948 §2.2: the four zero bytes that precede IKE on port 4500. */
+#define IKE_NON_ESP_MARKER_LEN		4
+
+/* RFC 7296 §3.1 header flags. */
+#define IKE_FLAG_RESPONSE		0x20
+#define IKE_FLAG_VERSION		0x10
+#define IKE_FLAG_INITIATOR		0x08
+
+/* RFC 7296 §3.2: the critical bit of the generic payload header. */
+#define IKE_PAYLOAD_CRITICAL		0x80
+
+enum ike_exchange {
+	IKE_EXCH_IKE_SA_INIT		= 34,
+	IKE_EXCH_IKE_AUTH		= 35,
+	IKE_EXCH_CREATE_CHILD_SA	= 36,
+	IKE_EXCH_INFORMATIONAL		= 37,
+};
+
+enum ike_payload_type {
+	IKE_PLD_NONE	= 0,
+	IKE_PLD_SA	= 33,
+	IKE_PLD_KE	= 34,
+	IKE_PLD_IDI	= 35,
+	IKE_PLD_IDR	= 36,
+	IKE_PLD_CERT	= 37,
+	IKE_PLD_CERTREQ	= 38,
+	IKE_PLD_AUTH	= 39,
+	IKE_PLD_NONCE	= 40,
+	IKE_PLD_NOTIFY	= 41,
+	IKE_PLD_DELETE	= 42,
+	IKE_PLD_VENDOR	= 43,
+	IKE_PLD_TSI	= 44,
+	IKE_PLD_TSR	= 45,
+	IKE_PLD_SK	= 46,
+	IKE_PLD_CP	= 47,
+	IKE_PLD_EAP	= 48,
+	IKE_PLD_SKF	= 53,	/* RFC 7383 */
+};
+
+/* RFC 7296 §3.3.1 protocol IDs. */
+enum ike_protocol {
+	IKE_PROTO_IKE	= 1,
+	IKE_PROTO_AH	= 2,
+	IKE_PROTO_ESP	= 3,
+};
+
+/* RFC 7296 §3.3.2 transform types. */
+enum ike_transform_type {
+	IKE_TRANSFORM_ENCR	= 1,
+	IKE_TRANSFORM_PRF	= 2,
+	IKE_TRANSFORM_INTEG	= 3,
+	IKE_TRANSFORM_DH	= 4,
+	IKE_TRANSFORM_ESN	= 5,
+};
+
+enum ike_encr {
+	IKE_ENCR_3DES			= 3,
+	IKE_ENCR_NULL			= 11,
+	IKE_ENCR_AES_CBC		= 12,
+	IKE_ENCR_AES_CTR		= 13,
+	IKE_ENCR_AES_CCM_16		= 16,
+	IKE_ENCR_AES_GCM_8		= 18,
+	IKE_ENCR_AES_GCM_12		= 19,
+	IKE_ENCR_AES_GCM_16		= 20,
+	IKE_ENCR_CHACHA20_POLY1305	= 28,
+};
+
+enum ike_prf {
+	IKE_PRF_HMAC_MD5	= 1,
+	IKE_PRF_HMAC_SHA1	= 2,
+	IKE_PRF_AES128_XCBC	= 4,
+	IKE_PRF_HMAC_SHA2_256	= 5,
+	IKE_PRF_HMAC_SHA2_384	= 6,
+	IKE_PRF_HMAC_SHA2_512	= 7,
+};
+
+enum ike_integ {
+	IKE_AUTH_NONE			= 0,
+	IKE_AUTH_HMAC_MD5_96		= 1,
+	IKE_AUTH_HMAC_SHA1_96		= 2,
+	IKE_AUTH_AES_XCBC_96		= 5,
+	IKE_AUTH_HMAC_SHA2_256_128	= 12,
+	IKE_AUTH_HMAC_SHA2_384_192	= 13,
+	IKE_AUTH_HMAC_SHA2_512_256	= 14,
+};
+
+enum ike_dh_group {
+	IKE_DH_NONE		= 0,
+	IKE_DH_MODP_1024	= 2,
+	IKE_DH_MODP_1536	= 5,
+	IKE_DH_MODP_2048	= 14,
+	IKE_DH_MODP_3072	= 15,
+	IKE_DH_MODP_4096	= 16,
+	IKE_DH_MODP_6144	= 17,
+	IKE_DH_MODP_8192	= 18,
+	IKE_DH_ECP_256		= 19,
+	IKE_DH_ECP_384		= 20,
+	IKE_DH_ECP_521		= 21,
+	IKE_DH_CURVE25519	= 31,
+};
+
+enum ike_esn {
+	IKE_ESN_NO	= 0,
+	IKE_ESN_YES	= 1,
+};
+
+/* RFC 7296 §3.3.5: the only transform attribute IKEv2 defines (TV form, AF bit set). */
+#define IKE_ATTR_KEY_LENGTH	14
+#define IKE_ATTR_FORMAT_TV	0x8000
+
+/* RFC 7296 §3.5 identification types. */
+enum ike_id_type {
+	IKE_ID_IPV4_ADDR	= 1,
+	IKE_ID_FQDN		= 2,
+	IKE_ID_RFC822_ADDR	= 3,
+	IKE_ID_IPV6_ADDR	= 5,
+	IKE_ID_DER_ASN1_DN	= 9,
+	IKE_ID_DER_ASN1_GN	= 10,
+	IKE_ID_KEY_ID		= 11,
+};
+
+/* RFC 7296 §3.8 authentication methods. */
+enum ike_auth_method {
+	IKE_AUTH_RSA_SIG	= 1,
+	IKE_AUTH_SHARED_KEY_MIC	= 2,
+	IKE_AUTH_DSS_SIG	= 3,
+	IKE_AUTH_DIGITAL_SIG	= 14,	/* RFC 7427 */
+};
+
+/* RFC 7296 §3.13.1 traffic selector types. */
+enum ike_ts_type {
+	IKE_TS_IPV4_ADDR_RANGE	= 7,
+	IKE_TS_IPV6_ADDR_RANGE	= 8,
+};
+
+/* RFC 7296 §3.15 configuration payload. */
+enum ike_cfg_type {
+	IKE_CFG_REQUEST	= 1,
+	IKE_CFG_REPLY	= 2,
+	IKE_CFG_SET	= 3,
+	IKE_CFG_ACK	= 4,
+};
+
+/* RFC 7296 §3.10.1: error types (< 16384) and status types (>= 16384). */
+enum ike_notify_type {
+	IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD	= 1,
+	IKE_N_INVALID_IKE_SPI			= 4,
+	IKE_N_INVALID_MAJOR_VERSION		= 5,
+	IKE_N_INVALID_SYNTAX			= 7,
+	IKE_N_INVALID_MESSAGE_ID		= 9,
+	IKE_N_INVALID_SPI			= 11,
+	IKE_N_NO_PROPOSAL_CHOSEN		= 14,
+	IKE_N_INVALID_KE_PAYLOAD		= 17,
+	IKE_N_AUTHENTICATION_FAILED		= 24,
+	IKE_N_SINGLE_PAIR_REQUIRED		= 34,
+	IKE_N_NO_ADDITIONAL_SAS			= 35,
+	IKE_N_INTERNAL_ADDRESS_FAILURE		= 36,
+	IKE_N_FAILED_CP_REQUIRED		= 37,
+	IKE_N_TS_UNACCEPTABLE			= 38,
+	IKE_N_INVALID_SELECTORS			= 39,
+	IKE_N_TEMPORARY_FAILURE			= 43,
+	IKE_N_CHILD_SA_NOT_FOUND		= 44,
+
+	IKE_N_INITIAL_CONTACT			= 16384,
+	IKE_N_SET_WINDOW_SIZE			= 16385,
+	IKE_N_ADDITIONAL_TS_POSSIBLE		= 16386,
+	IKE_N_IPCOMP_SUPPORTED			= 16387,
+	IKE_N_NAT_DETECTION_SOURCE_IP		= 16388,
+	IKE_N_NAT_DETECTION_DESTINATION_IP	= 16389,
+	IKE_N_COOKIE				= 16390,
+	IKE_N_USE_TRANSPORT_MODE		= 16391,
+	IKE_N_HTTP_CERT_LOOKUP_SUPPORTED	= 16392,
+	IKE_N_REKEY_SA				= 16393,
+	IKE_N_ESP_TFC_PADDING_NOT_SUPPORTED	= 16394,
+	IKE_N_NON_FIRST_FRAGMENTS_ALSO		= 16395,
+	IKE_N_MOBIKE_SUPPORTED			= 16396,	/* RFC 4555 */
+	IKE_N_IKEV2_FRAGMENTATION_SUPPORTED	= 16430,	/* RFC 7383 */
+	IKE_N_SIGNATURE_HASH_ALGORITHMS		= 16431,	/* RFC 7427 */
+};
+
+#endif
