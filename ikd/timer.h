@@ -1,0 +1,54 @@
+/*
+ * Timers for ikd's event loop: a binary min-heap of embedded timers on CLOCK_MONOTONIC
+ * milliseconds. Every deadline in the daemon (retransmits, DPD, rekey, failover hold-down)
+ * is one of these; the loop sleeps in epoll_wait until the earliest one.
+ */
+#ifndef IKD_TIMER_H
+#define IKD_TIMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct timer;
+typedef void (*timer_fn)(struct timer *t, void *arg);
+
+/* Embedded in its owner; zero-initialised or timer_init()ed before first use. */
+struct timer {
+	uint64_t deadline_ms;
+	size_t heap_idx;	/* position + 1 in the heap; 0 when not armed */
+	timer_fn fn;
+	void *arg;
+};
+
+struct timer_heap {
+	struct timer **v;
+	size_t n;
+	size_t cap;
+};
+
+void timer_init(struct timer *t, timer_fn fn, void *arg);
+static inline bool timer_armed(const struct timer *t)
+{
+	return t->heap_idx != 0;
+}
+
+/* Arm or re-arm t for deadline_ms. -ENOMEM leaves t as it was. */
+int timer_arm(struct timer_heap *h, struct timer *t, uint64_t deadline_ms);
+/* Disarm t; a no-op when it is not armed. */
+void timer_cancel(struct timer_heap *h, struct timer *t);
+
+/* Milliseconds until the earliest deadline (0 if already due), or -1 with nothing armed. */
+int timer_next_timeout_ms(const struct timer_heap *h, uint64_t now_ms);
+/*
+ * Fire every timer due at now_ms, earliest first. Each is disarmed before its callback runs,
+ * so a callback may re-arm or cancel any timer, itself included. Returns how many fired.
+ */
+size_t timer_run_due(struct timer_heap *h, uint64_t now_ms);
+
+void timer_heap_clear(struct timer_heap *h);
+
+/* CLOCK_MONOTONIC in milliseconds: the daemon's one clock. */
+uint64_t timer_now_ms(void);
+
+#endif
