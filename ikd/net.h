@@ -1,0 +1,66 @@
+/*
+ * ikd's UDP sockets for IKE: port 500 and the NAT-T port 4500, IPv4 and IPv6.
+ * Each socket carries per-socket IPsec bypass policies (in and out), so a site whose
+ * selectors cover the gateways (0.0.0.0/0) can never capture IKE itself, and the 4500
+ * socket is UDP_ENCAP_ESPINUDP so the kernel decapsulates ESP-in-UDP (RFC 3948) and hands
+ * us only IKE (after the four-byte non-ESP marker) and NAT keepalives.
+ */
+#ifndef IKD_NET_H
+#define IKD_NET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+union net_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	struct sockaddr_storage ss;
+};
+
+struct net_sock {
+	int fd;
+	int family;
+	uint16_t port;
+	bool natt;		/* port 4500: non-ESP marker on every IKE message */
+};
+
+/*
+ * Open a UDP socket bound to addr (any address of family when NULL) and port, with bypass
+ * policies, IP_PKTINFO/IPV6_RECVPKTINFO (to learn and reuse the local address), and
+ * UDP_ENCAP_ESPINUDP when natt. Returns 0 or -errno; on error nothing is left open.
+ */
+int net_sock_open(struct net_sock *s, int family, const union net_addr *addr, uint16_t port,
+		  bool natt);
+void net_sock_close(struct net_sock *s);
+
+struct net_dgram {
+	union net_addr from;
+	union net_addr local;	/* the address the peer sent to (source for our reply) */
+	int ifindex;
+};
+
+/*
+ * Receive one datagram without blocking. Returns its length (the non-ESP marker already
+ * removed on a natt socket), -EAGAIN when none is queued, -EBADMSG for a truncated datagram
+ * or a natt datagram that is not IKE (a NAT keepalive, 0xff), -errno otherwise.
+ */
+ssize_t net_recv(const struct net_sock *s, uint8_t *buf, size_t cap, struct net_dgram *ret);
+
+/* Send msg to `to` from `local` (when set); a natt socket prepends the non-ESP marker. */
+int net_send(const struct net_sock *s, const uint8_t *msg, size_t len, const union net_addr *to,
+	     const union net_addr *local);
+
+/* The RFC 3948 §2.3 NAT keepalive: one 0xff byte, on a natt socket. */
+int net_send_keepalive(const struct net_sock *s, const union net_addr *to,
+		       const union net_addr *local);
+
+/* "192.0.2.1:500" / "[2001:db8::1]:4500" into buf; returns buf. */
+const char *net_addr_str(const union net_addr *a, char *buf, size_t len);
+int net_addr_parse(const char *s, uint16_t port, union net_addr *ret);
+socklen_t net_addr_len(const union net_addr *a);
+
+#endif
