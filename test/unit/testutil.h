@@ -3,6 +3,7 @@
 #define IKD_TEST_TESTUTIL_H
 
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,40 @@ static inline char *test_read_data(const char *name, size_t *ret_len)
 	if (ret_len)
 		*ret_len = (size_t)n;
 	return buf;
+}
+
+/*
+ * Look up `name = hex` in text (a file of such lines, # comments allowed) and decode the hex
+ * into a malloc'd buffer. Aborts the test when the name is missing.
+ */
+static inline uint8_t *test_kv_hex(const char *text, const char *name, size_t *ret_len)
+{
+	size_t nlen = strlen(name);
+
+	for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		const char *p = line, *end;
+		char *hex;
+		uint8_t *out;
+
+		if (strncmp(p, name, nlen) != 0 || (p[nlen] != ' ' && p[nlen] != '='))
+			continue;
+		p += nlen;
+		while (*p == ' ')
+			p++;
+		if (*p != '=')
+			continue;
+		p++;
+		end = strchr(p, '\n');
+		if (!end)
+			end = p + strlen(p);
+		hex = strndup(p, (size_t)(end - p));
+		ck_assert_ptr_nonnull(hex);
+		out = test_hex(hex, ret_len);
+		free(hex);
+		return out;
+	}
+	ck_abort_msg("test vector '%s' not found", name);
+	return NULL;
 }
 
 #endif

@@ -1,0 +1,238 @@
+/* See prf.h. HMAC through OpenSSL 3's EVP_MAC. */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <sodium.h>
+
+#include "crypto/prf.h"
+
+#define PRF_MAX_OUT 64
+
+int crypto_prf(const struct crypto_prf *prf, const uint8_t *key, size_t key_len,
+	       const struct crypto_buf *parts, size_t n_parts, uint8_t *out)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)prf->md, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	size_t out_len = 0;
+	int rc = -EIO;
+
+	if (!ctx)
+		goto out;
+	if (!EVP_MAC_init(ctx, key, key_len, params))
+		goto out;
+	for (size_t i = 0; i < n_parts; i++)
+		if (parts[i].len && !EVP_MAC_update(ctx, parts[i].p, parts[i].len))
+			goto out;
+	if (!EVP_MAC_final(ctx, out, &out_len, prf->out_len) || out_len != prf->out_len)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0)
+		ERR_clear_error();
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(mac);
+	return rc;
+}
+
+int crypto_prf_plus(const struct crypto_prf *prf, const uint8_t *key, size_t key_len,
+		    const struct crypto_buf *seed, size_t n_seed, uint8_t *out, size_t out_len)
+{
+	struct crypto_buf parts[8];
+	uint8_t t[PRF_MAX_OUT];
+	uint8_t counter = 1;
+	size_t done = 0;
+	int rc = 0;
+
+	if (n_seed > 6 || out_len > (size_t)255 * prf->out_len)
+		return -EINVAL;
+	while (done < out_len) {
+		size_t n = 0, take;
+
+		if (counter > 1)
+			parts[n++] = (struct crypto_buf){ t, prf->out_len };
+		for (size_t i = 0; i < n_seed; i++)
+			parts[n++] = seed[i];
+		parts[n++] = (struct crypto_buf){ &counter, 1 };
+		rc = crypto_prf(prf, key, key_len, parts, n, t);
+		if (rc < 0)
+			break;
+		take = out_len - done < prf->out_len ? out_len - done : prf->out_len;
+		memcpy(out + done, t, take);
+		done += take;
+		counter++;
+	}
+	sodium_memzero(t, sizeof(t));
+	if (rc < 0)
+		sodium_memzero(out, out_len);
+	return rc;
+}
+
+void crypto_ike_keys_clear(struct crypto_ike_keys *k)
+{
+	secret_clear(&k->skeyseed);
+	secret_clear(&k->sk_d);
+	secret_clear(&k->sk_ai);
+	secret_clear(&k->sk_ar);
+	secret_clear(&k->sk_ei);
+	secret_clear(&k->sk_er);
+	secret_clear(&k->sk_pi);
+	secret_clear(&k->sk_pr);
+}
+
+/* Cut the next len bytes of km into s. */
+static int take(struct secret *s, const uint8_t *km, size_t *pos, size_t len)
+{
+	int rc = secret_set(s, km + *pos, len);
+
+	*pos += len;
+	return rc;
+}
+
+int crypto_ike_keys_derive(const struct crypto_suite *suite, const struct secret *shared,
+			   const uint8_t *nonce_i, size_t nonce_i_len,
+			   const uint8_t *nonce_r, size_t nonce_r_len,
+			   const uint8_t spi_i[8], const uint8_t spi_r[8],
+			   const struct secret *old_sk_d, struct crypto_ike_keys *ret)
+{
+	const struct crypto_prf *prf = suite->prf;
+	size_t prf_len = prf->out_len;
+	size_t integ_len = suite->integ ? suite->integ->key_len : 0;
+	size_t encr_len = suite->encr->key_bits / 8 + suite->encr->salt_len;
+	size_t total = 3 * prf_len + 2 * integ_len + 2 * encr_len, pos = 0;
+	struct crypto_buf seed[4] = {
+		{ nonce_i, nonce_i_len }, { nonce_r, nonce_r_len }, { spi_i, 8 }, { spi_r, 8 },
+	};
+	struct secret km = { 0 };
+	uint8_t *nonces = NULL;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	rc = secret_alloc(&ret->skeyseed, prf_len);
+	if (rc < 0)
+		return rc;
+	if (old_sk_d) {
+		struct crypto_buf parts[3] = {
+			{ shared->p, shared->len }, { nonce_i, nonce_i_len }, { nonce_r, nonce_r_len },
+		};
+
+		rc = crypto_prf(prf, old_sk_d->p, old_sk_d->len, parts, 3, ret->skeyseed.p);
+	} else {
+		/* The key is Ni | Nr, used whole: HMAC PRFs take any key length. */
+		struct crypto_buf part = { shared->p, shared->len };
+
+		nonces = malloc(nonce_i_len + nonce_r_len);
+		if (!nonces) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memcpy(nonces, nonce_i, nonce_i_len);
+		memcpy(nonces + nonce_i_len, nonce_r, nonce_r_len);
+		rc = crypto_prf(prf, nonces, nonce_i_len + nonce_r_len, &part, 1, ret->skeyseed.p);
+	}
+	if (rc < 0)
+		goto out;
+	rc = secret_alloc(&km, total);
+	if (rc < 0)
+		goto out;
+	rc = crypto_prf_plus(prf, ret->skeyseed.p, ret->skeyseed.len, seed, 4, km.p, total);
+	if (rc < 0)
+		goto out;
+	rc = take(&ret->sk_d, km.p, &pos, prf_len);
+	rc = rc ?: take(&ret->sk_ai, km.p, &pos, integ_len);
+	rc = rc ?: take(&ret->sk_ar, km.p, &pos, integ_len);
+	rc = rc ?: take(&ret->sk_ei, km.p, &pos, encr_len);
+	rc = rc ?: take(&ret->sk_er, km.p, &pos, encr_len);
+	rc = rc ?: take(&ret->sk_pi, km.p, &pos, prf_len);
+	rc = rc ?: take(&ret->sk_pr, km.p, &pos, prf_len);
+out:
+	free(nonces);	/* nonces are public */
+	secret_clear(&km);
+	if (rc < 0)
+		crypto_ike_keys_clear(ret);
+	return rc;
+}
+
+void crypto_child_keys_clear(struct crypto_child_keys *k)
+{
+	secret_clear(&k->encr_i);
+	secret_clear(&k->integ_i);
+	secret_clear(&k->encr_r);
+	secret_clear(&k->integ_r);
+}
+
+int crypto_child_keys_derive(const struct crypto_prf *prf, const struct secret *sk_d,
+			     const struct crypto_encr *encr, const struct crypto_integ *integ,
+			     const struct secret *shared,
+			     const uint8_t *nonce_i, size_t nonce_i_len,
+			     const uint8_t *nonce_r, size_t nonce_r_len,
+			     struct crypto_child_keys *ret)
+{
+	size_t encr_len = encr->key_bits / 8 + encr->salt_len;
+	size_t integ_len = integ ? integ->key_len : 0;
+	size_t total = 2 * (encr_len + integ_len), pos = 0, n = 0;
+	struct crypto_buf seed[3];
+	struct secret km = { 0 };
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if (shared)
+		seed[n++] = (struct crypto_buf){ shared->p, shared->len };
+	seed[n++] = (struct crypto_buf){ nonce_i, nonce_i_len };
+	seed[n++] = (struct crypto_buf){ nonce_r, nonce_r_len };
+	rc = secret_alloc(&km, total);
+	rc = rc ?: crypto_prf_plus(prf, sk_d->p, sk_d->len, seed, n, km.p, total);
+	rc = rc ?: take(&ret->encr_i, km.p, &pos, encr_len);
+	rc = rc ?: take(&ret->integ_i, km.p, &pos, integ_len);
+	rc = rc ?: take(&ret->encr_r, km.p, &pos, encr_len);
+	rc = rc ?: take(&ret->integ_r, km.p, &pos, integ_len);
+	secret_clear(&km);
+	if (rc < 0)
+		crypto_child_keys_clear(ret);
+	return rc;
+}
+
+int crypto_psk_auth(const struct crypto_prf *prf, const struct secret *psk,
+		    const uint8_t *msg, size_t msg_len, const uint8_t *nonce, size_t nonce_len,
+		    const struct secret *sk_p, const uint8_t *id_body, size_t id_len, uint8_t *out)
+{
+	static const char pad[] = "Key Pad for IKEv2";
+	struct crypto_buf pad_part = { (const uint8_t *)pad, sizeof(pad) - 1 };
+	struct crypto_buf id_part = { id_body, id_len };
+	uint8_t key[PRF_MAX_OUT], maced_id[PRF_MAX_OUT];
+	struct crypto_buf parts[3] = {
+		{ msg, msg_len }, { nonce, nonce_len }, { maced_id, prf->out_len },
+	};
+	int rc;
+
+	rc = crypto_prf(prf, psk->p, psk->len, &pad_part, 1, key);
+	rc = rc ?: crypto_prf(prf, sk_p->p, sk_p->len, &id_part, 1, maced_id);
+	rc = rc ?: crypto_prf(prf, key, prf->out_len, parts, 3, out);
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+int crypto_psk_auth_verify(const struct crypto_prf *prf, const struct secret *psk,
+			   const uint8_t *msg, size_t msg_len, const uint8_t *nonce, size_t nonce_len,
+			   const struct secret *sk_p, const uint8_t *id_body, size_t id_len,
+			   const uint8_t *auth, size_t auth_len)
+{
+	uint8_t expect[PRF_MAX_OUT];
+	int rc;
+
+	if (auth_len != prf->out_len)
+		return -EACCES;
+	rc = crypto_psk_auth(prf, psk, msg, msg_len, nonce, nonce_len, sk_p, id_body, id_len,
+			     expect);
+	if (rc == 0 && !secret_equal(expect, auth, auth_len))
+		rc = -EACCES;
+	sodium_memzero(expect, sizeof(expect));
+	return rc;
+}

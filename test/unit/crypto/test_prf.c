@@ -1,0 +1,298 @@
+/*
+ * lib/crypto/prf.c: HMAC known answers (RFC 2202, RFC 4231), prf+ and the key derivations of
+ * RFC 7296 §2.13-§2.18 against reference values from an independent implementation
+ * (test/tools/crypto-vectors.py -> test/data/crypto/vectors.txt).
+ */
+#include "testutil.h"
+#include "crypto/prf.h"
+
+static char *vectors;
+
+static void load_vectors(void)
+{
+	vectors = test_read_data("crypto/vectors.txt", NULL);
+}
+
+static void free_vectors(void)
+{
+	free(vectors);
+}
+
+static uint8_t *vec(const char *name, size_t *len)
+{
+	return test_kv_hex(vectors, name, len);
+}
+
+static void assert_secret_eq(const struct secret *s, const char *name)
+{
+	size_t len;
+	uint8_t *want = vec(name, &len);
+
+	ck_assert_msg(s->len == len, "%s: length %zu, want %zu", name, s->len, len);
+	ck_assert_msg(memcmp(s->p, want, len) == 0, "%s differs", name);
+	free(want);
+}
+
+START_TEST(test_prf_hmac_known_answers)
+{
+	/* RFC 2202 §3 and RFC 4231 §4.3: test case 2, key "Jefe". */
+	static const struct {
+		uint16_t id;
+		const char *hex;
+	} kat[] = {
+		{ IKE_PRF_HMAC_SHA1, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79" },
+		{ IKE_PRF_HMAC_SHA2_256,
+		  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" },
+		{ IKE_PRF_HMAC_SHA2_384,
+		  "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e"
+		  "8e2240ca5e69e2c78b3239ecfab21649" },
+		{ IKE_PRF_HMAC_SHA2_512,
+		  "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+		  "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737" },
+	};
+	const char *data = "what do ya want for nothing?";
+	/* Split in two parts: the concatenation is what is MACed. */
+	struct crypto_buf parts[2] = { { (const uint8_t *)data, 10 },
+				       { (const uint8_t *)data + 10, strlen(data) - 10 } };
+
+	for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		const struct crypto_prf *prf = crypto_prf_find(kat[i].id);
+		uint8_t out[64];
+		size_t len;
+		uint8_t *want = test_hex(kat[i].hex, &len);
+
+		ck_assert_ptr_nonnull(prf);
+		ck_assert_uint_eq(prf->out_len, len);
+		ck_assert_int_eq(crypto_prf(prf, (const uint8_t *)"Jefe", 4, parts, 2, out), 0);
+		ck_assert_msg(memcmp(out, want, len) == 0, "%s", prf->name);
+		free(want);
+	}
+}
+END_TEST
+
+START_TEST(test_prf_plus_matches_reference)
+{
+	const uint8_t key[20] = { 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+				  0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b };
+	const char *seed = "ikd prf+ seed";
+	struct crypto_buf s[2] = { { (const uint8_t *)seed, 4 },
+				   { (const uint8_t *)seed + 4, strlen(seed) - 4 } };
+	uint8_t out[100];
+	size_t len;
+	uint8_t *want;
+
+	want = vec("prfplus_sha256", &len);
+	ck_assert_uint_eq(len, 100);
+	ck_assert_int_eq(crypto_prf_plus(crypto_prf_find(IKE_PRF_HMAC_SHA2_256), key, 20, s, 2,
+					 out, 100), 0);
+	ck_assert(memcmp(out, want, 100) == 0);
+	free(want);
+	want = vec("prfplus_sha1", &len);
+	ck_assert_int_eq(crypto_prf_plus(crypto_prf_find(IKE_PRF_HMAC_SHA1), key, 20, s, 2,
+					 out, 50), 0);
+	ck_assert(memcmp(out, want, 50) == 0);
+	free(want);
+	/* §2.13: at most 255 blocks. */
+	ck_assert_int_eq(crypto_prf_plus(crypto_prf_find(IKE_PRF_HMAC_SHA1), key, 20, s, 2, out,
+					 255 * 20 + 1), -EINVAL);
+}
+END_TEST
+
+struct derive_inputs {
+	uint8_t *ni, *nr, *spi_i, *spi_r;
+	size_t ni_len, nr_len, len;
+	struct secret shared;
+};
+
+static void inputs_load(struct derive_inputs *in)
+{
+	size_t len;
+	uint8_t *shared = vec("shared", &len);
+
+	in->ni = vec("nonce_i", &in->ni_len);
+	in->nr = vec("nonce_r", &in->nr_len);
+	in->spi_i = vec("spi_i", &in->len);
+	in->spi_r = vec("spi_r", &in->len);
+	ck_assert_int_eq(secret_set(&in->shared, shared, len), 0);
+	free(shared);
+}
+
+static void inputs_free(struct derive_inputs *in)
+{
+	free(in->ni);
+	free(in->nr);
+	free(in->spi_i);
+	free(in->spi_r);
+	secret_clear(&in->shared);
+}
+
+static const struct {
+	const char *name;
+	uint16_t encr, key_bits, prf, integ;
+} ike_suites[] = {
+	{ "aes128_sha256", IKE_ENCR_AES_CBC, 128, IKE_PRF_HMAC_SHA2_256, IKE_AUTH_HMAC_SHA2_256_128 },
+	{ "aes256gcm16_prfsha384", IKE_ENCR_AES_GCM_16, 256, IKE_PRF_HMAC_SHA2_384, IKE_AUTH_NONE },
+	{ "aes256_sha512", IKE_ENCR_AES_CBC, 256, IKE_PRF_HMAC_SHA2_512, IKE_AUTH_HMAC_SHA2_512_256 },
+	{ "aes192_sha1", IKE_ENCR_AES_CBC, 192, IKE_PRF_HMAC_SHA1, IKE_AUTH_HMAC_SHA1_96 },
+};
+
+START_TEST(test_ike_keys_match_reference_for_each_suite)
+{
+	struct derive_inputs in = { 0 };
+	struct crypto_suite suite;
+	struct crypto_ike_keys k;
+	char name[64];
+
+	inputs_load(&in);
+	for (size_t i = 0; i < sizeof(ike_suites) / sizeof(ike_suites[0]); i++) {
+		const char *n = ike_suites[i].name;
+
+		ck_assert_int_eq(crypto_suite_init(&suite, ike_suites[i].encr, ike_suites[i].key_bits,
+						   ike_suites[i].prf, ike_suites[i].integ,
+						   IKE_DH_MODP_2048), 0);
+		ck_assert_int_eq(crypto_ike_keys_derive(&suite, &in.shared, in.ni, in.ni_len, in.nr,
+							in.nr_len, in.spi_i, in.spi_r, NULL, &k), 0);
+#define CHECK(field) do { snprintf(name, sizeof(name), "%s_" #field, n); \
+		assert_secret_eq(&k.field, name); } while (0)
+		CHECK(skeyseed);
+		CHECK(sk_d);
+		CHECK(sk_ei);
+		CHECK(sk_er);
+		CHECK(sk_pi);
+		CHECK(sk_pr);
+		if (suite.integ) {
+			CHECK(sk_ai);
+			CHECK(sk_ar);
+		} else {
+			ck_assert_uint_eq(k.sk_ai.len, 0);
+			ck_assert_uint_eq(k.sk_ar.len, 0);
+		}
+#undef CHECK
+		crypto_ike_keys_clear(&k);
+		ck_assert_ptr_null(k.sk_d.p);
+	}
+	inputs_free(&in);
+}
+END_TEST
+
+START_TEST(test_ike_rekey_skeyseed_uses_old_sk_d)
+{
+	struct derive_inputs in = { 0 };
+	struct crypto_suite suite;
+	struct crypto_ike_keys k;
+	struct secret old = { 0 };
+	size_t len;
+	uint8_t *old_raw = vec("rekey_old_sk_d", &len);
+
+	inputs_load(&in);
+	ck_assert_int_eq(secret_set(&old, old_raw, len), 0);
+	ck_assert_int_eq(crypto_suite_init(&suite, IKE_ENCR_AES_CBC, 128, IKE_PRF_HMAC_SHA2_256,
+					   IKE_AUTH_HMAC_SHA2_256_128, IKE_DH_MODP_2048), 0);
+	ck_assert_int_eq(crypto_ike_keys_derive(&suite, &in.shared, in.ni, in.ni_len, in.nr,
+						in.nr_len, in.spi_i, in.spi_r, &old, &k), 0);
+	assert_secret_eq(&k.skeyseed, "rekey_skeyseed");
+	crypto_ike_keys_clear(&k);
+	secret_clear(&old);
+	free(old_raw);
+	inputs_free(&in);
+}
+END_TEST
+
+START_TEST(test_child_keymat_with_and_without_pfs)
+{
+	struct derive_inputs in = { 0 };
+	const struct crypto_prf *prf = crypto_prf_find(IKE_PRF_HMAC_SHA2_256);
+	struct crypto_child_keys ck;
+	struct secret sk_d = { 0 };
+	size_t len, klen;
+	uint8_t *raw = vec("child_sk_d", &len), *km;
+
+	inputs_load(&in);
+	ck_assert_int_eq(secret_set(&sk_d, raw, len), 0);
+
+	/* AES-GCM-256: 32-byte key + 4-byte salt each way, no integrity keys. */
+	ck_assert_int_eq(crypto_child_keys_derive(prf, &sk_d,
+						  crypto_encr_find(IKE_ENCR_AES_GCM_16, 256), NULL,
+						  NULL, in.ni, in.ni_len, in.nr, in.nr_len, &ck), 0);
+	km = vec("child_gcm256_nopfs", &klen);
+	ck_assert_uint_eq(ck.encr_i.len, 36);
+	ck_assert_uint_eq(ck.integ_i.len, 0);
+	ck_assert(memcmp(ck.encr_i.p, km, 36) == 0);
+	ck_assert(memcmp(ck.encr_r.p, km + 36, 36) == 0);
+	free(km);
+	crypto_child_keys_clear(&ck);
+
+	/* AES-128 + HMAC-SHA1 with PFS: g^ir (new) comes first in the seed. */
+	ck_assert_int_eq(crypto_child_keys_derive(prf, &sk_d,
+						  crypto_encr_find(IKE_ENCR_AES_CBC, 128),
+						  crypto_integ_find(IKE_AUTH_HMAC_SHA1_96), &in.shared,
+						  in.ni, in.ni_len, in.nr, in.nr_len, &ck), 0);
+	km = vec("child_aes128_sha1_pfs", &klen);
+	ck_assert(memcmp(ck.encr_i.p, km, 16) == 0);
+	ck_assert(memcmp(ck.integ_i.p, km + 16, 20) == 0);
+	ck_assert(memcmp(ck.encr_r.p, km + 36, 16) == 0);
+	ck_assert(memcmp(ck.integ_r.p, km + 52, 20) == 0);
+	free(km);
+	crypto_child_keys_clear(&ck);
+	secret_clear(&sk_d);
+	free(raw);
+	inputs_free(&in);
+}
+END_TEST
+
+START_TEST(test_psk_auth_matches_reference_and_rejects_any_change)
+{
+	const struct crypto_prf *prf = crypto_prf_find(IKE_PRF_HMAC_SHA2_256);
+	size_t psk_len, msg_len, skp_len, id_len, auth_len, nr_len;
+	uint8_t *psk_raw = vec("auth_psk", &psk_len), *msg = vec("auth_msg", &msg_len);
+	uint8_t *skp_raw = vec("auth_sk_p", &skp_len), *id = vec("auth_id_body", &id_len);
+	uint8_t *want = vec("auth_sha256", &auth_len), *nr = vec("nonce_r", &nr_len);
+	struct secret psk = { 0 }, sk_p = { 0 };
+	uint8_t out[32];
+
+	ck_assert_int_eq(secret_set(&psk, psk_raw, psk_len), 0);
+	ck_assert_int_eq(secret_set(&sk_p, skp_raw, skp_len), 0);
+	ck_assert_int_eq(crypto_psk_auth(prf, &psk, msg, msg_len, nr, nr_len, &sk_p, id, id_len,
+					 out), 0);
+	ck_assert(memcmp(out, want, 32) == 0);
+	ck_assert_int_eq(crypto_psk_auth_verify(prf, &psk, msg, msg_len, nr, nr_len, &sk_p, id,
+						id_len, want, auth_len), 0);
+	/* One flipped bit anywhere in the AUTH value, or a wrong length: refused. */
+	for (size_t i = 0; i < auth_len; i++) {
+		want[i] ^= 0x01;
+		ck_assert_int_eq(crypto_psk_auth_verify(prf, &psk, msg, msg_len, nr, nr_len, &sk_p,
+							id, id_len, want, auth_len), -EACCES);
+		want[i] ^= 0x01;
+	}
+	ck_assert_int_eq(crypto_psk_auth_verify(prf, &psk, msg, msg_len, nr, nr_len, &sk_p, id,
+						id_len, want, auth_len - 1), -EACCES);
+	/* A different PSK gives a different AUTH. */
+	psk.p[0] ^= 0x20;
+	ck_assert_int_eq(crypto_psk_auth_verify(prf, &psk, msg, msg_len, nr, nr_len, &sk_p, id,
+						id_len, want, auth_len), -EACCES);
+	secret_clear(&psk);
+	secret_clear(&sk_p);
+	free(psk_raw);
+	free(msg);
+	free(skp_raw);
+	free(id);
+	free(want);
+	free(nr);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("crypto_prf");
+	TCase *tc = tcase_create("prf");
+
+	tcase_add_unchecked_fixture(tc, load_vectors, free_vectors);
+	tcase_add_test(tc, test_prf_hmac_known_answers);
+	tcase_add_test(tc, test_prf_plus_matches_reference);
+	tcase_add_test(tc, test_ike_keys_match_reference_for_each_suite);
+	tcase_add_test(tc, test_ike_rekey_skeyseed_uses_old_sk_d);
+	tcase_add_test(tc, test_child_keymat_with_and_without_pfs);
+	tcase_add_test(tc, test_psk_auth_matches_reference_and_rejects_any_change);
+	suite_add_tcase(s, tc);
+	return test_run_suite(s);
+}
