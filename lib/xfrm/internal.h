@@ -1,0 +1,33 @@
+/* Shared inside lib/xfrm: the request/ACK engine and message builders. */
+#ifndef IKD_XFRM_INTERNAL_H
+#define IKD_XFRM_INTERNAL_H
+
+#include <libmnl/libmnl.h>
+
+#include "xfrm/xfrm.h"
+
+#define XFRM_BUF_LEN (64 * 1024)
+
+/* Called for each non-error, non-done message of a reply (a GETSA answer, a dump entry). */
+typedef int (*xfrm_msg_fn)(const struct nlmsghdr *nlh, void *arg);
+
+/* A message header for type with flags at buf, sequence number taken from s. */
+struct nlmsghdr *xfrm_msg_start(struct xfrm_sock *s, void *buf, uint16_t type, uint16_t flags);
+
+/*
+ * Send len bytes of n requests (sequence numbers first_seq, first_seq + 1, ...), then read
+ * until each has its ACK or error (results[i], may be NULL when n == 1) or, for a dump, until
+ * NLMSG_DONE. The request bytes are wiped after sending: they may hold keys.
+ * Returns 0 when every request succeeded, else the first error (-errno) with err filled.
+ */
+int xfrm_talk(struct xfrm_sock *s, void *req, size_t len, size_t n, uint32_t first_seq,
+	      int *results, xfrm_msg_fn fn, void *arg, bool dump, struct xfrm_err *err);
+
+int xfrm_sa_build(struct xfrm_sock *s, void *buf, size_t cap, const struct xfrm_sa *sa,
+		  bool update, size_t *ret_len);
+int xfrm_policy_build(struct xfrm_sock *s, void *buf, size_t cap, const struct xfrm_policy *p,
+		      bool update, size_t *ret_len);
+int xfrm_policy_del_build(struct xfrm_sock *s, void *buf, size_t cap,
+			  const struct xfrm_policy *p, size_t *ret_len);
+
+#endif

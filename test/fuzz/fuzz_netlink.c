@@ -1,0 +1,26 @@
+/*
+ * libFuzzer: netlink messages as the kernel might send them (truncated, lying lengths,
+ * attributes past the end) through lib/xfrm's policy parser.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "xfrm/xfrm.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct xfrm_policy p;
+	/* The receive buffer is aligned like the kernel's; copy so ASan sees exact bounds. */
+	uint8_t *buf = malloc(size ? size : 1);
+
+	if (!buf)
+		return 0;
+	for (size_t i = 0; i < size; i++)
+		buf[i] = data[i];
+	if (xfrm_policy_parse(buf, size, &p) == 0 && p.n_tmpls > XFRM_MAX_TMPLS)
+		abort();
+	free(buf);
+	return 0;
+}

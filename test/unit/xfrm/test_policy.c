@@ -1,0 +1,264 @@
+/*
+ * lib/xfrm against the running kernel, in a private network namespace (root; skipped with a
+ * reason otherwise): policies with marks, if_id, ports and templates, updated in place as a
+ * failover does, deleted, dumped; batches with every ACK matched to its request; SPI
+ * allocation; the ESP capability probe. SAs need ESP: without it here they are skipped with a
+ * line saying so, and the VM suite runs them.
+ */
+#include <sched.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "xfrm/xfrm.h"
+
+static struct xfrm_sock xs;
+
+static void setup(void)
+{
+	ck_assert_int_eq(unshare(CLONE_NEWNET), 0);
+	ck_assert_int_eq(system("ip link set lo up"), 0);
+	ck_assert_int_eq(xfrm_open(&xs), 0);
+}
+
+static void teardown(void)
+{
+	xfrm_close(&xs);
+}
+
+static struct xfrm_policy out_policy(const char *src_net, uint8_t src_plen, const char *gw_src,
+				     const char *gw_dst, uint32_t mark)
+{
+	struct xfrm_policy p = { .dir = XFRM_POLICY_OUT, .action = XFRM_POLICY_ALLOW,
+				 .priority = 1000, .mark = mark, .mark_mask = 0xffffffff,
+				 .n_tmpls = 1 };
+
+	ck_assert_int_eq(xfrm_addr_parse(src_net, &p.sel.src), 0);
+	ck_assert_int_eq(xfrm_addr_parse(p.sel.src.family == AF_INET ? "0.0.0.0" : "::",
+					 &p.sel.dst), 0);
+	p.sel.src_plen = src_plen;
+	p.tmpl[0].proto = IPPROTO_ESP;
+	p.tmpl[0].mode = XFRM_MODE_TUNNEL;
+	p.tmpl[0].reqid = 7;
+	ck_assert_int_eq(xfrm_addr_parse(gw_src, &p.tmpl[0].src), 0);
+	ck_assert_int_eq(xfrm_addr_parse(gw_dst, &p.tmpl[0].dst), 0);
+	return p;
+}
+
+struct collect {
+	size_t n;
+	struct xfrm_policy p[8];
+};
+
+static int collect(const struct xfrm_policy *p, void *arg)
+{
+	struct collect *c = arg;
+
+	if (c->n < 8)
+		c->p[c->n] = *p;
+	c->n++;
+	return 0;
+}
+
+START_TEST(test_xfrm_policy_add_dump_update_delete)
+{
+	struct xfrm_policy p = out_policy("10.1.0.0", 16, "192.0.2.1", "198.51.100.1", 0x42);
+	struct xfrm_err err;
+	struct collect c = { 0 };
+
+	p.if_id = 9;
+	p.sel.proto = IPPROTO_TCP;
+	p.sel.dport = 443;
+	ck_assert_int_eq(xfrm_policy_add(&xs, &p, false, &err), 0);
+	ck_assert_int_eq(xfrm_policy_dump(&xs, 0x42, 0xffffffff, collect, &c, &err), 0);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_uint_eq(c.p[0].dir, XFRM_POLICY_OUT);
+	ck_assert_uint_eq(c.p[0].priority, 1000);
+	ck_assert_uint_eq(c.p[0].mark, 0x42);
+	ck_assert_uint_eq(c.p[0].if_id, 9);
+	ck_assert_uint_eq(c.p[0].sel.src_plen, 16);
+	ck_assert_uint_eq(c.p[0].sel.proto, IPPROTO_TCP);
+	ck_assert_uint_eq(c.p[0].sel.dport, 443);
+	ck_assert_uint_eq(c.p[0].n_tmpls, 1);
+	ck_assert_uint_eq(c.p[0].tmpl[0].reqid, 7);
+	ck_assert_uint_eq(c.p[0].tmpl[0].mode, XFRM_MODE_TUNNEL);
+	ck_assert_mem_eq(&c.p[0].tmpl[0].dst.a.a4, &p.tmpl[0].dst.a.a4, 4);
+
+	/* A second add of the same policy is refused, with the kernel's errno. */
+	ck_assert_int_eq(xfrm_policy_add(&xs, &p, false, &err), -EEXIST);
+	ck_assert_int_eq(err.code, -EEXIST);
+
+	/* Failover: one UPDPOLICY moves the template to another gateway. */
+	ck_assert_int_eq(xfrm_addr_parse("203.0.113.9", &p.tmpl[0].dst), 0);
+	ck_assert_int_eq(xfrm_policy_add(&xs, &p, true, &err), 0);
+	c.n = 0;
+	ck_assert_int_eq(xfrm_policy_dump(&xs, 0x42, 0xffffffff, collect, &c, &err), 0);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_mem_eq(&c.p[0].tmpl[0].dst.a.a4, "\xcb\x00\x71\x09", 4);
+
+	/* Fail-closed: the same policy as a block. */
+	p.action = XFRM_POLICY_BLOCK;
+	p.n_tmpls = 0;
+	ck_assert_int_eq(xfrm_policy_add(&xs, &p, true, &err), 0);
+	c.n = 0;
+	ck_assert_int_eq(xfrm_policy_dump(&xs, 0x42, 0xffffffff, collect, &c, &err), 0);
+	ck_assert_uint_eq(c.p[0].action, XFRM_POLICY_BLOCK);
+	ck_assert_uint_eq(c.p[0].n_tmpls, 0);
+
+	ck_assert_int_eq(xfrm_policy_delete(&xs, &p, &err), 0);
+	ck_assert_int_eq(xfrm_policy_delete(&xs, &p, &err), -ENOENT);
+	c.n = 0;
+	ck_assert_int_eq(xfrm_policy_dump(&xs, 0, 0, collect, &c, &err), 0);
+	ck_assert_uint_eq(c.n, 0);
+}
+END_TEST
+
+START_TEST(test_xfrm_policy_marks_and_if_id_are_part_of_the_identity)
+{
+	struct xfrm_policy a = out_policy("2001:db8:1::", 48, "2001:db8::1", "2001:db8::2", 1);
+	struct xfrm_policy b = a;
+	struct xfrm_err err;
+	struct collect c = { 0 };
+
+	b.mark = 2;
+	ck_assert_int_eq(xfrm_policy_add(&xs, &a, false, &err), 0);
+	ck_assert_int_eq(xfrm_policy_add(&xs, &b, false, &err), 0);
+	b.mark = 0;
+	b.mark_mask = 0;
+	b.if_id = 5;
+	ck_assert_int_eq(xfrm_policy_add(&xs, &b, false, &err), 0);
+	ck_assert_int_eq(xfrm_policy_dump(&xs, 0, 0, collect, &c, &err), 0);
+	ck_assert_uint_eq(c.n, 3);
+	c.n = 0;
+	ck_assert_int_eq(xfrm_policy_dump(&xs, 2, 0xffffffff, collect, &c, &err), 0);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_uint_eq(c.p[0].sel.src.family, AF_INET6);
+	ck_assert_uint_eq(c.p[0].sel.src_plen, 48);
+	ck_assert_int_eq(xfrm_policy_delete(&xs, &b, &err), 0);
+	c.n = 0;
+	ck_assert_int_eq(xfrm_policy_dump(&xs, 0, 0, collect, &c, &err), 0);
+	ck_assert_uint_eq(c.n, 2);
+}
+END_TEST
+
+START_TEST(test_xfrm_batch_matches_every_ack_to_its_request)
+{
+	struct xfrm_batch b;
+	struct collect c = { 0 };
+	struct xfrm_err err;
+	const int n = 1500;
+
+	ck_assert_int_eq(xfrm_batch_begin(&b, &xs), 0);
+	for (int i = 0; i < n; i++) {
+		struct xfrm_policy p = out_policy("10.0.0.0", 32, "192.0.2.1", "198.51.100.1",
+						  0x1000 + (uint32_t)i);
+
+		ck_assert_int_eq(xfrm_batch_policy_add(&b, &p, false), 0);
+	}
+	ck_assert_int_eq(xfrm_batch_commit(&b), 0);
+	xfrm_batch_clear(&b);
+
+	/* A second batch: request 3 is a duplicate, request 5 deletes a policy that never was. */
+	ck_assert_int_eq(xfrm_batch_begin(&b, &xs), 0);
+	for (int i = 0; i < 8; i++) {
+		struct xfrm_policy p = out_policy("10.0.0.0", 32, "192.0.2.1", "198.51.100.1",
+						  (i == 3 ? 0x1000 : 0x9000) + (uint32_t)i);
+
+		if (i == 5)
+			ck_assert_int_eq(xfrm_batch_policy_delete(&b, &p), 0);
+		else
+			ck_assert_int_eq(xfrm_batch_policy_add(&b, &p, false), 0);
+	}
+	ck_assert_int_eq(xfrm_batch_commit(&b), 2);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(b.results[i], i == 3 ? -EEXIST : i == 5 ? -ENOENT : 0);
+	xfrm_batch_clear(&b);
+	ck_assert_int_eq(xfrm_policy_dump(&xs, 0, 0, collect, &c, &err), 0);
+	ck_assert_uint_eq(c.n, (size_t)n + 6);
+}
+END_TEST
+
+START_TEST(test_xfrm_spi_alloc_in_range)
+{
+	struct xfrm_addr src, dst;
+	struct xfrm_err err;
+	uint32_t spi = 0;
+
+	ck_assert_int_eq(xfrm_addr_parse("192.0.2.1", &src), 0);
+	ck_assert_int_eq(xfrm_addr_parse("198.51.100.1", &dst), 0);
+	ck_assert_int_eq(xfrm_spi_alloc(&xs, &src, &dst, IPPROTO_ESP, 3, 0x1000, 0x1fff, &spi, &err),
+			 0);
+	ck_assert_uint_ge(spi, 0x1000);
+	ck_assert_uint_le(spi, 0x1fff);
+	ck_assert_int_eq(xfrm_sa_delete(&xs, &dst, spi, IPPROTO_ESP, 0, 0, &err), 0);
+	ck_assert_int_eq(xfrm_sa_delete(&xs, &dst, spi, IPPROTO_ESP, 0, 0, &err), -ESRCH);
+}
+END_TEST
+
+/* True when /proc/config.gz says the option is built in or a module. */
+static bool kernel_has(const char *option)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "zcat /proc/config.gz 2>/dev/null | grep -qE '^%s=(y|m)$'",
+		 option);
+	return system(cmd) == 0;
+}
+
+static bool kernel_config_readable(void)
+{
+	return access("/proc/config.gz", R_OK) == 0;
+}
+
+START_TEST(test_xfrm_probe_names_the_missing_kernel_option)
+{
+	static const uint8_t key[36];
+	struct xfrm_alg aead = { "rfc4106(gcm(aes))", key, 36, 128 };
+	struct xfrm_alg cbc = { "cbc(aes)", key, 16, 0 };
+	struct xfrm_alg sha = { "hmac(sha256)", key, 32, 128 };
+	const char *option = NULL;
+	struct xfrm_err err;
+	int rc;
+
+	rc = xfrm_probe_esp(&xs, &cbc, &sha, NULL, &option, &err);
+	if (rc == 0) {
+		printf("xfrm probe: this kernel has ESP with cbc(aes)/hmac(sha256)\n");
+		ck_assert_ptr_null(option);
+		if (kernel_config_readable())
+			ck_assert(kernel_has("CONFIG_INET_ESP"));
+	} else {
+		ck_assert_ptr_nonnull(option);
+		printf("xfrm probe: %s (%s): needs %s\n", strerror(-rc), err.msg, option);
+		if (kernel_config_readable() && !kernel_has("CONFIG_INET_ESP"))
+			ck_assert_str_eq(option, "CONFIG_INET_ESP");
+	}
+	rc = xfrm_probe_esp(&xs, NULL, NULL, &aead, &option, &err);
+	if (rc != 0) {
+		ck_assert_ptr_nonnull(option);
+		if (kernel_config_readable() && kernel_has("CONFIG_INET_ESP") &&
+		    !kernel_has("CONFIG_CRYPTO_GCM"))
+			ck_assert_str_eq(option, "CONFIG_CRYPTO_GCM");
+	}
+	/* Nothing of the probe stays behind. */
+	ck_assert_int_eq(system("test -z \"$(ip xfrm state)\""), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("xfrm_policy");
+	TCase *tc = tcase_create("netns");
+
+	if (geteuid() != 0) {
+		printf("xfrm: not root: the kernel tests need a private network namespace; skipped\n");
+		return 77;
+	}
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_xfrm_policy_add_dump_update_delete);
+	tcase_add_test(tc, test_xfrm_policy_marks_and_if_id_are_part_of_the_identity);
+	tcase_add_test(tc, test_xfrm_batch_matches_every_ack_to_its_request);
+	tcase_add_test(tc, test_xfrm_spi_alloc_in_range);
+	tcase_add_test(tc, test_xfrm_probe_names_the_missing_kernel_option);
+	suite_add_tcase(s, tc);
+	return test_run_suite(s);
+}
