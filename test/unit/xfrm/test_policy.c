@@ -243,6 +243,69 @@ START_TEST(test_xfrm_probe_names_the_missing_kernel_option)
 }
 END_TEST
 
+static bool kernel_has_esp(void)
+{
+	static const uint8_t key[36];
+	struct xfrm_alg aead = { "rfc4106(gcm(aes))", key, 36, 128 };
+	const char *option;
+
+	return xfrm_probe_esp(&xs, NULL, NULL, &aead, &option, NULL) == 0;
+}
+
+START_TEST(test_xfrm_sa_every_attribute_add_get_update_delete)
+{
+	static const uint8_t key[64] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+	struct xfrm_sa sa = { .proto = IPPROTO_ESP, .mode = XFRM_MODE_TUNNEL, .spi = 0xc1d2e3f4,
+			      .reqid = 42, .encr = { "cbc(aes)", key, 32, 0 },
+			      .integ = { "hmac(sha512)", key, 64, 256 }, .replay_window = 0,
+			      .mark = 0x10, .mark_mask = 0xff, .if_id = 33, .set_mark = 0x200,
+			      .set_mark_mask = 0xf00, .encap_sport = 4500, .encap_dport = 4500,
+			      .lft = { .soft_add_s = 6600, .hard_add_s = 7200,
+				       .soft_bytes = 1000000, .hard_bytes = 2000000 } };
+	struct xfrm_sa_stats st;
+	struct xfrm_err err;
+
+	if (!kernel_has_esp()) {
+		printf("xfrm SA test skipped: this kernel has no ESP (CONFIG_INET_ESP); "
+		       "test/vm/run-suite runs it under a kernel that has\n");
+		return;
+	}
+	ck_assert_int_eq(xfrm_addr_parse("192.0.2.1", &sa.src), 0);
+	ck_assert_int_eq(xfrm_addr_parse("198.51.100.1", &sa.dst), 0);
+	ck_assert_int_eq(xfrm_sa_add(&xs, &sa, false, &err), 0);
+	ck_assert_int_eq(xfrm_sa_add(&xs, &sa, false, &err), -EEXIST);
+	ck_assert_int_eq(xfrm_sa_get(&xs, &sa.dst, sa.spi, IPPROTO_ESP, 0x10, 0xff, &st, &err), 0);
+	ck_assert_uint_eq(st.bytes, 0);
+	ck_assert_uint_gt(st.add_time, 0);
+	ck_assert_uint_eq(st.use_time, 0);
+	/* What the kernel holds, as ip(8) shows it. */
+	ck_assert_int_eq(system("ip xfrm state | grep -q 'replay-window 0' && "
+				"ip xfrm state | grep -q 'auth-trunc hmac(sha512) .* 256' && "
+				"ip xfrm state | grep -q 'encap type espinudp sport 4500 dport 4500' && "
+				"ip xfrm state | grep -q 'mark 0x10/0xff' && "
+				"ip xfrm state | grep -q 'if_id 0x21' && "
+				"ip xfrm state | grep -q 'output-mark 0x200/0xf00'"), 0);
+	/* UPDSA replaces the lifetimes in place. */
+	sa.lft.hard_add_s = 7300;
+	ck_assert_int_eq(xfrm_sa_add(&xs, &sa, true, &err), 0);
+	ck_assert_int_eq(system("ip -s xfrm state | grep -q 'hard 7300(sec)'"), 0);
+	ck_assert_int_eq(xfrm_sa_delete(&xs, &sa.dst, sa.spi, IPPROTO_ESP, 0x10, 0xff, &err), 0);
+	/* ESN with a 128-packet window. */
+	sa.esn = true;
+	sa.replay_window = 128;
+	ck_assert_int_eq(xfrm_sa_add(&xs, &sa, false, &err), 0);
+	ck_assert_int_eq(system("ip -s xfrm state | grep -q 'flag esn' && "
+				"ip -s xfrm state | grep -q 'replay_window 128'"), 0);
+	ck_assert_int_eq(xfrm_sa_delete(&xs, &sa.dst, sa.spi, IPPROTO_ESP, 0x10, 0xff, &err), 0);
+	ck_assert_int_eq(xfrm_sa_get(&xs, &sa.dst, sa.spi, IPPROTO_ESP, 0x10, 0xff, &st, &err),
+			 -ESRCH);
+	/* A missing algorithm is the kernel's error, with its words. */
+	sa.encr.name = "cbc(nosuchcipher)";
+	ck_assert_int_lt(xfrm_sa_add(&xs, &sa, false, &err), 0);
+	ck_assert_str_ne(err.msg, "");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("xfrm_policy");
@@ -259,6 +322,7 @@ int main(void)
 	tcase_add_test(tc, test_xfrm_batch_matches_every_ack_to_its_request);
 	tcase_add_test(tc, test_xfrm_spi_alloc_in_range);
 	tcase_add_test(tc, test_xfrm_probe_names_the_missing_kernel_option);
+	tcase_add_test(tc, test_xfrm_sa_every_attribute_add_get_update_delete);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
