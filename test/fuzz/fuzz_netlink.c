@@ -1,10 +1,11 @@
 /*
  * libFuzzer: netlink messages as the kernel might send them (truncated, lying lengths,
- * attributes past the end) through lib/xfrm's policy parser.
+ * attributes past the end) through lib/xfrm's policy and event parsers.
  */
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "xfrm/events.h"
 #include "xfrm/xfrm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -12,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xfrm_policy p;
+	struct xfrm_event e;
 	/* The receive buffer is aligned like the kernel's; copy so ASan sees exact bounds. */
 	uint8_t *buf = malloc(size ? size : 1);
 
@@ -21,6 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf[i] = data[i];
 	if (xfrm_policy_parse(buf, size, &p) == 0 && p.n_tmpls > XFRM_MAX_TMPLS)
 		abort();
+	/* The same bytes as a kernel event (EXPIRE, ACQUIRE, MAPPING, POLEXPIRE). */
+	(void)xfrm_event_parse(buf, size, &e);
 	free(buf);
 	return 0;
 }
