@@ -387,27 +387,40 @@ static int scenario_ifid(void)
 	return 0;
 }
 
-/* A mark-keyed outbound policy takes only marked packets; unmarked ones are not protected. */
+/*
+ * Steering by fwmark: an nftables rule (route hook, as an engineer would write it) marks the
+ * branch's 128-byte pings with 7; the outbound policy keyed by mark 7 takes only those.
+ * Unmarked pings meet no policy, leave in clear and are refused by the gateway's inbound policy.
+ */
 static int scenario_mark(void)
 {
 	struct tunnel t = { .gw = "192.0.2.2", .spi = 0x7100, .reqid = 4, .mark = 7,
 			    .aead = { "rfc4106(gcm(aes))", key, 20, 128 } };
 	uint64_t before = 0, after = 0;
-	int marked, unmarked;
+	int marked, unmarked, so_mark;
 
+	CHECK(sh("ip netns exec ikdv-a nft -f - <<'NFT'\n"
+		 "table inet ikdt {\n"
+		 "  chain out { type route hook output priority mangle;\n"
+		 "    ip daddr 10.2.0.0/24 ip length 128 meta mark set 7\n  }\n"
+		 "}\n"
+		 "NFT") == 0, "nftables rule");
 	if (install_sas(&t) < 0 || install_policies(&t) < 0)
 		return -1;
-	marked = ping(3, "-m 7");
+	marked = ping(3, "-s 100");		/* 100 + 8 + 20 = 128 bytes: marked by the rule */
 	sa_bytes(&xa, t.gw, t.spi, &before);
-	/* Unmarked: no outbound policy, sent in clear, refused by the gateway's inbound policy. */
-	unmarked = ping(2, NULL);
+	unmarked = ping(2, NULL);		/* 84 bytes: not marked */
 	sa_bytes(&xa, t.gw, t.spi, &after);
-	printf("  mark: marked ping %d/3 (SA %llu packets), unmarked ping %d/2 (SA %llu packets)\n",
-	       marked, (unsigned long long)before, unmarked, (unsigned long long)after);
+	sh("ip netns exec ikdv-a nft delete table inet ikdt");
+	so_mark = ping(2, "-m 7");		/* a socket mark (SO_MARK) selects it too */
+	printf("  mark: nft-marked ping %d/3 (SA %llu packets), unmarked ping %d/2 (SA %llu "
+	       "packets), SO_MARK ping %d/2\n", marked, (unsigned long long)before, unmarked,
+	       (unsigned long long)after, so_mark);
 	remove_policies(&t);
 	remove_sas(&t);
 	CHECK(marked == 3 && before >= 3, "marked traffic not through the SA");
 	CHECK(unmarked == 0 && after == before, "unmarked traffic used the SA or got through");
+	CHECK(so_mark == 2, "SO_MARK traffic not through the SA");
 	return 0;
 }
 
