@@ -11,6 +11,9 @@
 /* Called for each non-error, non-done message of a reply (a GETSA answer, a dump entry). */
 typedef int (*xfrm_msg_fn)(const struct nlmsghdr *nlh, void *arg);
 
+/* A request socket for another netlink family (NETLINK_ROUTE for xfrm interfaces). */
+int xfrm_open_proto(struct xfrm_sock *s, int proto);
+
 /* A message header for type with flags at buf, sequence number taken from s. */
 struct nlmsghdr *xfrm_msg_start(struct xfrm_sock *s, void *buf, uint16_t type, uint16_t flags);
 

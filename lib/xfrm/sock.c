@@ -11,7 +11,7 @@
 
 #include "xfrm/internal.h"
 
-int xfrm_open(struct xfrm_sock *s)
+int xfrm_open_proto(struct xfrm_sock *s, int proto)
 {
 	int one = 1, rc;
 
@@ -20,7 +20,7 @@ int xfrm_open(struct xfrm_sock *s)
 	if (!s->buf)
 		return -ENOMEM;
 	s->buf_len = XFRM_BUF_LEN;
-	s->nl = mnl_socket_open2(NETLINK_XFRM, SOCK_CLOEXEC);
+	s->nl = mnl_socket_open2(proto, SOCK_CLOEXEC);
 	if (!s->nl) {
 		rc = -errno;
 		goto fail;
@@ -41,6 +41,11 @@ int xfrm_open(struct xfrm_sock *s)
 fail:
 	xfrm_close(s);
 	return rc;
+}
+
+int xfrm_open(struct xfrm_sock *s)
+{
+	return xfrm_open_proto(s, NETLINK_XFRM);
 }
 
 void xfrm_close(struct xfrm_sock *s)

@@ -161,4 +161,13 @@ void xfrm_batch_clear(struct xfrm_batch *b);
 int xfrm_probe_esp(struct xfrm_sock *s, const struct xfrm_alg *encr, const struct xfrm_alg *integ,
 		   const struct xfrm_alg *aead, const char **ret_option, struct xfrm_err *err);
 
+/*
+ * xfrm interfaces: a netdevice whose traffic goes through the SAs and policies with its if_id
+ * (route-based steering). dev_ifindex is the underlying device (0: none). Created up.
+ */
+int xfrm_link_add(const char *name, uint32_t dev_ifindex, uint32_t if_id, struct xfrm_err *err);
+int xfrm_link_del(const char *name, struct xfrm_err *err);
+/* Can this kernel create xfrm interfaces? -EOPNOTSUPP names CONFIG_XFRM_INTERFACE. */
+int xfrm_probe_link(const char **ret_option, struct xfrm_err *err);
+
 #endif

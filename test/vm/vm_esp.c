@@ -356,7 +356,24 @@ static int scenario_natt(void)
 	return rc;
 }
 
-/* Route-based: an xfrm interface with if_id 7 on the branch; traffic routed into it. */
+static int make_xfrm_links(void *arg)
+{
+	struct xfrm_err e;
+	int rc = xfrm_link_add("ikdx7", 0, 7, &e);
+
+	(void)arg;
+	if (rc < 0)
+		fprintf(stderr, "  xfrm_link_add: %d %s\n", rc, e.msg);
+	return rc;
+}
+
+static int del_xfrm_links(void *arg)
+{
+	(void)arg;
+	return xfrm_link_del("ikdx7", NULL);
+}
+
+/* Route-based: xfrm interfaces with if_id 7 (made by lib/xfrm); traffic routed into them. */
 static int scenario_ifid(void)
 {
 	struct tunnel t = { .gw = "192.0.2.2", .spi = 0x7000, .reqid = 3, .if_id = 7,
@@ -364,13 +381,11 @@ static int scenario_ifid(void)
 	uint64_t pkts = 0;
 	int got;
 
-	CHECK(sh("ip -n ikdv-a link add ikdx7 type xfrm dev ikdv0 if_id 7 && "
-		 "ip -n ikdv-a link set ikdx7 up && "
-		 "ip -n ikdv-a route replace 10.2.0.0/24 dev ikdx7 src 10.1.0.1 && "
-		 "ip -n ikdv-b link add ikdx7 type xfrm dev ikdv1 if_id 7 && "
-		 "ip -n ikdv-b link set ikdx7 up && "
+	CHECK(in_ns("ikdv-a", make_xfrm_links, NULL) == 0 &&
+	      in_ns("ikdv-b", make_xfrm_links, NULL) == 0, "xfrm interfaces");
+	CHECK(sh("ip -n ikdv-a route replace 10.2.0.0/24 dev ikdx7 src 10.1.0.1 && "
 		 "ip -n ikdv-b route replace 10.1.0.0/24 dev ikdx7 src 10.2.0.1") == 0,
-	      "xfrm interfaces");
+	      "routes into the xfrm interfaces");
 	if (install_sas(&t) < 0 || install_policies(&t) < 0)
 		return -1;
 	got = ping(3, NULL);
@@ -379,8 +394,9 @@ static int scenario_ifid(void)
 	       (unsigned long long)pkts);
 	remove_policies(&t);
 	remove_sas(&t);
-	sh("ip -n ikdv-a link del ikdx7; ip -n ikdv-b link del ikdx7; "
-	   "ip -n ikdv-a route replace 10.2.0.0/24 dev ikdv0 src 10.1.0.1; "
+	in_ns("ikdv-a", del_xfrm_links, NULL);
+	in_ns("ikdv-b", del_xfrm_links, NULL);
+	sh("ip -n ikdv-a route replace 10.2.0.0/24 dev ikdv0 src 10.1.0.1; "
 	   "ip -n ikdv-b route replace 10.1.0.0/24 dev ikdv1 src 10.2.0.1");
 	CHECK(got == 3 && pkts >= 3, "if_id tunnel carried %d/3 pings, %llu packets", got,
 	      (unsigned long long)pkts);

@@ -306,6 +306,32 @@ START_TEST(test_xfrm_sa_every_attribute_add_get_update_delete)
 }
 END_TEST
 
+START_TEST(test_xfrm_interface_create_delete_or_name_the_option)
+{
+	const char *option = NULL;
+	struct xfrm_err err;
+	int rc = xfrm_probe_link(&option, &err);
+
+	if (rc < 0) {
+		ck_assert_int_eq(rc, -EOPNOTSUPP);
+		ck_assert_str_eq(option, "CONFIG_XFRM_INTERFACE");
+		printf("xfrm interfaces: %s (%s): needs %s; test/vm/run-suite runs the rest\n",
+		       strerror(-rc), err.msg, option);
+		if (kernel_config_readable())
+			ck_assert(!kernel_has("CONFIG_XFRM_INTERFACE"));
+		return;
+	}
+	ck_assert_int_eq(xfrm_link_add("ikdx5", 0, 5, &err), 0);
+	ck_assert_int_eq(system("ip -d link show ikdx5 | grep -q 'if_id 0x5' && "
+				"ip link show ikdx5 | grep -q ',UP'"), 0);
+	ck_assert_int_eq(xfrm_link_add("ikdx5", 0, 6, &err), -EEXIST);
+	ck_assert_int_eq(xfrm_link_add("", 0, 6, &err), -EINVAL);
+	ck_assert_int_eq(xfrm_link_add("ikdx6", 0, 0, &err), -EINVAL);
+	ck_assert_int_eq(xfrm_link_del("ikdx5", &err), 0);
+	ck_assert_int_eq(xfrm_link_del("ikdx5", &err), -ENODEV);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("xfrm_policy");
@@ -323,6 +349,7 @@ int main(void)
 	tcase_add_test(tc, test_xfrm_spi_alloc_in_range);
 	tcase_add_test(tc, test_xfrm_probe_names_the_missing_kernel_option);
 	tcase_add_test(tc, test_xfrm_sa_every_attribute_add_get_update_delete);
+	tcase_add_test(tc, test_xfrm_interface_create_delete_or_name_the_option);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
