@@ -261,6 +261,86 @@ int xfrm_spi_alloc(struct xfrm_sock *s, const struct xfrm_addr *src, const struc
 			 err);
 }
 
+int xfrm_sa_parse(const void *buf, size_t len, struct xfrm_sa_entry *ret)
+{
+	const struct nlmsghdr *nlh = buf;
+	struct xfrm_usersa_info info;
+	const uint8_t *at, *end;
+
+	if (len < NLMSG_HDRLEN || nlh->nlmsg_len > len || nlh->nlmsg_len < NLMSG_HDRLEN ||
+	    sa_info(nlh, &info) < 0)
+		return -EBADMSG;
+	memset(ret, 0, sizeof(*ret));
+	ret->src.family = ret->dst.family = info.family;
+	ret->src.a = info.saddr;
+	ret->dst.a = info.id.daddr;
+	ret->spi = ntohl(info.id.spi);
+	ret->proto = info.id.proto;
+	ret->mode = info.mode;
+	ret->reqid = info.reqid;
+	ret->stats.bytes = info.curlft.bytes;
+	ret->stats.packets = info.curlft.packets;
+	ret->stats.add_time = info.curlft.add_time;
+	ret->stats.use_time = info.curlft.use_time;
+	ret->stats.replay_window = info.replay_window;
+	at = (const uint8_t *)mnl_nlmsg_get_payload(nlh) + MNL_ALIGN(sizeof(info));
+	end = (const uint8_t *)nlh + nlh->nlmsg_len;
+	while (at < end) {
+		const struct nlattr *a = (const struct nlattr *)at;
+		size_t alen;
+
+		if ((size_t)(end - at) < sizeof(*a) || a->nla_len < sizeof(*a) ||
+		    a->nla_len > (size_t)(end - at))
+			return -EBADMSG;
+		alen = a->nla_len - sizeof(*a);
+		if ((a->nla_type & NLA_TYPE_MASK) == XFRMA_MARK) {
+			struct xfrm_mark m;
+
+			if (alen < sizeof(m))
+				return -EBADMSG;
+			memcpy(&m, mnl_attr_get_payload(a), sizeof(m));
+			ret->mark = m.v;
+			ret->mark_mask = m.m;
+		} else if ((a->nla_type & NLA_TYPE_MASK) == XFRMA_IF_ID) {
+			if (alen < sizeof(uint32_t))
+				return -EBADMSG;
+			memcpy(&ret->if_id, mnl_attr_get_payload(a), sizeof(uint32_t));
+		}
+		at += MNL_ALIGN(a->nla_len);
+	}
+	return 0;
+}
+
+struct sa_dump_ctx {
+	uint32_t mark, mark_mask, reqid;
+	xfrm_sa_fn fn;
+	void *arg;
+};
+
+static int on_sa_entry(const struct nlmsghdr *nlh, void *arg)
+{
+	struct sa_dump_ctx *c = arg;
+	struct xfrm_sa_entry e;
+	int rc = xfrm_sa_parse(nlh, nlh->nlmsg_len, &e);
+
+	if (rc < 0)
+		return rc;
+	if ((e.mark & c->mark_mask) != (c->mark & c->mark_mask) || (c->reqid && e.reqid != c->reqid))
+		return 0;
+	return c->fn(&e, c->arg);
+}
+
+int xfrm_sa_dump(struct xfrm_sock *s, uint32_t mark, uint32_t mark_mask, uint32_t reqid,
+		 xfrm_sa_fn fn, void *arg, struct xfrm_err *err)
+{
+	struct sa_dump_ctx c = { mark, mark_mask, reqid, fn, arg };
+	uint8_t buf[64];
+	struct nlmsghdr *nlh = xfrm_msg_start(s, buf, XFRM_MSG_GETSA, NLM_F_DUMP);
+
+	return xfrm_talk(s, buf, nlh->nlmsg_len, 1, nlh->nlmsg_seq, NULL, on_sa_entry, &c, true,
+			 err);
+}
+
 /* Which kernel option an algorithm needs (Debian builds them as modules). */
 static const char *option_for(const char *alg)
 {

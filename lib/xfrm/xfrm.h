@@ -84,6 +84,27 @@ int xfrm_sa_delete(struct xfrm_sock *s, const struct xfrm_addr *dst, uint32_t sp
 		   uint32_t mark, uint32_t mark_mask, struct xfrm_err *err);
 int xfrm_sa_get(struct xfrm_sock *s, const struct xfrm_addr *dst, uint32_t spi, uint8_t proto,
 		uint32_t mark, uint32_t mark_mask, struct xfrm_sa_stats *ret, struct xfrm_err *err);
+/* An installed SA as a dump reports it. */
+struct xfrm_sa_entry {
+	struct xfrm_addr src, dst;
+	uint32_t spi;
+	uint8_t proto, mode;
+	uint32_t reqid;
+	uint32_t mark, mark_mask;
+	uint32_t if_id;
+	struct xfrm_sa_stats stats;
+};
+
+/*
+ * Dump SAs, calling fn for those whose mark matches (mark_mask 0: any) and, when reqid is
+ * not 0, whose reqid is reqid: the daemon finds its own SAs (a restart, a reconcile).
+ */
+typedef int (*xfrm_sa_fn)(const struct xfrm_sa_entry *sa, void *arg);
+int xfrm_sa_dump(struct xfrm_sock *s, uint32_t mark, uint32_t mark_mask, uint32_t reqid,
+		 xfrm_sa_fn fn, void *arg, struct xfrm_err *err);
+/* Parse one XFRM_MSG_NEWSA message of len bytes from the kernel; -EBADMSG if malformed. */
+int xfrm_sa_parse(const void *buf, size_t len, struct xfrm_sa_entry *ret);
+
 /* XFRM_MSG_ALLOCSPI: a free SPI in [min, max] for an SA from src to dst. */
 int xfrm_spi_alloc(struct xfrm_sock *s, const struct xfrm_addr *src, const struct xfrm_addr *dst,
 		   uint8_t proto, uint32_t reqid, uint32_t min, uint32_t max, uint32_t *ret_spi,

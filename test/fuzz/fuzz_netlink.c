@@ -14,6 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xfrm_policy p;
 	struct xfrm_event e;
+	struct xfrm_sa_entry sa;
 	/* The receive buffer is aligned like the kernel's; copy so ASan sees exact bounds. */
 	uint8_t *buf = malloc(size ? size : 1);
 
@@ -25,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	/* The same bytes as a kernel event (EXPIRE, ACQUIRE, MAPPING, POLEXPIRE). */
 	(void)xfrm_event_parse(buf, size, &e);
+	(void)xfrm_sa_parse(buf, size, &sa);
 	free(buf);
 	return 0;
 }

@@ -243,6 +243,48 @@ START_TEST(test_xfrm_probe_names_the_missing_kernel_option)
 }
 END_TEST
 
+struct sa_seen {
+	int n;
+	struct xfrm_sa_entry e;
+};
+
+static int sa_seen(const struct xfrm_sa_entry *sa, void *arg)
+{
+	struct sa_seen *s = arg;
+
+	s->e = *sa;
+	s->n++;
+	return 0;
+}
+
+START_TEST(test_xfrm_sa_dump_filters_by_mark_and_reqid)
+{
+	struct xfrm_addr src, dst;
+	struct xfrm_err err;
+	struct sa_seen seen = { 0 };
+	uint32_t spi1, spi2;
+
+	/* Larval SAs from ALLOCSPI are enough to dump (they need no ESP). */
+	ck_assert_int_eq(xfrm_addr_parse("192.0.2.1", &src), 0);
+	ck_assert_int_eq(xfrm_addr_parse("198.51.100.1", &dst), 0);
+	ck_assert_int_eq(xfrm_spi_alloc(&xs, &src, &dst, IPPROTO_ESP, 11, 0x100, 0x1ff, &spi1, &err),
+			 0);
+	ck_assert_int_eq(xfrm_spi_alloc(&xs, &src, &dst, IPPROTO_ESP, 12, 0x200, 0x2ff, &spi2, &err),
+			 0);
+	ck_assert_int_eq(xfrm_sa_dump(&xs, 0, 0, 0, sa_seen, &seen, &err), 0);
+	ck_assert_int_eq(seen.n, 2);
+	seen.n = 0;
+	ck_assert_int_eq(xfrm_sa_dump(&xs, 0, 0, 12, sa_seen, &seen, &err), 0);
+	ck_assert_int_eq(seen.n, 1);
+	ck_assert_uint_eq(seen.e.spi, spi2);
+	ck_assert_uint_eq(seen.e.reqid, 12);
+	ck_assert_uint_eq(ntohl(seen.e.dst.a.a4), 0xc6336401);
+	seen.n = 0;
+	ck_assert_int_eq(xfrm_sa_dump(&xs, 0x99, 0xff, 0, sa_seen, &seen, &err), 0);
+	ck_assert_int_eq(seen.n, 0);
+}
+END_TEST
+
 static bool kernel_has_esp(void)
 {
 	static const uint8_t key[36];
@@ -347,6 +389,7 @@ int main(void)
 	tcase_add_test(tc, test_xfrm_policy_marks_and_if_id_are_part_of_the_identity);
 	tcase_add_test(tc, test_xfrm_batch_matches_every_ack_to_its_request);
 	tcase_add_test(tc, test_xfrm_spi_alloc_in_range);
+	tcase_add_test(tc, test_xfrm_sa_dump_filters_by_mark_and_reqid);
 	tcase_add_test(tc, test_xfrm_probe_names_the_missing_kernel_option);
 	tcase_add_test(tc, test_xfrm_sa_every_attribute_add_get_update_delete);
 	tcase_add_test(tc, test_xfrm_interface_create_delete_or_name_the_option);
