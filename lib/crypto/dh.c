@@ -177,12 +177,43 @@ static int ec_public_from_private(const struct crypto_dh_group *g, const BIGNUM 
 	return rc;
 }
 
+/*
+ * A key of group g from its parts: the private value (NULL for a peer's public key) and the
+ * public value, as a number (MODP) or an encoded point (ECP). -EINVAL when OpenSSL refuses
+ * the values (for ECP: a point not on the curve).
+ */
+static int key_from_parts(const struct crypto_dh_group *g, const BIGNUM *priv, const BIGNUM *pub_bn,
+			  const uint8_t *pub_oct, size_t pub_len, EVP_PKEY **ret)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	int rc = -EIO;
+
+	if (!bld ||
+	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, g->ossl_name, 0) ||
+	    (priv && !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv)) ||
+	    (pub_bn && !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PUB_KEY, pub_bn)) ||
+	    (pub_oct && !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub_oct,
+							    pub_len)))
+		goto out;
+	params = OSSL_PARAM_BLD_to_param(bld);
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, g->kind == CRYPTO_DH_MODP ? "DH" : "EC", NULL);
+	if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0)
+		goto out;
+	rc = EVP_PKEY_fromdata(ctx, ret, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) > 0 ?
+		0 : -EINVAL;
+out:
+	ERR_clear_error();
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	return rc;
+}
+
 /* y = 2^x mod p, and the key pair built from the group's parameters. */
 static int modp_from_private(struct crypto_dh *dh, const uint8_t *priv, size_t priv_len)
 {
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
 	BIGNUM *x = BN_secure_new(), *y = BN_new(), *p = NULL, *g = BN_new();
 	BN_CTX *bn = BN_CTX_new();
 	const uint8_t *pbytes;
@@ -196,23 +227,10 @@ static int modp_from_private(struct crypto_dh *dh, const uint8_t *priv, size_t p
 	if (!x || !y || !g || !bn || !p || !BN_bin2bn(priv, (int)priv_len, x) || !BN_set_word(g, 2) ||
 	    !BN_mod_exp(y, g, x, p, bn))
 		goto out;
-	bld = OSSL_PARAM_BLD_new();
-	if (!bld ||
-	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, dh->g->ossl_name, 0) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, x) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PUB_KEY, y))
-		goto out;
-	params = OSSL_PARAM_BLD_to_param(bld);
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL);
-	if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-	    EVP_PKEY_fromdata(ctx, &dh->key, EVP_PKEY_KEYPAIR, params) <= 0)
-		goto out;
-	rc = export_pub(dh);
+	rc = key_from_parts(dh->g, x, y, NULL, 0, &dh->key);
+	rc = rc ?: export_pub(dh);
 out:
 	ERR_clear_error();
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	EVP_PKEY_CTX_free(ctx);
 	BN_clear_free(x);
 	BN_free(y);
 	BN_free(p);
@@ -225,9 +243,6 @@ int crypto_dh_new_from_private(uint16_t group, const uint8_t *priv, size_t priv_
 			       struct crypto_dh **ret)
 {
 	struct crypto_dh *dh;
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
 	BIGNUM *d = NULL;
 	uint8_t point[1 + DH_PUB_MAX];
 	int rc = alloc_dh(group, &dh);
@@ -251,24 +266,10 @@ int crypto_dh_new_from_private(uint16_t group, const uint8_t *priv, size_t priv_
 		goto out;
 	if (ec_public_from_private(dh->g, d, point, 1 + (size_t)dh->g->pub_len) < 0)
 		goto out;
-	bld = OSSL_PARAM_BLD_new();
-	if (!bld ||
-	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, dh->g->ossl_name, 0) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
-					      1 + (size_t)dh->g->pub_len))
-		goto out;
-	params = OSSL_PARAM_BLD_to_param(bld);
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-	    EVP_PKEY_fromdata(ctx, &dh->key, EVP_PKEY_KEYPAIR, params) <= 0)
-		goto out;
-	rc = export_pub(dh);
+	rc = key_from_parts(dh->g, d, NULL, point, 1 + (size_t)dh->g->pub_len, &dh->key);
+	rc = rc ?: export_pub(dh);
 out:
 	ERR_clear_error();
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	EVP_PKEY_CTX_free(ctx);
 	BN_clear_free(d);
 	if (rc < 0) {
 		crypto_dh_free(dh);
@@ -315,39 +316,21 @@ static bool modp_in_range(const uint8_t *y, const uint8_t *p, size_t len)
 static int peer_key(const struct crypto_dh *dh, const uint8_t *peer, EVP_PKEY **ret)
 {
 	const struct crypto_dh_group *g = dh->g;
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	BIGNUM *y = NULL;
 	uint8_t point[1 + DH_PUB_MAX];
-	int rc = -EIO;
+	BIGNUM *y;
+	int rc;
 
-	if (!bld ||
-	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, g->ossl_name, 0))
-		goto out;
-	if (g->kind == CRYPTO_DH_MODP) {
-		y = BN_bin2bn(peer, g->pub_len, NULL);
-		if (!y || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PUB_KEY, y))
-			goto out;
-	} else {
+	if (g->kind != CRYPTO_DH_MODP) {
+		/* For ECP, decoding the point fails for a point not on the curve. */
 		point[0] = 0x04;
 		memcpy(point + 1, peer, g->pub_len);
-		if (!OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
-						      1 + (size_t)g->pub_len))
-			goto out;
+		return key_from_parts(g, NULL, NULL, point, 1 + (size_t)g->pub_len, ret);
 	}
-	params = OSSL_PARAM_BLD_to_param(bld);
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, g->kind == CRYPTO_DH_MODP ? "DH" : "EC", NULL);
-	if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0)
-		goto out;
-	/* For ECP this decodes the point, which fails for a point not on the curve. */
-	rc = EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) > 0 ? 0 : -EINVAL;
-out:
-	ERR_clear_error();
+	y = BN_bin2bn(peer, g->pub_len, NULL);
+	if (!y)
+		return -ENOMEM;
+	rc = key_from_parts(g, NULL, y, NULL, 0, ret);
 	BN_free(y);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	EVP_PKEY_CTX_free(ctx);
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <linux/netlink.h>
 
 #include "xfrm/events.h"
+#include "xfrm/internal.h"
 
 #define EVENTS_BUF_LEN (64 * 1024)
 
@@ -50,45 +51,6 @@ int xfrm_events_fd(const struct xfrm_events *ev)
 	return mnl_socket_get_fd(ev->nl);
 }
 
-static void sel_from(struct xfrm_sel *s, const struct xfrm_selector *k)
-{
-	memset(s, 0, sizeof(*s));
-	s->src.family = s->dst.family = k->family;
-	s->src.a = k->saddr;
-	s->dst.a = k->daddr;
-	s->src_plen = k->prefixlen_s;
-	s->dst_plen = k->prefixlen_d;
-	s->proto = k->proto;
-	s->sport = k->sport_mask ? ntohs(k->sport) : 0;
-	s->dport = k->dport_mask ? ntohs(k->dport) : 0;
-}
-
-/* XFRMA_MARK among the attributes after a fixed header of hdr bytes; bounded by nlmsg_len. */
-static int read_mark(const struct nlmsghdr *nlh, size_t hdr, struct xfrm_event *e)
-{
-	const uint8_t *at = (const uint8_t *)nlh + NLMSG_HDRLEN + MNL_ALIGN(hdr);
-	const uint8_t *end = (const uint8_t *)nlh + nlh->nlmsg_len;
-
-	while (at < end) {
-		const struct nlattr *a = (const struct nlattr *)at;
-
-		if ((size_t)(end - at) < sizeof(*a) || a->nla_len < sizeof(*a) ||
-		    a->nla_len > (size_t)(end - at))
-			return -EBADMSG;
-		if ((a->nla_type & NLA_TYPE_MASK) == XFRMA_MARK) {
-			struct xfrm_mark m;
-
-			if (a->nla_len - sizeof(*a) < sizeof(m))
-				return -EBADMSG;
-			memcpy(&m, mnl_attr_get_payload(a), sizeof(m));
-			e->mark = m.v;
-			e->mark_mask = m.m;
-		}
-		at += MNL_ALIGN(a->nla_len);
-	}
-	return 0;
-}
-
 int xfrm_event_parse(const void *buf, size_t len, struct xfrm_event *e)
 {
 	const struct nlmsghdr *nlh = buf;
@@ -129,7 +91,7 @@ int xfrm_event_parse(const void *buf, size_t len, struct xfrm_event *e)
 		e->src.a = x.saddr;
 		e->dst.a = x.id.daddr;
 		e->proto = x.id.proto;
-		sel_from(&e->sel, &x.sel);
+		xfrm_sel_from_kernel(&e->sel, &x.sel);
 		e->dir = x.policy.dir;
 		break;
 	}
@@ -159,7 +121,7 @@ int xfrm_event_parse(const void *buf, size_t len, struct xfrm_event *e)
 		memcpy(&x, payload, sizeof(x));
 		e->type = XFRM_EVENT_POLEXPIRE;
 		e->hard = x.hard;
-		sel_from(&e->sel, &x.pol.sel);
+		xfrm_sel_from_kernel(&e->sel, &x.pol.sel);
 		e->dir = x.pol.dir;
 		break;
 	}
@@ -168,7 +130,14 @@ int xfrm_event_parse(const void *buf, size_t len, struct xfrm_event *e)
 	}
 	if (e->src.family && e->src.family != AF_INET && e->src.family != AF_INET6)
 		return -EBADMSG;
-	return read_mark(nlh, hdr, e);
+	{
+		struct xfrm_attr_common c = { 0 };
+		int rc = xfrm_attrs_walk(nlh, hdr, &c, NULL, NULL);
+
+		e->mark = c.mark;
+		e->mark_mask = c.mark_mask;
+		return rc;
+	}
 }
 
 int xfrm_events_read(struct xfrm_events *ev, xfrm_event_fn fn, void *arg)

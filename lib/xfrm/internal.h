@@ -26,6 +26,21 @@ struct nlmsghdr *xfrm_msg_start(struct xfrm_sock *s, void *buf, uint16_t type, u
 int xfrm_talk(struct xfrm_sock *s, void *req, size_t len, size_t n, uint32_t first_seq,
 	      int *results, xfrm_msg_fn fn, void *arg, bool dump, struct xfrm_err *err);
 
+/* A kernel selector in our terms. */
+void xfrm_sel_from_kernel(struct xfrm_sel *s, const struct xfrm_selector *k);
+
+/*
+ * The attributes after a fixed header of hdr bytes, bounded by nlmsg_len itself (libmnl's
+ * walk rounds it up past the buffer): fn for each; -EBADMSG when one overruns the message.
+ * XFRMA_MARK and XFRMA_IF_ID are read into the optional outputs on the way.
+ */
+struct xfrm_attr_common {
+	uint32_t mark, mark_mask, if_id;
+};
+typedef int (*xfrm_attr_fn)(uint16_t type, const void *payload, size_t len, void *arg);
+int xfrm_attrs_walk(const struct nlmsghdr *nlh, size_t hdr, struct xfrm_attr_common *common,
+		    xfrm_attr_fn fn, void *arg);
+
 int xfrm_sa_build(struct xfrm_sock *s, void *buf, size_t cap, const struct xfrm_sa *sa,
 		  bool update, size_t *ret_len);
 int xfrm_policy_build(struct xfrm_sock *s, void *buf, size_t cap, const struct xfrm_policy *p,

@@ -144,24 +144,37 @@ struct dump_ctx {
 	void *arg;
 };
 
-static void get_sel(struct xfrm_sel *s, const struct xfrm_selector *k)
+/* XFRMA_TMPL: a whole number of templates, at most XFRM_MAX_TMPLS. */
+static int policy_attr(uint16_t type, const void *payload, size_t len, void *arg)
 {
-	memset(s, 0, sizeof(*s));
-	s->src.family = s->dst.family = k->family;
-	s->src.a = k->saddr;
-	s->dst.a = k->daddr;
-	s->src_plen = k->prefixlen_s;
-	s->dst_plen = k->prefixlen_d;
-	s->proto = k->proto;
-	s->sport = k->sport_mask ? ntohs(k->sport) : 0;
-	s->dport = k->dport_mask ? ntohs(k->dport) : 0;
+	struct xfrm_policy *p = arg;
+	size_t n = len / sizeof(struct xfrm_user_tmpl);
+
+	if (type != XFRMA_TMPL)
+		return 0;
+	if (len % sizeof(struct xfrm_user_tmpl) || n > XFRM_MAX_TMPLS)
+		return -EBADMSG;
+	p->n_tmpls = (uint8_t)n;
+	for (size_t i = 0; i < n; i++) {
+		struct xfrm_user_tmpl t;
+
+		memcpy(&t, (const uint8_t *)payload + i * sizeof(t), sizeof(t));
+		p->tmpl[i].dst.family = p->tmpl[i].src.family = t.family;
+		p->tmpl[i].dst.a = t.id.daddr;
+		p->tmpl[i].src.a = t.saddr;
+		p->tmpl[i].proto = t.id.proto;
+		p->tmpl[i].mode = t.mode;
+		p->tmpl[i].reqid = t.reqid;
+	}
+	return 0;
 }
 
 int xfrm_policy_parse(const void *buf, size_t len, struct xfrm_policy *p)
 {
 	const struct nlmsghdr *nlh = buf;
 	struct xfrm_userpolicy_info info;
-	const uint8_t *at, *end;
+	struct xfrm_attr_common c = { 0 };
+	int rc;
 
 	if (len < NLMSG_HDRLEN || nlh->nlmsg_len > len || nlh->nlmsg_type != XFRM_MSG_NEWPOLICY ||
 	    nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(info))
@@ -169,63 +182,15 @@ int xfrm_policy_parse(const void *buf, size_t len, struct xfrm_policy *p)
 	/* Copied out: netlink aligns to 4 bytes, the struct holds u64s. */
 	memcpy(&info, mnl_nlmsg_get_payload(nlh), sizeof(info));
 	memset(p, 0, sizeof(*p));
-	get_sel(&p->sel, &info.sel);
+	xfrm_sel_from_kernel(&p->sel, &info.sel);
 	p->dir = info.dir;
 	p->action = info.action;
 	p->priority = info.priority;
-	/* Attributes, bounded by nlmsg_len itself (libmnl's walk rounds it up). */
-	at = (const uint8_t *)mnl_nlmsg_get_payload(nlh) + MNL_ALIGN(sizeof(info));
-	end = (const uint8_t *)nlh + nlh->nlmsg_len;
-	while (at < end) {
-		const struct nlattr *a = (const struct nlattr *)at;
-		size_t alen;
-
-		if ((size_t)(end - at) < sizeof(*a) || a->nla_len < sizeof(*a) ||
-		    a->nla_len > (size_t)(end - at))
-			return -EBADMSG;
-		alen = a->nla_len - sizeof(*a);
-		switch (a->nla_type & NLA_TYPE_MASK) {
-		case XFRMA_MARK: {
-			struct xfrm_mark m;
-
-			if (alen < sizeof(m))
-				return -EBADMSG;
-			memcpy(&m, mnl_attr_get_payload(a), sizeof(m));
-			p->mark = m.v;
-			p->mark_mask = m.m;
-			break;
-		}
-		case XFRMA_IF_ID:
-			if (alen < sizeof(uint32_t))
-				return -EBADMSG;
-			memcpy(&p->if_id, mnl_attr_get_payload(a), sizeof(uint32_t));
-			break;
-		case XFRMA_TMPL: {
-			size_t n = alen / sizeof(struct xfrm_user_tmpl);
-
-			if (alen % sizeof(struct xfrm_user_tmpl) || n > XFRM_MAX_TMPLS)
-				return -EBADMSG;
-			p->n_tmpls = (uint8_t)n;
-			for (size_t i = 0; i < n; i++) {
-				struct xfrm_user_tmpl t;
-
-				memcpy(&t, (const uint8_t *)mnl_attr_get_payload(a) + i * sizeof(t),
-				       sizeof(t));
-				p->tmpl[i].dst.family = p->tmpl[i].src.family = t.family;
-				p->tmpl[i].dst.a = t.id.daddr;
-				p->tmpl[i].src.a = t.saddr;
-				p->tmpl[i].proto = t.id.proto;
-				p->tmpl[i].mode = t.mode;
-				p->tmpl[i].reqid = t.reqid;
-			}
-			break;
-		}
-		default:
-			break;
-		}
-		at += MNL_ALIGN(a->nla_len);
-	}
-	return 0;
+	rc = xfrm_attrs_walk(nlh, sizeof(info), &c, policy_attr, p);
+	p->mark = c.mark;
+	p->mark_mask = c.mark_mask;
+	p->if_id = c.if_id;
+	return rc;
 }
 
 static int on_policy(const struct nlmsghdr *nlh, void *arg)

@@ -265,7 +265,6 @@ int xfrm_sa_parse(const void *buf, size_t len, struct xfrm_sa_entry *ret)
 {
 	const struct nlmsghdr *nlh = buf;
 	struct xfrm_usersa_info info;
-	const uint8_t *at, *end;
 
 	if (len < NLMSG_HDRLEN || nlh->nlmsg_len > len || nlh->nlmsg_len < NLMSG_HDRLEN ||
 	    sa_info(nlh, &info) < 0)
@@ -283,32 +282,15 @@ int xfrm_sa_parse(const void *buf, size_t len, struct xfrm_sa_entry *ret)
 	ret->stats.add_time = info.curlft.add_time;
 	ret->stats.use_time = info.curlft.use_time;
 	ret->stats.replay_window = info.replay_window;
-	at = (const uint8_t *)mnl_nlmsg_get_payload(nlh) + MNL_ALIGN(sizeof(info));
-	end = (const uint8_t *)nlh + nlh->nlmsg_len;
-	while (at < end) {
-		const struct nlattr *a = (const struct nlattr *)at;
-		size_t alen;
+	{
+		struct xfrm_attr_common c = { 0 };
+		int rc = xfrm_attrs_walk(nlh, sizeof(info), &c, NULL, NULL);
 
-		if ((size_t)(end - at) < sizeof(*a) || a->nla_len < sizeof(*a) ||
-		    a->nla_len > (size_t)(end - at))
-			return -EBADMSG;
-		alen = a->nla_len - sizeof(*a);
-		if ((a->nla_type & NLA_TYPE_MASK) == XFRMA_MARK) {
-			struct xfrm_mark m;
-
-			if (alen < sizeof(m))
-				return -EBADMSG;
-			memcpy(&m, mnl_attr_get_payload(a), sizeof(m));
-			ret->mark = m.v;
-			ret->mark_mask = m.m;
-		} else if ((a->nla_type & NLA_TYPE_MASK) == XFRMA_IF_ID) {
-			if (alen < sizeof(uint32_t))
-				return -EBADMSG;
-			memcpy(&ret->if_id, mnl_attr_get_payload(a), sizeof(uint32_t));
-		}
-		at += MNL_ALIGN(a->nla_len);
+		ret->mark = c.mark;
+		ret->mark_mask = c.mark_mask;
+		ret->if_id = c.if_id;
+		return rc;
 	}
-	return 0;
 }
 
 struct sa_dump_ctx {

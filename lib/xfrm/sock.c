@@ -70,6 +70,58 @@ int xfrm_addr_parse(const char *text, struct xfrm_addr *ret)
 	return -EINVAL;
 }
 
+void xfrm_sel_from_kernel(struct xfrm_sel *s, const struct xfrm_selector *k)
+{
+	memset(s, 0, sizeof(*s));
+	s->src.family = s->dst.family = k->family;
+	s->src.a = k->saddr;
+	s->dst.a = k->daddr;
+	s->src_plen = k->prefixlen_s;
+	s->dst_plen = k->prefixlen_d;
+	s->proto = k->proto;
+	s->sport = k->sport_mask ? ntohs(k->sport) : 0;
+	s->dport = k->dport_mask ? ntohs(k->dport) : 0;
+}
+
+int xfrm_attrs_walk(const struct nlmsghdr *nlh, size_t hdr, struct xfrm_attr_common *common,
+		    xfrm_attr_fn fn, void *arg)
+{
+	const uint8_t *at = (const uint8_t *)nlh + NLMSG_HDRLEN + MNL_ALIGN(hdr);
+	const uint8_t *end = (const uint8_t *)nlh + nlh->nlmsg_len;
+
+	while (at < end) {
+		const struct nlattr *a = (const struct nlattr *)at;
+		uint16_t type;
+		size_t len;
+		int rc = 0;
+
+		if ((size_t)(end - at) < sizeof(*a) || a->nla_len < sizeof(*a) ||
+		    a->nla_len > (size_t)(end - at))
+			return -EBADMSG;
+		type = a->nla_type & NLA_TYPE_MASK;
+		len = a->nla_len - sizeof(*a);
+		if (common && type == XFRMA_MARK) {
+			struct xfrm_mark m;
+
+			if (len < sizeof(m))
+				return -EBADMSG;
+			memcpy(&m, mnl_attr_get_payload(a), sizeof(m));
+			common->mark = m.v;
+			common->mark_mask = m.m;
+		} else if (common && type == XFRMA_IF_ID) {
+			if (len < sizeof(uint32_t))
+				return -EBADMSG;
+			memcpy(&common->if_id, mnl_attr_get_payload(a), sizeof(uint32_t));
+		} else if (fn) {
+			rc = fn(type, mnl_attr_get_payload(a), len, arg);
+		}
+		if (rc < 0)
+			return rc;
+		at += MNL_ALIGN(a->nla_len);
+	}
+	return 0;
+}
+
 struct nlmsghdr *xfrm_msg_start(struct xfrm_sock *s, void *buf, uint16_t type, uint16_t flags)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
