@@ -1,0 +1,91 @@
+/*
+ * The IKE_SA_INIT exchange (RFC 7296 §1.2, §2.6, §2.7, §2.23; RFC 7383 §2.3), both roles,
+ * sans-I/O: functions take received bytes and write the message to send into a writer; the
+ * caller owns sockets and timers. At the end both sides hold the negotiated suite, the keys
+ * (SK_*) and the two messages exactly as sent, which IKE_AUTH signs.
+ */
+#ifndef IKD_IKE_SA_INIT_H
+#define IKD_IKE_SA_INIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto/dh.h"
+#include "crypto/prf.h"
+#include "ike/message.h"
+
+/* An address and port as this side sees them, for NAT detection (and cookies). */
+struct ike_endpoint {
+	uint8_t addr[16];
+	uint8_t addr_len;	/* 4 or 16 */
+	uint16_t port;
+};
+
+struct ike_init_cfg {
+	const struct ike_pld_sa *proposals;	/* ours, protocol IKE, most preferred first */
+	uint16_t dh_group;		/* initiator: the group of the first KE */
+	bool fragmentation;		/* advertise IKEV2_FRAGMENTATION_SUPPORTED */
+};
+
+/* A responder's cookie policy (§2.6): when required, a request without a valid cookie is
+ * answered with one and leaves no state. */
+struct ike_cookie_cfg {
+	bool required;
+	const struct secret *secret;
+	uint8_t version;
+};
+
+#define IKE_INIT_MAX_RETRIES 4	/* cookie and INVALID_KE_PAYLOAD rounds, together */
+
+struct ike_init {
+	bool initiator;
+	uint8_t spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
+	uint16_t group;
+	struct crypto_dh *dh;
+	uint8_t nonce_i[IKE_NONCE_MAX], nonce_r[IKE_NONCE_MAX];
+	size_t nonce_i_len, nonce_r_len;
+	uint8_t cookie[IKE_COOKIE_MAX];
+	size_t cookie_len;
+	unsigned retries;
+	struct ike_proposal chosen;
+	struct crypto_suite suite;
+	struct crypto_ike_keys keys;
+	struct ike_writer msg_i, msg_r;	/* the request and response as sent */
+	bool peer_fragmentation;
+	bool nat_local;			/* this side is behind a NAT */
+	bool nat_remote;		/* the peer is behind a NAT */
+	uint16_t notify;		/* the error that ended it, sent or received */
+	uint16_t notify_data;		/* INVALID_KE_PAYLOAD: the group asked for */
+};
+
+enum ike_init_result {
+	IKE_INIT_SEND = 1,	/* out holds a message to send; the exchange goes on */
+	IKE_INIT_DONE,		/* negotiated: suite, keys and messages are in the state */
+	IKE_INIT_REFUSED,	/* responder: out holds an error notify; no state is kept */
+	IKE_INIT_FAILED,	/* initiator: the peer refused, st->notify says how */
+};
+
+/* Initiator: start with fresh SPI, nonce and KE; out gets the request. */
+int ike_init_start(struct ike_init *st, const struct ike_init_cfg *cfg,
+		   const struct ike_endpoint *local, const struct ike_endpoint *remote,
+		   struct ike_writer *out);
+/*
+ * Initiator: a response arrived. Returns IKE_INIT_SEND (a COOKIE or INVALID_KE_PAYLOAD round:
+ * out has the new request), IKE_INIT_DONE, IKE_INIT_FAILED, or -errno for a message to drop
+ * (malformed, not ours: the state is unchanged and the caller keeps waiting).
+ */
+int ike_init_on_response(struct ike_init *st, const struct ike_init_cfg *cfg, const uint8_t *msg,
+			 size_t len, const struct ike_endpoint *local,
+			 const struct ike_endpoint *remote, struct ike_writer *out);
+/*
+ * Responder: a request arrived from remote. Returns IKE_INIT_DONE (out has the response, st the
+ * new SA), IKE_INIT_REFUSED (out has a COOKIE, INVALID_KE_PAYLOAD or NO_PROPOSAL_CHOSEN reply),
+ * or -errno for a request to drop.
+ */
+int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
+		     const struct ike_cookie_cfg *cookies, const uint8_t *msg, size_t len,
+		     const struct ike_endpoint *local, const struct ike_endpoint *remote,
+		     struct ike_writer *out);
+void ike_init_clear(struct ike_init *st);
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * lib/ike/sa_init.c: two sides wired together in memory. Both must end with the same suite
+ * and the same keys; INVALID_KE_PAYLOAD and COOKIE rounds retry; NO_PROPOSAL_CHOSEN fails
+ * cleanly; NAT detection sees an address rewritten on the way; charon's real request is answered.
+ */
+#include "ike_samples.h"
+#include <sodium.h>
+
+#include "ike/sa_init.h"
+
+static struct ike_endpoint ep(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
+{
+	return (struct ike_endpoint){ .addr = { a, b, c, d }, .addr_len = 4, .port = port };
+}
+
+#define T(type_, id_, bits_) \
+	((struct ike_transform){ .type = (type_), .id = (id_), .key_bits = (bits_) })
+
+static struct ike_pld_sa suites_cbc_modp(void)
+{
+	struct ike_pld_sa sa = { .n = 1 };
+
+	sa.p[0] = (struct ike_proposal){ .num = 1, .protocol = IKE_PROTO_IKE, .n_transforms = 4,
+		.t = { T(IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CBC, 256),
+		       T(IKE_TRANSFORM_PRF, IKE_PRF_HMAC_SHA2_256, 0),
+		       T(IKE_TRANSFORM_INTEG, IKE_AUTH_HMAC_SHA2_256_128, 0),
+		       T(IKE_TRANSFORM_DH, IKE_DH_MODP_2048, 0) } };
+	return sa;
+}
+
+static void assert_same_keys(const struct ike_init *i, const struct ike_init *r)
+{
+	ck_assert_mem_eq(i->spi_r, r->spi_r, 8);
+	ck_assert_mem_eq(i->spi_i, r->spi_i, 8);
+	ck_assert_ptr_eq(i->suite.encr, r->suite.encr);
+	ck_assert_uint_eq(i->keys.sk_d.len, r->keys.sk_d.len);
+	ck_assert_mem_eq(i->keys.skeyseed.p, r->keys.skeyseed.p, i->keys.skeyseed.len);
+	ck_assert_mem_eq(i->keys.sk_ei.p, r->keys.sk_ei.p, i->keys.sk_ei.len);
+	ck_assert_mem_eq(i->keys.sk_er.p, r->keys.sk_er.p, i->keys.sk_er.len);
+	ck_assert_mem_eq(i->keys.sk_pr.p, r->keys.sk_pr.p, i->keys.sk_pr.len);
+	/* Both keep the same two messages for IKE_AUTH. */
+	ck_assert_uint_eq(i->msg_i.len, r->msg_i.len);
+	ck_assert_mem_eq(i->msg_i.buf, r->msg_i.buf, i->msg_i.len);
+	ck_assert_uint_eq(i->msg_r.len, r->msg_r.len);
+	ck_assert_mem_eq(i->msg_r.buf, r->msg_r.buf, i->msg_r.len);
+}
+
+START_TEST(test_sa_init_both_sides_agree_on_suite_and_keys)
+{
+	struct ike_pld_sa ours;
+	struct ike_init_cfg ci, cr = { .fragmentation = true };
+	struct ike_endpoint a = ep(192, 0, 2, 1, 500), b = ep(198, 51, 100, 1, 500);
+	struct ike_init i, r;
+	struct ike_writer req, resp;
+
+	sample_proposal(&ours);	/* AES-CBC-256/SHA-256/MODP-2048, then AES-GCM-128/X25519 */
+	ci = (struct ike_init_cfg){ .proposals = &ours, .dh_group = IKE_DH_CURVE25519,
+				    .fragmentation = true };
+	cr.proposals = &ours;
+	ike_writer_init(&req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_init_start(&i, &ci, &a, &b, &req), 0);
+	/* Our preference is CBC/MODP-2048, but the initiator's KE is X25519: one retry. */
+	ck_assert_int_eq(ike_init_respond(&r, &cr, NULL, req.buf, req.len, &b, &a, &resp),
+			 IKE_INIT_REFUSED);
+	ck_assert_int_eq(ike_init_on_response(&i, &ci, resp.buf, resp.len, &a, &b, &req),
+			 IKE_INIT_SEND);
+	ck_assert_uint_eq(i.group, IKE_DH_MODP_2048);
+	ck_assert_int_eq(ike_init_respond(&r, &cr, NULL, req.buf, req.len, &b, &a, &resp),
+			 IKE_INIT_DONE);
+	ck_assert_int_eq(ike_init_on_response(&i, &ci, resp.buf, resp.len, &a, &b, &req),
+			 IKE_INIT_DONE);
+	assert_same_keys(&i, &r);
+	ck_assert_uint_eq(i.suite.encr->id, IKE_ENCR_AES_CBC);
+	ck_assert_uint_eq(i.suite.dh->id, IKE_DH_MODP_2048);
+	ck_assert(i.peer_fragmentation && r.peer_fragmentation);
+	ck_assert(!i.nat_local && !i.nat_remote && !r.nat_local && !r.nat_remote);
+	/* A second copy of the response (a retransmission) is not a new answer to act on. */
+	ike_init_clear(&i);
+	ike_init_clear(&r);
+	ike_writer_clear(&req);
+	ike_writer_clear(&resp);
+}
+END_TEST
+
+START_TEST(test_sa_init_aead_suite_without_retry)
+{
+	struct ike_pld_sa ours;
+	struct ike_init_cfg c;
+	struct ike_endpoint a = ep(10, 0, 0, 1, 500), b = ep(10, 0, 0, 2, 500);
+	struct ike_init i, r;
+	struct ike_writer req, resp;
+
+	sample_proposal(&ours);
+	/* The responder prefers GCM/X25519 here. */
+	ours.p[0].num = 2;
+	ours.p[1].num = 1;
+	{
+		struct ike_proposal t = ours.p[0];
+
+		ours.p[0] = ours.p[1];
+		ours.p[1] = t;
+	}
+	c = (struct ike_init_cfg){ .proposals = &ours, .dh_group = IKE_DH_CURVE25519 };
+	ike_writer_init(&req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_init_start(&i, &c, &a, &b, &req), 0);
+	ck_assert_int_eq(ike_init_respond(&r, &c, NULL, req.buf, req.len, &b, &a, &resp),
+			 IKE_INIT_DONE);
+	ck_assert_int_eq(ike_init_on_response(&i, &c, resp.buf, resp.len, &a, &b, &req),
+			 IKE_INIT_DONE);
+	assert_same_keys(&i, &r);
+	ck_assert(i.suite.encr->aead);
+	ck_assert_uint_eq(i.keys.sk_ai.len, 0);
+	ck_assert_uint_eq(i.keys.sk_ei.len, 16 + 4);
+	ck_assert(!i.peer_fragmentation);
+	ike_init_clear(&i);
+	ike_init_clear(&r);
+	ike_writer_clear(&req);
+	ike_writer_clear(&resp);
+}
+END_TEST
+
+START_TEST(test_sa_init_cookie_round_and_forged_cookie)
+{
+	struct ike_pld_sa ours = suites_cbc_modp();
+	struct ike_init_cfg c = { .proposals = &ours, .dh_group = IKE_DH_MODP_2048 };
+	struct ike_endpoint a = ep(192, 0, 2, 1, 500), b = ep(198, 51, 100, 1, 500);
+	struct secret key = { 0 };
+	struct ike_cookie_cfg cookies = { .required = true, .secret = &key, .version = 3 };
+	struct ike_init i, r;
+	struct ike_writer req, resp;
+	struct ike_msg m;
+	struct ike_pld_notify n;
+
+	ck_assert_int_eq(secret_set(&key, "cookie secret 1", 15), 0);
+	ike_writer_init(&req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_init_start(&i, &c, &a, &b, &req), 0);
+	ck_assert_int_eq(ike_init_respond(&r, &c, &cookies, req.buf, req.len, &b, &a, &resp),
+			 IKE_INIT_REFUSED);
+	/* The refusal is a clear, one-notify message with no responder SPI. */
+	ck_assert_int_eq(ike_msg_decode(resp.buf, resp.len, &m, NULL), 0);
+	ck_assert_uint_eq(m.chain.n, 1);
+	ck_assert_int_eq(ike_chain_find_notify(&m.chain, IKE_N_COOKIE, &n), 0);
+	ck_assert_uint_eq(n.data[0], 3);
+	ck_assert(sodium_is_zero(m.hdr.spi_r, 8));
+	ck_assert_int_eq(ike_init_on_response(&i, &c, resp.buf, resp.len, &a, &b, &req),
+			 IKE_INIT_SEND);
+	/* A forged copy (one bit of the cookie changed) is refused again. */
+	{
+		struct ike_writer forged;
+
+		ike_writer_init(&forged, IKE_MAX_MSG_LEN);
+		ck_assert_int_eq(ike_writer_bytes(&forged, req.buf, req.len), 0);
+		forged.buf[IKE_HEADER_LEN + 4 + 4 + 5] ^= 1;
+		ck_assert_int_eq(ike_init_respond(&r, &c, &cookies, forged.buf, forged.len, &b, &a,
+						  &resp), IKE_INIT_REFUSED);
+		ike_writer_clear(&forged);
+		/* From another address the same cookie is not valid either. */
+		{
+			struct ike_endpoint other = ep(203, 0, 113, 7, 500);
+
+			ck_assert_int_eq(ike_init_respond(&r, &c, &cookies, req.buf, req.len, &b,
+							  &other, &resp), IKE_INIT_REFUSED);
+		}
+	}
+	ck_assert_int_eq(ike_init_respond(&r, &c, &cookies, req.buf, req.len, &b, &a, &resp),
+			 IKE_INIT_DONE);
+	ck_assert_int_eq(ike_init_on_response(&i, &c, resp.buf, resp.len, &a, &b, &req),
+			 IKE_INIT_DONE);
+	assert_same_keys(&i, &r);
+	ike_init_clear(&i);
+	ike_init_clear(&r);
+	secret_clear(&key);
+	ike_writer_clear(&req);
+	ike_writer_clear(&resp);
+}
+END_TEST
+
+START_TEST(test_sa_init_no_proposal_chosen_fails_the_initiator)
+{
+	struct ike_pld_sa ours = suites_cbc_modp(), theirs = suites_cbc_modp();
+	struct ike_init_cfg ci = { .proposals = &ours, .dh_group = IKE_DH_MODP_2048 };
+	struct ike_init_cfg cr = { .proposals = &theirs };
+	struct ike_endpoint a = ep(192, 0, 2, 1, 500), b = ep(198, 51, 100, 1, 500);
+	struct ike_init i, r;
+	struct ike_writer req, resp;
+
+	theirs.p[0].t[0].key_bits = 128;
+	ike_writer_init(&req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_init_start(&i, &ci, &a, &b, &req), 0);
+	ck_assert_int_eq(ike_init_respond(&r, &cr, NULL, req.buf, req.len, &b, &a, &resp),
+			 IKE_INIT_REFUSED);
+	ck_assert_int_eq(ike_init_on_response(&i, &ci, resp.buf, resp.len, &a, &b, &req),
+			 IKE_INIT_FAILED);
+	ck_assert_uint_eq(i.notify, IKE_N_NO_PROPOSAL_CHOSEN);
+	/* Garbage, or an answer to somebody else's request, changes nothing. */
+	ck_assert_int_lt(ike_init_on_response(&i, &ci, resp.buf, resp.len - 1, &a, &b, &req), 0);
+	resp.buf[0] ^= 1;
+	ck_assert_int_eq(ike_init_on_response(&i, &ci, resp.buf, resp.len, &a, &b, &req), -EPROTO);
+	ike_init_clear(&i);
+	ike_init_clear(&r);
+	ike_writer_clear(&req);
+	ike_writer_clear(&resp);
+}
+END_TEST
+
+START_TEST(test_sa_init_nat_detection)
+{
+	struct ike_pld_sa ours = suites_cbc_modp();
+	struct ike_init_cfg c = { .proposals = &ours, .dh_group = IKE_DH_MODP_2048 };
+	/* The branch thinks it is 10.0.0.2:500; the NAT makes it 203.0.113.5:61000. */
+	struct ike_endpoint branch = ep(10, 0, 0, 2, 500), seen = ep(203, 0, 113, 5, 61000);
+	struct ike_endpoint pop = ep(198, 51, 100, 1, 500);
+	struct ike_init i, r;
+	struct ike_writer req, resp;
+
+	ike_writer_init(&req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_init_start(&i, &c, &branch, &pop, &req), 0);
+	ck_assert_int_eq(ike_init_respond(&r, &c, NULL, req.buf, req.len, &pop, &seen, &resp),
+			 IKE_INIT_DONE);
+	ck_assert_int_eq(ike_init_on_response(&i, &c, resp.buf, resp.len, &branch, &pop, &req),
+			 IKE_INIT_DONE);
+	ck_assert(r.nat_remote);	/* the POP sees the branch behind a NAT */
+	ck_assert(!r.nat_local);
+	ck_assert(i.nat_local);		/* the branch learns it is behind one */
+	ck_assert(!i.nat_remote);
+	ike_init_clear(&i);
+	ike_init_clear(&r);
+	ike_writer_clear(&req);
+	ike_writer_clear(&resp);
+}
+END_TEST
+
+START_TEST(test_sa_init_answers_charons_real_request)
+{
+	struct ike_pld_sa ours = suites_cbc_modp();
+	struct ike_init_cfg c = { .proposals = &ours, .fragmentation = true };
+	struct ike_endpoint pop = ep(10, 99, 0, 2, 500), branch = ep(10, 99, 0, 1, 500);
+	struct ike_writer resp;
+	struct ike_init r;
+	struct ike_msg m;
+	struct ike_pld_notify n;
+	char *hex = test_read_data("strongswan/modp2048/ike_sa_init_request.hex", NULL);
+	size_t len;
+	uint8_t *req = test_hex(hex, &len);
+
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_init_respond(&r, &c, NULL, req, len, &pop, &branch, &resp),
+			 IKE_INIT_DONE);
+	ck_assert_uint_eq(r.suite.dh->id, IKE_DH_MODP_2048);
+	/* The capture was between these very addresses: no NAT on either side. */
+	ck_assert(!r.nat_remote && !r.nat_local);
+	ck_assert(r.peer_fragmentation);
+	ck_assert_int_eq(ike_msg_decode(resp.buf, resp.len, &m, NULL), 0);
+	ck_assert_uint_eq(m.hdr.flags, IKE_FLAG_RESPONSE);
+	ck_assert_mem_eq(m.hdr.spi_i, req, 8);
+	ck_assert_int_eq(ike_chain_find_notify(&m.chain, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, &n),
+			 0);
+	ike_init_clear(&r);
+	ike_writer_clear(&resp);
+	free(req);
+	free(hex);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ike_sa_init");
+	TCase *tc = tcase_create("sa_init");
+
+	tcase_add_test(tc, test_sa_init_both_sides_agree_on_suite_and_keys);
+	tcase_add_test(tc, test_sa_init_aead_suite_without_retry);
+	tcase_add_test(tc, test_sa_init_cookie_round_and_forged_cookie);
+	tcase_add_test(tc, test_sa_init_no_proposal_chosen_fails_the_initiator);
+	tcase_add_test(tc, test_sa_init_nat_detection);
+	tcase_add_test(tc, test_sa_init_answers_charons_real_request);
+	suite_add_tcase(s, tc);
+	return test_run_suite(s);
+}
