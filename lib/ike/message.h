@@ -6,6 +6,7 @@
 #ifndef IKD_IKE_MESSAGE_H
 #define IKD_IKE_MESSAGE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -88,6 +89,25 @@ const struct ike_payload *ike_chain_find(const struct ike_chain *c, uint8_t type
 					 const struct ike_payload *after);
 /* The first notify of the given type in the chain, decoded; -ENOENT when absent. */
 int ike_chain_find_notify(const struct ike_chain *c, uint16_t type, struct ike_pld_notify *ret);
+
+/*
+ * Decode the first payload of a type in a chain with its decoder into *dst:
+ * 0, -ENOENT when absent, or the decoder's error. (A GNU statement expression, so each
+ * decoder keeps its own typed signature.)
+ */
+#define IKE_CHAIN_DECODE(chain, type, decoder, dst) ({				\
+	const struct ike_payload *pl_ = ike_chain_find((chain), (type), NULL);	\
+	struct ike_reader r_;							\
+	int rc_ = -ENOENT;							\
+	if (pl_) {								\
+		r_ = (struct ike_reader){ .p = pl_->body, .len = pl_->body_len };	\
+		rc_ = decoder(&r_, (dst), NULL);				\
+	}									\
+	rc_; })
+
+/* Start a payload, run the body encoder expression, close it: 0 or the first error. */
+#define IKE_BUILD_PAYLOAD(b, type, encode)					\
+	(ike_build_pld_begin((b), (type), false) ?: (encode) ?: ike_build_pld_end(b))
 
 /* The notify a decode failure is answered with (RFC 7296 §3.10.1), 0 for none. */
 uint16_t ike_decode_error_notify(int rc);

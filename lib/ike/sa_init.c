@@ -31,10 +31,8 @@ static void random_spi(uint8_t spi[IKE_SPI_LEN])
 static int add_notify(struct ike_builder *b, uint16_t type, const uint8_t *data, size_t len)
 {
 	struct ike_pld_notify n = { .type = type, .data = data, .len = len };
-	int rc = ike_build_pld_begin(b, IKE_PLD_NOTIFY, false);
 
-	rc = rc ?: ike_pld_notify_encode(b->w, &n);
-	return rc ?: ike_build_pld_end(b);
+	return IKE_BUILD_PAYLOAD(b, IKE_PLD_NOTIFY, ike_pld_notify_encode(b->w, &n));
 }
 
 static int add_nat_notifies(struct ike_builder *b, const uint8_t *spi_i, const uint8_t *spi_r,
@@ -74,15 +72,9 @@ static int build_request(struct ike_init *st, const struct ike_init_cfg *cfg,
 	/* §2.6: the cookie is the first payload of the retried request. */
 	if (rc == 0 && st->cookie_len)
 		rc = add_notify(&b, IKE_N_COOKIE, st->cookie, st->cookie_len);
-	rc = rc ?: ike_build_pld_begin(&b, IKE_PLD_SA, false);
-	rc = rc ?: ike_pld_sa_encode(out, cfg->proposals);
-	rc = rc ?: ike_build_pld_end(&b);
-	rc = rc ?: ike_build_pld_begin(&b, IKE_PLD_KE, false);
-	rc = rc ?: ike_pld_ke_encode(out, &ke);
-	rc = rc ?: ike_build_pld_end(&b);
-	rc = rc ?: ike_build_pld_begin(&b, IKE_PLD_NONCE, false);
-	rc = rc ?: ike_pld_nonce_encode(out, &nonce);
-	rc = rc ?: ike_build_pld_end(&b);
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_SA, ike_pld_sa_encode(out, cfg->proposals));
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_KE, ike_pld_ke_encode(out, &ke));
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_NONCE, ike_pld_nonce_encode(out, &nonce));
 	rc = rc ?: add_nat_notifies(&b, st->spi_i, zero_spi, local, remote);
 	if (rc == 0 && cfg->fragmentation)
 		rc = add_notify(&b, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, NULL, 0);
@@ -123,17 +115,6 @@ int ike_init_start(struct ike_init *st, const struct ike_init_cfg *cfg,
 	rc = new_dh(st, cfg->dh_group);
 	return rc ?: build_request(st, cfg, local, remote, out);
 }
-
-/* The first payload of a type in the chain, decoded by its decoder. */
-#define FIND(chain, type, decoder, dst) ({					\
-	const struct ike_payload *pl_ = ike_chain_find((chain), (type), NULL);	\
-	struct ike_reader r_ = { 0 };						\
-	int rc_ = -ENOENT;							\
-	if (pl_) {								\
-		r_ = (struct ike_reader){ .p = pl_->body, .len = pl_->body_len };	\
-		rc_ = decoder(&r_, (dst), NULL);				\
-	}									\
-	rc_; })
 
 /* §2.23: compare the peer's hashes with what we see; any SOURCE match means no NAT there. */
 static int read_nat(struct ike_init *st, const struct ike_chain *c,
@@ -269,10 +250,10 @@ int ike_init_on_response(struct ike_init *st, const struct ike_init_cfg *cfg, co
 		return IKE_INIT_FAILED;
 	}
 	/* The negotiated answer: one proposal we offered, a KE of its group, a nonce. */
-	if (FIND(&m.chain, IKE_PLD_SA, ike_pld_sa_decode, &sa) < 0 ||
+	if (IKE_CHAIN_DECODE(&m.chain, IKE_PLD_SA, ike_pld_sa_decode, &sa) < 0 ||
 	    ike_proposal_check_answer(&sa, cfg->proposals, &chosen) < 0 ||
-	    FIND(&m.chain, IKE_PLD_KE, ike_pld_ke_decode, &ke) < 0 ||
-	    FIND(&m.chain, IKE_PLD_NONCE, ike_pld_nonce_decode, &nonce) < 0 ||
+	    IKE_CHAIN_DECODE(&m.chain, IKE_PLD_KE, ike_pld_ke_decode, &ke) < 0 ||
+	    IKE_CHAIN_DECODE(&m.chain, IKE_PLD_NONCE, ike_pld_nonce_decode, &nonce) < 0 ||
 	    sodium_is_zero(m.hdr.spi_r, IKE_SPI_LEN))
 		return -EPROTO;
 	if (!ike_proposal_get(&chosen, IKE_TRANSFORM_DH) ||
@@ -362,9 +343,9 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 	    !(m.hdr.flags & IKE_FLAG_INITIATOR) || m.hdr.msg_id != 0 ||
 	    !sodium_is_zero(m.hdr.spi_r, IKE_SPI_LEN) || m.sk.present || !chain_allowed(&m.chain))
 		return -EPROTO;
-	if (FIND(&m.chain, IKE_PLD_SA, ike_pld_sa_decode, &offered) < 0 ||
-	    FIND(&m.chain, IKE_PLD_KE, ike_pld_ke_decode, &ke) < 0 ||
-	    FIND(&m.chain, IKE_PLD_NONCE, ike_pld_nonce_decode, &ni) < 0)
+	if (IKE_CHAIN_DECODE(&m.chain, IKE_PLD_SA, ike_pld_sa_decode, &offered) < 0 ||
+	    IKE_CHAIN_DECODE(&m.chain, IKE_PLD_KE, ike_pld_ke_decode, &ke) < 0 ||
+	    IKE_CHAIN_DECODE(&m.chain, IKE_PLD_NONCE, ike_pld_nonce_decode, &ni) < 0)
 		return -EPROTO;
 	if (cookies && cookies->required) {
 		rc = check_cookie(cookies, &m, &ni, remote, out);
@@ -407,15 +388,9 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 	nr = (struct ike_pld_nonce){ .data = st->nonce_r, .len = st->nonce_r_len };
 	out->len = 0;
 	rc = ike_build_begin(&b, out, &h);
-	rc = rc ?: ike_build_pld_begin(&b, IKE_PLD_SA, false);
-	rc = rc ?: ike_pld_sa_encode(out, &answer);
-	rc = rc ?: ike_build_pld_end(&b);
-	rc = rc ?: ike_build_pld_begin(&b, IKE_PLD_KE, false);
-	rc = rc ?: ike_pld_ke_encode(out, &our_ke);
-	rc = rc ?: ike_build_pld_end(&b);
-	rc = rc ?: ike_build_pld_begin(&b, IKE_PLD_NONCE, false);
-	rc = rc ?: ike_pld_nonce_encode(out, &nr);
-	rc = rc ?: ike_build_pld_end(&b);
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_SA, ike_pld_sa_encode(out, &answer));
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_KE, ike_pld_ke_encode(out, &our_ke));
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_NONCE, ike_pld_nonce_encode(out, &nr));
 	rc = rc ?: add_nat_notifies(&b, st->spi_i, st->spi_r, local, remote);
 	if (rc == 0 && st->peer_fragmentation)
 		rc = add_notify(&b, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, NULL, 0);

@@ -1,0 +1,344 @@
+/* IKE_AUTH with PSK and the first Child SA (see ike_auth.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "crypto/sk.h"
+#include "ike/ike_auth.h"
+#include "ike/proposal.h"
+#include "ike/ts.h"
+
+#define AUTH_MSG_ID 1
+
+void ike_child_clear(struct ike_child *c)
+{
+	crypto_child_keys_clear(&c->keys);
+	sodium_memzero(c, sizeof(*c));
+}
+
+/* Our ESP proposals with our inbound SPI in each (§3.3.1). */
+static void with_spi(struct ike_pld_sa *sa, const struct ike_pld_sa *cfg, uint32_t spi_in)
+{
+	uint32_t be = htonl(spi_in);
+
+	*sa = *cfg;
+	for (uint8_t i = 0; i < sa->n; i++) {
+		sa->p[i].spi_len = 4;
+		memcpy(sa->p[i].spi, &be, 4);
+	}
+}
+
+static struct crypto_sk_dir sk_dir(const struct ike_init *init, bool from_initiator)
+{
+	return (struct crypto_sk_dir){
+		init->suite.encr, init->suite.integ,
+		from_initiator ? &init->keys.sk_ei : &init->keys.sk_er,
+		init->suite.integ ? (from_initiator ? &init->keys.sk_ai : &init->keys.sk_ar) : NULL,
+	};
+}
+
+/* Header for message ID 1 of this IKE SA, then SK around the inner chain in plain. */
+static int seal(const struct ike_init *init, bool response, const struct ike_writer *plain,
+		uint8_t first_type, struct ike_writer *out)
+{
+	struct ike_header h = { .major = IKE_VERSION_MAJOR, .exchange = IKE_EXCH_IKE_AUTH,
+				.flags = response ? IKE_FLAG_RESPONSE : IKE_FLAG_INITIATOR,
+				.msg_id = AUTH_MSG_ID };
+	struct crypto_sk_dir dir = sk_dir(init, !response);
+	struct ike_builder b;
+	size_t sk_off;
+	int rc;
+
+	memcpy(h.spi_i, init->spi_i, IKE_SPI_LEN);
+	memcpy(h.spi_r, init->spi_r, IKE_SPI_LEN);
+	out->len = 0;
+	rc = ike_build_begin(&b, out, &h);
+	rc = rc ?: ike_build_sk_begin(&b, first_type, NULL, &sk_off);
+	return rc ?: crypto_sk_protect(&dir, out, sk_off, plain->buf, plain->len);
+}
+
+/* ID payload body as it goes on the wire: what prf(SK_p, ID') covers. */
+static int id_body(const struct ike_pld_id *id, struct ike_writer *w)
+{
+	ike_writer_init(w, 1024);
+	return ike_pld_id_encode(w, id);
+}
+
+/* §2.15: the AUTH of the side that sent msg (its IKE_SA_INIT message), over the peer's nonce. */
+static int auth_value(const struct ike_init *init, bool initiator, const struct secret *psk,
+		      const struct ike_pld_id *id, uint8_t *out)
+{
+	struct ike_writer body;
+	int rc = id_body(id, &body);
+
+	rc = rc ?: crypto_psk_auth(init->suite.prf, psk,
+				   initiator ? init->msg_i.buf : init->msg_r.buf,
+				   initiator ? init->msg_i.len : init->msg_r.len,
+				   initiator ? init->nonce_r : init->nonce_i,
+				   initiator ? init->nonce_r_len : init->nonce_i_len,
+				   initiator ? &init->keys.sk_pi : &init->keys.sk_pr,
+				   body.buf, body.len, out);
+	ike_writer_clear(&body);
+	return rc;
+}
+
+static int add_notify(struct ike_builder *b, uint16_t type)
+{
+	struct ike_pld_notify n = { .type = type };
+
+	return IKE_BUILD_PAYLOAD(b, IKE_PLD_NOTIFY, ike_pld_notify_encode(b->w, &n));
+}
+
+int ike_auth_request(const struct ike_init *init, const struct ike_pld_id *id_i,
+		     const struct secret *psk, bool initial_contact,
+		     const struct ike_child_cfg *child, uint32_t spi_in, struct ike_writer *out)
+{
+	uint8_t mac[64];
+	struct ike_pld_auth auth = { .method = IKE_AUTH_SHARED_KEY_MIC, .data = mac,
+				     .len = init->suite.prf->out_len };
+	struct ike_pld_sa sa;
+	struct ike_writer plain;
+	struct ike_builder b;
+	int rc = auth_value(init, true, psk, id_i, mac);
+
+	with_spi(&sa, child->proposals, spi_in);
+	ike_writer_init(&plain, IKE_MAX_MSG_LEN);
+	ike_build_chain_begin(&b, &plain);
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_IDI, ike_pld_id_encode(b.w, id_i));
+	/* §2.4: a restarted initiator tells the peer to drop the SAs of its earlier life. */
+	if (rc == 0 && initial_contact)
+		rc = add_notify(&b, IKE_N_INITIAL_CONTACT);
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_AUTH, ike_pld_auth_encode(b.w, &auth));
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_SA, ike_pld_sa_encode(b.w, &sa));
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSI, ike_pld_ts_encode(b.w, &child->local));
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSR, ike_pld_ts_encode(b.w, &child->remote));
+	rc = rc ?: seal(init, false, &plain, b.first_type, out);
+	sodium_memzero(mac, sizeof(mac));
+	ike_writer_clear(&plain);
+	return rc;
+}
+
+/* Decode and authenticate the message, then decrypt its inner chain in place. */
+static int open_msg(const struct ike_init *init, bool response, uint8_t *msg, size_t len,
+		    struct ike_chain *inner)
+{
+	struct crypto_sk_dir dir = sk_dir(init, !response);
+	struct ike_msg m;
+	uint8_t *plain, crit = 0;
+	size_t plain_len;
+	int rc = ike_msg_decode(msg, len, &m, NULL);
+
+	if (rc < 0)
+		return rc;
+	if (m.hdr.exchange != IKE_EXCH_IKE_AUTH || m.hdr.msg_id != AUTH_MSG_ID ||
+	    !!(m.hdr.flags & IKE_FLAG_RESPONSE) != response ||
+	    !!(m.hdr.flags & IKE_FLAG_INITIATOR) == response ||
+	    memcmp(m.hdr.spi_i, init->spi_i, IKE_SPI_LEN) != 0 ||
+	    memcmp(m.hdr.spi_r, init->spi_r, IKE_SPI_LEN) != 0 || !m.sk.present || m.sk.fragment)
+		return -EPROTO;
+	rc = crypto_sk_unprotect(&dir, msg, len, m.sk.hdr_off, m.sk.iv_off, &plain, &plain_len);
+	rc = rc ?: ike_chain_decode(plain, plain_len, m.sk.inner_type, inner, &crit, NULL);
+	if (rc < 0)
+		return rc;
+	for (uint8_t i = 0; i < inner->n; i++)
+		if (inner->pl[i].known &&
+		    !ike_payload_allowed(IKE_EXCH_IKE_AUTH, true, inner->pl[i].type))
+			return -EPROTO;
+	return 0;
+}
+
+/* Check a peer's AUTH payload against the PSK (constant time). */
+static int verify_auth(const struct ike_init *init, bool peer_is_initiator,
+		       const struct secret *psk, const struct ike_pld_id *peer_id,
+		       const struct ike_pld_auth *auth)
+{
+	if (auth->method != IKE_AUTH_SHARED_KEY_MIC)
+		return -EACCES;
+	return crypto_psk_auth_verify(init->suite.prf, psk,
+				      peer_is_initiator ? init->msg_i.buf : init->msg_r.buf,
+				      peer_is_initiator ? init->msg_i.len : init->msg_r.len,
+				      peer_is_initiator ? init->nonce_r : init->nonce_i,
+				      peer_is_initiator ? init->nonce_r_len : init->nonce_i_len,
+				      peer_is_initiator ? &init->keys.sk_pi : &init->keys.sk_pr,
+				      peer_id->body, peer_id->body_len, auth->data, auth->len);
+}
+
+/* Algorithms and KEYMAT of a chosen ESP proposal (§2.17; no PFS in IKE_AUTH). */
+static int child_keys(const struct ike_init *init, struct ike_child *c)
+{
+	const struct ike_transform *e = ike_proposal_get(&c->chosen, IKE_TRANSFORM_ENCR);
+	const struct ike_transform *i = ike_proposal_get(&c->chosen, IKE_TRANSFORM_INTEG);
+	const struct ike_transform *n = ike_proposal_get(&c->chosen, IKE_TRANSFORM_ESN);
+
+	if (!e)
+		return -EPROTO;
+	c->encr = crypto_encr_find(e->id, e->key_bits);
+	c->integ = i && i->id != IKE_AUTH_NONE ? crypto_integ_find(i->id) : NULL;
+	c->esn = n && n->id == IKE_ESN_YES;
+	if (!c->encr || !(c->encr->use & CRYPTO_USE_CHILD) || (!c->encr->aead && !c->integ) ||
+	    (c->encr->aead && c->integ))
+		return -EOPNOTSUPP;
+	return crypto_child_keys_derive(init->suite.prf, &init->keys.sk_d, c->encr, c->integ, NULL,
+					init->nonce_i, init->nonce_i_len, init->nonce_r,
+					init->nonce_r_len, &c->keys);
+}
+
+static uint32_t spi_of(const struct ike_proposal *p)
+{
+	uint32_t be;
+
+	memcpy(&be, p->spi, 4);
+	return ntohl(be);
+}
+
+int ike_auth_on_response(const struct ike_init *init, const struct secret *psk,
+			 const struct ike_child_cfg *child, uint32_t spi_in,
+			 const struct ike_pld_id *expect_idr, uint8_t *msg, size_t len,
+			 struct ike_child *ret, uint16_t *ret_notify)
+{
+	struct ike_chain inner;
+	struct ike_pld_id idr;
+	struct ike_pld_auth auth;
+	struct ike_pld_notify n;
+	struct ike_pld_sa answer, ours;
+	struct ike_pld_ts tsi, tsr, check;
+	int rc = open_msg(init, true, msg, len, &inner);
+
+	memset(ret, 0, sizeof(*ret));
+	*ret_notify = 0;
+	if (rc < 0)
+		return rc;
+	if (ike_chain_find_notify(&inner, IKE_N_AUTHENTICATION_FAILED, &n) == 0) {
+		*ret_notify = IKE_N_AUTHENTICATION_FAILED;
+		return IKE_AUTH_FAILED;
+	}
+	/* The responder proves it knows the PSK before anything else is believed. */
+	if (IKE_CHAIN_DECODE(&inner, IKE_PLD_IDR, ike_pld_id_decode, &idr) < 0 ||
+	    IKE_CHAIN_DECODE(&inner, IKE_PLD_AUTH, ike_pld_auth_decode, &auth) < 0)
+		return -EPROTO;
+	if ((expect_idr && (idr.type != expect_idr->type || idr.len != expect_idr->len ||
+			    memcmp(idr.data, expect_idr->data, idr.len) != 0)) ||
+	    verify_auth(init, false, psk, &idr, &auth) < 0) {
+		*ret_notify = IKE_N_AUTHENTICATION_FAILED;
+		return IKE_AUTH_FAILED;
+	}
+	for (const struct ike_payload *pl = ike_chain_find(&inner, IKE_PLD_NOTIFY, NULL); pl;
+	     pl = ike_chain_find(&inner, IKE_PLD_NOTIFY, pl)) {
+		struct ike_reader r = { .p = pl->body, .len = pl->body_len };
+
+		if (ike_pld_notify_decode(&r, &n, NULL) == 0 && n.type < 16384) {
+			*ret_notify = n.type;	/* NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, ... */
+			return IKE_AUTH_DONE_NO_CHILD;
+		}
+	}
+	with_spi(&ours, child->proposals, spi_in);
+	if (IKE_CHAIN_DECODE(&inner, IKE_PLD_SA, ike_pld_sa_decode, &answer) < 0 ||
+	    ike_proposal_check_answer(&answer, &ours, &ret->chosen) < 0 ||
+	    ret->chosen.spi_len != 4 ||
+	    IKE_CHAIN_DECODE(&inner, IKE_PLD_TSI, ike_pld_ts_decode, &tsi) < 0 ||
+	    IKE_CHAIN_DECODE(&inner, IKE_PLD_TSR, ike_pld_ts_decode, &tsr) < 0)
+		return -EPROTO;
+	/* The answer may only narrow what we proposed (§2.9). */
+	if (ike_ts_narrow(&tsi, &child->local, &check) < 0 || check.n != tsi.n ||
+	    ike_ts_narrow(&tsr, &child->remote, &check) < 0 || check.n != tsr.n)
+		return -EPROTO;
+	ret->spi_in = spi_in;
+	ret->spi_out = spi_of(&ret->chosen);
+	ret->ts_local = tsi;
+	ret->ts_remote = tsr;
+	rc = child_keys(init, ret);
+	if (rc < 0) {
+		ike_child_clear(ret);
+		return rc;
+	}
+	return IKE_AUTH_DONE;
+}
+
+static int refuse(const struct ike_init *init, struct ike_writer *out)
+{
+	struct ike_writer plain;
+	struct ike_builder b;
+	int rc;
+
+	ike_writer_init(&plain, 256);
+	ike_build_chain_begin(&b, &plain);
+	rc = add_notify(&b, IKE_N_AUTHENTICATION_FAILED);
+	rc = rc ?: seal(init, true, &plain, b.first_type, out);
+	ike_writer_clear(&plain);
+	return rc ?: IKE_AUTH_REFUSED;
+}
+
+int ike_auth_respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void *arg,
+		     uint32_t spi_in, uint8_t *msg, size_t len, struct ike_writer *out,
+		     struct ike_child *ret, struct ike_pld_id *ret_idi, uint16_t *ret_notify)
+{
+	struct ike_chain inner;
+	struct ike_pld_auth auth;
+	struct ike_pld_sa offered, ours, answer = { .n = 1 };
+	struct ike_pld_ts tsi, tsr;
+	struct ike_auth_peer peer;
+	struct ike_writer plain;
+	struct ike_builder b;
+	uint8_t mac[64];
+	struct ike_pld_auth our_auth = { .method = IKE_AUTH_SHARED_KEY_MIC, .data = mac,
+					 .len = init->suite.prf->out_len };
+	uint16_t child_err = 0;
+	int rc = open_msg(init, false, msg, len, &inner);
+
+	memset(ret, 0, sizeof(*ret));
+	*ret_notify = 0;
+	if (rc < 0)
+		return rc;
+	if (IKE_CHAIN_DECODE(&inner, IKE_PLD_IDI, ike_pld_id_decode, ret_idi) < 0 ||
+	    IKE_CHAIN_DECODE(&inner, IKE_PLD_AUTH, ike_pld_auth_decode, &auth) < 0)
+		return -EPROTO;
+	/* Unknown identity and wrong PSK look the same to the peer (§2.21.2). */
+	if (lookup(arg, ret_idi, &peer) < 0 || verify_auth(init, true, peer.psk, ret_idi, &auth) < 0) {
+		*ret_notify = IKE_N_AUTHENTICATION_FAILED;
+		return refuse(init, out);
+	}
+	/* The Child SA: our proposal choice and the selectors both sides allow. */
+	with_spi(&ours, peer.child->proposals, spi_in);
+	if (IKE_CHAIN_DECODE(&inner, IKE_PLD_SA, ike_pld_sa_decode, &offered) < 0 ||
+	    ike_proposal_select(&offered, &ours, &ret->chosen) < 0 || ret->chosen.spi_len != 4)
+		child_err = IKE_N_NO_PROPOSAL_CHOSEN;
+	else if (IKE_CHAIN_DECODE(&inner, IKE_PLD_TSI, ike_pld_ts_decode, &tsi) < 0 ||
+		 IKE_CHAIN_DECODE(&inner, IKE_PLD_TSR, ike_pld_ts_decode, &tsr) < 0 ||
+		 ike_ts_narrow(&tsi, &peer.child->remote, &ret->ts_remote) < 0 ||
+		 ike_ts_narrow(&tsr, &peer.child->local, &ret->ts_local) < 0)
+		child_err = IKE_N_TS_UNACCEPTABLE;
+	if (!child_err) {
+		ret->spi_in = spi_in;
+		ret->spi_out = spi_of(&ret->chosen);
+		if (child_keys(init, ret) < 0)
+			child_err = IKE_N_NO_PROPOSAL_CHOSEN;
+	}
+	rc = auth_value(init, false, peer.psk, &peer.id, mac);
+	ike_writer_init(&plain, IKE_MAX_MSG_LEN);
+	ike_build_chain_begin(&b, &plain);
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_IDR, ike_pld_id_encode(b.w, &peer.id));
+	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_AUTH, ike_pld_auth_encode(b.w, &our_auth));
+	if (child_err) {
+		rc = rc ?: add_notify(&b, child_err);
+	} else {
+		/* Our answer carries our inbound SPI. */
+		uint32_t be = htonl(spi_in);
+
+		answer.p[0] = ret->chosen;
+		memcpy(answer.p[0].spi, &be, 4);
+		rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_SA, ike_pld_sa_encode(b.w, &answer));
+		rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSI, ike_pld_ts_encode(b.w, &ret->ts_remote));
+		rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSR, ike_pld_ts_encode(b.w, &ret->ts_local));
+	}
+	rc = rc ?: seal(init, true, &plain, b.first_type, out);
+	sodium_memzero(mac, sizeof(mac));
+	ike_writer_clear(&plain);
+	if (rc < 0 || child_err) {
+		ike_child_clear(ret);
+		*ret_notify = child_err;
+		return rc < 0 ? rc : IKE_AUTH_DONE_NO_CHILD;
+	}
+	return IKE_AUTH_DONE;
+}

@@ -1,0 +1,365 @@
+/*
+ * lib/ike/ike_auth.c: IKE_AUTH with PSK and the first Child SA, two sides in memory after a
+ * real IKE_SA_INIT; refusals for a wrong PSK, an unknown identity, selectors or proposals that
+ * do not match; and our responder on charon's captured IKE_AUTH request.
+ */
+#include <arpa/inet.h>
+#include <sodium.h>
+
+#include "ike_samples.h"
+#include "ike/ike_auth.h"
+#include "ike/ts.h"
+
+#define T(type_, id_, bits_) \
+	((struct ike_transform){ .type = (type_), .id = (id_), .key_bits = (bits_) })
+
+static struct ike_pld_sa esp_proposals(void)
+{
+	struct ike_pld_sa sa = { .n = 2 };
+
+	sa.p[0] = (struct ike_proposal){ .num = 1, .protocol = IKE_PROTO_ESP, .n_transforms = 2,
+		.t = { T(IKE_TRANSFORM_ENCR, IKE_ENCR_AES_GCM_16, 256),
+		       T(IKE_TRANSFORM_ESN, IKE_ESN_NO, 0) } };
+	sa.p[1] = (struct ike_proposal){ .num = 2, .protocol = IKE_PROTO_ESP, .n_transforms = 3,
+		.t = { T(IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CBC, 256),
+		       T(IKE_TRANSFORM_INTEG, IKE_AUTH_HMAC_SHA2_256_128, 0),
+		       T(IKE_TRANSFORM_ESN, IKE_ESN_NO, 0) } };
+	return sa;
+}
+
+static struct ike_pld_ts prefix(uint8_t a, uint8_t b, uint8_t c, uint8_t d, unsigned plen)
+{
+	struct ike_pld_ts ts = { .n = 1 };
+	uint8_t addr[4] = { a, b, c, d };
+
+	ike_ts_from_prefix(&ts.ts[0], AF_INET, addr, plen);
+	return ts;
+}
+
+/* The gateway's view of its one site. */
+struct site {
+	struct secret psk;
+	struct ike_child_cfg child;
+	struct ike_pld_sa proposals;
+	const char *id;
+};
+
+static int lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
+{
+	struct site *s = arg;
+
+	if (idi->type != IKE_ID_FQDN || idi->len != strlen(s->id) ||
+	    memcmp(idi->data, s->id, idi->len) != 0)
+		return -ENOENT;
+	ret->psk = &s->psk;
+	ret->child = &s->child;
+	ret->id = (struct ike_pld_id){ .type = IKE_ID_FQDN, .data = (const uint8_t *)"pop.example",
+				       .len = 11 };
+	return 0;
+}
+
+struct pair {
+	struct ike_init i, r;
+	struct ike_pld_sa ike_proposals;
+	struct ike_init_cfg cfg;
+};
+
+static void sa_init(struct pair *p)
+{
+	struct ike_endpoint a = { .addr = { 192, 0, 2, 1 }, .addr_len = 4, .port = 500 };
+	struct ike_endpoint b = { .addr = { 198, 51, 100, 1 }, .addr_len = 4, .port = 500 };
+	struct ike_writer req, resp;
+
+	sample_proposal(&p->ike_proposals);
+	p->cfg = (struct ike_init_cfg){ .proposals = &p->ike_proposals, .dh_group = IKE_DH_MODP_2048 };
+	ike_writer_init(&req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_init_start(&p->i, &p->cfg, &a, &b, &req), 0);
+	ck_assert_int_eq(ike_init_respond(&p->r, &p->cfg, NULL, req.buf, req.len, &b, &a, &resp),
+			 IKE_INIT_DONE);
+	ck_assert_int_eq(ike_init_on_response(&p->i, &p->cfg, resp.buf, resp.len, &a, &b, &req),
+			 IKE_INIT_DONE);
+	ike_writer_clear(&req);
+	ike_writer_clear(&resp);
+}
+
+static void site_init(struct site *s, const char *psk, struct ike_pld_ts remote)
+{
+	ck_assert_int_eq(secret_set(&s->psk, psk, strlen(psk)), 0);
+	s->proposals = esp_proposals();
+	s->child = (struct ike_child_cfg){ .proposals = &s->proposals,
+					   .local = prefix(0, 0, 0, 0, 0), .remote = remote };
+	s->id = "branch-12.example.com";
+}
+
+/* Run IKE_AUTH from the branch with psk and child, against site s; returns both results. */
+static void run(struct pair *p, struct site *s, const char *psk, const struct ike_child_cfg *child,
+		int *ret_i, int *ret_r, struct ike_child *ci, struct ike_child *cr,
+		uint16_t *notify_i, uint16_t *notify_r)
+{
+	struct ike_pld_id idi = { .type = IKE_ID_FQDN, .data = (const uint8_t *)"branch-12.example.com",
+				  .len = 21 };
+	struct ike_pld_id seen;
+	struct secret k = { 0 };
+	struct ike_writer req, resp;
+
+	ck_assert_int_eq(secret_set(&k, psk, strlen(psk)), 0);
+	ike_writer_init(&req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_auth_request(&p->i, &idi, &k, true, child, 0xc0000001, &req), 0);
+	*ret_r = ike_auth_respond(&p->r, lookup, s, 0xd0000002, req.buf, req.len, &resp, cr, &seen,
+				  notify_r);
+	*ret_i = ike_auth_on_response(&p->i, &k, child, 0xc0000001, NULL, resp.buf, resp.len, ci,
+				      notify_i);
+	secret_clear(&k);
+	ike_writer_clear(&req);
+	ike_writer_clear(&resp);
+}
+
+START_TEST(test_ike_auth_psk_and_child_sa_agree)
+{
+	struct pair p;
+	struct site s;
+	struct ike_child ci, cr;
+	struct ike_child_cfg branch;
+	struct ike_pld_sa proposals = esp_proposals();
+	uint16_t ni, nr;
+	int ri, rr;
+
+	sa_init(&p);
+	site_init(&s, "a site's pre-shared key", prefix(10, 1, 0, 0, 24));
+	branch = (struct ike_child_cfg){ .proposals = &proposals, .local = prefix(10, 1, 0, 0, 16),
+					 .remote = prefix(0, 0, 0, 0, 0) };
+	run(&p, &s, "a site's pre-shared key", &branch, &ri, &rr, &ci, &cr, &ni, &nr);
+	ck_assert_int_eq(rr, IKE_AUTH_DONE);
+	ck_assert_int_eq(ri, IKE_AUTH_DONE);
+	/* Each side sends with the other's inbound SPI. */
+	ck_assert_uint_eq(ci.spi_in, 0xc0000001);
+	ck_assert_uint_eq(ci.spi_out, 0xd0000002);
+	ck_assert_uint_eq(cr.spi_in, 0xd0000002);
+	ck_assert_uint_eq(cr.spi_out, 0xc0000001);
+	/* The gateway's preference (GCM-256), the same KEYMAT on both sides. */
+	ck_assert_uint_eq(ci.encr->id, IKE_ENCR_AES_GCM_16);
+	ck_assert_ptr_null(ci.integ);
+	ck_assert_uint_eq(ci.keys.encr_i.len, 36);
+	ck_assert_mem_eq(ci.keys.encr_i.p, cr.keys.encr_i.p, 36);
+	ck_assert_mem_eq(ci.keys.encr_r.p, cr.keys.encr_r.p, 36);
+	ck_assert(memcmp(ci.keys.encr_i.p, ci.keys.encr_r.p, 36) != 0);
+	/* Selectors narrowed to the site's /24. */
+	ck_assert_uint_eq(ci.ts_local.n, 1);
+	ck_assert_mem_eq(ci.ts_local.ts[0].end, "\x0a\x01\x00\xff", 4);
+	ck_assert_mem_eq(cr.ts_remote.ts[0].start, "\x0a\x01\x00\x00", 4);
+	ike_child_clear(&ci);
+	ike_child_clear(&cr);
+	secret_clear(&s.psk);
+	ike_init_clear(&p.i);
+	ike_init_clear(&p.r);
+}
+END_TEST
+
+START_TEST(test_ike_auth_wrong_psk_or_unknown_identity_is_refused)
+{
+	struct pair p;
+	struct site s;
+	struct ike_child ci, cr;
+	struct ike_pld_sa proposals = esp_proposals();
+	struct ike_child_cfg branch = { .proposals = &proposals, .local = prefix(10, 1, 0, 0, 24),
+					.remote = prefix(0, 0, 0, 0, 0) };
+	uint16_t ni, nr;
+	int ri, rr;
+
+	sa_init(&p);
+	site_init(&s, "the right key", prefix(10, 1, 0, 0, 24));
+	run(&p, &s, "the wrong key", &branch, &ri, &rr, &ci, &cr, &ni, &nr);
+	ck_assert_int_eq(rr, IKE_AUTH_REFUSED);
+	ck_assert_uint_eq(nr, IKE_N_AUTHENTICATION_FAILED);
+	ck_assert_int_eq(ri, IKE_AUTH_FAILED);
+	ck_assert_uint_eq(ni, IKE_N_AUTHENTICATION_FAILED);
+	ck_assert_ptr_null(cr.keys.encr_i.p);
+	/* An identity the gateway does not know looks exactly the same from outside. */
+	s.id = "somebody-else.example.com";
+	run(&p, &s, "the right key", &branch, &ri, &rr, &ci, &cr, &ni, &nr);
+	ck_assert_int_eq(rr, IKE_AUTH_REFUSED);
+	ck_assert_int_eq(ri, IKE_AUTH_FAILED);
+	secret_clear(&s.psk);
+	ike_init_clear(&p.i);
+	ike_init_clear(&p.r);
+}
+END_TEST
+
+START_TEST(test_ike_auth_child_refusals_keep_the_ike_sa)
+{
+	struct pair p;
+	struct site s;
+	struct ike_child ci, cr;
+	struct ike_pld_sa proposals = esp_proposals();
+	struct ike_child_cfg branch = { .proposals = &proposals, .local = prefix(10, 7, 0, 0, 16),
+					.remote = prefix(0, 0, 0, 0, 0) };
+	uint16_t ni, nr;
+	int ri, rr;
+
+	sa_init(&p);
+	/* The branch offers 10.7/16, the gateway allows only 10.1/24: TS_UNACCEPTABLE. */
+	site_init(&s, "k", prefix(10, 1, 0, 0, 24));
+	run(&p, &s, "k", &branch, &ri, &rr, &ci, &cr, &ni, &nr);
+	ck_assert_int_eq(rr, IKE_AUTH_DONE_NO_CHILD);
+	ck_assert_int_eq(ri, IKE_AUTH_DONE_NO_CHILD);
+	ck_assert_uint_eq(ni, IKE_N_TS_UNACCEPTABLE);
+	/* Selectors fine, but only AES-128-CBC offered: NO_PROPOSAL_CHOSEN. */
+	branch.local = prefix(10, 1, 0, 0, 24);
+	proposals.n = 1;
+	proposals.p[0] = (struct ike_proposal){ .num = 1, .protocol = IKE_PROTO_ESP,
+		.n_transforms = 3, .t = { T(IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CBC, 128),
+		T(IKE_TRANSFORM_INTEG, IKE_AUTH_HMAC_SHA1_96, 0), T(IKE_TRANSFORM_ESN, 0, 0) } };
+	run(&p, &s, "k", &branch, &ri, &rr, &ci, &cr, &ni, &nr);
+	ck_assert_int_eq(ri, IKE_AUTH_DONE_NO_CHILD);
+	ck_assert_uint_eq(ni, IKE_N_NO_PROPOSAL_CHOSEN);
+	secret_clear(&s.psk);
+	ike_init_clear(&p.i);
+	ike_init_clear(&p.r);
+}
+END_TEST
+
+START_TEST(test_ike_auth_tampered_request_is_dropped)
+{
+	struct pair p;
+	struct site s;
+	struct ike_pld_sa proposals = esp_proposals();
+	struct ike_child_cfg branch = { .proposals = &proposals, .local = prefix(10, 1, 0, 0, 24),
+					.remote = prefix(0, 0, 0, 0, 0) };
+	struct ike_pld_id idi = { .type = IKE_ID_FQDN, .data = (const uint8_t *)"x", .len = 1 }, seen;
+	struct ike_writer req, resp;
+	struct ike_child cr;
+	uint16_t nr;
+
+	sa_init(&p);
+	site_init(&s, "k", prefix(10, 1, 0, 0, 24));
+	ike_writer_init(&req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_auth_request(&p.i, &idi, &s.psk, false, &branch, 1, &req), 0);
+	req.buf[req.len - 20] ^= 0x01;
+	ck_assert_int_eq(ike_auth_respond(&p.r, lookup, &s, 2, req.buf, req.len, &resp, &cr, &seen,
+					  &nr), -EACCES);
+	ck_assert_uint_eq(resp.len, 0);
+	ike_writer_clear(&req);
+	ike_writer_clear(&resp);
+	secret_clear(&s.psk);
+	ike_init_clear(&p.i);
+	ike_init_clear(&p.r);
+}
+END_TEST
+
+static uint8_t *cap(const char *name, size_t *len)
+{
+	char path[128];
+	char *hex;
+	uint8_t *raw;
+
+	snprintf(path, sizeof(path), "strongswan/modp2048/%s", name);
+	hex = test_read_data(path, NULL);
+	raw = test_hex(hex, len);
+	free(hex);
+	return raw;
+}
+
+static int charon_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
+{
+	struct site *s = arg;
+
+	ck_assert_uint_eq(idi->type, IKE_ID_FQDN);
+	ck_assert_uint_eq(idi->len, strlen(s->id));
+	ck_assert(memcmp(idi->data, s->id, idi->len) == 0);
+	ret->psk = &s->psk;
+	ret->child = &s->child;
+	ret->id = (struct ike_pld_id){ .type = IKE_ID_IPV4_ADDR,
+				       .data = (const uint8_t *)"\x0a\x63\x00\x02", .len = 4 };
+	return 0;
+}
+
+/* The IKE SA charon negotiated, rebuilt from the capture and charon's logged keys. */
+START_TEST(test_ike_auth_verifies_charons_real_request)
+{
+	struct ike_init st;
+	struct site s;
+	struct ike_msg m;
+	struct ike_writer resp;
+	struct ike_child cr;
+	struct ike_pld_id seen;
+	struct ike_pld_nonce nonce;
+	char *keys = test_read_data("strongswan/modp2048/keys.txt", NULL);
+	size_t l_req, l_resp, l_auth, l;
+	uint8_t *sa_req = cap("ike_sa_init_request.hex", &l_req);
+	uint8_t *sa_resp = cap("ike_sa_init_response.hex", &l_resp);
+	uint8_t *auth_req = cap("ike_auth_request.hex", &l_auth);
+	struct {
+		const char *name;
+		struct secret *dst;
+	} k[] = { { "sk_d", &st.keys.sk_d }, { "sk_ai", &st.keys.sk_ai }, { "sk_ar", &st.keys.sk_ar },
+		  { "sk_ei", &st.keys.sk_ei }, { "sk_er", &st.keys.sk_er }, { "sk_pi", &st.keys.sk_pi },
+		  { "sk_pr", &st.keys.sk_pr }, { "psk", &s.psk } };
+	uint16_t nr;
+
+	memset(&st, 0, sizeof(st));
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(crypto_suite_init(&st.suite, IKE_ENCR_AES_CBC, 256, IKE_PRF_HMAC_SHA2_256,
+					   IKE_AUTH_HMAC_SHA2_256_128, IKE_DH_MODP_2048), 0);
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		uint8_t *v = test_kv_hex(keys, k[i].name, &l);
+
+		ck_assert_int_eq(secret_set(k[i].dst, v, l), 0);
+		free(v);
+	}
+	ck_assert_int_eq(ike_msg_decode(sa_req, l_req, &m, NULL), 0);
+	memcpy(st.spi_i, m.hdr.spi_i, 8);
+	ck_assert_int_eq(IKE_CHAIN_DECODE(&m.chain, IKE_PLD_NONCE, ike_pld_nonce_decode, &nonce), 0);
+	memcpy(st.nonce_i, nonce.data, nonce.len);
+	st.nonce_i_len = nonce.len;
+	ck_assert_int_eq(ike_msg_decode(sa_resp, l_resp, &m, NULL), 0);
+	memcpy(st.spi_r, m.hdr.spi_r, 8);
+	ck_assert_int_eq(IKE_CHAIN_DECODE(&m.chain, IKE_PLD_NONCE, ike_pld_nonce_decode, &nonce), 0);
+	memcpy(st.nonce_r, nonce.data, nonce.len);
+	st.nonce_r_len = nonce.len;
+	ike_writer_init(&st.msg_i, IKE_MAX_MSG_LEN);
+	ike_writer_init(&st.msg_r, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_writer_bytes(&st.msg_i, sa_req, l_req), 0);
+	ck_assert_int_eq(ike_writer_bytes(&st.msg_r, sa_resp, l_resp), 0);
+
+	/* The gateway: this site's PSK; ESP aes256-sha256 (charon's esp_proposals), ESN off. */
+	s.id = "branch-12.example.com";
+	s.proposals = esp_proposals();
+	s.child = (struct ike_child_cfg){ .proposals = &s.proposals, .local = prefix(0, 0, 0, 0, 0),
+					  .remote = prefix(10, 1, 0, 0, 16) };
+	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_auth_respond(&st, charon_lookup, &s, 0xcafe0001, auth_req, l_auth,
+					  &resp, &cr, &seen, &nr), IKE_AUTH_DONE);
+	ck_assert_uint_eq(cr.encr->id, IKE_ENCR_AES_CBC);
+	ck_assert_uint_eq(cr.integ->id, IKE_AUTH_HMAC_SHA2_256_128);
+	ck_assert(!cr.esn);
+	ck_assert_mem_eq(cr.ts_remote.ts[0].start, "\x0a\x01\x00\x00", 4);
+	ck_assert_uint_gt(resp.len, IKE_HEADER_LEN);
+	ike_child_clear(&cr);
+	ike_writer_clear(&resp);
+	crypto_ike_keys_clear(&st.keys);
+	ike_writer_clear(&st.msg_i);
+	ike_writer_clear(&st.msg_r);
+	secret_clear(&s.psk);
+	free(keys);
+	free(sa_req);
+	free(sa_resp);
+	free(auth_req);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ike_auth");
+	TCase *tc = tcase_create("auth");
+
+	tcase_add_test(tc, test_ike_auth_psk_and_child_sa_agree);
+	tcase_add_test(tc, test_ike_auth_wrong_psk_or_unknown_identity_is_refused);
+	tcase_add_test(tc, test_ike_auth_child_refusals_keep_the_ike_sa);
+	tcase_add_test(tc, test_ike_auth_tampered_request_is_dropped);
+	tcase_add_test(tc, test_ike_auth_verifies_charons_real_request);
+	suite_add_tcase(s, tc);
+	return test_run_suite(s);
+}
