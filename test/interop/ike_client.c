@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 	uint32_t spi_in;
 	uint16_t notify;
 	ssize_t n;
-	int rc, fd;
+	int rc, fd, status;
 
 	if (argc < 6) {
 		fprintf(stderr, "usage: ike_client LOCAL REMOTE PSK_FILE LOCAL_NET REMOTE_NET [--install]\n");
@@ -187,7 +187,8 @@ int main(int argc, char **argv)
 	if (rc != IKE_INIT_DONE) {
 		fprintf(stderr, "ike_client: IKE_SA_INIT: %s (%s)\n", rc < 0 ? strerror(-rc) : "refused",
 			ike_notify_name(st.notify));
-		return 1;
+		status = 1;
+		goto out;
 	}
 	printf("ike_client: IKE_SA_INIT done: %s, nat local %d remote %d\n", st.suite.encr->name,
 	       st.nat_local, st.nat_remote);
@@ -196,24 +197,26 @@ int main(int argc, char **argv)
 	n = rc < 0 ? rc : exchange(&out, buf, sizeof(buf));
 	rc = n < 0 ? (int)n : ike_auth_on_response(&st, &psk, &child, spi_in, NULL, buf, (size_t)n,
 						   &c, &notify);
-	secret_clear(&psk);
 	if (rc == IKE_AUTH_DONE_NO_CHILD) {
 		printf("ike_client: IKE SA up (peer authenticated); child refused: %s\n",
 		       ike_notify_name(notify));
-		return 3;
-	}
-	if (rc != IKE_AUTH_DONE) {
+		status = 3;
+	} else if (rc != IKE_AUTH_DONE) {
 		fprintf(stderr, "ike_client: IKE_AUTH: %s (%s)\n", rc < 0 ? strerror(-rc) : "failed",
 			ike_notify_name(notify));
-		return 1;
+		status = 1;
+	} else {
+		printf("ike_client: IKE SA up, Child SA %s spi in %08x out %08x\n", c.encr->name,
+		       c.spi_in, c.spi_out);
+		rc = argc > 6 && strcmp(argv[6], "--install") == 0 ?
+			install(&c, argv[1], argv[2], &lnet, lplen, &rnet, rplen) : 0;
+		status = rc < 0 ? 1 : 0;
 	}
-	printf("ike_client: IKE SA up, Child SA %s spi in %08x out %08x\n", c.encr->name, c.spi_in,
-	       c.spi_out);
-	rc = argc > 6 && strcmp(argv[6], "--install") == 0 ?
-		install(&c, argv[1], argv[2], &lnet, lplen, &rnet, rplen) : 0;
 	ike_child_clear(&c);
+out:
+	secret_clear(&psk);
 	ike_init_clear(&st);
 	ike_writer_clear(&out);
 	net_sock_close(&sock);
-	return rc < 0 ? 1 : 0;
+	return status;
 }
