@@ -159,7 +159,8 @@ int crypto_sk_protect(const struct crypto_sk_dir *k, struct ike_writer *w, size_
 		return rc;
 	ct_off = iv_off + e->iv_len;
 	randombytes_buf(w->buf + iv_off, e->iv_len);
-	memcpy(w->buf + ct_off, plain, plain_len);
+	if (plain_len)
+		memcpy(w->buf + ct_off, plain, plain_len);
 	w->buf[ct_off + ct_len - 1] = (uint8_t)pad;	/* padding bytes stay zero */
 	/* Lengths first: they are covered by the ICV / AAD. */
 	if (w->len - hdr_off > UINT16_MAX || w->len > UINT32_MAX)

@@ -5,9 +5,9 @@
 
 #include <sodium.h>
 
-#include "crypto/sk.h"
 #include "ike/ike_auth.h"
 #include "ike/proposal.h"
+#include "ike/sk_msg.h"
 #include "ike/ts.h"
 
 #define AUTH_MSG_ID 1
@@ -28,35 +28,6 @@ static void with_spi(struct ike_pld_sa *sa, const struct ike_pld_sa *cfg, uint32
 		sa->p[i].spi_len = 4;
 		memcpy(sa->p[i].spi, &be, 4);
 	}
-}
-
-static struct crypto_sk_dir sk_dir(const struct ike_init *init, bool from_initiator)
-{
-	return (struct crypto_sk_dir){
-		init->suite.encr, init->suite.integ,
-		from_initiator ? &init->keys.sk_ei : &init->keys.sk_er,
-		init->suite.integ ? (from_initiator ? &init->keys.sk_ai : &init->keys.sk_ar) : NULL,
-	};
-}
-
-/* Header for message ID 1 of this IKE SA, then SK around the inner chain in plain. */
-static int seal(const struct ike_init *init, bool response, const struct ike_writer *plain,
-		uint8_t first_type, struct ike_writer *out)
-{
-	struct ike_header h = { .major = IKE_VERSION_MAJOR, .exchange = IKE_EXCH_IKE_AUTH,
-				.flags = response ? IKE_FLAG_RESPONSE : IKE_FLAG_INITIATOR,
-				.msg_id = AUTH_MSG_ID };
-	struct crypto_sk_dir dir = sk_dir(init, !response);
-	struct ike_builder b;
-	size_t sk_off;
-	int rc;
-
-	memcpy(h.spi_i, init->spi_i, IKE_SPI_LEN);
-	memcpy(h.spi_r, init->spi_r, IKE_SPI_LEN);
-	out->len = 0;
-	rc = ike_build_begin(&b, out, &h);
-	rc = rc ?: ike_build_sk_begin(&b, first_type, NULL, &sk_off);
-	return rc ?: crypto_sk_protect(&dir, out, sk_off, plain->buf, plain->len);
 }
 
 /* ID payload body as it goes on the wire: what prf(SK_p, ID') covers. */
@@ -114,38 +85,24 @@ int ike_auth_request(const struct ike_init *init, const struct ike_pld_id *id_i,
 	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_SA, ike_pld_sa_encode(b.w, &sa));
 	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSI, ike_pld_ts_encode(b.w, &child->local));
 	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSR, ike_pld_ts_encode(b.w, &child->remote));
-	rc = rc ?: seal(init, false, &plain, b.first_type, out);
+	rc = rc ?: ike_sk_seal(init, IKE_EXCH_IKE_AUTH, false, AUTH_MSG_ID, &plain, b.first_type, out);
 	sodium_memzero(mac, sizeof(mac));
 	ike_writer_clear(&plain);
 	return rc;
 }
 
-/* Decode and authenticate the message, then decrypt its inner chain in place. */
+/* An IKE_AUTH message from the peer, opened (§1.2: message ID 1, the expected direction). */
 static int open_msg(const struct ike_init *init, bool response, uint8_t *msg, size_t len,
 		    struct ike_chain *inner)
 {
-	struct crypto_sk_dir dir = sk_dir(init, !response);
-	struct ike_msg m;
-	uint8_t *plain, crit = 0;
-	size_t plain_len;
-	int rc = ike_msg_decode(msg, len, &m, NULL);
+	struct ike_header h;
+	int rc = ike_sk_open(init, msg, len, &h, inner);
 
 	if (rc < 0)
 		return rc;
-	if (m.hdr.exchange != IKE_EXCH_IKE_AUTH || m.hdr.msg_id != AUTH_MSG_ID ||
-	    !!(m.hdr.flags & IKE_FLAG_RESPONSE) != response ||
-	    !!(m.hdr.flags & IKE_FLAG_INITIATOR) == response ||
-	    memcmp(m.hdr.spi_i, init->spi_i, IKE_SPI_LEN) != 0 ||
-	    memcmp(m.hdr.spi_r, init->spi_r, IKE_SPI_LEN) != 0 || !m.sk.present || m.sk.fragment)
+	if (h.exchange != IKE_EXCH_IKE_AUTH || h.msg_id != AUTH_MSG_ID ||
+	    !!(h.flags & IKE_FLAG_RESPONSE) != response)
 		return -EPROTO;
-	rc = crypto_sk_unprotect(&dir, msg, len, m.sk.hdr_off, m.sk.iv_off, &plain, &plain_len);
-	rc = rc ?: ike_chain_decode(plain, plain_len, m.sk.inner_type, inner, &crit, NULL);
-	if (rc < 0)
-		return rc;
-	for (uint8_t i = 0; i < inner->n; i++)
-		if (inner->pl[i].known &&
-		    !ike_payload_allowed(IKE_EXCH_IKE_AUTH, true, inner->pl[i].type))
-			return -EPROTO;
 	return 0;
 }
 
@@ -265,7 +222,7 @@ static int refuse(const struct ike_init *init, struct ike_writer *out)
 	ike_writer_init(&plain, 256);
 	ike_build_chain_begin(&b, &plain);
 	rc = add_notify(&b, IKE_N_AUTHENTICATION_FAILED);
-	rc = rc ?: seal(init, true, &plain, b.first_type, out);
+	rc = rc ?: ike_sk_seal(init, IKE_EXCH_IKE_AUTH, true, AUTH_MSG_ID, &plain, b.first_type, out);
 	ike_writer_clear(&plain);
 	return rc ?: IKE_AUTH_REFUSED;
 }
@@ -332,7 +289,7 @@ int ike_auth_respond(const struct ike_init *init, ike_auth_lookup_fn lookup, voi
 		rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSI, ike_pld_ts_encode(b.w, &ret->ts_remote));
 		rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSR, ike_pld_ts_encode(b.w, &ret->ts_local));
 	}
-	rc = rc ?: seal(init, true, &plain, b.first_type, out);
+	rc = rc ?: ike_sk_seal(init, IKE_EXCH_IKE_AUTH, true, AUTH_MSG_ID, &plain, b.first_type, out);
 	sodium_memzero(mac, sizeof(mac));
 	ike_writer_clear(&plain);
 	if (rc < 0 || child_err) {

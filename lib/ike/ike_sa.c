@@ -1,0 +1,205 @@
+/* An established IKE SA: message IDs, retransmission cache, INFORMATIONAL (see ike_sa.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ike/ike_sa.h"
+#include "ike/sk_msg.h"
+
+void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->k = *init;
+	/* What IKE_AUTH needed and an established SA does not. */
+	crypto_dh_free(sa->k.dh);
+	sa->k.dh = NULL;
+	ike_writer_clear(&sa->k.msg_i);
+	ike_writer_clear(&sa->k.msg_r);
+	sodium_memzero(init, sizeof(*init));
+	sa->next_req = sa->k.initiator ? 2 : 0;
+	sa->peer_next = sa->k.initiator ? 0 : 2;
+	ike_writer_init(&sa->req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&sa->reply, IKE_MAX_MSG_LEN);
+}
+
+void ike_sa_clear(struct ike_sa *sa)
+{
+	ike_init_clear(&sa->k);
+	ike_writer_clear(&sa->req);
+	ike_writer_clear(&sa->reply);
+	sodium_memzero(sa, sizeof(*sa));
+}
+
+static int copy_into(struct ike_writer *dst, const struct ike_writer *src)
+{
+	dst->len = 0;
+	return ike_writer_bytes(dst, src->buf, src->len);
+}
+
+/* Seal an INFORMATIONAL request with the inner chain in plain and keep it for retransmits. */
+static int send_request(struct ike_sa *sa, const struct ike_writer *plain, uint8_t first,
+			struct ike_writer *out)
+{
+	int rc;
+
+	if (sa->waiting)
+		return -EBUSY;
+	rc = ike_sk_seal(&sa->k, IKE_EXCH_INFORMATIONAL, false, sa->next_req, plain, first, out);
+	rc = rc ?: copy_into(&sa->req, out);
+	if (rc < 0)
+		return rc;
+	sa->waiting = true;
+	sa->next_req++;
+	return 0;
+}
+
+int ike_sa_dpd_request(struct ike_sa *sa, struct ike_writer *out)
+{
+	/* §1.4: an empty INFORMATIONAL request is the liveness check. */
+	struct ike_writer plain = { 0 };
+
+	return send_request(sa, &plain, IKE_PLD_NONE, out);
+}
+
+static int delete_request(struct ike_sa *sa, const struct ike_pld_delete *d, struct ike_writer *out)
+{
+	struct ike_writer plain;
+	struct ike_builder b;
+	int rc;
+
+	ike_writer_init(&plain, 1024);
+	ike_build_chain_begin(&b, &plain);
+	rc = IKE_BUILD_PAYLOAD(&b, IKE_PLD_DELETE, ike_pld_delete_encode(&plain, d));
+	rc = rc ?: send_request(sa, &plain, b.first_type, out);
+	ike_writer_clear(&plain);
+	return rc;
+}
+
+int ike_sa_delete_request(struct ike_sa *sa, struct ike_writer *out)
+{
+	struct ike_pld_delete d = { .protocol = IKE_PROTO_IKE };
+
+	return delete_request(sa, &d, out);
+}
+
+int ike_sa_delete_child_request(struct ike_sa *sa, const uint32_t *spis_in, size_t n,
+				struct ike_writer *out)
+{
+	uint8_t spis[4 * IKE_MAX_DELETE_SPIS];
+	struct ike_pld_delete d = { .protocol = IKE_PROTO_ESP, .spi_len = 4, .spis = spis };
+
+	if (n == 0 || n > IKE_MAX_DELETE_SPIS)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t be = htonl(spis_in[i]);
+
+		memcpy(spis + 4 * i, &be, 4);
+	}
+	d.n_spis = (uint16_t)n;
+	return delete_request(sa, &d, out);
+}
+
+int ike_sa_retransmit(const struct ike_sa *sa, struct ike_writer *out)
+{
+	if (!sa->waiting)
+		return -ENOENT;
+	return copy_into(out, &sa->req);
+}
+
+/* §1.4.1: answer a Delete of Child SAs with a Delete of ours (their other halves). */
+static int handle_info_request(struct ike_sa *sa, const struct ike_chain *inner,
+			       ike_sa_spi_map_fn map, void *arg, struct ike_writer *plain,
+			       uint8_t *ret_first, struct ike_sa_rx *rx)
+{
+	uint8_t ours[4 * IKE_MAX_DELETE_SPIS];
+	size_t n_ours = 0;
+	struct ike_builder b;
+	int rc = 0;
+
+	ike_build_chain_begin(&b, plain);
+	rx->event = IKE_SA_EV_REPLY;
+	for (const struct ike_payload *pl = ike_chain_find(inner, IKE_PLD_DELETE, NULL); pl;
+	     pl = ike_chain_find(inner, IKE_PLD_DELETE, pl)) {
+		struct ike_reader r = { .p = pl->body, .len = pl->body_len };
+		struct ike_pld_delete d;
+
+		if (ike_pld_delete_decode(&r, &d, NULL) < 0)
+			return -EBADMSG;
+		if (d.protocol == IKE_PROTO_IKE) {
+			/* §1.4.1: the reply to an IKE SA Delete is empty; the SA is gone. */
+			rx->event = IKE_SA_EV_DELETED;
+			rx->n_child_deleted = 0;
+			n_ours = 0;
+			break;
+		}
+		for (uint16_t i = 0; i < d.n_spis && rx->n_child_deleted < IKE_MAX_DELETE_SPIS; i++) {
+			uint32_t be, peer, mine;
+
+			memcpy(&be, d.spis + 4 * i, 4);
+			peer = ntohl(be);
+			mine = map ? map(arg, peer) : 0;
+			if (!mine)
+				continue;	/* already gone: nothing to delete or to answer */
+			rx->child_deleted[rx->n_child_deleted++] = peer;
+			be = htonl(mine);
+			memcpy(ours + 4 * n_ours++, &be, 4);
+		}
+	}
+	if (n_ours) {
+		struct ike_pld_delete reply = { .protocol = IKE_PROTO_ESP, .spi_len = 4,
+						.n_spis = (uint16_t)n_ours, .spis = ours };
+
+		rc = IKE_BUILD_PAYLOAD(&b, IKE_PLD_DELETE, ike_pld_delete_encode(plain, &reply));
+	}
+	*ret_first = n_ours ? b.first_type : IKE_PLD_NONE;
+	return rc;
+}
+
+int ike_sa_receive(struct ike_sa *sa, uint8_t *msg, size_t len, ike_sa_spi_map_fn map, void *arg,
+		   struct ike_writer *out, struct ike_sa_rx *rx)
+{
+	struct ike_header h;
+	struct ike_chain inner;
+	struct ike_writer plain;
+	uint8_t first = IKE_PLD_NONE;
+	int rc;
+
+	memset(rx, 0, sizeof(*rx));
+	/* Integrity first: nothing unauthenticated moves a window or triggers a resend. */
+	rc = ike_sk_open(&sa->k, msg, len, &h, &inner);
+	if (rc < 0)
+		return rc;
+	rx->exchange = h.exchange;
+	if (h.flags & IKE_FLAG_RESPONSE) {
+		if (!sa->waiting || h.msg_id != sa->next_req - 1)
+			return -EPROTO;	/* not the answer to our outstanding request */
+		sa->waiting = false;
+		rx->event = IKE_SA_EV_ANSWERED;
+		return 0;
+	}
+	/* §2.3: the request we answered last again: the same reply, processed once. */
+	if (sa->have_reply && h.msg_id == sa->peer_next - 1) {
+		rc = copy_into(out, &sa->reply);
+		if (rc == 0)
+			rx->event = IKE_SA_EV_RESENT;
+		return rc;
+	}
+	if (h.msg_id != sa->peer_next)
+		return -EPROTO;
+	if (h.exchange != IKE_EXCH_INFORMATIONAL)
+		return -EOPNOTSUPP;
+	ike_writer_init(&plain, 1024);
+	rc = handle_info_request(sa, &inner, map, arg, &plain, &first, rx);
+	rc = rc ?: ike_sk_seal(&sa->k, IKE_EXCH_INFORMATIONAL, true, h.msg_id, &plain, first, out);
+	rc = rc ?: copy_into(&sa->reply, out);
+	ike_writer_clear(&plain);
+	if (rc < 0) {
+		memset(rx, 0, sizeof(*rx));
+		return rc;
+	}
+	sa->have_reply = true;
+	sa->peer_next++;
+	return 0;
+}
