@@ -6,6 +6,7 @@
 # the two LANs must go through it. On a kernel without ESP charon authenticates us and then
 # cannot install its half of the child: the IKE SA must still be ESTABLISHED at charon.
 # Exit 0 on success, 1 on failure, 77 (skipped) when charon is not installed.
+# KEEP=1 keeps charon's log in /tmp/charon-interop.log.
 set -euo pipefail
 build=$(cd "${1:?usage: test/interop/charon.sh BUILD_DIR}" && pwd)
 [ -x /usr/lib/ipsec/charon ] || { echo "charon.sh: strongSwan's charon is not installed: skipped"; exit 77; }
@@ -20,6 +21,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap "cp $work/charon.log /tmp/charon-interop.log; cleanup" EXIT
 
 ip netns add ikdi-a
 ip netns add ikdi-b
@@ -41,6 +43,7 @@ charon {
 	plugins { vici { socket = unix://$work/charon.vici } }
 	install_routes = no
 	filelog { log { path = $work/charon.log
+		flush_line = yes
 		default = 1
 		ike = 2 } }
 }
@@ -74,7 +77,9 @@ grep -q '^esp4 ' /proc/modules 2>/dev/null || modprobe -q esp4 2>/dev/null || tr
 grep -qE '^(esp4) ' /proc/modules 2>/dev/null && have_esp=1
 rc=0
 ip netns exec ikdi-a "$build/test/interop/ike_client" 10.98.0.1 10.98.0.2 "$work/psk" \
-	10.1.0.0/24 10.2.0.0/24 --install || rc=$?
+	10.1.0.0/24 10.2.0.0/24 --install | tee "$work/client.out" || rc=${PIPESTATUS[0]}
+grep -q 'liveness check on the IKE SA: answered' "$work/client.out" ||
+	{ echo "charon.sh: FAIL: charon did not answer our liveness check"; exit 1; }
 status=$(swan --list-sas 2>/dev/null || true)
 echo "$status" | sed -n '1,6p'
 echo "$status" | grep -q ESTABLISHED || { echo "charon.sh: FAIL: charon has no ESTABLISHED IKE SA"; tail -20 "$work/charon.log"; exit 1; }
@@ -94,3 +99,17 @@ else
 	tail -20 "$work/charon.log"
 	exit 1
 fi
+
+# A second IKE SA, deleted by us: charon must drop it (INFORMATIONAL Delete, §1.4.1).
+swan --terminate --ike pop --force >/dev/null 2>&1 || true
+ip netns exec ikdi-a "$build/test/interop/ike_client" 10.98.0.1 10.98.0.2 "$work/psk" \
+	10.1.0.0/24 10.2.0.0/24 --delete | tee "$work/client2.out" || true
+grep -q 'IKE SA delete: acknowledged' "$work/client2.out" ||
+	{ echo "charon.sh: FAIL: our Delete was not acknowledged"; exit 1; }
+if swan --list-sas 2>/dev/null | grep -q ESTABLISHED; then
+	echo "charon.sh: FAIL: charon still holds an IKE SA after our Delete"
+	exit 1
+fi
+grep -q 'received DELETE for IKE_SA' "$work/charon.log" ||
+	{ echo "charon.sh: FAIL: charon did not log our Delete"; exit 1; }
+echo "charon.sh: PASS: liveness check and IKE SA Delete with strongSwan"

@@ -4,7 +4,9 @@
  * the Child SA and its policies into the kernel through lib/xfrm. Not the daemon: no timers
  * beyond a retransmit, no rekey; it proves the exchanges and the kernel side against a peer.
  *
- *   ike_client LOCAL_IP REMOTE_IP PSK_FILE LOCAL_NET/PLEN REMOTE_NET/PLEN [--install]
+ *   ike_client LOCAL_IP REMOTE_IP PSK_FILE LOCAL_NET/PLEN REMOTE_NET/PLEN [--install] [--delete]
+ * After IKE_AUTH it runs a liveness check (an empty INFORMATIONAL) on the new IKE SA, and with
+ * --delete deletes the IKE SA at the peer.
  * Exit: 0 Child SA up (and installed), 3 IKE SA up but the child refused, 1 failure.
  */
 #include <arpa/inet.h>
@@ -20,6 +22,7 @@
 
 #include "ikd/net.h"
 #include "ike/ike_auth.h"
+#include "ike/ike_sa.h"
 #include "ike/ts.h"
 #include "xfrm/xfrm.h"
 
@@ -42,6 +45,31 @@ static ssize_t exchange(const struct ike_writer *msg, uint8_t *buf, size_t cap)
 			return net_recv(&sock, buf, cap, &d);
 	}
 	return -ETIMEDOUT;
+}
+
+static bool has_arg(int argc, char **argv, const char *flag)
+{
+	for (int i = 6; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0)
+			return true;
+	return false;
+}
+
+/* One INFORMATIONAL request on the established IKE SA, answered by the peer. */
+static int informational(struct ike_sa *sa, struct ike_writer *out, bool delete, uint8_t *buf,
+			 size_t cap)
+{
+	struct ike_sa_rx rx;
+	ssize_t n;
+	int rc = delete ? ike_sa_delete_request(sa, out) : ike_sa_dpd_request(sa, out);
+
+	if (rc < 0)
+		return rc;
+	n = exchange(out, buf, cap);
+	if (n < 0)
+		return (int)n;
+	rc = ike_sa_receive(sa, buf, (size_t)n, NULL, NULL, out, &rx);
+	return rc < 0 ? rc : rx.event == IKE_SA_EV_ANSWERED ? 0 : -EPROTO;
 }
 
 static int parse_net(const char *text, struct ike_pld_ts *ts, struct xfrm_addr *a, uint8_t *plen)
@@ -138,6 +166,7 @@ int main(int argc, char **argv)
 	uint16_t notify;
 	ssize_t n;
 	int rc, fd, status;
+	bool ike_up;
 
 	if (argc < 6) {
 		fprintf(stderr, "usage: ike_client LOCAL REMOTE PSK_FILE LOCAL_NET REMOTE_NET [--install]\n");
@@ -197,6 +226,7 @@ int main(int argc, char **argv)
 	n = rc < 0 ? rc : exchange(&out, buf, sizeof(buf));
 	rc = n < 0 ? (int)n : ike_auth_on_response(&st, &psk, &child, spi_in, NULL, buf, (size_t)n,
 						   &c, &notify);
+	ike_up = rc == IKE_AUTH_DONE || rc == IKE_AUTH_DONE_NO_CHILD;
 	if (rc == IKE_AUTH_DONE_NO_CHILD) {
 		printf("ike_client: IKE SA up (peer authenticated); child refused: %s\n",
 		       ike_notify_name(notify));
@@ -208,11 +238,29 @@ int main(int argc, char **argv)
 	} else {
 		printf("ike_client: IKE SA up, Child SA %s spi in %08x out %08x\n", c.encr->name,
 		       c.spi_in, c.spi_out);
-		rc = argc > 6 && strcmp(argv[6], "--install") == 0 ?
+		rc = has_arg(argc, argv, "--install") ?
 			install(&c, argv[1], argv[2], &lnet, lplen, &rnet, rplen) : 0;
 		status = rc < 0 ? 1 : 0;
 	}
 	ike_child_clear(&c);
+	if (ike_up) {
+		struct ike_sa sa;
+
+		ike_sa_from_init(&sa, &st);
+		rc = informational(&sa, &out, false, buf, sizeof(buf));
+		printf("ike_client: liveness check on the IKE SA: %s\n",
+		       rc == 0 ? "answered" : strerror(-rc));
+		if (rc < 0)
+			status = 1;
+		if (rc == 0 && has_arg(argc, argv, "--delete")) {
+			rc = informational(&sa, &out, true, buf, sizeof(buf));
+			printf("ike_client: IKE SA delete: %s\n", rc == 0 ? "acknowledged" :
+			       strerror(-rc));
+			if (rc < 0)
+				status = 1;
+		}
+		ike_sa_clear(&sa);
+	}
 out:
 	secret_clear(&psk);
 	ike_init_clear(&st);
