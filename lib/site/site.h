@@ -1,0 +1,116 @@
+/*
+ * Sites and POPs (DESIGN.md "The data model"): the records, their validation, and the store
+ * ikd keeps them in. Every setter validates one field and names the field and the bad value in
+ * its error (never the PSK); a record is checked whole, against the other records, before it
+ * replaces anything.
+ */
+#ifndef IKD_SITE_H
+#define IKD_SITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/secret.h"
+
+#define SITE_NAME_MAX		64	/* with the NUL */
+#define SITE_ID_MAX		256
+#define SITE_ADDR_MAX		46	/* INET6_ADDRSTRLEN */
+#define SITE_TEXT_MAX		128
+#define SITE_PROPOSALS_MAX	256
+#define SITE_MAX_BACKUPS	8
+#define SITE_MAX_TS		8
+#define SITE_PSK_MAX		256
+#define SITE_ERR_MAX		256
+
+/* The seeds' rule: rekey at least 10 minutes before the 24 h / 2 h lifetimes. */
+#define SITE_IKE_LIFETIME_S	86400
+#define SITE_CHILD_LIFETIME_S	7200
+#define SITE_REKEY_MARGIN_S	600
+#define SITE_MAX_CHILD_SAS	10
+
+enum site_traffic {
+	SITE_TRAFFIC_USER,
+	SITE_TRAFFIC_IOT,
+	SITE_TRAFFIC_MIXED,
+	SITE_TRAFFIC_MACHINE,
+	SITE_TRAFFIC_GUEST_WIFI,
+};
+
+/* The IKE identity types a site can use (RFC 7296 §3.5 values). */
+enum site_id_type {
+	SITE_ID_IPV4 = 1,
+	SITE_ID_FQDN = 2,
+	SITE_ID_EMAIL = 3,
+	SITE_ID_IPV6 = 5,
+};
+
+struct pop {
+	char name[SITE_NAME_MAX];
+	char gateway[SITE_ADDR_MAX];
+	char probe_ip[SITE_ADDR_MAX];
+	char location[SITE_TEXT_MAX];
+	bool accepting;
+	char ike_id[SITE_ID_MAX];	/* empty: the gateway address */
+};
+
+struct site {
+	char name[SITE_NAME_MAX];
+	enum site_id_type id_type;
+	char id[SITE_ID_MAX];
+	char source_ip[SITE_ADDR_MAX];	/* empty: dynamic */
+	struct secret psk;
+	char primary[SITE_NAME_MAX];
+	char backups[SITE_MAX_BACKUPS][SITE_NAME_MAX];
+	size_t n_backups;
+	enum site_traffic traffic;
+	bool enabled;
+	char local_ts[SITE_MAX_TS][SITE_ADDR_MAX + 4];	/* CIDRs */
+	size_t n_local_ts;
+	char remote_ts[SITE_MAX_TS][SITE_ADDR_MAX + 4];
+	size_t n_remote_ts;
+	uint32_t mark, mark_mask;
+	uint32_t if_id;
+	char ike_proposals[SITE_PROPOSALS_MAX];
+	char esp_proposals[SITE_PROPOSALS_MAX];
+	uint32_t ike_lifetime_s, child_lifetime_s;
+	uint32_t ike_rekey_s, child_rekey_s;
+	uint32_t max_child_sas;
+	uint32_t dpd_interval_s;
+	bool vendor_rules;		/* false: the peer is not a Netskope POP; the seeds' limits off */
+};
+
+struct site_db {
+	struct pop *pops;
+	size_t n_pops;
+	struct site *sites;
+	size_t n_sites;
+};
+
+/* Defaults: the seeds' recommended suites and lifetimes, 0.0.0.0/0 both ways, enabled. */
+void site_init(struct site *s);
+void site_clear(struct site *s);
+int site_copy(struct site *dst, const struct site *src);	/* PSK duplicated */
+void pop_init(struct pop *p);
+
+/*
+ * Set one field from its text form (the store's and xfrmctl's "key value"). On error,
+ * err says "FIELD 'VALUE': reason" (the PSK's value is never repeated) and s is unchanged.
+ */
+int site_set(struct site *s, const char *key, const char *value, char *err, size_t err_len);
+int pop_set(struct pop *p, const char *key, const char *value, char *err, size_t err_len);
+/* The PSK from bytes (a file, stdin, a prompt): 1..SITE_PSK_MAX bytes. */
+int site_set_psk(struct site *s, const uint8_t *psk, size_t len, char *err, size_t err_len);
+
+/* Whole-record checks, against db (POPs referenced must exist). */
+int site_validate(const struct site *s, const struct site_db *db, char *err, size_t err_len);
+int pop_validate(const struct pop *p, char *err, size_t err_len);
+
+const char *site_traffic_name(enum site_traffic t);
+const char *site_id_type_name(enum site_id_type t);
+
+const struct site *site_db_find(const struct site_db *db, const char *name);
+const struct pop *site_db_find_pop(const struct site_db *db, const char *name);
+void site_db_clear(struct site_db *db);
+
+#endif

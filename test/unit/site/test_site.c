@@ -1,0 +1,177 @@
+/* lib/site/site.c: every field's validation, with errors that name the field and value. */
+#include "testutil.h"
+#include "site/site.h"
+
+static char err[SITE_ERR_MAX];
+
+#define REJECT(s, key, value, needle) do {						\
+	struct site before_ = *(s);							\
+	ck_assert_int_lt(site_set((s), (key), (value), err, sizeof(err)), 0);		\
+	ck_assert_msg(strstr(err, (needle)) != NULL, "'%s' lacks '%s'", err, (needle));	\
+	ck_assert(memcmp(&before_, (s), sizeof(before_)) == 0);				\
+} while (0)
+
+START_TEST(test_site_identity_types_inferred_and_explicit)
+{
+	struct site s;
+
+	site_init(&s);
+	ck_assert_int_eq(site_set(&s, "id", "branch-12.example.com", err, sizeof(err)), 0);
+	ck_assert_int_eq(s.id_type, SITE_ID_FQDN);
+	ck_assert_int_eq(site_set(&s, "id", "203.0.113.7", err, sizeof(err)), 0);
+	ck_assert_int_eq(s.id_type, SITE_ID_IPV4);
+	ck_assert_int_eq(site_set(&s, "id", "2001:db8::7", err, sizeof(err)), 0);
+	ck_assert_int_eq(s.id_type, SITE_ID_IPV6);
+	ck_assert_int_eq(site_set(&s, "id", "ops@branch.example.com", err, sizeof(err)), 0);
+	ck_assert_int_eq(s.id_type, SITE_ID_EMAIL);
+	ck_assert_int_eq(site_set(&s, "id", "fqdn:gw1", err, sizeof(err)), 0);
+	ck_assert_str_eq(s.id, "gw1");
+	REJECT(&s, "id", "ipv4:2001:db8::1", "id 'ipv4:2001:db8::1'");
+	REJECT(&s, "id", "email:nobody", "not a valid email identity");
+	REJECT(&s, "id", "bad..name", "id 'bad..name'");
+	REJECT(&s, "id", "", "id ''");
+	site_clear(&s);
+}
+END_TEST
+
+START_TEST(test_site_fields_reject_bad_values_naming_them)
+{
+	struct site s;
+
+	site_init(&s);
+	REJECT(&s, "name", "has space", "name 'has space'");
+	REJECT(&s, "name", "", "name ''");
+	REJECT(&s, "source-ip", "300.1.1.1", "source-ip '300.1.1.1'");
+	ck_assert_int_eq(site_set(&s, "source-ip", "", err, sizeof(err)), 0);	/* dynamic */
+	REJECT(&s, "backups", "ams1,,lon1", "backups 'ams1,,lon1'");
+	REJECT(&s, "backups", "", "at least one backup");
+	REJECT(&s, "traffic", "Printers", "traffic 'Printers'");
+	ck_assert_int_eq(site_set(&s, "traffic", "guest wifi", err, sizeof(err)), 0);
+	ck_assert_int_eq(s.traffic, SITE_TRAFFIC_GUEST_WIFI);
+	REJECT(&s, "local-ts", "10.0.0.0/33", "local-ts '10.0.0.0/33'");
+	REJECT(&s, "remote-ts", "10.0.0.0", "remote-ts '10.0.0.0'");
+	ck_assert_int_eq(site_set(&s, "local-ts", "10.1.0.0/24,2001:db8::/48", err, sizeof(err)), 0);
+	ck_assert_uint_eq(s.n_local_ts, 2);
+	REJECT(&s, "mark", "0x10/0x0f", "mark '0x10/0x0f'");
+	ck_assert_int_eq(site_set(&s, "mark", "0x2a", err, sizeof(err)), 0);
+	ck_assert_uint_eq(s.mark_mask, 0xffffffff);
+	REJECT(&s, "if-id", "-1", "if-id '-1'");
+	REJECT(&s, "ike-proposals", "3des-md5-modp1024", "encryption");
+	REJECT(&s, "ike-proposals", "aes256-modp2048", "integrity missing");
+	REJECT(&s, "ike-proposals", "aes256-sha256", "DH group missing");
+	REJECT(&s, "esp-proposals", "aes256-sha256-modp1024", "unknown algorithm");
+	REJECT(&s, "ike-lifetime", "0", "ike-lifetime '0'");
+	REJECT(&s, "enabled", "maybe", "enabled 'maybe'");
+	REJECT(&s, "colour", "blue", "colour: no such site field");
+	/* A PSK is never a value on a line: it comes from a file or stdin. */
+	REJECT(&s, "psk", "secret123", "psk:");
+	ck_assert_ptr_null(strstr(err, "secret123"));
+	site_clear(&s);
+}
+END_TEST
+
+static struct pop pops[3];
+
+static struct site_db db_with_pops(void)
+{
+	const char *names[] = { "fra1", "ams1", "lon1" };
+
+	for (int i = 0; i < 3; i++) {
+		pop_init(&pops[i]);
+		ck_assert_int_eq(pop_set(&pops[i], "name", names[i], err, sizeof(err)), 0);
+		ck_assert_int_eq(pop_set(&pops[i], "gateway", "198.51.100.1", err, sizeof(err)), 0);
+	}
+	return (struct site_db){ .pops = pops, .n_pops = 3 };
+}
+
+static void valid_site(struct site *s)
+{
+	site_init(s);
+	ck_assert_int_eq(site_set(s, "name", "branch-12", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(s, "id", "branch-12.example.com", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set_psk(s, (const uint8_t *)"k3y", 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(s, "primary", "fra1", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(s, "backups", "ams1", err, sizeof(err)), 0);
+}
+
+START_TEST(test_site_whole_record_rules)
+{
+	struct site_db db = db_with_pops();
+	struct site s;
+
+	valid_site(&s);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), 0);
+	/* Two POPs at least, never the same twice, and they must exist. */
+	s.n_backups = 0;
+	ck_assert_int_lt(site_validate(&s, &db, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "at least one backup POP"));
+	ck_assert_int_eq(site_set(&s, "backups", "fra1", err, sizeof(err)), 0);
+	ck_assert_int_lt(site_validate(&s, &db, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "the primary POP again"));
+	ck_assert_int_eq(site_set(&s, "backups", "ams1,ams1", err, sizeof(err)), 0);
+	ck_assert_int_lt(site_validate(&s, &db, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "listed twice"));
+	ck_assert_int_eq(site_set(&s, "backups", "ams1,nyc9", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "'nyc9': no such POP"));
+	ck_assert_int_eq(site_set(&s, "backups", "ams1,lon1", err, sizeof(err)), 0);
+	/* The seeds' 10-minute rule, the 10-Child-SA limit, the supported suites... */
+	ck_assert_int_eq(site_set(&s, "child-rekey", "6700", err, sizeof(err)), 0);
+	ck_assert_int_lt(site_validate(&s, &db, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "10 minutes"));
+	ck_assert_int_eq(site_set(&s, "child-rekey", "6600", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "max-child-sas", "11", err, sizeof(err)), 0);
+	ck_assert_int_lt(site_validate(&s, &db, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "at most 10"));
+	ck_assert_int_eq(site_set(&s, "max-child-sas", "10", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "ike-proposals", "aes256gcm16-prfsha256-x25519", err,
+				  sizeof(err)), 0);
+	ck_assert_int_lt(site_validate(&s, &db, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "supported suites"));
+	/* ...unless the site opts out for a peer that is not one of those POPs. */
+	ck_assert_int_eq(site_set(&s, "vendor-rules", "no", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "max-child-sas", "64", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), 0);
+	/* A PSK is required. */
+	secret_clear(&s.psk);
+	ck_assert_int_lt(site_validate(&s, &db, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "psk: missing"));
+	site_clear(&s);
+}
+END_TEST
+
+START_TEST(test_pop_fields)
+{
+	struct pop p;
+
+	pop_init(&p);
+	ck_assert(p.accepting);
+	ck_assert_int_eq(pop_set(&p, "name", "fra1", err, sizeof(err)), 0);
+	ck_assert_int_lt(pop_validate(&p, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "gateway: missing"));
+	ck_assert_int_lt(pop_set(&p, "gateway", "gw.example", err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "gateway 'gw.example'"));
+	ck_assert_int_eq(pop_set(&p, "gateway", "2001:db8::1", err, sizeof(err)), 0);
+	ck_assert_int_eq(pop_set(&p, "location", "Frankfurt, DE", err, sizeof(err)), 0);
+	ck_assert_int_lt(pop_set(&p, "location", "bad\x01text", err, sizeof(err)), 0);
+	ck_assert_int_lt(pop_set(&p, "location", "\xc3\x28", err, sizeof(err)), 0);	/* bad UTF-8 */
+	ck_assert_int_eq(pop_set(&p, "location", "M\xc3\xbcnchen", err, sizeof(err)), 0);
+	ck_assert_int_eq(pop_set(&p, "accepting", "no", err, sizeof(err)), 0);
+	ck_assert(!p.accepting);
+	ck_assert_int_eq(pop_validate(&p, err, sizeof(err)), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("site");
+	TCase *tc = tcase_create("site");
+
+	tcase_add_test(tc, test_site_identity_types_inferred_and_explicit);
+	tcase_add_test(tc, test_site_fields_reject_bad_values_naming_them);
+	tcase_add_test(tc, test_site_whole_record_rules);
+	tcase_add_test(tc, test_pop_fields);
+	suite_add_tcase(s, tc);
+	return test_run_suite(s);
+}
