@@ -113,4 +113,22 @@ const struct site *site_db_find(const struct site_db *db, const char *name);
 const struct pop *site_db_find_pop(const struct site_db *db, const char *name);
 void site_db_clear(struct site_db *db);
 
+/*
+ * Changes to the database. Each validates first and changes nothing when it fails; the bulk
+ * ones are all or nothing. The database owns copies (PSKs duplicated).
+ */
+int site_db_add_pop(struct site_db *db, const struct pop *p, char *err, size_t err_len);
+int site_db_edit_pop(struct site_db *db, const char *name, const char *const *kv, size_t n_kv,
+		     char *err, size_t err_len);
+/* Refused while a site uses the POP, naming the sites. */
+int site_db_delete_pop(struct site_db *db, const char *name, char *err, size_t err_len);
+int site_db_add_site(struct site_db *db, const struct site *s, char *err, size_t err_len);
+/* kv: key, value, key, value ... (n_kv entries in all). */
+int site_db_edit_site(struct site_db *db, const char *name, const char *const *kv, size_t n_kv,
+		      char *err, size_t err_len);
+int site_db_set_enabled(struct site_db *db, const char *const *names, size_t n, bool enabled,
+			char *err, size_t err_len);
+int site_db_delete_sites(struct site_db *db, const char *const *names, size_t n, char *err,
+			 size_t err_len);
+
 #endif

@@ -1,0 +1,194 @@
+/* Changes to the site database: validated first, all or nothing (see site.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "site/site.h"
+
+static int fail(char *err, size_t len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t len, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && len) {
+		va_start(ap, fmt);
+		vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static ssize_t pop_index(const struct site_db *db, const char *name)
+{
+	for (size_t i = 0; i < db->n_pops; i++)
+		if (!strcmp(db->pops[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static ssize_t site_index(const struct site_db *db, const char *name)
+{
+	for (size_t i = 0; i < db->n_sites; i++)
+		if (!strcmp(db->sites[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+int site_db_add_pop(struct site_db *db, const struct pop *p, char *err, size_t len)
+{
+	struct pop *v;
+	int rc = pop_validate(p, err, len);
+
+	if (rc < 0)
+		return rc;
+	if (pop_index(db, p->name) >= 0)
+		return fail(err, len, -EEXIST, "pop '%s': exists", p->name);
+	v = realloc(db->pops, (db->n_pops + 1) * sizeof(*v));
+	if (!v)
+		return fail(err, len, -ENOMEM, "pop '%s': out of memory", p->name);
+	db->pops = v;
+	db->pops[db->n_pops++] = *p;
+	return 0;
+}
+
+int site_db_edit_pop(struct site_db *db, const char *name, const char *const *kv, size_t n_kv,
+		     char *err, size_t len)
+{
+	ssize_t i = pop_index(db, name);
+	struct pop copy;
+	int rc = 0;
+
+	if (i < 0)
+		return fail(err, len, -ENOENT, "pop '%s': no such POP", name);
+	if (n_kv % 2)
+		return fail(err, len, -EINVAL, "pop '%s': '%s' needs a value", name, kv[n_kv - 1]);
+	copy = db->pops[i];
+	for (size_t k = 0; rc == 0 && k < n_kv; k += 2) {
+		if (!strcmp(kv[k], "name"))
+			return fail(err, len, -EINVAL, "pop '%s': a POP is not renamed", name);
+		rc = pop_set(&copy, kv[k], kv[k + 1], err, len);
+	}
+	rc = rc ?: pop_validate(&copy, err, len);
+	if (rc == 0)
+		db->pops[i] = copy;
+	return rc;
+}
+
+int site_db_delete_pop(struct site_db *db, const char *name, char *err, size_t len)
+{
+	ssize_t i = pop_index(db, name);
+	char users[SITE_ERR_MAX] = "";
+	size_t used = 0;
+
+	if (i < 0)
+		return fail(err, len, -ENOENT, "pop '%s': no such POP", name);
+	for (size_t s = 0; s < db->n_sites; s++) {
+		const struct site *st = &db->sites[s];
+		bool uses = !strcmp(st->primary, name);
+
+		for (size_t b = 0; b < st->n_backups; b++)
+			uses |= !strcmp(st->backups[b], name);
+		if (uses && used++ < 5) {
+			size_t l = strlen(users);
+
+			snprintf(users + l, sizeof(users) - l, "%s'%s'", l ? ", " : "", st->name);
+		}
+	}
+	if (used)
+		return fail(err, len, -EBUSY, "pop '%s': used by %zu site%s (%s%s)", name, used,
+			    used > 1 ? "s" : "", users, used > 5 ? ", ..." : "");
+	memmove(&db->pops[i], &db->pops[i + 1], (db->n_pops - (size_t)i - 1) * sizeof(*db->pops));
+	db->n_pops--;
+	return 0;
+}
+
+int site_db_add_site(struct site_db *db, const struct site *s, char *err, size_t len)
+{
+	struct site *v;
+	int rc = site_validate(s, db, err, len);
+
+	if (rc < 0)
+		return rc;
+	if (site_index(db, s->name) >= 0)
+		return fail(err, len, -EEXIST, "site '%s': exists", s->name);
+	v = realloc(db->sites, (db->n_sites + 1) * sizeof(*v));
+	if (!v)
+		return fail(err, len, -ENOMEM, "site '%s': out of memory", s->name);
+	db->sites = v;
+	rc = site_copy(&db->sites[db->n_sites], s);
+	if (rc < 0)
+		return fail(err, len, rc, "site '%s': out of memory", s->name);
+	db->n_sites++;
+	return 0;
+}
+
+int site_db_edit_site(struct site_db *db, const char *name, const char *const *kv, size_t n_kv,
+		      char *err, size_t len)
+{
+	ssize_t i = site_index(db, name);
+	struct site copy;
+	int rc;
+
+	if (i < 0)
+		return fail(err, len, -ENOENT, "site '%s': no such site", name);
+	if (n_kv % 2)
+		return fail(err, len, -EINVAL, "site '%s': '%s' needs a value", name, kv[n_kv - 1]);
+	rc = site_copy(&copy, &db->sites[i]);
+	for (size_t k = 0; rc == 0 && k < n_kv; k += 2)
+		rc = !strcmp(kv[k], "name") ?
+			fail(err, len, -EINVAL, "site '%s': a site is not renamed", name) :
+			site_set(&copy, kv[k], kv[k + 1], err, len);
+	rc = rc ?: site_validate(&copy, db, err, len);
+	if (rc < 0) {
+		site_clear(&copy);
+		return rc;
+	}
+	site_clear(&db->sites[i]);
+	db->sites[i] = copy;
+	return 0;
+}
+
+/* Every name must exist (and appear once) before anything changes. */
+static int check_names(const struct site_db *db, const char *const *names, size_t n, char *err,
+		       size_t len)
+{
+	if (n == 0)
+		return fail(err, len, -EINVAL, "no site named");
+	for (size_t k = 0; k < n; k++) {
+		if (site_index(db, names[k]) < 0)
+			return fail(err, len, -ENOENT, "site '%s': no such site", names[k]);
+		for (size_t j = 0; j < k; j++)
+			if (!strcmp(names[j], names[k]))
+				return fail(err, len, -EINVAL, "site '%s': named twice", names[k]);
+	}
+	return 0;
+}
+
+int site_db_set_enabled(struct site_db *db, const char *const *names, size_t n, bool enabled,
+			char *err, size_t len)
+{
+	int rc = check_names(db, names, n, err, len);
+
+	for (size_t k = 0; rc == 0 && k < n; k++)
+		db->sites[site_index(db, names[k])].enabled = enabled;
+	return rc;
+}
+
+int site_db_delete_sites(struct site_db *db, const char *const *names, size_t n, char *err,
+			 size_t len)
+{
+	int rc = check_names(db, names, n, err, len);
+
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		ssize_t i = site_index(db, names[k]);
+
+		site_clear(&db->sites[i]);
+		memmove(&db->sites[i], &db->sites[i + 1],
+			(db->n_sites - (size_t)i - 1) * sizeof(*db->sites));
+		db->n_sites--;
+	}
+	return rc;
+}
