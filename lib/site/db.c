@@ -192,3 +192,49 @@ int site_db_delete_sites(struct site_db *db, const char *const *names, size_t n,
 	}
 	return rc;
 }
+
+static bool matches(const struct site *s, const struct site_filter *f)
+{
+	bool pop = !f->pop || !*f->pop || !strcmp(s->primary, f->pop);
+
+	for (size_t b = 0; !pop && b < s->n_backups; b++)
+		pop = !strcmp(s->backups[b], f->pop);
+	return pop && (!f->name || strstr(s->name, f->name)) && (!f->id || strstr(s->id, f->id)) &&
+	       (f->traffic < 0 || (int)s->traffic == f->traffic) &&
+	       (f->enabled < 0 || (int)s->enabled == f->enabled);
+}
+
+static int by_name(const void *a, const void *b, void *arg)
+{
+	const struct site_db *db = arg;
+
+	return strcmp(db->sites[*(const size_t *)a].name, db->sites[*(const size_t *)b].name);
+}
+
+int site_db_select(const struct site_db *db, const struct site_filter *f, size_t **ret,
+		   size_t *ret_n, size_t *ret_total)
+{
+	size_t *all = malloc((db->n_sites ? db->n_sites : 1) * sizeof(*all));
+	size_t n = 0, first, count;
+
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < db->n_sites; i++)
+		if (matches(&db->sites[i], f))
+			all[n++] = i;
+	qsort_r(all, n, sizeof(*all), by_name, (void *)db);
+	if (f->descending)
+		for (size_t i = 0; i < n / 2; i++) {
+			size_t t = all[i];
+
+			all[i] = all[n - 1 - i];
+			all[n - 1 - i] = t;
+		}
+	first = (f->page ? f->page - 1 : 0) * SITE_PAGE_SIZE;
+	count = first < n ? (n - first < SITE_PAGE_SIZE ? n - first : SITE_PAGE_SIZE) : 0;
+	memmove(all, all + (first < n ? first : n), count * sizeof(*all));
+	*ret = all;
+	*ret_n = count;
+	*ret_total = n;
+	return 0;
+}

@@ -131,4 +131,24 @@ int site_db_set_enabled(struct site_db *db, const char *const *names, size_t n, 
 int site_db_delete_sites(struct site_db *db, const char *const *names, size_t n, char *err,
 			 size_t err_len);
 
+/* `site list`: filters combine (all must match); empty strings and -1 match anything. */
+struct site_filter {
+	const char *name;		/* substring of the name */
+	const char *id;			/* substring of the source identity */
+	const char *pop;		/* primary or a backup */
+	int traffic;			/* enum site_traffic, or -1 */
+	int enabled;			/* 1, 0, or -1 */
+	bool descending;		/* by name */
+	size_t page;			/* from 1; SITE_PAGE_SIZE sites a page */
+};
+
+#define SITE_PAGE_SIZE 100
+
+/*
+ * The indices of the matching sites, sorted by name, for one page: *ret (malloc'd) has
+ * *ret_n entries; *ret_total counts every match. -ENOMEM only.
+ */
+int site_db_select(const struct site_db *db, const struct site_filter *f, size_t **ret,
+		   size_t *ret_n, size_t *ret_total);
+
 #endif

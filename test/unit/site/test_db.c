@@ -29,6 +29,23 @@ static void add_site(struct site_db *db, const char *name, const char *primary,
 	site_clear(&s);
 }
 
+/* 250 sites s000..s249 (added in reverse); odd ones back up to lon1, even ones to ams1. */
+static struct site_db db_for_list(void)
+{
+	struct site_db db = { 0 };
+
+	add_pop(&db, "fra1");
+	add_pop(&db, "ams1");
+	add_pop(&db, "lon1");
+	for (int i = 249; i >= 0; i--) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "s%03d", i);
+		add_site(&db, name, "fra1", i % 2 ? "lon1" : "ams1");
+	}
+	return db;
+}
+
 static struct site_db setup(void)
 {
 	struct site_db db = { 0 };
@@ -109,6 +126,39 @@ START_TEST(test_db_pop_in_use_is_not_deleted)
 }
 END_TEST
 
+START_TEST(test_db_select_filters_sort_and_pages)
+{
+	struct site_db db = db_for_list();
+	struct site_filter f = { .traffic = -1, .enabled = -1, .page = 1 };
+	size_t *idx, n, total;
+
+	ck_assert_int_eq(site_db_select(&db, &f, &idx, &n, &total), 0);
+	ck_assert_uint_eq(total, 250);
+	ck_assert_uint_eq(n, SITE_PAGE_SIZE);
+	ck_assert_str_eq(db.sites[idx[0]].name, "s000");
+	free(idx);
+	f.page = 3;
+	ck_assert_int_eq(site_db_select(&db, &f, &idx, &n, &total), 0);
+	ck_assert_uint_eq(n, 50);
+	ck_assert_str_eq(db.sites[idx[49]].name, "s249");
+	free(idx);
+	f.page = 1;
+	f.descending = true;
+	f.name = "s1";		/* s1, s10-s19, s100-s199 */
+	f.pop = "lon1";		/* odd sites have lon1 as backup */
+	ck_assert_int_eq(site_db_select(&db, &f, &idx, &n, &total), 0);
+	ck_assert_uint_eq(total, 50);
+	ck_assert_str_eq(db.sites[idx[0]].name, "s199");
+	free(idx);
+	f = (struct site_filter){ .traffic = SITE_TRAFFIC_IOT, .enabled = 0, .page = 1 };
+	ck_assert_int_eq(site_db_select(&db, &f, &idx, &n, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	ck_assert_uint_eq(n, 0);
+	free(idx);
+	site_db_clear(&db);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("site_db");
@@ -117,6 +167,7 @@ int main(void)
 	tcase_add_test(tc, test_db_edit_validates_and_changes_nothing_on_failure);
 	tcase_add_test(tc, test_db_bulk_changes_are_all_or_nothing);
 	tcase_add_test(tc, test_db_pop_in_use_is_not_deleted);
+	tcase_add_test(tc, test_db_select_filters_sort_and_pages);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
