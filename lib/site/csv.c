@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "site/csv.h"
+#include "site/index.h"
 
 static bool valid_utf8(const unsigned char *p, size_t len)
 {
@@ -142,8 +143,7 @@ static const char *const columns[] = {
 struct import {
 	struct site_db *db;		/* the result being built (a copy) */
 	size_t cap_sites;
-	uint32_t *ht;			/* open addressing: site index + 1 by name */
-	size_t ht_cap;			/* a power of two, at least twice the sites */
+	struct site_index names;	/* the sites of db by name */
 	const struct site_db *orig;
 	struct csv_report *rep;
 	int col[CSV_MAX_COLUMNS];	/* column index -> columns[] index */
@@ -195,49 +195,6 @@ static int header(struct import *im, unsigned line, char **f, size_t n)
 	return 0;
 }
 
-static uint32_t name_hash(const char *name)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	for (; *name; name++)
-		h = (h ^ (uint8_t)*name) * 16777619u;
-	return h;
-}
-
-/* The slot of name in the index: its entry, or the empty slot where it would go. */
-static void ht_slot(const struct import *im, const char *name, size_t *ret_slot)
-{
-	size_t mask = im->ht_cap - 1, i = name_hash(name) & mask;
-
-	while (im->ht[i] && strcmp(im->db->sites[im->ht[i] - 1].name, name) != 0)
-		i = (i + 1) & mask;
-	*ret_slot = i;
-}
-
-/* Keep the index at least twice the number of sites (rebuilt when it grows). */
-static int ht_insert(struct import *im, size_t index)
-{
-	size_t slot;
-
-	if (2 * (im->db->n_sites + 1) > im->ht_cap) {
-		size_t cap = im->ht_cap ? im->ht_cap * 2 : 1024;
-		uint32_t *ht = calloc(cap, sizeof(*ht));
-
-		if (!ht)
-			return -ENOMEM;
-		free(im->ht);
-		im->ht = ht;
-		im->ht_cap = cap;
-		for (size_t i = 0; i < im->db->n_sites; i++) {
-			ht_slot(im, im->db->sites[i].name, &slot);
-			im->ht[slot] = (uint32_t)i + 1;
-		}
-	}
-	ht_slot(im, im->db->sites[index].name, &slot);
-	im->ht[slot] = (uint32_t)index + 1;
-	return 0;
-}
-
 static int on_record(void *arg, unsigned line, char **f, size_t n)
 {
 	struct import *im = arg;
@@ -258,12 +215,11 @@ static int on_record(void *arg, unsigned line, char **f, size_t n)
 		if (im->col[k] == 0)
 			name = f[k];
 	/* A row naming an existing site edits it; otherwise a new site from the defaults. */
-	if (im->ht_cap) {
-		size_t slot;
+	{
+		ssize_t at = site_index_find(&im->names, im->db->sites, name);
 
-		ht_slot(im, name, &slot);
-		if (im->ht[slot])
-			existing = &im->db->sites[im->ht[slot] - 1];
+		if (at >= 0)
+			existing = &im->db->sites[at];
 	}
 	if (existing)
 		rc = site_copy(&s, existing);
@@ -303,9 +259,9 @@ static int on_record(void *arg, unsigned line, char **f, size_t n)
 			im->cap_sites = cap;
 		}
 		im->db->sites[im->db->n_sites] = s;
-		rc = ht_insert(im, im->db->n_sites);
 		im->db->n_sites++;
-		return rc;
+		return site_index_add(&im->names, im->db->sites, im->db->n_sites,
+				      im->db->n_sites - 1);
 	}
 	report(im->rep, line, err);
 	site_clear(&s);
@@ -379,9 +335,10 @@ int site_csv_import(struct site_db *db, const char *text, size_t len, const char
 	work.n_pops = db->n_pops;
 	im.cap_sites = db->n_sites;
 	for (size_t i = 0; i < db->n_sites; i++, work.n_sites++)
-		if (site_copy(&work.sites[i], &db->sites[i]) < 0 || ht_insert(&im, i) < 0) {
+		if (site_copy(&work.sites[i], &db->sites[i]) < 0 ||
+		    site_index_add(&im.names, work.sites, i + 1, i) < 0) {
 			work.n_sites++;	/* a half copy has no PSK yet: clearing it is safe */
-			free(im.ht);
+			site_index_clear(&im.names);
 			db_free(&work);
 			return -ENOMEM;
 		}
@@ -419,7 +376,7 @@ int site_csv_import(struct site_db *db, const char *text, size_t len, const char
 		work.n_pops = 0;
 	}
 out:
-	free(im.ht);
+	site_index_clear(&im.names);
 	db_free(&im.secrets_db);
 	db_free(&work);
 	return rc;

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "site/index.h"
 #include "site/store.h"
 
 #define STORE_LINE_MAX 4096
@@ -192,6 +193,7 @@ int site_store_load(const char *path, struct site_db *db, char *err, size_t len)
 	char line[STORE_LINE_MAX], why[SITE_ERR_MAX];
 	struct site *site = NULL;
 	struct pop *pop = NULL;
+	struct site_index names = { 0 };
 	int version = 0, rc = 0;
 	unsigned lineno = 0;
 	struct stat st;
@@ -244,7 +246,7 @@ int site_store_load(const char *path, struct site_db *db, char *err, size_t len)
 				goto out;
 			}
 			if ((!strcmp(kind, "pop") ? site_db_find_pop(db, name) != NULL :
-			     site_db_find(db, name) != NULL)) {
+			     site_index_find(&names, db->sites, name) >= 0)) {
 				rc = fail(err, len, -EEXIST, "%s:%u: %s '%s' twice", path, lineno, kind,
 					  name);
 				goto out;
@@ -264,6 +266,8 @@ int site_store_load(const char *path, struct site_db *db, char *err, size_t len)
 				if (site) {
 					site_init(site);
 					rc = site_set(site, "name", name, why, sizeof(why));
+					rc = rc ?: site_index_add(&names, db->sites, db->n_sites,
+								  db->n_sites - 1);
 				}
 			}
 			if (rc < 0) {
@@ -332,6 +336,7 @@ int site_store_load(const char *path, struct site_db *db, char *err, size_t len)
 		}
 	}
 out:
+	site_index_clear(&names);
 	sodium_memzero(line, sizeof(line));
 	fclose(f);
 	if (rc < 0)

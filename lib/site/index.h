@@ -1,0 +1,22 @@
+/* A name index over an array of sites (open addressing, FNV-1a): O(1) lookups at 100k sites. */
+#ifndef IKD_SITE_INDEX_H
+#define IKD_SITE_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "site/site.h"
+
+struct site_index {
+	uint32_t *slots;	/* position + 1 in the array; 0 empty */
+	size_t cap;		/* a power of two, at least twice the entries */
+};
+
+/* Index sites[pos] (sites has n entries, pos among them); grows and rebuilds as needed. */
+int site_index_add(struct site_index *ix, const struct site *sites, size_t n, size_t pos);
+/* The position of name, or -1. */
+ssize_t site_index_find(const struct site_index *ix, const struct site *sites, const char *name);
+void site_index_clear(struct site_index *ix);
+
+#endif
