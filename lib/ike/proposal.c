@@ -101,3 +101,178 @@ int ike_proposal_check_answer(const struct ike_pld_sa *answer, const struct ike_
 	}
 	return -EPROTO;
 }
+
+struct alg_token {
+	const char *name;
+	uint8_t type;
+	uint16_t id;
+	uint16_t key_bits;
+};
+
+static const struct alg_token alg_tokens[] = {
+	{ "aes128", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CBC, 128 },
+	{ "aes192", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CBC, 192 },
+	{ "aes256", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CBC, 256 },
+	{ "aes128gcm16", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_GCM_16, 128 },
+	{ "aes192gcm16", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_GCM_16, 192 },
+	{ "aes256gcm16", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_GCM_16, 256 },
+	{ "null", IKE_TRANSFORM_ENCR, IKE_ENCR_NULL, 0 },
+	{ "sha1", IKE_TRANSFORM_INTEG, IKE_AUTH_HMAC_SHA1_96, 0 },
+	{ "sha256", IKE_TRANSFORM_INTEG, IKE_AUTH_HMAC_SHA2_256_128, 0 },
+	{ "sha384", IKE_TRANSFORM_INTEG, IKE_AUTH_HMAC_SHA2_384_192, 0 },
+	{ "sha512", IKE_TRANSFORM_INTEG, IKE_AUTH_HMAC_SHA2_512_256, 0 },
+	{ "prfsha1", IKE_TRANSFORM_PRF, IKE_PRF_HMAC_SHA1, 0 },
+	{ "prfsha256", IKE_TRANSFORM_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
+	{ "prfsha384", IKE_TRANSFORM_PRF, IKE_PRF_HMAC_SHA2_384, 0 },
+	{ "prfsha512", IKE_TRANSFORM_PRF, IKE_PRF_HMAC_SHA2_512, 0 },
+	{ "modp2048", IKE_TRANSFORM_DH, IKE_DH_MODP_2048, 0 },
+	{ "modp3072", IKE_TRANSFORM_DH, IKE_DH_MODP_3072, 0 },
+	{ "modp4096", IKE_TRANSFORM_DH, IKE_DH_MODP_4096, 0 },
+	{ "modp6144", IKE_TRANSFORM_DH, IKE_DH_MODP_6144, 0 },
+	{ "modp8192", IKE_TRANSFORM_DH, IKE_DH_MODP_8192, 0 },
+	{ "ecp256", IKE_TRANSFORM_DH, IKE_DH_ECP_256, 0 },
+	{ "ecp384", IKE_TRANSFORM_DH, IKE_DH_ECP_384, 0 },
+	{ "ecp521", IKE_TRANSFORM_DH, IKE_DH_ECP_521, 0 },
+	{ "x25519", IKE_TRANSFORM_DH, IKE_DH_CURVE25519, 0 },
+};
+
+/* The PRF that goes with an integrity algorithm of the same hash. */
+static uint16_t prf_of_integ(uint16_t integ)
+{
+	switch (integ) {
+	case IKE_AUTH_HMAC_SHA1_96:
+		return IKE_PRF_HMAC_SHA1;
+	case IKE_AUTH_HMAC_SHA2_384_192:
+		return IKE_PRF_HMAC_SHA2_384;
+	case IKE_AUTH_HMAC_SHA2_512_256:
+		return IKE_PRF_HMAC_SHA2_512;
+	default:
+		return IKE_PRF_HMAC_SHA2_256;
+	}
+}
+
+static int add_transform(struct ike_proposal *p, uint8_t type, uint16_t id, uint16_t bits)
+{
+	if (p->n_transforms >= IKE_MAX_TRANSFORMS)
+		return -EINVAL;
+	p->t[p->n_transforms++] = (struct ike_transform){ .type = type, .id = id, .key_bits = bits };
+	return 0;
+}
+
+static int parse_one(char *text, uint8_t protocol, struct ike_proposal *p, const char **bad)
+{
+	const struct ike_transform *encr, *integ;
+	char *save = NULL;
+	bool aead;
+
+	for (char *tok = strtok_r(text, "-", &save); tok; tok = strtok_r(NULL, "-", &save)) {
+		const struct alg_token *a = NULL;
+
+		for (size_t i = 0; i < sizeof(alg_tokens) / sizeof(alg_tokens[0]); i++)
+			if (strcmp(alg_tokens[i].name, tok) == 0)
+				a = &alg_tokens[i];
+		if (!a) {
+			*bad = "unknown algorithm";
+			return -EINVAL;
+		}
+		if (ike_proposal_get(p, a->type) ||
+		    (a->type == IKE_TRANSFORM_PRF && protocol != IKE_PROTO_IKE) ||
+		    (a->id == IKE_ENCR_NULL && protocol == IKE_PROTO_IKE)) {
+			*bad = "algorithm not allowed here or given twice";
+			return -EINVAL;
+		}
+		if (add_transform(p, a->type, a->id, a->key_bits) < 0) {
+			*bad = "too many algorithms";
+			return -EINVAL;
+		}
+	}
+	encr = ike_proposal_get(p, IKE_TRANSFORM_ENCR);
+	integ = ike_proposal_get(p, IKE_TRANSFORM_INTEG);
+	if (!encr || encr != &p->t[0]) {
+		*bad = "encryption must come first";
+		return -EINVAL;
+	}
+	aead = encr->id == IKE_ENCR_AES_GCM_16;
+	if (aead == (integ != NULL)) {
+		*bad = aead ? "integrity given with an AEAD cipher" : "integrity missing";
+		return -EINVAL;
+	}
+	if (protocol == IKE_PROTO_IKE) {
+		if (!ike_proposal_get(p, IKE_TRANSFORM_DH)) {
+			*bad = "DH group missing";
+			return -EINVAL;
+		}
+		if (!ike_proposal_get(p, IKE_TRANSFORM_PRF) &&
+		    add_transform(p, IKE_TRANSFORM_PRF, integ ? prf_of_integ(integ->id) :
+				  IKE_PRF_HMAC_SHA2_256, 0) < 0) {
+			*bad = "too many algorithms";
+			return -EINVAL;
+		}
+	} else if (add_transform(p, IKE_TRANSFORM_ESN, IKE_ESN_NO, 0) < 0) {
+		*bad = "too many algorithms";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int ike_proposals_parse(const char *text, uint8_t protocol, struct ike_pld_sa *ret,
+			const char **ret_bad)
+{
+	char buf[512];
+	char *save = NULL;
+	const char *bad = "empty";
+
+	memset(ret, 0, sizeof(*ret));
+	if (!text || strlen(text) >= sizeof(buf)) {
+		*ret_bad = "too long";
+		return -EINVAL;
+	}
+	strcpy(buf, text);
+	for (char *prop = strtok_r(buf, ",", &save); prop; prop = strtok_r(NULL, ",", &save)) {
+		struct ike_proposal *p;
+
+		if (ret->n >= IKE_MAX_PROPOSALS) {
+			*ret_bad = "too many proposals";
+			return -EINVAL;
+		}
+		p = &ret->p[ret->n];
+		p->num = (uint8_t)(ret->n + 1);
+		p->protocol = protocol;
+		if (parse_one(prop, protocol, p, &bad) < 0) {
+			*ret_bad = bad;
+			memset(ret, 0, sizeof(*ret));
+			return -EINVAL;
+		}
+		ret->n++;
+	}
+	if (ret->n == 0) {
+		*ret_bad = bad;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+uint16_t ike_proposals_group(const struct ike_pld_sa *sa)
+{
+	for (uint8_t i = 0; i < sa->n; i++) {
+		const struct ike_transform *t = ike_proposal_get(&sa->p[i], IKE_TRANSFORM_DH);
+
+		if (t)
+			return t->id;
+	}
+	return 0;
+}
+
+void ike_proposals_strip_dh(const struct ike_pld_sa *in, struct ike_pld_sa *ret)
+{
+	*ret = *in;
+	for (uint8_t i = 0; i < ret->n; i++) {
+		struct ike_proposal *p = &ret->p[i];
+		uint8_t n = 0;
+
+		for (uint8_t j = 0; j < p->n_transforms; j++)
+			if (p->t[j].type != IKE_TRANSFORM_DH)
+				p->t[n++] = p->t[j];
+		p->n_transforms = n;
+	}
+}

@@ -28,4 +28,25 @@ const struct ike_transform *ike_proposal_get(const struct ike_proposal *p, uint8
 int ike_proposal_check_answer(const struct ike_pld_sa *answer, const struct ike_pld_sa *ours,
 			      struct ike_proposal *ret);
 
+/*
+ * Proposals from their configuration text, strongSwan-style: "aes256-sha256-modp2048" with
+ * several proposals separated by commas, most preferred first. Tokens: aes128 aes192 aes256,
+ * aes128gcm16 aes192gcm16 aes256gcm16, null (ESP), sha1 sha256 sha384 sha512 (integrity, and
+ * the PRF of an IKE proposal unless a prfsha* token names it), modp2048 modp3072 modp4096
+ * modp6144 modp8192 ecp256 ecp384 ecp521 x25519 (a DH group: required for IKE; for ESP it
+ * asks for PFS). An AEAD IKE proposal without a PRF token uses prfsha256. ESP proposals
+ * carry ESN "no". On error *ret_bad points at a static description. -EINVAL.
+ */
+int ike_proposals_parse(const char *text, uint8_t protocol, struct ike_pld_sa *ret,
+			const char **ret_bad);
+
+/*
+ * A copy without DH transforms: the Child SA of IKE_AUTH has no KE exchange, so its proposals
+ * go out without a group (PFS applies to Child SAs made with CREATE_CHILD_SA).
+ */
+void ike_proposals_strip_dh(const struct ike_pld_sa *in, struct ike_pld_sa *ret);
+
+/* The DH group of the first proposal that has one (the group of our first KE), or 0. */
+uint16_t ike_proposals_group(const struct ike_pld_sa *sa);
+
 #endif

@@ -184,6 +184,43 @@ START_TEST(test_proposal_agrees_with_charon_on_real_offers)
 }
 END_TEST
 
+START_TEST(test_proposal_text_parses_to_transforms)
+{
+	struct ike_pld_sa sa, stripped;
+	const char *bad = NULL;
+
+	ck_assert_int_eq(ike_proposals_parse("aes256-sha256-modp2048,aes128gcm16-prfsha384-x25519",
+					     IKE_PROTO_IKE, &sa, &bad), 0);
+	ck_assert_uint_eq(sa.n, 2);
+	ck_assert_uint_eq(sa.p[0].num, 1);
+	ck_assert_uint_eq(ike_proposal_get(&sa.p[0], IKE_TRANSFORM_ENCR)->key_bits, 256);
+	/* The PRF follows the integrity hash when not named. */
+	ck_assert_uint_eq(ike_proposal_get(&sa.p[0], IKE_TRANSFORM_PRF)->id, IKE_PRF_HMAC_SHA2_256);
+	ck_assert_uint_eq(ike_proposal_get(&sa.p[1], IKE_TRANSFORM_PRF)->id, IKE_PRF_HMAC_SHA2_384);
+	ck_assert_ptr_null(ike_proposal_get(&sa.p[1], IKE_TRANSFORM_INTEG));
+	ck_assert_uint_eq(ike_proposals_group(&sa), IKE_DH_MODP_2048);
+
+	ck_assert_int_eq(ike_proposals_parse("aes256gcm16,null-sha1-modp3072", IKE_PROTO_ESP, &sa,
+					     &bad), 0);
+	ck_assert_uint_eq(ike_proposal_get(&sa.p[0], IKE_TRANSFORM_ESN)->id, IKE_ESN_NO);
+	ck_assert_uint_eq(ike_proposals_group(&sa), IKE_DH_MODP_3072);
+	ike_proposals_strip_dh(&sa, &stripped);
+	ck_assert_uint_eq(ike_proposals_group(&stripped), 0);
+	ck_assert_uint_eq(stripped.p[1].n_transforms, 3);
+
+	ck_assert_int_eq(ike_proposals_parse("aes256-sha256", IKE_PROTO_IKE, &sa, &bad), -EINVAL);
+	ck_assert_str_eq(bad, "DH group missing");
+	ck_assert_int_eq(ike_proposals_parse("aes256-modp2048", IKE_PROTO_IKE, &sa, &bad), -EINVAL);
+	ck_assert_str_eq(bad, "integrity missing");
+	ck_assert_int_eq(ike_proposals_parse("aes256gcm16-sha1", IKE_PROTO_ESP, &sa, &bad), -EINVAL);
+	ck_assert_int_eq(ike_proposals_parse("aes256-sha256-des", IKE_PROTO_ESP, &sa, &bad), -EINVAL);
+	ck_assert_str_eq(bad, "unknown algorithm");
+	ck_assert_int_eq(ike_proposals_parse("null-sha1-modp2048", IKE_PROTO_IKE, &sa, &bad), -EINVAL);
+	ck_assert_int_eq(ike_proposals_parse("", IKE_PROTO_ESP, &sa, &bad), -EINVAL);
+	ck_assert_int_eq(ike_proposals_parse("aes256-sha256,,", IKE_PROTO_ESP, &sa, &bad), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ike_proposal");
@@ -194,6 +231,7 @@ int main(void)
 	tcase_add_test(tc, test_proposal_no_match_is_no_proposal_chosen);
 	tcase_add_test(tc, test_proposal_initiator_checks_the_answer);
 	tcase_add_test(tc, test_proposal_agrees_with_charon_on_real_offers);
+	tcase_add_test(tc, test_proposal_text_parses_to_transforms);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
