@@ -1,33 +1,248 @@
-/* ikd: the IKEv2 keying daemon. */
+/* ikd: the IKEv2 keying daemon (ikd(8)). Start-up, sockets, signals; tunnel.c does IKE. */
+#include <errno.h>
 #include <getopt.h>
+#include <linux/capability.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <sodium.h>
 
 #include "config.h"
+#include "ikd.h"
+#include "log.h"
+#include "site/store.h"
+
+#define RXBUF_LEN 65536
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ikd [-h] [-V]\n"
+		"usage: ikd [-hVdt] [-c CONFIG]\n"
 		"\n"
-		"  -h, --help     show this help and exit\n"
-		"  -V, --version  show the version and exit\n"
+		"  -c, --config PATH  daemon settings (default " CONF_DEFAULT_PATH ")\n"
+		"  -d, --debug        log at debug level\n"
+		"  -t, --check        check the configuration and the store, then exit\n"
+		"  -h, --help         show this help and exit\n"
+		"  -V, --version      show the version and exit\n"
 		"\n"
 		"ikd negotiates IKEv2 SAs with remote gateways and installs the Child SAs\n"
-		"into the kernel's XFRM framework. See ikd(8).\n");
+		"into the kernel's XFRM framework. See ikd(8) and ikd.conf(5).\n");
+}
+
+static void on_sock(struct loop *l, struct loop_fd *f, uint32_t events)
+{
+	struct ikd *d = f->arg;
+	struct net_sock *s = &d->socks[f - d->sock_fds];
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < 256; i++) {
+		struct net_dgram dg;
+		ssize_t n = net_recv(s, d->rxbuf, RXBUF_LEN, &dg);
+
+		if (n == -EAGAIN)
+			return;
+		if (n < 0) {
+			if (n != -EBADMSG)
+				log_debug("receive on port %u: %s", s->port, strerror((int)-n));
+			continue;
+		}
+		ikd_receive(d, s, d->rxbuf, (size_t)n, &dg);
+	}
+}
+
+static void on_kernel(struct loop *l, struct loop_fd *f, uint32_t events)
+{
+	struct ikd *d = f->arg;
+	int rc;
+
+	(void)l;
+	(void)events;
+	rc = xfrm_events_read(&d->ev, ikd_kernel_event, d);
+	if (rc == -ENOBUFS)
+		log_warn("kernel events were lost (socket buffer overrun)");
+}
+
+static void reload(struct ikd *d)
+{
+	struct ikd_conf c;
+	char err[512];
+
+	conf_defaults(&c);
+	if (conf_load(&c, d->conf_path, err, sizeof(err)) < 0) {
+		log_err("reload refused, the running settings stay: %s", err);
+		return;
+	}
+	if (c.role != d->conf.role || c.ike_port != d->conf.ike_port ||
+	    c.natt_port != d->conf.natt_port || strcmp(c.socket, d->conf.socket) ||
+	    strcmp(c.store, d->conf.store) || c.n_listen != d->conf.n_listen)
+		log_warn("reload: role, ports, listen addresses, store and socket paths take "
+			 "effect at the next start");
+	c.role = d->conf.role;
+	c.ike_port = d->conf.ike_port;
+	c.natt_port = d->conf.natt_port;
+	memcpy(c.listen, d->conf.listen, sizeof(c.listen));
+	c.n_listen = d->conf.n_listen;
+	memcpy(c.store, d->conf.store, sizeof(c.store));
+	memcpy(c.socket, d->conf.socket, sizeof(c.socket));
+	d->conf = c;
+	log_setup(c.log_level);
+	log_notice("reloaded %s; established tunnels kept", d->conf_path);
+}
+
+static void on_signal(struct loop *l, struct loop_fd *f, uint32_t events)
+{
+	struct ikd *d = f->arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(f->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(d);
+		} else {
+			log_notice("signal %s: deleting the SAs and stopping",
+				   si.ssi_signo == SIGTERM ? "TERM" : "INT");
+			ikd_shutdown_tunnels(d);
+			loop_stop(l, 0);
+			return;
+		}
+	}
+}
+
+static int open_sockets(struct ikd *d)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	size_t opened = 0;
+
+	for (size_t i = 0; i < 4; i++)
+		d->socks[i].fd = -1;
+	for (size_t f = 0; f < 2; f++) {
+		union net_addr bind_addr, *ba = NULL;
+
+		for (size_t j = 0; j < d->conf.n_listen; j++)
+			if (net_addr_parse(d->conf.listen[j], 0, &bind_addr) == 0 &&
+			    bind_addr.sa.sa_family == families[f])
+				ba = &bind_addr;
+		if (d->conf.n_listen && !ba)
+			continue;
+		for (size_t natt = 0; natt < 2; natt++) {
+			size_t k = f * 2 + natt;
+			uint16_t port = natt ? d->conf.natt_port : d->conf.ike_port;
+			int rc = net_sock_open(&d->socks[k], families[f], ba, port, natt);
+
+			if (rc < 0) {
+				d->socks[k].fd = -1;
+				/* A host without IPv6 runs on IPv4 alone. */
+				if (families[f] == AF_INET6 && (rc == -EAFNOSUPPORT ||
+								rc == -EADDRNOTAVAIL))
+					continue;
+				log_err("cannot open the IKE socket on port %u (%s): %s", port,
+					families[f] == AF_INET ? "IPv4" : "IPv6", strerror(-rc));
+				return rc;
+			}
+			rc = loop_add(&d->loop, &d->sock_fds[k], d->socks[k].fd, EPOLLIN, on_sock, d);
+			if (rc < 0)
+				return rc;
+			opened++;
+		}
+	}
+	return opened ? 0 : -EADDRNOTAVAIL;
+}
+
+/*
+ * Keep only CAP_NET_ADMIN (XFRM) and CAP_NET_BIND_SERVICE, in every set and the bounding
+ * set, and forbid regaining anything (no-new-privileges).
+ */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+	uint32_t keep = (1u << CAP_NET_ADMIN) | (1u << CAP_NET_BIND_SERVICE);
+
+	for (int cap = 0; cap <= 63; cap++) {
+		if (cap == CAP_NET_ADMIN || cap == CAP_NET_BIND_SERVICE)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	}
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = keep;
+	if (syscall(SYS_capset, &h, data) < 0)
+		return -errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int load_store(struct ikd *d)
+{
+	char err[512];
+	struct stat st;
+	int rc;
+
+	if (stat(d->conf.store, &st) < 0 && errno == ENOENT) {
+		log_notice("no store at %s yet: starting with no sites", d->conf.store);
+		return 0;
+	}
+	rc = site_store_load(d->conf.store, &d->db, err, sizeof(err));
+	if (rc < 0) {
+		/* Never overwritten: the engineer decides what to do with it. */
+		log_err("cannot load the store: %s", err);
+		return rc;
+	}
+	log_info("store %s: %zu sites, %zu POPs", d->conf.store, d->db.n_sites, d->db.n_pops);
+	return 0;
+}
+
+static void probe_kernel(struct ikd *d)
+{
+	struct xfrm_alg aead = { "rfc4106(gcm(aes))", (const uint8_t *)"0123456789abcdef0123", 20,
+				 128 };
+	struct xfrm_err e = { 0 };
+	const char *missing = NULL;
+
+	d->esp_ok = xfrm_probe_esp(&d->xs, NULL, NULL, &aead, &missing, &e) == 0;
+	d->esp_missing = missing;
+	if (!d->esp_ok)
+		log_warn("this kernel cannot run ESP%s%s: IKE will negotiate but Child SAs cannot be "
+			 "installed", missing ? ": it lacks " : "", missing ? missing : "");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "check", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	static struct ikd d;
+	char err[512];
+	bool debug = false, check = false;
+	sigset_t sigs;
+	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	d.conf_path = CONF_DEFAULT_PATH;
+	while ((c = getopt_long(argc, argv, "c:dthV", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			d.conf_path = optarg;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 't':
+			check = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -43,6 +258,84 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ikd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	fprintf(stderr, "ikd: the daemon is not built yet; only --help and --version work\n");
-	return 1;
+	conf_defaults(&d.conf);
+	if (conf_load(&d.conf, d.conf_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ikd: %s\n", err);
+		return 1;
+	}
+	if (debug)
+		d.conf.log_level = LOG_DEBUG;
+	log_setup(d.conf.log_level);
+	if (sodium_init() < 0) {
+		log_err("libsodium cannot start");
+		return 1;
+	}
+	if (load_store(&d) < 0)
+		return 1;
+	if (check) {
+		printf("ikd: %s and %s are valid (%zu sites, %zu POPs)\n", d.conf_path, d.conf.store,
+		       d.db.n_sites, d.db.n_pops);
+		site_db_clear(&d.db);
+		return 0;
+	}
+	d.rxbuf = malloc(RXBUF_LEN);
+	ike_writer_init(&d.out, IKE_MAX_MSG_LEN);
+	d.ctl_listen_fd = -1;
+	d.started_ms = timer_now_ms();
+	if (!d.rxbuf || loop_init(&d.loop) < 0 || ikd_tunnels_init(&d) < 0 ||
+	    secret_alloc(&d.cookie_secret, 32) < 0) {
+		log_err("out of memory");
+		return 1;
+	}
+	randombytes_buf(d.cookie_secret.p, d.cookie_secret.len);
+	rc = xfrm_open(&d.xs);
+	if (rc < 0) {
+		log_err("cannot open the kernel's XFRM netlink socket: %s", strerror(-rc));
+		return 1;
+	}
+	probe_kernel(&d);
+	rc = xfrm_events_open(&d.ev);
+	rc = rc ?: loop_add(&d.loop, &d.ev_fd, xfrm_events_fd(&d.ev), EPOLLIN, on_kernel, &d);
+	if (rc < 0) {
+		log_err("cannot subscribe to kernel XFRM events: %s", strerror(-rc));
+		return 1;
+	}
+	if (open_sockets(&d) < 0)
+		return 1;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d.signal_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d.signal_fd < 0 || loop_add(&d.loop, &d.sig_fd, d.signal_fd, EPOLLIN, on_signal, &d) < 0) {
+		log_err("cannot set up signal handling");
+		return 1;
+	}
+	if (ctl_server_open(&d) < 0)
+		return 1;
+	rc = drop_capabilities();
+	if (rc < 0)
+		log_warn("cannot drop capabilities: %s", strerror(-rc));
+	log_notice("ikd %s started: role %s, %zu sites, %zu POPs", IKD_VERSION,
+		   d.conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", d.db.n_sites,
+		   d.db.n_pops);
+	ikd_apply_all(&d);
+	rc = loop_run(&d.loop);
+	ctl_server_close(&d);
+	ikd_tunnels_clear(&d);
+	for (size_t i = 0; i < 4; i++)
+		if (d.socks[i].fd >= 0)
+			net_sock_close(&d.socks[i]);
+	xfrm_events_close(&d.ev);
+	xfrm_close(&d.xs);
+	close(d.signal_fd);
+	loop_clear(&d.loop);
+	site_db_clear(&d.db);
+	secret_clear(&d.cookie_secret);
+	ike_writer_clear(&d.out);
+	free(d.rxbuf);
+	log_notice("ikd stopped");
+	return rc < 0 ? 1 : 0;
 }

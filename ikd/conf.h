@@ -1,0 +1,52 @@
+/*
+ * ikd.conf(5): the daemon's own settings, `key = value` lines with `#` comments. Sites and
+ * POPs are not here: they live in the store (lib/site/store.h) that xfrmctl edits.
+ */
+#ifndef IKD_CONF_H
+#define IKD_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_PATH_MAX 256
+#define CONF_DEFAULT_PATH "/etc/ikd/ikd.conf"
+
+enum conf_role {
+	CONF_ROLE_INITIATOR,	/* an edge router: connects each enabled site to its POPs */
+	CONF_ROLE_RESPONDER,	/* a gateway: accepts the enabled sites */
+};
+
+struct ikd_conf {
+	enum conf_role role;
+	char listen[2][64];		/* addresses the IKE sockets bind; empty: any */
+	size_t n_listen;
+	uint16_t ike_port, natt_port;
+	char identity[256];		/* our IKE identity; empty: the local address */
+	char store[CONF_PATH_MAX];
+	char socket[CONF_PATH_MAX];
+	char socket_group[64];		/* empty: the socket is 0600, root only */
+	int log_level;			/* LOG_ERR .. LOG_DEBUG */
+	uint32_t retransmit_base_ms;	/* first retransmission timeout */
+	uint32_t retransmit_tries;	/* sends before giving up (exponential back-off) */
+	uint32_t cookie_threshold;	/* half-open SAs before cookies are required */
+	uint32_t half_open_timeout_s;
+	uint32_t keepalive_s;		/* NAT keepalives when behind a NAT */
+	uint32_t reconnect_min_s, reconnect_max_s;
+	uint32_t rekey_jitter_s;	/* rekeys happen up to this much earlier, at random */
+	uint32_t dpd_misses;		/* unanswered DPD/probe rounds before a POP is dead */
+	uint32_t hold_down_s;		/* the primary stays healthy this long before fallback */
+	bool fragmentation;
+};
+
+void conf_defaults(struct ikd_conf *c);
+/*
+ * Parse text (len bytes; need not be NUL-terminated) over c, which holds the defaults.
+ * Errors: "PATH:LINE: reason" in err, -EINVAL, c left as it was.
+ */
+int conf_parse(struct ikd_conf *c, const char *path, const char *text, size_t len, char *err,
+	       size_t err_len);
+/* Read and parse path; a missing file at the default path means the defaults. */
+int conf_load(struct ikd_conf *c, const char *path, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,587 @@
+/*
+ * ikd's control socket (/run/ikd/ikd.sock): accepts xfrmctl's connections, frames the
+ * stream, and hands each request to lib/ctl's handler with what the running daemon knows.
+ * A malformed or oversized request gets an error reply and its connection is closed; a
+ * client that stalls is dropped after a timeout; the daemon keeps serving the others.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ctl/handler.h"
+#include "ikd.h"
+#include "log.h"
+
+#define CTL_MAX_CLIENTS 64
+#define CTL_IDLE_MS 30000
+
+struct ctl_client {
+	struct ikd *d;
+	struct loop_fd lfd;
+	struct ctl_framer fr;
+	struct ike_writer out;
+	size_t out_off;
+	bool closing;		/* close once the reply is written */
+	struct timer t_idle;
+	uid_t uid;
+	pid_t pid;
+	struct ctl_client *next;
+};
+
+static size_t n_clients;
+
+static void client_close(struct ctl_client *c)
+{
+	struct ikd *d = c->d;
+
+	for (struct ctl_client **p = &d->clients; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	timer_cancel(&d->loop.timers, &c->t_idle);
+	loop_del(&d->loop, &c->lfd);
+	close(c->lfd.fd);
+	ctl_framer_clear(&c->fr);
+	ike_writer_clear(&c->out);
+	free(c);
+	n_clients--;
+}
+
+static void idle_fire(struct timer *t, void *arg)
+{
+	struct ctl_client *c = arg;
+
+	(void)t;
+	log_info("control: client pid %d stalled, dropped", (int)c->pid);
+	client_close(c);
+}
+
+/* ---- what the daemon knows, for the handler ---- */
+
+static int put_u64(struct ike_writer *w, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return ctl_put_kv(w, key, buf);
+}
+
+static void child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
+			   struct xfrm_sa_stats *in, struct xfrm_sa_stats *out)
+{
+	struct xfrm_addr l = { 0 }, r = { 0 };
+
+	memset(in, 0, sizeof(*in));
+	memset(out, 0, sizeof(*out));
+	if (!c->installed)
+		return;
+	l.family = r.family = t->local.sa.sa_family;
+	if (l.family == AF_INET) {
+		memcpy(&l.a.a4, &t->local.in.sin_addr, 4);
+		memcpy(&r.a.a4, &t->remote.in.sin_addr, 4);
+	} else {
+		memcpy(l.a.a6, &t->local.in6.sin6_addr, 16);
+		memcpy(r.a.a6, &t->remote.in6.sin6_addr, 16);
+	}
+	xfrm_sa_get(&d->xs, &l, c->spi_in, IPPROTO_ESP, 0, 0, in, NULL);
+	xfrm_sa_get(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, out, NULL);
+}
+
+/* Throughput of a site: the kernel's byte counters, sampled between two requests. */
+struct rate_sample {
+	char site[SITE_NAME_MAX];
+	uint64_t bytes, at_ms;
+	uint64_t kbps;
+};
+
+static struct rate_sample *samples;
+static size_t n_samples;
+
+static uint64_t site_kbps(const char *site, uint64_t bytes)
+{
+	uint64_t now = timer_now_ms();
+	struct rate_sample *s = NULL;
+
+	for (size_t i = 0; i < n_samples; i++)
+		if (!strcmp(samples[i].site, site))
+			s = &samples[i];
+	if (!s) {
+		struct rate_sample *v = realloc(samples, (n_samples + 1) * sizeof(*v));
+
+		if (!v)
+			return 0;
+		samples = v;
+		s = &samples[n_samples++];
+		memset(s, 0, sizeof(*s));
+		snprintf(s->site, sizeof(s->site), "%s", site);
+	} else if (now - s->at_ms >= 1000 && bytes >= s->bytes) {
+		s->kbps = (bytes - s->bytes) * 8 / (now - s->at_ms);
+	} else if (bytes < s->bytes) {
+		s->kbps = 0;
+	} else {
+		return s->kbps;	/* too soon for a new sample */
+	}
+	s->bytes = bytes;
+	s->at_ms = now;
+	return s->kbps;
+}
+
+static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writer *w)
+{
+	struct ikd *d = arg;
+	struct tunnel *ts[64];
+	const char *active;
+	const char *status = ikd_site_status(d, s, &active);
+	size_t n = ikd_site_tunnels(d, s->name, ts, 64);
+	uint64_t bytes = 0, now = timer_now_ms();
+	int rc = 0;
+
+	rc = rc ?: ctl_put_kv(w, "status", status);
+	rc = rc ?: ctl_put_kv(w, "active-pop", active);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct tunnel *t = ts[i];
+		uint64_t tin = 0, tout = 0, pin = 0, pout = 0;
+		size_t mark;
+		char addr[64];
+
+		for (size_t j = 0; j < t->n_children; j++) {
+			struct xfrm_sa_stats in, out;
+
+			child_counters(d, t, &t->children[j], &in, &out);
+			tin += in.bytes;
+			tout += out.bytes;
+			pin += in.packets;
+			pout += out.packets;
+		}
+		if (!t->initiator || !strcmp(t->pop, active))
+			bytes += tin + tout;
+		if (!detail)
+			continue;
+		rc = ctl_row_begin(w, &mark);
+		rc = rc ?: ctl_put_kv(w, "pop", t->initiator ? t->pop : "");
+		rc = rc ?: ctl_put_kv(w, "peer", net_addr_str(&t->remote, addr, sizeof(addr)));
+		rc = rc ?: ctl_put_kv(w, "state", tun_state_name(t->state));
+		rc = rc ?: ctl_put_kv(w, "active", t->initiator && !strcmp(t->pop, active) ? "yes" :
+				      "no");
+		rc = rc ?: put_u64(w, "child-sas", t->n_children);
+		rc = rc ?: put_u64(w, "bytes-in", tin);
+		rc = rc ?: put_u64(w, "bytes-out", tout);
+		rc = rc ?: put_u64(w, "packets-in", pin);
+		rc = rc ?: put_u64(w, "packets-out", pout);
+		rc = rc ?: put_u64(w, "uptime-s", t->state == TUN_UP ?
+				   (now - t->up_since_ms) / 1000 : 0);
+		rc = rc ?: put_u64(w, "last-heard-s", t->last_heard_ms ?
+				   (now - t->last_heard_ms) / 1000 : 0);
+		rc = rc ?: ctl_put_kv(w, "last-error", t->last_error);
+		rc = rc ?: ctl_row_end(w, mark);
+	}
+	rc = rc ?: put_u64(w, "throughput-kbps", site_kbps(s->name, bytes));
+	return rc;
+}
+
+static int rt_status(void *arg, struct ike_writer *w)
+{
+	struct ikd *d = arg;
+	size_t up = 0, down = 0, disabled = 0, ike_up = 0, children = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < d->db.n_sites; i++) {
+		const char *active, *st = ikd_site_status(d, &d->db.sites[i], &active);
+
+		if (!strcmp(st, "up"))
+			up++;
+		else if (!strcmp(st, "down"))
+			down++;
+		else
+			disabled++;
+	}
+	for (size_t i = 0; i < d->n_tunnels; i++) {
+		ike_up += d->tunnels[i]->state == TUN_UP;
+		children += d->tunnels[i]->n_children;
+	}
+	rc = rc ?: ctl_put_kv(w, "role", d->conf.role == CONF_ROLE_INITIATOR ? "initiator" :
+			      "responder");
+	rc = rc ?: put_u64(w, "uptime-s", (timer_now_ms() - d->started_ms) / 1000);
+	rc = rc ?: put_u64(w, "sites", d->db.n_sites);
+	rc = rc ?: put_u64(w, "sites-up", up);
+	rc = rc ?: put_u64(w, "sites-down", down);
+	rc = rc ?: put_u64(w, "sites-disabled", disabled);
+	rc = rc ?: put_u64(w, "pops", d->db.n_pops);
+	rc = rc ?: put_u64(w, "ike-sas", ike_up);
+	rc = rc ?: put_u64(w, "child-sas", children);
+	rc = rc ?: put_u64(w, "half-open", d->half_open);
+	rc = rc ?: ctl_put_kv(w, "kernel-esp", d->esp_ok ? "yes" : d->esp_missing ?
+			      d->esp_missing : "no");
+	rc = rc ?: put_u64(w, "ike-received", d->stats.rx);
+	rc = rc ?: put_u64(w, "ike-sent", d->stats.tx);
+	rc = rc ?: put_u64(w, "ike-dropped", d->stats.dropped);
+	rc = rc ?: put_u64(w, "auth-failed", d->stats.auth_failed);
+	rc = rc ?: put_u64(w, "cookies-sent", d->stats.cookies_sent);
+	return rc;
+}
+
+static void hex(const uint8_t *p, size_t n, char *buf)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(buf + 2 * i, "%02x", p[i]);
+}
+
+static int rt_sa_list(void *arg, struct ike_writer *w)
+{
+	struct ikd *d = arg;
+	uint64_t now = timer_now_ms();
+	int rc = 0;
+
+	for (size_t i = 0; i < d->n_tunnels && rc == 0; i++) {
+		struct tunnel *t = d->tunnels[i];
+		const struct ike_init *k = t->have_sa ? &t->sa.k : &t->init;
+		char spi[40], addr[64];
+		size_t mark;
+
+		if (!t->site[0])
+			continue;	/* a half-open SA of an unknown peer */
+		rc = ctl_row_begin(w, &mark);
+		rc = rc ?: ctl_put_kv(w, "type", "ike");
+		rc = rc ?: ctl_put_kv(w, "site", t->site);
+		rc = rc ?: ctl_put_kv(w, "pop", t->pop);
+		rc = rc ?: ctl_put_kv(w, "peer", net_addr_str(&t->remote, addr, sizeof(addr)));
+		rc = rc ?: ctl_put_kv(w, "role", t->initiator ? "initiator" : "responder");
+		rc = rc ?: ctl_put_kv(w, "state", tun_state_name(t->state));
+		hex(k->spi_i, IKE_SPI_LEN, spi);
+		spi[16] = '_';
+		hex(k->spi_r, IKE_SPI_LEN, spi + 17);
+		rc = rc ?: ctl_put_kv(w, "spi", spi);
+		rc = rc ?: ctl_put_kv(w, "suite", t->have_sa && k->suite.encr ? k->suite.encr->name :
+				      "");
+		rc = rc ?: ctl_put_kv(w, "nat", t->have_sa && (k->nat_local || k->nat_remote) ?
+				      "yes" : "no");
+		rc = rc ?: put_u64(w, "age-s", t->state == TUN_UP ? (now - t->up_since_ms) / 1000 : 0);
+		rc = rc ?: ctl_row_end(w, mark);
+		for (size_t j = 0; j < t->n_children && rc == 0; j++) {
+			const struct child *c = &t->children[j];
+			struct xfrm_sa_stats in, out;
+			char s_in[12], s_out[12];
+
+			child_counters(d, t, c, &in, &out);
+			snprintf(s_in, sizeof(s_in), "%08x", c->spi_in);
+			snprintf(s_out, sizeof(s_out), "%08x", c->spi_out);
+			rc = ctl_row_begin(w, &mark);
+			rc = rc ?: ctl_put_kv(w, "type", "child");
+			rc = rc ?: ctl_put_kv(w, "site", t->site);
+			rc = rc ?: ctl_put_kv(w, "pop", t->pop);
+			rc = rc ?: ctl_put_kv(w, "peer", addr);
+			rc = rc ?: ctl_put_kv(w, "spi-in", s_in);
+			rc = rc ?: ctl_put_kv(w, "spi-out", s_out);
+			rc = rc ?: ctl_put_kv(w, "suite", c->suite ? c->suite : "");
+			rc = rc ?: ctl_put_kv(w, "installed", c->installed ? "yes" : "no");
+			rc = rc ?: put_u64(w, "age-s", (now - c->created_ms) / 1000);
+			rc = rc ?: put_u64(w, "bytes-in", in.bytes);
+			rc = rc ?: put_u64(w, "bytes-out", out.bytes);
+			rc = rc ?: put_u64(w, "packets-in", in.packets);
+			rc = rc ?: put_u64(w, "packets-out", out.packets);
+			rc = rc ?: ctl_row_end(w, mark);
+		}
+	}
+	return rc;
+}
+
+static int rt_refresh(void *arg, char *err, size_t err_len)
+{
+	struct ikd *d = arg;
+
+	(void)err;
+	(void)err_len;
+	/* Tunnels waiting out a back-off try again now. */
+	for (size_t i = 0; i < d->n_tunnels; i++) {
+		struct tunnel *t = d->tunnels[i];
+
+		if (t->initiator && t->state == TUN_IDLE && timer_armed(&t->t_reconnect)) {
+			t->reconnect_s = d->conf.reconnect_min_s;
+			timer_arm(&d->loop.timers, &t->t_reconnect, timer_now_ms());
+		}
+	}
+	return 0;
+}
+
+static void rt_sites_changed(void *arg, const char *const *names, size_t n)
+{
+	struct ikd *d = arg;
+
+	log_notice("control: %zu site%s changed", n, n == 1 ? "" : "s");
+	ikd_apply_sites(d, names, n);
+}
+
+static void rt_pops_changed(void *arg, const char *const *names, size_t n)
+{
+	struct ikd *d = arg;
+	const char **sites = calloc(d->db.n_sites + 1, sizeof(*sites));
+	size_t k = 0;
+
+	if (!sites)
+		return;
+	/* A POP's change reaches the sites that use it, and only those. */
+	for (size_t i = 0; i < d->db.n_sites; i++) {
+		const struct site *s = &d->db.sites[i];
+		bool uses = false;
+
+		for (size_t j = 0; j < n && !uses; j++) {
+			uses = !strcmp(s->primary, names[j]);
+			for (size_t b = 0; b < s->n_backups && !uses; b++)
+				uses = !strcmp(s->backups[b], names[j]);
+		}
+		if (uses)
+			sites[k++] = s->name;
+	}
+	if (k)
+		ikd_apply_sites(d, sites, k);
+	free(sites);
+}
+
+static const struct ctl_runtime runtime = {
+	.site_runtime = rt_site,
+	.status = rt_status,
+	.sa_list = rt_sa_list,
+	.refresh = rt_refresh,
+	.sites_changed = rt_sites_changed,
+	.pops_changed = rt_pops_changed,
+};
+
+/* ---- the connections ---- */
+
+static void client_flush(struct ctl_client *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = send(c->lfd.fd, c->out.buf + c->out_off, c->out.len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				loop_mod(&c->d->loop, &c->lfd, EPOLLIN | EPOLLOUT);
+				return;
+			}
+			client_close(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	c->out.len = c->out_off = 0;
+	if (c->closing) {
+		client_close(c);
+		return;
+	}
+	loop_mod(&c->d->loop, &c->lfd, EPOLLIN);
+}
+
+static void handle_body(struct ctl_client *c, const uint8_t *body, size_t len)
+{
+	struct ikd *d = c->d;
+	struct ctl_attr *attrs = calloc(CTL_MAX_ATTRS, sizeof(*attrs));
+	struct ctl_msg m = { .attrs = attrs };
+	struct ctl_handler h = { .db = &d->db, .store_path = d->conf.store, .rt = &runtime };
+	const char *why = NULL;
+	struct runtime_arg;
+	struct ctl_runtime rt = runtime;
+
+	rt.arg = d;
+	h.rt = &rt;
+	if (!attrs) {
+		c->closing = true;
+		return;
+	}
+	if (ctl_decode(body, len, &m, &why) < 0) {
+		log_warn("control: malformed request from pid %d: %s", (int)c->pid,
+			 why ? why : "?");
+		ctl_reply_error(&c->out, len >= 4 ? ((uint32_t)body[0] << 24 | (uint32_t)body[1] << 16 |
+					       (uint32_t)body[2] << 8 | body[3]) : 0,
+				EBADMSG, why ? why : "malformed request");
+		c->closing = true;
+	} else {
+		int rc;
+
+		if (m.code != CTL_STATUS && m.code != CTL_SITE_LIST && m.code != CTL_SITE_SHOW &&
+		    m.code != CTL_POP_LIST && m.code != CTL_POP_SHOW && m.code != CTL_SA_LIST &&
+		    m.code != CTL_SITE_EXPORT)
+			log_info("control: %s from uid %u pid %d", ctl_verb_name(m.code),
+				 (unsigned)c->uid, (int)c->pid);
+		rc = ctl_handle(&h, &m, &c->out);
+		if (rc < 0 && c->out.len == 0)
+			c->closing = true;
+	}
+	free(attrs);
+}
+
+static void on_client(struct loop *l, struct loop_fd *f, uint32_t events)
+{
+	struct ctl_client *c = f->arg;
+	uint8_t buf[16384];
+
+	(void)l;
+	if (events & EPOLLOUT) {
+		client_flush(c);
+		return;
+	}
+	for (;;) {
+		ssize_t n = recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		const uint8_t *body;
+		size_t len;
+		int rc;
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+			sodium_memzero(buf, sizeof(buf));
+			client_close(c);
+			return;
+		}
+		if (n < 0)
+			break;
+		rc = ctl_framer_feed(&c->fr, buf, (size_t)n);
+		sodium_memzero(buf, (size_t)n);
+		if (rc < 0) {
+			ctl_reply_error(&c->out, 0, rc == -EMSGSIZE ? EMSGSIZE : EBADMSG,
+					rc == -EMSGSIZE ? "request too large" : "malformed stream");
+			c->closing = true;
+			break;
+		}
+		while (!c->closing && ctl_framer_next(&c->fr, &body, &len) == 1) {
+			handle_body(c, body, len);
+			ctl_framer_pop(&c->fr);
+		}
+		if (c->closing)
+			break;
+	}
+	timer_arm(&c->d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
+	if (c->out.len)
+		client_flush(c);
+	else if (c->closing)
+		client_close(c);
+}
+
+static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
+{
+	struct ikd *d = f->arg;
+
+	(void)events;
+	for (;;) {
+		int fd = accept4(f->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		struct ctl_client *c;
+
+		if (fd < 0)
+			return;
+		if (n_clients >= CTL_MAX_CLIENTS) {
+			close(fd);
+			continue;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+		    (cred.uid != 0 && cred.uid != geteuid() && !d->conf.socket_group[0])) {
+			log_warn("control: connection from uid %u refused",
+				 clen == sizeof(cred) ? (unsigned)cred.uid : 0u);
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->d = d;
+		c->uid = cred.uid;
+		c->pid = cred.pid;
+		ike_writer_init(&c->out, CTL_MAX_MSG + 4);
+		timer_init(&c->t_idle, idle_fire, c);
+		if (loop_add(l, &c->lfd, fd, EPOLLIN, on_client, c) < 0) {
+			close(fd);
+			ike_writer_clear(&c->out);
+			free(c);
+			continue;
+		}
+		c->next = d->clients;
+		d->clients = c;
+		n_clients++;
+		timer_arm(&d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
+	}
+}
+
+int ctl_server_open(struct ikd *d)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[CONF_PATH_MAX], *slash;
+	mode_t mode = d->conf.socket_group[0] ? 0660 : 0600;
+	mode_t old;
+	int fd, rc;
+
+	if (strlen(d->conf.socket) >= sizeof(sun.sun_path)) {
+		log_err("control socket path too long: %s", d->conf.socket);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, d->conf.socket);
+	snprintf(dir, sizeof(dir), "%s", d->conf.socket);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			log_err("cannot create %s: %s", dir, strerror(errno));
+			return -errno;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(sun.sun_path);
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || listen(fd, 64) < 0) {
+		rc = -errno;
+		log_err("cannot listen on %s: %s", d->conf.socket, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	if (d->conf.socket_group[0]) {
+		struct group *g = getgrnam(d->conf.socket_group);
+
+		if (!g || chown(sun.sun_path, 0, g->gr_gid) < 0) {
+			log_err("control-group '%s': %s", d->conf.socket_group,
+				g ? strerror(errno) : "no such group");
+			close(fd);
+			return -EINVAL;
+		}
+	}
+	if (chmod(sun.sun_path, mode) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	d->ctl_listen_fd = fd;
+	rc = loop_add(&d->loop, &d->ctl_fd, fd, EPOLLIN, on_accept, d);
+	if (rc < 0) {
+		close(fd);
+		d->ctl_listen_fd = -1;
+	}
+	return rc;
+}
+
+void ctl_server_close(struct ikd *d)
+{
+	while (d->clients)
+		client_close(d->clients);
+	if (d->ctl_listen_fd >= 0) {
+		loop_del(&d->loop, &d->ctl_fd);
+		close(d->ctl_listen_fd);
+		unlink(d->conf.socket);
+		d->ctl_listen_fd = -1;
+	}
+	free(samples);
+	samples = NULL;
+	n_samples = 0;
+}

@@ -1,0 +1,139 @@
+/*
+ * The daemon's state: its sockets, the kernel sockets, the sites and POPs, and one tunnel per
+ * IKE SA it keeps or accepts. lib/ike does the protocol; this is the I/O and the bookkeeping
+ * around it (DESIGN.md).
+ */
+#ifndef IKD_IKD_H
+#define IKD_IKD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "ike/ike_auth.h"
+#include "ike/ike_sa.h"
+#include "loop.h"
+#include "net.h"
+#include "site/site.h"
+#include "xfrm/events.h"
+#include "xfrm/xfrm.h"
+
+#define IKD_MAX_CHILDREN 16
+#define IKD_REQID_BASE 0x494b0000u	/* "IK": the reqids ikd owns */
+
+enum tun_state {
+	TUN_IDLE,		/* initiator: waiting to (re)connect */
+	TUN_INIT,		/* IKE_SA_INIT sent (initiator) or answered (responder) */
+	TUN_AUTH,		/* IKE_AUTH sent */
+	TUN_UP,			/* IKE SA established */
+	TUN_DELETING,		/* our Delete of the IKE SA is out */
+};
+
+struct child {
+	uint32_t spi_in, spi_out;
+	bool installed;
+	uint64_t created_ms;
+	const char *suite;		/* the ESP transform names, for status */
+	struct ike_pld_ts ts_local, ts_remote;
+};
+
+struct ikd;
+
+struct tunnel {
+	struct ikd *d;
+	bool initiator;
+	char site[SITE_NAME_MAX];
+	char pop[SITE_NAME_MAX];	/* initiator: the POP it goes to */
+	uint32_t reqid;
+	enum tun_state state;
+	struct net_sock *sock;		/* the socket for this peer (500, or 4500 after NAT-D) */
+	union net_addr local, remote;
+	uint8_t spi_ours[IKE_SPI_LEN];	/* hash key: our IKE SPI */
+	uint8_t spi_peer_i[IKE_SPI_LEN];	/* responder: the initiator's SPI, for retransmits */
+	struct tunnel *next_ours, *next_half;	/* hash chains */
+	bool in_half_table;
+	struct ike_init init;
+	struct ike_sa sa;
+	bool have_sa;
+	struct ike_writer pending;	/* IKE_SA_INIT/IKE_AUTH message for retransmission */
+	struct ike_child_cfg child_cfg;
+	struct ike_pld_sa ike_props, esp_props;
+	struct secret psk;		/* a copy while a handshake runs */
+	uint32_t spi_in_pending;
+	unsigned tries;
+	unsigned reconnect_s;
+	struct timer t_retx, t_dpd, t_keepalive, t_reconnect, t_rekey, t_half;
+	struct child children[IKD_MAX_CHILDREN];
+	size_t n_children;
+	uint64_t up_since_ms, last_heard_ms, last_sent_ms;
+	unsigned dpd_missed;
+	uint64_t handshakes, failures;
+	char last_error[256];
+};
+
+struct ikd_stats {
+	uint64_t rx, tx, dropped, bad_icv, cookies_sent, auth_failed;
+};
+
+struct ikd {
+	struct ikd_conf conf;
+	const char *conf_path;
+	struct loop loop;
+	struct net_sock socks[4];	/* v4 500, v4 4500, v6 500, v6 4500; fd -1 when absent */
+	struct loop_fd sock_fds[4];
+	struct xfrm_sock xs;
+	struct xfrm_events ev;
+	struct loop_fd ev_fd;
+	bool esp_ok;
+	const char *esp_missing;
+	struct site_db db;
+	struct tunnel **tunnels;
+	size_t n_tunnels, cap_tunnels;
+	struct tunnel **by_ours, **by_half;	/* hash buckets */
+	size_t n_buckets;
+	size_t half_open;
+	struct secret cookie_secret;
+	uint8_t cookie_version;
+	struct ikd_stats stats;
+	uint64_t started_ms;
+	uint8_t *rxbuf;
+	struct ike_writer out;
+	int ctl_listen_fd;
+	struct loop_fd ctl_fd;
+	struct ctl_client *clients;
+	int signal_fd;
+	struct loop_fd sig_fd;
+};
+
+/* tunnel.c: the IKE side */
+int ikd_tunnels_init(struct ikd *d);
+void ikd_tunnels_clear(struct ikd *d);
+void ikd_receive(struct ikd *d, struct net_sock *s, uint8_t *buf, size_t len,
+		 const struct net_dgram *dg);
+/* Bring the daemon's tunnels in line with the sites (start, stop, restart what changed). */
+void ikd_apply_sites(struct ikd *d, const char *const *names, size_t n);
+void ikd_apply_all(struct ikd *d);
+void ikd_shutdown_tunnels(struct ikd *d);
+void ikd_kernel_event(const struct xfrm_event *e, void *arg);
+const char *tun_state_name(enum tun_state s);
+/* The tunnels of a site (initiator: one per POP; responder: the peers that came in). */
+size_t ikd_site_tunnels(struct ikd *d, const char *site, struct tunnel **ret, size_t max);
+const char *ikd_site_status(struct ikd *d, const struct site *s, const char **ret_active);
+
+/* kernel.c: Child SAs and policies */
+int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child *c,
+			 const struct site *s, char *err, size_t err_len);
+void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c);
+/* The site's policies: out towards the active tunnel (or block), in/fwd from any POP. */
+int kernel_site_policies(struct ikd *d, const struct site *s, const struct tunnel *active);
+void kernel_site_policies_remove(struct ikd *d, const struct site *s);
+/* Responder: policies for one Child SA from its negotiated selectors. */
+int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c,
+			  const struct site *s, bool remove);
+uint32_t kernel_reqid(const struct ikd *d, const struct site *s);
+
+/* ctl_server.c */
+int ctl_server_open(struct ikd *d);
+void ctl_server_close(struct ikd *d);
+
+#endif

@@ -1,0 +1,351 @@
+/*
+ * The kernel side of the daemon: Child SAs and the policies that steer traffic into them
+ * (DESIGN.md "Steering and failover"). Every SA and policy ikd installs carries a reqid from
+ * its own range, so a restart can find what is ours and leave everyone else's alone.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ikd.h"
+#include "log.h"
+
+/* Reqids: one per site name for the daemon's lifetime, never reused while it runs. */
+struct reqid_entry {
+	char name[SITE_NAME_MAX];
+	uint32_t reqid;
+};
+
+static struct reqid_entry *reqids;
+static size_t n_reqids, cap_reqids;
+
+uint32_t kernel_reqid(const struct ikd *d, const struct site *s)
+{
+	(void)d;
+	for (size_t i = 0; i < n_reqids; i++)
+		if (strcmp(reqids[i].name, s->name) == 0)
+			return reqids[i].reqid;
+	if (n_reqids == cap_reqids) {
+		size_t cap = cap_reqids ? 2 * cap_reqids : 64;
+		struct reqid_entry *v = realloc(reqids, cap * sizeof(*v));
+
+		if (!v)
+			return 0;
+		reqids = v;
+		cap_reqids = cap;
+	}
+	snprintf(reqids[n_reqids].name, sizeof(reqids[0].name), "%s", s->name);
+	reqids[n_reqids].reqid = IKD_REQID_BASE + (uint32_t)n_reqids + 1;
+	return reqids[n_reqids++].reqid;
+}
+
+static void to_xfrm_addr(const union net_addr *a, struct xfrm_addr *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->family = a->sa.sa_family;
+	if (ret->family == AF_INET)
+		memcpy(&ret->a.a4, &a->in.sin_addr, 4);
+	else
+		memcpy(ret->a.a6, &a->in6.sin6_addr, 16);
+}
+
+static uint16_t port_of(const union net_addr *a)
+{
+	return ntohs(a->sa.sa_family == AF_INET ? a->in.sin_port : a->in6.sin6_port);
+}
+
+int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child *c,
+			 const struct site *s, char *err, size_t err_len)
+{
+	struct xfrm_sa out = { .proto = IPPROTO_ESP, .mode = XFRM_MODE_TUNNEL, .reqid = t->reqid,
+			       .replay_window = 64, .esn = c->esn, .if_id = s->if_id };
+	struct xfrm_sa in;
+	struct xfrm_err e = { 0 };
+	/* §2.17: the original initiator's keys protect what it sends. */
+	const struct secret *ek_out = t->initiator ? &c->keys.encr_i : &c->keys.encr_r;
+	const struct secret *ik_out = t->initiator ? &c->keys.integ_i : &c->keys.integ_r;
+	const struct secret *ek_in = t->initiator ? &c->keys.encr_r : &c->keys.encr_i;
+	const struct secret *ik_in = t->initiator ? &c->keys.integ_r : &c->keys.integ_i;
+	uint64_t life = s->child_lifetime_s;
+	int rc;
+
+	if (c->encr->aead) {
+		out.aead = (struct xfrm_alg){ c->encr->kernel, ek_out->p, ek_out->len,
+					      c->encr->icv_len * 8u };
+	} else {
+		out.encr = (struct xfrm_alg){ c->encr->kernel, ek_out->p, ek_out->len, 0 };
+		if (c->integ)
+			out.integ = (struct xfrm_alg){ c->integ->kernel, ik_out->p, ik_out->len,
+						       c->integ->icv_len * 8u };
+	}
+	/* The kernel enforces the lifetime: a soft expiry starts a rekey, a hard one ends it. */
+	out.lft.hard_add_s = life;
+	out.lft.soft_add_s = s->child_rekey_s && s->child_rekey_s < life ? s->child_rekey_s :
+			     life * 9 / 10;
+	to_xfrm_addr(&t->local, &out.src);
+	to_xfrm_addr(&t->remote, &out.dst);
+	if (t->sock && t->sock->natt && (t->init.nat_local || t->init.nat_remote ||
+					 t->sa.k.nat_local || t->sa.k.nat_remote)) {
+		out.encap_sport = port_of(&t->local);
+		out.encap_dport = port_of(&t->remote);
+	}
+	in = out;
+	if (c->encr->aead) {
+		in.aead.key = ek_in->p;
+	} else {
+		in.encr.key = ek_in->p;
+		in.integ.key = c->integ ? ik_in->p : NULL;
+	}
+	in.src = out.dst;
+	in.dst = out.src;
+	in.encap_sport = out.encap_dport;
+	in.encap_dport = out.encap_sport;
+	out.spi = c->spi_out;
+	in.spi = c->spi_in;
+	/* Inbound first: the peer may send as soon as it has its half. */
+	rc = xfrm_sa_add(&d->xs, &in, false, &e);
+	if (rc == 0) {
+		rc = xfrm_sa_add(&d->xs, &out, false, &e);
+		if (rc < 0)
+			xfrm_sa_delete(&d->xs, &in.dst, in.spi, IPPROTO_ESP, 0, 0, NULL);
+	}
+	if (rc < 0) {
+		const char *hint = "";
+
+		if (!d->esp_ok && d->esp_missing)
+			hint = d->esp_missing;
+		snprintf(err, err_len, "kernel refused the Child SA: %s%s%s%s%s", strerror(-rc),
+			 e.msg[0] ? " (" : "", e.msg, e.msg[0] ? ")" : "",
+			 *hint ? "; this kernel lacks " : "");
+		if (*hint)
+			snprintf(err + strlen(err), err_len - strlen(err), "%s", hint);
+	}
+	return rc;
+}
+
+void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c)
+{
+	struct xfrm_addr l, r;
+
+	if (!c->installed)
+		return;
+	to_xfrm_addr(&t->local, &l);
+	to_xfrm_addr(&t->remote, &r);
+	xfrm_sa_delete(&d->xs, &l, c->spi_in, IPPROTO_ESP, 0, 0, NULL);
+	xfrm_sa_delete(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
+}
+
+/* "10.1.0.0/24" into a selector half. */
+static int parse_cidr(const char *text, struct xfrm_addr *a, uint8_t *plen)
+{
+	char buf[SITE_ADDR_MAX + 4];
+	char *slash;
+	long n;
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (xfrm_addr_parse(buf, a) < 0)
+		return -EINVAL;
+	n = slash ? strtol(slash + 1, NULL, 10) : (a->family == AF_INET ? 32 : 128);
+	if (n < 0 || n > (a->family == AF_INET ? 32 : 128))
+		return -EINVAL;
+	*plen = (uint8_t)n;
+	return 0;
+}
+
+/* Call fn for each (local, remote) selector pair of the site's configuration. */
+static int for_each_pair(const struct site *s, int (*fn)(struct xfrm_sel *sel, void *arg),
+			 void *arg)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < s->n_local_ts; i++)
+		for (size_t j = 0; j < s->n_remote_ts; j++) {
+			struct xfrm_sel sel = { 0 };
+			int r;
+
+			if (parse_cidr(s->local_ts[i], &sel.src, &sel.src_plen) < 0 ||
+			    parse_cidr(s->remote_ts[j], &sel.dst, &sel.dst_plen) < 0 ||
+			    sel.src.family != sel.dst.family)
+				continue;
+			r = fn(&sel, arg);
+			if (r < 0 && rc == 0)
+				rc = r;
+		}
+	return rc;
+}
+
+struct pol_ctx {
+	struct ikd *d;
+	const struct site *s;
+	const struct tunnel *active;
+	uint32_t reqid;
+	bool remove;
+};
+
+static void fill_policy(struct xfrm_policy *p, const struct xfrm_sel *sel, uint8_t dir,
+			const struct pol_ctx *c)
+{
+	bool out = dir == XFRM_POLICY_OUT;
+
+	memset(p, 0, sizeof(*p));
+	p->dir = dir;
+	p->sel = *sel;
+	if (!out) {
+		p->sel.src = sel->dst;
+		p->sel.dst = sel->src;
+		p->sel.src_plen = sel->dst_plen;
+		p->sel.dst_plen = sel->src_plen;
+	}
+	p->if_id = c->s->if_id;
+	/* The engineer's mark selects outbound traffic; what comes back carries none. */
+	if (out && c->s->mark_mask) {
+		p->mark = c->s->mark;
+		p->mark_mask = c->s->mark_mask;
+	}
+	p->priority = 0x10000;
+}
+
+static int site_pair(struct xfrm_sel *sel, void *arg)
+{
+	const struct pol_ctx *c = arg;
+	static const uint8_t dirs[] = { XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM_POLICY_FWD };
+	struct xfrm_err e = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(dirs); i++) {
+		struct xfrm_policy p;
+		int r;
+
+		fill_policy(&p, sel, dirs[i], c);
+		if (c->remove) {
+			xfrm_policy_delete(&c->d->xs, &p, NULL);
+			continue;
+		}
+		if (dirs[i] == XFRM_POLICY_OUT && !c->active) {
+			/* Fail-closed: no usable POP, the traffic is dropped, never sent in clear. */
+			p.action = XFRM_POLICY_BLOCK;
+		} else {
+			p.action = XFRM_POLICY_ALLOW;
+			p.n_tmpls = 1;
+			p.tmpl[0].proto = IPPROTO_ESP;
+			p.tmpl[0].mode = XFRM_MODE_TUNNEL;
+			p.tmpl[0].reqid = c->reqid;
+			if (dirs[i] == XFRM_POLICY_OUT) {
+				to_xfrm_addr(&c->active->local, &p.tmpl[0].src);
+				to_xfrm_addr(&c->active->remote, &p.tmpl[0].dst);
+			} else {
+				/* From any of the site's POPs: the source is left open, the reqid
+				 * says the SA is this site's. */
+				p.tmpl[0].src.family = sel->src.family;
+				p.tmpl[0].dst.family = sel->src.family;
+			}
+		}
+		/* XFRM_MSG_UPDPOLICY: an atomic replace, the switch at failover. */
+		r = xfrm_policy_add(&c->d->xs, &p, true, &e);
+		if (r < 0 && rc == 0) {
+			rc = r;
+			log_err("site '%s': kernel refused a policy: %s%s%s", c->s->name,
+				strerror(-r), e.msg[0] ? ": " : "", e.msg);
+		}
+	}
+	return rc;
+}
+
+int kernel_site_policies(struct ikd *d, const struct site *s, const struct tunnel *active)
+{
+	struct pol_ctx c = { d, s, active, kernel_reqid(d, s), false };
+
+	return for_each_pair(s, site_pair, &c);
+}
+
+void kernel_site_policies_remove(struct ikd *d, const struct site *s)
+{
+	struct pol_ctx c = { d, s, NULL, kernel_reqid(d, s), true };
+
+	for_each_pair(s, site_pair, &c);
+}
+
+/* An IKE selector that is one CIDR, as a kernel selector half. */
+static bool ts_prefix(const struct ike_ts *ts, struct xfrm_addr *a, uint8_t *plen)
+{
+	size_t n = ts->type == IKE_TS_IPV4_ADDR_RANGE ? 4 : 16;
+	unsigned bits = 0;
+	size_t i;
+
+	memset(a, 0, sizeof(*a));
+	a->family = n == 4 ? AF_INET : AF_INET6;
+	for (i = 0; i < n; i++) {
+		uint8_t diff = ts->start[i] ^ ts->end[i];
+
+		if (diff == 0 && bits == i * 8) {
+			bits += 8;
+			continue;
+		}
+		/* diff must be 0..01..1 with start's low bits 0 and end's 1 */
+		if ((diff & (diff + 1)) != 0 || (ts->start[i] & diff) != 0)
+			return false;
+		bits = (unsigned)(i * 8) + 8 - (unsigned)__builtin_popcount(diff);
+		for (size_t j = i + 1; j < n; j++)
+			if (ts->start[j] != 0 || ts->end[j] != 0xff)
+				return false;
+		break;
+	}
+	memcpy(&a->a, ts->start, n);
+	*plen = (uint8_t)bits;
+	return true;
+}
+
+int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *ch,
+			  const struct site *s, bool remove)
+{
+	struct pol_ctx c = { d, s, t, t->reqid, remove };
+	int rc = 0;
+
+	for (uint8_t i = 0; i < ch->ts_local.n; i++)
+		for (uint8_t j = 0; j < ch->ts_remote.n; j++) {
+			struct xfrm_sel sel = { 0 };
+			static const uint8_t dirs[] = { XFRM_POLICY_OUT, XFRM_POLICY_IN,
+							XFRM_POLICY_FWD };
+			const struct ike_ts *l = &ch->ts_local.ts[i], *r = &ch->ts_remote.ts[j];
+
+			if (l->type != r->type || !ts_prefix(l, &sel.src, &sel.src_plen) ||
+			    !ts_prefix(r, &sel.dst, &sel.dst_plen)) {
+				log_warn("site '%s': a selector that is not one prefix is not "
+					 "installed", s->name);
+				continue;
+			}
+			if (l->ip_proto == r->ip_proto)
+				sel.proto = l->ip_proto;
+			for (size_t k = 0; k < sizeof(dirs); k++) {
+				struct xfrm_policy p;
+				struct xfrm_err e = { 0 };
+				bool out = dirs[k] == XFRM_POLICY_OUT;
+				int rr;
+
+				fill_policy(&p, &sel, dirs[k], &c);
+				if (remove) {
+					xfrm_policy_delete(&d->xs, &p, NULL);
+					continue;
+				}
+				p.action = XFRM_POLICY_ALLOW;
+				p.n_tmpls = 1;
+				p.tmpl[0].proto = IPPROTO_ESP;
+				p.tmpl[0].mode = XFRM_MODE_TUNNEL;
+				p.tmpl[0].reqid = t->reqid;
+				to_xfrm_addr(out ? &t->local : &t->remote, &p.tmpl[0].src);
+				to_xfrm_addr(out ? &t->remote : &t->local, &p.tmpl[0].dst);
+				rr = xfrm_policy_add(&d->xs, &p, true, &e);
+				if (rr < 0 && rc == 0) {
+					rc = rr;
+					log_err("site '%s': kernel refused a policy: %s%s%s",
+						s->name, strerror(-rr), e.msg[0] ? ": " : "", e.msg);
+				}
+			}
+		}
+	return rc;
+}

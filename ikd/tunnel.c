@@ -1,0 +1,1388 @@
+/*
+ * The daemon's tunnels: one IKE SA each, to a POP (role initiator) or from a site (role
+ * responder). This file feeds datagrams and timer expiries to lib/ike's machines and does
+ * what they ask: send, retransmit, install Child SAs, switch a site's outbound policy.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ikd.h"
+#include "ike/proposal.h"
+#include "ike/ts.h"
+#include "log.h"
+
+#define STATUS_WINDOW_MS 60000	/* the seeds: down = nothing heard for a minute */
+
+static struct log_ratelimit rl_peer = LOG_RATELIMIT_INIT(10000, 20);
+
+const char *tun_state_name(enum tun_state s)
+{
+	switch (s) {
+	case TUN_IDLE: return "connecting";
+	case TUN_INIT: return "ike-sa-init";
+	case TUN_AUTH: return "ike-auth";
+	case TUN_UP: return "up";
+	case TUN_DELETING: return "deleting";
+	}
+	return "?";
+}
+
+/* Lines a remote peer can cause are rate limited. */
+#define peer_log(prio, ...) do { \
+	unsigned sup_; \
+	if (log_ratelimit_ok(&rl_peer, timer_now_ms(), &sup_)) { \
+		if (sup_) \
+			log_warn("%u similar lines suppressed", sup_); \
+		log_msg(prio, __VA_ARGS__); \
+	} \
+} while (0)
+
+/* ---- hash tables by IKE SPI ---- */
+
+static size_t bucket(const struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (int i = 0; i < IKE_SPI_LEN; i++)
+		h = (h ^ spi[i]) * 1099511628211ull;
+	return (size_t)(h & (d->n_buckets - 1));
+}
+
+static void ours_add(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN])
+{
+	size_t b;
+
+	memcpy(t->spi_ours, spi, IKE_SPI_LEN);
+	b = bucket(d, spi);
+	t->next_ours = d->by_ours[b];
+	d->by_ours[b] = t;
+}
+
+static void ours_del(struct ikd *d, struct tunnel *t)
+{
+	static const uint8_t zero[IKE_SPI_LEN];
+
+	if (!memcmp(t->spi_ours, zero, IKE_SPI_LEN))
+		return;
+	for (struct tunnel **p = &d->by_ours[bucket(d, t->spi_ours)]; *p; p = &(*p)->next_ours)
+		if (*p == t) {
+			*p = t->next_ours;
+			break;
+		}
+	memset(t->spi_ours, 0, IKE_SPI_LEN);
+}
+
+static struct tunnel *ours_find(struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
+{
+	for (struct tunnel *t = d->by_ours[bucket(d, spi)]; t; t = t->next_ours)
+		if (!memcmp(t->spi_ours, spi, IKE_SPI_LEN))
+			return t;
+	return NULL;
+}
+
+static bool same_addr(const union net_addr *a, const union net_addr *b, bool port)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr &&
+		       (!port || a->in.sin_port == b->in.sin_port);
+	return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) &&
+	       (!port || a->in6.sin6_port == b->in6.sin6_port);
+}
+
+static void half_add(struct ikd *d, struct tunnel *t)
+{
+	size_t b = bucket(d, t->spi_peer_i);
+
+	t->next_half = d->by_half[b];
+	d->by_half[b] = t;
+	t->in_half_table = true;
+	d->half_open++;
+}
+
+static void half_del(struct ikd *d, struct tunnel *t)
+{
+	if (!t->in_half_table)
+		return;
+	for (struct tunnel **p = &d->by_half[bucket(d, t->spi_peer_i)]; *p; p = &(*p)->next_half)
+		if (*p == t) {
+			*p = t->next_half;
+			break;
+		}
+	t->in_half_table = false;
+	d->half_open--;
+}
+
+static struct tunnel *half_find(struct ikd *d, const uint8_t spi_i[IKE_SPI_LEN],
+				const union net_addr *from)
+{
+	for (struct tunnel *t = d->by_half[bucket(d, spi_i)]; t; t = t->next_half)
+		if (!memcmp(t->spi_peer_i, spi_i, IKE_SPI_LEN) && same_addr(&t->remote, from, true))
+			return t;
+	return NULL;
+}
+
+int ikd_tunnels_init(struct ikd *d)
+{
+	d->n_buckets = 16384;
+	d->by_ours = calloc(d->n_buckets, sizeof(*d->by_ours));
+	d->by_half = calloc(d->n_buckets, sizeof(*d->by_half));
+	if (!d->by_ours || !d->by_half)
+		return -ENOMEM;
+	return 0;
+}
+
+/* ---- per-site runtime: the active POP, fallback hold-down ---- */
+
+struct site_rt {
+	char name[SITE_NAME_MAX];
+	char active[SITE_NAME_MAX];
+	uint64_t failovers;
+	struct timer t_fallback;
+	struct ikd *d;
+	bool policies;
+};
+
+static struct site_rt **rts;
+static size_t n_rts;
+
+static void fallback_fire(struct timer *t, void *arg);
+
+static struct site_rt *site_rt_get(struct ikd *d, const char *name, bool create)
+{
+	struct site_rt *r, **v;
+
+	for (size_t i = 0; i < n_rts; i++)
+		if (!strcmp(rts[i]->name, name))
+			return rts[i];
+	if (!create)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	v = r ? realloc(rts, (n_rts + 1) * sizeof(*rts)) : NULL;
+	if (!v) {
+		free(r);
+		return NULL;
+	}
+	rts = v;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->d = d;
+	timer_init(&r->t_fallback, fallback_fire, r);
+	rts[n_rts++] = r;
+	return r;
+}
+
+static void site_rt_drop(struct ikd *d, const char *name)
+{
+	for (size_t i = 0; i < n_rts; i++)
+		if (!strcmp(rts[i]->name, name)) {
+			timer_cancel(&d->loop.timers, &rts[i]->t_fallback);
+			free(rts[i]);
+			rts[i] = rts[--n_rts];
+			return;
+		}
+}
+
+/* ---- tunnels ---- */
+
+static void retx_fire(struct timer *tm, void *arg);
+static void dpd_fire(struct timer *tm, void *arg);
+static void keepalive_fire(struct timer *tm, void *arg);
+static void reconnect_fire(struct timer *tm, void *arg);
+static void half_fire(struct timer *tm, void *arg);
+
+static struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const char *pop)
+{
+	struct tunnel *t;
+
+	if (d->n_tunnels == d->cap_tunnels) {
+		size_t cap = d->cap_tunnels ? 2 * d->cap_tunnels : 64;
+		struct tunnel **v = realloc(d->tunnels, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		d->tunnels = v;
+		d->cap_tunnels = cap;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->d = d;
+	t->initiator = initiator;
+	snprintf(t->site, sizeof(t->site), "%s", site);
+	snprintf(t->pop, sizeof(t->pop), "%s", pop);
+	ike_writer_init(&t->pending, IKE_MAX_MSG_LEN);
+	timer_init(&t->t_retx, retx_fire, t);
+	timer_init(&t->t_dpd, dpd_fire, t);
+	timer_init(&t->t_keepalive, keepalive_fire, t);
+	timer_init(&t->t_reconnect, reconnect_fire, t);
+	timer_init(&t->t_half, half_fire, t);
+	t->reconnect_s = d->conf.reconnect_min_s;
+	d->tunnels[d->n_tunnels++] = t;
+	return t;
+}
+
+static void tunnel_cancel_timers(struct tunnel *t)
+{
+	struct timer_heap *h = &t->d->loop.timers;
+
+	timer_cancel(h, &t->t_retx);
+	timer_cancel(h, &t->t_dpd);
+	timer_cancel(h, &t->t_keepalive);
+	timer_cancel(h, &t->t_reconnect);
+	timer_cancel(h, &t->t_half);
+	timer_cancel(h, &t->t_rekey);
+}
+
+/* Forget the IKE SA and its Child SAs (kernel included); the tunnel itself stays. */
+static void tunnel_reset(struct tunnel *t)
+{
+	struct ikd *d = t->d;
+
+	for (size_t i = 0; i < t->n_children; i++)
+		kernel_child_remove(d, t, &t->children[i]);
+	if (!t->initiator && t->n_children) {
+		const struct site *s = site_db_find(&d->db, t->site);
+
+		for (size_t i = 0; s && i < t->n_children; i++)
+			kernel_child_policies(d, t, &t->children[i], s, true);
+	}
+	t->n_children = 0;
+	tunnel_cancel_timers(t);
+	ours_del(d, t);
+	half_del(d, t);
+	ike_init_clear(&t->init);
+	if (t->have_sa)
+		ike_sa_clear(&t->sa);
+	t->have_sa = false;
+	secret_clear(&t->psk);
+	t->pending.len = 0;
+	t->state = TUN_IDLE;
+	t->tries = 0;
+	t->dpd_missed = 0;
+}
+
+static void tunnel_free(struct tunnel *t)
+{
+	struct ikd *d = t->d;
+
+	tunnel_reset(t);
+	ike_writer_clear(&t->pending);
+	for (size_t i = 0; i < d->n_tunnels; i++)
+		if (d->tunnels[i] == t) {
+			d->tunnels[i] = d->tunnels[--d->n_tunnels];
+			break;
+		}
+	sodium_memzero(t, sizeof(*t));
+	free(t);
+}
+
+static void send_msg(struct tunnel *t, const struct ike_writer *w)
+{
+	int rc = net_send(t->sock, w->buf, w->len, &t->remote,
+			  t->local.sa.sa_family ? &t->local : NULL);
+
+	t->d->stats.tx++;
+	t->last_sent_ms = timer_now_ms();
+	if (rc < 0)
+		log_debug("site '%s': send: %s", t->site, strerror(-rc));
+}
+
+static void arm_retx(struct tunnel *t)
+{
+	uint64_t delay = (uint64_t)t->d->conf.retransmit_base_ms << (t->tries < 16 ? t->tries : 16);
+
+	timer_arm(&t->d->loop.timers, &t->t_retx, timer_now_ms() + delay);
+}
+
+static const char *peer_str(const struct tunnel *t, char *buf, size_t len)
+{
+	if (t->initiator)
+		snprintf(buf, len, "pop '%s'", t->pop);
+	else
+		net_addr_str(&t->remote, buf, len);
+	return buf;
+}
+
+static struct tunnel *site_active_tunnel(struct ikd *d, const struct site *s);
+static void site_reevaluate(struct ikd *d, const struct site *s);
+
+/* The tunnel failed or the peer went away: initiators try again after a back-off. */
+static void tunnel_down(struct tunnel *t, const char *why)
+{
+	struct ikd *d = t->d;
+	const struct site *s = site_db_find(&d->db, t->site);
+	char peer[80];
+	bool was_up = t->state == TUN_UP;
+
+	snprintf(t->last_error, sizeof(t->last_error), "%.200s", why);
+	if (was_up)
+		log_notice("site '%s' %s: tunnel down: %s", t->site, peer_str(t, peer, sizeof(peer)),
+			   why);
+	tunnel_reset(t);
+	if (!t->initiator) {
+		tunnel_free(t);
+		return;
+	}
+	t->failures++;
+	timer_arm(&d->loop.timers, &t->t_reconnect,
+		  timer_now_ms() + (uint64_t)t->reconnect_s * 1000 + randombytes_uniform(1000));
+	t->reconnect_s = t->reconnect_s * 2 > d->conf.reconnect_max_s ? d->conf.reconnect_max_s :
+			 t->reconnect_s * 2;
+	if (s && was_up)
+		site_reevaluate(d, s);
+}
+
+/* ---- identities, selectors, configuration from a site ---- */
+
+static int id_from_text(uint8_t type, const char *text, uint8_t *buf, size_t cap,
+			struct ike_pld_id *ret)
+{
+	size_t n = strlen(text);
+
+	memset(ret, 0, sizeof(*ret));
+	ret->type = type;
+	if (type == IKE_ID_IPV4_ADDR || type == IKE_ID_IPV6_ADDR) {
+		int fam = type == IKE_ID_IPV4_ADDR ? AF_INET : AF_INET6;
+
+		if (inet_pton(fam, text, buf) != 1)
+			return -EINVAL;
+		n = fam == AF_INET ? 4 : 16;
+	} else {
+		if (n == 0 || n > cap)
+			return -EINVAL;
+		memcpy(buf, text, n);
+	}
+	ret->data = buf;
+	ret->len = n;
+	return 0;
+}
+
+/* An identity in text whose type is inferred: an address, an email (with @), else an FQDN. */
+static int id_infer(const char *text, uint8_t *buf, size_t cap, struct ike_pld_id *ret)
+{
+	uint8_t tmp[16];
+
+	if (inet_pton(AF_INET, text, tmp) == 1)
+		return id_from_text(IKE_ID_IPV4_ADDR, text, buf, cap, ret);
+	if (inet_pton(AF_INET6, text, tmp) == 1)
+		return id_from_text(IKE_ID_IPV6_ADDR, text, buf, cap, ret);
+	return id_from_text(strchr(text, '@') ? IKE_ID_RFC822_ADDR : IKE_ID_FQDN, text, buf, cap,
+			    ret);
+}
+
+static int ts_from_cidrs(const char (*cidrs)[SITE_ADDR_MAX + 4], size_t n, struct ike_pld_ts *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (size_t i = 0; i < n && ret->n < IKE_MAX_TS; i++) {
+		char buf[SITE_ADDR_MAX + 4];
+		uint8_t addr[16];
+		char *slash;
+		int fam;
+		long plen;
+
+		snprintf(buf, sizeof(buf), "%s", cidrs[i]);
+		slash = strchr(buf, '/');
+		if (slash)
+			*slash = '\0';
+		fam = strchr(buf, ':') ? AF_INET6 : AF_INET;
+		if (inet_pton(fam, buf, addr) != 1)
+			return -EINVAL;
+		plen = slash ? strtol(slash + 1, NULL, 10) : (fam == AF_INET ? 32 : 128);
+		ike_ts_from_prefix(&ret->ts[ret->n++], fam, addr, (unsigned)plen);
+	}
+	return ret->n ? 0 : -EINVAL;
+}
+
+static int tunnel_config(struct tunnel *t, const struct site *s)
+{
+	struct ike_pld_sa esp;
+	const char *bad;
+
+	if (ike_proposals_parse(s->ike_proposals, IKE_PROTO_IKE, &t->ike_props, &bad) < 0 ||
+	    ike_proposals_parse(s->esp_proposals, IKE_PROTO_ESP, &esp, &bad) < 0) {
+		log_err("site '%s': proposals: %s", s->name, bad);
+		return -EINVAL;
+	}
+	ike_proposals_strip_dh(&esp, &t->esp_props);
+	memset(&t->child_cfg, 0, sizeof(t->child_cfg));
+	t->child_cfg.proposals = &t->esp_props;
+	/* The site's selectors from this side's point of view. */
+	if (t->initiator) {
+		if (ts_from_cidrs(s->local_ts, s->n_local_ts, &t->child_cfg.local) < 0 ||
+		    ts_from_cidrs(s->remote_ts, s->n_remote_ts, &t->child_cfg.remote) < 0)
+			return -EINVAL;
+	} else if (ts_from_cidrs(s->remote_ts, s->n_remote_ts, &t->child_cfg.local) < 0 ||
+		   ts_from_cidrs(s->local_ts, s->n_local_ts, &t->child_cfg.remote) < 0) {
+		return -EINVAL;
+	}
+	t->reqid = kernel_reqid(t->d, s);
+	return 0;
+}
+
+static void endpoint_of(const union net_addr *a, struct ike_endpoint *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (a->sa.sa_family == AF_INET) {
+		memcpy(ret->addr, &a->in.sin_addr, 4);
+		ret->addr_len = 4;
+		ret->port = ntohs(a->in.sin_port);
+	} else {
+		memcpy(ret->addr, &a->in6.sin6_addr, 16);
+		ret->addr_len = 16;
+		ret->port = ntohs(a->in6.sin6_port);
+	}
+}
+
+static void set_port(union net_addr *a, uint16_t port)
+{
+	if (a->sa.sa_family == AF_INET)
+		a->in.sin_port = htons(port);
+	else
+		a->in6.sin6_port = htons(port);
+}
+
+static struct net_sock *sock_for(struct ikd *d, int family, bool natt)
+{
+	struct net_sock *s = &d->socks[(family == AF_INET6 ? 2 : 0) + (natt ? 1 : 0)];
+
+	return s->fd >= 0 ? s : NULL;
+}
+
+/* The source address the kernel would use towards remote. */
+static int route_source(const union net_addr *remote, union net_addr *ret)
+{
+	socklen_t len = sizeof(*ret);
+	int fd = socket(remote->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, &remote->sa, net_addr_len(remote)) < 0 || getsockname(fd, &ret->sa, &len) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* ---- the initiator ---- */
+
+static void initiator_start(struct tunnel *t)
+{
+	struct ikd *d = t->d;
+	const struct site *s = site_db_find(&d->db, t->site);
+	const struct pop *p = s ? site_db_find_pop(&d->db, t->pop) : NULL;
+	struct ike_init_cfg cfg;
+	struct ike_endpoint le, re;
+	int rc;
+
+	tunnel_reset(t);
+	if (!s || !p || !s->enabled)
+		return;
+	if (tunnel_config(t, s) < 0 || net_addr_parse(p->gateway, d->conf.ike_port, &t->remote) < 0) {
+		tunnel_down(t, "bad configuration");
+		return;
+	}
+	t->sock = sock_for(d, t->remote.sa.sa_family, false);
+	if (!t->sock) {
+		tunnel_down(t, "no IKE socket of the POP's address family");
+		return;
+	}
+	if (s->source_ip[0] && net_addr_parse(s->source_ip, d->conf.ike_port, &t->local) == 0 &&
+	    t->local.sa.sa_family == t->remote.sa.sa_family) {
+		/* the site's own address */
+	} else if ((rc = route_source(&t->remote, &t->local)) < 0) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "no route to the POP's gateway: %s", strerror(-rc));
+		tunnel_down(t, why);
+		return;
+	}
+	set_port(&t->local, d->conf.ike_port);
+	if (secret_dup(&t->psk, &s->psk) < 0) {
+		tunnel_down(t, "out of memory");
+		return;
+	}
+	cfg = (struct ike_init_cfg){ .proposals = &t->ike_props,
+				     .dh_group = ike_proposals_group(&t->ike_props),
+				     .fragmentation = d->conf.fragmentation };
+	endpoint_of(&t->local, &le);
+	endpoint_of(&t->remote, &re);
+	rc = ike_init_start(&t->init, &cfg, &le, &re, &t->pending);
+	if (rc < 0) {
+		tunnel_down(t, "cannot start IKE_SA_INIT");
+		return;
+	}
+	ours_add(d, t, t->init.spi_i);
+	t->state = TUN_INIT;
+	t->tries = 0;
+	log_info("site '%s' pop '%s': connecting to %s", t->site, t->pop, p->gateway);
+	send_msg(t, &t->pending);
+	arm_retx(t);
+}
+
+static void reconnect_fire(struct timer *tm, void *arg)
+{
+	(void)tm;
+	initiator_start(arg);
+}
+
+static void child_record(struct tunnel *t, const struct ike_child *c)
+{
+	struct child *ch;
+
+	if (t->n_children == IKD_MAX_CHILDREN)
+		return;
+	ch = &t->children[t->n_children++];
+	memset(ch, 0, sizeof(*ch));
+	ch->spi_in = c->spi_in;
+	ch->spi_out = c->spi_out;
+	ch->created_ms = timer_now_ms();
+	ch->suite = c->encr->name;
+	ch->ts_local = c->ts_local;
+	ch->ts_remote = c->ts_remote;
+}
+
+/* IKE_AUTH completed on either side: the Child SA into the kernel, the tunnel up. */
+static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child)
+{
+	struct ikd *d = t->d;
+	const struct site *s = site_db_find(&d->db, t->site);
+	char peer[80], err[256];
+
+	ike_sa_from_init(&t->sa, &t->init);
+	t->have_sa = true;
+	t->state = TUN_UP;
+	t->tries = 0;
+	t->dpd_missed = 0;
+	t->handshakes++;
+	t->up_since_ms = t->last_heard_ms = timer_now_ms();
+	t->reconnect_s = d->conf.reconnect_min_s;
+	timer_cancel(&d->loop.timers, &t->t_retx);
+	secret_clear(&t->psk);
+	if (have_child && s) {
+		child_record(t, c);
+		if (kernel_child_install(d, t, c, s, err, sizeof(err)) == 0) {
+			t->children[t->n_children - 1].installed = true;
+			if (!t->initiator)
+				kernel_child_policies(d, t, &t->children[t->n_children - 1], s, false);
+		} else {
+			log_err("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), err);
+			snprintf(t->last_error, sizeof(t->last_error), "%.200s", err);
+		}
+	}
+	log_notice("site '%s' %s: IKE SA up (%s), Child SA %s spi in %08x out %08x",
+		   t->site, peer_str(t, peer, sizeof(peer)), t->sa.k.suite.encr->name,
+		   have_child ? c->encr->name : "none", have_child ? c->spi_in : 0,
+		   have_child ? c->spi_out : 0);
+	if (s && s->dpd_interval_s)
+		timer_arm(&d->loop.timers, &t->t_dpd,
+			  timer_now_ms() + (uint64_t)s->dpd_interval_s * 1000);
+	if (t->sa.k.nat_local)
+		timer_arm(&d->loop.timers, &t->t_keepalive,
+			  timer_now_ms() + (uint64_t)d->conf.keepalive_s * 1000);
+	if (t->initiator && s)
+		site_reevaluate(d, s);
+}
+
+static uint32_t new_spi(void)
+{
+	/* The top bits say "ikd"; the rest is random (a collision is refused by the kernel). */
+	return 0xc0000000u | (randombytes_random() & 0x3fffffffu);
+}
+
+static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
+{
+	struct ikd *d = t->d;
+	const struct site *s = site_db_find(&d->db, t->site);
+	struct ike_init_cfg cfg = { .proposals = &t->ike_props,
+				    .dh_group = ike_proposals_group(&t->ike_props),
+				    .fragmentation = d->conf.fragmentation };
+	struct ike_endpoint le, re;
+	struct ike_pld_id idi;
+	uint8_t idbuf[SITE_ID_MAX];
+	char why[160];
+	int rc;
+
+	endpoint_of(&t->local, &le);
+	endpoint_of(&t->remote, &re);
+	rc = ike_init_on_response(&t->init, &cfg, buf, len, &le, &re, &t->pending);
+	if (rc < 0) {
+		d->stats.dropped++;
+		return;
+	}
+	t->last_heard_ms = timer_now_ms();
+	if (rc == IKE_INIT_SEND) {
+		/* A COOKIE or INVALID_KE_PAYLOAD round: the same exchange again. */
+		log_info("site '%s' pop '%s': IKE_SA_INIT again (%s)", t->site, t->pop,
+			 ike_notify_name(t->init.notify));
+		t->tries = 0;
+		send_msg(t, &t->pending);
+		arm_retx(t);
+		return;
+	}
+	if (rc == IKE_INIT_FAILED || !s) {
+		snprintf(why, sizeof(why), "IKE_SA_INIT refused by the POP: %s%s%.100s",
+			 ike_notify_name(t->init.notify),
+			 t->init.notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
+			 t->init.notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->ike_proposals : "");
+		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
+		tunnel_down(t, why);
+		return;
+	}
+	/* §2.23: behind a NAT (either side), IKE moves to port 4500 with the non-ESP marker. */
+	if (t->init.nat_local || t->init.nat_remote) {
+		struct net_sock *ns = sock_for(d, t->remote.sa.sa_family, true);
+
+		if (ns) {
+			t->sock = ns;
+			set_port(&t->remote, d->conf.natt_port);
+			set_port(&t->local, d->conf.natt_port);
+			log_info("site '%s' pop '%s': NAT detected (%s), IKE moves to port %u",
+				 t->site, t->pop, t->init.nat_local ? "this side" : "the POP's side",
+				 d->conf.natt_port);
+		}
+	}
+	if (id_from_text((uint8_t)s->id_type, s->id, idbuf, sizeof(idbuf), &idi) < 0) {
+		tunnel_down(t, "the site's identity cannot be encoded");
+		return;
+	}
+	t->spi_in_pending = new_spi();
+	rc = ike_auth_request(&t->init, &idi, &t->psk, t->handshakes == 0, &t->child_cfg,
+			      t->spi_in_pending, &t->pending);
+	if (rc < 0) {
+		tunnel_down(t, "cannot build IKE_AUTH");
+		return;
+	}
+	t->state = TUN_AUTH;
+	t->tries = 0;
+	send_msg(t, &t->pending);
+	arm_retx(t);
+}
+
+static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
+{
+	struct ikd *d = t->d;
+	const struct site *s = site_db_find(&d->db, t->site);
+	const struct pop *p = site_db_find_pop(&d->db, t->pop);
+	struct ike_pld_id idr, *expect = NULL;
+	uint8_t idbuf[SITE_ID_MAX];
+	struct ike_child c;
+	uint16_t notify = 0;
+	char why[200];
+	int rc;
+
+	if (p && p->ike_id[0] && id_infer(p->ike_id, idbuf, sizeof(idbuf), &idr) == 0)
+		expect = &idr;
+	memset(&c, 0, sizeof(c));
+	rc = ike_auth_on_response(&t->init, &t->psk, &t->child_cfg, t->spi_in_pending, expect, buf,
+				  len, &c, &notify);
+	if (rc < 0) {
+		d->stats.dropped++;
+		return;
+	}
+	t->last_heard_ms = timer_now_ms();
+	if (rc == IKE_AUTH_FAILED) {
+		snprintf(why, sizeof(why), "IKE_AUTH failed: %s", ike_notify_name(notify));
+		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
+		tunnel_down(t, why);
+		return;
+	}
+	if (rc == IKE_AUTH_DONE_NO_CHILD) {
+		snprintf(why, sizeof(why), "the POP refused the Child SA: %s%s%.100s",
+			 ike_notify_name(notify),
+			 notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
+			 notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->esp_proposals : "");
+		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
+		tunnel_established(t, &c, false);
+		/* An IKE SA that carries nothing: delete it and try again later. */
+		if (ike_sa_delete_request(&t->sa, &d->out) == 0)
+			send_msg(t, &d->out);
+		tunnel_down(t, why);
+		return;
+	}
+	tunnel_established(t, &c, true);
+	ike_child_clear(&c);
+}
+
+/* ---- the responder ---- */
+
+static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
+			    const struct ike_header *h, const struct net_dgram *dg)
+{
+	struct ike_cookie_cfg cookies = { .required = d->half_open >= d->conf.cookie_threshold,
+					  .secret = &d->cookie_secret,
+					  .version = d->cookie_version };
+	struct ike_init_cfg cfg = { .fragmentation = d->conf.fragmentation };
+	struct ike_pld_sa props;
+	struct ike_endpoint le, re;
+	struct tunnel *t;
+	const char *bad;
+	int rc;
+
+	if (d->conf.role != CONF_ROLE_RESPONDER) {
+		d->stats.dropped++;
+		return;
+	}
+	t = half_find(d, h->spi_i, &dg->from);
+	if (t) {
+		/* §2.1: a retransmitted request gets the same response. */
+		if (t->state == TUN_INIT)
+			send_msg(t, &t->pending);
+		return;
+	}
+	/*
+	 * The responder's proposals: before IKE_AUTH the site is unknown, so every proposal
+	 * any enabled site allows, in the first site's order (all sites share the seeds' list
+	 * by default).
+	 */
+	memset(&props, 0, sizeof(props));
+	for (size_t i = 0; i < d->db.n_sites && props.n < IKE_MAX_PROPOSALS; i++) {
+		struct ike_pld_sa one;
+
+		if (!d->db.sites[i].enabled ||
+		    ike_proposals_parse(d->db.sites[i].ike_proposals, IKE_PROTO_IKE, &one, &bad) < 0)
+			continue;
+		for (uint8_t j = 0; j < one.n && props.n < IKE_MAX_PROPOSALS; j++) {
+			bool dup = false;
+
+			for (uint8_t k = 0; k < props.n && !dup; k++)
+				dup = props.p[k].n_transforms == one.p[j].n_transforms &&
+				      !memcmp(props.p[k].t, one.p[j].t,
+					      one.p[j].n_transforms * sizeof(one.p[j].t[0]));
+			if (!dup) {
+				props.p[props.n] = one.p[j];
+				props.p[props.n].num = (uint8_t)(props.n + 1);
+				props.n++;
+			}
+		}
+	}
+	if (props.n == 0) {
+		d->stats.dropped++;
+		return;
+	}
+	cfg.proposals = &props;
+	t = tunnel_new(d, false, "", "");
+	if (!t)
+		return;
+	t->sock = ns;
+	t->remote = dg->from;
+	t->local = dg->local;
+	endpoint_of(&t->local, &le);
+	endpoint_of(&t->remote, &re);
+	rc = ike_init_respond(&t->init, &cfg, &cookies, buf, len, &le, &re, &t->pending);
+	if (rc == IKE_INIT_DONE) {
+		memcpy(t->spi_peer_i, h->spi_i, IKE_SPI_LEN);
+		half_add(d, t);
+		ours_add(d, t, t->init.spi_r);
+		t->state = TUN_INIT;
+		t->last_heard_ms = timer_now_ms();
+		t->ike_props = props;
+		send_msg(t, &t->pending);
+		timer_arm(&d->loop.timers, &t->t_half,
+			  timer_now_ms() + (uint64_t)d->conf.half_open_timeout_s * 1000);
+		return;
+	}
+	if (rc == IKE_INIT_REFUSED) {
+		char from[64];
+
+		if (t->init.notify == IKE_N_COOKIE)
+			d->stats.cookies_sent++;
+		else
+			peer_log(LOG_WARNING, "IKE_SA_INIT from %s refused: %s (we accept %s)",
+				 net_addr_str(&dg->from, from, sizeof(from)),
+				 ike_notify_name(t->init.notify),
+				 d->db.n_sites ? d->db.sites[0].ike_proposals : "nothing");
+		send_msg(t, &t->pending);
+	} else {
+		d->stats.dropped++;
+	}
+	tunnel_free(t);
+}
+
+static void half_fire(struct timer *tm, void *arg)
+{
+	struct tunnel *t = arg;
+
+	(void)tm;
+	if (t->state != TUN_UP)
+		tunnel_free(t);
+}
+
+/* Does the site's identity equal the peer's IDi? (IDs are not secret; memcmp is fine.) */
+static bool site_has_id(const struct site *s, const struct ike_pld_id *idi)
+{
+	struct ike_pld_id mine;
+	uint8_t buf[SITE_ID_MAX];
+
+	if (id_from_text((uint8_t)s->id_type, s->id, buf, sizeof(buf), &mine) < 0)
+		return false;
+	if (mine.type != idi->type || mine.len != idi->len)
+		return false;
+	if (mine.type == IKE_ID_FQDN || mine.type == IKE_ID_RFC822_ADDR)
+		return strncasecmp((const char *)mine.data, (const char *)idi->data, mine.len) == 0;
+	return memcmp(mine.data, idi->data, mine.len) == 0;
+}
+
+struct lookup_ctx {
+	struct tunnel *t;
+	uint8_t idr_buf[SITE_ID_MAX];
+	char idi_text[SITE_ID_MAX];
+	bool wrong_source;
+};
+
+static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
+{
+	struct lookup_ctx *lc = arg;
+	struct tunnel *t = lc->t;
+	struct ikd *d = t->d;
+
+	if (idi->type == IKE_ID_FQDN || idi->type == IKE_ID_RFC822_ADDR)
+		snprintf(lc->idi_text, sizeof(lc->idi_text), "%.*s", (int)idi->len, idi->data);
+	else if (idi->type == IKE_ID_IPV4_ADDR && idi->len == 4)
+		inet_ntop(AF_INET, idi->data, lc->idi_text, sizeof(lc->idi_text));
+	else if (idi->type == IKE_ID_IPV6_ADDR && idi->len == 16)
+		inet_ntop(AF_INET6, idi->data, lc->idi_text, sizeof(lc->idi_text));
+	for (size_t i = 0; i < d->db.n_sites; i++) {
+		const struct site *s = &d->db.sites[i];
+		union net_addr src;
+
+		if (!s->enabled || !site_has_id(s, idi))
+			continue;
+		if (s->source_ip[0] && (net_addr_parse(s->source_ip, 0, &src) < 0 ||
+					!same_addr(&src, &t->remote, false))) {
+			lc->wrong_source = true;
+			return -ENOENT;
+		}
+		snprintf(t->site, sizeof(t->site), "%s", s->name);
+		if (tunnel_config(t, s) < 0)
+			return -ENOENT;
+		ret->psk = &s->psk;
+		ret->child = &t->child_cfg;
+		if (d->conf.identity[0]) {
+			if (id_infer(d->conf.identity, lc->idr_buf, sizeof(lc->idr_buf), &ret->id) < 0)
+				return -ENOENT;
+		} else {
+			struct ike_pld_id *id = &ret->id;
+
+			memset(id, 0, sizeof(*id));
+			id->type = t->local.sa.sa_family == AF_INET ? IKE_ID_IPV4_ADDR :
+								      IKE_ID_IPV6_ADDR;
+			id->len = t->local.sa.sa_family == AF_INET ? 4 : 16;
+			memcpy(lc->idr_buf, t->local.sa.sa_family == AF_INET ?
+			       (const void *)&t->local.in.sin_addr : (const void *)&t->local.in6.sin6_addr,
+			       id->len);
+			id->data = lc->idr_buf;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
+{
+	struct ikd *d = t->d;
+	struct lookup_ctx lc = { .t = t };
+	struct ike_pld_id idi;
+	struct ike_child c;
+	uint16_t notify = 0;
+	uint32_t spi_in = new_spi();
+	char from[64];
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	rc = ike_auth_respond(&t->init, auth_lookup, &lc, spi_in, buf, len, &t->pending, &c, &idi,
+			      &notify);
+	if (rc < 0) {
+		d->stats.dropped++;
+		t->site[0] = '\0';
+		return;
+	}
+	net_addr_str(&t->remote, from, sizeof(from));
+	if (rc == IKE_AUTH_REFUSED) {
+		d->stats.auth_failed++;
+		peer_log(LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s '%s'",
+			 from, !t->site[0] && !lc.wrong_source ? "unknown identity" :
+			 lc.wrong_source ? "wrong source address for identity" :
+			 "bad pre-shared key for site", lc.idi_text);
+		send_msg(t, &t->pending);
+		tunnel_free(t);	/* §2.21.2: no state is kept */
+		return;
+	}
+	half_del(d, t);
+	timer_cancel(&d->loop.timers, &t->t_half);
+	send_msg(t, &t->pending);
+	/* A site that comes in again (it restarted) replaces its older IKE SAs from there. */
+	for (size_t i = 0; i < d->n_tunnels; i++) {
+		struct tunnel *o = d->tunnels[i];
+
+		if (o != t && !o->initiator && o->state == TUN_UP && !strcmp(o->site, t->site) &&
+		    same_addr(&o->remote, &t->remote, false)) {
+			log_notice("site '%s' %s: replaced by a new IKE SA", o->site, from);
+			tunnel_free(o);
+			i = (size_t)-1;	/* the array changed: start over */
+		}
+	}
+	if (rc == IKE_AUTH_DONE_NO_CHILD)
+		log_warn("site '%s' %s: Child SA refused: %s", t->site, from, ike_notify_name(notify));
+	tunnel_established(t, &c, rc == IKE_AUTH_DONE);
+	ike_child_clear(&c);
+}
+
+/* ---- established IKE SAs ---- */
+
+static uint32_t spi_map(void *arg, uint32_t peer_spi)
+{
+	struct tunnel *t = arg;
+
+	for (size_t i = 0; i < t->n_children; i++)
+		if (t->children[i].spi_out == peer_spi)
+			return t->children[i].spi_in;
+	return 0;
+}
+
+static void child_forget(struct tunnel *t, uint32_t spi_out)
+{
+	const struct site *s = site_db_find(&t->d->db, t->site);
+
+	for (size_t i = 0; i < t->n_children; i++)
+		if (t->children[i].spi_out == spi_out) {
+			kernel_child_remove(t->d, t, &t->children[i]);
+			if (!t->initiator && s)
+				kernel_child_policies(t->d, t, &t->children[i], s, true);
+			t->children[i] = t->children[--t->n_children];
+			return;
+		}
+}
+
+static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const union net_addr *from)
+{
+	struct ikd *d = t->d;
+	struct ike_sa_rx rx;
+	char peer[80];
+	int rc;
+
+	rc = ike_sa_receive(&t->sa, buf, len, spi_map, t, &d->out, &rx);
+	if (rc < 0) {
+		if (rc == -EACCES)
+			d->stats.bad_icv++;
+		d->stats.dropped++;
+		log_debug("site '%s' %s: message dropped: %s", t->site, peer_str(t, peer, sizeof(peer)),
+			  strerror(-rc));
+		return;
+	}
+	t->last_heard_ms = timer_now_ms();
+	t->dpd_missed = 0;
+	/* RFC 7296 §2.23: a peer behind a NAT may move; follow authenticated messages. */
+	if (!same_addr(from, &t->remote, true) && (t->sa.k.nat_remote || t->sa.k.nat_local)) {
+		char old[64], new[64];
+
+		log_notice("site '%s': peer moved from %s to %s", t->site,
+			   net_addr_str(&t->remote, old, sizeof(old)), net_addr_str(from, new, sizeof(new)));
+		t->remote = *from;
+	}
+	switch (rx.event) {
+	case IKE_SA_EV_REPLY:
+	case IKE_SA_EV_RESENT:
+		send_msg(t, &d->out);
+		for (size_t i = 0; i < rx.n_child_deleted; i++) {
+			log_notice("site '%s' %s: peer deleted Child SA %08x", t->site,
+				   peer_str(t, peer, sizeof(peer)), rx.child_deleted[i]);
+			child_forget(t, rx.child_deleted[i]);
+		}
+		if (rx.n_child_deleted && t->n_children == 0 && t->initiator) {
+			/* Nothing left to carry traffic: build the tunnel again. */
+			if (ike_sa_delete_request(&t->sa, &d->out) == 0)
+				send_msg(t, &d->out);
+			tunnel_down(t, "the POP deleted the last Child SA");
+		}
+		break;
+	case IKE_SA_EV_DELETED:
+		send_msg(t, &d->out);
+		tunnel_down(t, "the peer deleted the IKE SA");
+		break;
+	case IKE_SA_EV_ANSWERED:
+		timer_cancel(&d->loop.timers, &t->t_retx);
+		t->tries = 0;
+		if (t->state == TUN_DELETING)
+			tunnel_down(t, "deleted");
+		break;
+	default:
+		break;
+	}
+}
+
+void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
+		 const struct net_dgram *dg)
+{
+	struct ike_header h;
+	struct tunnel *t;
+	bool response;
+
+	d->stats.rx++;
+	if (ike_header_decode(buf, len, &h, NULL) < 0 || h.major != 2) {
+		d->stats.dropped++;
+		return;
+	}
+	response = h.flags & IKE_FLAG_RESPONSE;
+	if (h.exchange == IKE_EXCH_IKE_SA_INIT && !response) {
+		static const uint8_t zero[IKE_SPI_LEN];
+
+		if (memcmp(h.spi_r, zero, IKE_SPI_LEN) == 0 && (h.flags & IKE_FLAG_INITIATOR))
+			on_init_request(d, ns, buf, len, &h, dg);
+		else
+			d->stats.dropped++;
+		return;
+	}
+	/* The I flag says whether the sender is the original initiator: then we are not. */
+	t = ours_find(d, (h.flags & IKE_FLAG_INITIATOR) ? h.spi_r : h.spi_i);
+	if (!t || t->initiator == !!(h.flags & IKE_FLAG_INITIATOR)) {
+		d->stats.dropped++;
+		return;
+	}
+	if (t->initiator && t->state == TUN_INIT && h.exchange == IKE_EXCH_IKE_SA_INIT && response) {
+		on_init_response(t, buf, len);
+	} else if (t->initiator && t->state == TUN_AUTH && h.exchange == IKE_EXCH_IKE_AUTH &&
+		   response) {
+		on_auth_response(t, buf, len);
+	} else if (!t->initiator && t->state == TUN_INIT && h.exchange == IKE_EXCH_IKE_AUTH &&
+		   !response && h.msg_id == 1) {
+		t->sock = ns;	/* a NATed initiator switched to 4500 */
+		t->remote = dg->from;
+		on_auth_request(t, buf, len);
+	} else if (!t->initiator && t->state == TUN_UP && h.exchange == IKE_EXCH_IKE_AUTH &&
+		   !response && h.msg_id == 1) {
+		send_msg(t, &t->pending);	/* our IKE_AUTH response was lost */
+	} else if ((t->state == TUN_UP || t->state == TUN_DELETING) && t->have_sa) {
+		on_established(t, buf, len, &dg->from);
+	} else {
+		d->stats.dropped++;
+	}
+}
+
+/* ---- timers ---- */
+
+static void retx_fire(struct timer *tm, void *arg)
+{
+	struct tunnel *t = arg;
+	struct ikd *d = t->d;
+	char why[128], peer[80];
+
+	(void)tm;
+	t->tries++;
+	if (t->tries >= d->conf.retransmit_tries) {
+		snprintf(why, sizeof(why), "%s: no answer after %u transmissions",
+			 t->state == TUN_INIT ? "IKE_SA_INIT" : t->state == TUN_AUTH ? "IKE_AUTH" :
+			 "peer dead", t->tries);
+		if (t->state == TUN_UP)
+			log_warn("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), why);
+		else
+			log_info("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), why);
+		tunnel_down(t, why);
+		return;
+	}
+	if (t->state == TUN_UP || t->state == TUN_DELETING) {
+		if (ike_sa_retransmit(&t->sa, &d->out) < 0)
+			return;
+		send_msg(t, &d->out);
+	} else {
+		send_msg(t, &t->pending);
+	}
+	arm_retx(t);
+}
+
+static void dpd_fire(struct timer *tm, void *arg)
+{
+	struct tunnel *t = arg;
+	struct ikd *d = t->d;
+	const struct site *s = site_db_find(&d->db, t->site);
+
+	(void)tm;
+	if (!s || t->state != TUN_UP)
+		return;
+	if (!t->sa.waiting && ike_sa_dpd_request(&t->sa, &d->out) == 0) {
+		t->tries = 0;
+		send_msg(t, &d->out);
+		arm_retx(t);
+	}
+	timer_arm(&d->loop.timers, &t->t_dpd, timer_now_ms() + (uint64_t)s->dpd_interval_s * 1000);
+}
+
+static void keepalive_fire(struct timer *tm, void *arg)
+{
+	struct tunnel *t = arg;
+	struct ikd *d = t->d;
+
+	(void)tm;
+	if (t->state != TUN_UP || !t->sock || !t->sock->natt)
+		return;
+	/* RFC 3948 §2.3, only when nothing else went out lately. */
+	if (timer_now_ms() - t->last_sent_ms >= (uint64_t)d->conf.keepalive_s * 1000)
+		net_send_keepalive(t->sock, &t->remote, &t->local);
+	timer_arm(&d->loop.timers, &t->t_keepalive,
+		  timer_now_ms() + (uint64_t)d->conf.keepalive_s * 1000);
+}
+
+/* ---- sites: which tunnels exist, which POP is active ---- */
+
+size_t ikd_site_tunnels(struct ikd *d, const char *site, struct tunnel **ret, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_tunnels && n < max; i++)
+		if (!strcmp(d->tunnels[i]->site, site))
+			ret[n++] = d->tunnels[i];
+	return n;
+}
+
+static struct tunnel *pop_tunnel(struct ikd *d, const char *site, const char *pop)
+{
+	for (size_t i = 0; i < d->n_tunnels; i++)
+		if (d->tunnels[i]->initiator && !strcmp(d->tunnels[i]->site, site) &&
+		    !strcmp(d->tunnels[i]->pop, pop))
+			return d->tunnels[i];
+	return NULL;
+}
+
+static bool usable(const struct tunnel *t)
+{
+	return t && t->state == TUN_UP && t->n_children > 0 && t->children[0].installed;
+}
+
+/* The POPs in order of preference: the primary, then the backups. */
+static size_t site_pops(const struct site *s, const char **ret)
+{
+	size_t n = 0;
+
+	ret[n++] = s->primary;
+	for (size_t i = 0; i < s->n_backups; i++)
+		ret[n++] = s->backups[i];
+	return n;
+}
+
+static struct tunnel *site_active_tunnel(struct ikd *d, const struct site *s)
+{
+	struct site_rt *r = site_rt_get(d, s->name, false);
+
+	return r && r->active[0] ? pop_tunnel(d, s->name, r->active) : NULL;
+}
+
+static void fallback_fire(struct timer *tm, void *arg)
+{
+	struct site_rt *r = arg;
+	const struct site *s = site_db_find(&r->d->db, r->name);
+
+	(void)tm;
+	if (s)
+		site_reevaluate(r->d, s);
+}
+
+/*
+ * Choose the site's active POP: keep the current one while it is usable, except that the
+ * primary takes over again once it has been up for the hold-down time; otherwise the first
+ * usable POP in order. A change is one policy update.
+ */
+static void site_reevaluate(struct ikd *d, const struct site *s)
+{
+	struct site_rt *r = site_rt_get(d, s->name, true);
+	const char *pops[1 + SITE_MAX_BACKUPS];
+	size_t n = site_pops(s, pops);
+	struct tunnel *cur, *prim, *choice = NULL;
+	uint64_t now = timer_now_ms(), hold = (uint64_t)d->conf.hold_down_s * 1000;
+
+	if (!r || d->conf.role != CONF_ROLE_INITIATOR)
+		return;
+	cur = r->active[0] ? pop_tunnel(d, s->name, r->active) : NULL;
+	prim = pop_tunnel(d, s->name, s->primary);
+	if (usable(cur))
+		choice = cur;
+	if (choice != prim && usable(prim)) {
+		if (!choice || now - prim->up_since_ms >= hold)
+			choice = prim;
+		else
+			timer_arm(&d->loop.timers, &r->t_fallback, prim->up_since_ms + hold);
+	}
+	for (size_t i = 0; !choice && i < n; i++) {
+		struct tunnel *t = pop_tunnel(d, s->name, pops[i]);
+
+		if (usable(t))
+			choice = t;
+	}
+	if (r->policies && choice == cur && (!cur || !strcmp(cur->pop, r->active)))
+		return;
+	if (kernel_site_policies(d, s, choice) == 0)
+		r->policies = true;
+	if (choice && !cur && r->active[0] == '\0')
+		log_notice("site '%s': traffic to pop '%s'", s->name, choice->pop);
+	else if (choice && (!cur || strcmp(choice->pop, r->active)))
+		log_notice("site '%s': %s from pop '%s' to pop '%s'", s->name,
+			   !strcmp(choice->pop, s->primary) ? "fallback" : "failover",
+			   r->active[0] ? r->active : "(none)", choice->pop);
+	else if (!choice && r->active[0])
+		log_warn("site '%s': no usable POP, traffic blocked (fail-closed)", s->name);
+	if (choice && r->active[0] && strcmp(choice->pop, r->active))
+		r->failovers++;
+	snprintf(r->active, sizeof(r->active), "%s", choice ? choice->pop : "");
+}
+
+const char *ikd_site_status(struct ikd *d, const struct site *s, const char **ret_active)
+{
+	struct tunnel *ts[1 + SITE_MAX_BACKUPS + 64];
+	size_t n;
+	uint64_t now = timer_now_ms();
+
+	*ret_active = "";
+	if (!s->enabled)
+		return "disabled";
+	if (d->conf.role == CONF_ROLE_INITIATOR) {
+		struct tunnel *a = site_active_tunnel(d, s);
+
+		if (!a)
+			return "down";
+		*ret_active = a->pop;
+		return usable(a) && now - a->last_heard_ms < STATUS_WINDOW_MS ? "up" : "down";
+	}
+	n = ikd_site_tunnels(d, s->name, ts, sizeof(ts) / sizeof(ts[0]));
+	for (size_t i = 0; i < n; i++)
+		if (ts[i]->state == TUN_UP && now - ts[i]->last_heard_ms < STATUS_WINDOW_MS)
+			return "up";
+	return "down";
+}
+
+static void site_stop(struct ikd *d, const char *name, const struct site *s)
+{
+	for (size_t i = 0; i < d->n_tunnels; i++) {
+		struct tunnel *t = d->tunnels[i];
+
+		if (strcmp(t->site, name))
+			continue;
+		if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
+			send_msg(t, &d->out);
+		tunnel_free(t);
+		i = (size_t)-1;
+	}
+	if (s && d->conf.role == CONF_ROLE_INITIATOR)
+		kernel_site_policies_remove(d, s);
+	site_rt_drop(d, name);
+}
+
+static void site_start(struct ikd *d, const struct site *s)
+{
+	const char *pops[1 + SITE_MAX_BACKUPS];
+	size_t n = site_pops(s, pops);
+
+	if (!s->enabled || d->conf.role != CONF_ROLE_INITIATOR)
+		return;
+	/* Fail-closed from the start: block until a POP's tunnel is up. */
+	site_reevaluate(d, s);
+	for (size_t i = 0; i < n; i++) {
+		const struct pop *p = site_db_find_pop(&d->db, pops[i]);
+		struct tunnel *t;
+
+		if (!p || !p->accepting) {
+			log_info("site '%s': pop '%s' skipped (%s)", s->name, pops[i],
+				 p ? "not accepting new tunnels" : "unknown");
+			continue;
+		}
+		t = tunnel_new(d, true, s->name, pops[i]);
+		if (t)
+			initiator_start(t);
+	}
+}
+
+/* Sites whose configuration the engineer changed: stop and start only those. */
+void ikd_apply_sites(struct ikd *d, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct site *s = site_db_find(&d->db, names[i]);
+		struct site_rt *r = site_rt_get(d, names[i], false);
+
+		/* Policies of a deleted site: removed by selector, which we no longer know
+		 * when the record is gone, so they were removed before the change. */
+		site_stop(d, names[i], r && r->policies ? s : NULL);
+		if (s)
+			site_start(d, s);
+	}
+}
+
+void ikd_apply_all(struct ikd *d)
+{
+	for (size_t i = 0; i < d->db.n_sites; i++)
+		site_start(d, &d->db.sites[i]);
+}
+
+void ikd_shutdown_tunnels(struct ikd *d)
+{
+	while (d->n_tunnels) {
+		struct tunnel *t = d->tunnels[0];
+
+		if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
+			send_msg(t, &d->out);
+		tunnel_free(t);
+	}
+	for (size_t i = 0; i < d->db.n_sites; i++)
+		if (d->conf.role == CONF_ROLE_INITIATOR)
+			kernel_site_policies_remove(d, &d->db.sites[i]);
+	while (n_rts)
+		site_rt_drop(d, rts[0]->name);
+}
+
+void ikd_tunnels_clear(struct ikd *d)
+{
+	while (d->n_tunnels)
+		tunnel_free(d->tunnels[0]);
+	free(d->tunnels);
+	free(d->by_ours);
+	free(d->by_half);
+	while (n_rts)
+		site_rt_drop(d, rts[0]->name);
+	free(rts);
+	rts = NULL;
+}
+
+/* ---- kernel events ---- */
+
+static struct tunnel *tunnel_by_child(struct ikd *d, uint32_t spi, size_t *ret_idx)
+{
+	for (size_t i = 0; i < d->n_tunnels; i++)
+		for (size_t j = 0; j < d->tunnels[i]->n_children; j++)
+			if (d->tunnels[i]->children[j].spi_in == spi ||
+			    d->tunnels[i]->children[j].spi_out == spi) {
+				*ret_idx = j;
+				return d->tunnels[i];
+			}
+	return NULL;
+}
+
+void ikd_kernel_event(const struct xfrm_event *e, void *arg)
+{
+	struct ikd *d = arg;
+	struct tunnel *t;
+	size_t idx;
+
+	if (e->type != XFRM_EVENT_EXPIRE || e->proto != IPPROTO_ESP)
+		return;
+	t = tunnel_by_child(d, e->spi, &idx);
+	if (!t)
+		return;
+	if (e->hard) {
+		struct child c = t->children[idx];
+
+		log_notice("site '%s': Child SA %08x reached its lifetime", t->site, e->spi);
+		if (t->have_sa && ike_sa_delete_child_request(&t->sa, &c.spi_in, 1, &d->out) == 0) {
+			send_msg(t, &d->out);
+			t->tries = 0;
+			arm_retx(t);
+		}
+		child_forget(t, c.spi_out);
+		if (t->n_children == 0)
+			tunnel_down(t, "Child SA expired");
+	} else {
+		log_info("site '%s': Child SA %08x soft lifetime reached", t->site, e->spi);
+	}
+}
