@@ -1,0 +1,1181 @@
+/* The daemon's request handler (see handler.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ctl/handler.h"
+#include "site/csv.h"
+#include "site/index.h"
+#include "site/store.h"
+
+#define ERR_MAX		16384	/* an import lists up to CSV_MAX_ERRORS bad rows */
+#define NAME_WIRE_MAX	256	/* longer names are refused before any lookup */
+#define KEY_WIRE_MAX	64
+#define PAGE_MAX	10000000
+#define VALUE_MAX	1024	/* a joined list (backups, selectors) fits */
+
+enum { FLAG_DRY_RUN = 1, FLAG_WITH_PSK = 2 };
+
+/* One request being handled: its parts, copied out NUL-terminated, and the reply. */
+struct req {
+	struct ctl_handler *h;
+	const struct ctl_msg *m;
+	struct ike_writer *w;
+	char *err;
+	size_t err_len;
+	char *pool;			/* names and KVs, NUL-terminated */
+	const char **names;
+	size_t n_names;
+	const char **kv;		/* key, value, key, value ... */
+	size_t n_kv;
+	const struct ctl_attr *psk;
+	const struct ctl_attr *data[2];
+	size_t n_data;
+	unsigned flags;
+};
+
+static int fail(struct req *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct req *r, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->err, r->err_len, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Library errors name the field ("traffic 'x': ..."); say which record too. */
+static int prefix_err(struct req *r, int rc, const char *kind, const char *name)
+{
+	char head[NAME_WIRE_MAX + 16];
+	size_t hl, el = strlen(r->err);
+
+	if (!strncmp(r->err, kind, strlen(kind)) && r->err[strlen(kind)] == ' ')
+		return rc;
+	hl = (size_t)snprintf(head, sizeof(head), "%s '%s': ", kind, name);
+	if (hl >= sizeof(head) || hl + el + 1 > r->err_len)
+		return rc;
+	memmove(r->err + hl, r->err, el + 1);
+	memcpy(r->err, head, hl);
+	return rc;
+}
+
+/* ---- the parts of a request ---- */
+
+#define A(t) (1u << (t))
+
+struct verb {
+	int (*fn)(struct req *r);
+	unsigned attrs;			/* the attribute types it takes */
+	size_t min_names, max_names;
+	unsigned flags;			/* the flags it takes */
+	size_t max_data;
+};
+
+static const char *attr_name(uint16_t type)
+{
+	static const char *const names[] = {
+		[CTL_A_NAME] = "name", [CTL_A_KV] = "field", [CTL_A_PSK] = "psk",
+		[CTL_A_DATA] = "data", [CTL_A_ERROR] = "error", [CTL_A_ROW] = "row",
+		[CTL_A_FLAG] = "flag",
+	};
+
+	return type > 0 && type <= CTL_A_FLAG ? names[type] : "unknown";
+}
+
+static bool printable_ascii(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x21 || p[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static int parse_flag(struct req *r, const struct verb *v, const struct ctl_attr *a,
+		      const char *what)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} flags[] = { { "dry-run", FLAG_DRY_RUN }, { "with-psk", FLAG_WITH_PSK } };
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (a->len == strlen(flags[i].name) && !memcmp(a->p, flags[i].name, a->len) &&
+		    (v->flags & flags[i].bit)) {
+			r->flags |= flags[i].bit;
+			return 0;
+		}
+	if (a->len <= KEY_WIRE_MAX && printable_ascii(a->p, a->len))
+		return fail(r, -EINVAL, "%s: no option '%.*s'", what, (int)a->len, (const char *)a->p);
+	return fail(r, -EINVAL, "%s: an unknown option", what);
+}
+
+/* Check every attribute against what the verb takes, then copy names and KVs out. */
+static int parse_parts(struct req *r, const struct verb *v)
+{
+	const char *what = ctl_verb_name(r->m->code);
+	size_t pool_len = 1, n_names = 0, n_kv = 0, off = 0;
+	int rc;
+
+	for (size_t i = 0; i < r->m->n_attrs; i++) {
+		const struct ctl_attr *a = &r->m->attrs[i];
+		const uint8_t *value;
+		const char *key;
+		size_t vlen, klen;
+
+		if (a->type == 0 || a->type > CTL_A_FLAG)
+			return fail(r, -EBADMSG, "%s: unknown attribute type %u", what, a->type);
+		if (!(v->attrs & A(a->type)))
+			return fail(r, -EINVAL, "%s: takes no %s attribute", what, attr_name(a->type));
+		switch (a->type) {
+		case CTL_A_NAME:
+			if (a->len == 0 || a->len > NAME_WIRE_MAX || memchr(a->p, '\0', a->len))
+				return fail(r, -EINVAL, "%s: a name is 1 to %d bytes, no NUL", what,
+					    NAME_WIRE_MAX);
+			n_names++;
+			pool_len += a->len + 1;
+			break;
+		case CTL_A_KV:
+			if (ctl_attr_kv(a, &key, &value, &vlen) < 0)
+				return fail(r, -EBADMSG, "%s: a field without its key", what);
+			klen = (size_t)(value - 1 - a->p);
+			if (klen > KEY_WIRE_MAX || !printable_ascii(a->p, klen))
+				return fail(r, -EINVAL, "%s: a field name is 1 to %d printable characters",
+					    what, KEY_WIRE_MAX);
+			if (memchr(value, '\0', vlen))
+				return fail(r, -EINVAL, "%s: field '%s': a NUL in its value", what, key);
+			n_kv += 2;
+			pool_len += a->len + 1;
+			break;
+		case CTL_A_PSK:
+			if (r->psk)
+				return fail(r, -EINVAL, "%s: two keys given", what);
+			r->psk = a;
+			break;
+		case CTL_A_DATA:
+			if (r->n_data == v->max_data || r->n_data == 2)
+				return fail(r, -EINVAL, "%s: too many data attributes", what);
+			r->data[r->n_data++] = a;
+			break;
+		case CTL_A_FLAG:
+			rc = parse_flag(r, v, a, what);
+			if (rc < 0)
+				return rc;
+			break;
+		default:
+			return fail(r, -EINVAL, "%s: takes no %s attribute", what, attr_name(a->type));
+		}
+	}
+	if (n_names < v->min_names)
+		return fail(r, -EINVAL, "%s: no name given", what);
+	if (n_names > v->max_names)
+		return fail(r, -EINVAL, "%s: takes one name", what);
+	r->pool = malloc(pool_len);
+	r->names = calloc(n_names + 1, sizeof(*r->names));
+	r->kv = calloc(n_kv + 1, sizeof(*r->kv));
+	if (!r->pool || !r->names || !r->kv)
+		return fail(r, -ENOMEM, "%s: out of memory", what);
+	for (size_t i = 0; i < r->m->n_attrs; i++) {
+		const struct ctl_attr *a = &r->m->attrs[i];
+
+		if (a->type != CTL_A_NAME && a->type != CTL_A_KV)
+			continue;
+		memcpy(r->pool + off, a->p, a->len);
+		r->pool[off + a->len] = '\0';
+		if (a->type == CTL_A_NAME) {
+			r->names[r->n_names++] = r->pool + off;
+		} else {
+			r->kv[r->n_kv++] = r->pool + off;
+			r->kv[r->n_kv++] = r->pool + off + strlen(r->pool + off) + 1;
+		}
+		off += a->len + 1;
+	}
+	return 0;
+}
+
+/* ---- writing records ---- */
+
+static void join(char *buf, size_t cap, const char *first, size_t stride, size_t n)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o < cap; i++) {
+		int k = snprintf(buf + o, cap - o, "%s%s", i ? "," : "", first + i * stride);
+
+		if (k < 0)
+			break;
+		o += (size_t)k;
+	}
+}
+
+static int put_kv_u32(struct ike_writer *w, const char *key, uint32_t v)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%" PRIu32, v);
+	return ctl_put_kv(w, key, buf);
+}
+
+static int put_kv_size(struct ike_writer *w, const char *key, size_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%zu", v);
+	return ctl_put_kv(w, key, buf);
+}
+
+/* Every field, with the keys of site_set(); the PSK only as "(set)". */
+static int put_site_fields(struct ike_writer *w, const struct site *s)
+{
+	char v[VALUE_MAX];
+	int rc;
+
+	rc = ctl_put_kv(w, "name", s->name);
+	rc = rc ?: ctl_put_kv(w, "id", s->id);
+	rc = rc ?: ctl_put_kv(w, "id-type", site_id_type_name(s->id_type));
+	rc = rc ?: ctl_put_kv(w, "source-ip", s->source_ip);
+	rc = rc ?: ctl_put_kv(w, "psk", s->psk.p ? "(set)" : "(none)");
+	rc = rc ?: ctl_put_kv(w, "primary", s->primary);
+	join(v, sizeof(v), s->backups[0], sizeof(s->backups[0]), s->n_backups);
+	rc = rc ?: ctl_put_kv(w, "backups", v);
+	rc = rc ?: ctl_put_kv(w, "traffic", site_traffic_name(s->traffic));
+	rc = rc ?: ctl_put_kv(w, "enabled", s->enabled ? "yes" : "no");
+	join(v, sizeof(v), s->local_ts[0], sizeof(s->local_ts[0]), s->n_local_ts);
+	rc = rc ?: ctl_put_kv(w, "local-ts", v);
+	join(v, sizeof(v), s->remote_ts[0], sizeof(s->remote_ts[0]), s->n_remote_ts);
+	rc = rc ?: ctl_put_kv(w, "remote-ts", v);
+	snprintf(v, sizeof(v), "0x%" PRIx32 "/0x%" PRIx32, s->mark, s->mark_mask);
+	rc = rc ?: ctl_put_kv(w, "mark", v);
+	rc = rc ?: put_kv_u32(w, "if-id", s->if_id);
+	rc = rc ?: ctl_put_kv(w, "ike-proposals", s->ike_proposals);
+	rc = rc ?: ctl_put_kv(w, "esp-proposals", s->esp_proposals);
+	rc = rc ?: put_kv_u32(w, "ike-lifetime", s->ike_lifetime_s);
+	rc = rc ?: put_kv_u32(w, "child-lifetime", s->child_lifetime_s);
+	rc = rc ?: put_kv_u32(w, "ike-rekey", s->ike_rekey_s);
+	rc = rc ?: put_kv_u32(w, "child-rekey", s->child_rekey_s);
+	rc = rc ?: put_kv_u32(w, "dpd-interval", s->dpd_interval_s);
+	rc = rc ?: put_kv_u32(w, "max-child-sas", s->max_child_sas);
+	return rc ?: ctl_put_kv(w, "vendor-rules", s->vendor_rules ? "yes" : "no");
+}
+
+static int put_pop_fields(struct ike_writer *w, const struct pop *p, size_t n_primary,
+			  size_t n_backup)
+{
+	int rc;
+
+	rc = ctl_put_kv(w, "name", p->name);
+	rc = rc ?: ctl_put_kv(w, "gateway", p->gateway);
+	rc = rc ?: ctl_put_kv(w, "probe-ip", p->probe_ip);
+	rc = rc ?: ctl_put_kv(w, "location", p->location);
+	rc = rc ?: ctl_put_kv(w, "accepting", p->accepting ? "yes" : "no");
+	rc = rc ?: ctl_put_kv(w, "ike-id", p->ike_id);
+	rc = rc ?: put_kv_size(w, "sites-primary", n_primary);
+	return rc ?: put_kv_size(w, "sites-backup", n_backup);
+}
+
+/* The value of KV key among the attributes in buf (the runtime's output), or NULL. */
+static bool find_kv(const uint8_t *buf, size_t len, const char *key, char *out, size_t cap)
+{
+	struct ike_reader rd = ike_reader_init(buf, len);
+
+	while (rd.len > 0) {
+		struct ctl_attr a;
+		const uint8_t *value;
+		const char *k;
+		size_t vlen;
+
+		if (ike_reader_u16(&rd, &a.type) < 0 || ike_reader_u32(&rd, &a.len) < 0 ||
+		    ike_reader_bytes(&rd, a.len, &a.p) < 0)
+			return false;
+		if (a.type != CTL_A_KV || ctl_attr_kv(&a, &k, &value, &vlen) < 0 ||
+		    strcmp(k, key) != 0)
+			continue;
+		if (vlen >= cap)
+			return false;
+		memcpy(out, value, vlen);
+		out[vlen] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/* The runtime's KVs of s into scratch (emptied first), a "status" always among them. */
+static int site_runtime(struct req *r, const struct site *s, bool detail,
+			struct ike_writer *scratch, char *status, size_t status_len)
+{
+	const struct ctl_runtime *rt = r->h->rt;
+	int rc = 0;
+
+	if (scratch->buf)
+		sodium_memzero(scratch->buf, scratch->len);
+	scratch->len = 0;
+	if (rt && rt->site_runtime)
+		rc = rt->site_runtime(rt->arg, s, detail, scratch);
+	if (rc < 0)
+		return fail(r, rc, "site '%s': runtime state: %s", s->name, strerror(-rc));
+	if (find_kv(scratch->buf, scratch->len, "status", status, status_len))
+		return 0;
+	snprintf(status, status_len, "%s", s->enabled ? "down" : "disabled");
+	return ctl_put_kv(scratch, "status", status);
+}
+
+static int put_site_row(struct req *r, const struct site *s, bool detail,
+			struct ike_writer *scratch)
+{
+	char status[16];
+	size_t mark;
+	int rc = site_runtime(r, s, detail, scratch, status, sizeof(status));
+
+	rc = rc ?: ctl_row_begin(r->w, &mark);
+	rc = rc ?: put_site_fields(r->w, s);
+	rc = rc ?: ike_writer_bytes(r->w, scratch->buf, scratch->len);
+	return rc ?: ctl_row_end(r->w, mark);
+}
+
+/* ---- saving, undoing, telling the daemon ---- */
+
+static int save(struct req *r, const struct site_db *db)
+{
+	char why[SITE_ERR_MAX + 64];
+	int rc;
+
+	if (!r->h->store_path)
+		return 0;
+	rc = site_store_save(r->h->store_path, db, why, sizeof(why));
+	if (rc < 0)
+		return fail(r, rc, "%s: not saved, nothing changed: %s", ctl_verb_name(r->m->code),
+			    why);
+	return 0;
+}
+
+static void sites_changed(struct req *r, const char *const *names, size_t n)
+{
+	const struct ctl_runtime *rt = r->h->rt;
+
+	if (rt && rt->sites_changed && n)
+		rt->sites_changed(rt->arg, names, n);
+}
+
+static void pops_changed(struct req *r, const char *const *names, size_t n)
+{
+	const struct ctl_runtime *rt = r->h->rt;
+
+	if (rt && rt->pops_changed && n)
+		rt->pops_changed(rt->arg, names, n);
+}
+
+static ssize_t site_pos(const struct site_db *db, const char *name)
+{
+	const struct site *s = site_db_find(db, name);
+
+	return s ? s - db->sites : -1;
+}
+
+/*
+ * POPs are few and hold no pointers: a copy of the array undoes any POP change. The array
+ * only grows (add) or keeps its allocation (delete moves entries down), so it can take the
+ * old entries back.
+ */
+struct pops_snapshot {
+	struct pop *pops;
+	size_t n;
+};
+
+static int pops_snapshot(struct req *r, struct pops_snapshot *snap)
+{
+	const struct site_db *db = r->h->db;
+
+	snap->n = db->n_pops;
+	snap->pops = malloc((db->n_pops ? db->n_pops : 1) * sizeof(*snap->pops));
+	if (!snap->pops)
+		return fail(r, -ENOMEM, "%s: out of memory", ctl_verb_name(r->m->code));
+	if (db->n_pops)
+		memcpy(snap->pops, db->pops, db->n_pops * sizeof(*db->pops));
+	return 0;
+}
+
+static void pops_restore(struct req *r, struct pops_snapshot *snap)
+{
+	struct site_db *db = r->h->db;
+
+	if (snap->n)
+		memcpy(db->pops, snap->pops, snap->n * sizeof(*db->pops));
+	db->n_pops = snap->n;
+}
+
+/* ---- verbs ---- */
+
+static int do_status(struct req *r)
+{
+	const struct site_db *db = r->h->db;
+	const struct ctl_runtime *rt = r->h->rt;
+	size_t enabled = 0;
+	int rc;
+
+	for (size_t i = 0; i < db->n_sites; i++)
+		enabled += db->sites[i].enabled;
+	rc = put_kv_size(r->w, "sites", db->n_sites);
+	rc = rc ?: put_kv_size(r->w, "sites-enabled", enabled);
+	rc = rc ?: put_kv_size(r->w, "pops", db->n_pops);
+	if (rc == 0 && rt && rt->status) {
+		rc = rt->status(rt->arg, r->w);
+		if (rc < 0)
+			return fail(r, rc, "status: %s", strerror(-rc));
+	}
+	return rc;
+}
+
+/*
+ * Whether site i passes f, by site_db_select's own rules: asked of a one-site view of the
+ * database, so `site list` with a status filter selects exactly as without one.
+ */
+static int site_matches(const struct site_db *db, size_t i, const struct site_filter *f,
+			bool *ret)
+{
+	struct site_db one = { .pops = db->pops, .n_pops = db->n_pops, .sites = &db->sites[i],
+			       .n_sites = 1 };
+	struct site_filter g = *f;
+	size_t *idx, n, total;
+	int rc;
+
+	g.page = 1;
+	rc = site_db_select(&one, &g, &idx, &n, &total);
+	if (rc < 0)
+		return rc;
+	free(idx);
+	*ret = total == 1;
+	return 0;
+}
+
+static int by_name(const void *a, const void *b, void *arg)
+{
+	const struct site_db *db = arg;
+
+	return strcmp(db->sites[*(const size_t *)a].name, db->sites[*(const size_t *)b].name);
+}
+
+/* site_db_select, and the runtime status: every candidate's status is asked. */
+static int select_by_status(struct req *r, const struct site_filter *f, const char *status,
+			    struct ike_writer *scratch, size_t **ret, size_t *ret_n,
+			    size_t *ret_total)
+{
+	const struct site_db *db = r->h->db;
+	size_t *all = malloc((db->n_sites ? db->n_sites : 1) * sizeof(*all));
+	size_t n = 0, first, count;
+	char st[16];
+	int rc = 0;
+
+	if (!all)
+		return fail(r, -ENOMEM, "site list: out of memory");
+	for (size_t i = 0; rc == 0 && i < db->n_sites; i++) {
+		bool ok;
+
+		rc = site_matches(db, i, f, &ok);
+		if (rc == 0 && ok)
+			rc = site_runtime(r, &db->sites[i], false, scratch, st, sizeof(st));
+		if (rc == 0 && ok && !strcmp(st, status))
+			all[n++] = i;
+	}
+	if (rc < 0) {
+		free(all);
+		return rc;
+	}
+	qsort_r(all, n, sizeof(*all), by_name, (void *)db);
+	for (size_t i = 0; f->descending && i < n / 2; i++) {
+		size_t t = all[i];
+
+		all[i] = all[n - 1 - i];
+		all[n - 1 - i] = t;
+	}
+	first = (f->page - 1) * SITE_PAGE_SIZE;
+	count = first < n ? (n - first < SITE_PAGE_SIZE ? n - first : SITE_PAGE_SIZE) : 0;
+	memmove(all, all + (first < n ? first : n), count * sizeof(*all));
+	*ret = all;
+	*ret_n = count;
+	*ret_total = n;
+	return 0;
+}
+
+static int parse_list_filter(struct req *r, struct site_filter *f, const char **ret_status)
+{
+	struct site probe;
+	char why[SITE_ERR_MAX];
+
+	site_init(&probe);
+	for (size_t k = 0; k < r->n_kv; k += 2) {
+		const char *key = r->kv[k], *v = r->kv[k + 1];
+		unsigned long long page;
+		char *end;
+
+		if (!strcmp(key, "name")) {
+			f->name = v;
+		} else if (!strcmp(key, "id")) {
+			f->id = v;
+		} else if (!strcmp(key, "pop")) {
+			f->pop = v;
+		} else if (!strcmp(key, "status")) {
+			if (strcmp(v, "up") && strcmp(v, "down") && strcmp(v, "disabled"))
+				return fail(r, -EINVAL, "site list: status '%s': up, down or disabled",
+					    v);
+			*ret_status = v;
+		} else if (!strcmp(key, "traffic") || !strcmp(key, "enabled")) {
+			if (site_set(&probe, key, v, why, sizeof(why)) < 0)
+				return fail(r, -EINVAL, "site list: %s", why);
+			if (key[0] == 't')
+				f->traffic = (int)probe.traffic;
+			else
+				f->enabled = probe.enabled;
+		} else if (!strcmp(key, "sort")) {
+			if (strcmp(v, "asc") && strcmp(v, "desc"))
+				return fail(r, -EINVAL, "site list: sort '%s': asc or desc", v);
+			f->descending = v[0] == 'd';
+		} else if (!strcmp(key, "page")) {
+			errno = 0;
+			page = strtoull(v, &end, 10);
+			if (errno || *end || !*v || *v == '-' || page < 1 || page > PAGE_MAX)
+				return fail(r, -EINVAL, "site list: page '%s': a number from 1", v);
+			f->page = (size_t)page;
+		} else {
+			return fail(r, -EINVAL, "site list: '%s': no such filter (name, id, status, "
+				    "pop, traffic, enabled, sort, page)", key);
+		}
+	}
+	return 0;
+}
+
+static int site_list(struct req *r)
+{
+	struct site_filter f = { .traffic = -1, .enabled = -1, .page = 1 };
+	const struct site_db *db = r->h->db;
+	struct ike_writer scratch;
+	const char *status = NULL;
+	size_t *idx = NULL, n = 0, total = 0;
+	int rc = parse_list_filter(r, &f, &status);
+
+	if (rc < 0)
+		return rc;
+	ike_writer_init(&scratch, CTL_MAX_MSG);
+	if (status) {
+		rc = select_by_status(r, &f, status, &scratch, &idx, &n, &total);
+	} else {
+		rc = site_db_select(db, &f, &idx, &n, &total);
+		if (rc < 0)
+			rc = fail(r, rc, "site list: out of memory");
+	}
+	rc = rc ?: put_kv_size(r->w, "total", total);
+	rc = rc ?: put_kv_size(r->w, "page", f.page);
+	rc = rc ?: put_kv_size(r->w, "page-size", SITE_PAGE_SIZE);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = put_site_row(r, &db->sites[idx[i]], false, &scratch);
+	ike_writer_clear(&scratch);
+	free(idx);
+	return rc;
+}
+
+static int site_show(struct req *r)
+{
+	const struct site *s = site_db_find(r->h->db, r->names[0]);
+	struct ike_writer scratch;
+	int rc;
+
+	if (!s)
+		return fail(r, -ENOENT, "site '%s': no such site", r->names[0]);
+	ike_writer_init(&scratch, CTL_MAX_MSG);
+	rc = put_site_row(r, s, true, &scratch);
+	ike_writer_clear(&scratch);
+	return rc;
+}
+
+static int check_psk(struct req *r, const char *name)
+{
+	if (r->psk && (r->psk->len == 0 || r->psk->len > SITE_PSK_MAX))
+		return fail(r, -EINVAL, "site '%s': psk: 1 to %d bytes", name, SITE_PSK_MAX);
+	return 0;
+}
+
+static int site_add(struct req *r)
+{
+	struct site_db *db = r->h->db;
+	const char *name = r->names[0];
+	struct site s;
+	int rc;
+
+	site_init(&s);
+	rc = site_set(&s, "name", name, r->err, r->err_len);
+	for (size_t k = 0; rc == 0 && k < r->n_kv; k += 2)
+		rc = !strcmp(r->kv[k], "name") ?
+			fail(r, -EINVAL, "site '%s': the name is given once", name) :
+			site_set(&s, r->kv[k], r->kv[k + 1], r->err, r->err_len);
+	rc = rc ?: check_psk(r, name);
+	if (rc == 0 && r->psk)
+		rc = site_set_psk(&s, r->psk->p, r->psk->len, r->err, r->err_len);
+	rc = rc ?: site_db_add_site(db, &s, r->err, r->err_len);
+	site_clear(&s);
+	if (rc < 0)
+		return prefix_err(r, rc, "site", name);
+	rc = save(r, db);
+	if (rc < 0) {
+		/* site_db_add_site appended it. */
+		site_clear(&db->sites[--db->n_sites]);
+		return rc;
+	}
+	sites_changed(r, &name, 1);
+	return 0;
+}
+
+static int site_edit(struct req *r)
+{
+	struct site_db *db = r->h->db;
+	const char *name = r->names[0];
+	ssize_t i = site_pos(db, name);
+	struct site old;
+	int rc;
+
+	if (i < 0)
+		return fail(r, -ENOENT, "site '%s': no such site", name);
+	if (r->n_kv == 0 && !r->psk)
+		return fail(r, -EINVAL, "site '%s': nothing to change", name);
+	rc = check_psk(r, name);
+	if (rc < 0)
+		return rc;
+	if (site_copy(&old, &db->sites[i]) < 0)
+		return fail(r, -ENOMEM, "site '%s': out of memory", name);
+	rc = site_db_edit_site(db, name, r->kv, r->n_kv, r->err, r->err_len);
+	if (rc == 0 && r->psk)
+		rc = site_set_psk(&db->sites[i], r->psk->p, r->psk->len, r->err, r->err_len);
+	rc = rc ?: save(r, db);
+	if (rc < 0) {
+		site_clear(&db->sites[i]);
+		db->sites[i] = old;
+		return prefix_err(r, rc, "site", name);
+	}
+	site_clear(&old);
+	sites_changed(r, &name, 1);
+	return 0;
+}
+
+static int site_set_enabled(struct req *r, bool enabled)
+{
+	struct site_db *db = r->h->db;
+	bool *was = malloc(r->n_names * sizeof(*was));
+	int rc;
+
+	if (!was)
+		return fail(r, -ENOMEM, "%s: out of memory", ctl_verb_name(r->m->code));
+	for (size_t k = 0; k < r->n_names; k++) {
+		ssize_t i = site_pos(db, r->names[k]);
+
+		was[k] = i >= 0 && db->sites[i].enabled;
+	}
+	rc = site_db_set_enabled(db, r->names, r->n_names, enabled, r->err, r->err_len);
+	if (rc == 0) {
+		rc = save(r, db);
+		for (size_t k = 0; rc < 0 && k < r->n_names; k++)
+			db->sites[site_pos(db, r->names[k])].enabled = was[k];
+	}
+	free(was);
+	if (rc == 0)
+		sites_changed(r, r->names, r->n_names);
+	return rc;
+}
+
+static int site_enable(struct req *r)
+{
+	return site_set_enabled(r, true);
+}
+
+static int site_disable(struct req *r)
+{
+	return site_set_enabled(r, false);
+}
+
+struct removed {
+	size_t pos;
+	struct site s;
+};
+
+static int by_pos(const void *a, const void *b)
+{
+	const struct removed *x = a, *y = b;
+
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * Put deleted sites back where they were: in ascending order of their old positions, each
+ * insertion leaves every earlier entry in place. site_db_delete_sites moves entries down and
+ * keeps the allocation, so the array has room for them.
+ */
+static void sites_reinsert(struct site_db *db, struct removed *gone, size_t n)
+{
+	qsort(gone, n, sizeof(*gone), by_pos);
+	for (size_t k = 0; k < n; k++) {
+		size_t at = gone[k].pos;
+
+		memmove(&db->sites[at + 1], &db->sites[at], (db->n_sites - at) * sizeof(*db->sites));
+		db->sites[at] = gone[k].s;
+		db->n_sites++;
+	}
+}
+
+static int site_delete(struct req *r)
+{
+	struct site_db *db = r->h->db;
+	struct removed *gone = calloc(r->n_names, sizeof(*gone));
+	size_t n_gone = 0;
+	int rc = 0;
+
+	if (!gone)
+		return fail(r, -ENOMEM, "site delete: out of memory");
+	for (size_t k = 0; rc == 0 && k < r->n_names; k++) {
+		ssize_t i = site_pos(db, r->names[k]);
+		bool dup = false;
+
+		for (size_t j = 0; j < n_gone; j++)
+			dup |= gone[j].pos == (size_t)i;
+		if (i < 0 || dup)
+			continue;	/* site_db_delete_sites names the problem */
+		gone[n_gone].pos = (size_t)i;
+		rc = site_copy(&gone[n_gone].s, &db->sites[i]);
+		if (rc < 0)
+			rc = fail(r, rc, "site delete: out of memory");
+		n_gone++;
+	}
+	rc = rc ?: site_db_delete_sites(db, r->names, r->n_names, r->err, r->err_len);
+	if (rc == 0) {
+		rc = save(r, db);
+		if (rc < 0) {
+			sites_reinsert(db, gone, n_gone);
+			n_gone = 0;	/* the database owns them again */
+		}
+	}
+	for (size_t k = 0; k < n_gone; k++)
+		site_clear(&gone[k].s);
+	free(gone);
+	if (rc == 0)
+		sites_changed(r, r->names, r->n_names);
+	return rc;
+}
+
+static void db_free(struct site_db *db)
+{
+	site_db_clear(db);
+}
+
+static int db_copy(struct site_db *dst, const struct site_db *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->pops = malloc((src->n_pops ? src->n_pops : 1) * sizeof(*dst->pops));
+	dst->sites = calloc(src->n_sites ? src->n_sites : 1, sizeof(*dst->sites));
+	if (!dst->pops || !dst->sites) {
+		db_free(dst);
+		return -ENOMEM;
+	}
+	if (src->n_pops)
+		memcpy(dst->pops, src->pops, src->n_pops * sizeof(*dst->pops));
+	dst->n_pops = src->n_pops;
+	for (size_t i = 0; i < src->n_sites; i++, dst->n_sites++)
+		if (site_copy(&dst->sites[i], &src->sites[i]) < 0) {
+			dst->n_sites++;
+			db_free(dst);
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+static bool lists_equal(const char *a, const char *b, size_t stride, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(a + i * stride, b + i * stride))
+			return false;
+	return true;
+}
+
+/* Whether two records configure the same thing (field by field: arrays hold stale tails). */
+static bool site_same(const struct site *a, const struct site *b)
+{
+	return !strcmp(a->name, b->name) && a->id_type == b->id_type && !strcmp(a->id, b->id) &&
+	       !strcmp(a->source_ip, b->source_ip) && a->psk.len == b->psk.len &&
+	       (a->psk.len == 0 || secret_equal(a->psk.p, b->psk.p, a->psk.len)) &&
+	       !strcmp(a->primary, b->primary) && a->n_backups == b->n_backups &&
+	       lists_equal(a->backups[0], b->backups[0], sizeof(a->backups[0]), a->n_backups) &&
+	       a->traffic == b->traffic && a->enabled == b->enabled &&
+	       a->n_local_ts == b->n_local_ts &&
+	       lists_equal(a->local_ts[0], b->local_ts[0], sizeof(a->local_ts[0]), a->n_local_ts) &&
+	       a->n_remote_ts == b->n_remote_ts &&
+	       lists_equal(a->remote_ts[0], b->remote_ts[0], sizeof(a->remote_ts[0]),
+			   a->n_remote_ts) &&
+	       a->mark == b->mark && a->mark_mask == b->mark_mask && a->if_id == b->if_id &&
+	       !strcmp(a->ike_proposals, b->ike_proposals) &&
+	       !strcmp(a->esp_proposals, b->esp_proposals) &&
+	       a->ike_lifetime_s == b->ike_lifetime_s && a->child_lifetime_s == b->child_lifetime_s &&
+	       a->ike_rekey_s == b->ike_rekey_s && a->child_rekey_s == b->child_rekey_s &&
+	       a->max_child_sas == b->max_child_sas && a->dpd_interval_s == b->dpd_interval_s &&
+	       a->vendor_rules == b->vendor_rules;
+}
+
+/* The sites of after that are new or differ from before: names point into after. */
+static int import_diff(const struct site_db *before, const struct site_db *after,
+		       const char ***ret_names, size_t *ret_added, size_t *ret_changed)
+{
+	struct site_index ix = { 0 };
+	const char **names = calloc(after->n_sites + 1, sizeof(*names));
+	size_t n = 0, added = 0;
+	int rc = 0;
+
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < before->n_sites; i++)
+		rc = site_index_add(&ix, before->sites, i + 1, i);
+	for (size_t i = 0; rc == 0 && i < after->n_sites; i++) {
+		ssize_t at = site_index_find(&ix, before->sites, after->sites[i].name);
+
+		if (at < 0)
+			added++;
+		if (at < 0 || !site_same(&before->sites[at], &after->sites[i]))
+			names[n++] = after->sites[i].name;
+	}
+	site_index_clear(&ix);
+	if (rc < 0) {
+		free(names);
+		return rc;
+	}
+	*ret_names = names;
+	*ret_added = added;
+	*ret_changed = n - added;
+	return 0;
+}
+
+static void import_errors(struct req *r, const struct csv_report *rep)
+{
+	size_t o;
+
+	o = (size_t)snprintf(r->err, r->err_len, "site import: %zu bad row%s, nothing imported",
+			     rep->n_errors, rep->n_errors == 1 ? "" : "s");
+	for (size_t i = 0; i < rep->n_errors && i < CSV_MAX_ERRORS && o < r->err_len; i++)
+		o += (size_t)snprintf(r->err + o, r->err_len - o, "\nline %u: %s",
+				      rep->errors[i].line, rep->errors[i].msg);
+	if (rep->n_errors > CSV_MAX_ERRORS && o < r->err_len)
+		snprintf(r->err + o, r->err_len - o, "\n(and %zu more)",
+			 rep->n_errors - CSV_MAX_ERRORS);
+}
+
+/* Into a copy, so a dry run and a failed save leave the database as it was. */
+static int site_import(struct req *r)
+{
+	struct site_db *db = r->h->db, work, old;
+	struct csv_report *rep = malloc(sizeof(*rep));
+	bool dry = r->flags & FLAG_DRY_RUN;
+	const char **names = NULL;
+	size_t added = 0, changed = 0;
+	int rc;
+
+	if (!rep)
+		return fail(r, -ENOMEM, "site import: out of memory");
+	if (r->n_data == 0) {
+		free(rep);
+		return fail(r, -EINVAL, "site import: no CSV given");
+	}
+	if (db_copy(&work, db) < 0) {
+		free(rep);
+		return fail(r, -ENOMEM, "site import: out of memory");
+	}
+	rc = site_csv_import(&work, (const char *)r->data[0]->p, r->data[0]->len,
+			     r->n_data > 1 ? (const char *)r->data[1]->p : NULL,
+			     r->n_data > 1 ? r->data[1]->len : 0, false, rep);
+	if (rc == -EINVAL)
+		import_errors(r, rep);
+	else if (rc < 0)
+		fail(r, rc, "site import: %s", strerror(-rc));
+	if (rc == 0 && import_diff(db, &work, &names, &added, &changed) < 0)
+		rc = fail(r, -ENOMEM, "site import: out of memory");
+	rc = rc ?: put_kv_size(r->w, "rows", rep->n_rows);
+	rc = rc ?: put_kv_size(r->w, "added", added);
+	rc = rc ?: put_kv_size(r->w, "changed", changed);
+	rc = rc ?: put_kv_size(r->w, "unchanged", rep->n_rows - added - changed);
+	rc = rc ?: ctl_put_kv(r->w, "dry-run", dry ? "yes" : "no");
+	if (rc == 0 && !dry)
+		rc = save(r, &work);
+	if (rc == 0 && !dry) {
+		old = *db;
+		*db = work;
+		work = old;
+		sites_changed(r, names, added + changed);
+	}
+	free(names);
+	db_free(&work);
+	free(rep);
+	return rc;
+}
+
+static int site_export(struct req *r)
+{
+	const struct site_db *db = r->h->db;
+	char *text = NULL;
+	size_t len = 0;
+	int rc = site_csv_export(db, r->flags & FLAG_WITH_PSK, &text, &len);
+
+	if (rc < 0)
+		return fail(r, rc, "site export: out of memory");
+	if (len > CTL_MAX_MSG - 256)
+		rc = fail(r, -EMSGSIZE, "site export: %zu sites make %zu bytes of CSV, more than "
+			  "one reply carries (%d)", db->n_sites, len, CTL_MAX_MSG - 256);
+	rc = rc ?: put_kv_size(r->w, "sites", db->n_sites);
+	rc = rc ?: ctl_put(r->w, CTL_A_DATA, text, len);
+	sodium_memzero(text, len);
+	free(text);
+	return rc;
+}
+
+/* How many sites use each POP, as primary and as a backup. */
+static int pop_counts(struct req *r, size_t **ret_primary, size_t **ret_backup)
+{
+	const struct site_db *db = r->h->db;
+	size_t n = db->n_pops ? db->n_pops : 1;
+	size_t *primary = calloc(n, sizeof(*primary)), *backup = calloc(n, sizeof(*backup));
+
+	if (!primary || !backup) {
+		free(primary);
+		free(backup);
+		return fail(r, -ENOMEM, "%s: out of memory", ctl_verb_name(r->m->code));
+	}
+	for (size_t s = 0; s < db->n_sites; s++) {
+		const struct site *st = &db->sites[s];
+
+		for (size_t p = 0; p < db->n_pops; p++) {
+			primary[p] += !strcmp(st->primary, db->pops[p].name);
+			for (size_t b = 0; b < st->n_backups; b++)
+				backup[p] += !strcmp(st->backups[b], db->pops[p].name);
+		}
+	}
+	*ret_primary = primary;
+	*ret_backup = backup;
+	return 0;
+}
+
+static int put_pop_rows(struct req *r, const char *only)
+{
+	const struct site_db *db = r->h->db;
+	size_t *primary = NULL, *backup = NULL, mark;
+	int rc = pop_counts(r, &primary, &backup);
+
+	if (rc == 0 && !only)
+		rc = put_kv_size(r->w, "total", db->n_pops);
+	for (size_t p = 0; rc == 0 && p < db->n_pops; p++) {
+		if (only && strcmp(only, db->pops[p].name))
+			continue;
+		rc = ctl_row_begin(r->w, &mark);
+		rc = rc ?: put_pop_fields(r->w, &db->pops[p], primary[p], backup[p]);
+		rc = rc ?: ctl_row_end(r->w, mark);
+	}
+	free(primary);
+	free(backup);
+	return rc;
+}
+
+static int pop_list(struct req *r)
+{
+	return put_pop_rows(r, NULL);
+}
+
+static int pop_show(struct req *r)
+{
+	if (!site_db_find_pop(r->h->db, r->names[0]))
+		return fail(r, -ENOENT, "pop '%s': no such POP", r->names[0]);
+	return put_pop_rows(r, r->names[0]);
+}
+
+/* A POP change: fn changes the database; undone from a snapshot when it or the save fails. */
+static int pop_change(struct req *r, int (*fn)(struct req *r))
+{
+	struct pops_snapshot snap = { 0 };
+	int rc = pops_snapshot(r, &snap);
+
+	if (rc < 0)
+		return rc;
+	rc = fn(r);
+	rc = rc ?: save(r, r->h->db);
+	if (rc < 0)
+		pops_restore(r, &snap);
+	free(snap.pops);
+	if (rc == 0)
+		pops_changed(r, r->names, r->n_names);
+	return rc;
+}
+
+static int pop_add_fn(struct req *r)
+{
+	const char *name = r->names[0];
+	struct pop p;
+	int rc;
+
+	pop_init(&p);
+	rc = pop_set(&p, "name", name, r->err, r->err_len);
+	for (size_t k = 0; rc == 0 && k < r->n_kv; k += 2)
+		rc = !strcmp(r->kv[k], "name") ?
+			fail(r, -EINVAL, "pop '%s': the name is given once", name) :
+			pop_set(&p, r->kv[k], r->kv[k + 1], r->err, r->err_len);
+	rc = rc ?: site_db_add_pop(r->h->db, &p, r->err, r->err_len);
+	return rc < 0 ? prefix_err(r, rc, "pop", name) : 0;
+}
+
+static int pop_edit_fn(struct req *r)
+{
+	int rc;
+
+	if (r->n_kv == 0)
+		return fail(r, -EINVAL, "pop '%s': nothing to change", r->names[0]);
+	rc = site_db_edit_pop(r->h->db, r->names[0], r->kv, r->n_kv, r->err, r->err_len);
+	return rc < 0 ? prefix_err(r, rc, "pop", r->names[0]) : 0;
+}
+
+/* One by one; a refusal and pop_change puts back those already gone. */
+static int pop_delete_fn(struct req *r)
+{
+	int rc = 0;
+
+	for (size_t k = 0; rc == 0 && k < r->n_names; k++) {
+		for (size_t j = 0; j < k; j++)
+			if (!strcmp(r->names[j], r->names[k]))
+				rc = fail(r, -EINVAL, "pop '%s': named twice", r->names[k]);
+		rc = rc ?: site_db_delete_pop(r->h->db, r->names[k], r->err, r->err_len);
+	}
+	return rc;
+}
+
+static int pop_add(struct req *r)
+{
+	return pop_change(r, pop_add_fn);
+}
+
+static int pop_edit(struct req *r)
+{
+	return pop_change(r, pop_edit_fn);
+}
+
+static int pop_delete(struct req *r)
+{
+	return pop_change(r, pop_delete_fn);
+}
+
+static int sa_list(struct req *r)
+{
+	const struct ctl_runtime *rt = r->h->rt;
+	int rc;
+
+	if (!rt || !rt->sa_list)
+		return fail(r, -EOPNOTSUPP, "sa list: not available from this daemon");
+	rc = rt->sa_list(rt->arg, r->w);
+	return rc < 0 ? fail(r, rc, "sa list: %s", strerror(-rc)) : 0;
+}
+
+static int do_refresh(struct req *r)
+{
+	const struct ctl_runtime *rt = r->h->rt;
+	char why[SITE_ERR_MAX] = "";
+	int rc;
+
+	if (!rt || !rt->refresh)
+		return fail(r, -EOPNOTSUPP, "refresh: not available from this daemon");
+	rc = rt->refresh(rt->arg, why, sizeof(why));
+	if (rc < 0)
+		return fail(r, rc, "refresh: %s", *why ? why : strerror(-rc));
+	return 0;
+}
+
+static int do_monitor(struct req *r)
+{
+	return fail(r, -EOPNOTSUPP, "monitor: not supported yet");
+}
+
+#define MANY ((size_t)CTL_MAX_ATTRS)
+
+static const struct verb verbs[CTL_VERB_MAX] = {
+	[CTL_STATUS] = { do_status },
+	[CTL_SITE_LIST] = { site_list, A(CTL_A_KV) },
+	[CTL_SITE_SHOW] = { site_show, A(CTL_A_NAME), 1, 1 },
+	[CTL_SITE_ADD] = { site_add, A(CTL_A_NAME) | A(CTL_A_KV) | A(CTL_A_PSK), 1, 1 },
+	[CTL_SITE_EDIT] = { site_edit, A(CTL_A_NAME) | A(CTL_A_KV) | A(CTL_A_PSK), 1, 1 },
+	[CTL_SITE_DELETE] = { site_delete, A(CTL_A_NAME), 1, MANY },
+	[CTL_SITE_ENABLE] = { site_enable, A(CTL_A_NAME), 1, MANY },
+	[CTL_SITE_DISABLE] = { site_disable, A(CTL_A_NAME), 1, MANY },
+	[CTL_SITE_IMPORT] = { site_import, A(CTL_A_DATA) | A(CTL_A_FLAG), 0, 0, FLAG_DRY_RUN, 2 },
+	[CTL_SITE_EXPORT] = { site_export, A(CTL_A_FLAG), 0, 0, FLAG_WITH_PSK },
+	[CTL_POP_LIST] = { pop_list },
+	[CTL_POP_SHOW] = { pop_show, A(CTL_A_NAME), 1, 1 },
+	[CTL_POP_ADD] = { pop_add, A(CTL_A_NAME) | A(CTL_A_KV), 1, 1 },
+	[CTL_POP_EDIT] = { pop_edit, A(CTL_A_NAME) | A(CTL_A_KV), 1, 1 },
+	[CTL_POP_DELETE] = { pop_delete, A(CTL_A_NAME), 1, MANY },
+	[CTL_SA_LIST] = { sa_list },
+	[CTL_REFRESH] = { do_refresh },
+	[CTL_MONITOR] = { do_monitor },
+};
+
+int ctl_reply_error(struct ike_writer *w, uint32_t id, int status, const char *msg)
+{
+	size_t start = w->len, mark;
+	int code = status < 0 ? -status : status;
+	int rc;
+
+	rc = ctl_begin(w, id, (uint16_t)(code > 0 && code <= 0xffff ? code : EIO), CTL_FLAG_REPLY,
+		       &mark);
+	rc = rc ?: ctl_put_str(w, CTL_A_ERROR, msg);
+	rc = rc ?: ctl_end(w, mark);
+	if (rc < 0)
+		w->len = start;
+	return rc;
+}
+
+int ctl_handle(struct ctl_handler *h, const struct ctl_msg *req, struct ike_writer *w)
+{
+	struct req r = { .h = h, .m = req, .w = w, .err_len = ERR_MAX };
+	size_t start = w->len, mark;
+	const struct verb *v = NULL;
+	int rc;
+
+	r.err = malloc(ERR_MAX);
+	if (!r.err)
+		return ctl_reply_error(w, req->id, -ENOMEM, "out of memory") ?: -ENOMEM;
+	r.err[0] = '\0';
+	if (req->code > 0 && req->code < CTL_VERB_MAX)
+		v = &verbs[req->code];
+	if (req->flags & CTL_FLAG_REPLY)
+		rc = fail(&r, -EBADMSG, "a reply where a request was expected");
+	else if (!v || !v->fn)
+		rc = fail(&r, -EBADMSG, "unknown verb %u", req->code);
+	else if (req->n_attrs && !req->attrs)
+		rc = fail(&r, -EINVAL, "%s: attributes missing", ctl_verb_name(req->code));
+	else
+		rc = parse_parts(&r, v);
+	if (rc == 0) {
+		rc = ctl_begin(w, req->id, 0, CTL_FLAG_REPLY, &mark);
+		rc = rc ?: v->fn(&r);
+		rc = rc ?: ctl_end(w, mark);
+	}
+	if (rc < 0) {
+		/* A half-written reply may hold exported keys. */
+		if (w->len > start)
+			sodium_memzero(w->buf + start, w->len - start);
+		w->len = start;
+		if (!r.err[0] && rc == -EMSGSIZE)
+			fail(&r, rc, "%s: the reply would exceed %d bytes", ctl_verb_name(req->code),
+			     CTL_MAX_MSG);
+		else if (!r.err[0])
+			fail(&r, rc, "%s: %s", ctl_verb_name(req->code), strerror(-rc));
+		if (ctl_reply_error(w, req->id, rc, r.err) < 0 &&
+		    ctl_reply_error(w, req->id, rc, strerror(-rc)) < 0)
+			rc = -ENOMEM;
+	}
+	free(r.pool);
+	free(r.names);
+	free(r.kv);
+	free(r.err);
+	return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * The daemon's side of the control protocol, sans I/O: ikd's socket server frames bytes,
+ * decodes a request and calls ctl_handle(), which answers from the site database and from
+ * what only the running daemon knows (struct ctl_runtime), and writes one whole reply frame.
+ *
+ * Changes are validated by the site_db_* functions, then the store is saved; when the save
+ * fails the database is put back exactly as it was and the error is the reply, so the store
+ * and the memory never disagree. Only then is the runtime told which sites or POPs changed.
+ * Pointers into the database do not survive a change (its arrays move): hold names.
+ *
+ * Fields travel as CTL_A_KV "key\0value" with the keys of site_set()/pop_set(); a PSK only as
+ * CTL_A_PSK. No reply carries a PSK, except `site export` asked for with the "with-psk" flag.
+ */
+#ifndef IKD_CTL_HANDLER_H
+#define IKD_CTL_HANDLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ctl/ctl.h"
+#include "site/site.h"
+
+/* What only the running daemon knows. Every pointer may be NULL. Callbacks return 0 or -errno. */
+struct ctl_runtime {
+	/*
+	 * Runtime KVs of site s into the row being written: "status" (up, down, disabled),
+	 * "active-pop", "throughput-kbps"; with detail (site show), one nested CTL_A_ROW per
+	 * POP tunnel. Without a "status" KV the handler writes "disabled" or "down".
+	 */
+	int (*site_runtime)(void *arg, const struct site *s, bool detail, struct ike_writer *w);
+	int (*status)(void *arg, struct ike_writer *w);		/* daemon summary KVs */
+	int (*sa_list)(void *arg, struct ike_writer *w);	/* one CTL_A_ROW per IKE/Child SA */
+	int (*refresh)(void *arg, char *err, size_t err_len);
+	/*
+	 * After a change is saved: the sites whose configuration changed (added, edited,
+	 * enabled, disabled, deleted, imported), so the daemon re-applies only those. The
+	 * names are valid during the call only.
+	 */
+	void (*sites_changed)(void *arg, const char *const *names, size_t n);
+	void (*pops_changed)(void *arg, const char *const *names, size_t n);
+	void *arg;
+};
+
+struct ctl_handler {
+	struct site_db *db;
+	const char *store_path;		/* NULL: changes are not saved (tests, a dry daemon) */
+	const struct ctl_runtime *rt;	/* may be NULL */
+};
+
+/*
+ * Handle one decoded request: append to reply one whole frame (CTL_FLAG_REPLY, the request's
+ * id, code 0 or a positive errno, and CTL_A_ERROR with the reason in words on failure).
+ * Returns the status sent: 0 or -errno. When not even an error frame fits (no memory),
+ * reply->len is left as it was: the caller drops the client.
+ */
+int ctl_handle(struct ctl_handler *h, const struct ctl_msg *req, struct ike_writer *reply);
+
+/* An error frame for a request that could not be decoded (id 0 when unknown). */
+int ctl_reply_error(struct ike_writer *reply, uint32_t id, int status, const char *msg);
+
+#endif

@@ -1,0 +1,992 @@
+/*
+ * lib/ctl/handler: every verb against a site database and a store in a temporary directory,
+ * with a fake runtime. A refused change leaves the database and the store file byte for byte
+ * as they were, and so does a store that cannot be saved; no reply carries a PSK.
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "ctl/handler.h"
+#include "site/store.h"
+
+#define PSK "S3cr3t-PSK-marker-0123456789"
+#define PSK2 "An0ther-PSK-marker-9876543210"
+
+static struct ctl_attr req_attrs[CTL_MAX_ATTRS], rep_attrs[CTL_MAX_ATTRS];
+static struct ike_writer rq, reply;
+static size_t rq_mark;
+static struct ctl_msg rep = { .attrs = rep_attrs };
+static struct site_db db;
+static struct ctl_handler h;
+static char dir[64], store[128];
+static bool allow_psk_in_reply;
+
+/* What the fake runtime was told. */
+static char changed[4096];
+static size_t n_changed_calls;
+static char pops_changed_names[1024];
+static int refresh_rc;
+
+/* ---- a fake runtime ---- */
+
+/* Status by name: disabled sites "disabled"; a name ending in an even digit "up". */
+static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writer *w)
+{
+	size_t n = strlen(s->name), mark;
+	char last = n ? s->name[n - 1] : 'x';
+	int rc;
+
+	(void)arg;
+	rc = ctl_put_kv(w, "status", !s->enabled ? "disabled" :
+			last >= '0' && last <= '9' && (last - '0') % 2 == 0 ? "up" : "down");
+	rc = rc ?: ctl_put_kv(w, "active-pop", s->primary);
+	rc = rc ?: ctl_put_kv(w, "throughput-kbps", "1234");
+	for (size_t i = 0; detail && rc == 0 && i < 1 + s->n_backups; i++) {
+		rc = ctl_row_begin(w, &mark);
+		rc = rc ?: ctl_put_kv(w, "pop", i ? s->backups[i - 1] : s->primary);
+		rc = rc ?: ctl_put_kv(w, "state", i ? "standby" : "established");
+		rc = rc ?: ctl_row_end(w, mark);
+	}
+	return rc;
+}
+
+static int rt_status(void *arg, struct ike_writer *w)
+{
+	(void)arg;
+	return ctl_put_kv(w, "role", "initiator");
+}
+
+static int rt_sa_list(void *arg, struct ike_writer *w)
+{
+	size_t mark;
+	int rc = ctl_row_begin(w, &mark);
+
+	(void)arg;
+	rc = rc ?: ctl_put_kv(w, "site", "a0");
+	rc = rc ?: ctl_put_kv(w, "kind", "ike");
+	return rc ?: ctl_row_end(w, mark);
+}
+
+static int rt_refresh(void *arg, char *err, size_t len)
+{
+	(void)arg;
+	if (refresh_rc < 0)
+		snprintf(err, len, "kernel said no");
+	return refresh_rc;
+}
+
+static void rt_sites_changed(void *arg, const char *const *names, size_t n)
+{
+	(void)arg;
+	n_changed_calls++;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(changed);
+
+		snprintf(changed + l, sizeof(changed) - l, "%s%s", l ? "," : "", names[i]);
+	}
+}
+
+static void rt_pops_changed(void *arg, const char *const *names, size_t n)
+{
+	(void)arg;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(pops_changed_names);
+
+		snprintf(pops_changed_names + l, sizeof(pops_changed_names) - l, "%s%s",
+			 l ? "," : "", names[i]);
+	}
+}
+
+static const struct ctl_runtime runtime = {
+	.site_runtime = rt_site, .status = rt_status, .sa_list = rt_sa_list,
+	.refresh = rt_refresh, .sites_changed = rt_sites_changed,
+	.pops_changed = rt_pops_changed,
+};
+
+/* ---- requests and replies ---- */
+
+static void rq_begin(uint16_t verb)
+{
+	ike_writer_clear(&rq);
+	ike_writer_init(&rq, CTL_MAX_MSG + 4);
+	ck_assert_int_eq(ctl_begin(&rq, 77, verb, 0, &rq_mark), 0);
+}
+
+static void rq_name(const char *name)
+{
+	ck_assert_int_eq(ctl_put_str(&rq, CTL_A_NAME, name), 0);
+}
+
+static void rq_kv(const char *key, const char *value)
+{
+	ck_assert_int_eq(ctl_put_kv(&rq, key, value), 0);
+}
+
+static void rq_str(uint16_t type, const char *s)
+{
+	ck_assert_int_eq(ctl_put_str(&rq, type, s), 0);
+}
+
+/* Handle a request body as given; check the reply frame and decode it into rep. */
+static int handle_msg(const struct ctl_msg *m)
+{
+	const char *why;
+	uint32_t be;
+	int rc;
+
+	ike_writer_clear(&reply);
+	ike_writer_init(&reply, CTL_MAX_MSG + 4);
+	rc = ctl_handle(&h, m, &reply);
+	ck_assert_uint_ge(reply.len, 4 + CTL_HEADER_LEN);
+	memcpy(&be, reply.buf, 4);
+	ck_assert_uint_eq(be32toh(be), reply.len - 4);
+	ck_assert_int_eq(ctl_decode(reply.buf + 4, reply.len - 4, &rep, &why), 0);
+	ck_assert_uint_eq(rep.flags, CTL_FLAG_REPLY);
+	ck_assert_uint_eq(rep.id, m->id);
+	ck_assert_int_eq(-(int)rep.code, rc);
+	if (rc < 0) {
+		ck_assert_uint_ge(rep.n_attrs, 1);
+		ck_assert_uint_eq(rep.attrs[rep.n_attrs - 1].type, CTL_A_ERROR);
+	}
+	if (!allow_psk_in_reply) {
+		ck_assert_ptr_null(memmem(reply.buf, reply.len, PSK, strlen(PSK)));
+		ck_assert_ptr_null(memmem(reply.buf, reply.len, PSK2, strlen(PSK2)));
+	}
+	return rc;
+}
+
+static int rq_send(void)
+{
+	struct ctl_msg m = { .attrs = req_attrs };
+	const char *why;
+
+	ck_assert_int_eq(ctl_end(&rq, rq_mark), 0);
+	ck_assert_int_eq(ctl_decode(rq.buf + 4, rq.len - 4, &m, &why), 0);
+	return handle_msg(&m);
+}
+
+static const char *rep_error(void)
+{
+	static char buf[16384];
+	const struct ctl_attr *a = &rep.attrs[rep.n_attrs - 1];
+
+	ck_assert_uint_eq(a->type, CTL_A_ERROR);
+	ck_assert_uint_lt(a->len, sizeof(buf));
+	memcpy(buf, a->p, a->len);
+	buf[a->len] = '\0';
+	return buf;
+}
+
+static const char *kv_in(const struct ctl_attr *attrs, size_t n, const char *key)
+{
+	static char buf[4][1024];
+	static int turn;
+
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v;
+		const char *k;
+		size_t vl;
+
+		if (attrs[i].type != CTL_A_KV || ctl_attr_kv(&attrs[i], &k, &v, &vl) < 0 ||
+		    strcmp(k, key))
+			continue;
+		turn = (turn + 1) % 4;
+		ck_assert_uint_lt(vl, sizeof(buf[0]));
+		memcpy(buf[turn], v, vl);
+		buf[turn][vl] = '\0';
+		return buf[turn];
+	}
+	return NULL;
+}
+
+static const char *rep_kv(const char *key)
+{
+	return kv_in(rep.attrs, rep.n_attrs, key);
+}
+
+static size_t rep_rows(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rep.n_attrs; i++)
+		n += rep.attrs[i].type == CTL_A_ROW;
+	return n;
+}
+
+/* Field key of the index-th row. */
+static const char *row_kv(size_t index, const char *key)
+{
+	static struct ctl_attr inner[256];
+	size_t n;
+
+	for (size_t i = 0; i < rep.n_attrs; i++) {
+		if (rep.attrs[i].type != CTL_A_ROW || index--)
+			continue;
+		ck_assert_int_eq(ctl_row_decode(&rep.attrs[i], inner, 256, &n), 0);
+		return kv_in(inner, n, key);
+	}
+	ck_abort_msg("no such row");
+	return NULL;
+}
+
+static size_t row_nested(size_t index)
+{
+	static struct ctl_attr inner[256];
+	size_t n, nested = 0;
+
+	for (size_t i = 0; i < rep.n_attrs; i++) {
+		if (rep.attrs[i].type != CTL_A_ROW || index--)
+			continue;
+		ck_assert_int_eq(ctl_row_decode(&rep.attrs[i], inner, 256, &n), 0);
+		for (size_t k = 0; k < n; k++)
+			nested += inner[k].type == CTL_A_ROW;
+	}
+	return nested;
+}
+
+/* ---- fixtures ---- */
+
+static void pop_add(const char *name)
+{
+	rq_begin(CTL_POP_ADD);
+	rq_name(name);
+	rq_kv("gateway", "198.51.100.1");
+	rq_kv("location", "Frankfurt, DE");
+	ck_assert_msg(rq_send() == 0, "%s", rep_error());
+}
+
+static int site_add(const char *name, const char *primary, const char *backups,
+		    const char *psk)
+{
+	rq_begin(CTL_SITE_ADD);
+	rq_name(name);
+	rq_kv("id", "fqdn:edge.example.com");
+	rq_kv("primary", primary);
+	rq_kv("backups", backups);
+	if (psk)
+		ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, psk, strlen(psk)), 0);
+	return rq_send();
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/ikd-handler-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(store, sizeof(store), "%s/sites", dir);
+	memset(&db, 0, sizeof(db));
+	h = (struct ctl_handler){ .db = &db, .store_path = store, .rt = &runtime };
+	pop_add("fra1");
+	pop_add("ams1");
+	pop_add("lon1");
+	ck_assert_msg(site_add("a0", "fra1", "ams1", PSK) == 0, "%s", rep_error());
+	ck_assert_msg(site_add("b1", "fra1", "lon1", PSK2) == 0, "%s", rep_error());
+	ck_assert_msg(site_add("c2", "ams1", "lon1,fra1", PSK) == 0, "%s", rep_error());
+	changed[0] = '\0';
+	n_changed_calls = 0;
+	pops_changed_names[0] = '\0';
+}
+
+static void teardown(void)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(path), 0);
+	site_db_clear(&db);
+	ike_writer_clear(&rq);
+	ike_writer_clear(&reply);
+}
+
+static char *read_file(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*ret_len = (size_t)n;
+	return buf;
+}
+
+/* The whole state: the store file and the database written the same way. */
+struct state {
+	char *file, *mem;
+	size_t file_len, mem_len;
+};
+
+static struct state state_take(void)
+{
+	struct state s;
+	char mem_path[160];
+
+	s.file = read_file(store, &s.file_len);
+	snprintf(mem_path, sizeof(mem_path), "%s/mem", dir);
+	ck_assert_int_eq(site_store_save(mem_path, &db, NULL, 0), 0);
+	s.mem = read_file(mem_path, &s.mem_len);
+	return s;
+}
+
+static void state_same(struct state *before)
+{
+	struct state now = state_take();
+
+	ck_assert_uint_eq(now.file_len, before->file_len);
+	ck_assert_mem_eq(now.file, before->file, now.file_len);
+	ck_assert_uint_eq(now.mem_len, before->mem_len);
+	ck_assert_mem_eq(now.mem, before->mem, now.mem_len);
+	/* The store is the database. */
+	ck_assert_uint_eq(now.file_len, now.mem_len);
+	ck_assert_mem_eq(now.file, now.mem, now.mem_len);
+	free(now.file);
+	free(now.mem);
+	ck_assert_str_eq(changed, "");
+	ck_assert_str_eq(pops_changed_names, "");
+}
+
+static void state_free(struct state *s)
+{
+	free(s->file);
+	free(s->mem);
+}
+
+/* ---- tests ---- */
+
+START_TEST(test_handler_site_add_show_edit)
+{
+	struct site_db loaded;
+	char err[256];
+
+	setup();
+	/* The store holds what was added. */
+	ck_assert_int_eq(site_store_load(store, &loaded, err, sizeof(err)), 0);
+	ck_assert_uint_eq(loaded.n_sites, 3);
+	ck_assert_uint_eq(loaded.n_pops, 3);
+	site_db_clear(&loaded);
+
+	rq_begin(CTL_SITE_SHOW);
+	rq_name("c2");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_uint_eq(rep_rows(), 1);
+	ck_assert_str_eq(row_kv(0, "name"), "c2");
+	ck_assert_str_eq(row_kv(0, "id"), "edge.example.com");
+	ck_assert_str_eq(row_kv(0, "id-type"), "fqdn");
+	ck_assert_str_eq(row_kv(0, "psk"), "(set)");
+	ck_assert_str_eq(row_kv(0, "backups"), "lon1,fra1");
+	ck_assert_str_eq(row_kv(0, "local-ts"), "0.0.0.0/0");
+	ck_assert_str_eq(row_kv(0, "traffic"), "User");
+	ck_assert_str_eq(row_kv(0, "enabled"), "yes");
+	ck_assert_str_eq(row_kv(0, "ike-lifetime"), "86400");
+	ck_assert_str_eq(row_kv(0, "status"), "up");
+	ck_assert_str_eq(row_kv(0, "active-pop"), "ams1");
+	ck_assert_uint_eq(row_nested(0), 3);	/* a tunnel per POP */
+
+	/* Edit fields and the key; the runtime hears of c2 only. */
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("c2");
+	rq_kv("traffic", "Guest Wifi");
+	rq_kv("mark", "0x10/0xff");
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, PSK2, strlen(PSK2)), 0);
+	ck_assert_msg(rq_send() == 0, "%s", rep_error());
+	ck_assert_str_eq(changed, "c2");
+	ck_assert_str_eq(site_db_find(&db, "c2")->traffic == SITE_TRAFFIC_GUEST_WIFI ? "y" : "n",
+			 "y");
+	ck_assert_mem_eq(site_db_find(&db, "c2")->psk.p, PSK2, strlen(PSK2));
+	ck_assert_int_eq(site_store_load(store, &loaded, err, sizeof(err)), 0);
+	ck_assert_uint_eq(site_db_find(&loaded, "c2")->mark, 0x10);
+	site_db_clear(&loaded);
+
+	/* A site added without a runtime status gets one from its enabled flag. */
+	h.rt = NULL;
+	rq_begin(CTL_SITE_DISABLE);
+	rq_name("a0");
+	ck_assert_int_eq(rq_send(), 0);
+	rq_begin(CTL_SITE_SHOW);
+	rq_name("a0");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(row_kv(0, "status"), "disabled");
+	rq_begin(CTL_SITE_SHOW);
+	rq_name("b1");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(row_kv(0, "status"), "down");
+	rq_begin(CTL_SITE_SHOW);
+	rq_name("zz");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	ck_assert_str_eq(rep_error(), "site 'zz': no such site");
+	teardown();
+}
+END_TEST
+
+START_TEST(test_handler_refused_change_changes_nothing)
+{
+	struct state before;
+
+	setup();
+	before = state_take();
+	ck_assert_int_eq(site_add("d3", "fra1", "nowhere", PSK), -ENOENT);
+	ck_assert_str_eq(rep_error(), "site 'd3' backups 'nowhere': no such POP");
+	ck_assert_int_eq(site_add("a0", "fra1", "ams1", PSK), -EEXIST);
+	ck_assert_int_eq(site_add("e4", "fra1", "ams1", NULL), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site 'e4' psk: missing");
+	/* A bad field is named with its value; the site is named too. */
+	rq_begin(CTL_SITE_ADD);
+	rq_name("f5");
+	rq_kv("traffic", "Bulk");
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, PSK, strlen(PSK)), 0);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(),
+			 "site 'f5': traffic 'Bulk': one of User, IoT, Mixed, Machine, Guest Wifi");
+	/* A PSK as a field is refused, without repeating it. */
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("a0");
+	rq_kv("psk", PSK);
+	ck_assert_int_eq(rq_send(), -EPERM);
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("a0");
+	rq_kv("ike-rekey", "86000");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "rekey at least 10 minutes"));
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("a0");
+	rq_kv("name", "renamed");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("a0");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site 'a0': nothing to change");
+	rq_begin(CTL_POP_DELETE);
+	rq_name("ams1");
+	ck_assert_int_eq(rq_send(), -EBUSY);
+	ck_assert_str_eq(rep_error(), "pop 'ams1': used by 2 sites ('a0', 'c2')");
+	rq_begin(CTL_POP_ADD);
+	rq_name("x1");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_POP_EDIT);
+	rq_name("fra1");
+	rq_kv("gateway", "not-an-ip");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "pop 'fra1': gateway 'not-an-ip': not an IP address");
+	state_same(&before);
+	state_free(&before);
+	teardown();
+}
+END_TEST
+
+/* Every change verb against a store that cannot be written: memory must not move. */
+static void every_change_fails_to_save(void)
+{
+	struct state before = state_take();
+	static const char csv[] = "name,id,psk,primary,backups\r\n"
+				  "n9,fqdn:n9.example.com," PSK ",fra1,ams1\r\n"
+				  "a0,fqdn:other.example.com,,fra1,lon1\r\n";
+
+	ck_assert_int_eq(site_add("d3", "fra1", "ams1", PSK) < 0, 1);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "not saved, nothing changed"));
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("b1");
+	rq_kv("traffic", "IoT");
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, PSK, strlen(PSK)), 0);
+	ck_assert_int_lt(rq_send(), 0);
+	rq_begin(CTL_SITE_DISABLE);
+	rq_name("a0");
+	rq_name("c2");
+	ck_assert_int_lt(rq_send(), 0);
+	rq_begin(CTL_SITE_ENABLE);
+	rq_name("a0");
+	ck_assert_int_lt(rq_send(), 0);
+	rq_begin(CTL_SITE_DELETE);
+	rq_name("c2");
+	rq_name("a0");
+	ck_assert_int_lt(rq_send(), 0);
+	rq_begin(CTL_SITE_DELETE);
+	rq_name("b1");
+	ck_assert_int_lt(rq_send(), 0);
+	rq_begin(CTL_SITE_IMPORT);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, csv, strlen(csv)), 0);
+	ck_assert_int_lt(rq_send(), 0);
+	rq_begin(CTL_POP_ADD);
+	rq_name("par1");
+	rq_kv("gateway", "192.0.2.7");
+	ck_assert_int_lt(rq_send(), 0);
+	rq_begin(CTL_POP_EDIT);
+	rq_name("lon1");
+	rq_kv("accepting", "no");
+	ck_assert_int_lt(rq_send(), 0);
+	state_same(&before);
+	state_free(&before);
+}
+
+START_TEST(test_handler_failed_save_leaves_db_unchanged)
+{
+	char bad[160], file[160];
+	struct state before;
+
+	setup();
+	/* A missing directory. */
+	snprintf(bad, sizeof(bad), "%s/missing/sites", dir);
+	h.store_path = bad;
+	every_change_fails_to_save();
+	/* A directory that is a file; an unused POP whose deletion cannot be saved. */
+	h.store_path = store;
+	rq_begin(CTL_POP_ADD);
+	rq_name("par1");
+	rq_kv("gateway", "192.0.2.7");
+	ck_assert_int_eq(rq_send(), 0);
+	pops_changed_names[0] = '\0';
+	before = state_take();
+	snprintf(file, sizeof(file), "%s/plain", dir);
+	fclose(fopen(file, "w"));
+	snprintf(bad, sizeof(bad), "%s/plain/sites", dir);
+	h.store_path = bad;
+	ck_assert_int_lt(site_add("d3", "fra1", "ams1", PSK), 0);
+	rq_begin(CTL_POP_DELETE);
+	rq_name("par1");
+	ck_assert_int_lt(rq_send(), 0);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "pop delete: not saved, nothing changed: "));
+	state_same(&before);
+	state_free(&before);
+	/* The order of the sites survived the failed deletes. */
+	ck_assert_uint_eq(db.n_sites, 3);
+	ck_assert_str_eq(db.sites[0].name, "a0");
+	ck_assert_str_eq(db.sites[1].name, "b1");
+	ck_assert_str_eq(db.sites[2].name, "c2");
+	ck_assert_mem_eq(db.sites[1].psk.p, PSK2, strlen(PSK2));
+	teardown();
+}
+END_TEST
+
+START_TEST(test_handler_bulk_all_or_nothing)
+{
+	struct state before;
+
+	setup();
+	before = state_take();
+	rq_begin(CTL_SITE_DELETE);
+	rq_name("a0");
+	rq_name("b1");
+	rq_name("nope");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	ck_assert_str_eq(rep_error(), "site 'nope': no such site");
+	rq_begin(CTL_SITE_DISABLE);
+	rq_name("a0");
+	rq_name("a0");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_DELETE);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site delete: no name given");
+	state_same(&before);
+	state_free(&before);
+
+	rq_begin(CTL_SITE_DISABLE);
+	rq_name("a0");
+	rq_name("c2");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(changed, "a0,c2");
+	ck_assert(!site_db_find(&db, "a0")->enabled && !site_db_find(&db, "c2")->enabled);
+	ck_assert(site_db_find(&db, "b1")->enabled);
+	changed[0] = '\0';
+	rq_begin(CTL_SITE_DELETE);
+	rq_name("c2");
+	rq_name("a0");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(changed, "c2,a0");
+	ck_assert_uint_eq(db.n_sites, 1);
+	ck_assert_str_eq(db.sites[0].name, "b1");
+	rq_begin(CTL_POP_DELETE);
+	rq_name("ams1");
+	rq_name("lon1");
+	ck_assert_int_eq(rq_send(), -EBUSY);
+	ck_assert_uint_eq(db.n_pops, 3);
+	rq_begin(CTL_POP_DELETE);
+	rq_name("ams1");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(pops_changed_names, "ams1");
+	ck_assert_uint_eq(db.n_pops, 2);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_handler_import_dry_run_errors_secrets)
+{
+	static const char bad[] = "name,id,primary,backups,traffic\r\n"
+				  "g6,fqdn:g6.example.com,fra1,ams1,IoT\r\n"
+				  "h7,fqdn:h7.example.com,fra1,ams1,Bulk\r\n"
+				  "i8,fqdn:i8.example.com,nowhere,ams1,IoT\r\n";
+	static const char good[] = "name,id,primary,backups,traffic\r\n"
+				   "g6,fqdn:g6.example.com,fra1,ams1,IoT\r\n"
+				   "a0,fqdn:edge.example.com,fra1,ams1,User\r\n"
+				   "b1,fqdn:edge.example.com,fra1,lon1,Mixed\r\n";
+	static const char secrets[] = "name,psk\n" "g6," PSK "\n";
+	struct state before;
+
+	setup();
+	before = state_take();
+	/* Every bad row listed with its line; nothing imported. */
+	rq_begin(CTL_SITE_IMPORT);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, bad, strlen(bad)), 0);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, secrets, strlen(secrets)), 0);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "2 bad rows, nothing imported"));
+	ck_assert_ptr_nonnull(strstr(rep_error(), "\nline 3: traffic 'Bulk'"));
+	ck_assert_ptr_nonnull(strstr(rep_error(), "\nline 4: site 'i8' "));
+	/* A dry run reports and changes nothing. */
+	rq_begin(CTL_SITE_IMPORT);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, good, strlen(good)), 0);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, secrets, strlen(secrets)), 0);
+	rq_str(CTL_A_FLAG, "dry-run");
+	ck_assert_msg(rq_send() == 0, "%s", rep_error());
+	ck_assert_str_eq(rep_kv("rows"), "3");
+	ck_assert_str_eq(rep_kv("added"), "1");
+	ck_assert_str_eq(rep_kv("changed"), "1");
+	ck_assert_str_eq(rep_kv("unchanged"), "1");
+	ck_assert_str_eq(rep_kv("dry-run"), "yes");
+	state_same(&before);
+	state_free(&before);
+	/* No PSK for a new site: refused. */
+	rq_begin(CTL_SITE_IMPORT);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, good, strlen(good)), 0);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "line 2: site 'g6' psk: missing"));
+	/* For real: only the new and the changed sites are re-applied. */
+	rq_begin(CTL_SITE_IMPORT);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, good, strlen(good)), 0);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, secrets, strlen(secrets)), 0);
+	ck_assert_msg(rq_send() == 0, "%s", rep_error());
+	ck_assert_str_eq(rep_kv("dry-run"), "no");
+	ck_assert_uint_eq(n_changed_calls, 1);
+	ck_assert_str_eq(changed, "b1,g6");
+	ck_assert_uint_eq(db.n_sites, 4);
+	ck_assert_mem_eq(site_db_find(&db, "g6")->psk.p, PSK, strlen(PSK));
+	ck_assert_int_eq(site_db_find(&db, "b1")->traffic, SITE_TRAFFIC_MIXED);
+	/* Options the verb does not take. */
+	rq_begin(CTL_SITE_IMPORT);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, good, strlen(good)), 0);
+	rq_str(CTL_A_FLAG, "with-psk");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site import: no option 'with-psk'");
+	rq_begin(CTL_SITE_IMPORT);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_handler_export)
+{
+	static const struct ctl_attr *data;
+
+	setup();
+	rq_begin(CTL_SITE_EXPORT);
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("sites"), "3");
+	data = &rep.attrs[rep.n_attrs - 1];
+	ck_assert_uint_eq(data->type, CTL_A_DATA);
+	ck_assert_ptr_nonnull(memmem(data->p, data->len, "c2,fqdn:edge.example.com", 24));
+	ck_assert_ptr_null(memmem(data->p, data->len, ",psk,", 5));
+	/* Asked for, the keys come out (and only then). */
+	allow_psk_in_reply = true;
+	rq_begin(CTL_SITE_EXPORT);
+	rq_str(CTL_A_FLAG, "with-psk");
+	ck_assert_int_eq(rq_send(), 0);
+	data = &rep.attrs[rep.n_attrs - 1];
+	ck_assert_ptr_nonnull(memmem(data->p, data->len, PSK, strlen(PSK)));
+	allow_psk_in_reply = false;
+	teardown();
+}
+END_TEST
+
+/* 250 sites s000..s249: status up for even names, primary fra1, odd ones back up to lon1. */
+static void many_sites(void)
+{
+	for (int i = 249; i >= 0; i--) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "s%03d", i);
+		ck_assert_int_eq(site_add(name, "fra1", i % 2 ? "lon1" : "ams1", PSK), 0);
+	}
+}
+
+START_TEST(test_handler_list_filters_and_pages)
+{
+	setup();
+	h.store_path = NULL;	/* 250 saves prove nothing here */
+	many_sites();
+	rq_begin(CTL_SITE_LIST);
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "253");
+	ck_assert_str_eq(rep_kv("page"), "1");
+	ck_assert_uint_eq(rep_rows(), 100);
+	ck_assert_str_eq(row_kv(0, "name"), "a0");
+	ck_assert_str_eq(row_kv(3, "name"), "s000");
+	ck_assert_str_eq(row_kv(3, "psk"), "(set)");
+	ck_assert_str_eq(row_kv(3, "status"), "up");
+	ck_assert_str_eq(row_kv(4, "status"), "down");
+	ck_assert_uint_eq(row_nested(3), 0);	/* tunnels only in show */
+
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("page", "3");
+	rq_kv("sort", "desc");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_uint_eq(rep_rows(), 53);
+	ck_assert_str_eq(row_kv(52, "name"), "a0");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("page", "9");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_uint_eq(rep_rows(), 0);
+	ck_assert_str_eq(rep_kv("total"), "253");
+
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("pop", "lon1");
+	rq_kv("name", "s1");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "50");	/* s100..s199, the odd half */
+	ck_assert_str_eq(row_kv(0, "name"), "s101");
+
+	/* The runtime status, with pages. */
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("status", "up");
+	rq_kv("page", "2");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "127");	/* a0, c2 and s000, s002 ... s248 */
+	ck_assert_uint_eq(rep_rows(), 27);
+	ck_assert_str_eq(row_kv(0, "name"), "s196");
+	rq_begin(CTL_SITE_DISABLE);
+	rq_name("s004");
+	ck_assert_int_eq(rq_send(), 0);
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("status", "disabled");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "1");
+	ck_assert_str_eq(row_kv(0, "name"), "s004");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("enabled", "no");
+	rq_kv("traffic", "user");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "1");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("status", "down");
+	rq_kv("sort", "desc");
+	rq_kv("id", "edge");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "126");
+	ck_assert_str_eq(row_kv(0, "name"), "s249");
+
+	/* Bad filters are named. */
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("status", "sideways");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site list: status 'sideways': up, down or disabled");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("page", "0");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("page", "-1");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("color", "red");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("traffic", "Bulk");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_handler_pops)
+{
+	setup();
+	rq_begin(CTL_POP_LIST);
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "3");
+	ck_assert_uint_eq(rep_rows(), 3);
+	ck_assert_str_eq(row_kv(0, "name"), "fra1");
+	ck_assert_str_eq(row_kv(0, "sites-primary"), "2");
+	ck_assert_str_eq(row_kv(0, "sites-backup"), "1");
+	ck_assert_str_eq(row_kv(2, "sites-primary"), "0");
+	ck_assert_str_eq(row_kv(2, "sites-backup"), "2");
+	ck_assert_str_eq(row_kv(0, "location"), "Frankfurt, DE");
+	rq_begin(CTL_POP_EDIT);
+	rq_name("lon1");
+	rq_kv("accepting", "no");
+	rq_kv("probe-ip", "10.9.9.9");
+	ck_assert_msg(rq_send() == 0, "%s", rep_error());
+	ck_assert_str_eq(pops_changed_names, "lon1");
+	rq_begin(CTL_POP_SHOW);
+	rq_name("lon1");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_uint_eq(rep_rows(), 1);
+	ck_assert_str_eq(row_kv(0, "accepting"), "no");
+	ck_assert_str_eq(row_kv(0, "probe-ip"), "10.9.9.9");
+	rq_begin(CTL_POP_SHOW);
+	rq_name("xx");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	ck_assert_str_eq(rep_error(), "pop 'xx': no such POP");
+	rq_begin(CTL_POP_ADD);
+	rq_name("fra1");
+	rq_kv("gateway", "192.0.2.1");
+	ck_assert_int_eq(rq_send(), -EEXIST);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_handler_runtime_verbs)
+{
+	setup();
+	rq_begin(CTL_STATUS);
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("sites"), "3");
+	ck_assert_str_eq(rep_kv("pops"), "3");
+	ck_assert_str_eq(rep_kv("role"), "initiator");
+	rq_begin(CTL_SA_LIST);
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_uint_eq(rep_rows(), 1);
+	rq_begin(CTL_REFRESH);
+	ck_assert_int_eq(rq_send(), 0);
+	refresh_rc = -EIO;
+	rq_begin(CTL_REFRESH);
+	ck_assert_int_eq(rq_send(), -EIO);
+	ck_assert_str_eq(rep_error(), "refresh: kernel said no");
+	rq_begin(CTL_MONITOR);
+	ck_assert_int_eq(rq_send(), -EOPNOTSUPP);
+	h.rt = NULL;
+	rq_begin(CTL_SA_LIST);
+	ck_assert_int_eq(rq_send(), -EOPNOTSUPP);
+	rq_begin(CTL_STATUS);
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("sites-enabled"), "3");
+	teardown();
+}
+END_TEST
+
+START_TEST(test_handler_malformed_requests)
+{
+	static const uint8_t kv_no_nul[] = "keyonly";
+	struct ctl_attr bad[2];
+	struct ctl_msg m = { .id = 5, .attrs = bad };
+	struct state before;
+
+	setup();
+	before = state_take();
+	/* Codes and flags ctl_decode would refuse, handed over anyway. */
+	m.code = 0;
+	ck_assert_int_eq(handle_msg(&m), -EBADMSG);
+	m.code = CTL_VERB_MAX;
+	ck_assert_int_eq(handle_msg(&m), -EBADMSG);
+	m.code = 0xffff;
+	ck_assert_int_eq(handle_msg(&m), -EBADMSG);
+	m.code = CTL_STATUS;
+	m.flags = CTL_FLAG_REPLY;
+	ck_assert_int_eq(handle_msg(&m), -EBADMSG);
+	m.flags = 0;
+	/* An attribute type out of range, a KV without a key, a name with a NUL. */
+	m.code = CTL_SITE_SHOW;
+	m.n_attrs = 1;
+	bad[0] = (struct ctl_attr){ .type = 0, .len = 0, .p = kv_no_nul };
+	ck_assert_int_eq(handle_msg(&m), -EBADMSG);
+	bad[0].type = 999;
+	ck_assert_int_eq(handle_msg(&m), -EBADMSG);
+	m.code = CTL_SITE_EDIT;
+	m.n_attrs = 2;
+	bad[0] = (struct ctl_attr){ .type = CTL_A_NAME, .len = 2, .p = (const uint8_t *)"a0" };
+	bad[1] = (struct ctl_attr){ .type = CTL_A_KV, .len = 7, .p = kv_no_nul };
+	ck_assert_int_eq(handle_msg(&m), -EBADMSG);
+	bad[1] = (struct ctl_attr){ .type = CTL_A_KV, .len = 4, .p = (const uint8_t *)"\0abc" };
+	ck_assert_int_eq(handle_msg(&m), -EBADMSG);
+	bad[1] = (struct ctl_attr){ .type = CTL_A_KV, .len = 6, .p = (const uint8_t *)"id\0a\0b" };
+	ck_assert_int_eq(handle_msg(&m), -EINVAL);
+	m.n_attrs = 1;
+	bad[0] = (struct ctl_attr){ .type = CTL_A_NAME, .len = 3, .p = (const uint8_t *)"a\0b" };
+	ck_assert_int_eq(handle_msg(&m), -EINVAL);
+	bad[0] = (struct ctl_attr){ .type = CTL_A_NAME, .len = 0, .p = (const uint8_t *)"" };
+	ck_assert_int_eq(handle_msg(&m), -EINVAL);
+	m.attrs = NULL;
+	ck_assert_int_eq(handle_msg(&m), -EINVAL);
+	/* Attributes a verb does not take, names it does not want. */
+	rq_begin(CTL_SITE_LIST);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, PSK, strlen(PSK)), 0);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site list: takes no psk attribute");
+	rq_begin(CTL_SITE_SHOW);
+	rq_name("a0");
+	rq_name("b1");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_SHOW);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_ADD);
+	rq_name("z9");
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, PSK, strlen(PSK)), 0);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, PSK, strlen(PSK)), 0);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("a0");
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, "", 0), 0);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_EXPORT);
+	rq_str(CTL_A_FLAG, "\x1b[31m");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site export: an unknown option");
+	rq_begin(CTL_SITE_EXPORT);
+	rq_str(CTL_A_ROW, "");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_IMPORT);
+	rq_str(CTL_A_DATA, "a");
+	rq_str(CTL_A_DATA, "b");
+	rq_str(CTL_A_DATA, "c");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	rq_begin(CTL_SITE_IMPORT);
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, "\xff\xfe", 2), 0);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	state_same(&before);
+	state_free(&before);
+	teardown();
+}
+END_TEST
+
+/* A reply that cannot hold even an error: nothing is appended. */
+START_TEST(test_handler_reply_too_small)
+{
+	struct ctl_msg m = { .id = 1, .code = CTL_STATUS, .attrs = req_attrs };
+
+	setup();
+	ike_writer_clear(&reply);
+	ike_writer_init(&reply, 10);
+	ck_assert_int_lt(ctl_handle(&h, &m, &reply), 0);
+	ck_assert_uint_eq(reply.len, 0);
+	/* Room for an error but not the rows: the error says so. */
+	ike_writer_clear(&reply);
+	ike_writer_init(&reply, 200);
+	m.code = CTL_SITE_LIST;
+	ck_assert_int_eq(ctl_handle(&h, &m, &reply), -EMSGSIZE);
+	ck_assert_uint_gt(reply.len, 0);
+	ck_assert_ptr_nonnull(memmem(reply.buf, reply.len, "reply would exceed", 18));
+	teardown();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ctl_handler");
+	TCase *tc = tcase_create("handler");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_handler_site_add_show_edit);
+	tcase_add_test(tc, test_handler_refused_change_changes_nothing);
+	tcase_add_test(tc, test_handler_failed_save_leaves_db_unchanged);
+	tcase_add_test(tc, test_handler_bulk_all_or_nothing);
+	tcase_add_test(tc, test_handler_import_dry_run_errors_secrets);
+	tcase_add_test(tc, test_handler_export);
+	tcase_add_test(tc, test_handler_list_filters_and_pages);
+	tcase_add_test(tc, test_handler_pops);
+	tcase_add_test(tc, test_handler_runtime_verbs);
+	tcase_add_test(tc, test_handler_malformed_requests);
+	tcase_add_test(tc, test_handler_reply_too_small);
+	suite_add_tcase(s, tc);
+	return test_run_suite(s);
+}
