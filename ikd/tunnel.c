@@ -553,7 +553,7 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 {
 	struct ikd *d = t->d;
 	const struct site *s = site_db_find(&d->db, t->site);
-	char peer[80], err[256];
+	char peer[80], err[256], suite[96];
 
 	ike_sa_from_init(&t->sa, &t->init);
 	t->have_sa = true;
@@ -565,6 +565,20 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	t->reconnect_s = d->conf.reconnect_min_s;
 	timer_cancel(&d->loop.timers, &t->t_retx);
 	secret_clear(&t->psk);
+	{
+		const struct crypto_suite *su = &t->sa.k.suite;
+
+		snprintf(suite, sizeof(suite), "%s%s%s-%s-%s", su->encr->name,
+			 su->integ ? "-" : "", su->integ ? su->integ->name : "", su->prf->name,
+			 su->dh->name);
+	}
+	if (have_child)
+		log_notice("site '%s' %s: IKE SA up (%s), Child SA up (%s%s%s, spi in %08x out %08x)",
+			   t->site, peer_str(t, peer, sizeof(peer)), suite, c->encr->name,
+			   c->integ ? "-" : "", c->integ ? c->integ->name : "", c->spi_in, c->spi_out);
+	else
+		log_notice("site '%s' %s: IKE SA up (%s), no Child SA", t->site,
+			   peer_str(t, peer, sizeof(peer)), suite);
 	if (have_child && s) {
 		child_record(t, c);
 		if (kernel_child_install(d, t, c, s, err, sizeof(err)) == 0) {
@@ -576,10 +590,6 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 			snprintf(t->last_error, sizeof(t->last_error), "%.200s", err);
 		}
 	}
-	log_notice("site '%s' %s: IKE SA up (%s), Child SA %s spi in %08x out %08x",
-		   t->site, peer_str(t, peer, sizeof(peer)), t->sa.k.suite.encr->name,
-		   have_child ? c->encr->name : "none", have_child ? c->spi_in : 0,
-		   have_child ? c->spi_out : 0);
 	if (s && s->dpd_interval_s)
 		timer_arm(&d->loop.timers, &t->t_dpd,
 			  timer_now_ms() + (uint64_t)s->dpd_interval_s * 1000);

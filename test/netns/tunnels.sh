@@ -1,0 +1,295 @@
+#!/bin/bash
+# ikd end to end over network namespaces: a branch router (ikd, role initiator) with a site
+# whose primary POP is an ikd gateway (role responder) and whose backup POP is strongSwan's
+# charon; then charon as the initiator towards the ikd gateway; then an unknown site.
+#   test/netns/tunnels.sh BUILD_DIR
+#
+#   ikdt-a (branch)  192.0.2.1, LAN 10.1.0.1      -- bridge in ikdt-w --
+#   ikdt-b (pop1)    192.0.2.2, cloud 10.2.0.1       ikd responder
+#   ikdt-c (pop2)    192.0.2.3, cloud 10.2.0.1       charon responder (and later initiator)
+#
+# On a kernel with ESP (the VM) traffic must go through the tunnel, and when pop1's ikd is
+# killed the branch must fail over to pop2 and keep the ping going. On a kernel without ESP
+# (the host) the IKE SAs must come up and ikd must say clearly that the kernel refused the
+# Child SA. Exit 0 pass, 1 fail, 77 skipped (not root).
+set -uo pipefail
+build=$(cd "${1:?usage: test/netns/tunnels.sh BUILD_DIR}" && pwd)
+[ "$(id -u)" = 0 ] || { echo "tunnels.sh: needs root for namespaces: skipped"; exit 77; }
+ikd=$build/ikd/ikd
+xfrmctl=$build/xfrmctl/xfrmctl
+work=$(mktemp -d /tmp/ikdt.XXXXXX)
+psk="site key $(od -An -tx1 -N8 /dev/urandom | tr -d ' ')"
+psk_hex=$(printf '%s' "$psk" | od -An -tx1 | tr -d ' \n')
+fails=0
+have_charon=0
+[ -x /usr/lib/ipsec/charon ] && have_charon=1
+
+cleanup() {
+	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+	sleep 0.3
+	for n in a b c w; do ip netns del "ikdt-$n" 2>/dev/null; done
+	if [ -n "${KEEP:-}" ]; then echo "tunnels.sh: logs kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+pass() { echo "tunnels.sh: PASS: $*"; }
+fail() { echo "tunnels.sh: FAIL: $*"; fails=$((fails + 1)); }
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+	for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+# wait_count FILE PATTERN N SECONDS: until PATTERN has appeared N times
+wait_count() {
+	for _ in $(seq $(($4 * 10))); do
+		[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+for n in a b c w; do ip netns add "ikdt-$n"; ip -n "ikdt-$n" link set lo up; done
+ip -n ikdt-w link add br0 type bridge
+ip -n ikdt-w link set br0 up
+i=1
+for n in a b c; do
+	ip link add "ikdt-$n" netns "ikdt-$n" type veth peer name "p$n" netns ikdt-w
+	ip -n "ikdt-$n" addr add "192.0.2.$i/24" dev "ikdt-$n"
+	ip -n "ikdt-$n" link set "ikdt-$n" up
+	ip -n ikdt-w link set "p$n" master br0 up
+	i=$((i + 1))
+done
+ip -n ikdt-a addr add 10.1.0.1/32 dev lo
+ip -n ikdt-b addr add 10.2.0.1/32 dev lo
+ip -n ikdt-c addr add 10.2.0.1/32 dev lo
+ip -n ikdt-a route add 10.2.0.0/24 via 192.0.2.2 src 10.1.0.1
+ip -n ikdt-b route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
+ip -n ikdt-c route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
+
+have_esp=0
+modprobe -q esp4 2>/dev/null || true
+grep -q '^esp4 ' /proc/modules 2>/dev/null && have_esp=1
+[ -d /sys/module/esp4 ] && have_esp=1
+
+umask 077
+pops="version = 1
+[pop pop1]
+gateway = 192.0.2.2
+probe-ip = 10.2.0.1
+location = Frankfurt
+ike-id = pop1.example.net
+[pop pop2]
+gateway = 192.0.2.3
+probe-ip = 10.2.0.1
+location = Amsterdam
+ike-id = pop2.example.net"
+site="[site branch1]
+id = branch1.example.com
+psk = hex:$psk_hex
+primary = pop1
+backups = pop2
+traffic = mixed
+local-ts = 10.1.0.0/24
+remote-ts = 10.2.0.0/24
+dpd-interval = 1"
+printf '%s\n%s\nsource-ip = 192.0.2.1\n' "$pops" "$site" >"$work/a.store"
+printf '%s\n%s\nsource-ip = 192.0.2.1\n' "$pops" "$site" >"$work/b.store"
+cat >"$work/a.conf" <<CONF
+role = initiator
+store = $work/a.store
+control-socket = $work/a.sock
+retransmit-timeout = 300
+retransmit-tries = 3
+reconnect-min = 1
+reconnect-max = 4
+hold-down = 3
+CONF
+cat >"$work/b.conf" <<CONF
+role = responder
+store = $work/b.store
+control-socket = $work/b.sock
+identity = pop1.example.net
+CONF
+
+start_ikd() {	# start_ikd NS NAME
+	ip netns exec "ikdt-$1" "$ikd" -c "$work/$2.conf" -d >>"$work/$2.log" 2>&1 &
+	echo $! >"$work/$2.pid"
+}
+
+start_charon() {	# the POP pop2 as charon, answering branch1 and able to call pop1
+	cat >"$work/strongswan.conf" <<CONF
+charon {
+	load_modular = no
+	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
+	plugins { vici { socket = unix://$work/charon.vici } }
+	install_routes = no
+	filelog { log { path = $work/charon.log
+		flush_line = yes
+		default = 1
+		ike = 2 } }
+}
+swanctl { load = random openssl }
+CONF
+	cat >"$work/swanctl.conf" <<CONF
+connections {
+	branch1 { version = 2
+		local_addrs = 192.0.2.3
+		remote_addrs = 192.0.2.1
+		proposals = aes256-sha256-modp2048
+		dpd_delay = 2s
+		local { auth = psk
+			id = fqdn:pop2.example.net }
+		remote { auth = psk
+			id = fqdn:branch1.example.com }
+		children { net { local_ts = 10.2.0.0/24
+			remote_ts = 10.1.0.0/24
+			esp_proposals = aes256gcm16,aes256-sha256 } } }
+	tobranch { version = 2
+		local_addrs = 192.0.2.3
+		remote_addrs = 192.0.2.2
+		proposals = aes256-sha256-modp2048
+		local { auth = psk
+			id = fqdn:branch2.example.com }
+		remote { auth = psk
+			id = fqdn:pop1.example.net }
+		children { net2 { local_ts = 10.3.0.0/24
+			remote_ts = 10.2.0.0/24
+			esp_proposals = aes256-sha256 } } }
+}
+secrets { ike { secret = "$psk" } }
+CONF
+	ip netns exec ikdt-c unshare -m sh -c "mount -t tmpfs tmpfs /run &&
+		STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" \
+		>"$work/charon.out" 2>&1 &
+	echo $! >"$work/charon.pid"
+	for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
+	swan --load-all --file "$work/swanctl.conf" >/dev/null 2>&1
+}
+swan() { STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"; }
+
+# ---- 1: the branch comes up to both POPs ----
+[ "$have_charon" = 1 ] && start_charon
+start_ikd b b
+wait_for "$work/b.log" "started" 5 || fail "the ikd gateway did not start"
+start_ikd a a
+if wait_for "$work/a.log" "pop 'pop1': IKE SA up" 10 && wait_for "$work/b.log" "site 'branch1' .*IKE SA up" 5; then
+	pass "ikd initiator <-> ikd responder: IKE SA up on both sides"
+else
+	fail "no IKE SA between the two ikd"
+fi
+if [ "$have_charon" = 1 ]; then
+	if wait_for "$work/a.log" "pop 'pop2': IKE SA up" 10 &&
+	   grep -q "IKE_SA branch1\[[0-9]*\] established" "$work/charon.log"; then
+		pass "ikd initiator <-> charon responder: IKE SA up on both sides"
+	else
+		fail "no IKE SA between ikd and charon"
+	fi
+fi
+
+if [ "$have_esp" = 1 ]; then
+	if ip netns exec ikdt-a ping -n -q -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null; then
+		pass "ping through the tunnel to pop1"
+	else
+		fail "no traffic through the tunnel to pop1"
+		ip -n ikdt-a xfrm state; ip -n ikdt-a xfrm policy
+	fi
+	n=$(ip -n ikdt-b -s xfrm state | grep -c 'src 192.0.2.1 dst 192.0.2.2')
+	[ "$n" -ge 1 ] && pass "pop1 holds the branch's inbound SA" || fail "pop1 has no SA from the branch"
+else
+	if grep -q "kernel refused the Child SA" "$work/a.log" && grep -q "kernel refused the Child SA" "$work/b.log"; then
+		pass "no ESP in this kernel: both sides say the kernel refused the Child SA"
+	else
+		fail "no clear error about the Child SA install"
+	fi
+	# charon cannot get an SPI from a kernel without ESP and refuses the child: said in words.
+	if [ "$have_charon" = 1 ]; then
+		grep -q "pop 'pop2': the POP refused the Child SA: NO_PROPOSAL_CHOSEN" "$work/a.log" &&
+			pass "charon's refusal of the child is logged by name" ||
+			fail "charon's refusal of the child is not logged"
+	fi
+	# Fail-closed even so: the branch's outbound policy blocks.
+	if ip -n ikdt-a xfrm policy | grep -A3 'dir out' | grep -q 'action block'; then
+		pass "no usable POP: the site's outbound policy blocks (fail-closed)"
+	else
+		fail "the outbound policy does not block with no usable POP"
+		ip -n ikdt-a xfrm policy
+	fi
+fi
+
+# ---- 2: the control socket ----
+if [ -x "$xfrmctl" ]; then
+	out=$(ip netns exec ikdt-a "$xfrmctl" -s "$work/a.sock" site list 2>&1)
+	echo "$out"
+	echo "$out" | grep -q branch1 && pass "xfrmctl site list shows the site" || fail "xfrmctl site list: $out"
+	out=$(ip netns exec ikdt-a "$xfrmctl" -s "$work/a.sock" -j site show branch1 2>&1)
+	echo "$out" | grep -q '"pop1"' && pass "xfrmctl -j site show names the POP tunnels" || fail "site show: $out"
+	echo "$out" | grep -qF "$psk" && fail "site show printed the PSK"
+	out=$(ip netns exec ikdt-a "$xfrmctl" -s "$work/a.sock" sa list 2>&1)
+	echo "$out" | grep -q "pop1" && pass "xfrmctl sa list shows the IKE SAs" || fail "sa list: $out"
+fi
+
+# ---- 3: pop1 dies: failover to pop2, then fallback when it returns ----
+if [ "$have_esp" = 1 ] && [ "$have_charon" = 1 ]; then
+	kill -9 "$(cat "$work/b.pid")"; rm -f "$work/b.pid"
+	if wait_for "$work/a.log" "failover from pop 'pop1' to pop 'pop2'" 15; then
+		pass "pop1 dead: failover to pop2"
+	else
+		fail "no failover to pop2"
+	fi
+	if ip netns exec ikdt-a ping -n -q -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null; then
+		pass "ping through the tunnel to pop2 (charon)"
+	else
+		fail "no traffic through pop2"
+	fi
+	ip -n ikdt-b xfrm state flush; ip -n ikdt-b xfrm policy flush
+	start_ikd b b
+	if wait_for "$work/a.log" "fallback from pop 'pop2' to pop 'pop1'" 20; then
+		pass "pop1 back: fallback after the hold-down"
+	else
+		fail "no fallback to pop1"
+	fi
+	ip netns exec ikdt-a ping -n -q -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null &&
+		pass "ping through pop1 again" || fail "no traffic after fallback"
+fi
+
+# ---- 4: charon initiates to the ikd gateway with an identity it does not know ----
+if [ "$have_charon" = 1 ]; then
+	swan --initiate --ike tobranch --child net2 --timeout 5 >/dev/null 2>&1
+	if wait_for "$work/b.log" "refused (AUTHENTICATION_FAILED): unknown identity 'branch2.example.com'" 5; then
+		pass "unknown identity refused with AUTHENTICATION_FAILED"
+	else
+		fail "the ikd gateway did not refuse an unknown identity"
+	fi
+	grep -q "received AUTHENTICATION_FAILED" "$work/charon.log" &&
+		pass "charon was told AUTHENTICATION_FAILED" || fail "charon did not get AUTHENTICATION_FAILED"
+	# Now the gateway learns branch2 (the site record, its selectors) and charon gets in.
+	printf '[site branch2]\nid = branch2.example.com\npsk = hex:%s\nprimary = pop1\nbackups = pop2\nlocal-ts = 10.3.0.0/24\nremote-ts = 10.2.0.0/24\nesp-proposals = aes256-sha256\n' \
+		"$psk_hex" >>"$work/b.store"
+	kill "$(cat "$work/b.pid")" 2>/dev/null; sleep 0.5
+	start_ikd b b
+	wait_for "$work/b.log" "started.*2 sites" 5
+	swan --initiate --ike tobranch --child net2 --timeout 8 >/dev/null 2>&1
+	if wait_for "$work/b.log" "site 'branch2' .*IKE SA up" 5 &&
+	   swan --list-sas 2>/dev/null | grep -q "tobranch.*ESTABLISHED"; then
+		pass "charon initiator <-> ikd responder: IKE SA up on both sides"
+	else
+		fail "charon could not connect to the ikd gateway"
+	fi
+fi
+
+# ---- 5: SIGTERM deletes politely ----
+# The gateway may have restarted above: wait for the branch to be back with it.
+n=$(grep -c "notice: ikd .* started" "$work/b.log")
+wait_count "$work/b.log" "site 'branch1' .*IKE SA up" "$n" 15
+kill -TERM "$(cat "$work/a.pid")"
+wait_for "$work/a.log" "ikd stopped" 5 && pass "SIGTERM: ikd stopped" || fail "ikd did not stop on SIGTERM"
+if wait_for "$work/b.log" "site 'branch1' .*the peer deleted the IKE SA" 5; then
+	pass "SIGTERM: the gateway was told (Delete)"
+else
+	fail "the gateway got no Delete on SIGTERM"
+fi
+left=$(ip -n ikdt-a xfrm policy | grep -c 'dir ')
+[ "$left" = 0 ] && pass "SIGTERM: no policies left behind" || fail "$left policies left after SIGTERM"
+grep -rqF "$psk" "$work"/*.log && fail "a log holds the PSK"
+[ "$fails" = 0 ] || { for f in a b; do echo "== $f.log"; tail -30 "$work/$f.log"; done; exit 1; }
+echo "tunnels.sh: all passed"
