@@ -19,7 +19,8 @@
 #include "xfrm/xfrm.h"
 
 #define IKD_MAX_CHILDREN 16
-#define IKD_REQID_BASE 0x494b0000u	/* "IK": the reqids ikd owns */
+#define IKD_REQID_BASE 0x494b0000u	/* "IK": the reqids ikd owns (64 Ki of them) */
+#define IKD_POLICY_PRIORITY 0x494bu	/* the priority of every policy ikd installs */
 
 enum tun_state {
 	TUN_IDLE,		/* initiator: waiting to (re)connect */
@@ -131,6 +132,8 @@ void kernel_site_policies_remove(struct ikd *d, const struct site *s);
 int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c,
 			  const struct site *s, bool remove);
 uint32_t kernel_reqid(const struct ikd *d, const struct site *s);
+/* Start-up: remove the SAs and policies an earlier ikd left (ours by reqid and priority). */
+int kernel_reconcile(struct ikd *d);
 
 /* ctl_server.c */
 int ctl_server_open(struct ikd *d);

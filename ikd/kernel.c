@@ -12,6 +12,77 @@
 #include "ikd.h"
 #include "log.h"
 
+/* ---- start-up: what an earlier ikd left behind ---- */
+
+#define REQID_OURS(r) ((r) >= IKD_REQID_BASE && (r) <= IKD_REQID_BASE + 0xffffu)
+
+struct leftovers {
+	struct xfrm_sa_entry *sas;
+	size_t n_sas, cap_sas;
+	struct xfrm_policy *pols;
+	size_t n_pols, cap_pols;
+};
+
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	nv = realloc(*v, (*cap ? *cap * 2 : 64) * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = *cap ? *cap * 2 : 64;
+	return 0;
+}
+
+static int collect_sa(const struct xfrm_sa_entry *sa, void *arg)
+{
+	struct leftovers *l = arg;
+
+	if (!REQID_OURS(sa->reqid))
+		return 0;
+	if (grow((void **)&l->sas, &l->cap_sas, l->n_sas, sizeof(*l->sas)) < 0)
+		return -ENOMEM;
+	l->sas[l->n_sas++] = *sa;
+	return 0;
+}
+
+static int collect_policy(const struct xfrm_policy *p, void *arg)
+{
+	struct leftovers *l = arg;
+
+	/* Ours: our priority, and a template of ours or none (a fail-closed block). */
+	if (p->priority != IKD_POLICY_PRIORITY || (p->n_tmpls && !REQID_OURS(p->tmpl[0].reqid)))
+		return 0;
+	if (grow((void **)&l->pols, &l->cap_pols, l->n_pols, sizeof(*l->pols)) < 0)
+		return -ENOMEM;
+	l->pols[l->n_pols++] = *p;
+	return 0;
+}
+
+int kernel_reconcile(struct ikd *d)
+{
+	struct leftovers l = { 0 };
+	struct xfrm_err e = { 0 };
+	int rc;
+
+	rc = xfrm_sa_dump(&d->xs, 0, 0, 0, collect_sa, &l, &e);
+	rc = rc ?: xfrm_policy_dump(&d->xs, 0, 0, collect_policy, &l, &e);
+	for (size_t i = 0; rc == 0 && i < l.n_sas; i++)
+		xfrm_sa_delete(&d->xs, &l.sas[i].dst, l.sas[i].spi, l.sas[i].proto, l.sas[i].mark,
+			       l.sas[i].mark_mask, NULL);
+	for (size_t i = 0; rc == 0 && i < l.n_pols; i++)
+		xfrm_policy_delete(&d->xs, &l.pols[i], NULL);
+	if (rc == 0 && (l.n_sas || l.n_pols))
+		log_notice("removed what an earlier ikd left in the kernel: %zu SAs, %zu policies",
+			   l.n_sas, l.n_pols);
+	free(l.sas);
+	free(l.pols);
+	return rc;
+}
+
 /* Reqids: one per site name for the daemon's lifetime, never reused while it runs. */
 struct reqid_entry {
 	char name[SITE_NAME_MAX];
@@ -207,7 +278,7 @@ static void fill_policy(struct xfrm_policy *p, const struct xfrm_sel *sel, uint8
 		p->mark = c->s->mark;
 		p->mark_mask = c->s->mark_mask;
 	}
-	p->priority = 0x10000;
+	p->priority = IKD_POLICY_PRIORITY;
 }
 
 static int site_pair(struct xfrm_sel *sel, void *arg)

@@ -294,6 +294,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	probe_kernel(&d);
+	rc = kernel_reconcile(&d);
+	if (rc < 0)
+		log_warn("cannot read the kernel's SAs and policies: %s", strerror(-rc));
 	rc = xfrm_events_open(&d.ev);
 	rc = rc ?: loop_add(&d.loop, &d.ev_fd, xfrm_events_fd(&d.ev), EPOLLIN, on_kernel, &d);
 	if (rc < 0) {

@@ -277,13 +277,39 @@ if [ "$have_charon" = 1 ]; then
 	fi
 fi
 
-# ---- 5: SIGTERM deletes politely ----
-# The gateway may have restarted above: wait for the branch to be back with it.
-n=$(grep -c "notice: ikd .* started" "$work/b.log")
-wait_count "$work/b.log" "site 'branch1' .*IKE SA up" "$n" 15
+# ---- 5: kill -9 and restart: the kernel is reconciled, the tunnel comes back ----
+# The gateway may have restarted above: first the branch is back with it.
+for _ in $(seq 150); do
+	[ "$(awk '/ikd .* started/ { n = 0 } /site .branch1. .*IKE SA up/ { n++ } END { print n }' "$work/b.log")" -ge 1 ] && break
+	sleep 0.1
+done
+n=$(grep -c "site 'branch1' .*IKE SA up" "$work/b.log")
+kill -9 "$(cat "$work/a.pid")"
+sleep 0.3
+before=$(ip -n ikdt-a xfrm policy | grep -c 'dir ')
+ip -n ikdt-a xfrm policy add src 10.9.0.0/24 dst 10.8.0.0/24 dir out priority 100 action block
+start_ikd a a
+if wait_for "$work/a.log" "removed what an earlier ikd left in the kernel: .* $before policies" 5; then
+	pass "restart after kill -9: the $before policies left behind were removed"
+else
+	fail "restart after kill -9: leftovers not reconciled ($before policies were left)"
+fi
+ip -n ikdt-a xfrm policy | grep -q 'src 10.9.0.0/24' && pass "restart: a policy that is not ikd's was kept" ||
+	fail "restart: ikd removed a policy that was not its own"
+ip -n ikdt-a xfrm policy del src 10.9.0.0/24 dst 10.8.0.0/24 dir out
+if wait_count "$work/b.log" "site 'branch1' .*IKE SA up" $((n + 1)) 15; then
+	pass "restart: the branch's tunnel to pop1 is back"
+	wait_for "$work/b.log" "replaced by a new IKE SA" 2 && pass "the gateway replaced the old IKE SA" ||
+		fail "the gateway kept the old IKE SA beside the new one"
+else
+	fail "restart: no new tunnel to pop1"
+fi
+
+# ---- 6: SIGTERM deletes politely ----
+n=$(grep -c "site 'branch1' .*the peer deleted the IKE SA" "$work/b.log")
 kill -TERM "$(cat "$work/a.pid")"
 wait_for "$work/a.log" "ikd stopped" 5 && pass "SIGTERM: ikd stopped" || fail "ikd did not stop on SIGTERM"
-if wait_for "$work/b.log" "site 'branch1' .*the peer deleted the IKE SA" 5; then
+if wait_count "$work/b.log" "site 'branch1' .*the peer deleted the IKE SA" $((n + 1)) 5; then
 	pass "SIGTERM: the gateway was told (Delete)"
 else
 	fail "the gateway got no Delete on SIGTERM"
