@@ -1,10 +1,14 @@
-/* An established IKE SA: message IDs, retransmission cache, INFORMATIONAL (see ike_sa.h). */
+/*
+ * An established IKE SA: message IDs, retransmission cache, INFORMATIONAL (see ike_sa.h).
+ * CREATE_CHILD_SA is in create_child.c.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "ike/create_child.h"
 #include "ike/ike_sa.h"
 #include "ike/sk_msg.h"
 
@@ -26,6 +30,7 @@ void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init)
 
 void ike_sa_clear(struct ike_sa *sa)
 {
+	ike_cc_free(sa);
 	ike_init_clear(&sa->k);
 	ike_writer_clear(&sa->req);
 	ike_writer_clear(&sa->reply);
@@ -38,21 +43,29 @@ static int copy_into(struct ike_writer *dst, const struct ike_writer *src)
 	return ike_writer_bytes(dst, src->buf, src->len);
 }
 
-/* Seal an INFORMATIONAL request with the inner chain in plain and keep it for retransmits. */
-static int send_request(struct ike_sa *sa, const struct ike_writer *plain, uint8_t first,
-			struct ike_writer *out)
+int ike_sa_send_request(struct ike_sa *sa, uint8_t exchange, const struct ike_writer *plain,
+			uint8_t first, struct ike_writer *out)
 {
 	int rc;
 
 	if (sa->waiting)
 		return -EBUSY;
-	rc = ike_sk_seal(&sa->k, IKE_EXCH_INFORMATIONAL, false, sa->next_req, plain, first, out);
+	rc = ike_sk_seal(&sa->k, exchange, false, sa->next_req, plain, first, out);
 	rc = rc ?: copy_into(&sa->req, out);
 	if (rc < 0)
 		return rc;
 	sa->waiting = true;
 	sa->next_req++;
+	sa->req_exchange = exchange;
+	sa->req_delete_ike = false;
+	sa->req_n_delete = 0;
 	return 0;
+}
+
+static int send_request(struct ike_sa *sa, const struct ike_writer *plain, uint8_t first,
+			struct ike_writer *out)
+{
+	return ike_sa_send_request(sa, IKE_EXCH_INFORMATIONAL, plain, first, out);
 }
 
 int ike_sa_dpd_request(struct ike_sa *sa, struct ike_writer *out)
@@ -80,8 +93,11 @@ static int delete_request(struct ike_sa *sa, const struct ike_pld_delete *d, str
 int ike_sa_delete_request(struct ike_sa *sa, struct ike_writer *out)
 {
 	struct ike_pld_delete d = { .protocol = IKE_PROTO_IKE };
+	int rc = delete_request(sa, &d, out);
 
-	return delete_request(sa, &d, out);
+	if (rc == 0)
+		sa->req_delete_ike = true;
+	return rc;
 }
 
 int ike_sa_delete_child_request(struct ike_sa *sa, const uint32_t *spis_in, size_t n,
@@ -89,6 +105,7 @@ int ike_sa_delete_child_request(struct ike_sa *sa, const uint32_t *spis_in, size
 {
 	uint8_t spis[4 * IKE_MAX_DELETE_SPIS];
 	struct ike_pld_delete d = { .protocol = IKE_PROTO_ESP, .spi_len = 4, .spis = spis };
+	int rc;
 
 	if (n == 0 || n > IKE_MAX_DELETE_SPIS)
 		return -EINVAL;
@@ -98,7 +115,12 @@ int ike_sa_delete_child_request(struct ike_sa *sa, const uint32_t *spis_in, size
 		memcpy(spis + 4 * i, &be, 4);
 	}
 	d.n_spis = (uint16_t)n;
-	return delete_request(sa, &d, out);
+	rc = delete_request(sa, &d, out);
+	if (rc == 0) {
+		memcpy(sa->req_delete, spis_in, n * sizeof(*spis_in));
+		sa->req_n_delete = (uint16_t)n;
+	}
+	return rc;
 }
 
 int ike_sa_retransmit(const struct ike_sa *sa, struct ike_writer *out)
@@ -157,6 +179,13 @@ static int handle_info_request(struct ike_sa *sa, const struct ike_chain *inner,
 	return rc;
 }
 
+void ike_sa_rx_clear(struct ike_sa_rx *rx)
+{
+	ike_child_clear(&rx->child);
+	ike_sa_clear(&rx->new_sa);
+	sodium_memzero(rx, sizeof(*rx));
+}
+
 int ike_sa_receive(struct ike_sa *sa, uint8_t *msg, size_t len, ike_sa_spi_map_fn map, void *arg,
 		   struct ike_writer *out, struct ike_sa_rx *rx)
 {
@@ -173,32 +202,45 @@ int ike_sa_receive(struct ike_sa *sa, uint8_t *msg, size_t len, ike_sa_spi_map_f
 		return rc;
 	rx->exchange = h.exchange;
 	if (h.flags & IKE_FLAG_RESPONSE) {
-		if (!sa->waiting || h.msg_id != sa->next_req - 1)
+		if (!sa->waiting || h.msg_id != sa->next_req - 1 || h.exchange != sa->req_exchange)
 			return -EPROTO;	/* not the answer to our outstanding request */
 		sa->waiting = false;
-		rx->event = IKE_SA_EV_ANSWERED;
+		sa->req_delete_ike = false;
+		sa->req_n_delete = 0;
+		if (h.exchange == IKE_EXCH_CREATE_CHILD_SA)
+			ike_cc_on_response(sa, &inner, rx);
+		else
+			rx->event = IKE_SA_EV_ANSWERED;
 		return 0;
 	}
 	/* §2.3: the request we answered last again: the same reply, processed once. */
 	if (sa->have_reply && h.msg_id == sa->peer_next - 1) {
 		rc = copy_into(out, &sa->reply);
-		if (rc == 0)
+		if (rc == 0) {
 			rx->event = IKE_SA_EV_RESENT;
+			rx->reply = true;
+		}
 		return rc;
 	}
 	if (h.msg_id != sa->peer_next)
 		return -EPROTO;
-	if (h.exchange != IKE_EXCH_INFORMATIONAL)
+	if (h.exchange != IKE_EXCH_INFORMATIONAL && h.exchange != IKE_EXCH_CREATE_CHILD_SA)
 		return -EOPNOTSUPP;
-	ike_writer_init(&plain, 1024);
-	rc = handle_info_request(sa, &inner, map, arg, &plain, &first, rx);
-	rc = rc ?: ike_sk_seal(&sa->k, IKE_EXCH_INFORMATIONAL, true, h.msg_id, &plain, first, out);
+	ike_writer_init(&plain, IKE_MAX_MSG_LEN);
+	if (h.exchange == IKE_EXCH_INFORMATIONAL)
+		rc = handle_info_request(sa, &inner, map, arg, &plain, &first, rx);
+	else
+		rc = ike_cc_respond(sa, &inner, map, arg, &plain, &first, rx);
+	rc = rc ?: ike_sk_seal(&sa->k, h.exchange, true, h.msg_id, &plain, first, out);
 	rc = rc ?: copy_into(&sa->reply, out);
 	ike_writer_clear(&plain);
 	if (rc < 0) {
-		memset(rx, 0, sizeof(*rx));
+		ike_sa_rx_clear(rx);
 		return rc;
 	}
+	if (h.exchange == IKE_EXCH_CREATE_CHILD_SA)
+		ike_cc_replied(sa, rx);
+	rx->reply = true;
 	sa->have_reply = true;
 	sa->peer_next++;
 	return 0;
