@@ -1,0 +1,161 @@
+/*
+ * A stand-in for ikd's control server, for xfrmctl's tests: lib/ctl's real handler and the
+ * real store behind a UNIX socket, with a made-up runtime (a site whose name ends in an even
+ * digit is up, others down). Usage: fake_ikd SOCKET STORE. Serves until killed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl/handler.h"
+#include "site/store.h"
+
+static struct ctl_attr attrs[CTL_MAX_ATTRS];
+
+static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writer *w)
+{
+	size_t n = strlen(s->name), mark;
+	char last = n ? s->name[n - 1] : 'x';
+	bool up = s->enabled && last >= '0' && last <= '9' && (last - '0') % 2 == 0;
+	int rc;
+
+	(void)arg;
+	rc = ctl_put_kv(w, "status", !s->enabled ? "disabled" : up ? "up" : "down");
+	rc = rc ?: ctl_put_kv(w, "active-pop", up ? s->primary : "");
+	rc = rc ?: ctl_put_kv(w, "throughput-kbps", up ? "1234" : "0");
+	for (size_t i = 0; detail && rc == 0 && i < 1 + s->n_backups; i++) {
+		rc = ctl_row_begin(w, &mark);
+		rc = rc ?: ctl_put_kv(w, "pop", i ? s->backups[i - 1] : s->primary);
+		rc = rc ?: ctl_put_kv(w, "role", i ? "backup" : "primary");
+		rc = rc ?: ctl_put_kv(w, "ike", up ? "established" : "connecting");
+		rc = rc ?: ctl_put_kv(w, "in-bytes", up ? "1000" : "0");
+		rc = rc ?: ctl_row_end(w, mark);
+	}
+	return rc;
+}
+
+static int rt_status(void *arg, struct ike_writer *w)
+{
+	(void)arg;
+	return ctl_put_kv(w, "role", "initiator");
+}
+
+static int rt_sa_list(void *arg, struct ike_writer *w)
+{
+	size_t mark;
+	int rc = ctl_row_begin(w, &mark);
+
+	(void)arg;
+	rc = rc ?: ctl_put_kv(w, "site", "b12");
+	rc = rc ?: ctl_put_kv(w, "pop", "fra1");
+	rc = rc ?: ctl_put_kv(w, "kind", "ike");
+	rc = rc ?: ctl_put_kv(w, "state", "established");
+	return rc ?: ctl_row_end(w, mark);
+}
+
+static int rt_refresh(void *arg, char *err, size_t len)
+{
+	(void)arg;
+	(void)err;
+	(void)len;
+	return 0;
+}
+
+static const struct ctl_runtime runtime = {
+	.site_runtime = rt_site, .status = rt_status, .sa_list = rt_sa_list, .refresh = rt_refresh,
+};
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* One client: frames in, a reply per frame, until it hangs up. */
+static void serve(int fd, struct ctl_handler *h)
+{
+	struct ctl_framer f = { 0 };
+	uint8_t buf[65536];
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		const uint8_t *body;
+		size_t len;
+
+		if (ctl_framer_feed(&f, buf, (size_t)n) < 0)
+			break;
+		while (ctl_framer_next(&f, &body, &len) == 1) {
+			struct ctl_msg m = { .attrs = attrs };
+			struct ike_writer w;
+			const char *why;
+			int rc;
+
+			ike_writer_init(&w, CTL_MAX_MSG + 4);
+			if (ctl_decode(body, len, &m, &why) < 0)
+				rc = ctl_reply_error(&w, 0, -EBADMSG, why);
+			else
+				rc = ctl_handle(h, &m, &w);
+			if (w.len)
+				rc = write_all(fd, w.buf, w.len);
+			ike_writer_clear(&w);
+			ctl_framer_pop(&f);
+			if (rc == -EPIPE)
+				goto out;
+		}
+	}
+out:
+	ctl_framer_clear(&f);
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct site_db db = { 0 };
+	struct ctl_handler h = { .db = &db, .rt = &runtime };
+	char err[512];
+	int lfd;
+
+	if (argc != 3 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "usage: fake_ikd SOCKET STORE\n");
+		return 2;
+	}
+	h.store_path = argv[2];
+	if (access(argv[2], F_OK) == 0 && site_store_load(argv[2], &db, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fake_ikd: %s\n", err);
+		return 1;
+	}
+	strcpy(sa.sun_path, argv[1]);
+	unlink(argv[1]);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	umask(077);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 8) < 0) {
+		perror("fake_ikd: socket");
+		return 1;
+	}
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0 && errno == EINTR)
+			continue;
+		if (fd < 0) {
+			perror("fake_ikd: accept");
+			return 1;
+		}
+		serve(fd, &h);
+		close(fd);
+	}
+}

@@ -1,0 +1,272 @@
+/* The connection to ikd: one request, one reply, over its control socket. */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "xfrmctl.h"
+
+#define REPLY_TIMEOUT_S 120	/* an import of many sites is validated and saved first */
+
+static struct ctl_attr reply_attrs[CTL_MAX_ATTRS];
+
+static void vmsg(const char *prefix, const char *fmt, va_list ap)
+{
+	char buf[4096];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	fprintf(stderr, "xfrmctl: %s", prefix);
+	xo_text(stderr, buf, strlen(buf));
+	fputc('\n', stderr);
+}
+
+int xc_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+	return XC_EXIT_ERROR;
+}
+
+int xc_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+	return XC_EXIT_USAGE;
+}
+
+void xc_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void xc_req_begin(struct xc_req *r, uint16_t verb)
+{
+	ike_writer_init(&r->w, CTL_MAX_MSG + 4);
+	r->rc = ctl_begin(&r->w, (uint32_t)getpid(), verb, 0, &r->mark);
+}
+
+void xc_req_put(struct xc_req *r, uint16_t type, const void *p, size_t len)
+{
+	if (r->rc == 0)
+		r->rc = ctl_put(&r->w, type, p, len);
+}
+
+void xc_req_str(struct xc_req *r, uint16_t type, const char *s)
+{
+	xc_req_put(r, type, s, strlen(s));
+}
+
+void xc_req_kv(struct xc_req *r, const char *key, const char *value)
+{
+	if (r->rc == 0)
+		r->rc = ctl_put_kv(&r->w, key, value);
+}
+
+static int send_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The daemon's reason, a line at a time (an import lists its bad rows). */
+static void print_reason(const struct ctl_msg *m)
+{
+	const struct ctl_attr *e = NULL;
+
+	for (size_t i = 0; i < m->n_attrs; i++)
+		if (m->attrs[i].type == CTL_A_ERROR)
+			e = &m->attrs[i];
+	if (!e || e->len == 0) {
+		fprintf(stderr, "xfrmctl: ikd refused the request: %s\n", strerror(m->code));
+		return;
+	}
+	fputs("xfrmctl: ", stderr);
+	for (size_t i = 0, start = 0; i <= e->len; i++) {
+		if (i < e->len && e->p[i] != '\n')
+			continue;
+		if (start)
+			fputs("  ", stderr);
+		xo_text(stderr, e->p + start, i - start);
+		fputc('\n', stderr);
+		start = i + 1;
+	}
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
+	int fd, e;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int xc_call(struct xc *x, struct xc_req *r)
+{
+	uint32_t id;
+	uint8_t buf[65536];
+	const uint8_t *body;
+	const char *why;
+	size_t len;
+	int fd, rc = r->rc;
+
+	ctl_framer_clear(&x->framer);
+	x->reply = (struct ctl_msg){ .attrs = reply_attrs };
+	rc = rc ?: ctl_end(&r->w, r->mark);
+	if (rc < 0) {
+		ike_writer_clear(&r->w);
+		return rc == -EMSGSIZE ?
+			xc_error("the request is larger than the control socket carries (%d bytes)",
+				 CTL_MAX_MSG) :
+			xc_error("cannot encode the request: %s", strerror(-rc));
+	}
+	memcpy(&id, r->w.buf + 4, 4);
+	id = be32toh(id);
+	fd = connect_to(x->socket);
+	if (fd < 0) {
+		ike_writer_clear(&r->w);
+		return xc_error("cannot reach ikd at %s: %s%s", x->socket, strerror(-fd),
+				fd == -ENOENT || fd == -ECONNREFUSED ? " (is ikd running?)" :
+				fd == -EACCES ? " (the socket is for root or ikd's group)" : "");
+	}
+	rc = send_all(fd, r->w.buf, r->w.len);
+	ike_writer_clear(&r->w);	/* it may hold a key */
+	if (rc < 0) {
+		close(fd);
+		return xc_error("ikd at %s: %s", x->socket, strerror(-rc));
+	}
+	for (;;) {
+		ssize_t n;
+
+		rc = ctl_framer_next(&x->framer, &body, &len);
+		if (rc != 0)
+			break;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		if (n == 0) {
+			rc = -ECONNRESET;
+			break;
+		}
+		rc = ctl_framer_feed(&x->framer, buf, (size_t)n);
+		if (rc < 0)
+			break;
+	}
+	sodium_memzero(buf, sizeof(buf));
+	close(fd);
+	if (rc < 0)
+		return xc_error("ikd at %s: %s", x->socket,
+				rc == -ECONNRESET ? "closed the connection without a reply" :
+				rc == -EAGAIN ? "no reply in time" :
+				rc == -EMSGSIZE ? "a reply larger than allowed" : strerror(-rc));
+	rc = ctl_decode(body, len, &x->reply, &why);
+	if (rc < 0)
+		return xc_error("ikd at %s: a malformed reply: %s", x->socket, why);
+	if (!(x->reply.flags & CTL_FLAG_REPLY) || x->reply.id != id)
+		return xc_error("ikd at %s: a reply to another request", x->socket);
+	if (x->reply.code != 0) {
+		print_reason(&x->reply);
+		return XC_EXIT_ERROR;
+	}
+	return XC_EXIT_OK;
+}
+
+void xc_free(struct xc *x)
+{
+	ctl_framer_clear(&x->framer);
+}
+
+int xc_file_read(const char *path, size_t max, char **ret, size_t *ret_len, unsigned *ret_mode)
+{
+	struct stat st;
+	char *buf;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if ((size_t)st.st_size > max) {
+		close(fd);
+		return -EFBIG;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (n < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			e = r < 0 ? errno : EIO;
+			close(fd);
+			xc_file_free(buf, (size_t)st.st_size + 1);
+			return -e;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*ret = buf;
+	*ret_len = n;
+	*ret_mode = (unsigned)(st.st_mode & 07777);
+	return 0;
+}
+
+void xc_file_free(char *p, size_t len)
+{
+	if (p) {
+		sodium_memzero(p, len);
+		free(p);
+	}
+}

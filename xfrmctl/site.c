@@ -1,0 +1,470 @@
+/* xfrmctl site: add, edit, show, list, enable, disable, delete, import, export. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "site/csv.h"
+#include "xfrmctl.h"
+
+#define MAX_COLUMNS 32
+
+/* The console's table first (the default columns), then every other field. */
+static const struct xo_col site_cols[] = {
+	{ "name", "NAME", "name", NULL, NULL, "-" },
+	{ "id", "SOURCE IDENTITY", "id", NULL, NULL, "-" },
+	{ "source-ip", "SOURCE IP", "source-ip", NULL, NULL, "dynamic" },
+	{ "status", "STATUS", "status", NULL, NULL, "-" },
+	{ "pop", "POP", "active-pop", "primary", NULL, "-" },
+	{ "throughput", "THROUGHPUT", "throughput-kbps", NULL, " Kbps", "-" },
+	{ "traffic", "TRAFFIC TYPE", "traffic", NULL, NULL, "-" },
+	{ "id-type", "ID TYPE", "id-type", NULL, NULL, "-" },
+	{ "psk", "PSK", "psk", NULL, NULL, "-" },
+	{ "primary", "PRIMARY", "primary", NULL, NULL, "-" },
+	{ "backups", "BACKUPS", "backups", NULL, NULL, "-" },
+	{ "active-pop", "ACTIVE POP", "active-pop", NULL, NULL, "-" },
+	{ "enabled", "ENABLED", "enabled", NULL, NULL, "-" },
+	{ "local-ts", "LOCAL TS", "local-ts", NULL, NULL, "-" },
+	{ "remote-ts", "REMOTE TS", "remote-ts", NULL, NULL, "-" },
+	{ "mark", "MARK", "mark", NULL, NULL, "-" },
+	{ "if-id", "IF ID", "if-id", NULL, NULL, "-" },
+	{ "ike-proposals", "IKE PROPOSALS", "ike-proposals", NULL, NULL, "-" },
+	{ "esp-proposals", "ESP PROPOSALS", "esp-proposals", NULL, NULL, "-" },
+	{ "ike-lifetime", "IKE LIFETIME", "ike-lifetime", NULL, NULL, "-" },
+	{ "child-lifetime", "CHILD LIFETIME", "child-lifetime", NULL, NULL, "-" },
+	{ "ike-rekey", "IKE REKEY", "ike-rekey", NULL, NULL, "-" },
+	{ "child-rekey", "CHILD REKEY", "child-rekey", NULL, NULL, "-" },
+	{ "dpd-interval", "DPD INTERVAL", "dpd-interval", NULL, NULL, "-" },
+	{ "max-child-sas", "MAX CHILD SAS", "max-child-sas", NULL, NULL, "-" },
+	{ "vendor-rules", "VENDOR RULES", "vendor-rules", NULL, NULL, "-" },
+	{ "throughput-kbps", "THROUGHPUT KBPS", "throughput-kbps", NULL, NULL, "-" },
+};
+#define N_SITE_COLS (sizeof(site_cols) / sizeof(site_cols[0]))
+#define N_DEFAULT_COLS 7
+
+/* "key value" pairs into the request; psk-file PATH and psk - read the key into k. */
+static int put_fields(struct xc_req *r, struct xc_psk *k, const char *what, bool site,
+		      int argc, char **argv)
+{
+	char err[512];
+
+	for (int i = 0; i < argc; i += 2) {
+		const char *key = argv[i];
+
+		if (i + 1 >= argc)
+			return xc_usage("%s: '%s' needs a value", what, key);
+		if (!*key)
+			return xc_usage("%s: an empty field name", what);
+		if (site && (!strcmp(key, "psk-file") || !strcmp(key, "psk"))) {
+			int rc;
+
+			if (k->set)
+				return xc_usage("%s: the key is given twice", what);
+			if (key[3] == '\0' && strcmp(argv[i + 1], "-")) {
+				/* Too late for ps, but /proc/PID/cmdline stops showing it. */
+				sodium_memzero(argv[i + 1], strlen(argv[i + 1]));
+				return xc_usage("%s: psk: a key on the command line is seen "
+						"by every user (ps, /proc) and kept in shell "
+						"history; give psk-file PATH, psk - (stdin), or "
+						"leave it out to be asked", what);
+			}
+			if (key[3] == '-')
+				rc = xc_psk_from_file(k, argv[i + 1], err, sizeof(err));
+			else if (isatty(STDIN_FILENO))
+				rc = xc_psk_prompt(k, STDIN_FILENO, "PSK: ", err, sizeof(err));
+			else
+				rc = xc_psk_from_fd(k, STDIN_FILENO, "psk - (stdin)", err,
+						    sizeof(err));
+			if (rc < 0)
+				return xc_error("%s: %s", what, err);
+			continue;
+		}
+		xc_req_kv(r, key, argv[i + 1]);
+	}
+	return XC_EXIT_OK;
+}
+
+static int add_or_edit(struct xc *x, int argc, char **argv, bool add)
+{
+	struct xc_psk k = { 0 };
+	struct xc_req r;
+	char what[128], err[512];
+	int rc;
+
+	if (argc < 1)
+		return xc_usage("site %s: NAME missing (site %s NAME KEY VALUE ...)",
+				add ? "add" : "edit", add ? "add" : "edit");
+	snprintf(what, sizeof(what), "site '%.64s'", argv[0]);
+	xc_req_begin(&r, add ? CTL_SITE_ADD : CTL_SITE_EDIT);
+	xc_req_str(&r, CTL_A_NAME, argv[0]);
+	rc = put_fields(&r, &k, what, true, argc - 1, argv + 1);
+	if (rc == 0 && add && !k.set) {
+		if (!isatty(STDIN_FILENO)) {
+			rc = xc_usage("%s: no key: give psk-file PATH or psk - (stdin)", what);
+		} else {
+			char prompt[128];
+
+			snprintf(prompt, sizeof(prompt), "PSK for site '%.64s': ", argv[0]);
+			if (xc_psk_prompt(&k, STDIN_FILENO, prompt, err, sizeof(err)) < 0)
+				rc = xc_error("%s: %s", what, err);
+		}
+	}
+	if (rc == 0 && !add && argc == 1)
+		rc = xc_usage("%s: nothing to change (site edit NAME KEY VALUE ...)", what);
+	if (rc == 0 && k.set)
+		xc_req_put(&r, CTL_A_PSK, k.buf, k.len);
+	xc_psk_wipe(&k);
+	if (rc) {
+		ike_writer_clear(&r.w);
+		return rc;
+	}
+	return xc_call(x, &r);
+}
+
+static int site_add(struct xc *x, int argc, char **argv)
+{
+	return add_or_edit(x, argc, argv, true);
+}
+
+static int site_edit(struct xc *x, int argc, char **argv)
+{
+	return add_or_edit(x, argc, argv, false);
+}
+
+static int site_show(struct xc *x, int argc, char **argv)
+{
+	struct xc_req r;
+	int rc;
+
+	if (argc != 1)
+		return xc_usage("site show: one NAME (site show NAME)");
+	xc_req_begin(&r, CTL_SITE_SHOW);
+	xc_req_str(&r, CTL_A_NAME, argv[0]);
+	rc = xc_call(x, &r);
+	return rc ?: xc_print_record(x, "tunnels");
+}
+
+/* --columns a,b,c: each a column name or an unambiguous prefix of one. */
+static int parse_columns(const char *spec, struct xo_col *cols, size_t *n)
+{
+	char buf[1024], names[2048];
+	char *save = NULL, *tok;
+
+	if (strlen(spec) >= sizeof(buf))
+		return xc_usage("site list: --columns: too long");
+	strcpy(buf, spec);
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int i = xc_match(tok, site_cols, N_SITE_COLS, sizeof(site_cols[0]));
+
+		if (i < 0) {
+			xc_candidates(names, sizeof(names), i == -2 ? tok : NULL, site_cols,
+				      N_SITE_COLS, sizeof(site_cols[0]));
+			return xc_usage("site list: --columns: '%s' is %s: %s", tok,
+					i == -2 ? "ambiguous" : "not a column", names);
+		}
+		if (*n == MAX_COLUMNS)
+			return xc_usage("site list: --columns: at most %d", MAX_COLUMNS);
+		cols[(*n)++] = site_cols[i];
+	}
+	if (*n == 0)
+		return xc_usage("site list: --columns: name at least one column");
+	return XC_EXIT_OK;
+}
+
+static int site_list(struct xc *x, int argc, char **argv)
+{
+	static const char *const filters[] = { "name", "id", "status", "pop", "traffic", "enabled",
+					       "sort", "page" };
+	struct xo_col cols[MAX_COLUMNS];
+	size_t n_cols = N_DEFAULT_COLS;
+	struct xc_req r;
+	char total[24], page[24], size[24];
+	int rc = 0;
+
+	memcpy(cols, site_cols, sizeof(site_cols[0]) * N_DEFAULT_COLS);
+	xc_req_begin(&r, CTL_SITE_LIST);
+	for (int i = 0; rc == 0 && i < argc; i++) {
+		const char *v = NULL;
+		size_t f;
+		int o;
+
+		const char *key = NULL;
+
+		if ((o = xc_option(argc, argv, &i, "--sort", &v)) != 0)
+			key = "sort";
+		else if ((o = xc_option(argc, argv, &i, "--page", &v)) != 0)
+			key = "page";
+		if (key) {
+			if (o < 0)
+				rc = xc_usage("site list: --%s needs a value", key);
+			else
+				xc_req_kv(&r, key, v);
+			continue;
+		}
+		if ((o = xc_option(argc, argv, &i, "--columns", &v)) != 0) {
+			rc = o < 0 ? xc_usage("site list: --columns needs a value") :
+			     parse_columns(v, cols, &n_cols);
+			continue;
+		}
+		for (f = 0; f < sizeof(filters) / sizeof(filters[0]); f++)
+			if (!strcmp(argv[i], filters[f]))
+				break;
+		if (f == sizeof(filters) / sizeof(filters[0]))
+			rc = xc_usage("site list: '%s': not a filter (name, id, status, pop, "
+				      "traffic, enabled, --sort, --page, --columns)", argv[i]);
+		else if (i + 1 >= argc)
+			rc = xc_usage("site list: '%s' needs a value", argv[i]);
+		else
+			xc_req_kv(&r, argv[i], argv[i + 1]);
+		i++;
+	}
+	if (rc) {
+		ike_writer_clear(&r.w);
+		return rc;
+	}
+	rc = xc_call(x, &r);
+	if (rc)
+		return rc;
+	if (x->json)
+		return xo_json_object(stdout, x->reply.attrs, x->reply.n_attrs, "sites", NULL) < 0 ?
+		       xc_error("a malformed reply") : XC_EXIT_OK;
+	rc = xc_print_table(x, cols, n_cols);
+	xo_get_str(x->reply.attrs, x->reply.n_attrs, "total", total, sizeof(total));
+	xo_get_str(x->reply.attrs, x->reply.n_attrs, "page", page, sizeof(page));
+	xo_get_str(x->reply.attrs, x->reply.n_attrs, "page-size", size, sizeof(size));
+	if (rc == 0 && atol(size) > 0 && atol(total) > atol(size))
+		printf("page %s of %ld (%s sites): --page N for another\n", page,
+		       (atol(total) + atol(size) - 1) / atol(size), total);
+	return rc;
+}
+
+static int names_verb(struct xc *x, uint16_t verb, const char *what, int argc, char **argv)
+{
+	struct xc_req r;
+
+	if (argc < 1)
+		return xc_usage("%s: NAME missing (%s NAME...)", what, what);
+	xc_req_begin(&r, verb);
+	for (int i = 0; i < argc; i++)
+		xc_req_str(&r, CTL_A_NAME, argv[i]);
+	return xc_call(x, &r);
+}
+
+static int site_enable(struct xc *x, int argc, char **argv)
+{
+	return names_verb(x, CTL_SITE_ENABLE, "site enable", argc, argv);
+}
+
+static int site_disable(struct xc *x, int argc, char **argv)
+{
+	return names_verb(x, CTL_SITE_DISABLE, "site disable", argc, argv);
+}
+
+static int site_delete(struct xc *x, int argc, char **argv)
+{
+	return names_verb(x, CTL_SITE_DELETE, "site delete", argc, argv);
+}
+
+static int has_psk_column(void *arg, unsigned line, char **fields, size_t n)
+{
+	bool *found = arg;
+
+	(void)line;
+	for (size_t i = 0; i < n; i++)
+		*found |= !strcmp(fields[i], "psk");
+	return -1;	/* the header is enough */
+}
+
+/* A file with keys in it that others can read: say so (the import goes on). */
+static void warn_if_readable(const char *path, unsigned mode, const char *text, size_t len,
+			     bool secrets)
+{
+	bool keys = secrets;
+	const char *why;
+	unsigned line;
+
+	if (!(mode & 077))
+		return;
+	if (!keys)
+		csv_read(text, len, has_psk_column, &keys, &line, &why);
+	if (keys)
+		xc_warn("%s holds pre-shared keys and group or others can read it (mode %04o); "
+			"chmod 600 %s", path, mode, path);
+}
+
+static int read_for_import(const char *path, char **ret, size_t *ret_len, unsigned *ret_mode)
+{
+	int rc = xc_file_read(path, CTL_MAX_MSG - 4096, ret, ret_len, ret_mode);
+
+	if (rc == -EFBIG)
+		return xc_error("site import: %s: larger than one import carries (%d bytes); split "
+				"it", path, CTL_MAX_MSG - 4096);
+	if (rc == -EINVAL)
+		return xc_error("site import: %s: not a regular file", path);
+	if (rc < 0)
+		return xc_error("site import: %s: %s", path, strerror(-rc));
+	return XC_EXIT_OK;
+}
+
+static int site_import(struct xc *x, int argc, char **argv)
+{
+	const char *csv = NULL, *secrets = NULL;
+	char *text = NULL, *sec = NULL;
+	size_t len = 0, sec_len = 0;
+	unsigned mode;
+	bool dry = false;
+	struct xc_req r;
+	int rc = 0;
+
+	for (int i = 0; rc == 0 && i < argc; i++) {
+		int o = xc_option(argc, argv, &i, "--secrets", &secrets);
+
+		if (o < 0)
+			rc = xc_usage("site import: --secrets needs a FILE");
+		else if (o > 0)
+			continue;
+		else if (!strcmp(argv[i], "--dry-run"))
+			dry = true;
+		else if (argv[i][0] == '-' && argv[i][1])
+			rc = xc_usage("site import: no option '%s' (--secrets FILE, --dry-run)",
+				      argv[i]);
+		else if (csv)
+			rc = xc_usage("site import: one CSV file");
+		else
+			csv = argv[i];
+	}
+	if (rc == 0 && !csv)
+		rc = xc_usage("site import: FILE.csv missing (site import FILE.csv "
+			      "[--secrets FILE] [--dry-run])");
+	if (rc)
+		return rc;
+	rc = read_for_import(csv, &text, &len, &mode);
+	if (rc == 0)
+		warn_if_readable(csv, mode, text, len, false);
+	if (rc == 0 && secrets) {
+		rc = read_for_import(secrets, &sec, &sec_len, &mode);
+		if (rc == 0)
+			warn_if_readable(secrets, mode, sec, sec_len, true);
+	}
+	if (rc == 0) {
+		xc_req_begin(&r, CTL_SITE_IMPORT);
+		xc_req_put(&r, CTL_A_DATA, text, len);
+		if (sec)
+			xc_req_put(&r, CTL_A_DATA, sec, sec_len);
+		if (dry)
+			xc_req_str(&r, CTL_A_FLAG, "dry-run");
+		rc = xc_call(x, &r);
+	}
+	xc_file_free(text, len + 1);
+	xc_file_free(sec, sec_len + 1);
+	if (rc)
+		return rc;
+	if (x->json)
+		return xo_json_object(stdout, x->reply.attrs, x->reply.n_attrs, NULL, NULL) < 0 ?
+		       xc_error("a malformed reply") : XC_EXIT_OK;
+	{
+		const struct ctl_attr *a = x->reply.attrs;
+		size_t n = x->reply.n_attrs;
+		char rows[24], added[24], changed[24], same[24];
+
+		printf("%s rows: %s added, %s changed, %s unchanged%s\n",
+		       xo_get_str(a, n, "rows", rows, sizeof(rows)),
+		       xo_get_str(a, n, "added", added, sizeof(added)),
+		       xo_get_str(a, n, "changed", changed, sizeof(changed)),
+		       xo_get_str(a, n, "unchanged", same, sizeof(same)),
+		       dry ? " (dry run: nothing changed)" : "");
+	}
+	return XC_EXIT_OK;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int site_export(struct xc *x, int argc, char **argv)
+{
+	const char *path = NULL;
+	const struct ctl_attr *data = NULL;
+	bool with_psk = false;
+	struct xc_req r;
+	int rc = 0, fd = STDOUT_FILENO;
+
+	for (int i = 0; rc == 0 && i < argc; i++) {
+		if (!strcmp(argv[i], "--with-psk"))
+			with_psk = true;
+		else if (argv[i][0] == '-' && argv[i][1])
+			rc = xc_usage("site export: no option '%s' (--with-psk)", argv[i]);
+		else if (path)
+			rc = xc_usage("site export: one FILE");
+		else
+			path = argv[i];
+	}
+	if (rc)
+		return rc;
+	if (path && !strcmp(path, "-"))
+		path = NULL;
+	xc_req_begin(&r, CTL_SITE_EXPORT);
+	if (with_psk)
+		xc_req_str(&r, CTL_A_FLAG, "with-psk");
+	rc = xc_call(x, &r);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < x->reply.n_attrs; i++)
+		if (x->reply.attrs[i].type == CTL_A_DATA)
+			data = &x->reply.attrs[i];
+	if (!data)
+		return xc_error("site export: a reply without the CSV");
+	if (path) {
+		/* Keys go only into a file no one else can read. */
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+			  with_psk ? 0600 : 0644);
+		if (fd < 0)
+			return xc_error("site export: %s: %s", path, strerror(errno));
+		if (with_psk && fchmod(fd, 0600) < 0) {
+			rc = xc_error("site export: %s: chmod 600: %s", path, strerror(errno));
+			close(fd);
+			unlink(path);
+			return rc;
+		}
+	}
+	rc = write_all(fd, data->p, data->len);
+	if (rc < 0)
+		rc = xc_error("site export: %s: %s", path ? path : "stdout", strerror(-rc));
+	if (path && close(fd) < 0 && rc == 0)
+		rc = xc_error("site export: %s: %s", path, strerror(errno));
+	return rc;
+}
+
+static const struct xc_verb site_verbs[] = {
+	{ "add", site_add, "NAME KEY VALUE ... [psk-file PATH | psk -]" },
+	{ "edit", site_edit, "NAME KEY VALUE ... [psk-file PATH | psk -]" },
+	{ "show", site_show, "NAME" },
+	{ "list", site_list, "[FILTER VALUE ...] [--sort asc|desc] [--page N] [--columns LIST]" },
+	{ "enable", site_enable, "NAME ..." },
+	{ "disable", site_disable, "NAME ..." },
+	{ "delete", site_delete, "NAME ..." },
+	{ "import", site_import, "FILE.csv [--secrets FILE] [--dry-run]" },
+	{ "export", site_export, "[--with-psk] [FILE]" },
+};
+
+int xc_site(struct xc *x, int argc, char **argv)
+{
+	return xc_dispatch(x, "site", site_verbs, sizeof(site_verbs) / sizeof(site_verbs[0]),
+			   "list", argc, argv);
+}
