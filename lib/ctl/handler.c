@@ -112,7 +112,8 @@ static int parse_flag(struct req *r, const struct verb *v, const struct ctl_attr
 			return 0;
 		}
 	if (a->len <= KEY_WIRE_MAX && printable_ascii(a->p, a->len))
-		return fail(r, -EINVAL, "%s: no option '%.*s'", what, (int)a->len, (const char *)a->p);
+		return fail(r, -EINVAL, "%s: no option '%.*s'", what, (int)a->len,
+			    (const char *)a->p);
 	return fail(r, -EINVAL, "%s: an unknown option", what);
 }
 
@@ -132,7 +133,8 @@ static int parse_parts(struct req *r, const struct verb *v)
 		if (a->type == 0 || a->type > CTL_A_FLAG)
 			return fail(r, -EBADMSG, "%s: unknown attribute type %u", what, a->type);
 		if (!(v->attrs & A(a->type)))
-			return fail(r, -EINVAL, "%s: takes no %s attribute", what, attr_name(a->type));
+			return fail(r, -EINVAL, "%s: takes no %s attribute", what,
+				    attr_name(a->type));
 		switch (a->type) {
 		case CTL_A_NAME:
 			if (a->len == 0 || a->len > NAME_WIRE_MAX || memchr(a->p, '\0', a->len))
@@ -146,10 +148,11 @@ static int parse_parts(struct req *r, const struct verb *v)
 				return fail(r, -EBADMSG, "%s: a field without its key", what);
 			klen = (size_t)(value - 1 - a->p);
 			if (klen > KEY_WIRE_MAX || !printable_ascii(a->p, klen))
-				return fail(r, -EINVAL, "%s: a field name is 1 to %d printable characters",
-					    what, KEY_WIRE_MAX);
+				return fail(r, -EINVAL, "%s: a field name is 1 to %d printable "
+					    "characters", what, KEY_WIRE_MAX);
 			if (memchr(value, '\0', vlen))
-				return fail(r, -EINVAL, "%s: field '%s': a NUL in its value", what, key);
+				return fail(r, -EINVAL, "%s: field '%s': a NUL in its value", what,
+					    key);
 			n_kv += 2;
 			pool_len += a->len + 1;
 			break;
@@ -169,7 +172,8 @@ static int parse_parts(struct req *r, const struct verb *v)
 				return rc;
 			break;
 		default:
-			return fail(r, -EINVAL, "%s: takes no %s attribute", what, attr_name(a->type));
+			return fail(r, -EINVAL, "%s: takes no %s attribute", what,
+				    attr_name(a->type));
 		}
 	}
 	if (n_names < v->min_names)
@@ -522,8 +526,8 @@ static int parse_list_filter(struct req *r, struct site_filter *f, const char **
 			f->pop = v;
 		} else if (!strcmp(key, "status")) {
 			if (strcmp(v, "up") && strcmp(v, "down") && strcmp(v, "disabled"))
-				return fail(r, -EINVAL, "site list: status '%s': up, down or disabled",
-					    v);
+				return fail(r, -EINVAL,
+					    "site list: status '%s': up, down or disabled", v);
 			*ret_status = v;
 		} else if (!strcmp(key, "traffic") || !strcmp(key, "enabled")) {
 			if (site_set(&probe, key, v, why, sizeof(why)) < 0)
@@ -543,8 +547,8 @@ static int parse_list_filter(struct req *r, struct site_filter *f, const char **
 				return fail(r, -EINVAL, "site list: page '%s': a number from 1", v);
 			f->page = (size_t)page;
 		} else {
-			return fail(r, -EINVAL, "site list: '%s': no such filter (name, id, status, "
-				    "pop, traffic, enabled, sort, page)", key);
+			return fail(r, -EINVAL, "site list: '%s': no such filter (name, id, "
+				    "status, pop, traffic, enabled, sort, page)", key);
 		}
 	}
 	return 0;
@@ -719,7 +723,8 @@ static void sites_reinsert(struct site_db *db, struct removed *gone, size_t n)
 	for (size_t k = 0; k < n; k++) {
 		size_t at = gone[k].pos;
 
-		memmove(&db->sites[at + 1], &db->sites[at], (db->n_sites - at) * sizeof(*db->sites));
+		memmove(&db->sites[at + 1], &db->sites[at],
+			(db->n_sites - at) * sizeof(*db->sites));
 		db->sites[at] = gone[k].s;
 		db->n_sites++;
 	}
@@ -815,7 +820,8 @@ static bool site_same(const struct site *a, const struct site *b)
 	       a->mark == b->mark && a->mark_mask == b->mark_mask && a->if_id == b->if_id &&
 	       !strcmp(a->ike_proposals, b->ike_proposals) &&
 	       !strcmp(a->esp_proposals, b->esp_proposals) &&
-	       a->ike_lifetime_s == b->ike_lifetime_s && a->child_lifetime_s == b->child_lifetime_s &&
+	       a->ike_lifetime_s == b->ike_lifetime_s &&
+	       a->child_lifetime_s == b->child_lifetime_s &&
 	       a->ike_rekey_s == b->ike_rekey_s && a->child_rekey_s == b->child_rekey_s &&
 	       a->max_child_sas == b->max_child_sas && a->dpd_interval_s == b->dpd_interval_s &&
 	       a->vendor_rules == b->vendor_rules;
@@ -1165,8 +1171,8 @@ int ctl_handle(struct ctl_handler *h, const struct ctl_msg *req, struct ike_writ
 			sodium_memzero(w->buf + start, w->len - start);
 		w->len = start;
 		if (!r.err[0] && rc == -EMSGSIZE)
-			fail(&r, rc, "%s: the reply would exceed %d bytes", ctl_verb_name(req->code),
-			     CTL_MAX_MSG);
+			fail(&r, rc, "%s: the reply would exceed %d bytes",
+			     ctl_verb_name(req->code), CTL_MAX_MSG);
 		else if (!r.err[0])
 			fail(&r, rc, "%s: %s", ctl_verb_name(req->code), strerror(-rc));
 		if (ctl_reply_error(w, req->id, rc, r.err) < 0 &&

@@ -43,7 +43,7 @@ struct ctl_runtime {
 
 struct ctl_handler {
 	struct site_db *db;
-	const char *store_path;		/* NULL: changes are not saved (tests, a dry daemon) */
+	const char *store_path;		/* NULL: changes are not saved (tests) */
 	const struct ctl_runtime *rt;	/* may be NULL */
 };
 
