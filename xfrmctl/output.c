@@ -85,19 +85,26 @@ enum xo_kind xo_key_kind(const char *key)
 {
 	static const char *const numbers[] = {
 		"total", "page", "page-size", "if-id", "ike-lifetime", "child-lifetime",
-		"ike-rekey", "child-rekey", "dpd-interval", "max-child-sas", "sites-primary",
-		"sites-backup", "sites", "sites-enabled", "pops", "rows", "added", "changed",
-		"unchanged", "uptime", "tunnels", "ike-sas", "child-sas",
+		"ike-rekey", "child-rekey", "dpd-interval", "max-child-sas", "sites", "pops",
+		"rows", "added", "changed", "unchanged", "ike-sas", "child-sas", "half-open",
+		"auth-failed", "cookies-sent", "ike-received", "ike-sent", "ike-dropped",
 	};
+	static const char *const prefixes[] = { "sites-", "bytes-", "packets-" };
 	static const char *const suffixes[] = {
 		"-kbps", "-bytes", "-packets", "-s", "-ms", "-count",
 	};
-	static const char *const bools[] = { "enabled", "accepting", "vendor-rules", "dry-run" };
+	/* Fields that are always yes or no ("kernel-esp" may carry a reason: a string). */
+	static const char *const bools[] = {
+		"enabled", "accepting", "vendor-rules", "dry-run", "active", "installed", "nat",
+	};
 	static const char *const lists[] = { "backups", "local-ts", "remote-ts" };
 	size_t kl = strlen(key);
 
 	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
 		if (!strcmp(key, numbers[i]))
+			return XO_NUMBER;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (kl > strlen(prefixes[i]) && !strncmp(key, prefixes[i], strlen(prefixes[i])))
 			return XO_NUMBER;
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		size_t sl = strlen(suffixes[i]);

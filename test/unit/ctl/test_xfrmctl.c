@@ -142,6 +142,12 @@ START_TEST(test_xfrmctl_json_types)
 {
 	ck_assert_int_eq(xo_key_kind("total"), XO_NUMBER);
 	ck_assert_int_eq(xo_key_kind("in-bytes"), XO_NUMBER);
+	ck_assert_int_eq(xo_key_kind("bytes-in"), XO_NUMBER);
+	ck_assert_int_eq(xo_key_kind("sites-down"), XO_NUMBER);
+	ck_assert_int_eq(xo_key_kind("uptime-s"), XO_NUMBER);
+	ck_assert_int_eq(xo_key_kind("sites-"), XO_STRING);
+	ck_assert_int_eq(xo_key_kind("installed"), XO_BOOL);
+	ck_assert_int_eq(xo_key_kind("kernel-esp"), XO_STRING);
 	ck_assert_int_eq(xo_key_kind("enabled"), XO_BOOL);
 	ck_assert_int_eq(xo_key_kind("backups"), XO_LIST);
 	ck_assert_int_eq(xo_key_kind("name"), XO_STRING);
