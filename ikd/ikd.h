@@ -33,12 +33,38 @@ enum tun_state {
 struct child {
 	uint32_t spi_in, spi_out;
 	bool installed;
+	bool rekeying;			/* our rekey of it is queued or out */
 	uint64_t created_ms;
+	uint64_t rekey_at_ms;		/* when we rekey it (jittered) */
 	const char *suite;		/* the ESP transform names, for status */
 	struct ike_pld_ts ts_local, ts_remote;
 };
 
 struct ikd;
+
+/* Our requests wait their turn: the window is one (RFC 7296 §2.3). */
+enum tun_req {
+	REQ_DPD = 1,
+	REQ_REKEY_CHILD,	/* spi: the old Child SA's inbound SPI */
+	REQ_REKEY_IKE,
+	REQ_DELETE_CHILD,	/* spi: the inbound SPI of the Child SA to delete */
+};
+
+#define TUN_QUEUE_MAX 16
+#define TUN_EXTRA_MAX 3
+
+/*
+ * An IKE SA beside the tunnel's current one while a rekey settles (§2.8, §2.8.1): the old SA
+ * (or a redundant new one) that we delete, or that we keep until the peer deletes it.
+ */
+struct extra_sa {
+	struct ike_sa sa;
+	bool ours_to_delete;		/* we send its Delete (and retransmit it) */
+	bool peer_new;			/* the peer's new SA whose fate our own rekey decides */
+	uint64_t expires_ms;
+	unsigned tries;
+	uint64_t next_retx_ms;
+};
 
 struct tunnel {
 	struct ikd *d;
@@ -56,6 +82,18 @@ struct tunnel {
 	struct ike_init init;
 	struct ike_sa sa;
 	bool have_sa;
+	struct ike_cc_cfg cc;		/* what CREATE_CHILD_SA uses on this IKE SA */
+	uint16_t pfs_group;
+	uint16_t ike_group;
+	struct { uint8_t kind; uint32_t spi; } queue[TUN_QUEUE_MAX];
+	size_t n_queue;
+	uint8_t inflight;		/* enum tun_req of the request out, 0 when none */
+	uint32_t inflight_spi;
+	struct extra_sa extras[TUN_EXTRA_MAX];
+	size_t n_extras;
+	struct timer t_extras;
+	uint64_t rekeys_child, rekeys_ike;
+	uint64_t ike_created_ms, ike_rekey_at_ms;
 	struct ike_writer pending;	/* IKE_SA_INIT/IKE_AUTH message for retransmission */
 	struct ike_child_cfg child_cfg;
 	struct ike_pld_sa ike_props, esp_props;

@@ -153,8 +153,9 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 	}
 	/* The kernel enforces the lifetime: a soft expiry starts a rekey, a hard one ends it. */
 	out.lft.hard_add_s = life;
-	out.lft.soft_add_s = s->child_rekey_s && s->child_rekey_s < life ? s->child_rekey_s :
-			     life * 9 / 10;
+	/* ikd rekeys at child_rekey (jittered); the soft expiry is the backstop after it. */
+	out.lft.soft_add_s = s->child_rekey_s && s->child_rekey_s < life ?
+			     s->child_rekey_s + (life - s->child_rekey_s) / 4 : life * 9 / 10;
 	to_xfrm_addr(&t->local, &out.src);
 	to_xfrm_addr(&t->remote, &out.dst);
 	if (t->sock && t->sock->natt && (t->init.nat_local || t->init.nat_remote ||

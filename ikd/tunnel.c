@@ -196,6 +196,8 @@ static void dpd_fire(struct timer *tm, void *arg);
 static void keepalive_fire(struct timer *tm, void *arg);
 static void reconnect_fire(struct timer *tm, void *arg);
 static void half_fire(struct timer *tm, void *arg);
+static void rekey_fire(struct timer *tm, void *arg);
+static void extras_fire(struct timer *tm, void *arg);
 
 static struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const char *pop)
 {
@@ -223,6 +225,8 @@ static struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site
 	timer_init(&t->t_keepalive, keepalive_fire, t);
 	timer_init(&t->t_reconnect, reconnect_fire, t);
 	timer_init(&t->t_half, half_fire, t);
+	timer_init(&t->t_rekey, rekey_fire, t);
+	timer_init(&t->t_extras, extras_fire, t);
 	t->reconnect_s = d->conf.reconnect_min_s;
 	d->tunnels[d->n_tunnels++] = t;
 	return t;
@@ -238,6 +242,7 @@ static void tunnel_cancel_timers(struct tunnel *t)
 	timer_cancel(h, &t->t_reconnect);
 	timer_cancel(h, &t->t_half);
 	timer_cancel(h, &t->t_rekey);
+	timer_cancel(h, &t->t_extras);
 }
 
 /* Forget the IKE SA and its Child SAs (kernel included); the tunnel itself stays. */
@@ -261,6 +266,11 @@ static void tunnel_reset(struct tunnel *t)
 	if (t->have_sa)
 		ike_sa_clear(&t->sa);
 	t->have_sa = false;
+	for (size_t i = 0; i < t->n_extras; i++)
+		ike_sa_clear(&t->extras[i].sa);
+	t->n_extras = 0;
+	t->n_queue = 0;
+	t->inflight = 0;
 	secret_clear(&t->psk);
 	t->pending.len = 0;
 	t->state = TUN_IDLE;
@@ -411,6 +421,8 @@ static int tunnel_config(struct tunnel *t, const struct site *s)
 		return -EINVAL;
 	}
 	ike_proposals_strip_dh(&esp, &t->esp_props);
+	t->pfs_group = ike_proposals_group(&esp);
+	t->ike_group = ike_proposals_group(&t->ike_props);
 	memset(&t->child_cfg, 0, sizeof(t->child_cfg));
 	t->child_cfg.proposals = &t->esp_props;
 	/* The site's selectors from this side's point of view. */
@@ -532,6 +544,22 @@ static void reconnect_fire(struct timer *tm, void *arg)
 	initiator_start(arg);
 }
 
+/*
+ * When to rekey: the site's rekey time, a random part of rekey-jitter earlier (at most a
+ * tenth of it), so that a thousand sites do not rekey in the same second.
+ */
+static uint64_t rekey_deadline(struct ikd *d, const struct site *s, bool ike)
+{
+	uint32_t base = s ? (ike ? s->ike_rekey_s : s->child_rekey_s) : 0;
+	uint32_t jitter = d->conf.rekey_jitter_s < base / 10 ? d->conf.rekey_jitter_s : base / 10;
+	uint64_t ms;
+
+	if (!base)
+		return UINT64_MAX;
+	ms = (uint64_t)base * 1000 - (jitter ? randombytes_uniform(jitter * 1000 + 1) : 0);
+	return timer_now_ms() + ms;
+}
+
 static void child_record(struct tunnel *t, const struct ike_child *c)
 {
 	struct child *ch;
@@ -543,9 +571,29 @@ static void child_record(struct tunnel *t, const struct ike_child *c)
 	ch->spi_in = c->spi_in;
 	ch->spi_out = c->spi_out;
 	ch->created_ms = timer_now_ms();
+	ch->rekey_at_ms = rekey_deadline(t->d, site_db_find(&t->d->db, t->site), false);
 	ch->suite = c->encr->name;
 	ch->ts_local = c->ts_local;
 	ch->ts_remote = c->ts_remote;
+}
+
+#define REKEY_TICK_MS 2000
+
+static uint32_t new_spi(void)
+{
+	/* The top bits say "ikd"; the rest is random (a collision is refused by the kernel). */
+	return 0xc0000000u | (randombytes_random() & 0x3fffffffu);
+}
+
+static uint32_t cc_alloc_spi(void *arg)
+{
+	(void)arg;
+	return new_spi();
+}
+
+static unsigned cc_n_children(void *arg)
+{
+	return (unsigned)((struct tunnel *)arg)->n_children;
 }
 
 /* IKE_AUTH completed on either side: the Child SA into the kernel, the tunnel up. */
@@ -590,6 +638,14 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 			snprintf(t->last_error, sizeof(t->last_error), "%.200s", err);
 		}
 	}
+	t->cc = (struct ike_cc_cfg){ .child = &t->child_cfg, .pfs_group = t->pfs_group,
+				     .ike_proposals = &t->ike_props,
+				     .max_children = s ? s->max_child_sas : 0,
+				     .alloc_spi = cc_alloc_spi, .n_children = cc_n_children };
+	t->sa.cc_cfg = &t->cc;
+	t->ike_created_ms = timer_now_ms();
+	t->ike_rekey_at_ms = rekey_deadline(d, s, true);
+	timer_arm(&d->loop.timers, &t->t_rekey, timer_now_ms() + REKEY_TICK_MS);
 	if (s && s->dpd_interval_s)
 		timer_arm(&d->loop.timers, &t->t_dpd,
 			  timer_now_ms() + (uint64_t)s->dpd_interval_s * 1000);
@@ -600,11 +656,6 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 		site_reevaluate(d, s);
 }
 
-static uint32_t new_spi(void)
-{
-	/* The top bits say "ikd"; the rest is random (a collision is refused by the kernel). */
-	return 0xc0000000u | (randombytes_random() & 0x3fffffffu);
-}
 
 static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 {
@@ -956,24 +1007,349 @@ static uint32_t spi_map(void *arg, uint32_t peer_spi)
 	return 0;
 }
 
-static void child_forget(struct tunnel *t, uint32_t spi_out)
+static bool same_ts(const struct child *a, const struct child *b)
+{
+	return a->ts_local.n == b->ts_local.n && a->ts_remote.n == b->ts_remote.n &&
+	       !memcmp(a->ts_local.ts, b->ts_local.ts, a->ts_local.n * sizeof(a->ts_local.ts[0])) &&
+	       !memcmp(a->ts_remote.ts, b->ts_remote.ts, a->ts_remote.n * sizeof(a->ts_remote.ts[0]));
+}
+
+/* Remove a Child SA (by our inbound or the peer's SPI) from the kernel and the tunnel. */
+static void child_forget(struct tunnel *t, uint32_t spi, bool by_in)
 {
 	const struct site *s = site_db_find(&t->d->db, t->site);
 
+	for (size_t i = 0; i < t->n_children; i++) {
+		struct child *c = &t->children[i];
+		bool shared = false;
+
+		if ((by_in ? c->spi_in : c->spi_out) != spi)
+			continue;
+		kernel_child_remove(t->d, t, c);
+		/* A responder's policies follow the selectors; a rekeyed twin still uses them. */
+		for (size_t j = 0; j < t->n_children; j++)
+			if (j != i && same_ts(c, &t->children[j]))
+				shared = true;
+		if (!t->initiator && s && !shared)
+			kernel_child_policies(t->d, t, c, s, true);
+		t->children[i] = t->children[--t->n_children];
+		return;
+	}
+}
+
+static struct child *child_by_in(struct tunnel *t, uint32_t spi_in)
+{
 	for (size_t i = 0; i < t->n_children; i++)
-		if (t->children[i].spi_out == spi_out) {
-			kernel_child_remove(t->d, t, &t->children[i]);
-			if (!t->initiator && s)
-				kernel_child_policies(t->d, t, &t->children[i], s, true);
-			t->children[i] = t->children[--t->n_children];
+		if (t->children[i].spi_in == spi_in)
+			return &t->children[i];
+	return NULL;
+}
+
+/* A Child SA from CREATE_CHILD_SA into the kernel and the tunnel. */
+static bool child_add(struct tunnel *t, const struct ike_child *c)
+{
+	struct ikd *d = t->d;
+	const struct site *s = site_db_find(&d->db, t->site);
+	char err[256], peer[80];
+
+	if (!s || t->n_children == IKD_MAX_CHILDREN)
+		return false;
+	child_record(t, c);
+	if (kernel_child_install(d, t, c, s, err, sizeof(err)) < 0) {
+		log_err("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), err);
+		snprintf(t->last_error, sizeof(t->last_error), "%.200s", err);
+		return false;
+	}
+	t->children[t->n_children - 1].installed = true;
+	if (!t->initiator)
+		kernel_child_policies(d, t, &t->children[t->n_children - 1], s, false);
+	return true;
+}
+
+/* ---- our requests, one at a time ---- */
+
+static void tun_enqueue(struct tunnel *t, uint8_t kind, uint32_t spi)
+{
+	if ((t->inflight == kind && t->inflight_spi == spi) || t->n_queue == TUN_QUEUE_MAX)
+		return;
+	for (size_t i = 0; i < t->n_queue; i++)
+		if (t->queue[i].kind == kind && t->queue[i].spi == spi)
 			return;
+	t->queue[t->n_queue].kind = kind;
+	t->queue[t->n_queue].spi = spi;
+	t->n_queue++;
+}
+
+static void tun_kick(struct tunnel *t)
+{
+	struct ikd *d = t->d;
+
+	while (t->state == TUN_UP && t->have_sa && !t->sa.waiting && t->n_queue) {
+		uint8_t kind = t->queue[0].kind;
+		uint32_t spi = t->queue[0].spi;
+		struct child *c;
+		int rc = -ENOENT;
+
+		memmove(t->queue, t->queue + 1, --t->n_queue * sizeof(t->queue[0]));
+		switch (kind) {
+		case REQ_DPD:
+			rc = ike_sa_dpd_request(&t->sa, &d->out);
+			break;
+		case REQ_REKEY_CHILD:
+			c = child_by_in(t, spi);
+			if (c)
+				rc = ike_sa_rekey_child_request(&t->sa, &t->child_cfg, t->pfs_group,
+								new_spi(), spi, &d->out);
+			break;
+		case REQ_REKEY_IKE:
+			rc = ike_sa_rekey_ike_request(&t->sa, &t->ike_props, t->ike_group, &d->out);
+			break;
+		case REQ_DELETE_CHILD:
+			rc = ike_sa_delete_child_request(&t->sa, &spi, 1, &d->out);
+			break;
 		}
+		if (rc < 0) {
+			if (rc != -ENOENT)
+				log_warn("site '%s': cannot build a request: %s", t->site, strerror(-rc));
+			continue;
+		}
+		t->inflight = kind;
+		t->inflight_spi = spi;
+		t->tries = 0;
+		send_msg(t, &d->out);
+		arm_retx(t);
+	}
+}
+
+/* Our request was answered (whatever the answer): the next one may go. */
+static void tun_answered(struct tunnel *t)
+{
+	timer_cancel(&t->d->loop.timers, &t->t_retx);
+	t->tries = 0;
+	t->inflight = 0;
+}
+
+/* ---- IKE SAs beside the current one during a rekey ---- */
+
+static const uint8_t *sa_spi_ours(const struct ike_sa *sa)
+{
+	return sa->k.initiator ? sa->k.spi_i : sa->k.spi_r;
+}
+
+static void extras_arm(struct tunnel *t)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < t->n_extras; i++) {
+		const struct extra_sa *e = &t->extras[i];
+
+		if (e->expires_ms < next)
+			next = e->expires_ms;
+		if (e->ours_to_delete && e->next_retx_ms < next)
+			next = e->next_retx_ms;
+	}
+	if (next != UINT64_MAX)
+		timer_arm(&t->d->loop.timers, &t->t_extras, next);
+	else
+		timer_cancel(&t->d->loop.timers, &t->t_extras);
+}
+
+static void extra_drop(struct tunnel *t, size_t i)
+{
+	ike_sa_clear(&t->extras[i].sa);
+	t->extras[i] = t->extras[--t->n_extras];
+	extras_arm(t);
+}
+
+/* Keep sa (taken: *sa is emptied) beside the current one; ours_to_delete sends its Delete. */
+static void extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, bool peer_new)
+{
+	struct ikd *d = t->d;
+	struct extra_sa *e;
+	uint64_t now = timer_now_ms();
+
+	if (t->n_extras == TUN_EXTRA_MAX)
+		extra_drop(t, 0);
+	e = &t->extras[t->n_extras++];
+	memset(e, 0, sizeof(*e));
+	e->sa = *sa;
+	memset(sa, 0, sizeof(*sa));
+	e->sa.cc_cfg = NULL;
+	e->ours_to_delete = ours_to_delete;
+	e->peer_new = peer_new;
+	e->expires_ms = now + (uint64_t)d->conf.retransmit_base_ms *
+		((1u << (d->conf.retransmit_tries < 16 ? d->conf.retransmit_tries : 16)) + 8);
+	if (ours_to_delete && !e->sa.waiting && ike_sa_delete_request(&e->sa, &d->out) == 0) {
+		send_msg(t, &d->out);
+		e->next_retx_ms = now + d->conf.retransmit_base_ms;
+	}
+	extras_arm(t);
+}
+
+static void extras_fire(struct timer *tm, void *arg)
+{
+	struct tunnel *t = arg;
+	struct ikd *d = t->d;
+	uint64_t now = timer_now_ms();
+
+	(void)tm;
+	for (size_t i = 0; i < t->n_extras; i++) {
+		struct extra_sa *e = &t->extras[i];
+
+		if (now >= e->expires_ms) {
+			extra_drop(t, i--);
+			continue;
+		}
+		if (e->ours_to_delete && now >= e->next_retx_ms &&
+		    ike_sa_retransmit(&e->sa, &d->out) == 0) {
+			send_msg(t, &d->out);
+			e->tries++;
+			e->next_retx_ms = now + ((uint64_t)d->conf.retransmit_base_ms << e->tries);
+		}
+	}
+	extras_arm(t);
+}
+
+/* The current IKE SA becomes new_sa (taken); children stay (§1.3.2: they move with it). */
+static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
+{
+	struct ikd *d = t->d;
+
+	ours_del(d, t);
+	t->sa = *new_sa;
+	memset(new_sa, 0, sizeof(*new_sa));
+	t->sa.cc_cfg = &t->cc;
+	ours_add(d, t, sa_spi_ours(&t->sa));
+	t->ike_created_ms = timer_now_ms();
+	t->ike_rekey_at_ms = rekey_deadline(d, site_db_find(&d->db, t->site), true);
+	t->rekeys_ike++;
+	/* Requests that were queued go out on the new SA. */
+	t->inflight = 0;
+	timer_cancel(&d->loop.timers, &t->t_retx);
+}
+
+static struct extra_sa *extra_peer_new(struct tunnel *t)
+{
+	for (size_t i = 0; i < t->n_extras; i++)
+		if (t->extras[i].peer_new)
+			return &t->extras[i];
+	return NULL;
+}
+
+/* §2.8, §2.8.1: which IKE SA stays after a rekey, and who deletes what. */
+static void on_ike_rekeyed(struct tunnel *t, struct ike_sa_rx *rx)
+{
+	struct extra_sa *pn = extra_peer_new(t);
+	struct ike_sa cur;
+	char peer[80];
+
+	if (rx->initiator && rx->verdict == IKE_REKEY_LOST) {
+		/* Ours is redundant: delete it; the peer's new SA (held) takes over. */
+		extra_add(t, &rx->new_sa, true, false);
+		pn = extra_peer_new(t);
+		if (pn) {
+			struct ike_sa peer_sa = pn->sa;
+
+			memset(&pn->sa, 0, sizeof(pn->sa));
+			extra_drop(t, (size_t)(pn - t->extras));
+			cur = t->sa;
+			memset(&t->sa, 0, sizeof(t->sa));
+			extra_add(t, &cur, false, false);	/* the peer deletes the old one */
+			ike_switch(t, &peer_sa);
+		}
+	} else if (rx->initiator) {
+		/* Ours stays (alone, or won): we delete the old SA; the peer deletes its new. */
+		if (pn)
+			pn->peer_new = false;
+		cur = t->sa;
+		memset(&t->sa, 0, sizeof(t->sa));
+		ike_switch(t, &rx->new_sa);
+		extra_add(t, &cur, true, false);
+	} else if (rx->verdict == IKE_REKEY_PENDING) {
+		extra_add(t, &rx->new_sa, false, true);
+		return;
+	} else if (rx->verdict == IKE_REKEY_LOST) {
+		/* Ours completed first and is current; the peer's new SA is the one that stays. */
+		cur = t->sa;
+		memset(&t->sa, 0, sizeof(t->sa));
+		ike_switch(t, &rx->new_sa);
+		extra_add(t, &cur, true, false);
+	} else {
+		/* The peer's rekey, no collision: the peer deletes the old SA. */
+		cur = t->sa;
+		memset(&t->sa, 0, sizeof(t->sa));
+		ike_switch(t, &rx->new_sa);
+		extra_add(t, &cur, false, false);
+	}
+	log_notice("site '%s' %s: IKE SA rekeyed (%s)", t->site, peer_str(t, peer, sizeof(peer)),
+		   rx->initiator ? "by us" : "by the peer");
+}
+
+static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
+{
+	char peer[80];
+
+	peer_str(t, peer, sizeof(peer));
+	if (rx->event == IKE_SA_EV_CHILD_CREATED) {
+		if (child_add(t, &rx->child))
+			log_notice("site '%s' %s: Child SA added (%s, spi in %08x out %08x)", t->site,
+				   peer, rx->child.encr->name, rx->child.spi_in, rx->child.spi_out);
+		return;
+	}
+	/* A rekey: the new Child SA goes in before anything old goes out. */
+	child_add(t, &rx->child);
+	t->rekeys_child++;
+	log_notice("site '%s' %s: Child SA %08x rekeyed by %s: spi in %08x out %08x%s", t->site, peer,
+		   rx->old_spi_in, rx->initiator ? "us" : "the peer", rx->child.spi_in,
+		   rx->child.spi_out, rx->verdict == IKE_REKEY_LOST ? " (redundant, deleted)" :
+		   rx->verdict == IKE_REKEY_WON ? " (collision won)" : "");
+	if (rx->initiator) {
+		struct child *old = child_by_in(t, rx->old_spi_in);
+
+		if (old)
+			old->rekeying = false;
+		tun_enqueue(t, REQ_DELETE_CHILD, rx->verdict == IKE_REKEY_LOST ? rx->child.spi_in :
+			    rx->old_spi_in);
+	} else if (rx->verdict == IKE_REKEY_LOST && rx->ours_spi_in) {
+		tun_enqueue(t, REQ_DELETE_CHILD, rx->ours_spi_in);
+	}
+}
+
+static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, uint32_t spi)
+{
+	struct child *c = kind == REQ_REKEY_CHILD ? child_by_in(t, spi) : NULL;
+	char peer[80];
+
+	log_warn("site '%s' %s: %s refused: %s", t->site, peer_str(t, peer, sizeof(peer)),
+		 kind == REQ_REKEY_IKE ? "IKE SA rekey" : "Child SA rekey",
+		 rx->notify ? ike_notify_name(rx->notify) : "an answer we cannot use");
+	if (rx->notify == IKE_N_INVALID_KE_PAYLOAD && rx->notify_group) {
+		if (kind == REQ_REKEY_IKE)
+			t->ike_group = rx->notify_group;
+		else
+			t->pfs_group = rx->notify_group;
+		tun_enqueue(t, kind, spi);
+		return;
+	}
+	if (rx->notify == IKE_N_CHILD_SA_NOT_FOUND && c) {
+		child_forget(t, spi, true);
+		return;
+	}
+	if (!rx->notify && rx->child.spi_in)
+		tun_enqueue(t, REQ_DELETE_CHILD, rx->child.spi_in);
+	/* TEMPORARY_FAILURE and the rest: the rekey tick tries again. */
+	if (c)
+		c->rekeying = false;
+	if (kind == REQ_REKEY_IKE)
+		t->ike_rekey_at_ms = timer_now_ms() + 10000 + randombytes_uniform(5000);
 }
 
 static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const union net_addr *from)
 {
 	struct ikd *d = t->d;
 	struct ike_sa_rx rx;
+	uint8_t kind = t->inflight;
+	uint32_t kind_spi = t->inflight_spi;
 	char peer[80];
 	int rc;
 
@@ -996,35 +1372,108 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 			   net_addr_str(&t->remote, old, sizeof(old)), net_addr_str(from, new, sizeof(new)));
 		t->remote = *from;
 	}
+	/* A reply goes out with the SA that received the request, before any switch. */
+	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
+	    rx.event == IKE_SA_EV_DELETED)
+		send_msg(t, &d->out);
+	if (rx.initiator || rx.event == IKE_SA_EV_ANSWERED)
+		tun_answered(t);
 	switch (rx.event) {
 	case IKE_SA_EV_REPLY:
 	case IKE_SA_EV_RESENT:
-		send_msg(t, &d->out);
+		if (rx.exchange == IKE_EXCH_CREATE_CHILD_SA && rx.notify)
+			log_warn("site '%s' %s: the peer's CREATE_CHILD_SA refused: %s", t->site,
+				 peer_str(t, peer, sizeof(peer)), ike_notify_name(rx.notify));
 		for (size_t i = 0; i < rx.n_child_deleted; i++) {
-			log_notice("site '%s' %s: peer deleted Child SA %08x", t->site,
-				   peer_str(t, peer, sizeof(peer)), rx.child_deleted[i]);
-			child_forget(t, rx.child_deleted[i]);
+			log_info("site '%s' %s: peer deleted Child SA %08x", t->site,
+				 peer_str(t, peer, sizeof(peer)), rx.child_deleted[i]);
+			child_forget(t, rx.child_deleted[i], false);
 		}
 		if (rx.n_child_deleted && t->n_children == 0 && t->initiator) {
 			/* Nothing left to carry traffic: build the tunnel again. */
 			if (ike_sa_delete_request(&t->sa, &d->out) == 0)
 				send_msg(t, &d->out);
+			ike_sa_rx_clear(&rx);
 			tunnel_down(t, "the POP deleted the last Child SA");
+			return;
 		}
 		break;
-	case IKE_SA_EV_DELETED:
-		send_msg(t, &d->out);
+	case IKE_SA_EV_DELETED: {
+		struct extra_sa *pn = extra_peer_new(t);
+
+		ike_sa_rx_clear(&rx);
+		if (pn) {
+			/* The peer won a rekey collision and deleted the old SA: its new one stays. */
+			struct ike_sa peer_sa = pn->sa;
+
+			memset(&pn->sa, 0, sizeof(pn->sa));
+			extra_drop(t, (size_t)(pn - t->extras));
+			ike_sa_clear(&t->sa);
+			ike_switch(t, &peer_sa);
+			tun_kick(t);
+			return;
+		}
 		tunnel_down(t, "the peer deleted the IKE SA");
-		break;
+		return;
+	}
 	case IKE_SA_EV_ANSWERED:
-		timer_cancel(&d->loop.timers, &t->t_retx);
-		t->tries = 0;
-		if (t->state == TUN_DELETING)
+		if (kind == REQ_DELETE_CHILD)
+			child_forget(t, kind_spi, true);
+		if (t->state == TUN_DELETING) {
+			ike_sa_rx_clear(&rx);
 			tunnel_down(t, "deleted");
+			return;
+		}
 		break;
-	default:
+	case IKE_SA_EV_CHILD_CREATED:
+	case IKE_SA_EV_CHILD_REKEYED:
+		on_child_event(t, &rx);
+		break;
+	case IKE_SA_EV_IKE_REKEYED:
+		on_ike_rekeyed(t, &rx);
+		break;
+	case IKE_SA_EV_CC_REFUSED:
+		on_cc_refused(t, &rx, kind, kind_spi);
 		break;
 	}
+	ike_sa_rx_clear(&rx);
+	tun_kick(t);
+}
+
+/* A message for an IKE SA that a rekey left beside the current one. */
+static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
+{
+	struct ikd *d = t->d;
+	struct extra_sa *e = &t->extras[i];
+	struct ike_sa_rx rx;
+	int rc = ike_sa_receive(&e->sa, buf, len, spi_map, t, &d->out, &rx);
+
+	if (rc < 0) {
+		d->stats.dropped++;
+		return;
+	}
+	t->last_heard_ms = timer_now_ms();
+	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
+	    rx.event == IKE_SA_EV_DELETED)
+		send_msg(t, &d->out);
+	for (size_t k = 0; k < rx.n_child_deleted; k++)
+		child_forget(t, rx.child_deleted[k], false);
+	if (rx.event == IKE_SA_EV_DELETED || (rx.event == IKE_SA_EV_ANSWERED && e->ours_to_delete))
+		extra_drop(t, i);
+	ike_sa_rx_clear(&rx);
+}
+
+static bool find_extra(struct ikd *d, const uint8_t spi[IKE_SPI_LEN], struct tunnel **ret_t,
+		       size_t *ret_i)
+{
+	for (size_t i = 0; i < d->n_tunnels; i++)
+		for (size_t j = 0; j < d->tunnels[i]->n_extras; j++)
+			if (!memcmp(sa_spi_ours(&d->tunnels[i]->extras[j].sa), spi, IKE_SPI_LEN)) {
+				*ret_t = d->tunnels[i];
+				*ret_i = j;
+				return true;
+			}
+	return false;
 }
 
 void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
@@ -1051,7 +1500,18 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 	}
 	/* The I flag says whether the sender is the original initiator: then we are not. */
 	t = ours_find(d, (h.flags & IKE_FLAG_INITIATOR) ? h.spi_r : h.spi_i);
-	if (!t || t->initiator == !!(h.flags & IKE_FLAG_INITIATOR)) {
+	if (!t) {
+		size_t i;
+
+		if (find_extra(d, (h.flags & IKE_FLAG_INITIATOR) ? h.spi_r : h.spi_i, &t, &i))
+			on_extra(t, i, buf, len);
+		else
+			d->stats.dropped++;
+		return;
+	}
+	/* After an IKE rekey either side may be the new SA's initiator: compare with the SA. */
+	if (t->have_sa ? t->sa.k.initiator == !!(h.flags & IKE_FLAG_INITIATOR) :
+			 t->initiator == !!(h.flags & IKE_FLAG_INITIATOR)) {
 		d->stats.dropped++;
 		return;
 	}
@@ -1115,10 +1575,10 @@ static void dpd_fire(struct timer *tm, void *arg)
 	(void)tm;
 	if (!s || t->state != TUN_UP)
 		return;
-	if (!t->sa.waiting && ike_sa_dpd_request(&t->sa, &d->out) == 0) {
-		t->tries = 0;
-		send_msg(t, &d->out);
-		arm_retx(t);
+	/* A request already out is a liveness check too. */
+	if (!t->sa.waiting && t->n_queue == 0) {
+		tun_enqueue(t, REQ_DPD, 0);
+		tun_kick(t);
 	}
 	timer_arm(&d->loop.timers, &t->t_dpd, timer_now_ms() + (uint64_t)s->dpd_interval_s * 1000);
 }
@@ -1136,6 +1596,37 @@ static void keepalive_fire(struct timer *tm, void *arg)
 		net_send_keepalive(t->sock, &t->remote, &t->local);
 	timer_arm(&d->loop.timers, &t->t_keepalive,
 		  timer_now_ms() + (uint64_t)d->conf.keepalive_s * 1000);
+}
+
+/* Every few seconds: the rekeys that are due, and the IKE SA's hard lifetime. */
+static void rekey_fire(struct timer *tm, void *arg)
+{
+	struct tunnel *t = arg;
+	struct ikd *d = t->d;
+	const struct site *s = site_db_find(&d->db, t->site);
+	uint64_t now = timer_now_ms();
+
+	(void)tm;
+	if (t->state != TUN_UP || !s)
+		return;
+	if (s->ike_lifetime_s && now - t->ike_created_ms >= (uint64_t)s->ike_lifetime_s * 1000) {
+		tunnel_down(t, "the IKE SA reached its lifetime without a rekey");
+		return;
+	}
+	if (now >= t->ike_rekey_at_ms) {
+		t->ike_rekey_at_ms = UINT64_MAX;
+		tun_enqueue(t, REQ_REKEY_IKE, 0);
+	}
+	for (size_t i = 0; i < t->n_children; i++) {
+		struct child *c = &t->children[i];
+
+		if (!c->rekeying && c->installed && now >= c->rekey_at_ms) {
+			c->rekeying = true;
+			tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
+		}
+	}
+	tun_kick(t);
+	timer_arm(&d->loop.timers, &t->t_rekey, now + REKEY_TICK_MS);
 }
 
 /* ---- sites: which tunnels exist, which POP is active ---- */
@@ -1373,6 +1864,7 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 {
 	struct ikd *d = arg;
 	struct tunnel *t;
+	struct child *c;
 	size_t idx;
 
 	if (e->type != XFRM_EVENT_EXPIRE || e->proto != IPPROTO_ESP)
@@ -1380,19 +1872,25 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 	t = tunnel_by_child(d, e->spi, &idx);
 	if (!t)
 		return;
+	c = &t->children[idx];
 	if (e->hard) {
-		struct child c = t->children[idx];
+		uint32_t spi_in = c->spi_in;
 
-		log_notice("site '%s': Child SA %08x reached its lifetime", t->site, e->spi);
-		if (t->have_sa && ike_sa_delete_child_request(&t->sa, &c.spi_in, 1, &d->out) == 0) {
-			send_msg(t, &d->out);
-			t->tries = 0;
-			arm_retx(t);
+		log_notice("site '%s': Child SA %08x reached its lifetime", t->site, spi_in);
+		c->installed = false;	/* the kernel removed it */
+		child_forget(t, spi_in, true);
+		if (t->n_children == 0) {
+			tunnel_down(t, "the last Child SA expired");
+			return;
 		}
-		child_forget(t, c.spi_out);
-		if (t->n_children == 0)
-			tunnel_down(t, "Child SA expired");
-	} else {
-		log_info("site '%s': Child SA %08x soft lifetime reached", t->site, e->spi);
+		tun_enqueue(t, REQ_DELETE_CHILD, spi_in);
+		tun_kick(t);
+	} else if (!c->rekeying) {
+		/* The backstop: our own rekey should have come first. */
+		log_info("site '%s': Child SA %08x soft lifetime reached: rekeying", t->site,
+			 c->spi_in);
+		c->rekeying = true;
+		tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
+		tun_kick(t);
 	}
 }
