@@ -33,6 +33,7 @@ void conf_defaults(struct ikd_conf *c)
 	c->reconnect_min_s = 2;
 	c->reconnect_max_s = 60;
 	c->rekey_jitter_s = 180;
+	c->dpd_interval_s = 1;
 	c->dpd_misses = 3;
 	c->hold_down_s = 60;
 	c->fragmentation = true;
@@ -102,6 +103,7 @@ static const struct num_key num_keys[] = {
 	NUM("reconnect-min", 1, 3600, reconnect_min_s),
 	NUM("reconnect-max", 1, 86400, reconnect_max_s),
 	NUM("rekey-jitter", 0, 3600, rekey_jitter_s),
+	NUM("dpd-interval", 1, 3600, dpd_interval_s),
 	NUM("dpd-misses", 1, 100, dpd_misses),
 	NUM("hold-down", 0, 86400, hold_down_s),
 };

@@ -34,7 +34,8 @@ struct ikd_conf {
 	uint32_t keepalive_s;		/* NAT keepalives when behind a NAT */
 	uint32_t reconnect_min_s, reconnect_max_s;
 	uint32_t rekey_jitter_s;	/* rekeys happen up to this much earlier, at random */
-	uint32_t dpd_misses;		/* unanswered DPD/probe rounds before a POP is dead */
+	uint32_t dpd_interval_s;	/* initiator: liveness checks of each POP's IKE SA */
+	uint32_t dpd_misses;		/* intervals of silence before a POP is dead */
 	uint32_t hold_down_s;		/* the primary stays healthy this long before fallback */
 	bool fragmentation;
 };

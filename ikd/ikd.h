@@ -101,7 +101,7 @@ struct tunnel {
 	uint32_t spi_in_pending;
 	unsigned tries;
 	unsigned reconnect_s;
-	struct timer t_retx, t_dpd, t_keepalive, t_reconnect, t_rekey, t_half;
+	struct timer t_retx, t_dpd, t_keepalive, t_reconnect, t_rekey, t_half, t_dead;
 	struct child children[IKD_MAX_CHILDREN];
 	size_t n_children;
 	uint64_t up_since_ms, last_heard_ms, last_sent_ms;

@@ -198,6 +198,7 @@ static void reconnect_fire(struct timer *tm, void *arg);
 static void half_fire(struct timer *tm, void *arg);
 static void rekey_fire(struct timer *tm, void *arg);
 static void extras_fire(struct timer *tm, void *arg);
+static void dead_fire(struct timer *tm, void *arg);
 
 static struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const char *pop)
 {
@@ -227,6 +228,7 @@ static struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site
 	timer_init(&t->t_half, half_fire, t);
 	timer_init(&t->t_rekey, rekey_fire, t);
 	timer_init(&t->t_extras, extras_fire, t);
+	timer_init(&t->t_dead, dead_fire, t);
 	t->reconnect_s = d->conf.reconnect_min_s;
 	d->tunnels[d->n_tunnels++] = t;
 	return t;
@@ -243,6 +245,7 @@ static void tunnel_cancel_timers(struct tunnel *t)
 	timer_cancel(h, &t->t_half);
 	timer_cancel(h, &t->t_rekey);
 	timer_cancel(h, &t->t_extras);
+	timer_cancel(h, &t->t_dead);
 }
 
 /* Forget the IKE SA and its Child SAs (kernel included); the tunnel itself stays. */
@@ -347,6 +350,26 @@ static void tunnel_down(struct tunnel *t, const char *why)
 			 t->reconnect_s * 2;
 	if (s && was_up)
 		site_reevaluate(d, s);
+}
+
+/* How often this tunnel checks its peer: an edge router watches its POPs closely. */
+static uint32_t dpd_interval(const struct tunnel *t, const struct site *s)
+{
+	if (t->initiator)
+		return t->d->conf.dpd_interval_s;
+	return s ? s->dpd_interval_s : 0;
+}
+
+/* The peer spoke (an authenticated message): the peer-dead deadline moves. */
+static void heard(struct tunnel *t)
+{
+	const struct site *s = site_db_find(&t->d->db, t->site);
+	uint32_t ival = dpd_interval(t, s);
+
+	t->last_heard_ms = timer_now_ms();
+	if (ival && t->state == TUN_UP)
+		timer_arm(&t->d->loop.timers, &t->t_dead,
+			  t->last_heard_ms + (uint64_t)ival * t->d->conf.dpd_misses * 1000);
 }
 
 /* ---- identities, selectors, configuration from a site ---- */
@@ -646,9 +669,10 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	t->ike_created_ms = timer_now_ms();
 	t->ike_rekey_at_ms = rekey_deadline(d, s, true);
 	timer_arm(&d->loop.timers, &t->t_rekey, timer_now_ms() + REKEY_TICK_MS);
-	if (s && s->dpd_interval_s)
+	if (dpd_interval(t, s))
 		timer_arm(&d->loop.timers, &t->t_dpd,
-			  timer_now_ms() + (uint64_t)s->dpd_interval_s * 1000);
+			  timer_now_ms() + (uint64_t)dpd_interval(t, s) * 1000);
+	heard(t);
 	if (t->sa.k.nat_local)
 		timer_arm(&d->loop.timers, &t->t_keepalive,
 			  timer_now_ms() + (uint64_t)d->conf.keepalive_s * 1000);
@@ -1362,7 +1386,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 			  strerror(-rc));
 		return;
 	}
-	t->last_heard_ms = timer_now_ms();
+	heard(t);
 	t->dpd_missed = 0;
 	/* RFC 7296 §2.23: a peer behind a NAT may move; follow authenticated messages. */
 	if (!same_addr(from, &t->remote, true) && (t->sa.k.nat_remote || t->sa.k.nat_local)) {
@@ -1452,7 +1476,7 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 		d->stats.dropped++;
 		return;
 	}
-	t->last_heard_ms = timer_now_ms();
+	heard(t);
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
 	    rx.event == IKE_SA_EV_DELETED)
 		send_msg(t, &d->out);
@@ -1580,7 +1604,21 @@ static void dpd_fire(struct timer *tm, void *arg)
 		tun_enqueue(t, REQ_DPD, 0);
 		tun_kick(t);
 	}
-	timer_arm(&d->loop.timers, &t->t_dpd, timer_now_ms() + (uint64_t)s->dpd_interval_s * 1000);
+	timer_arm(&d->loop.timers, &t->t_dpd, timer_now_ms() + (uint64_t)dpd_interval(t, s) * 1000);
+}
+
+static void dead_fire(struct timer *tm, void *arg)
+{
+	struct tunnel *t = arg;
+	char why[96], peer[80];
+
+	(void)tm;
+	if (t->state != TUN_UP)
+		return;
+	snprintf(why, sizeof(why), "peer dead: nothing heard for %.1f s",
+		 (double)(timer_now_ms() - t->last_heard_ms) / 1000);
+	log_warn("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), why);
+	tunnel_down(t, why);
 }
 
 static void keepalive_fire(struct timer *tm, void *arg)
