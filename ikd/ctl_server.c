@@ -387,13 +387,11 @@ static void handle_body(struct ctl_client *c, const uint8_t *body, size_t len)
 	struct ikd *d = c->d;
 	struct ctl_attr *attrs = calloc(CTL_MAX_ATTRS, sizeof(*attrs));
 	struct ctl_msg m = { .attrs = attrs };
-	struct ctl_handler h = { .db = &d->db, .store_path = d->conf.store, .rt = &runtime };
-	const char *why = NULL;
-	struct runtime_arg;
 	struct ctl_runtime rt = runtime;
+	struct ctl_handler h = { .db = &d->db, .store_path = d->conf.store, .rt = &rt };
+	const char *why = NULL;
 
 	rt.arg = d;
-	h.rt = &rt;
 	if (!attrs) {
 		c->closing = true;
 		return;

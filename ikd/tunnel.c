@@ -629,6 +629,7 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	ike_sa_from_init(&t->sa, &t->init);
 	t->have_sa = true;
 	t->state = TUN_UP;
+	t->last_error[0] = '\0';
 	t->tries = 0;
 	t->dpd_missed = 0;
 	t->handshakes++;
