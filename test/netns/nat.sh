@@ -1,0 +1,179 @@
+#!/bin/bash
+# NAT traversal: the branch sits behind a NAT router (nftables masquerade, as a home or LTE
+# router would do) and keeps tunnels to an ikd gateway and to strongSwan's charon.
+#   test/netns/nat.sh BUILD_DIR
+#
+#   ikdn-a (branch) 10.0.0.2 -- 10.0.0.1 ikdn-r (NAT) 203.0.113.1 -- bridge -- ikdn-b (ikd)   203.0.113.2
+#                                                                          -- ikdn-c (charon) 203.0.113.3
+# Asserted: both sides detect the NAT, IKE moves to port 4500, the gateway sees the branch at
+# the router's address; with ESP (the VM) a ping flows through UDP-encapsulated ESP to both
+# POPs. Exit 0 pass, 1 fail, 77 skipped.
+set -uo pipefail
+build=$(cd "${1:?usage: test/netns/nat.sh BUILD_DIR}" && pwd)
+[ "$(id -u)" = 0 ] || { echo "nat.sh: needs root for namespaces: skipped"; exit 77; }
+command -v nft >/dev/null || { echo "nat.sh: nftables is not installed: skipped"; exit 77; }
+ikd=$build/ikd/ikd
+work=$(mktemp -d /tmp/ikdn.XXXXXX)
+psk="nat key $(od -An -tx1 -N8 /dev/urandom | tr -d ' ')"
+psk_hex=$(printf '%s' "$psk" | od -An -tx1 | tr -d ' \n')
+fails=0
+have_charon=0
+[ -x /usr/lib/ipsec/charon ] && have_charon=1
+
+cleanup() {
+	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+	sleep 0.3
+	for n in a r b c w; do ip netns del "ikdn-$n" 2>/dev/null; done
+	if [ -n "${KEEP:-}" ]; then echo "nat.sh: logs kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+pass() { echo "nat.sh: PASS: $*"; }
+fail() { echo "nat.sh: FAIL: $*"; fails=$((fails + 1)); }
+wait_for() {
+	for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+
+for n in a r b c w; do ip netns add "ikdn-$n"; ip -n "ikdn-$n" link set lo up; done
+ip link add ikdn-lan netns ikdn-a type veth peer name r-lan netns ikdn-r
+ip -n ikdn-a addr add 10.0.0.2/24 dev ikdn-lan
+ip -n ikdn-r addr add 10.0.0.1/24 dev r-lan
+ip -n ikdn-a link set ikdn-lan up
+ip -n ikdn-r link set r-lan up
+ip -n ikdn-a route add default via 10.0.0.1
+ip -n ikdn-a addr add 10.1.0.1/32 dev lo
+ip -n ikdn-w link add br0 type bridge
+ip -n ikdn-w link set br0 up
+for x in "r 1" "b 2" "c 3"; do
+	set -- $x
+	ip link add "ikdn-$1w" netns "ikdn-$1" type veth peer name "p$1" netns ikdn-w
+	ip -n "ikdn-$1" addr add "203.0.113.$2/24" dev "ikdn-$1w"
+	ip -n "ikdn-$1" link set "ikdn-$1w" up
+	ip -n ikdn-w link set "p$1" master br0 up
+done
+for x in b c; do
+	ip -n "ikdn-$x" addr add 10.2.0.1/32 dev lo
+	ip -n "ikdn-$x" route add 10.1.0.0/24 via 203.0.113.1 src 10.2.0.1
+done
+ip netns exec ikdn-r sysctl -qw net.ipv4.ip_forward=1
+ip netns exec ikdn-r nft -f - <<'NFT'
+table ip nat {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "ikdn-rw" masquerade
+	}
+}
+NFT
+have_esp=0
+modprobe -q esp4 2>/dev/null || true
+[ -d /sys/module/esp4 ] && have_esp=1
+
+umask 077
+pops="version = 1
+[pop pop1]
+gateway = 203.0.113.2
+probe-ip = 10.2.0.1
+ike-id = pop1.example.net
+[pop pop2]
+gateway = 203.0.113.3
+probe-ip = 10.2.0.1
+ike-id = pop2.example.net"
+site="[site branch1]
+id = branch1.example.com
+psk = hex:$psk_hex
+primary = pop1
+backups = pop2
+local-ts = 10.1.0.0/24
+remote-ts = 10.2.0.0/24"
+# The branch's own address is private (dynamic source); the gateway sees the router's.
+printf '%s\n%s\n' "$pops" "$site" >"$work/a.store"
+printf '%s\n%s\nsource-ip = 203.0.113.1\n' "$pops" "$site" >"$work/b.store"
+printf 'role = initiator\nstore = %s/a.store\ncontrol-socket = %s/a.sock\nkeepalive-interval = 2\n' \
+	"$work" "$work" >"$work/a.conf"
+printf 'role = responder\nstore = %s/b.store\ncontrol-socket = %s/b.sock\nidentity = pop1.example.net\n' \
+	"$work" "$work" >"$work/b.conf"
+
+if [ "$have_charon" = 1 ]; then
+	cat >"$work/strongswan.conf" <<CONF
+charon {
+	load_modular = no
+	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
+	plugins { vici { socket = unix://$work/charon.vici } }
+	install_routes = no
+	filelog { log { path = $work/charon.log
+		flush_line = yes
+		default = 1
+		ike = 2 } }
+}
+swanctl { load = random openssl }
+CONF
+	cat >"$work/swanctl.conf" <<CONF
+connections { branch1 { version = 2
+	local_addrs = 203.0.113.3
+	proposals = aes256-sha256-modp2048
+	local { auth = psk
+		id = fqdn:pop2.example.net }
+	remote { auth = psk
+		id = fqdn:branch1.example.com }
+	children { net { local_ts = 10.2.0.0/24
+		remote_ts = 10.1.0.0/24
+		esp_proposals = aes256gcm16,aes256-sha256 } } } }
+secrets { ike { secret = "$psk" } }
+CONF
+	ip netns exec ikdn-c unshare -m sh -c "mount -t tmpfs tmpfs /run &&
+		STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" >"$work/charon.out" 2>&1 &
+	echo $! >"$work/charon.pid"
+	for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
+	STRONGSWAN_CONF=$work/strongswan.conf swanctl --load-all --file "$work/swanctl.conf" \
+		--uri "unix://$work/charon.vici" >/dev/null 2>&1
+fi
+ip netns exec ikdn-b "$ikd" -c "$work/b.conf" -d >"$work/b.log" 2>&1 &
+echo $! >"$work/b.pid"
+wait_for "$work/b.log" started 5
+ip netns exec ikdn-a "$ikd" -c "$work/a.conf" -d >"$work/a.log" 2>&1 &
+echo $! >"$work/a.pid"
+
+if wait_for "$work/a.log" "pop 'pop1': NAT detected (this side)" 10; then
+	pass "the branch detected that it is behind a NAT"
+else
+	fail "no NAT detected by the branch"
+fi
+if wait_for "$work/b.log" "site 'branch1' 203.0.113.1:[0-9]*: IKE SA up" 10; then
+	pass "the gateway accepted the site from the NAT's address (source-ip 203.0.113.1)"
+else
+	fail "no IKE SA at the gateway"
+fi
+grep -q "site 'branch1' 203.0.113.1:500: IKE SA up" "$work/b.log" &&
+	fail "IKE did not move to port 4500 behind the NAT"
+if [ "$have_charon" = 1 ]; then
+	wait_for "$work/a.log" "pop 'pop2': IKE SA up" 10 && pass "IKE SA with charon through the NAT" ||
+		fail "no IKE SA with charon through the NAT"
+	grep -q "remote host is behind NAT" "$work/charon.log" && pass "charon saw the branch behind a NAT" ||
+		fail "charon did not detect the NAT"
+fi
+if [ "$have_esp" = 1 ]; then
+	ip -n ikdn-a xfrm state | grep -q 'encap type espinudp sport 4500 dport 4500' &&
+		pass "the branch's SAs are UDP-encapsulated (RFC 3948)" || fail "no UDP encapsulation on the branch's SAs"
+	if ip netns exec ikdn-a ping -n -q -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null; then
+		pass "ping through the NAT to pop1 (ESP in UDP)"
+	else
+		fail "no traffic through the NAT to pop1"
+		ip -n ikdn-a -s xfrm state; ip -n ikdn-b -s xfrm state
+	fi
+	if [ "$have_charon" = 1 ]; then
+		# Traffic to pop2: make it the active POP by stopping pop1's ikd.
+		kill "$(cat "$work/b.pid")"; rm -f "$work/b.pid"
+		if wait_for "$work/a.log" "failover from pop 'pop1' to pop 'pop2'" 10 &&
+		   ip netns exec ikdn-a ping -n -q -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null; then
+			pass "ping through the NAT to charon (ESP in UDP)"
+		else
+			fail "no traffic through the NAT to charon"
+		fi
+	fi
+else
+	grep -q "kernel refused the Child SA" "$work/a.log" && pass "no ESP here: the install error is clear" ||
+		fail "no clear Child SA error"
+fi
+grep -rqF "$psk" "$work"/*.log && fail "a log holds the PSK"
+[ "$fails" = 0 ] || { tail -20 "$work/a.log" "$work/b.log" 2>/dev/null; exit 1; }
+echo "nat.sh: all passed"
