@@ -17,6 +17,7 @@
 #include "config.h"
 #include "ikd.h"
 #include "log.h"
+#include "notify.h"
 #include "site/store.h"
 
 #define RXBUF_LEN 65536
@@ -34,6 +35,40 @@ static void usage(FILE *out)
 		"\n"
 		"ikd negotiates IKEv2 SAs with remote gateways and installs the Child SAs\n"
 		"into the kernel's XFRM framework. See ikd(8) and ikd.conf(5).\n");
+}
+
+static struct timer t_status, t_watchdog;
+static uint64_t watchdog_ms;
+static char last_status[160];
+
+/* STATUS= for systemctl status: "N sites up, M down", sent when it changes. */
+static void status_fire(struct timer *t, void *arg)
+{
+	struct ikd *d = arg;
+	size_t up = 0, down = 0;
+	char msg[160];
+
+	for (size_t i = 0; i < d->db.n_sites; i++) {
+		const char *active, *st = ikd_site_status(d, &d->db.sites[i], &active);
+
+		up += !strcmp(st, "up");
+		down += !strcmp(st, "down");
+	}
+	snprintf(msg, sizeof(msg), "STATUS=%s: %zu sites up, %zu down",
+		 d->conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", up, down);
+	if (strcmp(msg, last_status)) {
+		notify_send(msg);
+		snprintf(last_status, sizeof(last_status), "%s", msg);
+	}
+	timer_arm(&d->loop.timers, t, timer_now_ms() + 5000);
+}
+
+static void watchdog_fire(struct timer *t, void *arg)
+{
+	struct ikd *d = arg;
+
+	notify_send("WATCHDOG=1");
+	timer_arm(&d->loop.timers, t, timer_now_ms() + watchdog_ms);
 }
 
 static void on_sock(struct loop *l, struct loop_fd *f, uint32_t events)
@@ -105,8 +140,11 @@ static void on_signal(struct loop *l, struct loop_fd *f, uint32_t events)
 	(void)events;
 	while (read(f->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
+			notify_send("RELOADING=1");
 			reload(d);
+			notify_send("READY=1");
 		} else {
+			notify_send("STOPPING=1");
 			log_notice("signal %s: deleting the SAs and stopping",
 				   si.ssi_signo == SIGTERM ? "TERM" : "INT");
 			ikd_shutdown_tunnels(d);
@@ -169,7 +207,11 @@ static int drop_capabilities(void)
 	for (int cap = 0; cap <= 63; cap++) {
 		if (cap == CAP_NET_ADMIN || cap == CAP_NET_BIND_SERVICE)
 			continue;
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+		/* Already out of the bounding set (a systemd unit's CapabilityBoundingSet=), or
+		 * no CAP_SETPCAP to drop it: the capset below still empties our own sets. */
+		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM)
 			return -errno;
 	}
 	memset(data, 0, sizeof(data));
@@ -325,6 +367,14 @@ int main(int argc, char **argv)
 		   d.conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", d.db.n_sites,
 		   d.db.n_pops);
 	ikd_apply_all(&d);
+	notify_send("READY=1");
+	timer_init(&t_status, status_fire, &d);
+	timer_arm(&d.loop.timers, &t_status, timer_now_ms());
+	watchdog_ms = notify_watchdog_usec() / 2000;
+	if (watchdog_ms) {
+		timer_init(&t_watchdog, watchdog_fire, &d);
+		timer_arm(&d.loop.timers, &t_watchdog, timer_now_ms() + watchdog_ms);
+	}
 	rc = loop_run(&d.loop);
 	ctl_server_close(&d);
 	ikd_tunnels_clear(&d);

@@ -1003,13 +1003,18 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	half_del(d, t);
 	timer_cancel(&d->loop.timers, &t->t_half);
 	send_msg(t, &t->pending);
-	/* A site that comes in again (it restarted) replaces its older IKE SAs from there. */
+	/*
+	 * A site that authenticates again (it restarted, or its address changed) replaces its
+	 * older IKE SAs here, as INITIAL_CONTACT asks (§2.4): one IKE SA per site per gateway.
+	 */
 	for (size_t i = 0; i < d->n_tunnels; i++) {
 		struct tunnel *o = d->tunnels[i];
 
-		if (o != t && !o->initiator && o->state == TUN_UP && !strcmp(o->site, t->site) &&
-		    same_addr(&o->remote, &t->remote, false)) {
-			log_notice("site '%s' %s: replaced by a new IKE SA", o->site, from);
+		if (o != t && !o->initiator && o->state == TUN_UP && !strcmp(o->site, t->site)) {
+			char was[64];
+
+			log_notice("site '%s' %s: replaced by a new IKE SA from %s", o->site,
+				   net_addr_str(&o->remote, was, sizeof(was)), from);
 			tunnel_free(o);
 			i = (size_t)-1;	/* the array changed: start over */
 		}
