@@ -1374,6 +1374,23 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
 		t->ike_rekey_at_ms = timer_now_ms() + 10000 + randombytes_uniform(5000);
 }
 
+/*
+ * The NAT in front of the peer gave it a new address or port (RFC 7296 §2.23, RFC 3948): the
+ * Child SAs' UDP encapsulation still names the old one, so each is rekeyed, and the new SAs
+ * carry the new address.
+ */
+static void peer_moved(struct tunnel *t)
+{
+	for (size_t i = 0; i < t->n_children; i++) {
+		struct child *c = &t->children[i];
+
+		if (c->installed && !c->rekeying) {
+			c->rekeying = true;
+			tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
+		}
+	}
+}
+
 static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const union net_addr *from)
 {
 	struct ikd *d = t->d;
@@ -1401,6 +1418,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 		log_notice("site '%s': peer moved from %s to %s", t->site,
 			   net_addr_str(&t->remote, old, sizeof(old)), net_addr_str(from, new, sizeof(new)));
 		t->remote = *from;
+		peer_moved(t);
 	}
 	/* A reply goes out with the SA that received the request, before any switch. */
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
@@ -1911,6 +1929,30 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 	struct child *c;
 	size_t idx;
 
+	if (e->type == XFRM_EVENT_MAPPING) {
+		union net_addr moved = { 0 };
+		char was[64], now[64];
+
+		/* Raised by the kernel for ESP that decrypted: the peer's NAT mapping changed. */
+		t = tunnel_by_child(d, e->spi, &idx);
+		if (!t || e->new_addr.family != t->remote.sa.sa_family)
+			return;
+		moved.sa.sa_family = e->new_addr.family;
+		if (e->new_addr.family == AF_INET)
+			memcpy(&moved.in.sin_addr, &e->new_addr.a.a4, 4);
+		else
+			memcpy(&moved.in6.sin6_addr, e->new_addr.a.a6, 16);
+		set_port(&moved, e->new_port);
+		if (same_addr(&moved, &t->remote, true))
+			return;
+		log_notice("site '%s': the kernel saw the peer move from %s to %s", t->site,
+			   net_addr_str(&t->remote, was, sizeof(was)),
+			   net_addr_str(&moved, now, sizeof(now)));
+		t->remote = moved;
+		peer_moved(t);
+		tun_kick(t);
+		return;
+	}
 	if (e->type != XFRM_EVENT_EXPIRE || e->proto != IPPROTO_ESP)
 		return;
 	t = tunnel_by_child(d, e->spi, &idx);
