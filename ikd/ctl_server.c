@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <stdarg.h>
+#include <time.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +36,12 @@ struct ctl_client {
 	struct timer t_idle;
 	uid_t uid;
 	pid_t pid;
+	bool monitor;		/* `xfrmctl monitor`: events are pushed to it */
+	uint32_t monitor_id;
 	struct ctl_client *next;
 };
+
+#define MONITOR_BACKLOG (256 * 1024)	/* a monitor that reads slower than this is dropped */
 
 static size_t n_clients;
 
@@ -411,6 +417,19 @@ static void handle_body(struct ctl_client *c, const uint8_t *body, size_t len)
 		    m.code != CTL_SITE_EXPORT)
 			log_info("control: %s from uid %u pid %d", ctl_verb_name(m.code),
 				 (unsigned)c->uid, (int)c->pid);
+		if (m.code == CTL_MONITOR) {
+			size_t mark;
+
+			/* From now on the connection carries events, one frame each. */
+			c->monitor = true;
+			c->monitor_id = m.id;
+			timer_cancel(&d->loop.timers, &c->t_idle);
+			if (ctl_begin(&c->out, m.id, 0, CTL_FLAG_REPLY, &mark) < 0 ||
+			    ctl_put_kv(&c->out, "monitor", "started") < 0 || ctl_end(&c->out, mark) < 0)
+				c->closing = true;
+			free(attrs);
+			return;
+		}
 		rc = ctl_handle(&h, &m, &c->out);
 		if (rc < 0 && c->out.len == 0)
 			c->closing = true;
@@ -456,7 +475,8 @@ static void on_client(struct loop *l, struct loop_fd *f, uint32_t events)
 		if (c->closing)
 			break;
 	}
-	timer_arm(&c->d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
+	if (!c->monitor)
+		timer_arm(&c->d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
 	if (c->out.len)
 		client_flush(c);
 	else if (c->closing)
@@ -507,6 +527,51 @@ static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
 		d->clients = c;
 		n_clients++;
 		timer_arm(&d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
+	}
+}
+
+void ikd_event(struct ikd *d, const char *site, const char *pop, const char *event,
+	       const char *fmt, ...)
+{
+	struct ctl_client *c, *next;
+	char detail[256], when[64];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	if (!d->clients)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	for (c = d->clients; c; c = next) {
+		size_t mark, before = c->out.len;
+		int rc;
+
+		next = c->next;
+		if (!c->monitor || c->closing)
+			continue;
+		if (c->out.len - c->out_off > MONITOR_BACKLOG) {
+			log_info("control: monitor pid %d does not keep up, dropped", (int)c->pid);
+			client_close(c);
+			continue;
+		}
+		rc = ctl_begin(&c->out, c->monitor_id, 0, CTL_FLAG_REPLY, &mark);
+		rc = rc ?: ctl_put_kv(&c->out, "time", when);
+		rc = rc ?: ctl_put_kv(&c->out, "event", event);
+		rc = rc ?: ctl_put_kv(&c->out, "site", site ? site : "");
+		rc = rc ?: ctl_put_kv(&c->out, "pop", pop ? pop : "");
+		rc = rc ?: ctl_put_kv(&c->out, "detail", detail);
+		rc = rc ?: ctl_end(&c->out, mark);
+		if (rc < 0) {
+			c->out.len = before;
+			continue;
+		}
+		client_flush(c);
 	}
 }
 

@@ -175,6 +175,9 @@ int kernel_reconcile(struct ikd *d);
 
 /* ctl_server.c */
 int ctl_server_open(struct ikd *d);
+/* An event for `xfrmctl monitor` (failover, fallback, up, down, rekeys ...). */
+void ikd_event(struct ikd *d, const char *site, const char *pop, const char *event,
+	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void ctl_server_close(struct ikd *d);
 
 #endif

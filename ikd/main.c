@@ -1,6 +1,7 @@
 /* ikd: the IKEv2 keying daemon (ikd(8)). Start-up, sockets, signals; tunnel.c does IKE. */
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
@@ -223,6 +224,21 @@ static int drop_capabilities(void)
 	return 0;
 }
 
+/* Temporary files of a store write that a crash or a power cut interrupted. */
+static void remove_stale_temporaries(const char *store)
+{
+	char pattern[CONF_PATH_MAX + 16];
+	glob_t g;
+
+	snprintf(pattern, sizeof(pattern), "%s.tmp.??????", store);
+	if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+		return;
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		if (unlink(g.gl_pathv[i]) == 0)
+			log_notice("removed %s, left by an interrupted store write", g.gl_pathv[i]);
+	globfree(&g);
+}
+
 static int load_store(struct ikd *d)
 {
 	char err[512];
@@ -312,6 +328,8 @@ int main(int argc, char **argv)
 		log_err("libsodium cannot start");
 		return 1;
 	}
+	if (!check)
+		remove_stale_temporaries(d.conf.store);
 	if (load_store(&d) < 0)
 		return 1;
 	if (check) {

@@ -335,9 +335,11 @@ static void tunnel_down(struct tunnel *t, const char *why)
 	bool was_up = t->state == TUN_UP;
 
 	snprintf(t->last_error, sizeof(t->last_error), "%.200s", why);
-	if (was_up)
+	if (was_up) {
 		log_notice("site '%s' %s: tunnel down: %s", t->site, peer_str(t, peer, sizeof(peer)),
 			   why);
+		ikd_event(d, t->site, t->initiator ? t->pop : peer, "down", "%s", why);
+	}
 	tunnel_reset(t);
 	if (!t->initiator) {
 		tunnel_free(t);
@@ -651,6 +653,8 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	else
 		log_notice("site '%s' %s: IKE SA up (%s), no Child SA", t->site,
 			   peer_str(t, peer, sizeof(peer)), suite);
+	ikd_event(d, t->site, t->initiator ? t->pop : peer_str(t, peer, sizeof(peer)), "up",
+		  "IKE SA %s, Child SA %s", suite, have_child ? c->encr->name : "none");
 	if (have_child && s) {
 		child_record(t, c);
 		if (kernel_child_install(d, t, c, s, err, sizeof(err)) == 0) {
@@ -996,6 +1000,8 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 			 from, !t->site[0] && !lc.wrong_source ? "unknown identity" :
 			 lc.wrong_source ? "wrong source address for identity" :
 			 "bad pre-shared key for site", lc.idi_text);
+		ikd_event(d, t->site[0] ? t->site : "", from, "refused",
+			  "IKE_AUTH refused (AUTHENTICATION_FAILED) for identity '%s'", lc.idi_text);
 		send_msg(t, &t->pending);
 		tunnel_free(t);	/* §2.21.2: no state is kept */
 		return;
@@ -1313,6 +1319,8 @@ static void on_ike_rekeyed(struct tunnel *t, struct ike_sa_rx *rx)
 	}
 	log_notice("site '%s' %s: IKE SA rekeyed (%s)", t->site, peer_str(t, peer, sizeof(peer)),
 		   rx->initiator ? "by us" : "by the peer");
+	ikd_event(t->d, t->site, t->initiator ? t->pop : peer, "ike-rekeyed", "by %s",
+		  rx->initiator ? "us" : "the peer");
 }
 
 static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
@@ -1333,6 +1341,9 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 		   rx->old_spi_in, rx->initiator ? "us" : "the peer", rx->child.spi_in,
 		   rx->child.spi_out, rx->verdict == IKE_REKEY_LOST ? " (redundant, deleted)" :
 		   rx->verdict == IKE_REKEY_WON ? " (collision won)" : "");
+	ikd_event(t->d, t->site, t->initiator ? t->pop : peer, "child-rekeyed",
+		  "%08x replaced by %08x, by %s", rx->old_spi_in, rx->child.spi_in,
+		  rx->initiator ? "us" : "the peer");
 	if (rx->initiator) {
 		struct child *old = child_by_in(t, rx->old_spi_in);
 
@@ -1780,14 +1791,20 @@ static void site_reevaluate(struct ikd *d, const struct site *s)
 		return;
 	if (kernel_site_policies(d, s, choice) == 0)
 		r->policies = true;
-	if (choice && !cur && r->active[0] == '\0')
+	if (choice && !cur && r->active[0] == '\0') {
 		log_notice("site '%s': traffic to pop '%s'", s->name, choice->pop);
-	else if (choice && (!cur || strcmp(choice->pop, r->active)))
-		log_notice("site '%s': %s from pop '%s' to pop '%s'", s->name,
-			   !strcmp(choice->pop, s->primary) ? "fallback" : "failover",
+		ikd_event(d, s->name, choice->pop, "active", "traffic to pop '%s'", choice->pop);
+	} else if (choice && (!cur || strcmp(choice->pop, r->active))) {
+		const char *what = !strcmp(choice->pop, s->primary) ? "fallback" : "failover";
+
+		log_notice("site '%s': %s from pop '%s' to pop '%s'", s->name, what,
 			   r->active[0] ? r->active : "(none)", choice->pop);
-	else if (!choice && r->active[0])
+		ikd_event(d, s->name, choice->pop, what, "from pop '%s' to pop '%s'",
+			  r->active[0] ? r->active : "(none)", choice->pop);
+	} else if (!choice && r->active[0]) {
 		log_warn("site '%s': no usable POP, traffic blocked (fail-closed)", s->name);
+		ikd_event(d, s->name, "", "blocked", "no usable POP, traffic blocked (fail-closed)");
+	}
 	if (choice && r->active[0] && strcmp(choice->pop, r->active))
 		r->failovers++;
 	snprintf(r->active, sizeof(r->active), "%s", choice ? choice->pop : "");

@@ -215,6 +215,67 @@ int xc_call(struct xc *x, struct xc_req *r)
 	return XC_EXIT_OK;
 }
 
+int xc_stream(struct xc *x, struct xc_req *r, int (*fn)(struct xc *x, void *arg), void *arg)
+{
+	uint8_t buf[65536];
+	struct timeval none = { 0 };
+	const uint8_t *body;
+	const char *why;
+	size_t len;
+	int fd, rc = r->rc;
+
+	ctl_framer_clear(&x->framer);
+	rc = rc ?: ctl_end(&r->w, r->mark);
+	if (rc < 0) {
+		ike_writer_clear(&r->w);
+		return xc_error("cannot encode the request: %s", strerror(-rc));
+	}
+	fd = connect_to(x->socket);
+	if (fd < 0) {
+		ike_writer_clear(&r->w);
+		return xc_error("cannot reach ikd at %s: %s%s", x->socket, strerror(-fd),
+				fd == -ENOENT || fd == -ECONNREFUSED ? " (is ikd running?)" : "");
+	}
+	rc = send_all(fd, r->w.buf, r->w.len);
+	ike_writer_clear(&r->w);
+	/* Events come when they happen: no reply timeout. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	while (rc >= 0) {
+		ssize_t n;
+
+		while ((rc = ctl_framer_next(&x->framer, &body, &len)) == 1) {
+			x->reply = (struct ctl_msg){ .attrs = reply_attrs };
+			rc = ctl_decode(body, len, &x->reply, &why);
+			if (rc < 0) {
+				close(fd);
+				return xc_error("ikd at %s: a malformed event: %s", x->socket, why);
+			}
+			if (x->reply.code != 0) {
+				close(fd);
+				print_reason(&x->reply);
+				return XC_EXIT_ERROR;
+			}
+			rc = fn(x, arg);
+			ctl_framer_pop(&x->framer);
+			if (rc != 0) {
+				close(fd);
+				return rc < 0 ? XC_EXIT_ERROR : XC_EXIT_OK;
+			}
+		}
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n == 0 ? -ECONNRESET : -errno;
+			break;
+		}
+		rc = ctl_framer_feed(&x->framer, buf, (size_t)n);
+	}
+	close(fd);
+	return xc_error("ikd at %s: %s", x->socket,
+			rc == -ECONNRESET ? "closed the connection (stopped?)" : strerror(-rc));
+}
+
 void xc_free(struct xc *x)
 {
 	ctl_framer_clear(&x->framer);

@@ -1,4 +1,6 @@
 /* xfrmctl status, sa list, refresh, monitor: what the running daemon knows. */
+#include <string.h>
+
 #include "xfrmctl.h"
 
 /* A verb without arguments: the request alone. */
@@ -51,9 +53,69 @@ int xc_refresh(struct xc *x, int argc, char **argv)
 	return simple(x, CTL_REFRESH, "refresh", argc);
 }
 
-/* The daemon answers; until it streams events, it says it does not. */
+/* One line per event: "TIME EVENT site SITE pop POP: DETAIL", or one JSON object a line. */
+static int monitor_event(struct xc *x, void *arg)
+{
+	const struct ctl_attr *a = x->reply.attrs;
+	size_t n = x->reply.n_attrs;
+	char when[64], ev[32], site[SITE_NAME_MAX], pop[80], detail[300];
+	const uint8_t *v;
+	size_t vlen;
+
+	(void)arg;
+	if (xo_get(a, n, "monitor", &v, &vlen) == 1)
+		return 0;	/* the subscription's acknowledgement */
+	if (x->json) {
+		/* JSON Lines: one object per event, on one line. */
+		bool first = true;
+
+		putchar('{');
+		for (size_t i = 0; i < n; i++) {
+			const char *key;
+			const uint8_t *val;
+			size_t val_len;
+
+			if (a[i].type != CTL_A_KV || ctl_attr_kv(&a[i], &key, &val, &val_len) < 0)
+				continue;
+			printf("%s", first ? "" : ", ");
+			first = false;
+			xo_json_key(stdout, key);
+			printf(": ");
+			xo_json_value(stdout, key, val, val_len);
+		}
+		printf("}\n");
+	} else {
+		xo_get_str(a, n, "time", when, sizeof(when));
+		xo_get_str(a, n, "event", ev, sizeof(ev));
+		xo_get_str(a, n, "site", site, sizeof(site));
+		xo_get_str(a, n, "pop", pop, sizeof(pop));
+		xo_get_str(a, n, "detail", detail, sizeof(detail));
+		xo_text(stdout, when, strlen(when));
+		printf(" %-13s", ev);
+		if (site[0]) {
+			printf(" site ");
+			xo_text(stdout, site, strlen(site));
+		}
+		if (pop[0]) {
+			printf(" pop ");
+			xo_text(stdout, pop, strlen(pop));
+		}
+		printf(": ");
+		xo_text(stdout, detail, strlen(detail));
+		putchar('\n');
+	}
+	fflush(stdout);
+	return 0;
+}
+
+/* Follow the daemon's events until interrupted. */
 int xc_monitor(struct xc *x, int argc, char **argv)
 {
+	struct xc_req r;
+
 	(void)argv;
-	return simple(x, CTL_MONITOR, "monitor", argc);
+	if (argc)
+		return xc_usage("monitor: takes no arguments");
+	xc_req_begin(&r, CTL_MONITOR);
+	return xc_stream(x, &r, monitor_event, NULL);
 }

@@ -136,6 +136,11 @@ void xc_req_kv(struct xc_req *r, const char *key, const char *value);
  * exit status: 0, or 1 with the daemon's reason or the connection's problem on stderr.
  */
 int xc_call(struct xc *x, struct xc_req *r);
+/*
+ * A request whose answer is a stream of frames (monitor): fn is called with each in
+ * x->reply until it returns non-zero or the daemon closes the connection.
+ */
+int xc_stream(struct xc *x, struct xc_req *r, int (*fn)(struct xc *x, void *arg), void *arg);
 void xc_free(struct xc *x);
 
 /* "xfrmctl: ..." on stderr; return 1 (error) or 2 (usage). */

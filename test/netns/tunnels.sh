@@ -172,6 +172,10 @@ swan() { STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/
 start_ikd b b
 wait_for "$work/b.log" "started" 5 || fail "the ikd gateway did not start"
 start_ikd a a
+# `xfrmctl monitor` follows the branch's events from the start (JSON Lines).
+for _ in $(seq 50); do [ -S "$work/a.sock" ] && break; sleep 0.1; done
+ip netns exec ikdt-a "$xfrmctl" -j -s "$work/a.sock" monitor >"$work/monitor.json" 2>&1 &
+echo $! >"$work/monitor.pid"
 if wait_for "$work/a.log" "pop 'pop1': IKE SA up" 10 && wait_for "$work/b.log" "site 'branch1' .*IKE SA up" 5; then
 	pass "ikd initiator <-> ikd responder: IKE SA up on both sides"
 else
@@ -252,6 +256,19 @@ if [ "$have_esp" = 1 ] && [ "$have_charon" = 1 ]; then
 		pass "ping through pop1 again" || fail "no traffic after fallback"
 fi
 
+# ---- the events xfrmctl monitor saw ----
+if grep -q '"event": "up", "site": "branch1", "pop": "pop1"' "$work/monitor.json"; then
+	pass "xfrmctl monitor: the tunnel coming up, one JSON line per event"
+else
+	fail "xfrmctl monitor did not report the tunnel: $(head -c 300 "$work/monitor.json")"
+fi
+if [ "$have_esp" = 1 ] && [ "$have_charon" = 1 ]; then
+	grep -q '"event": "failover", "site": "branch1", "pop": "pop2"' "$work/monitor.json" &&
+		pass "xfrmctl monitor: the failover" || fail "xfrmctl monitor did not report the failover"
+	grep -q '"event": "fallback", "site": "branch1", "pop": "pop1"' "$work/monitor.json" &&
+		pass "xfrmctl monitor: the fallback" || fail "xfrmctl monitor did not report the fallback"
+fi
+
 # ---- 4: charon initiates to the ikd gateway with an identity it does not know ----
 if [ "$have_charon" = 1 ]; then
 	swan --initiate --ike tobranch --child net2 --timeout 5 >/dev/null 2>&1
@@ -288,7 +305,14 @@ kill -9 "$(cat "$work/a.pid")"
 sleep 0.3
 before=$(ip -n ikdt-a xfrm policy | grep -c 'dir ')
 ip -n ikdt-a xfrm policy add src 10.9.0.0/24 dst 10.8.0.0/24 dir out priority 100 action block
+echo "half-written" >"$work/a.store.tmp.Xy12Zq"	# as a power cut mid-write leaves it
 start_ikd a a
+if wait_for "$work/a.log" "removed $work/a.store.tmp.Xy12Zq, left by an interrupted store write" 5 &&
+   [ ! -e "$work/a.store.tmp.Xy12Zq" ]; then
+	pass "restart: the temporary file of an interrupted store write was removed"
+else
+	fail "restart: a stale store temporary file was left"
+fi
 if wait_for "$work/a.log" "removed what an earlier ikd left in the kernel: .* $before policies" 5; then
 	pass "restart after kill -9: the $before policies left behind were removed"
 else
