@@ -18,6 +18,7 @@
 
 static struct ctl_attr reply_attrs[CTL_MAX_ATTRS];
 
+__attribute__((format(printf, 2, 0)))
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
 	char buf[4096];
