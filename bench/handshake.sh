@@ -1,0 +1,217 @@
+#!/bin/bash
+# The responder's cost of IKE handshakes, ikd against strongSwan's charon in the same run:
+#   bench/handshake.sh BUILD_DIR [N]      (N handshakes per responder and group; default 10000)
+# For each DH group (MODP-2048, Curve25519) and each responder, a fresh responder in its own
+# network namespace holding max(N, 10000) sites, and build/bench/handshake in a second one
+# driving N IKE_SA_INIT + IKE_AUTH handshakes at it (PSK, 64 in flight, each site once) and
+# keeping every IKE SA. Prints figures only (bench/README.md). Needs root: exit 77 otherwise.
+# charon gets one connection that accepts any site, and a PSK per site (by identity);
+# HANDSHAKE_CHARON=sites gives it one connection per site instead (loading them takes minutes).
+# HANDSHAKE_SITES=S gives the responders S sites instead (S >= N). KEEP=1 keeps the files.
+set -uo pipefail
+build=$(cd "${1:?usage: bench/handshake.sh BUILD_DIR [N]}" && pwd)
+n=${2:-10000}
+window=64
+[ "$(id -u)" = 0 ] || { echo "handshake.sh: needs root for network namespaces: skipped"; exit 77; }
+ikd=$build/ikd/ikd
+gen=$build/bench/handshake
+if [ ! -x "$ikd" ] || [ ! -x "$gen" ]; then
+	echo "handshake.sh: build ikd and bench/handshake in $build first"
+	exit 1
+fi
+have_charon=1
+[ -x /usr/lib/ipsec/charon ] && command -v swanctl >/dev/null || have_charon=0
+sites=${HANDSHAKE_SITES:-$((n > 10000 ? n : 10000))}
+[ "$sites" -ge "$n" ] || { echo "handshake.sh: HANDSHAKE_SITES must be at least N"; exit 2; }
+charon_mode=${HANDSHAKE_CHARON:-one}
+work=$(mktemp -d /tmp/ikd-handshake.XXXXXX)
+ns_r=ikdhs-r-$$
+ns_i=ikdhs-i-$$
+pid=
+
+stop_responder() {
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	pid=
+}
+cleanup() {
+	stop_responder
+	ip netns del "$ns_r" 2>/dev/null
+	ip netns del "$ns_i" 2>/dev/null
+	if [ -n "${KEEP:-}" ]; then echo "handshake.sh: files kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+wait_for() {
+	for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+elapsed() {
+	awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
+}
+
+#   $ns_i 10.77.0.2 (load generator) -- veth -- 10.77.0.1 $ns_r (ikd or charon)
+ip netns add "$ns_r" && ip netns add "$ns_i" || exit 1
+ip link add "hs$$r" netns "$ns_r" type veth peer name "hs$$i" netns "$ns_i" || exit 1
+ip -n "$ns_r" addr add 10.77.0.1/24 dev "hs$$r"
+ip -n "$ns_i" addr add 10.77.0.2/24 dev "hs$$i"
+for ns in "$ns_r" "$ns_i"; do ip -n "$ns" link set lo up; done
+ip -n "$ns_r" link set "hs$$r" up
+ip -n "$ns_i" link set "hs$$i" up
+
+# Site i: identity site-NNNNN.bench.example, key BASE-NNNNN, network 10.x.y.0/24 (i = 256x + y),
+# as build/bench/handshake expects them.
+umask 077
+base="bench-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
+printf '%s' "$base" >"$work/psk"
+base_hex=$(printf '%s' "$base" | od -An -tx1 | tr -d ' \n')
+ike_props="aes256-sha256-modp2048,aes256-sha256-x25519"
+awk -v n="$sites" -v hex="$base_hex" -v props="$ike_props" 'BEGIN {
+	print "version = 1\n\n[pop gw]\ngateway = 10.77.0.1\nprobe-ip = 10.77.0.1"
+	print "\n[pop spare]\ngateway = 10.77.0.9\nprobe-ip = 10.77.0.9\naccepting = no"
+	for (i = 0; i < n; i++) {
+		num = sprintf("%05d", i)
+		h = hex "2d"	# "-", then the digits: "0" is 0x30
+		for (j = 1; j <= length(num); j++)
+			h = h "3" substr(num, j, 1)
+		printf "\n[site s%s]\nid = site-%s.bench.example\npsk = hex:%s\n", num, num, h
+		printf "primary = gw\nbackups = spare\n"
+		printf "local-ts = 10.%d.%d.0/24\nremote-ts = 172.16.0.0/12\n", int(i / 256), i % 256
+		printf "ike-proposals = %s\nesp-proposals = aes256-sha256\n", props
+		printf "dpd-interval = 86400\nvendor-rules = no\n"
+	}
+}' >"$work/ikd.store"
+cat >"$work/ikd.conf" <<CONF
+role = responder
+listen = 10.77.0.1
+identity = gw.bench.example
+store = $work/ikd.store
+control-socket = $work/ikd.sock
+cookie-threshold = 1000000
+CONF
+
+if [ "$have_charon" = 1 ]; then
+	awk -v n="$sites" -v base="$base" -v props="$ike_props" -v mode="$charon_mode" 'BEGIN {
+		print "connections {"
+		for (i = 0; i < (mode == "one" ? 1 : n); i++) {
+			num = sprintf("%05d", i)
+			printf "\ts%s {\n\t\tlocal_addrs = 10.77.0.1\n\t\tproposals = %s\n", num, props
+			printf "\t\tlocal {\n\t\t\tauth = psk\n\t\t\tid = gw.bench.example\n\t\t}\n"
+			printf "\t\tremote {\n\t\t\tauth = psk\n"
+			if (mode != "one")
+				printf "\t\t\tid = site-%s.bench.example\n", num
+			net = sprintf("10.%d.%d.0/24", int(i / 256), i % 256)
+			if (mode == "one")
+				net = "10.0.0.0/8"
+			printf "\t\t}\n\t\tchildren {\n\t\t\ts%s {\n", num
+			printf "\t\t\t\tlocal_ts = 172.16.0.0/12\n\t\t\t\tremote_ts = %s\n", net
+			printf "\t\t\t\tesp_proposals = aes256-sha256\n\t\t\t}\n\t\t}\n\t}\n"
+		}
+		print "}\nsecrets {"
+		for (i = 0; i < n; i++) {
+			num = sprintf("%05d", i)
+			printf "\tike-%s {\n\t\tid = site-%s.bench.example\n", num, num
+			printf "\t\tsecret = \"%s-%s\"\n\t}\n", base, num
+		}
+		print "}"
+	}' >"$work/swanctl.conf"
+	cat >"$work/strongswan.conf" <<CONF
+charon {
+	load_modular = no
+	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
+	plugins { vici { socket = unix://$work/charon.vici } }
+	install_routes = no
+	ikesa_table_size = 16384
+	ikesa_table_segments = 16
+	cookie_threshold = 1000000
+	cookie_threshold_ip = 1000000
+	block_threshold = 1000000
+	filelog { log { path = $work/charon.log
+		flush_line = yes
+		default = 1 } }
+}
+swanctl { load = random openssl }
+CONF
+fi
+
+start_ikd() {
+	ip netns exec "$ns_r" "$ikd" -c "$work/ikd.conf" >"$work/ikd.log" 2>&1 &
+	pid=$!
+	wait_for "$work/ikd.log" "started" 30 || { tail -5 "$work/ikd.log"; return 1; }
+}
+start_charon() {
+	: >"$work/charon.log"
+	rm -f "$work/charon.vici"
+	ip netns exec "$ns_r" unshare -m sh -c "mount -t tmpfs tmpfs /run &&
+		STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" \
+		>"$work/charon.out" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
+	STRONGSWAN_CONF=$work/strongswan.conf swanctl --load-all --file "$work/swanctl.conf" \
+		--uri "unix://$work/charon.vici" >"$work/swanctl.out" 2>&1 ||
+		{ tail -3 "$work/swanctl.out"; return 1; }
+}
+# Child SAs the kernel refused, from the responder's log.
+install_failures() {
+	if [ "$1" = ikd ]; then
+		grep -c "kernel refused the Child SA" "$work/ikd.log"
+	else
+		grep -c "unable to install inbound and outbound IPsec SA" "$work/charon.log"
+	fi
+}
+# One responder, one group; 3 when the responder exited during the run (stopped from outside).
+measure() {
+	local resp=$1 group=$2 t0 rc
+
+	t0=$(date +%s.%N)
+	if ! "start_$resp"; then
+		echo "handshake.sh: $resp did not start"
+		stop_responder
+		return 1
+	fi
+	echo "$resp: ready in $(elapsed "$t0") s (configuration loaded)"
+	ip netns exec "$ns_i" "$gen" --responder 10.77.0.1 --local 10.77.0.2 --pid "$pid" \
+		--psk-file "$work/psk" --group "$group" --count "$n" --sites "$sites" \
+		--window "$window" --label "$resp" --results "$work/results"
+	rc=$?
+	stop_responder
+	echo "  Child SA installs the kernel refused (responder's log): $(install_failures "$resp")"
+	[ "$rc" = 3 ] && echo "  $resp's last words: $(tail -1 "$work/$resp.log")"
+	echo
+	return "$rc"
+}
+
+echo "bench/handshake.sh: $n handshakes per responder and DH group, $window in flight," \
+	"$sites sites, $(nproc) CPUs"
+echo "  responder and load generator in two network namespaces (veth); every IKE SA is kept"
+echo "  ikd: role responder, cookie-threshold = 1000000 (no cookies), half-open-timeout 30 s"
+echo "    (default), log-level info (default), site dpd-interval = 86400 (no DPD in the run)"
+if [ "$have_charon" = 1 ]; then
+	echo "  charon $(/usr/lib/ipsec/charon --version 2>/dev/null | sed -n 's/.*strongSwan //p'):" \
+		"$([ "$charon_mode" = one ] && echo "one connection for any site" ||
+		echo "one connection per site"), a PSK per site by identity;"
+	echo "    cookie_threshold, cookie_threshold_ip, block_threshold = 1000000 (no cookies);"
+	echo "    ikesa_table_size = 16384 (default 1; ikd has 16384 buckets); no DPD (default);"
+	echo "    log level 1 (default) to a file"
+else
+	echo "  charon: /usr/lib/ipsec/charon or swanctl not installed: skipped"
+fi
+echo "  Child SA: both responders negotiate it and try to install it; where the kernel has no"
+echo "    ESP (counted below) both keep the IKE SA: ikd logs the failure, charon refuses the"
+echo "    Child SA in its IKE_AUTH response"
+echo
+t_all=$(date +%s.%N)
+for group in modp2048 x25519; do
+	for resp in ikd charon; do
+		[ "$resp" = charon ] && [ "$have_charon" = 0 ] && continue
+		measure "$resp" "$group"
+		if [ $? = 3 ]; then
+			echo "handshake.sh: $resp was stopped from outside during the run: once more"
+			measure "$resp" "$group"
+		fi
+	done
+done
+[ -f "$work/results" ] && "$gen" --summary "$work/results"
+echo "handshake.sh: $(elapsed "$t_all") s"
