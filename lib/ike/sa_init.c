@@ -278,8 +278,8 @@ int ike_init_on_response(struct ike_init *st, const struct ike_init_cfg *cfg, co
 }
 
 /* An error answer to a request: the initiator's SPI, no responder SPI, one notify (§2.21.1). */
-static int build_refusal(const struct ike_header *req, uint16_t type, const uint8_t *data,
-			 size_t len, struct ike_writer *out)
+static int build_refusal(struct ike_init *st, const struct ike_header *req, uint16_t type,
+			 const uint8_t *data, size_t len, struct ike_writer *out)
 {
 	struct ike_header h = { .major = IKE_VERSION_MAJOR, .exchange = IKE_EXCH_IKE_SA_INIT,
 				.flags = IKE_FLAG_RESPONSE };
@@ -291,10 +291,13 @@ static int build_refusal(const struct ike_header *req, uint16_t type, const uint
 	rc = ike_build_begin(&b, out, &h);
 	rc = rc ?: add_notify(&b, type, data, len);
 	rc = rc ?: ike_build_finish(&b);
+	if (rc == 0)
+		st->notify = type;	/* the caller logs what it answered */
 	return rc ?: IKE_INIT_REFUSED;
 }
 
-static int check_cookie(const struct ike_cookie_cfg *cookies, const struct ike_msg *m,
+static int check_cookie(struct ike_init *st, const struct ike_cookie_cfg *cookies,
+			const struct ike_msg *m,
 			const struct ike_pld_nonce *ni, const struct ike_endpoint *remote,
 			struct ike_writer *out)
 {
@@ -313,7 +316,7 @@ static int check_cookie(const struct ike_cookie_cfg *cookies, const struct ike_m
 		ok = ike_pld_notify_decode(&r, &n, NULL) == 0 && n.type == IKE_N_COOKIE &&
 		     n.len == CRYPTO_COOKIE_LEN && secret_equal(n.data, want, CRYPTO_COOKIE_LEN);
 	}
-	return ok ? 0 : build_refusal(&m->hdr, IKE_N_COOKIE, want, sizeof(want), out);
+	return ok ? 0 : build_refusal(st, &m->hdr, IKE_N_COOKIE, want, sizeof(want), out);
 }
 
 int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
@@ -348,19 +351,19 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 	    IKE_CHAIN_DECODE(&m.chain, IKE_PLD_NONCE, ike_pld_nonce_decode, &ni) < 0)
 		return -EPROTO;
 	if (cookies && cookies->required) {
-		rc = check_cookie(cookies, &m, &ni, remote, out);
+		rc = check_cookie(st, cookies, &m, &ni, remote, out);
 		if (rc != 0)
 			return rc;
 	}
 	if (ike_proposal_select(&offered, cfg->proposals, &st->chosen) < 0)
-		return build_refusal(&m.hdr, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0, out);
+		return build_refusal(st, &m.hdr, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0, out);
 	dh = ike_proposal_get(&st->chosen, IKE_TRANSFORM_DH);
 	if (!dh)
-		return build_refusal(&m.hdr, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0, out);
+		return build_refusal(st, &m.hdr, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0, out);
 	if (ke.group != dh->id) {
 		uint8_t g[2] = { (uint8_t)(dh->id >> 8), (uint8_t)dh->id };
 
-		return build_refusal(&m.hdr, IKE_N_INVALID_KE_PAYLOAD, g, 2, out);
+		return build_refusal(st, &m.hdr, IKE_N_INVALID_KE_PAYLOAD, g, 2, out);
 	}
 	memcpy(st->spi_i, m.hdr.spi_i, IKE_SPI_LEN);
 	random_spi(st->spi_r);
@@ -376,7 +379,7 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 	if (rc == -EINVAL) {
 		/* A KE value outside the group (RFC 6989): refuse, keep nothing. */
 		ike_init_clear(st);
-		return build_refusal(&m.hdr, IKE_N_INVALID_SYNTAX, NULL, 0, out);
+		return build_refusal(st, &m.hdr, IKE_N_INVALID_SYNTAX, NULL, 0, out);
 	}
 	if (rc < 0)
 		goto fail;

@@ -139,6 +139,7 @@ START_TEST(test_sa_init_cookie_round_and_forged_cookie)
 	ck_assert_int_eq(ike_init_start(&i, &c, &a, &b, &req), 0);
 	ck_assert_int_eq(ike_init_respond(&r, &c, &cookies, req.buf, req.len, &b, &a, &resp),
 			 IKE_INIT_REFUSED);
+	ck_assert_uint_eq(r.notify, IKE_N_COOKIE);	/* the daemon counts and logs by it */
 	/* The refusal is a clear, one-notify message with no responder SPI. */
 	ck_assert_int_eq(ike_msg_decode(resp.buf, resp.len, &m, NULL), 0);
 	ck_assert_uint_eq(m.chain.n, 1);
@@ -193,6 +194,7 @@ START_TEST(test_sa_init_no_proposal_chosen_fails_the_initiator)
 	ck_assert_int_eq(ike_init_start(&i, &ci, &a, &b, &req), 0);
 	ck_assert_int_eq(ike_init_respond(&r, &cr, NULL, req.buf, req.len, &b, &a, &resp),
 			 IKE_INIT_REFUSED);
+	ck_assert_uint_eq(r.notify, IKE_N_NO_PROPOSAL_CHOSEN);
 	ck_assert_int_eq(ike_init_on_response(&i, &ci, resp.buf, resp.len, &a, &b, &req),
 			 IKE_INIT_FAILED);
 	ck_assert_uint_eq(i.notify, IKE_N_NO_PROPOSAL_CHOSEN);
