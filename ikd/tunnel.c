@@ -772,6 +772,8 @@ static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 	memset(&c, 0, sizeof(c));
 	rc = ike_auth_on_response(&t->init, &t->psk, &t->child_cfg, t->spi_in_pending, expect, buf,
 				  len, &c, &notify);
+	if (rc == -EINPROGRESS)
+		return;		/* a fragment (RFC 7383) stored; the rest is on its way */
 	if (rc < 0) {
 		d->stats.dropped++;
 		return;
@@ -988,6 +990,8 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	memset(&c, 0, sizeof(c));
 	rc = ike_auth_respond(&t->init, auth_lookup, &lc, spi_in, buf, len, &t->pending, &c, &idi,
 			      &notify);
+	if (rc == -EINPROGRESS)
+		return;		/* a fragment (RFC 7383) stored */
 	if (rc < 0) {
 		d->stats.dropped++;
 		t->site[0] = '\0';
@@ -1412,6 +1416,8 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 	int rc;
 
 	rc = ike_sa_receive(&t->sa, buf, len, spi_map, t, &d->out, &rx);
+	if (rc == -EINPROGRESS)
+		return;		/* a fragment (RFC 7383) stored */
 	if (rc < 0) {
 		if (rc == -EACCES)
 			d->stats.bad_icv++;
@@ -1507,6 +1513,8 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 	struct ike_sa_rx rx;
 	int rc = ike_sa_receive(&e->sa, buf, len, spi_map, t, &d->out, &rx);
 
+	if (rc == -EINPROGRESS)
+		return;
 	if (rc < 0) {
 		d->stats.dropped++;
 		return;
