@@ -353,6 +353,18 @@ else
 fi
 left=$(ip -n ikdt-a xfrm policy | grep -c 'dir ')
 [ "$left" = 0 ] && pass "SIGTERM: no policies left behind" || fail "$left policies left after SIGTERM"
+# ---- 7: a store that does not parse stops ikd with the line and the reason, untouched ----
+cp "$work/a.store" "$work/bad.store"
+printf 'mark = 0x10/0xff\nbackups = pop2, pop2\n' >>"$work/bad.store"
+sum=$(md5sum <"$work/bad.store")
+sed "s|$work/a.store|$work/bad.store|" "$work/a.conf" >"$work/bad.conf"
+out=$(ip netns exec ikdt-a "$ikd" -c "$work/bad.conf" 2>&1); rc=$?
+if [ "$rc" = 1 ] && echo "$out" | grep -q "bad.store:[0-9]*: .*backups" && [ "$(md5sum <"$work/bad.store")" = "$sum" ]; then
+	pass "a store that does not parse: ikd exits 1 naming the line ($(echo "$out" | grep -o 'bad.store:[0-9]*: .*' | head -1)), the file untouched"
+else
+	fail "bad store: exit $rc, '$out'"
+fi
+
 grep -rqF "$psk" "$work"/*.log && fail "a log holds the PSK"
 [ "$fails" = 0 ] || { for f in a b; do echo "== $f.log"; tail -30 "$work/$f.log"; done; exit 1; }
 echo "tunnels.sh: all passed"
