@@ -218,11 +218,10 @@ static int rt_status(void *arg, struct ike_writer *w)
 	rc = rc ?: ctl_put_kv(w, "role", d->conf.role == CONF_ROLE_INITIATOR ? "initiator" :
 			      "responder");
 	rc = rc ?: put_u64(w, "uptime-s", (timer_now_ms() - d->started_ms) / 1000);
-	rc = rc ?: put_u64(w, "sites", d->db.n_sites);
+	/* "sites" and "pops" come from the handler; these are what only the daemon knows. */
 	rc = rc ?: put_u64(w, "sites-up", up);
 	rc = rc ?: put_u64(w, "sites-down", down);
 	rc = rc ?: put_u64(w, "sites-disabled", disabled);
-	rc = rc ?: put_u64(w, "pops", d->db.n_pops);
 	rc = rc ?: put_u64(w, "ike-sas", ike_up);
 	rc = rc ?: put_u64(w, "child-sas", children);
 	rc = rc ?: put_u64(w, "half-open", d->half_open);
@@ -272,16 +271,17 @@ static int rt_sa_list(void *arg, struct ike_writer *w)
 		rc = rc ?: ctl_put_kv(w, "nat", t->have_sa && (k->nat_local || k->nat_remote) ?
 				      "yes" : "no");
 		rc = rc ?: put_u64(w, "age-s", t->state == TUN_UP ? (now - t->up_since_ms) / 1000 : 0);
-		rc = rc ?: ctl_row_end(w, mark);
+		/* Its Child SAs, nested in its row. */
 		for (size_t j = 0; j < t->n_children && rc == 0; j++) {
 			const struct child *c = &t->children[j];
 			struct xfrm_sa_stats in, out;
 			char s_in[12], s_out[12];
+			size_t cmark;
 
 			child_counters(d, t, c, &in, &out);
 			snprintf(s_in, sizeof(s_in), "%08x", c->spi_in);
 			snprintf(s_out, sizeof(s_out), "%08x", c->spi_out);
-			rc = ctl_row_begin(w, &mark);
+			rc = ctl_row_begin(w, &cmark);
 			rc = rc ?: ctl_put_kv(w, "type", "child");
 			rc = rc ?: ctl_put_kv(w, "site", t->site);
 			rc = rc ?: ctl_put_kv(w, "pop", t->pop);
@@ -295,8 +295,9 @@ static int rt_sa_list(void *arg, struct ike_writer *w)
 			rc = rc ?: put_u64(w, "bytes-out", out.bytes);
 			rc = rc ?: put_u64(w, "packets-in", in.packets);
 			rc = rc ?: put_u64(w, "packets-out", out.packets);
-			rc = rc ?: ctl_row_end(w, mark);
+			rc = rc ?: ctl_row_end(w, cmark);
 		}
+		rc = rc ?: ctl_row_end(w, mark);
 	}
 	return rc;
 }

@@ -148,6 +148,7 @@ struct site_rt {
 	struct timer t_fallback;
 	struct ikd *d;
 	bool policies;
+	struct site pol;	/* the record the policies were made from (its key left out) */
 };
 
 static struct site_rt **rts;
@@ -1797,8 +1798,12 @@ static void site_reevaluate(struct ikd *d, const struct site *s)
 	}
 	if (r->policies && choice == cur && (!cur || !strcmp(cur->pop, r->active)))
 		return;
-	if (kernel_site_policies(d, s, choice) == 0)
+	if (kernel_site_policies(d, s, choice) == 0) {
+		/* What to remove later, even after the record is edited or deleted. */
+		memcpy(&r->pol, s, sizeof(r->pol));
+		memset(&r->pol.psk, 0, sizeof(r->pol.psk));
 		r->policies = true;
+	}
 	if (choice && !cur && r->active[0] == '\0') {
 		log_notice("site '%s': traffic to pop '%s'", s->name, choice->pop);
 		ikd_event(d, s->name, choice->pop, "active", "traffic to pop '%s'", choice->pop);
@@ -1842,20 +1847,32 @@ const char *ikd_site_status(struct ikd *d, const struct site *s, const char **re
 	return "down";
 }
 
+/* Stop a site's tunnels and remove its policies; s is its record now (NULL: deleted). */
 static void site_stop(struct ikd *d, const char *name, const struct site *s)
 {
+	struct site_rt *r = site_rt_get(d, name, false);
+
 	for (size_t i = 0; i < d->n_tunnels; i++) {
 		struct tunnel *t = d->tunnels[i];
 
 		if (strcmp(t->site, name))
 			continue;
+		if (t->state == TUN_UP) {
+			char peer[80];
+
+			log_notice("site '%s' %s: tunnel down: the site was %s", t->site,
+				   peer_str(t, peer, sizeof(peer)), s && s->enabled ? "changed" :
+				   s ? "disabled" : "deleted");
+			ikd_event(d, t->site, t->initiator ? t->pop : peer, "down", "the site was %s",
+				  s && s->enabled ? "changed" : s ? "disabled" : "deleted");
+		}
 		if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
 			send_msg(t, &d->out);
 		tunnel_free(t);
 		i = (size_t)-1;
 	}
-	if (s && d->conf.role == CONF_ROLE_INITIATOR)
-		kernel_site_policies_remove(d, s);
+	if (r && r->policies && d->conf.role == CONF_ROLE_INITIATOR)
+		kernel_site_policies_remove(d, &r->pol);
 	site_rt_drop(d, name);
 }
 
@@ -1888,11 +1905,8 @@ void ikd_apply_sites(struct ikd *d, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct site *s = site_db_find(&d->db, names[i]);
-		struct site_rt *r = site_rt_get(d, names[i], false);
 
-		/* Policies of a deleted site: removed by selector, which we no longer know
-		 * when the record is gone, so they were removed before the change. */
-		site_stop(d, names[i], r && r->policies ? s : NULL);
+		site_stop(d, names[i], s);
 		if (s)
 			site_start(d, s);
 	}
@@ -1913,9 +1927,9 @@ void ikd_shutdown_tunnels(struct ikd *d)
 			send_msg(t, &d->out);
 		tunnel_free(t);
 	}
-	for (size_t i = 0; i < d->db.n_sites; i++)
-		if (d->conf.role == CONF_ROLE_INITIATOR)
-			kernel_site_policies_remove(d, &d->db.sites[i]);
+	for (size_t i = 0; i < n_rts; i++)
+		if (rts[i]->policies && d->conf.role == CONF_ROLE_INITIATOR)
+			kernel_site_policies_remove(d, &rts[i]->pol);
 	while (n_rts)
 		site_rt_drop(d, rts[0]->name);
 }

@@ -150,7 +150,28 @@ struct import {
 	size_t n_cols;
 	bool have_header;
 	struct site_db secrets_db;	/* name -> psk from the secrets CSV */
+	unsigned *row_of;		/* by position in db: the line of the row that named it */
+	size_t cap_rows;
 };
+
+/* Remember that the site at pos was named on line; the line that named it before, or 0. */
+static int named_on(struct import *im, size_t pos, unsigned line, unsigned *ret_before)
+{
+	if (pos >= im->cap_rows) {
+		size_t cap = pos + 1 > 2 * im->cap_rows ? pos + 1 : 2 * im->cap_rows;
+		unsigned *v = realloc(im->row_of, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		memset(v + im->cap_rows, 0, (cap - im->cap_rows) * sizeof(*v));
+		im->row_of = v;
+		im->cap_rows = cap;
+	}
+	*ret_before = im->row_of[pos];
+	if (!*ret_before)
+		im->row_of[pos] = line;
+	return 0;
+}
 
 static void report(struct csv_report *rep, unsigned line, const char *msg)
 {
@@ -217,9 +238,20 @@ static int on_record(void *arg, unsigned line, char **f, size_t n)
 	/* A row naming an existing site edits it; otherwise a new site from the defaults. */
 	{
 		ssize_t at = site_index_find(&im->names, im->db->sites, name);
+		unsigned before = 0;
 
-		if (at >= 0)
+		if (at >= 0) {
+			if (named_on(im, (size_t)at, line, &before) < 0)
+				return -ENOMEM;
+			if (before) {
+				/* Two rows for one site: which one meant it? Neither is taken. */
+				snprintf(err, sizeof(err), "site '%.64s' named twice (also on line %u)",
+					 name, before);
+				report(im->rep, line, err);
+				return 0;
+			}
 			existing = &im->db->sites[at];
+		}
 	}
 	if (existing)
 		rc = site_copy(&s, existing);
@@ -260,6 +292,12 @@ static int on_record(void *arg, unsigned line, char **f, size_t n)
 		}
 		im->db->sites[im->db->n_sites] = s;
 		im->db->n_sites++;
+		{
+			unsigned before;
+
+			if (named_on(im, im->db->n_sites - 1, line, &before) < 0)
+				return -ENOMEM;
+		}
 		return site_index_add(&im->names, im->db->sites, im->db->n_sites,
 				      im->db->n_sites - 1);
 	}
@@ -377,6 +415,7 @@ int site_csv_import(struct site_db *db, const char *text, size_t len, const char
 	}
 out:
 	site_index_clear(&im.names);
+	free(im.row_of);
 	db_free(&im.secrets_db);
 	db_free(&work);
 	return rc;

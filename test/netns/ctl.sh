@@ -500,8 +500,8 @@ x b sa list
 ok "sa list: a row per IKE SA"
 x b -j sa list
 [ "$(j '([.sas[] | select(.type == "ike") | .spi | test("^[0-9a-f]{16}_[0-9a-f]{16}$")] | all) and
-	([.sas[] | select(.type == "child")] | length >= 4)')" = true ]
-ok "sa list -j: IKE SAs with SPIs, Child SAs"
+	([.sas[] | select(.type == "ike") | .children[] | select(.type == "child")] | length >= 4)')" = true ]
+ok "sa list -j: IKE SAs with SPIs, each with its Child SAs nested"
 # Each IKE SA row carries a children array: it must not be empty while the IKE SA has
 # Child SAs (listed as their own rows).
 [ "$(j '[.sas[] | select(.type == "child") | "\(.site)/\(.pop)"] as $c |

@@ -138,6 +138,26 @@ START_TEST(test_csv_import_all_or_nothing_with_every_bad_row)
 	ck_assert_int_eq(site_db_find(&db, "b2")->traffic, SITE_TRAFFIC_GUEST_WIFI);
 	ck_assert_mem_eq(site_db_find(&db, "b2")->psk.p, "k,2", 3);
 	ck_assert_int_eq(site_db_find(&db, "b2")->id_type, SITE_ID_IPV4);
+
+	/* One site on two rows, new or existing: neither row is taken, both lines named. */
+	{
+		static const char twice[] =
+			"name,id,psk,primary,backups\n"
+			"x1,x1.example.com,k,fra1,ams1\n"
+			"x1,x2.example.com,k,fra1,ams1\n"
+			"b1,b1-new.example.com,k,fra1,ams1\n"
+			"b1,b1-other.example.com,k,fra1,ams1\n";
+
+		ck_assert_int_eq(site_csv_import(&db, twice, sizeof(twice) - 1, NULL, 0, false, &rep),
+				 -EINVAL);
+		ck_assert_uint_eq(db.n_sites, 2);
+		ck_assert_str_eq(site_db_find(&db, "b1")->id, "b1.example.com");
+		ck_assert_uint_eq(rep.n_errors, 2);
+		ck_assert_uint_eq(rep.errors[0].line, 3);
+		ck_assert_str_eq(rep.errors[0].msg, "site 'x1' named twice (also on line 2)");
+		ck_assert_uint_eq(rep.errors[1].line, 5);
+		ck_assert_str_eq(rep.errors[1].msg, "site 'b1' named twice (also on line 4)");
+	}
 	site_db_clear(&db);
 }
 END_TEST
