@@ -416,3 +416,61 @@ int ike_frag_rx_chain(const struct ike_frag_rx *rx, struct ike_header *ret_hdr,
 	*ret_hdr = fm.hdr;
 	return 0;
 }
+
+bool ike_frag_is_skf(const uint8_t *msg, size_t len, struct ike_header *ret_hdr)
+{
+	return ike_header_decode(msg, len, ret_hdr, NULL) == 0 &&
+	       ret_hdr->next_payload == IKE_PLD_SKF;
+}
+
+struct ike_frag_rx *ike_frag_rx_new(bool response)
+{
+	struct ike_frag_rx *rx = malloc(sizeof(*rx));
+
+	if (rx)
+		ike_frag_rx_init(rx, response, NULL);
+	return rx;
+}
+
+void ike_frag_rx_free(struct ike_frag_rx *rx)
+{
+	if (!rx)
+		return;
+	ike_frag_rx_clear(rx);
+	free(rx);
+}
+
+void ike_frag_rx_drop(struct ike_frag_rx **rxp)
+{
+	ike_frag_rx_free(*rxp);
+	*rxp = NULL;
+}
+
+int ike_frag_rx_take(struct ike_frag_rx **rxp, const struct ike_init *sa, bool response,
+		     uint32_t msg_id, uint8_t *msg, size_t len, struct ike_header *ret_hdr,
+		     struct ike_chain *inner)
+{
+	int rc;
+
+	if (!*rxp) {
+		*rxp = ike_frag_rx_new(response);
+		if (!*rxp)
+			return -ENOMEM;
+	}
+	/* No clock (see fragment.h): at 0 nothing is ever past its deadline. */
+	rc = ike_frag_rx_add(*rxp, sa, msg_id, msg, len, 0);
+	if (rc == IKE_FRAG_COMPLETE) {
+		rc = ike_frag_rx_chain(*rxp, ret_hdr, inner);
+		if (rc == 0)
+			return 0;
+		/* It can never decode: the peer's retransmission starts over. */
+		ike_frag_rx_reset(*rxp);
+	} else if (rc == IKE_FRAG_DUPLICATE) {
+		rc = -EALREADY;
+	} else if (rc > 0) {
+		rc = -EINPROGRESS;	/* IKE_FRAG_STORED, IKE_FRAG_RESTARTED */
+	}
+	if (!(*rxp)->active)
+		ike_frag_rx_drop(rxp);
+	return rc;
+}

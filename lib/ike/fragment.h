@@ -183,4 +183,46 @@ int ike_frag_rx_message(const struct ike_frag_rx *rx, struct ike_frag_msg *ret);
 int ike_frag_rx_chain(const struct ike_frag_rx *rx, struct ike_header *ret_hdr,
 		      struct ike_chain *inner);
 
+/*
+ * For the exchanges (ike_auth.c, ike_sa.c), which take each datagram whole and reassemble
+ * the peer's fragmented messages themselves. Their reassembly state is allocated when a
+ * fragment is to be kept and freed as soon as it holds nothing, so an IKE SA whose peer
+ * never fragments holds no memory for it.
+ */
+
+/* Does msg's IKE header name SKF as the first payload? ret_hdr gets it, not authenticated. */
+bool ike_frag_is_skf(const uint8_t *msg, size_t len, struct ike_header *ret_hdr);
+
+/* A reassembly with the default limits (ike_frag_rx_init()); NULL without memory. */
+struct ike_frag_rx *ike_frag_rx_new(bool response);
+/* ike_frag_rx_clear() and free; NULL-safe. */
+void ike_frag_rx_free(struct ike_frag_rx *rx);
+/* Free *rxp, whatever it holds, and set it NULL: a partial message is dropped. */
+void ike_frag_rx_drop(struct ike_frag_rx **rxp);
+
+/*
+ * One fragment of the message expected in this direction now (msg_id), kept in *rxp, which
+ * is allocated for the first fragment kept and freed whenever it holds nothing again.
+ *
+ * No clock: the exchanges' signatures carry no time, so fragments do not age out here
+ * (IKE_FRAG_TIMEOUT_MS is not applied). A partial message lives until it completes, until a
+ * fragment arrives while another message ID is expected (the window moved on: it is dropped
+ * first), or until the owner (struct ike_init or struct ike_sa) is cleared; its memory is
+ * bounded by IKE_FRAG_MAX_FRAGMENTS and IKE_FRAG_MAX_BYTES, one message per direction.
+ *
+ * Returns 0 when this fragment completed the message: ret_hdr (fragment 1's) and inner are
+ * what ike_sk_open() gives for the unfragmented message, borrowing *rxp until the caller is
+ * done and calls ike_frag_rx_drop(). Otherwise, nothing else changed:
+ *   -EINPROGRESS  the fragment was authenticated and kept; more are needed (a larger
+ *                 Total Fragments replaced the fragments kept before, §2.6);
+ *   -EALREADY     a copy of a fragment already kept: dropped unopened;
+ *   -errno        of ike_frag_rx_add() (the fragment dropped; see there for the two cases
+ *                 that drop the partial message too), or of ike_frag_rx_chain() (the
+ *                 reassembled message is malformed or carries a payload its exchange may
+ *                 not: it is dropped whole, as the unfragmented message would be).
+ */
+int ike_frag_rx_take(struct ike_frag_rx **rxp, const struct ike_init *sa, bool response,
+		     uint32_t msg_id, uint8_t *msg, size_t len, struct ike_header *ret_hdr,
+		     struct ike_chain *inner);
+
 #endif

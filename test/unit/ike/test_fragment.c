@@ -807,6 +807,74 @@ START_TEST(test_fragment_not_ours_or_wrong_direction_is_dropped)
 }
 END_TEST
 
+/* Fragment i of f through ike_frag_rx_take() (a copy: it decrypts in place). */
+static int take(struct ike_frag_rx **rxp, const struct ike_init *sa, uint32_t msg_id,
+		const struct ike_frags *f, uint16_t i, struct ike_header *h, struct ike_chain *inner)
+{
+	size_t len;
+	const uint8_t *p = ike_frags_get(f, i, &len);
+	uint8_t copy[IKE_MAX_MSG_LEN];
+
+	ck_assert_ptr_nonnull(p);
+	memcpy(copy, p, len);
+	return ike_frag_rx_take(rxp, sa, false, msg_id, copy, len, h, inner);
+}
+
+START_TEST(test_fragment_take_allocates_only_while_holding)
+{
+	struct pair p;
+	struct ike_writer plain, junk;
+	struct ike_frags f;
+	struct ike_frag_rx *rx = NULL;
+	struct ike_header h;
+	struct ike_chain inner;
+	uint8_t first;
+	size_t len;
+	const uint8_t *one;
+
+	make_pair(&p, false);
+	ike_frags_init(&f);
+	(void)make_chain(&plain, 300, &first);
+	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &plain, first,
+				       200, &f), 0);
+	ck_assert_uint_ge(f.n, 3);
+	/* An SKF message, as its header says; a whole SK message is not. */
+	one = ike_frags_get(&f, 0, &len);
+	ck_assert(ike_frag_is_skf(one, len, &h));
+	ck_assert_uint_eq(h.msg_id, MSG_ID);
+	ck_assert(!ike_frag_is_skf(one, len - 1, &h));
+	/* Refused (another message ID): nothing is left allocated. */
+	ck_assert_int_eq(take(&rx, &p.r, MSG_ID + 1, &f, 0, &h, &inner), -ESTALE);
+	ck_assert_ptr_null(rx);
+	for (uint16_t i = 0; i + 1 < f.n; i++) {
+		ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, i, &h, &inner), -EINPROGRESS);
+		ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, i, &h, &inner), -EALREADY);
+		ck_assert_ptr_nonnull(rx);
+	}
+	ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, (uint16_t)(f.n - 1), &h, &inner), 0);
+	ck_assert_uint_eq(h.exchange, IKE_EXCH_INFORMATIONAL);
+	ck_assert_uint_eq(inner.n, 1);
+	ck_assert_uint_eq(inner.pl[0].type, IKE_PLD_VENDOR);
+	ike_frag_rx_drop(&rx);
+	ck_assert_ptr_null(rx);
+
+	/* Whole but not a payload chain: dropped whole, nothing stays. */
+	ike_writer_init(&junk, IKE_MAX_MSG_LEN);
+	for (unsigned i = 0; i < 300; i++)
+		ck_assert_int_eq(ike_writer_u8(&junk, 0xff), 0);
+	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &junk,
+				       IKE_PLD_VENDOR, 200, &f), 0);
+	for (uint16_t i = 0; i + 1 < f.n; i++)
+		ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, i, &h, &inner), -EINPROGRESS);
+	ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, (uint16_t)(f.n - 1), &h, &inner), -EBADMSG);
+	ck_assert_ptr_null(rx);
+	ike_writer_clear(&junk);
+	ike_writer_clear(&plain);
+	ike_frags_clear(&f);
+	free_pair(&p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ike_fragment");
@@ -824,6 +892,7 @@ int main(void)
 	tcase_add_test(tc, test_fragment_single_and_empty_messages);
 	tcase_add_test(tc, test_fragment_partial_message_expires);
 	tcase_add_test(tc, test_fragment_not_ours_or_wrong_direction_is_dropped);
+	tcase_add_test(tc, test_fragment_take_allocates_only_while_holding);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
