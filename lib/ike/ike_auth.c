@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 
+#include "ike/fragment.h"
 #include "ike/ike_auth.h"
 #include "ike/proposal.h"
 #include "ike/sk_msg.h"
@@ -91,19 +92,39 @@ int ike_auth_request(const struct ike_init *init, const struct ike_pld_id *id_i,
 	return rc;
 }
 
-/* An IKE_AUTH message from the peer, opened (§1.2: message ID 1, the expected direction). */
-static int open_msg(const struct ike_init *init, bool response, uint8_t *msg, size_t len,
-		    struct ike_chain *inner)
+static bool is_auth(const struct ike_header *h, bool response)
 {
-	struct ike_header h;
-	int rc = ike_sk_open(init, msg, len, &h, inner);
+	return h->exchange == IKE_EXCH_IKE_AUTH && h->msg_id == AUTH_MSG_ID &&
+	       !!(h->flags & IKE_FLAG_RESPONSE) == response;
+}
 
+/*
+ * An IKE_AUTH message from the peer, opened (§1.2: message ID 1, the expected direction).
+ * Or a fragment of it (RFC 7383): kept (-EINPROGRESS) until one completes the message; then
+ * *ret_reassembled is set and inner borrows init->frag_rx until the caller drops it.
+ */
+static int open_msg(struct ike_init *init, bool response, uint8_t *msg, size_t len,
+		    struct ike_chain *inner, bool *ret_reassembled)
+{
+	struct ike_frag_piece pc;
+	struct ike_header h;
+	int rc;
+
+	*ret_reassembled = false;
+	if (!init->peer_fragmentation || !ike_frag_is_skf(msg, len, &h)) {
+		rc = ike_sk_open(init, msg, len, &h, inner);
+	} else if (!is_auth(&h, response)) {
+		/* Authenticated first, so what is refused and why is as for a whole message. */
+		rc = ike_frag_open(init, msg, len, &pc);
+		rc = rc ?: -EPROTO;
+	} else {
+		rc = ike_frag_rx_take(&init->frag_rx, init, response, AUTH_MSG_ID, msg, len, &h,
+				      inner);
+		*ret_reassembled = rc == 0;
+	}
 	if (rc < 0)
 		return rc;
-	if (h.exchange != IKE_EXCH_IKE_AUTH || h.msg_id != AUTH_MSG_ID ||
-	    !!(h.flags & IKE_FLAG_RESPONSE) != response)
-		return -EPROTO;
-	return 0;
+	return is_auth(&h, response) ? 0 : -EPROTO;
 }
 
 /* Check a peer's AUTH payload against the PSK (constant time). */
@@ -150,30 +171,26 @@ static uint32_t spi_of(const struct ike_proposal *p)
 	return ntohl(be);
 }
 
-int ike_auth_on_response(const struct ike_init *init, const struct secret *psk,
-			 const struct ike_child_cfg *child, uint32_t spi_in,
-			 const struct ike_pld_id *expect_idr, uint8_t *msg, size_t len,
-			 struct ike_child *ret, uint16_t *ret_notify)
+/* The initiator's side of an opened response (ike_auth_on_response()). */
+static int on_response(const struct ike_init *init, const struct secret *psk,
+		       const struct ike_child_cfg *child, uint32_t spi_in,
+		       const struct ike_pld_id *expect_idr, const struct ike_chain *inner,
+		       struct ike_child *ret, uint16_t *ret_notify)
 {
-	struct ike_chain inner;
 	struct ike_pld_id idr;
 	struct ike_pld_auth auth;
 	struct ike_pld_notify n;
 	struct ike_pld_sa answer, ours;
 	struct ike_pld_ts tsi, tsr, check;
-	int rc = open_msg(init, true, msg, len, &inner);
+	int rc;
 
-	memset(ret, 0, sizeof(*ret));
-	*ret_notify = 0;
-	if (rc < 0)
-		return rc;
-	if (ike_chain_find_notify(&inner, IKE_N_AUTHENTICATION_FAILED, &n) == 0) {
+	if (ike_chain_find_notify(inner, IKE_N_AUTHENTICATION_FAILED, &n) == 0) {
 		*ret_notify = IKE_N_AUTHENTICATION_FAILED;
 		return IKE_AUTH_FAILED;
 	}
 	/* The responder proves it knows the PSK before anything else is believed. */
-	if (IKE_CHAIN_DECODE(&inner, IKE_PLD_IDR, ike_pld_id_decode, &idr) < 0 ||
-	    IKE_CHAIN_DECODE(&inner, IKE_PLD_AUTH, ike_pld_auth_decode, &auth) < 0)
+	if (IKE_CHAIN_DECODE(inner, IKE_PLD_IDR, ike_pld_id_decode, &idr) < 0 ||
+	    IKE_CHAIN_DECODE(inner, IKE_PLD_AUTH, ike_pld_auth_decode, &auth) < 0)
 		return -EPROTO;
 	if ((expect_idr && (idr.type != expect_idr->type || idr.len != expect_idr->len ||
 			    memcmp(idr.data, expect_idr->data, idr.len) != 0)) ||
@@ -181,8 +198,8 @@ int ike_auth_on_response(const struct ike_init *init, const struct secret *psk,
 		*ret_notify = IKE_N_AUTHENTICATION_FAILED;
 		return IKE_AUTH_FAILED;
 	}
-	for (const struct ike_payload *pl = ike_chain_find(&inner, IKE_PLD_NOTIFY, NULL); pl;
-	     pl = ike_chain_find(&inner, IKE_PLD_NOTIFY, pl)) {
+	for (const struct ike_payload *pl = ike_chain_find(inner, IKE_PLD_NOTIFY, NULL); pl;
+	     pl = ike_chain_find(inner, IKE_PLD_NOTIFY, pl)) {
 		struct ike_reader r = { .p = pl->body, .len = pl->body_len };
 
 		if (ike_pld_notify_decode(&r, &n, NULL) == 0 && n.type < 16384) {
@@ -191,11 +208,11 @@ int ike_auth_on_response(const struct ike_init *init, const struct secret *psk,
 		}
 	}
 	with_spi(&ours, child->proposals, spi_in);
-	if (IKE_CHAIN_DECODE(&inner, IKE_PLD_SA, ike_pld_sa_decode, &answer) < 0 ||
+	if (IKE_CHAIN_DECODE(inner, IKE_PLD_SA, ike_pld_sa_decode, &answer) < 0 ||
 	    ike_proposal_check_answer(&answer, &ours, &ret->chosen) < 0 ||
 	    ret->chosen.spi_len != 4 ||
-	    IKE_CHAIN_DECODE(&inner, IKE_PLD_TSI, ike_pld_ts_decode, &tsi) < 0 ||
-	    IKE_CHAIN_DECODE(&inner, IKE_PLD_TSR, ike_pld_ts_decode, &tsr) < 0)
+	    IKE_CHAIN_DECODE(inner, IKE_PLD_TSI, ike_pld_ts_decode, &tsi) < 0 ||
+	    IKE_CHAIN_DECODE(inner, IKE_PLD_TSR, ike_pld_ts_decode, &tsr) < 0)
 		return -EPROTO;
 	/* The answer may only narrow what we proposed (§2.9). */
 	if (ike_ts_narrow(&tsi, &child->local, &check) < 0 || check.n != tsi.n ||
@@ -213,6 +230,25 @@ int ike_auth_on_response(const struct ike_init *init, const struct secret *psk,
 	return IKE_AUTH_DONE;
 }
 
+int ike_auth_on_response(struct ike_init *init, const struct secret *psk,
+			 const struct ike_child_cfg *child, uint32_t spi_in,
+			 const struct ike_pld_id *expect_idr, uint8_t *msg, size_t len,
+			 struct ike_child *ret, uint16_t *ret_notify)
+{
+	struct ike_chain inner;
+	bool reassembled;
+	int rc = open_msg(init, true, msg, len, &inner, &reassembled);
+
+	memset(ret, 0, sizeof(*ret));
+	*ret_notify = 0;
+	if (rc == 0)
+		rc = on_response(init, psk, child, spi_in, expect_idr, &inner, ret, ret_notify);
+	/* inner borrowed the reassembled message until now. */
+	if (reassembled)
+		ike_frag_rx_drop(&init->frag_rx);
+	return rc;
+}
+
 static int refuse(const struct ike_init *init, struct ike_writer *out)
 {
 	struct ike_writer plain;
@@ -227,11 +263,11 @@ static int refuse(const struct ike_init *init, struct ike_writer *out)
 	return rc ?: IKE_AUTH_REFUSED;
 }
 
-int ike_auth_respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void *arg,
-		     uint32_t spi_in, uint8_t *msg, size_t len, struct ike_writer *out,
-		     struct ike_child *ret, struct ike_pld_id *ret_idi, uint16_t *ret_notify)
+/* The responder's side of an opened request (ike_auth_respond()). */
+static int respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void *arg,
+		   uint32_t spi_in, const struct ike_chain *inner, struct ike_writer *out,
+		   struct ike_child *ret, struct ike_pld_id *ret_idi, uint16_t *ret_notify)
 {
-	struct ike_chain inner;
 	struct ike_pld_auth auth;
 	struct ike_pld_sa offered, ours, answer = { .n = 1 };
 	struct ike_pld_ts tsi, tsr;
@@ -242,14 +278,10 @@ int ike_auth_respond(const struct ike_init *init, ike_auth_lookup_fn lookup, voi
 	struct ike_pld_auth our_auth = { .method = IKE_AUTH_SHARED_KEY_MIC, .data = mac,
 					 .len = init->suite.prf->out_len };
 	uint16_t child_err = 0;
-	int rc = open_msg(init, false, msg, len, &inner);
+	int rc;
 
-	memset(ret, 0, sizeof(*ret));
-	*ret_notify = 0;
-	if (rc < 0)
-		return rc;
-	if (IKE_CHAIN_DECODE(&inner, IKE_PLD_IDI, ike_pld_id_decode, ret_idi) < 0 ||
-	    IKE_CHAIN_DECODE(&inner, IKE_PLD_AUTH, ike_pld_auth_decode, &auth) < 0)
+	if (IKE_CHAIN_DECODE(inner, IKE_PLD_IDI, ike_pld_id_decode, ret_idi) < 0 ||
+	    IKE_CHAIN_DECODE(inner, IKE_PLD_AUTH, ike_pld_auth_decode, &auth) < 0)
 		return -EPROTO;
 	/* Unknown identity and wrong PSK look the same to the peer (§2.21.2). */
 	if (lookup(arg, ret_idi, &peer) < 0 || verify_auth(init, true, peer.psk, ret_idi, &auth) < 0) {
@@ -258,11 +290,11 @@ int ike_auth_respond(const struct ike_init *init, ike_auth_lookup_fn lookup, voi
 	}
 	/* The Child SA: our proposal choice and the selectors both sides allow. */
 	with_spi(&ours, peer.child->proposals, spi_in);
-	if (IKE_CHAIN_DECODE(&inner, IKE_PLD_SA, ike_pld_sa_decode, &offered) < 0 ||
+	if (IKE_CHAIN_DECODE(inner, IKE_PLD_SA, ike_pld_sa_decode, &offered) < 0 ||
 	    ike_proposal_select(&offered, &ours, &ret->chosen) < 0 || ret->chosen.spi_len != 4)
 		child_err = IKE_N_NO_PROPOSAL_CHOSEN;
-	else if (IKE_CHAIN_DECODE(&inner, IKE_PLD_TSI, ike_pld_ts_decode, &tsi) < 0 ||
-		 IKE_CHAIN_DECODE(&inner, IKE_PLD_TSR, ike_pld_ts_decode, &tsr) < 0 ||
+	else if (IKE_CHAIN_DECODE(inner, IKE_PLD_TSI, ike_pld_ts_decode, &tsi) < 0 ||
+		 IKE_CHAIN_DECODE(inner, IKE_PLD_TSR, ike_pld_ts_decode, &tsr) < 0 ||
 		 ike_ts_narrow(&tsi, &peer.child->remote, &ret->ts_remote) < 0 ||
 		 ike_ts_narrow(&tsr, &peer.child->local, &ret->ts_local) < 0)
 		child_err = IKE_N_TS_UNACCEPTABLE;
@@ -298,4 +330,22 @@ int ike_auth_respond(const struct ike_init *init, ike_auth_lookup_fn lookup, voi
 		return rc < 0 ? rc : IKE_AUTH_DONE_NO_CHILD;
 	}
 	return IKE_AUTH_DONE;
+}
+
+int ike_auth_respond(struct ike_init *init, ike_auth_lookup_fn lookup, void *arg,
+		     uint32_t spi_in, uint8_t *msg, size_t len, struct ike_writer *out,
+		     struct ike_child *ret, struct ike_pld_id *ret_idi, uint16_t *ret_notify)
+{
+	struct ike_chain inner;
+	bool reassembled;
+	int rc = open_msg(init, false, msg, len, &inner, &reassembled);
+
+	memset(ret, 0, sizeof(*ret));
+	*ret_notify = 0;
+	if (rc == 0)
+		rc = respond(init, lookup, arg, spi_in, &inner, out, ret, ret_idi, ret_notify);
+	/* inner borrowed the reassembled message until now. */
+	if (reassembled)
+		ike_frag_rx_drop(&init->frag_rx);
+	return rc;
 }

@@ -2,6 +2,16 @@
  * The IKE_AUTH exchange with pre-shared keys (RFC 7296 §1.2, §2.15) and its first Child SA
  * (§1.3, §2.9, §2.17), both roles, sans-I/O. Runs on the state an IKE_SA_INIT left
  * (lib/ike/sa_init.h). Inbound Child SA SPIs come from the caller (the kernel allocates them).
+ *
+ * Fragmentation (RFC 7383), when IKE_SA_INIT negotiated it (init->peer_fragmentation): the
+ * peer's message may come as Encrypted Fragment (SKF) messages, each handed in as received.
+ * A fragment is authenticated, then kept in init (freed by ike_init_clear() and
+ * ike_sa_from_init()) and -EINPROGRESS returned; the one that completes the message makes the
+ * call process it exactly as the unfragmented message. Fragments do not age out here (no
+ * clock, see ike_frag_rx_take()): a partial message, at most IKE_FRAG_MAX_BYTES, lives as
+ * long as init, which the caller's IKE_AUTH or half-open timeout bounds. Without
+ * negotiation a fragment is refused (-EPROTO) as before. Our own messages are never
+ * fragmented: with PSK they are a few hundred bytes.
  */
 #ifndef IKD_IKE_AUTH_H
 #define IKD_IKE_AUTH_H
@@ -51,21 +61,30 @@ int ike_auth_request(const struct ike_init *init, const struct ike_pld_id *id_i,
 		     const struct ike_child_cfg *child, uint32_t spi_in, struct ike_writer *out);
 
 /*
- * Initiator: the response (decrypted in place). expect_idr NULL accepts any responder
- * identity. Returns IKE_AUTH_DONE, IKE_AUTH_DONE_NO_CHILD or IKE_AUTH_FAILED with *ret_notify,
- * or -errno for a message to drop.
+ * Initiator: the response (decrypted in place), or a fragment of it. expect_idr NULL accepts
+ * any responder identity. Returns IKE_AUTH_DONE, IKE_AUTH_DONE_NO_CHILD or IKE_AUTH_FAILED
+ * with *ret_notify, or -errno for a message to drop: the state is unchanged, keep waiting.
+ * -EINPROGRESS: a fragment was stored; the message is not complete: keep waiting, nothing
+ * else changed (it is not a message dropped). -EALREADY: a copy of a fragment already kept.
  */
-int ike_auth_on_response(const struct ike_init *init, const struct secret *psk,
+int ike_auth_on_response(struct ike_init *init, const struct secret *psk,
 			 const struct ike_child_cfg *child, uint32_t spi_in,
 			 const struct ike_pld_id *expect_idr, uint8_t *msg, size_t len,
 			 struct ike_child *ret, uint16_t *ret_notify);
 
 /*
- * Responder: the request (decrypted in place). Returns IKE_AUTH_DONE or _DONE_NO_CHILD with
- * out holding the response, IKE_AUTH_REFUSED with out holding AUTHENTICATION_FAILED, or
- * -errno for a message to drop. ret_peer gets what lookup found.
+ * Responder: the request (decrypted in place), or a fragment of it. Returns IKE_AUTH_DONE or
+ * _DONE_NO_CHILD with out holding the response, IKE_AUTH_REFUSED with out holding
+ * AUTHENTICATION_FAILED, or -errno for a message to drop. -EINPROGRESS: a fragment was stored;
+ * the message is not complete: keep waiting, nothing else changed (lookup was not called, out
+ * is untouched, spi_in is not used). -EALREADY: a copy of a fragment already kept.
+ * ret_idi gets the initiator's identity.
+ *
+ * Once answered, a retransmission of the request is the caller's to answer with the same
+ * response (§2.1); a fragmented one only on its fragment 1, after ike_frag_open() verified it
+ * (RFC 7383 §2.6.1).
  */
-int ike_auth_respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void *arg,
+int ike_auth_respond(struct ike_init *init, ike_auth_lookup_fn lookup, void *arg,
 		     uint32_t spi_in, uint8_t *msg, size_t len, struct ike_writer *out,
 		     struct ike_child *ret, struct ike_pld_id *ret_idi, uint16_t *ret_notify);
 

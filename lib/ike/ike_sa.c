@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "ike/create_child.h"
+#include "ike/fragment.h"
 #include "ike/ike_sa.h"
 #include "ike/sk_msg.h"
 
@@ -22,6 +23,8 @@ void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init)
 	ike_writer_clear(&sa->k.msg_i);
 	ike_writer_clear(&sa->k.msg_r);
 	sodium_memzero(init, sizeof(*init));
+	/* IKE_AUTH is over: fragments of it still held are of nothing. */
+	ike_frag_rx_drop(&sa->k.frag_rx);
 	sa->next_req = sa->k.initiator ? 2 : 0;
 	sa->peer_next = sa->k.initiator ? 0 : 2;
 	ike_writer_init(&sa->req, IKE_MAX_MSG_LEN);
@@ -31,6 +34,8 @@ void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init)
 void ike_sa_clear(struct ike_sa *sa)
 {
 	ike_cc_free(sa);
+	ike_frag_rx_free(sa->frag_req);
+	ike_frag_rx_free(sa->frag_resp);
 	ike_init_clear(&sa->k);
 	ike_writer_clear(&sa->req);
 	ike_writer_clear(&sa->reply);
@@ -186,62 +191,146 @@ void ike_sa_rx_clear(struct ike_sa_rx *rx)
 	sodium_memzero(rx, sizeof(*rx));
 }
 
-int ike_sa_receive(struct ike_sa *sa, uint8_t *msg, size_t len, ike_sa_spi_map_fn map, void *arg,
-		   struct ike_writer *out, struct ike_sa_rx *rx)
+/* §2.3: the request we answered last again: the same reply, processed once. */
+static int resend(struct ike_sa *sa, struct ike_writer *out, struct ike_sa_rx *rx)
 {
-	struct ike_header h;
-	struct ike_chain inner;
+	int rc = copy_into(out, &sa->reply);
+
+	if (rc == 0) {
+		rx->event = IKE_SA_EV_RESENT;
+		rx->reply = true;
+	}
+	return rc;
+}
+
+/* A message from the peer, opened (whole or reassembled): the window, then the exchange. */
+static int process(struct ike_sa *sa, const struct ike_header *h, const struct ike_chain *inner,
+		   ike_sa_spi_map_fn map, void *arg, struct ike_writer *out, struct ike_sa_rx *rx)
+{
 	struct ike_writer plain;
 	uint8_t first = IKE_PLD_NONE;
 	int rc;
 
-	memset(rx, 0, sizeof(*rx));
-	/* Integrity first: nothing unauthenticated moves a window or triggers a resend. */
-	rc = ike_sk_open(&sa->k, msg, len, &h, &inner);
-	if (rc < 0)
-		return rc;
-	rx->exchange = h.exchange;
-	if (h.flags & IKE_FLAG_RESPONSE) {
-		if (!sa->waiting || h.msg_id != sa->next_req - 1 || h.exchange != sa->req_exchange)
+	rx->exchange = h->exchange;
+	if (h->flags & IKE_FLAG_RESPONSE) {
+		if (!sa->waiting || h->msg_id != sa->next_req - 1 || h->exchange != sa->req_exchange)
 			return -EPROTO;	/* not the answer to our outstanding request */
 		sa->waiting = false;
 		sa->req_delete_ike = false;
 		sa->req_n_delete = 0;
-		if (h.exchange == IKE_EXCH_CREATE_CHILD_SA)
-			ike_cc_on_response(sa, &inner, rx);
+		if (h->exchange == IKE_EXCH_CREATE_CHILD_SA)
+			ike_cc_on_response(sa, inner, rx);
 		else
 			rx->event = IKE_SA_EV_ANSWERED;
 		return 0;
 	}
-	/* §2.3: the request we answered last again: the same reply, processed once. */
-	if (sa->have_reply && h.msg_id == sa->peer_next - 1) {
-		rc = copy_into(out, &sa->reply);
-		if (rc == 0) {
-			rx->event = IKE_SA_EV_RESENT;
-			rx->reply = true;
-		}
-		return rc;
-	}
-	if (h.msg_id != sa->peer_next)
+	if (sa->have_reply && h->msg_id == sa->peer_next - 1)
+		return resend(sa, out, rx);
+	if (h->msg_id != sa->peer_next)
 		return -EPROTO;
-	if (h.exchange != IKE_EXCH_INFORMATIONAL && h.exchange != IKE_EXCH_CREATE_CHILD_SA)
+	if (h->exchange != IKE_EXCH_INFORMATIONAL && h->exchange != IKE_EXCH_CREATE_CHILD_SA)
 		return -EOPNOTSUPP;
 	ike_writer_init(&plain, IKE_MAX_MSG_LEN);
-	if (h.exchange == IKE_EXCH_INFORMATIONAL)
-		rc = handle_info_request(sa, &inner, map, arg, &plain, &first, rx);
+	if (h->exchange == IKE_EXCH_INFORMATIONAL)
+		rc = handle_info_request(sa, inner, map, arg, &plain, &first, rx);
 	else
-		rc = ike_cc_respond(sa, &inner, map, arg, &plain, &first, rx);
-	rc = rc ?: ike_sk_seal(&sa->k, h.exchange, true, h.msg_id, &plain, first, out);
+		rc = ike_cc_respond(sa, inner, map, arg, &plain, &first, rx);
+	rc = rc ?: ike_sk_seal(&sa->k, h->exchange, true, h->msg_id, &plain, first, out);
 	rc = rc ?: copy_into(&sa->reply, out);
 	ike_writer_clear(&plain);
 	if (rc < 0) {
 		ike_sa_rx_clear(rx);
 		return rc;
 	}
-	if (h.exchange == IKE_EXCH_CREATE_CHILD_SA)
+	if (h->exchange == IKE_EXCH_CREATE_CHILD_SA)
 		ike_cc_replied(sa, rx);
 	rx->reply = true;
 	sa->have_reply = true;
 	sa->peer_next++;
 	return 0;
+}
+
+/*
+ * A fragment that cannot be part of the message expected: authenticated first, so what is
+ * dropped and with which -errno is as for the whole message (-EACCES for a forgery).
+ */
+static int refuse_fragment(const struct ike_sa *sa, uint8_t *msg, size_t len, int why)
+{
+	struct ike_frag_piece pc;
+	int rc = ike_frag_open(&sa->k, msg, len, &pc);
+
+	return rc < 0 ? rc : why;
+}
+
+/*
+ * RFC 7383 §2.6.1: a fragment of the request we answered last is a retransmission; only its
+ * fragment 1, verified, gets the cached reply again, the others are ignored.
+ */
+static int resend_on_fragment(struct ike_sa *sa, uint8_t *msg, size_t len,
+			      struct ike_writer *out, struct ike_sa_rx *rx)
+{
+	struct ike_frag_piece pc;
+	int rc = ike_frag_open(&sa->k, msg, len, &pc);
+
+	if (rc < 0)
+		return rc;
+	if (pc.skf.frag_num != 1)
+		return -EALREADY;
+	rx->exchange = pc.hdr.exchange;
+	return resend(sa, out, rx);
+}
+
+/*
+ * A fragment (h: its header, not yet authenticated). The window is checked on it before it
+ * is kept, as process() checks a whole message, and again on the reassembled message.
+ */
+static int receive_fragment(struct ike_sa *sa, const struct ike_header *h, uint8_t *msg,
+			    size_t len, ike_sa_spi_map_fn map, void *arg, struct ike_writer *out,
+			    struct ike_sa_rx *rx)
+{
+	bool response = h->flags & IKE_FLAG_RESPONSE;
+	struct ike_frag_rx **frx = response ? &sa->frag_resp : &sa->frag_req;
+	struct ike_header whole;
+	struct ike_chain inner;
+	int rc;
+
+	if (response) {
+		if (!sa->waiting || h->msg_id != sa->next_req - 1 || h->exchange != sa->req_exchange)
+			return refuse_fragment(sa, msg, len, -EPROTO);
+	} else if (sa->have_reply && h->msg_id == sa->peer_next - 1) {
+		return resend_on_fragment(sa, msg, len, out, rx);
+	} else if (h->msg_id != sa->peer_next) {
+		return refuse_fragment(sa, msg, len, -EPROTO);
+	} else if (h->exchange != IKE_EXCH_INFORMATIONAL &&
+		   h->exchange != IKE_EXCH_CREATE_CHILD_SA) {
+		return refuse_fragment(sa, msg, len, -EOPNOTSUPP);
+	}
+	rc = ike_frag_rx_take(frx, &sa->k, response, h->msg_id, msg, len, &whole, &inner);
+	if (rc < 0)
+		return rc;
+	rc = process(sa, &whole, &inner, map, arg, out, rx);
+	/* inner borrowed the reassembled message until now; processed or not, it is spent. */
+	ike_frag_rx_drop(frx);
+	return rc;
+}
+
+int ike_sa_receive(struct ike_sa *sa, uint8_t *msg, size_t len, ike_sa_spi_map_fn map, void *arg,
+		   struct ike_writer *out, struct ike_sa_rx *rx)
+{
+	struct ike_header h;
+	struct ike_chain inner;
+	int rc;
+
+	memset(rx, 0, sizeof(*rx));
+	if (sa->k.peer_fragmentation && ike_frag_is_skf(msg, len, &h))
+		return receive_fragment(sa, &h, msg, len, map, arg, out, rx);
+	/* Integrity first: nothing unauthenticated moves a window or triggers a resend. */
+	rc = ike_sk_open(&sa->k, msg, len, &h, &inner);
+	if (rc < 0)
+		return rc;
+	rc = process(sa, &h, &inner, map, arg, out, rx);
+	/* Processed whole: a partial message of its direction and ID can never be completed. */
+	if (rc == 0 && rx->event != IKE_SA_EV_RESENT)
+		ike_frag_rx_drop((h.flags & IKE_FLAG_RESPONSE) ? &sa->frag_resp : &sa->frag_req);
+	return rc;
 }

@@ -4,6 +4,16 @@
  * checks (DPD) and Delete of the IKE SA or of Child SAs, and the CREATE_CHILD_SA exchange
  * (§1.3, create_child.c): new Child SAs, Child SA and IKE SA rekeying, and the collisions of
  * two rekeys of one SA (§2.8.1, §2.25). Sans-I/O like the rest of lib/ike.
+ *
+ * Fragmentation (RFC 7383), when IKE_SA_INIT negotiated it (k.peer_fragmentation): the peer's
+ * requests and responses may come as Encrypted Fragment (SKF) messages, each handed to
+ * ike_sa_receive() as received. Fragments are authenticated and kept, one message per
+ * direction, until the last one makes the call process the message exactly as it would the
+ * unfragmented one. No clock here: a partial message is not aged out after
+ * IKE_FRAG_TIMEOUT_MS; it is dropped when a fragment comes while another message ID is
+ * expected, when a whole message of its direction is processed, or by ike_sa_clear(); each
+ * holds at most IKE_FRAG_MAX_BYTES (see ike_frag_rx_take()). Our own messages are never
+ * fragmented: with PSK they are a few hundred bytes.
  */
 #ifndef IKD_IKE_SA_H
 #define IKD_IKE_SA_H
@@ -51,6 +61,8 @@ struct ike_sa {
 	/* Set by the caller after ike_sa_from_init(); NULL refuses with NO_ADDITIONAL_SAS. */
 	const struct ike_cc_cfg *cc_cfg;
 	struct ike_cc_state *cc;	/* create_child.c's, NULL until first needed */
+	/* The peer's request and response in fragments (RFC 7383), NULL unless some are held. */
+	struct ike_frag_rx *frag_req, *frag_resp;
 };
 
 /*
@@ -176,6 +188,14 @@ typedef uint32_t (*ike_sa_spi_map_fn)(void *arg, uint32_t peer_spi);
  * (malformed, failed integrity, outside the window, an exchange not handled here): nothing
  * changes then. map finds the Child SAs a Delete or a REKEY_SA names; arg goes to it and to
  * sa->cc_cfg's callbacks. rx is overwritten: clear it first after a CREATE_CHILD_SA event.
+ *
+ * A fragment (RFC 7383) of the request or response expected now returns -EINPROGRESS: a
+ * fragment was stored; the message is not complete: keep waiting, nothing else changed (it
+ * is not a message dropped; rx and out are not filled). The fragment that completes the
+ * message returns what the whole message would. -EALREADY: a copy of a fragment already kept,
+ * or a fragment other than 1 of a retransmitted request (§2.6.1: only fragment 1 gets the
+ * cached reply again, IKE_SA_EV_RESENT). Other -errno as for a whole message, and -EMSGSIZE
+ * past the reassembly limits.
  *
  * The peer's CREATE_CHILD_SA is answered by sa->cc_cfg, refusals with the notify §1.3 and
  * §2.25 ask for: NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD (with our group), TS_UNACCEPTABLE,

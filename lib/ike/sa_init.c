@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "crypto/hash.h"
+#include "ike/fragment.h"
 #include "ike/proposal.h"
 #include "ike/sa_init.h"
 
@@ -18,6 +19,7 @@ void ike_init_clear(struct ike_init *st)
 	crypto_ike_keys_clear(&st->keys);
 	ike_writer_clear(&st->msg_i);
 	ike_writer_clear(&st->msg_r);
+	ike_frag_rx_free(st->frag_rx);
 	sodium_memzero(st, sizeof(*st));
 }
 

@@ -37,6 +37,8 @@ struct ike_cookie_cfg {
 
 #define IKE_INIT_MAX_RETRIES 4	/* cookie and INVALID_KE_PAYLOAD rounds, together */
 
+struct ike_frag_rx;
+
 struct ike_init {
 	bool initiator;
 	uint8_t spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
@@ -56,6 +58,8 @@ struct ike_init {
 	bool nat_remote;		/* the peer is behind a NAT */
 	uint16_t notify;		/* the error that ended it, sent or received */
 	uint16_t notify_data;		/* INVALID_KE_PAYLOAD: the group asked for */
+	/* IKE_AUTH: the peer's message in fragments (RFC 7383), NULL unless some are held */
+	struct ike_frag_rx *frag_rx;
 };
 
 enum ike_init_result {

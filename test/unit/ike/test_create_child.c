@@ -2,11 +2,13 @@
  * lib/ike/create_child.c: CREATE_CHILD_SA between a branch (the original initiator) and a POP
  * over an IKE SA established in memory (IKE_SA_INIT + IKE_AUTH): new Child SAs with and
  * without PFS, Child SA and IKE SA rekeys, each refusal with its notify, retransmissions, and
- * the two sides rekeying one SA at once (§2.8.1), where both must agree on the loser.
+ * the two sides rekeying one SA at once (§2.8.1), where both must agree on the loser; and a
+ * request and its response in fragments (RFC 7383), the request retransmitted.
  */
 #include <arpa/inet.h>
 #include <sodium.h>
 
+#include "fragmenter.h"
 #include "ike_samples.h"
 #include "crypto/prf.h"
 #include "ike/create_child.h"
@@ -113,7 +115,8 @@ struct fx {
 
 static void establish(struct fx *f)
 {
-	struct ike_init_cfg cfg = { .proposals = &ike_props, .dh_group = IKE_DH_MODP_2048 };
+	struct ike_init_cfg cfg = { .proposals = &ike_props, .dh_group = IKE_DH_MODP_2048,
+				    .fragmentation = true };
 	struct ike_endpoint a = { .addr = { 192, 0, 2, 1 }, .addr_len = 4, .port = 500 };
 	struct ike_endpoint b = { .addr = { 198, 51, 100, 1 }, .addr_len = 4, .port = 500 };
 	struct ike_pld_id idi = { .type = IKE_ID_FQDN, .data = (const uint8_t *)"b", .len = 1 };
@@ -1034,6 +1037,92 @@ START_TEST(test_cc_simultaneous_ike_rekey)
 }
 END_TEST
 
+/* Fragment i of fr to sa (receiving decrypts in place: a copy). */
+static int deliver_frag(struct ike_sa *sa, const struct ike_frags *fr, uint16_t i,
+			struct side *s, struct ike_writer *out, struct ike_sa_rx *rx)
+{
+	struct ike_writer one;
+	int rc;
+
+	fragment_copy(fr, i, 0, &one);
+	rc = ike_sa_receive(sa, one.buf, one.len, spi_map, s, out, rx);
+	ike_writer_clear(&one);
+	return rc;
+}
+
+START_TEST(test_cc_fragmented_request_and_response)
+{
+	struct fx f;
+	struct ike_sa_rx rp, again, rb;
+	struct ike_child_cfg dh_cfg;
+	struct ike_frags req, resp;
+	struct ike_writer reply2;
+	uint16_t order[IKE_FRAG_MAX_FRAGMENTS];
+	unsigned resent = 0;
+
+	establish(&f);
+	ike_writer_init(&reply2, IKE_MAX_MSG_LEN);
+	/* PFS with MODP 2048 both ways: KE payloads of 256 bytes, several fragments of 200. */
+	dh_cfg = branch_cfg;
+	dh_cfg.proposals = &esp_gcm_dh;
+	f.pcfg.pfs_group = IKE_DH_MODP_2048;
+	ck_assert_int_eq(ike_sa_create_child_request(&f.b, &dh_cfg, IKE_DH_MODP_2048, 0xb00000aa,
+						     &f.m), 0);
+	fragment_msg(&f.b.k, &f.m, 200, &req);
+	ck_assert_uint_ge(req.n, 3);
+	fragment_order(req.n, order);
+	for (uint16_t k = 0; k + 1 < req.n; k++) {
+		ck_assert_int_eq(deliver_frag(&f.p, &req, order[k], &f.ps, &f.reply, &rp),
+				 -EINPROGRESS);
+		ck_assert_uint_eq(f.ps.allocs, 0);
+	}
+	ck_assert_int_eq(deliver_frag(&f.p, &req, order[req.n - 1], &f.ps, &f.reply, &rp), 0);
+	ck_assert_int_eq(rp.event, IKE_SA_EV_CHILD_CREATED);
+	ck_assert(rp.reply);
+	ck_assert_uint_eq(f.ps.allocs, 1);
+	ck_assert_uint_eq(f.p.peer_next, 3);
+	ck_assert_ptr_null(f.p.frag_req);
+	/* The whole request again, in fragments: fragment 1 gets the same reply, once. */
+	for (uint16_t k = 0; k < req.n; k++) {
+		int rc = deliver_frag(&f.p, &req, order[k], &f.ps, &reply2, &again);
+
+		if (order[k] != 0) {
+			ck_assert_int_eq(rc, -EALREADY);
+			continue;
+		}
+		ck_assert_int_eq(rc, 0);
+		ck_assert_int_eq(again.event, IKE_SA_EV_RESENT);
+		ck_assert_uint_eq(reply2.len, f.reply.len);
+		ck_assert_mem_eq(reply2.buf, f.reply.buf, f.reply.len);
+		resent++;
+	}
+	ck_assert_uint_eq(resent, 1);
+	ck_assert_uint_eq(f.ps.allocs, 1);	/* processed once */
+	ck_assert_uint_eq(f.p.peer_next, 3);
+	/* The response in fragments, in order: the branch gets the same Child SA. */
+	fragment_msg(&f.p.k, &f.reply, 200, &resp);
+	ck_assert_uint_ge(resp.n, 2);
+	for (uint16_t i = 0; i + 1 < resp.n; i++) {
+		ck_assert_int_eq(deliver_frag(&f.b, &resp, i, &f.bs, &f.m, &rb), -EINPROGRESS);
+		ck_assert(f.b.waiting);
+	}
+	ck_assert_int_eq(deliver_frag(&f.b, &resp, (uint16_t)(resp.n - 1), &f.bs, &f.m, &rb), 0);
+	ck_assert_int_eq(rb.event, IKE_SA_EV_CHILD_CREATED);
+	ck_assert(!f.b.waiting);
+	ck_assert_ptr_null(f.b.frag_resp);
+	assert_child_pair(&rb.child, &rp.child);
+	ck_assert_uint_eq(ike_proposal_get(&rb.child.chosen, IKE_TRANSFORM_DH)->id,
+			  IKE_DH_MODP_2048);
+	dpd(&f.b, &f.p);
+	ike_sa_rx_clear(&rp);
+	ike_sa_rx_clear(&rb);
+	ike_frags_clear(&req);
+	ike_frags_clear(&resp);
+	ike_writer_clear(&reply2);
+	teardown(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("create_child");
@@ -1057,6 +1146,7 @@ int main(void)
 	tcase_add_test(tc, test_cc_simultaneous_child_rekey);
 	tcase_add_test(tc, test_cc_simultaneous_child_rekey_late_request);
 	tcase_add_test(tc, test_cc_simultaneous_ike_rekey);
+	tcase_add_test(tc, test_cc_fragmented_request_and_response);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }

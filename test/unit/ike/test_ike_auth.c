@@ -1,13 +1,16 @@
 /*
  * lib/ike/ike_auth.c: IKE_AUTH with PSK and the first Child SA, two sides in memory after a
  * real IKE_SA_INIT; refusals for a wrong PSK, an unknown identity, selectors or proposals that
- * do not match; and our responder on charon's captured IKE_AUTH request.
+ * do not match; and our responder on charon's captured IKE_AUTH request. Both messages also
+ * come in fragments (RFC 7383), in order and shuffled, with copies, forgeries and strays.
  */
 #include <arpa/inet.h>
 #include <sodium.h>
 
+#include "fragmenter.h"
 #include "ike_samples.h"
 #include "ike/ike_auth.h"
+#include "ike/ike_sa.h"
 #include "ike/ts.h"
 
 #define T(type_, id_, bits_) \
@@ -42,12 +45,14 @@ struct site {
 	struct ike_child_cfg child;
 	struct ike_pld_sa proposals;
 	const char *id;
+	unsigned lookups;
 };
 
 static int lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
 {
 	struct site *s = arg;
 
+	s->lookups++;
 	if (idi->type != IKE_ID_FQDN || idi->len != strlen(s->id) ||
 	    memcmp(idi->data, s->id, idi->len) != 0)
 		return -ENOENT;
@@ -64,14 +69,15 @@ struct pair {
 	struct ike_init_cfg cfg;
 };
 
-static void sa_init(struct pair *p)
+static void sa_init_frag(struct pair *p, bool fragmentation)
 {
 	struct ike_endpoint a = { .addr = { 192, 0, 2, 1 }, .addr_len = 4, .port = 500 };
 	struct ike_endpoint b = { .addr = { 198, 51, 100, 1 }, .addr_len = 4, .port = 500 };
 	struct ike_writer req, resp;
 
 	sample_proposal(&p->ike_proposals);
-	p->cfg = (struct ike_init_cfg){ .proposals = &p->ike_proposals, .dh_group = IKE_DH_MODP_2048 };
+	p->cfg = (struct ike_init_cfg){ .proposals = &p->ike_proposals, .dh_group = IKE_DH_MODP_2048,
+					.fragmentation = fragmentation };
 	ike_writer_init(&req, IKE_MAX_MSG_LEN);
 	ike_writer_init(&resp, IKE_MAX_MSG_LEN);
 	ck_assert_int_eq(ike_init_start(&p->i, &p->cfg, &a, &b, &req), 0);
@@ -79,8 +85,15 @@ static void sa_init(struct pair *p)
 			 IKE_INIT_DONE);
 	ck_assert_int_eq(ike_init_on_response(&p->i, &p->cfg, resp.buf, resp.len, &a, &b, &req),
 			 IKE_INIT_DONE);
+	ck_assert(p->i.peer_fragmentation == fragmentation);
+	ck_assert(p->r.peer_fragmentation == fragmentation);
 	ike_writer_clear(&req);
 	ike_writer_clear(&resp);
+}
+
+static void sa_init(struct pair *p)
+{
+	sa_init_frag(p, false);
 }
 
 static void site_init(struct site *s, const char *psk, struct ike_pld_ts remote)
@@ -90,6 +103,7 @@ static void site_init(struct site *s, const char *psk, struct ike_pld_ts remote)
 	s->child = (struct ike_child_cfg){ .proposals = &s->proposals,
 					   .local = prefix(0, 0, 0, 0, 0), .remote = remote };
 	s->id = "branch-12.example.com";
+	s->lookups = 0;
 }
 
 /* Run IKE_AUTH from the branch with psk and child, against site s; returns both results. */
@@ -350,6 +364,274 @@ START_TEST(test_ike_auth_verifies_charons_real_request)
 }
 END_TEST
 
+/* --- Fragments (RFC 7383) ------------------------------------------------------------- */
+
+#define FRAG_MAX	128	/* IKE message bytes per fragment: an IKE_AUTH takes several */
+#define SPI_I		0xc0000001
+#define SPI_R		0xd0000002
+
+static const struct ike_pld_id branch_id = { .type = IKE_ID_FQDN,
+					     .data = (const uint8_t *)"branch-12.example.com",
+					     .len = 21 };
+
+/* Fragment i of f, byte flip_at from its end flipped (0: none), to the responder. */
+static int respond_frag(struct pair *p, struct site *s, const struct ike_frags *f, uint16_t i,
+			size_t flip_at, struct ike_writer *resp, struct ike_child *cr, uint16_t *nr)
+{
+	struct ike_writer one;
+	struct ike_pld_id seen;
+	int rc;
+
+	fragment_copy(f, i, flip_at, &one);
+	rc = ike_auth_respond(&p->r, lookup, s, SPI_R, one.buf, one.len, resp, cr, &seen, nr);
+	ike_writer_clear(&one);
+	return rc;
+}
+
+/* The same, to the initiator. */
+static int on_response_frag(struct pair *p, const struct secret *k,
+			    const struct ike_child_cfg *child, const struct ike_frags *f,
+			    uint16_t i, size_t flip_at, struct ike_child *ci, uint16_t *ni)
+{
+	struct ike_writer one;
+	int rc;
+
+	fragment_copy(f, i, flip_at, &one);
+	rc = ike_auth_on_response(&p->i, k, child, SPI_I, NULL, one.buf, one.len, ci, ni);
+	ike_writer_clear(&one);
+	return rc;
+}
+
+/* Both ends of the first Child SA agree. */
+static void assert_child_agrees(const struct ike_child *ci, const struct ike_child *cr)
+{
+	ck_assert_uint_eq(ci->spi_in, SPI_I);
+	ck_assert_uint_eq(ci->spi_out, SPI_R);
+	ck_assert_uint_eq(cr->spi_in, SPI_R);
+	ck_assert_uint_eq(cr->spi_out, SPI_I);
+	ck_assert_uint_eq(ci->keys.encr_i.len, 36);
+	ck_assert_mem_eq(ci->keys.encr_i.p, cr->keys.encr_i.p, 36);
+	ck_assert_mem_eq(ci->keys.encr_r.p, cr->keys.encr_r.p, 36);
+}
+
+struct frag_fx {
+	struct pair p;
+	struct site s;
+	struct ike_pld_sa proposals;
+	struct ike_child_cfg branch;
+	struct secret k;
+	struct ike_writer req, resp;
+};
+
+static void frag_fx_init(struct frag_fx *x)
+{
+	memset(x, 0, sizeof(*x));
+	sa_init_frag(&x->p, true);
+	site_init(&x->s, "k", prefix(10, 1, 0, 0, 24));
+	x->proposals = esp_proposals();
+	x->branch = (struct ike_child_cfg){ .proposals = &x->proposals,
+					    .local = prefix(10, 1, 0, 0, 24),
+					    .remote = prefix(0, 0, 0, 0, 0) };
+	ck_assert_int_eq(secret_set(&x->k, "k", 1), 0);
+	ike_writer_init(&x->req, IKE_MAX_MSG_LEN);
+	ike_writer_init(&x->resp, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_auth_request(&x->p.i, &branch_id, &x->k, true, &x->branch, SPI_I,
+					  &x->req), 0);
+}
+
+static void frag_fx_clear(struct frag_fx *x)
+{
+	ike_writer_clear(&x->req);
+	ike_writer_clear(&x->resp);
+	secret_clear(&x->k);
+	secret_clear(&x->s.psk);
+	ike_init_clear(&x->p.i);
+	ike_init_clear(&x->p.r);
+}
+
+START_TEST(test_ike_auth_fragmented_request_in_order)
+{
+	struct frag_fx x;
+	struct ike_frags f;
+	struct ike_child ci, cr;
+	uint16_t ni, nr;
+
+	frag_fx_init(&x);
+	fragment_msg(&x.p.i, &x.req, FRAG_MAX, &f);
+	ck_assert_uint_ge(f.n, 4);
+	for (uint16_t i = 0; i + 1 < f.n; i++) {
+		/* Kept; nothing is looked up or answered before the message is whole. */
+		ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, i, 0, &x.resp, &cr, &nr),
+				 -EINPROGRESS);
+		ck_assert_uint_eq(x.resp.len, 0);
+		ck_assert_uint_eq(x.s.lookups, 0);
+		ck_assert_ptr_nonnull(x.p.r.frag_rx);
+		ck_assert_uint_eq(x.p.r.frag_rx->received, i + 1);
+	}
+	ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, (uint16_t)(f.n - 1), 0, &x.resp, &cr, &nr),
+			 IKE_AUTH_DONE);
+	ck_assert_uint_eq(x.s.lookups, 1);
+	ck_assert_ptr_null(x.p.r.frag_rx);	/* spent: freed */
+	/* The response is whole, and the initiator takes it as for an unfragmented request. */
+	ck_assert_int_eq(ike_auth_on_response(&x.p.i, &x.k, &x.branch, SPI_I, NULL, x.resp.buf,
+					      x.resp.len, &ci, &ni), IKE_AUTH_DONE);
+	assert_child_agrees(&ci, &cr);
+	ike_child_clear(&ci);
+	ike_child_clear(&cr);
+	ike_frags_clear(&f);
+	frag_fx_clear(&x);
+}
+END_TEST
+
+START_TEST(test_ike_auth_fragmented_request_shuffled_with_copies_and_forgeries)
+{
+	struct frag_fx x;
+	struct ike_frags f, other;
+	struct ike_writer empty = { 0 };
+	struct ike_child ci, cr;
+	uint16_t order[IKE_FRAG_MAX_FRAGMENTS], ni, nr;
+
+	frag_fx_init(&x);
+	ike_frags_init(&other);
+	fragment_msg(&x.p.i, &x.req, FRAG_MAX, &f);
+	ck_assert_uint_ge(f.n, 4);
+	fragment_order(f.n, order);
+	/* A forgery first: nothing is kept, not even the reassembly state. */
+	ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, order[0], 20, &x.resp, &cr, &nr), -EACCES);
+	ck_assert_ptr_null(x.p.r.frag_rx);
+	for (uint16_t k = 0; k + 1 < f.n; k++) {
+		ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, order[k], 0, &x.resp, &cr, &nr),
+				 -EINPROGRESS);
+		if (k != 1)
+			continue;
+		/* A copy of a kept fragment, sound or not, is dropped unopened. */
+		ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, order[0], 0, &x.resp, &cr, &nr),
+				 -EALREADY);
+		ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, order[1], 20, &x.resp, &cr, &nr),
+				 -EALREADY);
+		/* A forged copy of the one still missing last: refused, it stays missing. */
+		ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, order[f.n - 1], 20, &x.resp, &cr,
+					      &nr), -EACCES);
+		/* The initiator's fragment of another message ID: authentic, outside IKE_AUTH. */
+		ck_assert_int_eq(ike_frag_seal(&x.p.i, IKE_EXCH_IKE_AUTH, false, 2, &empty,
+					       IKE_PLD_NONE, FRAG_MAX, &other), 0);
+		ck_assert_int_eq(respond_frag(&x.p, &x.s, &other, 0, 0, &x.resp, &cr, &nr),
+				 -EPROTO);
+		ck_assert_uint_eq(x.p.r.frag_rx->received, 2);
+		ck_assert_uint_eq(x.resp.len, 0);
+	}
+	ck_assert_uint_eq(x.s.lookups, 0);
+	ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, order[f.n - 1], 0, &x.resp, &cr, &nr),
+			 IKE_AUTH_DONE);
+	ck_assert_ptr_null(x.p.r.frag_rx);
+	ck_assert_int_eq(ike_auth_on_response(&x.p.i, &x.k, &x.branch, SPI_I, NULL, x.resp.buf,
+					      x.resp.len, &ci, &ni), IKE_AUTH_DONE);
+	assert_child_agrees(&ci, &cr);
+	ike_child_clear(&ci);
+	ike_child_clear(&cr);
+	ike_frags_clear(&f);
+	ike_frags_clear(&other);
+	frag_fx_clear(&x);
+}
+END_TEST
+
+START_TEST(test_ike_auth_fragmented_response_in_order_and_shuffled)
+{
+	struct frag_fx x;
+	struct ike_frags f;
+	struct ike_child ci, cr;
+	struct ike_pld_id seen;
+	uint16_t order[IKE_FRAG_MAX_FRAGMENTS], ni, nr;
+
+	for (int shuffled = 0; shuffled < 2; shuffled++) {
+		frag_fx_init(&x);
+		ck_assert_int_eq(ike_auth_respond(&x.p.r, lookup, &x.s, SPI_R, x.req.buf, x.req.len,
+						  &x.resp, &cr, &seen, &nr), IKE_AUTH_DONE);
+		fragment_msg(&x.p.r, &x.resp, FRAG_MAX, &f);
+		ck_assert_uint_ge(f.n, 4);
+		for (uint16_t k = 0; k < f.n; k++)
+			order[k] = k;
+		if (shuffled)
+			fragment_order(f.n, order);
+		ck_assert_int_eq(on_response_frag(&x.p, &x.k, &x.branch, &f, order[0], 20, &ci,
+						  &ni), -EACCES);
+		ck_assert_ptr_null(x.p.i.frag_rx);
+		for (uint16_t k = 0; k + 1 < f.n; k++) {
+			ck_assert_int_eq(on_response_frag(&x.p, &x.k, &x.branch, &f, order[k], 0,
+							  &ci, &ni), -EINPROGRESS);
+			ck_assert_ptr_null(ci.keys.encr_i.p);
+		}
+		ck_assert_int_eq(on_response_frag(&x.p, &x.k, &x.branch, &f, order[0], 0, &ci, &ni),
+				 -EALREADY);
+		ck_assert_int_eq(on_response_frag(&x.p, &x.k, &x.branch, &f, order[f.n - 1], 20,
+						  &ci, &ni), -EACCES);
+		ck_assert_uint_eq(x.p.i.frag_rx->received, f.n - 1);
+		ck_assert_int_eq(on_response_frag(&x.p, &x.k, &x.branch, &f, order[f.n - 1], 0,
+						  &ci, &ni), IKE_AUTH_DONE);
+		ck_assert_ptr_null(x.p.i.frag_rx);
+		assert_child_agrees(&ci, &cr);
+		ike_child_clear(&ci);
+		ike_child_clear(&cr);
+		ike_frags_clear(&f);
+		frag_fx_clear(&x);
+	}
+}
+END_TEST
+
+START_TEST(test_ike_auth_refused_when_fragmented_as_whole)
+{
+	struct frag_fx x;
+	struct ike_frags f;
+	struct ike_child ci, cr;
+	uint16_t ni, nr;
+
+	/* A wrong PSK in fragments: refused as the whole request is, once it is whole. */
+	frag_fx_init(&x);
+	secret_clear(&x.k);
+	ck_assert_int_eq(secret_set(&x.k, "not k", 5), 0);
+	ck_assert_int_eq(ike_auth_request(&x.p.i, &branch_id, &x.k, true, &x.branch, SPI_I,
+					  &x.req), 0);
+	fragment_msg(&x.p.i, &x.req, FRAG_MAX, &f);
+	for (uint16_t i = 0; i + 1 < f.n; i++)
+		ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, i, 0, &x.resp, &cr, &nr),
+				 -EINPROGRESS);
+	ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, (uint16_t)(f.n - 1), 0, &x.resp, &cr, &nr),
+			 IKE_AUTH_REFUSED);
+	ck_assert_uint_eq(nr, IKE_N_AUTHENTICATION_FAILED);
+	ck_assert_int_eq(ike_auth_on_response(&x.p.i, &x.k, &x.branch, SPI_I, NULL, x.resp.buf,
+					      x.resp.len, &ci, &ni), IKE_AUTH_FAILED);
+	ike_frags_clear(&f);
+	frag_fx_clear(&x);
+}
+END_TEST
+
+START_TEST(test_ike_auth_fragments_need_negotiation_and_partial_ones_are_freed)
+{
+	struct frag_fx x;
+	struct ike_frags f;
+	struct ike_child cr;
+	struct ike_sa sa;
+	uint16_t nr;
+
+	/* IKE_SA_INIT did not negotiate fragmentation: a fragment is refused as before. */
+	frag_fx_init(&x);
+	x.p.r.peer_fragmentation = false;
+	fragment_msg(&x.p.i, &x.req, FRAG_MAX, &f);
+	ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, 0, 0, &x.resp, &cr, &nr), -EPROTO);
+	ck_assert_ptr_null(x.p.r.frag_rx);
+	/* A partial message goes with the state (ASan sees a leak otherwise) ... */
+	x.p.r.peer_fragmentation = true;
+	ck_assert_int_eq(respond_frag(&x.p, &x.s, &f, 0, 0, &x.resp, &cr, &nr), -EINPROGRESS);
+	ck_assert_ptr_nonnull(x.p.r.frag_rx);
+	/* ... or with the hand-over to the established IKE SA, where it is of no use. */
+	ike_sa_from_init(&sa, &x.p.r);
+	ck_assert_ptr_null(sa.k.frag_rx);
+	ike_sa_clear(&sa);
+	ike_frags_clear(&f);
+	frag_fx_clear(&x);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ike_auth");
@@ -360,6 +642,11 @@ int main(void)
 	tcase_add_test(tc, test_ike_auth_child_refusals_keep_the_ike_sa);
 	tcase_add_test(tc, test_ike_auth_tampered_request_is_dropped);
 	tcase_add_test(tc, test_ike_auth_verifies_charons_real_request);
+	tcase_add_test(tc, test_ike_auth_fragmented_request_in_order);
+	tcase_add_test(tc, test_ike_auth_fragmented_request_shuffled_with_copies_and_forgeries);
+	tcase_add_test(tc, test_ike_auth_fragmented_response_in_order_and_shuffled);
+	tcase_add_test(tc, test_ike_auth_refused_when_fragmented_as_whole);
+	tcase_add_test(tc, test_ike_auth_fragments_need_negotiation_and_partial_ones_are_freed);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
