@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "ikd.h"
+#include "ike/fragment.h"
 #include "ike/proposal.h"
 #include "ike/ts.h"
 #include "log.h"
@@ -1417,8 +1418,12 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 	int rc;
 
 	rc = ike_sa_receive(&t->sa, buf, len, spi_map, t, &d->out, &rx);
-	if (rc == -EINPROGRESS)
-		return;		/* a fragment (RFC 7383) stored */
+	if (rc == -EINPROGRESS) {
+		heard(t);	/* an authenticated fragment (RFC 7383) stored */
+		return;
+	}
+	if (rc == -EALREADY)
+		return;		/* a fragment we hold already */
 	if (rc < 0) {
 		if (rc == -EACCES)
 			d->stats.bad_icv++;
@@ -1595,7 +1600,14 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 		on_auth_request(t, buf, len);
 	} else if (!t->initiator && t->state == TUN_UP && h.exchange == IKE_EXCH_IKE_AUTH &&
 		   !response && h.msg_id == 1) {
-		send_msg(t, &t->pending);	/* our IKE_AUTH response was lost */
+		struct ike_header fh;
+		struct ike_frag_piece pc;
+
+		/* Our IKE_AUTH response was lost: the same again, once per retransmission (a
+		 * fragmented one only on its first fragment, once verified, RFC 7383 §2.6.1). */
+		if (!ike_frag_is_skf(buf, len, &fh) ||
+		    (ike_frag_open(&t->sa.k, buf, len, &pc) == 0 && pc.skf.frag_num == 1))
+			send_msg(t, &t->pending);
 	} else if ((t->state == TUN_UP || t->state == TUN_DELETING) && t->have_sa) {
 		on_established(t, buf, len, &dg->from);
 	} else {
