@@ -5,10 +5,12 @@
  * bench/handshake.sh gives the responder, taken in a shuffled order. Every IKE SA is kept:
  * nothing is deleted. It samples the responder's CPU time and resident memory between phases
  * (first 100, up to 1,000, the middle, the last 1,000), draining the window at each boundary
- * so that a phase holds only its own handshakes.
+ * so that a phase holds only its own handshakes; then, with every SA kept and nothing sent, the
+ * responder's CPU while idle (10 s by default).
  *
  *   handshake --responder ADDR --local ADDR --pid PID --psk-file FILE --group modp2048|x25519
- *             [--count N] [--sites S] [--window W] [--label NAME] [--results FILE]
+ *             [--count N] [--sites S] [--window W] [--idle SECONDS] [--label NAME]
+ *             [--results FILE]
  *   handshake --summary FILE		the table of every run appended to FILE
  * Exit 0, 1 when handshakes failed, 2 usage, 3 when the responder exited during the run.
  *
@@ -499,43 +501,47 @@ static double per_sa_kib(const struct sample *a, const struct sample *z)
 	return z->est > a->est ? (double)(z->rss_kib - a->rss_kib) / (z->est - a->est) : 0;
 }
 
+/* v with d decimals in buf (16 bytes), or "-" when the run has no such figure (v < 0). */
+static const char *or_dash(double v, int d, char *buf)
+{
+	if (v < 0)
+		return "-";
+	snprintf(buf, 16, "%.*f", d, v);
+	return buf;
+}
+
 static int summary(const char *path)
 {
-	char line[512], label[32], group[32], at1k[16];
+	char line[512], label[32], group[32], at1k[16], fullexp[16], idle_txt[16];
 	FILE *f = fopen(path, "re");
 
 	if (!f) {
 		fprintf(stderr, "handshake: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	printf("%-7s %-9s %6s %6s %8s %8s %8s %7s %8s %8s %9s\n", "", "", "IKE SAs", "", "CPU ms",
-	       "DH bound", "full-exp", "", "KiB/SA", "KiB/SA", "last 1000");
-	printf("%-7s %-9s %6s %6s %8s %8s %8s %7s %8s %8s %9s\n", "", "group", "up", "failed",
-	       "per SA", "ms", "ms", "hs/s", "at 1000", "at N", "/first100");
+	printf("%-6s %-8s %5s %4s %7s %7s %7s %6s %7s %7s %6s %5s\n", "", "", "IKE", "", "CPU ms",
+	       "DH", "full-", "", "KiB/SA", "KiB/SA", "last/", "idle");
+	printf("%-6s %-8s %5s %4s %7s %7s %7s %6s %7s %7s %6s %5s\n", "", "group", "SAs", "fail",
+	       "per SA", "bound", "exp", "hs/s", "at 1000", "at N", "first", "%CPU");
 	while (fgets(line, sizeof(line), f)) {
 		unsigned n, est, failed;
-		double cpu, first, last, rate, kib1k, kibn, bound, full;
+		double cpu, first, last, rate, kib1k, kibn, bound, full, idle;
 
-		if (sscanf(line, "%31s %31s %u %u %u %lf %lf %lf %lf %lf %lf %lf %lf", label, group,
-			   &n, &est, &failed, &cpu, &first, &last, &rate, &kib1k, &kibn, &bound,
-			   &full) != 13)
+		if (sscanf(line, "%31s %31s %u %u %u %lf %lf %lf %lf %lf %lf %lf %lf %lf", label,
+			   group, &n, &est, &failed, &cpu, &first, &last, &rate, &kib1k, &kibn,
+			   &bound, &full, &idle) != 14)
 			continue;
-		if (kib1k >= 0)
-			snprintf(at1k, sizeof(at1k), "%.1f", kib1k);
-		else
-			snprintf(at1k, sizeof(at1k), "-");
-		printf("%-7s %-9s %6u %6u %8.3f %8.3f ", label, group, est, failed, cpu, bound);
-		if (full > 0)
-			printf("%8.3f", full);
-		else
-			printf("%8s", "-");
-		printf(" %7.0f %8s %8.1f %9.2f\n", rate, at1k, kibn, first > 0 ? last / first : 0);
+		printf("%-6s %-8s %5u %4u %7.3f %7.3f %7s %6.0f %7s %7.1f %6.2f %5s\n", label,
+		       group, est, failed, cpu, bound, or_dash(full, 3, fullexp), rate,
+		       or_dash(kib1k, 1, at1k), kibn, first > 0 ? last / first : 0,
+		       or_dash(idle, 1, idle_txt));
 	}
 	fclose(f);
 	printf("CPU per SA: utime+stime over established SAs. DH bound: lib/crypto keygen + "
-	       "derive;\n  full-exp: the same with full-length MODP exponents, as strongSwan draws "
-	       "them by default.\n  last 1000/first100: CPU per SA of the last 1,000 handshakes "
-	       "over the first 100's (1.00 = flat).\n");
+	       "derive, ms;\n  full-exp: the same with full-length MODP exponents, as strongSwan "
+	       "draws them by default.\n  last/first: CPU per SA of the last 1,000 handshakes over "
+	       "the first 100's (1.00 = flat).\n  idle: the responder's CPU afterwards, every SA "
+	       "kept and nothing sent.\n");
 	printf("Targets from the issue, for context: CPU per IKE SA ikd <= 0.8 ms at MODP-2048, "
 	       "<= 0.15 ms with\n  Curve25519, <= 2 KiB per SA; charon was measured at 3.84 ms, "
 	       "0.7 ms and 17 KB.\n");
@@ -584,7 +590,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: handshake --responder ADDR --local ADDR --pid PID --psk-file FILE\n"
 		   "                 --group modp2048|x25519 [--count N] [--sites S] [--window W]\n"
-		   "                 [--label NAME] [--results FILE]\n"
+		   "                 [--idle SECONDS] [--label NAME] [--results FILE]\n"
 		   "       handshake --summary FILE\n");
 }
 
@@ -595,7 +601,16 @@ struct run {
 	struct sample marks[MAX_PHASES + 1];
 	double stat0_s, stat1_s;	/* /proc/PID/stat utime + stime, before and after */
 	struct dh_bound dh;
+	unsigned idle_s;
+	struct sample idle0, idle1;	/* afterwards: nothing sent, every SA kept */
 };
+
+static double idle_pct(const struct run *r)
+{
+	double wall = r->idle1.wall_s - r->idle0.wall_s;
+
+	return wall > 0 ? (r->idle1.cpu_s - r->idle0.cpu_s) * 100 / wall : 0;
+}
 
 static void phase_name(const struct run *r, unsigned k, char *buf, size_t len)
 {
@@ -651,6 +666,13 @@ static void print_run(const struct run *r)
 		printf(" %.1f KiB at 1000 SAs,", kib1k);
 	printf(" %.1f KiB at %u SAs (%.1f MiB after)\n", per_sa_kib(&m[0], &m[r->n_bounds]),
 	       m[r->n_bounds].est, m[r->n_bounds].rss_kib / 1024.0);
+	for (unsigned k = 0; k + 1 < r->n_bounds; k++)
+		if (r->bounds[k] == 1000)
+			printf("    from 1000 to %u SAs: %.1f KiB per SA\n", m[r->n_bounds].est,
+			       per_sa_kib(&m[k + 1], &m[r->n_bounds]));
+	if (r->idle_s)
+		printf("  idle afterwards, %u SAs kept, %.0f s: %.1f%% of a CPU\n", r->idle1.est,
+		       r->idle1.wall_s - r->idle0.wall_s, idle_pct(r));
 	printf("  DH bound (lib/crypto, here, now): keygen %.0f us + derive %.0f us = %.3f ms "
 	       "per handshake", r->dh.keygen_us, r->dh.derive_us,
 	       (r->dh.keygen_us + r->dh.derive_us) / 1e3);
@@ -671,12 +693,15 @@ static void write_results(const struct run *r, const char *path)
 
 	if (!b.est || !(f = fopen(path, "ae")))
 		return;
-	fprintf(f, "%s %s %u %u %u %.4f %.4f %.4f %.1f %.2f %.2f %.4f %.4f\n", r->label, r->group,
+	fprintf(f, "%s %s %u %u %u %.4f %.4f %.4f %.1f %.2f %.2f %.4f %.4f %.2f\n", r->label,
+		r->group,
 		r->n, b.est, b.failed, (r->stat1_s - r->stat0_s) * 1e3 / b.est,
 		e_first ? (m[1].cpu_s - m[0].cpu_s) * 1e3 / e_first : 0,
 		e_last ? (m[last + 1].cpu_s - m[last].cpu_s) * 1e3 / e_last : 0,
 		wall > 0 ? b.est / wall : 0, kib_at_1000(r), per_sa_kib(&m[0], &m[r->n_bounds]),
-		(r->dh.keygen_us + r->dh.derive_us) / 1e3, 2 * r->dh.full_exp_us / 1e3);
+		(r->dh.keygen_us + r->dh.derive_us) / 1e3,
+		r->dh.full_exp_us > 0 ? 2 * r->dh.full_exp_us / 1e3 : -1,
+		r->idle_s ? idle_pct(r) : -1);
 	fclose(f);
 }
 
@@ -713,6 +738,17 @@ static void run(struct run *r)
 		sample(&r->marks[k + 1]);
 	}
 	r->stat1_s = stat_cpu_s(b.pid);
+	/* What the SAs cost while nothing happens: timers, housekeeping. */
+	sample(&r->idle0);
+	while (!b.responder_gone && mono_s() - r->idle0.wall_s < r->idle_s) {
+		struct pollfd p = { .fd = b.fd, .events = POLLIN };
+
+		if (poll(&p, 1, 100) > 0)
+			while (recv(b.fd, b.buf, sizeof(b.buf), MSG_DONTWAIT) >= 0)
+				;
+		b.responder_gone = rss_kib(b.pid) < 0;
+	}
+	sample(&r->idle1);
 }
 
 int main(int argc, char **argv)
@@ -726,13 +762,14 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "sites", required_argument, NULL, 's' },
 		{ "window", required_argument, NULL, 'w' },
+		{ "idle", required_argument, NULL, 'i' },
 		{ "label", required_argument, NULL, 'L' },
 		{ "results", required_argument, NULL, 'R' },
 		{ "summary", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *responder = NULL, *local = NULL, *psk_file = NULL, *results = NULL, *bad;
-	struct run r = { .label = "responder", .group = "modp2048", .n = 10000 };
+	struct run r = { .label = "responder", .group = "modp2048", .n = 10000, .idle_s = 10 };
 	char props[64];
 	int c, rc;
 
@@ -748,6 +785,7 @@ int main(int argc, char **argv)
 		case 'n': r.n = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's': b.n_sites = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'w': b.window = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'i': r.idle_s = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'L': r.label = optarg; break;
 		case 'R': results = optarg; break;
 		case 'S': return summary(optarg);

@@ -184,7 +184,7 @@ measure() {
 }
 
 echo "bench/handshake.sh: $n handshakes per responder and DH group, $window in flight," \
-	"$sites sites, $(nproc) CPUs"
+	"$sites sites, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  responder and load generator in two network namespaces (veth); every IKE SA is kept"
 echo "  ikd: role responder, cookie-threshold = 1000000 (no cookies), half-open-timeout 30 s"
 echo "    (default), log-level info (default), site dpd-interval = 86400 (no DPD in the run)"
@@ -214,4 +214,4 @@ for group in modp2048 x25519; do
 	done
 done
 [ -f "$work/results" ] && "$gen" --summary "$work/results"
-echo "handshake.sh: $(elapsed "$t_all") s"
+echo "handshake.sh: $(elapsed "$t_all") s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
