@@ -51,6 +51,18 @@ enum tun_req {
 };
 
 #define TUN_QUEUE_MAX 16
+#define TUN_PENDING_OUT_MAX 4
+
+/*
+ * The outbound half of a Child SA the peer rekeyed, held back until the peer deletes the
+ * old one (or a few seconds pass): the kernel sends on the newest SA, and the peer can
+ * only decrypt the new one once it has read our answer.
+ */
+struct pending_out {
+	struct ike_child c;		/* owns the keys until installed */
+	uint32_t old_spi_in;
+	uint64_t deadline_ms;
+};
 #define TUN_EXTRA_MAX 3
 
 /*
@@ -89,6 +101,8 @@ struct tunnel {
 	size_t n_queue;
 	uint8_t inflight;		/* enum tun_req of the request out, 0 when none */
 	uint32_t inflight_spi;
+	struct pending_out pend[TUN_PENDING_OUT_MAX];
+	size_t n_pend;
 	struct extra_sa extras[TUN_EXTRA_MAX];
 	size_t n_extras;
 	struct timer t_extras;
@@ -160,8 +174,10 @@ size_t ikd_site_tunnels(struct ikd *d, const char *site, struct tunnel **ret, si
 const char *ikd_site_status(struct ikd *d, const struct site *s, const char **ret_active);
 
 /* kernel.c: Child SAs and policies */
+#define KERNEL_SA_IN	1u
+#define KERNEL_SA_OUT	2u
 int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child *c,
-			 const struct site *s, char *err, size_t err_len);
+			 const struct site *s, unsigned which, char *err, size_t err_len);
 void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c);
 /* The site's policies: out towards the active tunnel (or block), in/fwd from any POP. */
 int kernel_site_policies(struct ikd *d, const struct site *s, const struct tunnel *active);

@@ -128,7 +128,7 @@ static uint16_t port_of(const union net_addr *a)
 }
 
 int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child *c,
-			 const struct site *s, char *err, size_t err_len)
+			 const struct site *s, unsigned which, char *err, size_t err_len)
 {
 	struct xfrm_sa out = { .proto = IPPROTO_ESP, .mode = XFRM_MODE_TUNNEL, .reqid = t->reqid,
 			       .replay_window = 64, .esn = c->esn, .if_id = s->if_id };
@@ -177,10 +177,10 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 	out.spi = c->spi_out;
 	in.spi = c->spi_in;
 	/* Inbound first: the peer may send as soon as it has its half. */
-	rc = xfrm_sa_add(&d->xs, &in, false, &e);
-	if (rc == 0) {
+	rc = which & KERNEL_SA_IN ? xfrm_sa_add(&d->xs, &in, false, &e) : 0;
+	if (rc == 0 && (which & KERNEL_SA_OUT)) {
 		rc = xfrm_sa_add(&d->xs, &out, false, &e);
-		if (rc < 0)
+		if (rc < 0 && (which & KERNEL_SA_IN))
 			xfrm_sa_delete(&d->xs, &in.dst, in.spi, IPPROTO_ESP, 0, 0, NULL);
 	}
 	if (rc < 0) {

@@ -198,6 +198,8 @@ static void dpd_fire(struct timer *tm, void *arg);
 static void keepalive_fire(struct timer *tm, void *arg);
 static void reconnect_fire(struct timer *tm, void *arg);
 static void half_fire(struct timer *tm, void *arg);
+static void pend_install(struct tunnel *t, size_t i);
+static void pend_drop(struct tunnel *t, size_t i);
 static void rekey_fire(struct timer *tm, void *arg);
 static void extras_fire(struct timer *tm, void *arg);
 static void dead_fire(struct timer *tm, void *arg);
@@ -274,6 +276,8 @@ static void tunnel_reset(struct tunnel *t)
 	for (size_t i = 0; i < t->n_extras; i++)
 		ike_sa_clear(&t->extras[i].sa);
 	t->n_extras = 0;
+	while (t->n_pend)
+		pend_drop(t, 0);
 	t->n_queue = 0;
 	t->inflight = 0;
 	secret_clear(&t->psk);
@@ -659,7 +663,8 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 		  "IKE SA %s, Child SA %s", suite, have_child ? c->encr->name : "none");
 	if (have_child && s) {
 		child_record(t, c);
-		if (kernel_child_install(d, t, c, s, err, sizeof(err)) == 0) {
+		if (kernel_child_install(d, t, c, s, KERNEL_SA_IN | KERNEL_SA_OUT, err,
+					 sizeof(err)) == 0) {
 			t->children[t->n_children - 1].installed = true;
 			if (!t->initiator)
 				kernel_child_policies(d, t, &t->children[t->n_children - 1], s, false);
@@ -1067,6 +1072,13 @@ static void child_forget(struct tunnel *t, uint32_t spi, bool by_in)
 
 		if ((by_in ? c->spi_in : c->spi_out) != spi)
 			continue;
+		/* Held-back halves: the SA's own is dropped, the one that waited for it goes in. */
+		for (size_t k = 0; k < t->n_pend; k++) {
+			if (t->pend[k].c.spi_in == c->spi_in)
+				pend_drop(t, k--);
+			else if (t->pend[k].old_spi_in == c->spi_in)
+				pend_install(t, k--);
+		}
 		kernel_child_remove(t->d, t, c);
 		/* A responder's policies follow the selectors; a rekeyed twin still uses them. */
 		for (size_t j = 0; j < t->n_children; j++)
@@ -1087,17 +1099,41 @@ static struct child *child_by_in(struct tunnel *t, uint32_t spi_in)
 	return NULL;
 }
 
-/* A Child SA from CREATE_CHILD_SA into the kernel and the tunnel. */
-static bool child_add(struct tunnel *t, const struct ike_child *c)
+/* Install a held-back outbound half now (the old SA is gone, or time is up). */
+static void pend_install(struct tunnel *t, size_t i)
+{
+	struct pending_out *p = &t->pend[i];
+	const struct site *s = site_db_find(&t->d->db, t->site);
+	char err[256];
+
+	if (s && kernel_child_install(t->d, t, &p->c, s, KERNEL_SA_OUT, err, sizeof(err)) < 0)
+		log_err("site '%s': %s", t->site, err);
+	ike_child_clear(&p->c);
+	t->pend[i] = t->pend[--t->n_pend];
+}
+
+static void pend_drop(struct tunnel *t, size_t i)
+{
+	ike_child_clear(&t->pend[i].c);
+	t->pend[i] = t->pend[--t->n_pend];
+}
+
+/*
+ * A Child SA from CREATE_CHILD_SA into the kernel and the tunnel. c is taken when
+ * old_spi_in is set (the peer's rekey of it): its outbound half waits for the old one to go.
+ */
+static bool child_add(struct tunnel *t, struct ike_child *c, uint32_t old_spi_in)
 {
 	struct ikd *d = t->d;
 	const struct site *s = site_db_find(&d->db, t->site);
+	bool hold = old_spi_in && t->n_pend < TUN_PENDING_OUT_MAX;
 	char err[256], peer[80];
 
 	if (!s || t->n_children == IKD_MAX_CHILDREN)
 		return false;
 	child_record(t, c);
-	if (kernel_child_install(d, t, c, s, err, sizeof(err)) < 0) {
+	if (kernel_child_install(d, t, c, s, hold ? KERNEL_SA_IN : KERNEL_SA_IN | KERNEL_SA_OUT, err,
+				 sizeof(err)) < 0) {
 		log_err("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), err);
 		snprintf(t->last_error, sizeof(t->last_error), "%.200s", err);
 		return false;
@@ -1105,6 +1141,14 @@ static bool child_add(struct tunnel *t, const struct ike_child *c)
 	t->children[t->n_children - 1].installed = true;
 	if (!t->initiator)
 		kernel_child_policies(d, t, &t->children[t->n_children - 1], s, false);
+	if (hold) {
+		struct pending_out *p = &t->pend[t->n_pend++];
+
+		p->c = *c;
+		memset(c, 0, sizeof(*c));	/* the keys are ours now */
+		p->old_spi_in = old_spi_in;
+		p->deadline_ms = timer_now_ms() + 3000;
+	}
 	return true;
 }
 
@@ -1331,31 +1375,35 @@ static void on_ike_rekeyed(struct tunnel *t, struct ike_sa_rx *rx)
 
 static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 {
+	uint32_t spi_in, spi_out;
 	char peer[80];
 
 	peer_str(t, peer, sizeof(peer));
 	if (rx->event == IKE_SA_EV_CHILD_CREATED) {
-		if (child_add(t, &rx->child))
+		if (child_add(t, &rx->child, 0))
 			log_notice("site '%s' %s: Child SA added (%s, spi in %08x out %08x)", t->site,
 				   peer, rx->child.encr->name, rx->child.spi_in, rx->child.spi_out);
 		return;
 	}
-	/* A rekey: the new Child SA goes in before anything old goes out. */
-	child_add(t, &rx->child);
+	spi_in = rx->child.spi_in;
+	spi_out = rx->child.spi_out;
+	/* A rekey: the new Child SA goes in before anything old goes out; when the peer
+	 * started it, our new outbound half waits until the peer deletes the old SA. */
+	child_add(t, &rx->child, rx->initiator ? 0 : rx->old_spi_in);
 	t->rekeys_child++;
 	log_notice("site '%s' %s: Child SA %08x rekeyed by %s: spi in %08x out %08x%s", t->site, peer,
-		   rx->old_spi_in, rx->initiator ? "us" : "the peer", rx->child.spi_in,
-		   rx->child.spi_out, rx->verdict == IKE_REKEY_LOST ? " (redundant, deleted)" :
+		   rx->old_spi_in, rx->initiator ? "us" : "the peer", spi_in, spi_out,
+		   rx->verdict == IKE_REKEY_LOST ? " (redundant, deleted)" :
 		   rx->verdict == IKE_REKEY_WON ? " (collision won)" : "");
 	ikd_event(t->d, t->site, t->initiator ? t->pop : peer, "child-rekeyed",
-		  "%08x replaced by %08x, by %s", rx->old_spi_in, rx->child.spi_in,
+		  "%08x replaced by %08x, by %s", rx->old_spi_in, spi_in,
 		  rx->initiator ? "us" : "the peer");
 	if (rx->initiator) {
 		struct child *old = child_by_in(t, rx->old_spi_in);
 
 		if (old)
 			old->rekeying = false;
-		tun_enqueue(t, REQ_DELETE_CHILD, rx->verdict == IKE_REKEY_LOST ? rx->child.spi_in :
+		tun_enqueue(t, REQ_DELETE_CHILD, rx->verdict == IKE_REKEY_LOST ? spi_in :
 			    rx->old_spi_in);
 	} else if (rx->verdict == IKE_REKEY_LOST && rx->ours_spi_in) {
 		tun_enqueue(t, REQ_DELETE_CHILD, rx->ours_spi_in);
@@ -1711,6 +1759,9 @@ static void rekey_fire(struct timer *tm, void *arg)
 		t->ike_rekey_at_ms = UINT64_MAX;
 		tun_enqueue(t, REQ_REKEY_IKE, 0);
 	}
+	for (size_t i = 0; i < t->n_pend; i++)
+		if (now >= t->pend[i].deadline_ms)
+			pend_install(t, i--);
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];
 

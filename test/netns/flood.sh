@@ -15,33 +15,12 @@ xfrmctl=$build/xfrmctl/xfrmctl
 flood=$build/test/netns/ike_flood
 work=$(mktemp -d /tmp/ikdf.XXXXXX)
 psk_hex=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
-fails=0
-cleanup() {
-	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.3
-	for n in g a b f w; do ip netns del "ikdf-$n" 2>/dev/null; done
-	if [ -n "${KEEP:-}" ]; then echo "flood.sh: logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-pass() { echo "flood.sh: PASS: $*"; }
-fail() { echo "flood.sh: FAIL: $*"; fails=$((fails + 1)); }
-wait_for() {
-	for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
+me=flood.sh
+prefix=ikdf
+. "$(dirname "$0")/lib.sh"
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-for n in g a b f w; do ip netns add "ikdf-$n"; ip -n "ikdf-$n" link set lo up; done
-ip -n ikdf-w link add br0 type bridge
-ip -n ikdf-w link set br0 up
-i=1
-for n in g a b f; do
-	ip link add "ikdf-$n" netns "ikdf-$n" type veth peer name "p$n" netns ikdf-w
-	ip -n "ikdf-$n" addr add "192.0.2.$i/24" dev "ikdf-$n"
-	ip -n "ikdf-$n" link set "ikdf-$n" up
-	ip -n ikdf-w link set "p$n" master br0 up
-	i=$((i + 1))
-done
+ns_bridge g a b f
 # The flooder speaks from 16 addresses (64 ports each).
 srcs=()
 for k in $(seq 100 115); do

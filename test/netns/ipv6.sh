@@ -10,20 +10,9 @@ build=$(cd "${1:?usage: test/netns/ipv6.sh BUILD_DIR}" && pwd)
 ikd=$build/ikd/ikd
 work=$(mktemp -d /tmp/ikd6.XXXXXX)
 psk_hex=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
-fails=0
-cleanup() {
-	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.3
-	for n in a b; do ip netns del "ikd6-$n" 2>/dev/null; done
-	if [ -n "${KEEP:-}" ]; then echo "ipv6.sh: logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-pass() { echo "ipv6.sh: PASS: $*"; }
-fail() { echo "ipv6.sh: FAIL: $*"; fails=$((fails + 1)); }
-wait_for() {
-	for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
+me=ipv6.sh
+prefix=ikd6
+. "$(dirname "$0")/lib.sh"
 for n in a b; do ip netns add "ikd6-$n"; ip -n "ikd6-$n" link set lo up; done
 ip link add ikd6a netns ikd6-a type veth peer name ikd6b netns ikd6-b
 ip -n ikd6-a addr add 2001:db8::1/64 dev ikd6a nodad
@@ -35,8 +24,7 @@ ip -n ikd6-b addr add fd00:2::1/128 dev lo nodad
 ip -n ikd6-a route add fd00:2::/64 via 2001:db8::2 src fd00:1::1
 ip -n ikd6-b route add fd00:1::/64 via 2001:db8::1 src fd00:2::1
 have_esp=0
-modprobe -q esp6 2>/dev/null || true
-[ -d /sys/module/esp6 ] && have_esp=1
+esp_here esp6 && have_esp=1
 
 umask 077
 store="version = 1

@@ -16,23 +16,12 @@ ikd=$build/ikd/ikd
 work=$(mktemp -d /tmp/ikdn.XXXXXX)
 psk="nat key $(od -An -tx1 -N8 /dev/urandom | tr -d ' ')"
 psk_hex=$(printf '%s' "$psk" | od -An -tx1 | tr -d ' \n')
-fails=0
 have_charon=0
 [ -x /usr/lib/ipsec/charon ] && have_charon=1
 
-cleanup() {
-	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.3
-	for n in a r b c w; do ip netns del "ikdn-$n" 2>/dev/null; done
-	if [ -n "${KEEP:-}" ]; then echo "nat.sh: logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-pass() { echo "nat.sh: PASS: $*"; }
-fail() { echo "nat.sh: FAIL: $*"; fails=$((fails + 1)); }
-wait_for() {
-	for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
+me=nat.sh
+prefix=ikdn
+. "$(dirname "$0")/lib.sh"
 
 for n in a r b c w; do ip netns add "ikdn-$n"; ip -n "ikdn-$n" link set lo up; done
 ip link add ikdn-lan netns ikdn-a type veth peer name r-lan netns ikdn-r
@@ -65,8 +54,7 @@ table ip nat {
 }
 NFT
 have_esp=0
-modprobe -q esp4 2>/dev/null || true
-[ -d /sys/module/esp4 ] && have_esp=1
+esp_here && have_esp=1
 
 umask 077
 pops="version = 1
@@ -94,19 +82,6 @@ printf 'role = responder\nstore = %s/b.store\ncontrol-socket = %s/b.sock\nidenti
 	"$work" "$work" >"$work/b.conf"
 
 if [ "$have_charon" = 1 ]; then
-	cat >"$work/strongswan.conf" <<CONF
-charon {
-	load_modular = no
-	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
-	plugins { vici { socket = unix://$work/charon.vici } }
-	install_routes = no
-	filelog { log { path = $work/charon.log
-		flush_line = yes
-		default = 1
-		ike = 2 } }
-}
-swanctl { load = random openssl }
-CONF
 	cat >"$work/swanctl.conf" <<CONF
 connections { branch1 { version = 2
 	local_addrs = 203.0.113.3
@@ -120,12 +95,7 @@ connections { branch1 { version = 2
 		esp_proposals = aes256gcm16,aes256-sha256 } } } }
 secrets { ike { secret = "$psk" } }
 CONF
-	ip netns exec ikdn-c unshare -m sh -c "mount -t tmpfs tmpfs /run &&
-		STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" >"$work/charon.out" 2>&1 &
-	echo $! >"$work/charon.pid"
-	for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
-	STRONGSWAN_CONF=$work/strongswan.conf swanctl --load-all --file "$work/swanctl.conf" \
-		--uri "unix://$work/charon.vici" >/dev/null 2>&1
+	charon_start ikdn-c "$work/swanctl.conf"
 fi
 ip netns exec ikdn-b "$ikd" -c "$work/b.conf" -d >"$work/b.log" 2>&1 &
 echo $! >"$work/b.pid"

@@ -14,35 +14,14 @@ ikd=$build/ikd/ikd
 work=$(mktemp -d /tmp/ikdr.XXXXXX)
 psk="rekey key $(od -An -tx1 -N8 /dev/urandom | tr -d ' ')"
 psk_hex=$(printf '%s' "$psk" | od -An -tx1 | tr -d ' \n')
-fails=0
 have_charon=0
 [ -x /usr/lib/ipsec/charon ] && have_charon=1
 
-cleanup() {
-	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.3
-	for n in a b c w; do ip netns del "ikdr-$n" 2>/dev/null; done
-	if [ -n "${KEEP:-}" ]; then echo "rekey.sh: logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-pass() { echo "rekey.sh: PASS: $*"; }
-fail() { echo "rekey.sh: FAIL: $*"; fails=$((fails + 1)); }
-wait_for() {
-	for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
+me=rekey.sh
+prefix=ikdr
+. "$(dirname "$0")/lib.sh"
 
-for n in a b c w; do ip netns add "ikdr-$n"; ip -n "ikdr-$n" link set lo up; done
-ip -n ikdr-w link add br0 type bridge
-ip -n ikdr-w link set br0 up
-i=1
-for n in a b c; do
-	ip link add "ikdr-$n" netns "ikdr-$n" type veth peer name "p$n" netns ikdr-w
-	ip -n "ikdr-$n" addr add "192.0.2.$i/24" dev "ikdr-$n"
-	ip -n "ikdr-$n" link set "ikdr-$n" up
-	ip -n ikdr-w link set "p$n" master br0 up
-	i=$((i + 1))
-done
+ns_bridge a b c
 ip -n ikdr-a addr add 10.1.0.1/32 dev lo
 ip -n ikdr-b addr add 10.2.0.1/32 dev lo
 ip -n ikdr-c addr add 10.2.0.1/32 dev lo
@@ -50,8 +29,7 @@ ip -n ikdr-a route add 10.2.0.0/24 via 192.0.2.2 src 10.1.0.1
 ip -n ikdr-b route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
 ip -n ikdr-c route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
 have_esp=0
-modprobe -q esp4 2>/dev/null || true
-[ -d /sys/module/esp4 ] && have_esp=1
+esp_here && have_esp=1
 # Long enough for several Child SA rekeys (7 s) and two IKE SA rekeys (12 s).
 run_s=${REKEY_SECONDS:-$([ "$have_esp" = 1 ] && echo 40 || echo 26)}
 
@@ -93,20 +71,6 @@ retransmit-timeout = 500
 CONF
 done
 if [ "$have_charon" = 1 ]; then
-	cat >"$work/strongswan.conf" <<CONF
-charon {
-	load_modular = no
-	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
-	plugins { vici { socket = unix://$work/charon.vici } }
-	install_routes = no
-	filelog { log { path = $work/charon.log
-		flush_line = yes
-		default = 1
-		ike = 2
-		chd = 2 } }
-}
-swanctl { load = random openssl }
-CONF
 	cat >"$work/swanctl.conf" <<CONF
 connections { branch1 { version = 2
 	local_addrs = 192.0.2.3
@@ -125,12 +89,7 @@ connections { branch1 { version = 2
 		esp_proposals = aes256gcm16-modp2048 } } } }
 secrets { ike { secret = "$psk" } }
 CONF
-	ip netns exec ikdr-c unshare -m sh -c "mount -t tmpfs tmpfs /run &&
-		STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" >"$work/charon.out" 2>&1 &
-	echo $! >"$work/charon.pid"
-	for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
-	STRONGSWAN_CONF=$work/strongswan.conf swanctl --load-all --file "$work/swanctl.conf" \
-		--uri "unix://$work/charon.vici" >/dev/null 2>&1
+	charon_start ikdr-c "$work/swanctl.conf"
 fi
 ip netns exec ikdr-b "$ikd" -c "$work/b.conf" >"$work/b.log" 2>&1 &
 echo $! >"$work/b.pid"

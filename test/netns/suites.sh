@@ -15,7 +15,6 @@ ikd=$build/ikd/ikd
 work=$(mktemp -d /tmp/ikds.XXXXXX)
 psk="suite key $(od -An -tx1 -N8 /dev/urandom | tr -d ' ')"
 psk_hex=$(printf '%s' "$psk" | od -An -tx1 | tr -d ' \n')
-fails=0
 # IKE proposal | ESP proposal
 cases=(
 	"aes128-sha1-modp2048|aes128-sha1"
@@ -26,19 +25,9 @@ cases=(
 	"aes256-sha256-modp2048|null-sha256"
 )
 
-cleanup() {
-	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.3
-	for n in x y z; do ip netns del "ikds-$n" 2>/dev/null; done
-	if [ -n "${KEEP:-}" ]; then echo "suites.sh: logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-pass() { echo "suites.sh: PASS: $*"; }
-fail() { echo "suites.sh: FAIL: $*"; fails=$((fails + 1)); }
-wait_for() {
-	for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
+me=suites.sh
+prefix=ikds
+. "$(dirname "$0")/lib.sh"
 
 #   ikds-x (ikd branch) 192.0.2.1 -- 192.0.2.2 ikds-y (charon) 198.51.100.2 -- 198.51.100.1 ikds-z (ikd gw)
 for n in x y z; do ip netns add "ikds-$n"; ip -n "ikds-$n" link set lo up; done
@@ -58,8 +47,7 @@ ip -n ikds-z route add 10.4.0.0/16 via 198.51.100.2
 ip -n ikds-y route add 10.3.0.0/16 via 198.51.100.1
 
 have_esp=0
-modprobe -q esp4 2>/dev/null || true
-[ -d /sys/module/esp4 ] && have_esp=1
+esp_here && have_esp=1
 
 umask 077
 pops="version = 1
@@ -123,27 +111,10 @@ store = $work/gw.store
 control-socket = $work/gw.sock
 identity = gw.example
 CONF
-cat >"$work/strongswan.conf" <<CONF
-charon {
-	load_modular = no
-	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
-	plugins { vici { socket = unix://$work/charon.vici } }
-	install_routes = no
-	filelog { log { path = $work/charon.log
-		flush_line = yes
-		default = 1
-		ike = 2 } }
-}
-swanctl { load = random openssl }
-CONF
 printf 'connections {%s\n}\nsecrets { ike { secret = "%s" } }\n' "$conns" "$psk" >"$work/swanctl.conf"
-swan() { STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"; }
 
-ip netns exec ikds-y unshare -m sh -c "mount -t tmpfs tmpfs /run &&
-	STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" >"$work/charon.out" 2>&1 &
-echo $! >"$work/charon.pid"
-for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
-swan --load-all --file "$work/swanctl.conf" >/dev/null 2>&1 || { fail "charon refused the configuration"; exit 1; }
+charon_start ikds-y "$work/swanctl.conf"
+swan --list-conns 2>/dev/null | grep -q s1 || { fail "charon refused the configuration"; exit 1; }
 ip netns exec ikds-z "$ikd" -c "$work/gw.conf" >"$work/gw.log" 2>&1 &
 echo $! >"$work/gw.pid"
 ip netns exec ikds-x "$ikd" -c "$work/branch.conf" >"$work/branch.log" 2>&1 &

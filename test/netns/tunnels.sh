@@ -20,45 +20,14 @@ xfrmctl=$build/xfrmctl/xfrmctl
 work=$(mktemp -d /tmp/ikdt.XXXXXX)
 psk="site key $(od -An -tx1 -N8 /dev/urandom | tr -d ' ')"
 psk_hex=$(printf '%s' "$psk" | od -An -tx1 | tr -d ' \n')
-fails=0
 have_charon=0
 [ -x /usr/lib/ipsec/charon ] && have_charon=1
 
-cleanup() {
-	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.3
-	for n in a b c w; do ip netns del "ikdt-$n" 2>/dev/null; done
-	if [ -n "${KEEP:-}" ]; then echo "tunnels.sh: logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+me=tunnels.sh
+prefix=ikdt
+. "$(dirname "$0")/lib.sh"
 
-pass() { echo "tunnels.sh: PASS: $*"; }
-fail() { echo "tunnels.sh: FAIL: $*"; fails=$((fails + 1)); }
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
-# wait_count FILE PATTERN N SECONDS: until PATTERN has appeared N times
-wait_count() {
-	for _ in $(seq $(($4 * 10))); do
-		[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-for n in a b c w; do ip netns add "ikdt-$n"; ip -n "ikdt-$n" link set lo up; done
-ip -n ikdt-w link add br0 type bridge
-ip -n ikdt-w link set br0 up
-i=1
-for n in a b c; do
-	ip link add "ikdt-$n" netns "ikdt-$n" type veth peer name "p$n" netns ikdt-w
-	ip -n "ikdt-$n" addr add "192.0.2.$i/24" dev "ikdt-$n"
-	ip -n "ikdt-$n" link set "ikdt-$n" up
-	ip -n ikdt-w link set "p$n" master br0 up
-	i=$((i + 1))
-done
+ns_bridge a b c
 ip -n ikdt-a addr add 10.1.0.1/32 dev lo
 ip -n ikdt-b addr add 10.2.0.1/32 dev lo
 ip -n ikdt-c addr add 10.2.0.1/32 dev lo
@@ -67,9 +36,7 @@ ip -n ikdt-b route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
 ip -n ikdt-c route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
 
 have_esp=0
-modprobe -q esp4 2>/dev/null || true
-grep -q '^esp4 ' /proc/modules 2>/dev/null && have_esp=1
-[ -d /sys/module/esp4 ] && have_esp=1
+esp_here && have_esp=1
 
 umask 077
 pops="version = 1
@@ -117,19 +84,6 @@ start_ikd() {	# start_ikd NS NAME
 }
 
 start_charon() {	# the POP pop2 as charon, answering branch1 and able to call pop1
-	cat >"$work/strongswan.conf" <<CONF
-charon {
-	load_modular = no
-	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
-	plugins { vici { socket = unix://$work/charon.vici } }
-	install_routes = no
-	filelog { log { path = $work/charon.log
-		flush_line = yes
-		default = 1
-		ike = 2 } }
-}
-swanctl { load = random openssl }
-CONF
 	cat >"$work/swanctl.conf" <<CONF
 connections {
 	branch1 { version = 2
@@ -158,14 +112,8 @@ connections {
 }
 secrets { ike { secret = "$psk" } }
 CONF
-	ip netns exec ikdt-c unshare -m sh -c "mount -t tmpfs tmpfs /run &&
-		STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" \
-		>"$work/charon.out" 2>&1 &
-	echo $! >"$work/charon.pid"
-	for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
-	swan --load-all --file "$work/swanctl.conf" >/dev/null 2>&1
+	charon_start ikdt-c "$work/swanctl.conf"
 }
-swan() { STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"; }
 
 # ---- 1: the branch comes up to both POPs ----
 [ "$have_charon" = 1 ] && start_charon
