@@ -198,19 +198,10 @@ static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writ
 static int rt_status(void *arg, struct ike_writer *w)
 {
 	struct ikd *d = arg;
-	size_t up = 0, down = 0, disabled = 0, ike_up = 0, children = 0;
+	size_t up, down, disabled, ike_up = 0, children = 0;
 	int rc = 0;
 
-	for (size_t i = 0; i < d->db.n_sites; i++) {
-		const char *active, *st = ikd_site_status(d, &d->db.sites[i], &active);
-
-		if (!strcmp(st, "up"))
-			up++;
-		else if (!strcmp(st, "down"))
-			down++;
-		else
-			disabled++;
-	}
+	ikd_status_counts(d, &up, &down, &disabled);
 	for (size_t i = 0; i < d->n_tunnels; i++) {
 		ike_up += d->tunnels[i]->state == TUN_UP;
 		children += d->tunnels[i]->n_children;
@@ -325,6 +316,7 @@ static void rt_sites_changed(void *arg, const char *const *names, size_t n)
 	struct ikd *d = arg;
 
 	log_notice("control: %zu site%s changed", n, n == 1 ? "" : "s");
+	ikd_sites_changed(d);
 	ikd_apply_sites(d, names, n);
 }
 
@@ -334,6 +326,7 @@ static void rt_pops_changed(void *arg, const char *const *names, size_t n)
 	const char **sites = calloc(d->db.n_sites + 1, sizeof(*sites));
 	size_t k = 0;
 
+	ikd_sites_changed(d);
 	if (!sites)
 		return;
 	/* A POP's change reaches the sites that use it, and only those. */

@@ -14,6 +14,7 @@
 #include "ike/ike_sa.h"
 #include "loop.h"
 #include "net.h"
+#include "site/index.h"
 #include "site/site.h"
 #include "xfrm/events.h"
 #include "xfrm/xfrm.h"
@@ -140,6 +141,13 @@ struct ikd {
 	bool esp_ok;
 	const char *esp_missing;
 	struct site_db db;
+	struct site_index names;	/* db's sites by name; rebuilt when the sites change */
+	bool names_stale;
+	struct ike_pld_sa resp_props;	/* responder: every enabled site's IKE proposals */
+	bool resp_props_stale;
+	uint32_t *id_slots;		/* responder: sites by IKE identity (position + 1) */
+	size_t id_cap;
+	bool ids_stale;
 	struct tunnel **tunnels;
 	size_t n_tunnels, cap_tunnels;
 	struct tunnel **by_ours, **by_half;	/* hash buckets */
@@ -159,6 +167,10 @@ struct ikd {
 };
 
 /* tunnel.c: the IKE side */
+/* The site of that name (an O(1) index over the database), or NULL. */
+const struct site *ikd_site(struct ikd *d, const char *name);
+/* The database changed (a control request): indexes and caches are rebuilt on next use. */
+void ikd_sites_changed(struct ikd *d);
 int ikd_tunnels_init(struct ikd *d);
 void ikd_tunnels_clear(struct ikd *d);
 void ikd_receive(struct ikd *d, struct net_sock *s, uint8_t *buf, size_t len,
@@ -172,6 +184,8 @@ const char *tun_state_name(enum tun_state s);
 /* The tunnels of a site (initiator: one per POP; responder: the peers that came in). */
 size_t ikd_site_tunnels(struct ikd *d, const char *site, struct tunnel **ret, size_t max);
 const char *ikd_site_status(struct ikd *d, const struct site *s, const char **ret_active);
+/* How many sites are up, down and disabled, in one pass (for STATUS= and `status`). */
+void ikd_status_counts(struct ikd *d, size_t *ret_up, size_t *ret_down, size_t *ret_disabled);
 
 /* kernel.c: Child SAs and policies */
 #define KERNEL_SA_IN	1u

@@ -86,30 +86,48 @@ int kernel_reconcile(struct ikd *d)
 /* Reqids: one per site name for the daemon's lifetime, never reused while it runs. */
 struct reqid_entry {
 	char name[SITE_NAME_MAX];
-	uint32_t reqid;
+	uint32_t reqid;		/* 0: an empty slot */
 };
 
-static struct reqid_entry *reqids;
+static struct reqid_entry *reqids;	/* open addressing by name */
 static size_t n_reqids, cap_reqids;
+
+static size_t reqid_slot(const struct reqid_entry *tab, size_t cap, const char *name)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (i = h & (cap - 1); tab[i].reqid && strcmp(tab[i].name, name); i = (i + 1) & (cap - 1))
+		;
+	return i;
+}
 
 uint32_t kernel_reqid(const struct ikd *d, const struct site *s)
 {
+	size_t i;
+
 	(void)d;
-	for (size_t i = 0; i < n_reqids; i++)
-		if (strcmp(reqids[i].name, s->name) == 0)
-			return reqids[i].reqid;
-	if (n_reqids == cap_reqids) {
-		size_t cap = cap_reqids ? 2 * cap_reqids : 64;
-		struct reqid_entry *v = realloc(reqids, cap * sizeof(*v));
+	if (2 * (n_reqids + 1) > cap_reqids) {
+		size_t cap = cap_reqids ? 2 * cap_reqids : 256;
+		struct reqid_entry *v = calloc(cap, sizeof(*v));
 
 		if (!v)
 			return 0;
+		for (size_t k = 0; k < cap_reqids; k++)
+			if (reqids[k].reqid)
+				v[reqid_slot(v, cap, reqids[k].name)] = reqids[k];
+		free(reqids);
 		reqids = v;
 		cap_reqids = cap;
 	}
-	snprintf(reqids[n_reqids].name, sizeof(reqids[0].name), "%s", s->name);
-	reqids[n_reqids].reqid = IKD_REQID_BASE + (uint32_t)n_reqids + 1;
-	return reqids[n_reqids++].reqid;
+	i = reqid_slot(reqids, cap_reqids, s->name);
+	if (!reqids[i].reqid) {
+		snprintf(reqids[i].name, sizeof(reqids[i].name), "%s", s->name);
+		reqids[i].reqid = IKD_REQID_BASE + (uint32_t)++n_reqids;
+	}
+	return reqids[i].reqid;
 }
 
 static void to_xfrm_addr(const union net_addr *a, struct xfrm_addr *ret)

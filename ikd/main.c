@@ -46,15 +46,10 @@ static char last_status[160];
 static void status_fire(struct timer *t, void *arg)
 {
 	struct ikd *d = arg;
-	size_t up = 0, down = 0;
+	size_t up, down, disabled;
 	char msg[160];
 
-	for (size_t i = 0; i < d->db.n_sites; i++) {
-		const char *active, *st = ikd_site_status(d, &d->db.sites[i], &active);
-
-		up += !strcmp(st, "up");
-		down += !strcmp(st, "down");
-	}
+	ikd_status_counts(d, &up, &down, &disabled);
 	snprintf(msg, sizeof(msg), "STATUS=%s: %zu sites up, %zu down",
 		 d->conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", up, down);
 	if (strcmp(msg, last_status)) {
@@ -332,6 +327,7 @@ int main(int argc, char **argv)
 		remove_stale_temporaries(d.conf.store);
 	if (load_store(&d) < 0)
 		return 1;
+	ikd_sites_changed(&d);
 	if (check) {
 		printf("ikd: %s and %s are valid (%zu sites, %zu POPs)\n", d.conf_path, d.conf.store,
 		       d.db.n_sites, d.db.n_pops);
@@ -404,6 +400,8 @@ int main(int argc, char **argv)
 	close(d.signal_fd);
 	loop_clear(&d.loop);
 	site_db_clear(&d.db);
+	site_index_clear(&d.names);
+	free(d.id_slots);
 	secret_clear(&d.cookie_secret);
 	ike_writer_clear(&d.out);
 	free(d.rxbuf);

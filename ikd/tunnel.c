@@ -140,6 +140,34 @@ int ikd_tunnels_init(struct ikd *d)
 	return 0;
 }
 
+/* ---- the sites by name ---- */
+
+const struct site *ikd_site(struct ikd *d, const char *name)
+{
+	ssize_t at;
+
+	if (d->names_stale) {
+		site_index_clear(&d->names);
+		for (size_t i = 0; i < d->db.n_sites; i++)
+			if (site_index_add(&d->names, d->db.sites, d->db.n_sites, i) < 0) {
+				site_index_clear(&d->names);
+				return site_db_find(&d->db, name);	/* no memory: the slow way */
+			}
+		d->names_stale = false;
+	}
+	if (!d->names.slots)
+		return NULL;
+	at = site_index_find(&d->names, d->db.sites, name);
+	return at < 0 ? NULL : &d->db.sites[at];
+}
+
+void ikd_sites_changed(struct ikd *d)
+{
+	d->names_stale = true;
+	d->resp_props_stale = true;
+	d->ids_stale = true;
+}
+
 /* ---- per-site runtime: the active POP, fallback hold-down ---- */
 
 struct site_rt {
@@ -260,7 +288,7 @@ static void tunnel_reset(struct tunnel *t)
 	for (size_t i = 0; i < t->n_children; i++)
 		kernel_child_remove(d, t, &t->children[i]);
 	if (!t->initiator && t->n_children) {
-		const struct site *s = site_db_find(&d->db, t->site);
+		const struct site *s = ikd_site(d, t->site);
 
 		for (size_t i = 0; s && i < t->n_children; i++)
 			kernel_child_policies(d, t, &t->children[i], s, true);
@@ -336,7 +364,7 @@ static void site_reevaluate(struct ikd *d, const struct site *s);
 static void tunnel_down(struct tunnel *t, const char *why)
 {
 	struct ikd *d = t->d;
-	const struct site *s = site_db_find(&d->db, t->site);
+	const struct site *s = ikd_site(d, t->site);
 	char peer[80];
 	bool was_up = t->state == TUN_UP;
 
@@ -371,7 +399,7 @@ static uint32_t dpd_interval(const struct tunnel *t, const struct site *s)
 /* The peer spoke (an authenticated message): the peer-dead deadline moves. */
 static void heard(struct tunnel *t)
 {
-	const struct site *s = site_db_find(&t->d->db, t->site);
+	const struct site *s = ikd_site(t->d, t->site);
 	uint32_t ival = dpd_interval(t, s);
 
 	t->last_heard_ms = timer_now_ms();
@@ -518,7 +546,7 @@ static int route_source(const union net_addr *remote, union net_addr *ret)
 static void initiator_start(struct tunnel *t)
 {
 	struct ikd *d = t->d;
-	const struct site *s = site_db_find(&d->db, t->site);
+	const struct site *s = ikd_site(d, t->site);
 	const struct pop *p = s ? site_db_find_pop(&d->db, t->pop) : NULL;
 	struct ike_init_cfg cfg;
 	struct ike_endpoint le, re;
@@ -602,7 +630,7 @@ static void child_record(struct tunnel *t, const struct ike_child *c)
 	ch->spi_in = c->spi_in;
 	ch->spi_out = c->spi_out;
 	ch->created_ms = timer_now_ms();
-	ch->rekey_at_ms = rekey_deadline(t->d, site_db_find(&t->d->db, t->site), false);
+	ch->rekey_at_ms = rekey_deadline(t->d, ikd_site(t->d, t->site), false);
 	ch->suite = c->encr->name;
 	ch->ts_local = c->ts_local;
 	ch->ts_remote = c->ts_remote;
@@ -631,7 +659,7 @@ static unsigned cc_n_children(void *arg)
 static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child)
 {
 	struct ikd *d = t->d;
-	const struct site *s = site_db_find(&d->db, t->site);
+	const struct site *s = ikd_site(d, t->site);
 	char peer[80], err[256], suite[96];
 
 	ike_sa_from_init(&t->sa, &t->init);
@@ -696,7 +724,7 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 {
 	struct ikd *d = t->d;
-	const struct site *s = site_db_find(&d->db, t->site);
+	const struct site *s = ikd_site(d, t->site);
 	struct ike_init_cfg cfg = { .proposals = &t->ike_props,
 				    .dh_group = ike_proposals_group(&t->ike_props),
 				    .fragmentation = d->conf.fragmentation };
@@ -765,7 +793,7 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 {
 	struct ikd *d = t->d;
-	const struct site *s = site_db_find(&d->db, t->site);
+	const struct site *s = ikd_site(d, t->site);
 	const struct pop *p = site_db_find_pop(&d->db, t->pop);
 	struct ike_pld_id idr, *expect = NULL;
 	uint8_t idbuf[SITE_ID_MAX];
@@ -811,6 +839,40 @@ static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 
 /* ---- the responder ---- */
 
+/*
+ * The responder's proposals: before IKE_AUTH the site is unknown, so every proposal any
+ * enabled site allows, in the first site's order (all sites share the seeds' list by
+ * default). Made once per change of the sites, not per request.
+ */
+static void responder_proposals(struct ikd *d)
+{
+	struct ike_pld_sa *props = &d->resp_props;
+	const char *bad;
+
+	memset(props, 0, sizeof(*props));
+	for (size_t i = 0; i < d->db.n_sites && props->n < IKE_MAX_PROPOSALS; i++) {
+		struct ike_pld_sa one;
+
+		if (!d->db.sites[i].enabled ||
+		    ike_proposals_parse(d->db.sites[i].ike_proposals, IKE_PROTO_IKE, &one, &bad) < 0)
+			continue;
+		for (uint8_t j = 0; j < one.n && props->n < IKE_MAX_PROPOSALS; j++) {
+			bool dup = false;
+
+			for (uint8_t k = 0; k < props->n && !dup; k++)
+				dup = props->p[k].n_transforms == one.p[j].n_transforms &&
+				      !memcmp(props->p[k].t, one.p[j].t,
+					      one.p[j].n_transforms * sizeof(one.p[j].t[0]));
+			if (!dup) {
+				props->p[props->n] = one.p[j];
+				props->p[props->n].num = (uint8_t)(props->n + 1);
+				props->n++;
+			}
+		}
+	}
+	d->resp_props_stale = false;
+}
+
 static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 			    const struct ike_header *h, const struct net_dgram *dg)
 {
@@ -818,10 +880,8 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 					  .secret = &d->cookie_secret,
 					  .version = d->cookie_version };
 	struct ike_init_cfg cfg = { .fragmentation = d->conf.fragmentation };
-	struct ike_pld_sa props;
 	struct ike_endpoint le, re;
 	struct tunnel *t;
-	const char *bad;
 	int rc;
 
 	if (d->conf.role != CONF_ROLE_RESPONDER) {
@@ -835,37 +895,13 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 			send_msg(t, &t->pending);
 		return;
 	}
-	/*
-	 * The responder's proposals: before IKE_AUTH the site is unknown, so every proposal
-	 * any enabled site allows, in the first site's order (all sites share the seeds' list
-	 * by default).
-	 */
-	memset(&props, 0, sizeof(props));
-	for (size_t i = 0; i < d->db.n_sites && props.n < IKE_MAX_PROPOSALS; i++) {
-		struct ike_pld_sa one;
-
-		if (!d->db.sites[i].enabled ||
-		    ike_proposals_parse(d->db.sites[i].ike_proposals, IKE_PROTO_IKE, &one, &bad) < 0)
-			continue;
-		for (uint8_t j = 0; j < one.n && props.n < IKE_MAX_PROPOSALS; j++) {
-			bool dup = false;
-
-			for (uint8_t k = 0; k < props.n && !dup; k++)
-				dup = props.p[k].n_transforms == one.p[j].n_transforms &&
-				      !memcmp(props.p[k].t, one.p[j].t,
-					      one.p[j].n_transforms * sizeof(one.p[j].t[0]));
-			if (!dup) {
-				props.p[props.n] = one.p[j];
-				props.p[props.n].num = (uint8_t)(props.n + 1);
-				props.n++;
-			}
-		}
-	}
-	if (props.n == 0) {
+	if (d->resp_props_stale)
+		responder_proposals(d);
+	if (d->resp_props.n == 0) {
 		d->stats.dropped++;
 		return;
 	}
-	cfg.proposals = &props;
+	cfg.proposals = &d->resp_props;
 	t = tunnel_new(d, false, "", "");
 	if (!t)
 		return;
@@ -881,7 +917,7 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 		ours_add(d, t, t->init.spi_r);
 		t->state = TUN_INIT;
 		t->last_heard_ms = timer_now_ms();
-		t->ike_props = props;
+		t->ike_props = d->resp_props;
 		send_msg(t, &t->pending);
 		timer_arm(&d->loop.timers, &t->t_half,
 			  timer_now_ms() + (uint64_t)d->conf.half_open_timeout_s * 1000);
@@ -928,6 +964,48 @@ static bool site_has_id(const struct site *s, const struct ike_pld_id *idi)
 	return memcmp(mine.data, idi->data, mine.len) == 0;
 }
 
+/* An identity's hash: its type and bytes, names case-folded (FQDN and email compare so). */
+static uint32_t id_hash(const struct ike_pld_id *id)
+{
+	uint32_t h = 2166136261u ^ id->type;
+	bool fold = id->type == IKE_ID_FQDN || id->type == IKE_ID_RFC822_ADDR;
+
+	for (size_t i = 0; i < id->len; i++) {
+		uint8_t c = id->data[i];
+
+		h = (h ^ (fold && c >= 'A' && c <= 'Z' ? c + 32 : c)) * 16777619u;
+	}
+	return h;
+}
+
+/* The responder finds a site by identity in O(1): rebuilt after the sites change. */
+static int ids_rebuild(struct ikd *d)
+{
+	size_t cap = 1024;
+
+	while (cap < 2 * d->db.n_sites + 2)
+		cap *= 2;
+	free(d->id_slots);
+	d->id_slots = calloc(cap, sizeof(*d->id_slots));
+	d->id_cap = d->id_slots ? cap : 0;
+	if (!d->id_slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->db.n_sites; i++) {
+		struct ike_pld_id id;
+		uint8_t buf[SITE_ID_MAX];
+		size_t k;
+
+		if (id_from_text((uint8_t)d->db.sites[i].id_type, d->db.sites[i].id, buf, sizeof(buf),
+				 &id) < 0)
+			continue;
+		for (k = id_hash(&id) & (cap - 1); d->id_slots[k]; k = (k + 1) & (cap - 1))
+			;
+		d->id_slots[k] = (uint32_t)i + 1;
+	}
+	d->ids_stale = false;
+	return 0;
+}
+
 struct lookup_ctx {
 	struct tunnel *t;
 	uint8_t idr_buf[SITE_ID_MAX];
@@ -947,8 +1025,11 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 		inet_ntop(AF_INET, idi->data, lc->idi_text, sizeof(lc->idi_text));
 	else if (idi->type == IKE_ID_IPV6_ADDR && idi->len == 16)
 		inet_ntop(AF_INET6, idi->data, lc->idi_text, sizeof(lc->idi_text));
-	for (size_t i = 0; i < d->db.n_sites; i++) {
-		const struct site *s = &d->db.sites[i];
+	if (d->ids_stale && ids_rebuild(d) < 0)
+		return -ENOENT;
+	for (size_t k = id_hash(idi) & (d->id_cap - 1); d->id_cap && d->id_slots[k];
+	     k = (k + 1) & (d->id_cap - 1)) {
+		const struct site *s = &d->db.sites[d->id_slots[k] - 1];
 		union net_addr src;
 
 		if (!s->enabled || !site_has_id(s, idi))
@@ -1064,7 +1145,7 @@ static bool same_ts(const struct child *a, const struct child *b)
 /* Remove a Child SA (by our inbound or the peer's SPI) from the kernel and the tunnel. */
 static void child_forget(struct tunnel *t, uint32_t spi, bool by_in)
 {
-	const struct site *s = site_db_find(&t->d->db, t->site);
+	const struct site *s = ikd_site(t->d, t->site);
 
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];
@@ -1103,7 +1184,7 @@ static struct child *child_by_in(struct tunnel *t, uint32_t spi_in)
 static void pend_install(struct tunnel *t, size_t i)
 {
 	struct pending_out *p = &t->pend[i];
-	const struct site *s = site_db_find(&t->d->db, t->site);
+	const struct site *s = ikd_site(t->d, t->site);
 	char err[256];
 
 	if (s && kernel_child_install(t->d, t, &p->c, s, KERNEL_SA_OUT, err, sizeof(err)) < 0)
@@ -1125,7 +1206,7 @@ static void pend_drop(struct tunnel *t, size_t i)
 static bool child_add(struct tunnel *t, struct ike_child *c, uint32_t old_spi_in)
 {
 	struct ikd *d = t->d;
-	const struct site *s = site_db_find(&d->db, t->site);
+	const struct site *s = ikd_site(d, t->site);
 	bool hold = old_spi_in && t->n_pend < TUN_PENDING_OUT_MAX;
 	char err[256], peer[80];
 
@@ -1307,7 +1388,7 @@ static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 	t->sa.cc_cfg = &t->cc;
 	ours_add(d, t, sa_spi_ours(&t->sa));
 	t->ike_created_ms = timer_now_ms();
-	t->ike_rekey_at_ms = rekey_deadline(d, site_db_find(&d->db, t->site), true);
+	t->ike_rekey_at_ms = rekey_deadline(d, ikd_site(d, t->site), true);
 	t->rekeys_ike++;
 	/* Requests that were queued go out on the new SA. */
 	t->inflight = 0;
@@ -1698,7 +1779,7 @@ static void dpd_fire(struct timer *tm, void *arg)
 {
 	struct tunnel *t = arg;
 	struct ikd *d = t->d;
-	const struct site *s = site_db_find(&d->db, t->site);
+	const struct site *s = ikd_site(d, t->site);
 
 	(void)tm;
 	if (!s || t->state != TUN_UP)
@@ -1745,7 +1826,7 @@ static void rekey_fire(struct timer *tm, void *arg)
 {
 	struct tunnel *t = arg;
 	struct ikd *d = t->d;
-	const struct site *s = site_db_find(&d->db, t->site);
+	const struct site *s = ikd_site(d, t->site);
 	uint64_t now = timer_now_ms();
 
 	(void)tm;
@@ -1821,7 +1902,7 @@ static struct tunnel *site_active_tunnel(struct ikd *d, const struct site *s)
 static void fallback_fire(struct timer *tm, void *arg)
 {
 	struct site_rt *r = arg;
-	const struct site *s = site_db_find(&r->d->db, r->name);
+	const struct site *s = ikd_site(r->d, r->name);
 
 	(void)tm;
 	if (s)
@@ -1911,6 +1992,43 @@ const char *ikd_site_status(struct ikd *d, const struct site *s, const char **re
 }
 
 /* Stop a site's tunnels and remove its policies; s is its record now (NULL: deleted). */
+void ikd_status_counts(struct ikd *d, size_t *ret_up, size_t *ret_down, size_t *ret_disabled)
+{
+	size_t up = 0, disabled = 0;
+
+	for (size_t i = 0; i < d->db.n_sites; i++)
+		disabled += !d->db.sites[i].enabled;
+	if (d->conf.role == CONF_ROLE_INITIATOR) {
+		/* An edge router has few sites: each asked in turn. */
+		for (size_t i = 0; i < d->db.n_sites; i++) {
+			const char *active;
+
+			up += !strcmp(ikd_site_status(d, &d->db.sites[i], &active), "up");
+		}
+	} else if (d->db.n_sites) {
+		/* A gateway may have 10,000: one pass over the tunnels. */
+		uint64_t now = timer_now_ms();
+		bool *seen = calloc(d->db.n_sites, sizeof(*seen));
+
+		for (size_t i = 0; seen && i < d->n_tunnels; i++) {
+			const struct tunnel *t = d->tunnels[i];
+			const struct site *s;
+
+			if (t->state != TUN_UP || now - t->last_heard_ms >= STATUS_WINDOW_MS)
+				continue;
+			s = ikd_site(d, t->site);
+			if (s && s->enabled && !seen[s - d->db.sites]) {
+				seen[s - d->db.sites] = true;
+				up++;
+			}
+		}
+		free(seen);
+	}
+	*ret_up = up;
+	*ret_down = d->db.n_sites - up - disabled;
+	*ret_disabled = disabled;
+}
+
 static void site_stop(struct ikd *d, const char *name, const struct site *s)
 {
 	struct site_rt *r = site_rt_get(d, name, false);
@@ -1967,7 +2085,7 @@ static void site_start(struct ikd *d, const struct site *s)
 void ikd_apply_sites(struct ikd *d, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const struct site *s = site_db_find(&d->db, names[i]);
+		const struct site *s = ikd_site(d, names[i]);
 
 		site_stop(d, names[i], s);
 		if (s)

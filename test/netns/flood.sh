@@ -5,6 +5,8 @@
 # an established site stays up throughout (its liveness checks keep being answered), and a
 # new site still gets in during the flood (with a cookie round).
 #   test/netns/flood.sh BUILD_DIR [REQUESTS]
+# The flood is paced (IKE_FLOOD_RATE, 2,000/s by default) so that the result does not depend
+# on how fast this machine is; FLOOD_RATE=0 floods as fast as a socket goes.
 # Exit 0 pass, 1 fail, 77 skipped (not root).
 set -uo pipefail
 build=$(cd "${1:?usage: test/netns/flood.sh BUILD_DIR [REQUESTS]}" && pwd)
@@ -65,7 +67,8 @@ wait_for "$work/g.log" "site 's1' .*IKE SA up" 10 || fail "site s1 did not come 
 gpid=$(cat "$work/g.pid")
 rss0=$(rss_kb "$gpid")
 
-ip netns exec ikdf-f "$flood" 192.0.2.1 "$requests" "${srcs[@]}" >"$work/flood.out" 2>&1 &
+IKE_FLOOD_RATE=${FLOOD_RATE:-2000} ip netns exec ikdf-f "$flood" 192.0.2.1 "$requests" "${srcs[@]}" \
+	>"$work/flood.out" 2>&1 &
 echo $! >"$work/flood.pid"
 sleep 1
 # A new site during the flood.
@@ -88,8 +91,14 @@ echo "flood.sh: gateway: at most $half_max half-open SAs seen, $cookies cookie d
 	fail "too few cookie demands (${cookies:-0} of $requests)"
 [ "$half_max" -le 60 ] && pass "half-open SAs bounded by the threshold (at most $half_max, threshold 50)" ||
 	fail "half-open SAs grew to $half_max"
-[ $((rss1 - rss0)) -lt 16384 ] && pass "memory bounded: RSS grew $((rss1 - rss0)) kB" ||
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+	# AddressSanitizer keeps freed memory in quarantine: RSS says nothing there.
+	echo "flood.sh: (RSS not asserted under AddressSanitizer: grew $((rss1 - rss0)) kB)"
+elif [ $((rss1 - rss0)) -lt 16384 ]; then
+	pass "memory bounded: RSS grew $((rss1 - rss0)) kB"
+else
 	fail "RSS grew $((rss1 - rss0)) kB under the flood"
+fi
 if wait_for "$work/g.log" "site 's2' .*IKE SA up" 20; then
 	pass "a new site got in during the flood"
 	grep -q "IKE_SA_INIT again (the POP asked for a COOKIE)" "$work/b.log" &&

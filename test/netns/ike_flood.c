@@ -5,6 +5,7 @@
  * with lib/ike's initiator and reused with new SPIs, so the flood costs no DH work here.
  *
  *   ike_flood TARGET COUNT [SOURCE_ADDR...]
+ * IKE_FLOOD_RATE=N in the environment paces it to N requests a second.
  * Prints how the responder answered: full IKE_SA_INIT responses (state kept there), COOKIE
  * demands (no state kept, RFC 7296 §2.6), other refusals, and nothing.
  */
@@ -45,7 +46,7 @@ int main(int argc, char **argv)
 	unsigned long count, full = 0, cookies = 0, other = 0;
 	int *fds;
 	size_t n_fds = 0, n_addrs;
-	double t0, t1;
+	double t0, t1, rate = getenv("IKE_FLOOD_RATE") ? atof(getenv("IKE_FLOOD_RATE")) : 0;
 
 	if (argc < 3 || inet_pton(AF_INET, argv[1], &to.sin_addr) != 1) {
 		fprintf(stderr, "usage: ike_flood TARGET COUNT [SOURCE_ADDR...]\n");
@@ -80,6 +81,9 @@ int main(int argc, char **argv)
 		int fd = fds[i % n_fds];
 		uint8_t buf[2048];
 
+		if (rate > 0)
+			while (now_s() - t0 < (double)i / rate)
+				usleep(200);
 		randombytes_buf(req.buf, IKE_SPI_LEN);	/* a new half-open SA each time */
 		while (sendto(fd, req.buf, req.len, 0, (struct sockaddr *)&to, sizeof(to)) < 0 &&
 		       errno == EAGAIN)
@@ -132,6 +136,9 @@ int main(int argc, char **argv)
 	       "%lu cookie demands, %lu other, %lu unanswered\n", count, t1 - t0,
 	       (double)count / (t1 - t0), n_fds, full, cookies, other,
 	       count - full - cookies - other);
+	for (size_t k = 0; k < n_fds; k++)
+		close(fds[k]);
+	free(fds);
 	ike_init_clear(&st);
 	ike_writer_clear(&req);
 	return 0;
