@@ -1724,8 +1724,10 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 		on_auth_response(t, buf, len);
 	} else if (!t->initiator && t->state == TUN_INIT && h.exchange == IKE_EXCH_IKE_AUTH &&
 		   !response && h.msg_id == 1) {
-		t->sock = ns;	/* a NATed initiator switched to 4500 */
+		/* A NATed initiator switched to 4500 (§2.23): so do we, both ends. */
+		t->sock = ns;
 		t->remote = dg->from;
+		t->local = dg->local;
 		on_auth_request(t, buf, len);
 	} else if (!t->initiator && t->state == TUN_UP && h.exchange == IKE_EXCH_IKE_AUTH &&
 		   !response && h.msg_id == 1) {

@@ -133,8 +133,14 @@ if [ "$have_esp" = 1 ]; then
 	if [ "$have_charon" = 1 ]; then
 		# Traffic to pop2: make it the active POP by stopping pop1's ikd.
 		kill "$(cat "$work/b.pid")"; rm -f "$work/b.pid"
-		if wait_for "$work/a.log" "failover from pop 'pop1' to pop 'pop2'" 10 &&
-		   ip netns exec ikdn-a ping -n -q -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null; then
+		ok=0
+		if wait_for "$work/a.log" "to pop 'pop2'" 10; then
+			for _ in 1 2 3 4 5; do
+				ip netns exec ikdn-a ping -n -q -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 \
+					>/dev/null && { ok=1; break; }
+			done
+		fi
+		if [ "$ok" = 1 ]; then
 			pass "ping through the NAT to charon (ESP in UDP)"
 		else
 			fail "no traffic through the NAT to charon"
