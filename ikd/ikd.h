@@ -196,6 +196,12 @@ void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c)
 /* The site's policies: out towards the active tunnel (or block), in/fwd from any POP. */
 int kernel_site_policies(struct ikd *d, const struct site *s, const struct tunnel *active);
 void kernel_site_policies_remove(struct ikd *d, const struct site *s);
+/*
+ * A site's record changed (old: what its policies were made from): the new record's
+ * policies block until a tunnel is up, and only the old ones it no longer has are removed,
+ * so marked traffic never finds no policy and leaves in clear.
+ */
+int kernel_site_policies_change(struct ikd *d, const struct site *old, const struct site *now);
 /* Responder: policies for one Child SA from its negotiated selectors. */
 int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c,
 			  const struct site *s, bool remove);

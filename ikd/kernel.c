@@ -353,6 +353,51 @@ int kernel_site_policies(struct ikd *d, const struct site *s, const struct tunne
 	return for_each_pair(s, site_pair, &c);
 }
 
+/* Is the selector pair sel (one of old's) also one of now's, with the same mark and if_id? */
+static bool pair_kept(const struct xfrm_sel *sel, const struct site *old, const struct site *now)
+{
+	if (old->mark != now->mark || old->mark_mask != now->mark_mask || old->if_id != now->if_id)
+		return false;
+	for (size_t i = 0; i < now->n_local_ts; i++)
+		for (size_t j = 0; j < now->n_remote_ts; j++) {
+			struct xfrm_sel n = { 0 };
+
+			if (parse_cidr(now->local_ts[i], &n.src, &n.src_plen) == 0 &&
+			    parse_cidr(now->remote_ts[j], &n.dst, &n.dst_plen) == 0 &&
+			    n.src_plen == sel->src_plen && n.dst_plen == sel->dst_plen &&
+			    n.src.family == sel->src.family &&
+			    !memcmp(&n.src.a, &sel->src.a, sizeof(n.src.a)) &&
+			    !memcmp(&n.dst.a, &sel->dst.a, sizeof(n.dst.a)))
+				return true;
+		}
+	return false;
+}
+
+struct change_ctx {
+	struct pol_ctx c;
+	const struct site *now;
+};
+
+static int drop_if_gone(struct xfrm_sel *sel, void *arg)
+{
+	struct change_ctx *cc = arg;
+
+	return pair_kept(sel, cc->c.s, cc->now) ? 0 : site_pair(sel, &cc->c);
+}
+
+int kernel_site_policies_change(struct ikd *d, const struct site *old, const struct site *now)
+{
+	struct change_ctx cc = { { d, old, NULL, kernel_reqid(d, old), true }, now };
+	struct pol_ctx block = { d, now, NULL, kernel_reqid(d, now), false };
+	int rc;
+
+	/* The new record's policies first (blocking until a tunnel is up: an atomic update
+	 * where the selectors stay), then the old ones it no longer has: no gap at any time. */
+	rc = for_each_pair(now, site_pair, &block);
+	for_each_pair(old, drop_if_gone, &cc);
+	return rc;
+}
+
 void kernel_site_policies_remove(struct ikd *d, const struct site *s)
 {
 	struct pol_ctx c = { d, s, NULL, kernel_reqid(d, s), true };

@@ -2054,8 +2054,12 @@ static void site_stop(struct ikd *d, const char *name, const struct site *s)
 		tunnel_free(t);
 		i = (size_t)-1;
 	}
-	if (r && r->policies && d->conf.role == CONF_ROLE_INITIATOR)
-		kernel_site_policies_remove(d, &r->pol);
+	if (r && r->policies && d->conf.role == CONF_ROLE_INITIATOR) {
+		if (s && s->enabled)
+			kernel_site_policies_change(d, &r->pol, s);	/* no gap */
+		else
+			kernel_site_policies_remove(d, &r->pol);
+	}
 	site_rt_drop(d, name);
 }
 
