@@ -489,7 +489,7 @@ START_TEST(test_ike_auth_fragmented_request_shuffled_with_copies_and_forgeries)
 	struct ike_frags f, other;
 	struct ike_writer empty = { 0 };
 	struct ike_child ci, cr;
-	uint16_t order[IKE_FRAG_MAX_FRAGMENTS], ni, nr;
+	uint16_t order[IKE_FRAG_MAX_FRAGMENTS] = { 0 }, ni, nr;
 
 	frag_fx_init(&x);
 	ike_frags_init(&other);
@@ -541,7 +541,7 @@ START_TEST(test_ike_auth_fragmented_response_in_order_and_shuffled)
 	struct ike_frags f;
 	struct ike_child ci, cr;
 	struct ike_pld_id seen;
-	uint16_t order[IKE_FRAG_MAX_FRAGMENTS], ni, nr;
+	uint16_t order[IKE_FRAG_MAX_FRAGMENTS] = { 0 }, ni, nr;
 
 	for (int shuffled = 0; shuffled < 2; shuffled++) {
 		frag_fx_init(&x);
