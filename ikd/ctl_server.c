@@ -85,20 +85,14 @@ static int put_u64(struct ike_writer *w, const char *key, uint64_t v)
 static void child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
 			   struct xfrm_sa_stats *in, struct xfrm_sa_stats *out)
 {
-	struct xfrm_addr l = { 0 }, r = { 0 };
+	struct xfrm_addr l, r;
 
 	memset(in, 0, sizeof(*in));
 	memset(out, 0, sizeof(*out));
 	if (!c->installed)
 		return;
-	l.family = r.family = t->local.sa.sa_family;
-	if (l.family == AF_INET) {
-		memcpy(&l.a.a4, &t->local.in.sin_addr, 4);
-		memcpy(&r.a.a4, &t->remote.in.sin_addr, 4);
-	} else {
-		memcpy(l.a.a6, &t->local.in6.sin6_addr, 16);
-		memcpy(r.a.a6, &t->remote.in6.sin6_addr, 16);
-	}
+	kernel_addr(&t->local, &l);
+	kernel_addr(&t->remote, &r);
 	xfrm_sa_get(&d->xs, &l, c->spi_in, IPPROTO_ESP, 0, 0, in, NULL);
 	xfrm_sa_get(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, out, NULL);
 }

@@ -205,6 +205,8 @@ int kernel_site_policies_change(struct ikd *d, const struct site *old, const str
 /* Responder: policies for one Child SA from its negotiated selectors. */
 int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c,
 			  const struct site *s, bool remove);
+/* A socket address as the kernel's XFRM address (the port left out). */
+void kernel_addr(const union net_addr *a, struct xfrm_addr *ret);
 uint32_t kernel_reqid(const struct ikd *d, const struct site *s);
 /* Start-up: remove the SAs and policies an earlier ikd left (ours by reqid and priority). */
 int kernel_reconcile(struct ikd *d);

@@ -130,7 +130,7 @@ uint32_t kernel_reqid(const struct ikd *d, const struct site *s)
 	return reqids[i].reqid;
 }
 
-static void to_xfrm_addr(const union net_addr *a, struct xfrm_addr *ret)
+void kernel_addr(const union net_addr *a, struct xfrm_addr *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	ret->family = a->sa.sa_family;
@@ -174,8 +174,8 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 	/* ikd rekeys at child_rekey (jittered); the soft expiry is the backstop after it. */
 	out.lft.soft_add_s = s->child_rekey_s && s->child_rekey_s < life ?
 			     s->child_rekey_s + (life - s->child_rekey_s) / 4 : life * 9 / 10;
-	to_xfrm_addr(&t->local, &out.src);
-	to_xfrm_addr(&t->remote, &out.dst);
+	kernel_addr(&t->local, &out.src);
+	kernel_addr(&t->remote, &out.dst);
 	if (t->sock && t->sock->natt && (t->init.nat_local || t->init.nat_remote ||
 					 t->sa.k.nat_local || t->sa.k.nat_remote)) {
 		out.encap_sport = port_of(&t->local);
@@ -221,8 +221,8 @@ void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c)
 
 	if (!c->installed)
 		return;
-	to_xfrm_addr(&t->local, &l);
-	to_xfrm_addr(&t->remote, &r);
+	kernel_addr(&t->local, &l);
+	kernel_addr(&t->remote, &r);
 	xfrm_sa_delete(&d->xs, &l, c->spi_in, IPPROTO_ESP, 0, 0, NULL);
 	xfrm_sa_delete(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
 }
@@ -326,8 +326,8 @@ static int site_pair(struct xfrm_sel *sel, void *arg)
 			p.tmpl[0].mode = XFRM_MODE_TUNNEL;
 			p.tmpl[0].reqid = c->reqid;
 			if (dirs[i] == XFRM_POLICY_OUT) {
-				to_xfrm_addr(&c->active->local, &p.tmpl[0].src);
-				to_xfrm_addr(&c->active->remote, &p.tmpl[0].dst);
+				kernel_addr(&c->active->local, &p.tmpl[0].src);
+				kernel_addr(&c->active->remote, &p.tmpl[0].dst);
 			} else {
 				/* From any of the site's POPs: the source is left open, the reqid
 				 * says the SA is this site's. */
@@ -472,8 +472,8 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 				p.tmpl[0].proto = IPPROTO_ESP;
 				p.tmpl[0].mode = XFRM_MODE_TUNNEL;
 				p.tmpl[0].reqid = t->reqid;
-				to_xfrm_addr(out ? &t->local : &t->remote, &p.tmpl[0].src);
-				to_xfrm_addr(out ? &t->remote : &t->local, &p.tmpl[0].dst);
+				kernel_addr(out ? &t->local : &t->remote, &p.tmpl[0].src);
+				kernel_addr(out ? &t->remote : &t->local, &p.tmpl[0].dst);
 				rr = xfrm_policy_add(&d->xs, &p, true, &e);
 				if (rr < 0 && rc == 0) {
 					rc = rr;
