@@ -234,7 +234,8 @@ static int rt_sa_list(void *arg, struct ike_writer *w)
 
 	for (size_t i = 0; i < d->n_tunnels && rc == 0; i++) {
 		struct tunnel *t = d->tunnels[i];
-		const struct ike_init *k = t->have_sa ? &t->sa.k : &t->init;
+		static const struct ike_sa_keys none;
+		const struct ike_sa_keys *k = t->have_sa ? &t->sa.k : t->init ? &t->init->k : &none;
 		char spi[40], addr[64];
 		size_t mark;
 

@@ -92,7 +92,7 @@ struct tunnel {
 	uint8_t spi_peer_i[IKE_SPI_LEN];	/* responder: the initiator's SPI, for retransmits */
 	struct tunnel *next_ours, *next_half;	/* hash chains */
 	bool in_half_table;
-	struct ike_init init;
+	struct ike_init *init;		/* while a handshake runs */
 	struct ike_sa sa;
 	bool have_sa;
 	struct ike_cc_cfg cc;		/* what CREATE_CHILD_SA uses on this IKE SA */

@@ -176,8 +176,7 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 			     s->child_rekey_s + (life - s->child_rekey_s) / 4 : life * 9 / 10;
 	kernel_addr(&t->local, &out.src);
 	kernel_addr(&t->remote, &out.dst);
-	if (t->sock && t->sock->natt && (t->init.nat_local || t->init.nat_remote ||
-					 t->sa.k.nat_local || t->sa.k.nat_remote)) {
+	if (t->sock && t->sock->natt && (t->sa.k.nat_local || t->sa.k.nat_remote)) {
 		out.encap_sport = port_of(&t->local);
 		out.encap_dport = port_of(&t->remote);
 	}

@@ -280,6 +280,23 @@ static void tunnel_cancel_timers(struct tunnel *t)
 	timer_cancel(h, &t->t_dead);
 }
 
+/* The handshake's state (nonces, DH, messages) lives only while a handshake runs. */
+static struct ike_init *init_new(struct tunnel *t)
+{
+	if (!t->init)
+		t->init = calloc(1, sizeof(*t->init));
+	return t->init;
+}
+
+static void init_drop(struct tunnel *t)
+{
+	if (!t->init)
+		return;
+	ike_init_clear(t->init);
+	free(t->init);
+	t->init = NULL;
+}
+
 /* Forget the IKE SA and its Child SAs (kernel included); the tunnel itself stays. */
 static void tunnel_reset(struct tunnel *t)
 {
@@ -297,7 +314,7 @@ static void tunnel_reset(struct tunnel *t)
 	tunnel_cancel_timers(t);
 	ours_del(d, t);
 	half_del(d, t);
-	ike_init_clear(&t->init);
+	init_drop(t);
 	if (t->have_sa)
 		ike_sa_clear(&t->sa);
 	t->have_sa = false;
@@ -584,12 +601,12 @@ static void initiator_start(struct tunnel *t)
 				     .fragmentation = d->conf.fragmentation };
 	endpoint_of(&t->local, &le);
 	endpoint_of(&t->remote, &re);
-	rc = ike_init_start(&t->init, &cfg, &le, &re, &t->pending);
+	rc = init_new(t) ? ike_init_start(t->init, &cfg, &le, &re, &t->pending) : -ENOMEM;
 	if (rc < 0) {
 		tunnel_down(t, "cannot start IKE_SA_INIT");
 		return;
 	}
-	ours_add(d, t, t->init.spi_i);
+	ours_add(d, t, t->init->spi_i);
 	t->state = TUN_INIT;
 	t->tries = 0;
 	log_info("site '%s' pop '%s': connecting to %s", t->site, t->pop, p->gateway);
@@ -662,7 +679,8 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	const struct site *s = ikd_site(d, t->site);
 	char peer[80], err[256], suite[96];
 
-	ike_sa_from_init(&t->sa, &t->init);
+	ike_sa_from_init(&t->sa, t->init);
+	init_drop(t);
 	t->have_sa = true;
 	t->state = TUN_UP;
 	t->last_error[0] = '\0';
@@ -736,7 +754,7 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 
 	endpoint_of(&t->local, &le);
 	endpoint_of(&t->remote, &re);
-	rc = ike_init_on_response(&t->init, &cfg, buf, len, &le, &re, &t->pending);
+	rc = ike_init_on_response(t->init, &cfg, buf, len, &le, &re, &t->pending);
 	if (rc < 0) {
 		d->stats.dropped++;
 		return;
@@ -745,7 +763,7 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 	if (rc == IKE_INIT_SEND) {
 		/* A COOKIE or INVALID_KE_PAYLOAD round: the same exchange again. */
 		log_info("site '%s' pop '%s': IKE_SA_INIT again (%s)", t->site, t->pop,
-			 t->init.notify ? ike_notify_name(t->init.notify) : "the POP asked for a COOKIE");
+			 t->init->notify ? ike_notify_name(t->init->notify) : "the POP asked for a COOKIE");
 		t->tries = 0;
 		send_msg(t, &t->pending);
 		arm_retx(t);
@@ -753,15 +771,15 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 	}
 	if (rc == IKE_INIT_FAILED || !s) {
 		snprintf(why, sizeof(why), "IKE_SA_INIT refused by the POP: %s%s%.100s",
-			 ike_notify_name(t->init.notify),
-			 t->init.notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
-			 t->init.notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->ike_proposals : "");
+			 ike_notify_name(t->init->notify),
+			 t->init->notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
+			 t->init->notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->ike_proposals : "");
 		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
 		tunnel_down(t, why);
 		return;
 	}
 	/* §2.23: behind a NAT (either side), IKE moves to port 4500 with the non-ESP marker. */
-	if (t->init.nat_local || t->init.nat_remote) {
+	if (t->init->nat_local || t->init->nat_remote) {
 		struct net_sock *ns = sock_for(d, t->remote.sa.sa_family, true);
 
 		if (ns) {
@@ -769,7 +787,7 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 			set_port(&t->remote, d->conf.natt_port);
 			set_port(&t->local, d->conf.natt_port);
 			log_info("site '%s' pop '%s': NAT detected (%s), IKE moves to port %u",
-				 t->site, t->pop, t->init.nat_local ? "this side" : "the POP's side",
+				 t->site, t->pop, t->init->nat_local ? "this side" : "the POP's side",
 				 d->conf.natt_port);
 		}
 	}
@@ -778,7 +796,7 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 		return;
 	}
 	t->spi_in_pending = new_spi();
-	rc = ike_auth_request(&t->init, &idi, &t->psk, t->handshakes == 0, &t->child_cfg,
+	rc = ike_auth_request(t->init, &idi, &t->psk, t->handshakes == 0, &t->child_cfg,
 			      t->spi_in_pending, &t->pending);
 	if (rc < 0) {
 		tunnel_down(t, "cannot build IKE_AUTH");
@@ -805,7 +823,7 @@ static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 	if (p && p->ike_id[0] && id_infer(p->ike_id, idbuf, sizeof(idbuf), &idr) == 0)
 		expect = &idr;
 	memset(&c, 0, sizeof(c));
-	rc = ike_auth_on_response(&t->init, &t->psk, &t->child_cfg, t->spi_in_pending, expect, buf,
+	rc = ike_auth_on_response(t->init, &t->psk, &t->child_cfg, t->spi_in_pending, expect, buf,
 				  len, &c, &notify);
 	if (rc == -EINPROGRESS)
 		return;		/* a fragment (RFC 7383) stored; the rest is on its way */
@@ -910,11 +928,15 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 	t->local = dg->local;
 	endpoint_of(&t->local, &le);
 	endpoint_of(&t->remote, &re);
-	rc = ike_init_respond(&t->init, &cfg, &cookies, buf, len, &le, &re, &t->pending);
+	if (!init_new(t)) {
+		tunnel_free(t);
+		return;
+	}
+	rc = ike_init_respond(t->init, &cfg, &cookies, buf, len, &le, &re, &t->pending);
 	if (rc == IKE_INIT_DONE) {
 		memcpy(t->spi_peer_i, h->spi_i, IKE_SPI_LEN);
 		half_add(d, t);
-		ours_add(d, t, t->init.spi_r);
+		ours_add(d, t, t->init->spi_r);
 		t->state = TUN_INIT;
 		t->last_heard_ms = timer_now_ms();
 		t->ike_props = d->resp_props;
@@ -926,12 +948,12 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 	if (rc == IKE_INIT_REFUSED) {
 		char from[64];
 
-		if (t->init.notify == IKE_N_COOKIE)
+		if (t->init->notify == IKE_N_COOKIE)
 			d->stats.cookies_sent++;
 		else
 			peer_log(LOG_WARNING, "IKE_SA_INIT from %s refused: %s (we accept %s)",
 				 net_addr_str(&dg->from, from, sizeof(from)),
-				 ike_notify_name(t->init.notify),
+				 ike_notify_name(t->init->notify),
 				 d->db.n_sites ? d->db.sites[0].ike_proposals : "nothing");
 		send_msg(t, &t->pending);
 	} else {
@@ -1076,7 +1098,7 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	int rc;
 
 	memset(&c, 0, sizeof(c));
-	rc = ike_auth_respond(&t->init, auth_lookup, &lc, spi_in, buf, len, &t->pending, &c, &idi,
+	rc = ike_auth_respond(t->init, auth_lookup, &lc, spi_in, buf, len, &t->pending, &c, &idi,
 			      &notify);
 	if (rc == -EINPROGRESS)
 		return;		/* a fragment (RFC 7383) stored */

@@ -288,7 +288,7 @@ static int new_ike_sa(const struct ike_sa *old, bool initiator, const uint8_t *s
 	const struct ike_transform *e = ike_proposal_get(chosen, IKE_TRANSFORM_ENCR);
 	const struct ike_transform *p = ike_proposal_get(chosen, IKE_TRANSFORM_PRF);
 	const struct ike_transform *i = ike_proposal_get(chosen, IKE_TRANSFORM_INTEG);
-	struct ike_init *k = &ret->k;
+	struct ike_sa_keys *k = &ret->k;
 	int rc;
 
 	memset(ret, 0, sizeof(*ret));
@@ -301,11 +301,6 @@ static int new_ike_sa(const struct ike_sa *old, bool initiator, const uint8_t *s
 	memcpy(k->spi_i, spi_i, IKE_SPI_LEN);
 	memcpy(k->spi_r, spi_r, IKE_SPI_LEN);
 	k->group = group_of(chosen);
-	memcpy(k->nonce_i, n->i, n->i_len);
-	k->nonce_i_len = n->i_len;
-	memcpy(k->nonce_r, n->r, n->r_len);
-	k->nonce_r_len = n->r_len;
-	k->chosen = *chosen;
 	k->peer_fragmentation = old->k.peer_fragmentation;
 	k->nat_local = old->k.nat_local;
 	k->nat_remote = old->k.nat_remote;

@@ -15,7 +15,7 @@
 #define NON_ESP_MARKER_LEN	4
 
 /* As in sk_msg.c: the I flag and the key direction follow the original roles. */
-static struct crypto_sk_dir dir_of(const struct ike_init *sa, bool from_initiator)
+static struct crypto_sk_dir dir_of(const struct ike_sa_keys *sa, bool from_initiator)
 {
 	return (struct crypto_sk_dir){
 		sa->suite.encr, sa->suite.integ,
@@ -24,7 +24,7 @@ static struct crypto_sk_dir dir_of(const struct ike_init *sa, bool from_initiato
 	};
 }
 
-static bool suite_ready(const struct ike_init *sa)
+static bool suite_ready(const struct ike_sa_keys *sa)
 {
 	return sa->suite.encr && (sa->suite.encr->aead || sa->suite.integ);
 }
@@ -40,7 +40,7 @@ size_t ike_frag_max_msg_len(size_t dgram_len, bool ipv6, bool non_esp_marker)
 	return dgram_len > IKE_MAX_MSG_LEN ? IKE_MAX_MSG_LEN : dgram_len;
 }
 
-size_t ike_frag_sk_msg_len(const struct ike_init *sa, size_t plain_len)
+size_t ike_frag_sk_msg_len(const struct ike_sa_keys *sa, size_t plain_len)
 {
 	struct crypto_sk_dir dir = dir_of(sa, sa->initiator);
 
@@ -50,7 +50,7 @@ size_t ike_frag_sk_msg_len(const struct ike_init *sa, size_t plain_len)
 	       crypto_sk_overhead(&dir, plain_len);
 }
 
-bool ike_frag_needed(const struct ike_init *sa, size_t plain_len, size_t max_msg_len)
+bool ike_frag_needed(const struct ike_sa_keys *sa, size_t plain_len, size_t max_msg_len)
 {
 	return ike_frag_sk_msg_len(sa, plain_len) > max_msg_len;
 }
@@ -114,7 +114,7 @@ static int seal_one(const struct crypto_sk_dir *dir, const struct ike_header *h,
 	return rc ?: crypto_sk_protect(dir, one, sk_off, p, len);
 }
 
-int ike_frag_seal(const struct ike_init *sa, uint8_t exchange, bool response, uint32_t msg_id,
+int ike_frag_seal(const struct ike_sa_keys *sa, uint8_t exchange, bool response, uint32_t msg_id,
 		  const struct ike_writer *plain, uint8_t first_type, size_t max_msg_len,
 		  struct ike_frags *out)
 {
@@ -167,7 +167,7 @@ int ike_frag_seal(const struct ike_init *sa, uint8_t exchange, bool response, ui
  * opposite ours, an exchange that has SK, and SKF as the only payload (ikd's exchanges have
  * no unprotected payloads to put in fragment 1, §2.5.3). Every decode failure is -EBADMSG.
  */
-static int frag_decode(const struct ike_init *sa, const uint8_t *msg, size_t len,
+static int frag_decode(const struct ike_sa_keys *sa, const uint8_t *msg, size_t len,
 		       struct ike_msg *m)
 {
 	if (len > IKE_MAX_MSG_LEN || ike_msg_decode(msg, len, m, NULL) < 0)
@@ -182,7 +182,7 @@ static int frag_decode(const struct ike_init *sa, const uint8_t *msg, size_t len
 }
 
 /* §2.6: verify the fragment's ICV (it covers the SKF fields too) and decrypt it in place. */
-static int frag_decrypt(const struct ike_init *sa, uint8_t *msg, size_t len,
+static int frag_decrypt(const struct ike_sa_keys *sa, uint8_t *msg, size_t len,
 			const struct ike_msg *m, struct ike_frag_piece *ret)
 {
 	struct crypto_sk_dir dir = dir_of(sa, !sa->initiator);
@@ -203,7 +203,7 @@ static int frag_decrypt(const struct ike_init *sa, uint8_t *msg, size_t len,
 	return 0;
 }
 
-int ike_frag_open(const struct ike_init *sa, uint8_t *msg, size_t len,
+int ike_frag_open(const struct ike_sa_keys *sa, uint8_t *msg, size_t len,
 		  struct ike_frag_piece *ret)
 {
 	struct ike_msg m;
@@ -305,7 +305,7 @@ static int assemble(struct ike_frag_rx *rx)
 	return IKE_FRAG_COMPLETE;
 }
 
-int ike_frag_rx_add(struct ike_frag_rx *rx, const struct ike_init *sa, uint32_t msg_id,
+int ike_frag_rx_add(struct ike_frag_rx *rx, const struct ike_sa_keys *sa, uint32_t msg_id,
 		    uint8_t *msg, size_t len, uint64_t now_ms)
 {
 	struct ike_frag_piece pc;
@@ -446,7 +446,7 @@ void ike_frag_rx_drop(struct ike_frag_rx **rxp)
 	*rxp = NULL;
 }
 
-int ike_frag_rx_take(struct ike_frag_rx **rxp, const struct ike_init *sa, bool response,
+int ike_frag_rx_take(struct ike_frag_rx **rxp, const struct ike_sa_keys *sa, bool response,
 		     uint32_t msg_id, uint8_t *msg, size_t len, struct ike_header *ret_hdr,
 		     struct ike_chain *inner)
 {

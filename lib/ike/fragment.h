@@ -38,13 +38,13 @@ size_t ike_frag_max_msg_len(size_t dgram_len, bool ipv6, bool non_esp_marker);
  * The length of the unfragmented SK message carrying plain_len bytes of inner payloads
  * (SIZE_MAX past IKE_MAX_MSG_LEN or without a negotiated suite).
  */
-size_t ike_frag_sk_msg_len(const struct ike_init *sa, size_t plain_len);
+size_t ike_frag_sk_msg_len(const struct ike_sa_keys *sa, size_t plain_len);
 
 /*
  * §2.4: does an SK message with plain_len bytes of inner payloads exceed max_msg_len (as from
  * ike_frag_max_msg_len())? Only then is it fragmented, and only if the peer supports it.
  */
-bool ike_frag_needed(const struct ike_init *sa, size_t plain_len, size_t max_msg_len);
+bool ike_frag_needed(const struct ike_sa_keys *sa, size_t plain_len, size_t max_msg_len);
 
 /*
  * A fragmented message to send: fragment i (from 0, Fragment Number i + 1) is
@@ -69,7 +69,7 @@ const uint8_t *ike_frags_get(const struct ike_frags *f, uint16_t i, size_t *ret_
  * gives one fragment. out is replaced. -EINVAL when max_msg_len leaves no room for data or
  * for IKE_SA_INIT, -EMSGSIZE when it would take more than IKE_FRAG_MAX_FRAGMENTS fragments.
  */
-int ike_frag_seal(const struct ike_init *sa, uint8_t exchange, bool response, uint32_t msg_id,
+int ike_frag_seal(const struct ike_sa_keys *sa, uint8_t exchange, bool response, uint32_t msg_id,
 		  const struct ike_writer *plain, uint8_t first_type, size_t max_msg_len,
 		  struct ike_frags *out);
 
@@ -89,7 +89,7 @@ struct ike_frag_piece {
  * For the daemon's retransmission check (§2.6.1: a retransmitted request is answered only on
  * its fragment 1) as well as for reassembly.
  */
-int ike_frag_open(const struct ike_init *sa, uint8_t *msg, size_t len,
+int ike_frag_open(const struct ike_sa_keys *sa, uint8_t *msg, size_t len,
 		  struct ike_frag_piece *ret);
 
 struct ike_frag_limits {
@@ -155,7 +155,7 @@ enum ike_frag_status {
  *              would pass max_bytes: then all of it is dropped (it could never complete);
  *   -ENOMEM    (what was kept stays, unless a restart dropped it).
  */
-int ike_frag_rx_add(struct ike_frag_rx *rx, const struct ike_init *sa, uint32_t msg_id,
+int ike_frag_rx_add(struct ike_frag_rx *rx, const struct ike_sa_keys *sa, uint32_t msg_id,
 		    uint8_t *msg, size_t len, uint64_t now_ms);
 
 /* The deadline of a partial message (for the caller's timer), 0 when none is held. */
@@ -221,7 +221,7 @@ void ike_frag_rx_drop(struct ike_frag_rx **rxp);
  *                 reassembled message is malformed or carries a payload its exchange may
  *                 not: it is dropped whole, as the unfragmented message would be).
  */
-int ike_frag_rx_take(struct ike_frag_rx **rxp, const struct ike_init *sa, bool response,
+int ike_frag_rx_take(struct ike_frag_rx **rxp, const struct ike_sa_keys *sa, bool response,
 		     uint32_t msg_id, uint8_t *msg, size_t len, struct ike_header *ret_hdr,
 		     struct ike_chain *inner);
 

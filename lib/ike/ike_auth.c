@@ -86,7 +86,7 @@ int ike_auth_request(const struct ike_init *init, const struct ike_pld_id *id_i,
 	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_SA, ike_pld_sa_encode(b.w, &sa));
 	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSI, ike_pld_ts_encode(b.w, &child->local));
 	rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSR, ike_pld_ts_encode(b.w, &child->remote));
-	rc = rc ?: ike_sk_seal(init, IKE_EXCH_IKE_AUTH, false, AUTH_MSG_ID, &plain, b.first_type, out);
+	rc = rc ?: ike_sk_seal(&init->k, IKE_EXCH_IKE_AUTH, false, AUTH_MSG_ID, &plain, b.first_type, out);
 	sodium_memzero(mac, sizeof(mac));
 	ike_writer_clear(&plain);
 	return rc;
@@ -112,13 +112,13 @@ static int open_msg(struct ike_init *init, bool response, uint8_t *msg, size_t l
 
 	*ret_reassembled = false;
 	if (!init->peer_fragmentation || !ike_frag_is_skf(msg, len, &h)) {
-		rc = ike_sk_open(init, msg, len, &h, inner);
+		rc = ike_sk_open(&init->k, msg, len, &h, inner);
 	} else if (!is_auth(&h, response)) {
 		/* Authenticated first, so what is refused and why is as for a whole message. */
-		rc = ike_frag_open(init, msg, len, &pc);
+		rc = ike_frag_open(&init->k, msg, len, &pc);
 		rc = rc ?: -EPROTO;
 	} else {
-		rc = ike_frag_rx_take(&init->frag_rx, init, response, AUTH_MSG_ID, msg, len, &h,
+		rc = ike_frag_rx_take(&init->frag_rx, &init->k, response, AUTH_MSG_ID, msg, len, &h,
 				      inner);
 		*ret_reassembled = rc == 0;
 	}
@@ -258,7 +258,7 @@ static int refuse(const struct ike_init *init, struct ike_writer *out)
 	ike_writer_init(&plain, 256);
 	ike_build_chain_begin(&b, &plain);
 	rc = add_notify(&b, IKE_N_AUTHENTICATION_FAILED);
-	rc = rc ?: ike_sk_seal(init, IKE_EXCH_IKE_AUTH, true, AUTH_MSG_ID, &plain, b.first_type, out);
+	rc = rc ?: ike_sk_seal(&init->k, IKE_EXCH_IKE_AUTH, true, AUTH_MSG_ID, &plain, b.first_type, out);
 	ike_writer_clear(&plain);
 	return rc ?: IKE_AUTH_REFUSED;
 }
@@ -321,7 +321,7 @@ static int respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void 
 		rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSI, ike_pld_ts_encode(b.w, &ret->ts_remote));
 		rc = rc ?: IKE_BUILD_PAYLOAD(&b, IKE_PLD_TSR, ike_pld_ts_encode(b.w, &ret->ts_local));
 	}
-	rc = rc ?: ike_sk_seal(init, IKE_EXCH_IKE_AUTH, true, AUTH_MSG_ID, &plain, b.first_type, out);
+	rc = rc ?: ike_sk_seal(&init->k, IKE_EXCH_IKE_AUTH, true, AUTH_MSG_ID, &plain, b.first_type, out);
 	sodium_memzero(mac, sizeof(mac));
 	ike_writer_clear(&plain);
 	if (rc < 0 || child_err) {

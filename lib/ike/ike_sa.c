@@ -16,15 +16,10 @@
 void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init)
 {
 	memset(sa, 0, sizeof(*sa));
-	sa->k = *init;
-	/* What IKE_AUTH needed and an established SA does not. */
-	crypto_dh_free(sa->k.dh);
-	sa->k.dh = NULL;
-	ike_writer_clear(&sa->k.msg_i);
-	ike_writer_clear(&sa->k.msg_r);
-	sodium_memzero(init, sizeof(*init));
-	/* IKE_AUTH is over: fragments of it still held are of nothing. */
-	ike_frag_rx_drop(&sa->k.frag_rx);
+	/* The keys move; what IKE_AUTH needed and an established SA does not is freed. */
+	sa->k = init->k;
+	sodium_memzero(&init->k, sizeof(init->k));
+	ike_init_clear(init);
 	sa->next_req = sa->k.initiator ? 2 : 0;
 	sa->peer_next = sa->k.initiator ? 0 : 2;
 	ike_writer_init(&sa->req, IKE_MAX_MSG_LEN);
@@ -36,7 +31,7 @@ void ike_sa_clear(struct ike_sa *sa)
 	ike_cc_free(sa);
 	ike_frag_rx_free(sa->frag_req);
 	ike_frag_rx_free(sa->frag_resp);
-	ike_init_clear(&sa->k);
+	crypto_ike_keys_clear(&sa->k.keys);
 	ike_writer_clear(&sa->req);
 	ike_writer_clear(&sa->reply);
 	sodium_memzero(sa, sizeof(*sa));

@@ -46,7 +46,7 @@ struct ike_cc_cfg {
 };
 
 struct ike_sa {
-	struct ike_init k;		/* SPIs, role, suite, keys */
+	struct ike_sa_keys k;		/* SPIs, role, suite, keys */
 	uint32_t next_req;		/* the ID of our next request */
 	uint32_t peer_next;		/* the ID the peer's next request must carry */
 	bool waiting;			/* our request is outstanding */
@@ -66,8 +66,8 @@ struct ike_sa {
 };
 
 /*
- * Take over an IKE SA that IKE_SA_INIT and IKE_AUTH established (init is emptied: its DH and
- * IKE_SA_INIT messages are freed, the keys move). The initiator used IDs 0 and 1.
+ * Take over an IKE SA that IKE_SA_INIT and IKE_AUTH established (init is emptied: the keys
+ * move, its DH, nonces and IKE_SA_INIT messages are freed). The initiator used IDs 0 and 1.
  */
 void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init);
 void ike_sa_clear(struct ike_sa *sa);

@@ -39,10 +39,33 @@ struct ike_cookie_cfg {
 
 struct ike_frag_rx;
 
+/*
+ * What an established IKE SA keeps of its IKE_SA_INIT: roles, SPIs, the suite, the keys and
+ * the NAT and fragmentation findings. struct ike_init starts with these fields, reachable one
+ * by one (st->spi_i) or together (st->k), so an IKE SA takes them over without the rest
+ * (nonces, DH, messages: a kilobyte it no longer needs).
+ */
+#define IKE_SA_KEYS_FIELDS						\
+	bool initiator;							\
+	uint8_t spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];			\
+	uint16_t group;							\
+	struct crypto_suite suite;					\
+	struct crypto_ike_keys keys;					\
+	bool peer_fragmentation;					\
+	bool nat_local;		/* this side is behind a NAT */		\
+	bool nat_remote;	/* the peer is behind a NAT */
+
+struct ike_sa_keys {
+	IKE_SA_KEYS_FIELDS
+};
+
 struct ike_init {
-	bool initiator;
-	uint8_t spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
-	uint16_t group;
+	union {
+		struct ike_sa_keys k;
+		struct {
+			IKE_SA_KEYS_FIELDS
+		};
+	};
 	struct crypto_dh *dh;
 	uint8_t nonce_i[IKE_NONCE_MAX], nonce_r[IKE_NONCE_MAX];
 	size_t nonce_i_len, nonce_r_len;
@@ -50,12 +73,7 @@ struct ike_init {
 	size_t cookie_len;
 	unsigned retries;
 	struct ike_proposal chosen;
-	struct crypto_suite suite;
-	struct crypto_ike_keys keys;
 	struct ike_writer msg_i, msg_r;	/* the request and response as sent */
-	bool peer_fragmentation;
-	bool nat_local;			/* this side is behind a NAT */
-	bool nat_remote;		/* the peer is behind a NAT */
 	uint16_t notify;		/* the error that ended it, sent or received */
 	uint16_t notify_data;		/* INVALID_KE_PAYLOAD: the group asked for */
 	/* IKE_AUTH: the peer's message in fragments (RFC 7383), NULL unless some are held */

@@ -5,7 +5,7 @@
 #include "crypto/sk.h"
 #include "ike/sk_msg.h"
 
-static struct crypto_sk_dir dir_of(const struct ike_init *sa, bool from_initiator)
+static struct crypto_sk_dir dir_of(const struct ike_sa_keys *sa, bool from_initiator)
 {
 	return (struct crypto_sk_dir){
 		sa->suite.encr, sa->suite.integ,
@@ -14,7 +14,7 @@ static struct crypto_sk_dir dir_of(const struct ike_init *sa, bool from_initiato
 	};
 }
 
-int ike_sk_seal(const struct ike_init *sa, uint8_t exchange, bool response, uint32_t msg_id,
+int ike_sk_seal(const struct ike_sa_keys *sa, uint8_t exchange, bool response, uint32_t msg_id,
 		const struct ike_writer *plain, uint8_t first_type, struct ike_writer *out)
 {
 	struct ike_header h = { .major = IKE_VERSION_MAJOR, .exchange = exchange,
@@ -34,7 +34,7 @@ int ike_sk_seal(const struct ike_init *sa, uint8_t exchange, bool response, uint
 	return rc ?: crypto_sk_protect(&dir, out, sk_off, plain->buf, plain->len);
 }
 
-int ike_sk_open(const struct ike_init *sa, uint8_t *msg, size_t len, struct ike_header *ret_hdr,
+int ike_sk_open(const struct ike_sa_keys *sa, uint8_t *msg, size_t len, struct ike_header *ret_hdr,
 		struct ike_chain *inner)
 {
 	struct crypto_sk_dir dir = dir_of(sa, !sa->initiator);

@@ -9,7 +9,7 @@
 
 #include "ike/sa_init.h"
 
-int ike_sk_seal(const struct ike_init *sa, uint8_t exchange, bool response, uint32_t msg_id,
+int ike_sk_seal(const struct ike_sa_keys *sa, uint8_t exchange, bool response, uint32_t msg_id,
 		const struct ike_writer *plain, uint8_t first_type, struct ike_writer *out);
 
 /*
@@ -18,7 +18,7 @@ int ike_sk_seal(const struct ike_init *sa, uint8_t exchange, bool response, uint
  * -EBADMSG malformed, -EPROTO not ours / wrong direction / payload not allowed,
  * -EACCES integrity check failed. Nothing changes on failure.
  */
-int ike_sk_open(const struct ike_init *sa, uint8_t *msg, size_t len, struct ike_header *ret_hdr,
+int ike_sk_open(const struct ike_sa_keys *sa, uint8_t *msg, size_t len, struct ike_header *ret_hdr,
 		struct ike_chain *inner);
 
 #endif

@@ -127,14 +127,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct ike_frag_limits small = { .max_fragments = 4, .max_bytes = 2000,
 						      .timeout_ms = 1000 };
 	struct ike_reader r = ike_reader_init(data, size);
-	const struct ike_init *us;
+	const struct ike_sa_keys *us;
 	struct ike_frag_rx rx;
 	uint64_t now_ms = 1000;
 	uint8_t setup, op;
 
 	if (!ready || ike_reader_u8(&r, &setup) < 0)
 		return 0;
-	us = setup & SETUP_INITIATOR ? &sa_i[setup & SETUP_GCM] : &sa_r[setup & SETUP_GCM];
+	us = setup & SETUP_INITIATOR ? &sa_i[setup & SETUP_GCM].k : &sa_r[setup & SETUP_GCM].k;
 	ike_frag_rx_init(&rx, setup & SETUP_INITIATOR, setup & SETUP_SMALL ? &small : NULL);
 	while (ike_reader_u8(&r, &op) == 0) {
 		const uint8_t *p;
@@ -260,7 +260,7 @@ static int write_seeds(const char *dir)
 	for (int gcm = 0; gcm < 2 && rc == 0; gcm++) {
 		for (int resp = 0; resp < 2 && rc == 0; resp++) {
 			/* resp: the responder's IKE_AUTH answers, else the initiator's requests. */
-			const struct ike_init *peer = resp ? &sa_r[gcm] : &sa_i[gcm];
+			const struct ike_sa_keys *peer = resp ? &sa_r[gcm].k : &sa_i[gcm].k;
 			uint8_t exch = resp ? IKE_EXCH_IKE_AUTH : IKE_EXCH_INFORMATIONAL;
 			uint8_t setup = (uint8_t)((gcm ? SETUP_GCM : 0) |
 						  (resp ? SETUP_INITIATOR : 0));

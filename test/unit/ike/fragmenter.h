@@ -11,7 +11,7 @@
 #include "ike/fragment.h"
 
 /* msg, sealed whole by from: out gets it as fragments of at most max_msg_len bytes each. */
-static inline void fragment_msg(const struct ike_init *from, const struct ike_writer *msg,
+static inline void fragment_msg(const struct ike_sa_keys *from, const struct ike_writer *msg,
 				size_t max_msg_len, struct ike_frags *out)
 {
 	struct crypto_sk_dir dir = {

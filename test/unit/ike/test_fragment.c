@@ -88,7 +88,7 @@ static unsigned make_chain(struct ike_writer *w, size_t len, uint8_t *ret_first)
 }
 
 /* Feed a copy of fragment i of f (reassembly decrypts in place; f stays for resending). */
-static int feed(struct ike_frag_rx *rx, const struct ike_init *sa, uint32_t msg_id,
+static int feed(struct ike_frag_rx *rx, const struct ike_sa_keys *sa, uint32_t msg_id,
 		const struct ike_frags *f, uint16_t i, uint64_t now_ms)
 {
 	size_t len;
@@ -105,7 +105,7 @@ static int feed(struct ike_frag_rx *rx, const struct ike_init *sa, uint32_t msg_
 	return rc;
 }
 
-static int feed_buf(struct ike_frag_rx *rx, const struct ike_init *sa, uint32_t msg_id,
+static int feed_buf(struct ike_frag_rx *rx, const struct ike_sa_keys *sa, uint32_t msg_id,
 		    const uint8_t *p, size_t len)
 {
 	uint8_t *copy = malloc(len ? len : 1);
@@ -123,7 +123,7 @@ static int feed_buf(struct ike_frag_rx *rx, const struct ike_init *sa, uint32_t 
  * One SKF message with any fields, sealed with from's keys: for what ike_frag_seal() never
  * makes (more than 64 fragments, a non-first fragment naming a payload).
  */
-static void craft(const struct ike_init *from, uint8_t exchange, bool response, uint32_t msg_id,
+static void craft(const struct ike_sa_keys *from, uint8_t exchange, bool response, uint32_t msg_id,
 		  uint16_t num, uint16_t total, uint8_t inner, const uint8_t *p, size_t len,
 		  struct ike_writer *w)
 {
@@ -176,8 +176,8 @@ static void check_train(const struct ike_frags *f, size_t max, uint8_t exchange,
 }
 
 /* The reassembled message is the one sent, and decodes as ike_sk_open() opens it whole. */
-static void check_result(const struct ike_frag_rx *rx, const struct ike_init *from,
-			 const struct ike_init *to, const struct ike_writer *plain, uint8_t first,
+static void check_result(const struct ike_frag_rx *rx, const struct ike_sa_keys *from,
+			 const struct ike_sa_keys *to, const struct ike_writer *plain, uint8_t first,
 			 unsigned n_payloads, uint8_t exchange, bool response, uint32_t msg_id)
 {
 	struct ike_frag_msg fm;
@@ -226,7 +226,7 @@ static uint32_t next_rand(void)
 /* Seal plain_len bytes from one side, deliver in the order asked, check the result. */
 static void round_trip(struct pair *p, bool from_i, size_t plain_len, size_t max, enum order ord)
 {
-	const struct ike_init *tx = from_i ? &p->i : &p->r, *to = from_i ? &p->r : &p->i;
+	const struct ike_sa_keys *tx = from_i ? &p->i.k : &p->r.k, *to = from_i ? &p->r.k : &p->i.k;
 	bool response = !from_i;
 	uint8_t exchange = response ? IKE_EXCH_IKE_AUTH : IKE_EXCH_INFORMATIONAL, first;
 	uint16_t seq[2 * IKE_FRAG_MAX_FRAGMENTS], n_seq = 0, n;
@@ -326,7 +326,7 @@ START_TEST(test_fragment_round_trip_gcm_any_order_with_duplicates)
 }
 END_TEST
 
-static uint16_t seal_count(const struct ike_init *sa, size_t plain_len, size_t max,
+static uint16_t seal_count(const struct ike_sa_keys *sa, size_t plain_len, size_t max,
 			   struct ike_frags *f)
 {
 	struct ike_writer plain;
@@ -340,7 +340,7 @@ static uint16_t seal_count(const struct ike_init *sa, size_t plain_len, size_t m
 }
 
 /* Deliver every fragment of f in order to a new reassembly: the last completes. */
-static void deliver(const struct ike_init *to, const struct ike_frags *f,
+static void deliver(const struct ike_sa_keys *to, const struct ike_frags *f,
 		    const struct ike_frag_limits *lim)
 {
 	struct ike_frag_rx rx;
@@ -370,13 +370,13 @@ static void at_the_limit(bool gcm)
 
 		make_chain(&plain, s, &first);
 		ike_writer_init(&sealed, IKE_MAX_MSG_LEN);
-		ck_assert_int_eq(ike_sk_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, 1, &plain, first,
+		ck_assert_int_eq(ike_sk_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, 1, &plain, first,
 					     &sealed), 0);
-		ck_assert_uint_eq(ike_frag_sk_msg_len(&p.i, s), sealed.len);
-		ck_assert_int_eq(ike_frag_needed(&p.i, s, max_whole), sealed.len > max_whole);
+		ck_assert_uint_eq(ike_frag_sk_msg_len(&p.i.k, s), sealed.len);
+		ck_assert_int_eq(ike_frag_needed(&p.i.k, s, max_whole), sealed.len > max_whole);
 		if (sealed.len == max_whole) {
 			hit = true;
-			ck_assert(!ike_frag_needed(&p.i, s, max_whole));
+			ck_assert(!ike_frag_needed(&p.i.k, s, max_whole));
 		}
 		ike_writer_clear(&sealed);
 		ike_writer_clear(&plain);
@@ -384,23 +384,23 @@ static void at_the_limit(bool gcm)
 	ck_assert(hit);
 	/* The largest data one fragment takes, and that it then fills max_frag exactly. */
 	for (size_t s = 1100; s < 1300; s++)
-		if (seal_count(&p.i, s, max_frag, &f) == 1)
+		if (seal_count(&p.i.k, s, max_frag, &f) == 1)
 			chunk = s;
 	ck_assert_uint_eq(chunk, gcm ? max_frag - 60 - 1 : max_frag - 68 - 1);
-	ck_assert_uint_eq(seal_count(&p.i, chunk, max_frag, &f), 1);
+	ck_assert_uint_eq(seal_count(&p.i.k, chunk, max_frag, &f), 1);
 	ck_assert_ptr_nonnull(ike_frags_get(&f, 0, &len));
 	ck_assert_uint_eq(len, max_frag);
-	deliver(&p.r, &f, NULL);
-	ck_assert_uint_eq(seal_count(&p.i, chunk + 1, max_frag, &f), 2);
-	deliver(&p.r, &f, NULL);
-	ck_assert_uint_eq(seal_count(&p.i, 2 * chunk, max_frag, &f), 2);
+	deliver(&p.r.k, &f, NULL);
+	ck_assert_uint_eq(seal_count(&p.i.k, chunk + 1, max_frag, &f), 2);
+	deliver(&p.r.k, &f, NULL);
+	ck_assert_uint_eq(seal_count(&p.i.k, 2 * chunk, max_frag, &f), 2);
 	for (uint16_t i = 0; i < 2; i++) {
 		ck_assert_ptr_nonnull(ike_frags_get(&f, i, &len));
 		ck_assert_uint_eq(len, max_frag);
 	}
-	deliver(&p.r, &f, NULL);
-	ck_assert_uint_eq(seal_count(&p.i, 2 * chunk + 1, max_frag, &f), 3);
-	deliver(&p.r, &f, NULL);
+	deliver(&p.r.k, &f, NULL);
+	ck_assert_uint_eq(seal_count(&p.i.k, 2 * chunk + 1, max_frag, &f), 3);
+	deliver(&p.r.k, &f, NULL);
 	ike_frags_clear(&f);
 	free_pair(&p);
 }
@@ -431,19 +431,19 @@ START_TEST(test_fragment_limit_helpers)
 	ike_frags_init(&f);
 	make_chain(&plain, 60000, &first);
 	/* More than 64 fragments: refused, not sent in part. */
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_IKE_AUTH, false, 1, &plain, first, 548, &f),
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_IKE_AUTH, false, 1, &plain, first, 548, &f),
 			 -EMSGSIZE);
 	ck_assert_uint_eq(f.n, 0);
 	/* No room for a byte of data. */
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_IKE_AUTH, false, 1, &plain, first, 69, &f),
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_IKE_AUTH, false, 1, &plain, first, 69, &f),
 			 -EINVAL);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_IKE_AUTH, false, 1, &plain, first, 0, &f),
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_IKE_AUTH, false, 1, &plain, first, 0, &f),
 			 -EINVAL);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_IKE_SA_INIT, false, 0, &plain, first, 1228,
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_IKE_SA_INIT, false, 0, &plain, first, 1228,
 				       &f), -EINVAL);
 	ike_writer_clear(&plain);
 	make_chain(&plain, 10, &first);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_IKE_AUTH, false, 1, &plain, first, 84, &f),
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_IKE_AUTH, false, 1, &plain, first, 84, &f),
 			 0);
 	ck_assert_uint_eq(f.n, 1);	/* 84 = 68 + 16: 15 bytes of data fit */
 	ike_writer_clear(&plain);
@@ -466,11 +466,11 @@ static void tampered(bool gcm)
 	make_pair(&p, gcm);
 	ike_frags_init(&f);
 	make_chain(&plain, 3000, &first);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &plain, first,
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &plain, first,
 				       1228, &f), 0);
 	ck_assert_uint_eq(f.n, 3);
 	ike_frag_rx_init(&rx, false, NULL);
-	ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, 0, 0), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, 0, 0), IKE_FRAG_STORED);
 
 	frag = ike_frags_get(&f, 1, &len);
 	copy = malloc(len);
@@ -478,27 +478,27 @@ static void tampered(bool gcm)
 	/* A flipped bit in the ciphertext: §2.6, not kept. */
 	memcpy(copy, frag, len);
 	copy[len / 2] ^= 0x01;
-	ck_assert_int_eq(ike_frag_rx_add(&rx, &p.r, MSG_ID, copy, len, 0), -EACCES);
+	ck_assert_int_eq(ike_frag_rx_add(&rx, &p.r.k, MSG_ID, copy, len, 0), -EACCES);
 	/* A larger Total Fragments not from the peer restarts nothing: the ICV covers it. */
 	memcpy(copy, frag, len);
 	copy[IKE_HEADER_LEN + 7] = 9;
-	ck_assert_int_eq(ike_frag_rx_add(&rx, &p.r, MSG_ID, copy, len, 0), -EACCES);
+	ck_assert_int_eq(ike_frag_rx_add(&rx, &p.r.k, MSG_ID, copy, len, 0), -EACCES);
 	/* A changed Fragment Number: the same. */
 	memcpy(copy, frag, len);
 	copy[IKE_HEADER_LEN + 5] = 3;
-	ck_assert_int_eq(ike_frag_rx_add(&rx, &p.r, MSG_ID, copy, len, 0), -EACCES);
+	ck_assert_int_eq(ike_frag_rx_add(&rx, &p.r.k, MSG_ID, copy, len, 0), -EACCES);
 	/* The ICV itself. */
 	memcpy(copy, frag, len);
 	copy[len - 1] ^= 0x80;
-	ck_assert_int_eq(ike_frag_rx_add(&rx, &p.r, MSG_ID, copy, len, 0), -EACCES);
+	ck_assert_int_eq(ike_frag_rx_add(&rx, &p.r.k, MSG_ID, copy, len, 0), -EACCES);
 	ck_assert_uint_eq(rx.received, 1);
 	ck_assert_uint_eq(rx.total, 3);
 	free(copy);
 
 	/* The good copies complete it. */
-	ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, 2, 0), IKE_FRAG_STORED);
-	ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, 1, 0), IKE_FRAG_COMPLETE);
-	check_result(&rx, &p.i, &p.r, &plain, first, 3, IKE_EXCH_INFORMATIONAL, false, MSG_ID);
+	ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, 2, 0), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, 1, 0), IKE_FRAG_COMPLETE);
+	check_result(&rx, &p.i.k, &p.r.k, &plain, first, 3, IKE_EXCH_INFORMATIONAL, false, MSG_ID);
 	ike_frag_rx_clear(&rx);
 	ike_frags_clear(&f);
 	ike_writer_clear(&plain);
@@ -526,31 +526,31 @@ START_TEST(test_fragment_larger_total_restarts_smaller_is_dropped)
 	ike_frags_init(&other);
 	make_chain(&plain, 3000, &first);
 	/* The same message sent in 1228-byte fragments, then again smaller (§2.5.2 PMTU). */
-	ck_assert_int_eq(ike_frag_seal(&p.r, IKE_EXCH_IKE_AUTH, true, 1, &plain, first, 1228,
+	ck_assert_int_eq(ike_frag_seal(&p.r.k, IKE_EXCH_IKE_AUTH, true, 1, &plain, first, 1228,
 				       &big), 0);
-	ck_assert_int_eq(ike_frag_seal(&p.r, IKE_EXCH_IKE_AUTH, true, 1, &plain, first, 548,
+	ck_assert_int_eq(ike_frag_seal(&p.r.k, IKE_EXCH_IKE_AUTH, true, 1, &plain, first, 548,
 				       &small), 0);
 	ck_assert_uint_eq(big.n, 3);
 	ck_assert_uint_eq(small.n, 7);
 	ike_frag_rx_init(&rx, true, NULL);
-	ck_assert_int_eq(feed(&rx, &p.i, 1, &big, 0, 0), IKE_FRAG_STORED);
-	ck_assert_int_eq(feed(&rx, &p.i, 1, &big, 2, 0), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.i.k, 1, &big, 0, 0), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.i.k, 1, &big, 2, 0), IKE_FRAG_STORED);
 	/* §2.6: a larger total for the message ID: start over with it. */
-	ck_assert_int_eq(feed(&rx, &p.i, 1, &small, 4, 0), IKE_FRAG_RESTARTED);
+	ck_assert_int_eq(feed(&rx, &p.i.k, 1, &small, 4, 0), IKE_FRAG_RESTARTED);
 	ck_assert_uint_eq(rx.total, 7);
 	ck_assert_uint_eq(rx.received, 1);
 	/* §2.6: a smaller one now is from before: dropped. */
-	ck_assert_int_eq(feed(&rx, &p.i, 1, &big, 1, 0), -EPROTO);
-	ck_assert_int_eq(feed(&rx, &p.i, 1, &big, 0, 0), -EPROTO);
+	ck_assert_int_eq(feed(&rx, &p.i.k, 1, &big, 1, 0), -EPROTO);
+	ck_assert_int_eq(feed(&rx, &p.i.k, 1, &big, 0, 0), -EPROTO);
 	/* The same message ID and total in another exchange does not belong to it. */
-	ck_assert_int_eq(ike_frag_seal(&p.r, IKE_EXCH_INFORMATIONAL, true, 1, &plain, first, 548,
+	ck_assert_int_eq(ike_frag_seal(&p.r.k, IKE_EXCH_INFORMATIONAL, true, 1, &plain, first, 548,
 				       &other), 0);
-	ck_assert_int_eq(feed(&rx, &p.i, 1, &other, 0, 0), -EPROTO);
+	ck_assert_int_eq(feed(&rx, &p.i.k, 1, &other, 0, 0), -EPROTO);
 	for (uint16_t i = 0; i < 7; i++)
 		if (i != 4)
-			ck_assert_int_eq(feed(&rx, &p.i, 1, &small, i, 0),
+			ck_assert_int_eq(feed(&rx, &p.i.k, 1, &small, i, 0),
 					 i == 6 ? IKE_FRAG_COMPLETE : IKE_FRAG_STORED);
-	check_result(&rx, &p.r, &p.i, &plain, first, 3, IKE_EXCH_IKE_AUTH, true, 1);
+	check_result(&rx, &p.r.k, &p.i.k, &plain, first, 3, IKE_EXCH_IKE_AUTH, true, 1);
 	ike_frag_rx_clear(&rx);
 	ike_frags_clear(&big);
 	ike_frags_clear(&small);
@@ -578,19 +578,19 @@ START_TEST(test_fragment_over_the_bounds_is_refused)
 	ck_assert_uint_eq(rx.lim.max_bytes, IKE_FRAG_MAX_BYTES);
 
 	/* Total Fragments past the limit: refused before any work, nothing kept. */
-	craft(&p.i, IKE_EXCH_IKE_AUTH, false, MSG_ID, 1, IKE_FRAG_MAX_FRAGMENTS + 1, IKE_PLD_VENDOR,
+	craft(&p.i.k, IKE_EXCH_IKE_AUTH, false, MSG_ID, 1, IKE_FRAG_MAX_FRAGMENTS + 1, IKE_PLD_VENDOR,
 	      data, 100, &w);
-	ck_assert_int_eq(feed_buf(&rx, &p.r, MSG_ID, w.buf, w.len), -EMSGSIZE);
+	ck_assert_int_eq(feed_buf(&rx, &p.r.k, MSG_ID, w.buf, w.len), -EMSGSIZE);
 	ck_assert(!rx.active);
-	craft(&p.i, IKE_EXCH_IKE_AUTH, false, MSG_ID, 65535, 65535, IKE_PLD_NONE, data, 100, &w);
-	ck_assert_int_eq(feed_buf(&rx, &p.r, MSG_ID, w.buf, w.len), -EMSGSIZE);
+	craft(&p.i.k, IKE_EXCH_IKE_AUTH, false, MSG_ID, 65535, 65535, IKE_PLD_NONE, data, 100, &w);
+	ck_assert_int_eq(feed_buf(&rx, &p.r.k, MSG_ID, w.buf, w.len), -EMSGSIZE);
 	ck_assert(!rx.active);
 
 	/* 64 fragments of 1100 bytes pass 64 KiB at the 60th: the whole message goes. */
 	for (uint16_t i = 1; i <= 60; i++) {
-		craft(&p.i, IKE_EXCH_IKE_AUTH, false, MSG_ID, i, IKE_FRAG_MAX_FRAGMENTS,
+		craft(&p.i.k, IKE_EXCH_IKE_AUTH, false, MSG_ID, i, IKE_FRAG_MAX_FRAGMENTS,
 		      i == 1 ? IKE_PLD_VENDOR : IKE_PLD_NONE, data, sizeof(data), &w);
-		ck_assert_int_eq(feed_buf(&rx, &p.r, MSG_ID, w.buf, w.len),
+		ck_assert_int_eq(feed_buf(&rx, &p.r.k, MSG_ID, w.buf, w.len),
 				 i < 60 ? IKE_FRAG_STORED : -EMSGSIZE);
 	}
 	ck_assert(!rx.active);
@@ -602,17 +602,17 @@ START_TEST(test_fragment_over_the_bounds_is_refused)
 	ck_assert_uint_eq(rx.lim.max_fragments, 4);
 	ck_assert_uint_eq(rx.lim.max_bytes, 2000);
 	ck_assert_uint_eq(rx.lim.timeout_ms, IKE_FRAG_TIMEOUT_MS);
-	ck_assert_uint_eq(seal_count(&p.i, 2300, 548, &f), 5);
+	ck_assert_uint_eq(seal_count(&p.i.k, 2300, 548, &f), 5);
 	for (uint16_t i = 0; i < f.n; i++)
-		ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, i, 0), -EMSGSIZE);
+		ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, i, 0), -EMSGSIZE);
 	ck_assert(!rx.active);
-	ck_assert_uint_eq(seal_count(&p.i, 2200, 1228, &f), 2);
-	ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, 1, 0), IKE_FRAG_STORED);
-	ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, 0, 0), -EMSGSIZE);
+	ck_assert_uint_eq(seal_count(&p.i.k, 2200, 1228, &f), 2);
+	ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, 1, 0), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, 0, 0), -EMSGSIZE);
 	ck_assert(!rx.active);
 	/* Within them it works. */
-	ck_assert_uint_eq(seal_count(&p.i, 1900, 548, &f), 4);
-	deliver(&p.r, &f, &lim);
+	ck_assert_uint_eq(seal_count(&p.i.k, 1900, 548, &f), 4);
+	deliver(&p.r.k, &f, &lim);
 	ike_frag_rx_clear(&rx);
 	ike_frag_rx_clear(NULL);
 	ike_writer_clear(&w);
@@ -633,25 +633,25 @@ START_TEST(test_fragment_other_message_id_is_ignored)
 	ike_frags_init(&f5);
 	ike_frags_init(&f6);
 	make_chain(&plain, 2000, &first);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, 5, &plain, first, 548,
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, 5, &plain, first, 548,
 				       &f5), 0);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, 6, &plain, first, 548,
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, 6, &plain, first, 548,
 				       &f6), 0);
 	ike_frag_rx_init(&rx, false, NULL);
-	ck_assert_int_eq(feed(&rx, &p.r, 5, &f5, 0, 0), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.r.k, 5, &f5, 0, 0), IKE_FRAG_STORED);
 	/* Expecting 5: fragments of 6 are dropped, what is held for 5 stays. */
 	for (uint16_t i = 0; i < f6.n; i++)
-		ck_assert_int_eq(feed(&rx, &p.r, 5, &f6, i, 0), -ESTALE);
+		ck_assert_int_eq(feed(&rx, &p.r.k, 5, &f6, i, 0), -ESTALE);
 	ck_assert_uint_eq(rx.msg_id, 5);
 	ck_assert_uint_eq(rx.received, 1);
 	for (uint16_t i = 1; i < f5.n; i++)
-		ck_assert_int_eq(feed(&rx, &p.r, 5, &f5, i, 0),
+		ck_assert_int_eq(feed(&rx, &p.r.k, 5, &f5, i, 0),
 				 i + 1 == f5.n ? IKE_FRAG_COMPLETE : IKE_FRAG_STORED);
 	/* The caller moved on to 6: 5 is gone, a late fragment of it is stale. */
-	ck_assert_int_eq(feed(&rx, &p.r, 6, &f5, 1, 0), -ESTALE);
+	ck_assert_int_eq(feed(&rx, &p.r.k, 6, &f5, 1, 0), -ESTALE);
 	ck_assert(!rx.active);
 	ck_assert_int_eq(ike_frag_rx_message(&rx, &(struct ike_frag_msg){ 0 }), -EINPROGRESS);
-	ck_assert_int_eq(feed(&rx, &p.r, 6, &f6, 0, 0), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.r.k, 6, &f6, 0, 0), IKE_FRAG_STORED);
 	ck_assert_uint_eq(rx.msg_id, 6);
 	ike_frag_rx_clear(&rx);
 	ike_frags_clear(&f5);
@@ -676,24 +676,24 @@ START_TEST(test_fragment_single_and_empty_messages)
 	ike_frag_rx_init(&rx, false, NULL);
 	/* 1 of 1: complete at once. */
 	make_chain(&plain, 300, &first);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, 2, &plain, first, 1228,
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, 2, &plain, first, 1228,
 				       &f), 0);
 	ck_assert_uint_eq(f.n, 1);
 	check_train(&f, 1228, IKE_EXCH_INFORMATIONAL, true, false, 2, first);
 	ck_assert_int_eq(ike_frag_rx_message(&rx, &(struct ike_frag_msg){ 0 }), -EINPROGRESS);
-	ck_assert_int_eq(feed(&rx, &p.r, 2, &f, 0, 0), IKE_FRAG_COMPLETE);
-	ck_assert_int_eq(feed(&rx, &p.r, 2, &f, 0, 0), -EALREADY);
-	check_result(&rx, &p.i, &p.r, &plain, first, 1, IKE_EXCH_INFORMATIONAL, false, 2);
+	ck_assert_int_eq(feed(&rx, &p.r.k, 2, &f, 0, 0), IKE_FRAG_COMPLETE);
+	ck_assert_int_eq(feed(&rx, &p.r.k, 2, &f, 0, 0), -EALREADY);
+	check_result(&rx, &p.i.k, &p.r.k, &plain, first, 1, IKE_EXCH_INFORMATIONAL, false, 2);
 	ike_frag_rx_reset(&rx);
 	ck_assert_int_eq(ike_frag_rx_chain(&rx, &h, &inner), -EINPROGRESS);
 	ike_writer_clear(&plain);
 	/* An empty chain (a liveness check) is one fragment with no data. */
 	make_chain(&plain, 0, &first);
 	ck_assert_uint_eq(first, IKE_PLD_NONE);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, 3, &plain, first, 548,
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, 3, &plain, first, 548,
 				       &f), 0);
 	ck_assert_uint_eq(f.n, 1);
-	ck_assert_int_eq(feed(&rx, &p.r, 3, &f, 0, 0), IKE_FRAG_COMPLETE);
+	ck_assert_int_eq(feed(&rx, &p.r.k, 3, &f, 0, 0), IKE_FRAG_COMPLETE);
 	ck_assert_int_eq(ike_frag_rx_chain(&rx, &h, &inner), 0);
 	ck_assert_uint_eq(inner.n, 0);
 	ike_frag_rx_clear(&rx);
@@ -712,25 +712,25 @@ START_TEST(test_fragment_partial_message_expires)
 
 	make_pair(&p, false);
 	ike_frags_init(&f);
-	ck_assert_uint_eq(seal_count(&p.i, 2000, 548, &f), 5);
+	ck_assert_uint_eq(seal_count(&p.i.k, 2000, 548, &f), 5);
 	ike_frag_rx_init(&rx, false, &lim);
 	ck_assert_uint_eq(ike_frag_rx_deadline_ms(&rx), 0);
 	ck_assert(!ike_frag_rx_expire(&rx, 1000));
-	ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, 0, 10000), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, 0, 10000), IKE_FRAG_STORED);
 	ck_assert_uint_eq(ike_frag_rx_deadline_ms(&rx), 15000);
-	ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, 1, 14999), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, 1, 14999), IKE_FRAG_STORED);
 	ck_assert(!ike_frag_rx_expire(&rx, 14999));
 	ck_assert(ike_frag_rx_expire(&rx, 15000));
 	ck_assert(!rx.active);
 	ck_assert_uint_eq(ike_frag_rx_deadline_ms(&rx), 0);
 	/* Fed after the deadline, the old parts go and this one starts anew. */
-	ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, 0, 20000), IKE_FRAG_STORED);
-	ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, 1, 40000), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, 0, 20000), IKE_FRAG_STORED);
+	ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, 1, 40000), IKE_FRAG_STORED);
 	ck_assert_uint_eq(rx.received, 1);
 	ck_assert_uint_eq(ike_frag_rx_deadline_ms(&rx), 45000);
 	for (uint16_t i = 0; i < f.n; i++)
 		if (i != 1)
-			ck_assert_int_eq(feed(&rx, &p.r, MSG_ID, &f, i, 44000),
+			ck_assert_int_eq(feed(&rx, &p.r.k, MSG_ID, &f, i, 44000),
 					 i + 1 == f.n ? IKE_FRAG_COMPLETE : IKE_FRAG_STORED);
 	/* A complete message does not expire: it waits for the caller. */
 	ck_assert(!ike_frag_rx_expire(&rx, UINT64_MAX));
@@ -758,38 +758,38 @@ START_TEST(test_fragment_not_ours_or_wrong_direction_is_dropped)
 	ike_writer_init(&sealed, IKE_MAX_MSG_LEN);
 	ike_writer_init(&w, IKE_MAX_MSG_LEN);
 	make_chain(&plain, 1500, &first);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &plain, first,
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &plain, first,
 				       1228, &f), 0);
 	ike_frag_rx_init(&rx, false, NULL);
 	ike_frag_rx_init(&rx_resp, true, NULL);
 	/* Our own fragments reflected back (I flag), into the wrong direction, another SA. */
-	ck_assert_int_eq(feed(&rx, &p.i, MSG_ID, &f, 0, 0), -EPROTO);
-	ck_assert_int_eq(feed(&rx_resp, &p.r, MSG_ID, &f, 0, 0), -EPROTO);
-	ck_assert_int_eq(feed(&rx, &q.r, MSG_ID, &f, 0, 0), -EPROTO);
+	ck_assert_int_eq(feed(&rx, &p.i.k, MSG_ID, &f, 0, 0), -EPROTO);
+	ck_assert_int_eq(feed(&rx_resp, &p.r.k, MSG_ID, &f, 0, 0), -EPROTO);
+	ck_assert_int_eq(feed(&rx, &q.r.k, MSG_ID, &f, 0, 0), -EPROTO);
 	/* An unfragmented SK message is ike_sk_open()'s, not ours. */
-	ck_assert_int_eq(ike_sk_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &plain, first,
+	ck_assert_int_eq(ike_sk_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &plain, first,
 				     &sealed), 0);
-	ck_assert_int_eq(feed_buf(&rx, &p.r, MSG_ID, sealed.buf, sealed.len), -EPROTO);
+	ck_assert_int_eq(feed_buf(&rx, &p.r.k, MSG_ID, sealed.buf, sealed.len), -EPROTO);
 	/* IKE_SA_INIT is never fragmented (§2.4). */
-	craft(&p.i, IKE_EXCH_IKE_SA_INIT, false, MSG_ID, 1, 1, IKE_PLD_NONE, NULL, 0, &w);
-	ck_assert_int_eq(feed_buf(&rx, &p.r, MSG_ID, w.buf, w.len), -EPROTO);
+	craft(&p.i.k, IKE_EXCH_IKE_SA_INIT, false, MSG_ID, 1, 1, IKE_PLD_NONE, NULL, 0, &w);
+	ck_assert_int_eq(feed_buf(&rx, &p.r.k, MSG_ID, w.buf, w.len), -EPROTO);
 	/* Garbage and every truncation of a good fragment. */
 	memset(junk, 0xee, sizeof(junk));
-	ck_assert_int_eq(feed_buf(&rx, &p.r, MSG_ID, junk, sizeof(junk)), -EBADMSG);
+	ck_assert_int_eq(feed_buf(&rx, &p.r.k, MSG_ID, junk, sizeof(junk)), -EBADMSG);
 	frag = ike_frags_get(&f, 0, &len);
 	for (size_t n = 0; n < len; n++)
-		ck_assert_int_eq(feed_buf(&rx, &p.r, MSG_ID, frag, n), -EBADMSG);
+		ck_assert_int_eq(feed_buf(&rx, &p.r.k, MSG_ID, frag, n), -EBADMSG);
 	ck_assert(!rx.active && !rx_resp.active);
 	/* A non-first fragment that names a payload anyway: only fragment 1's counts (§2.5). */
-	craft(&p.i, IKE_EXCH_INFORMATIONAL, false, 9, 2, 2, IKE_PLD_DELETE, plain.buf + 700,
+	craft(&p.i.k, IKE_EXCH_INFORMATIONAL, false, 9, 2, 2, IKE_PLD_DELETE, plain.buf + 700,
 	      plain.len - 700, &w);
-	ck_assert_int_eq(feed_buf(&rx, &p.r, 9, w.buf, w.len), IKE_FRAG_STORED);
-	craft(&p.i, IKE_EXCH_INFORMATIONAL, false, 9, 1, 2, first, plain.buf, 700, &w);
-	ck_assert_int_eq(feed_buf(&rx, &p.r, 9, w.buf, w.len), IKE_FRAG_COMPLETE);
-	check_result(&rx, &p.i, &p.r, &plain, first, 2, IKE_EXCH_INFORMATIONAL, false, 9);
+	ck_assert_int_eq(feed_buf(&rx, &p.r.k, 9, w.buf, w.len), IKE_FRAG_STORED);
+	craft(&p.i.k, IKE_EXCH_INFORMATIONAL, false, 9, 1, 2, first, plain.buf, 700, &w);
+	ck_assert_int_eq(feed_buf(&rx, &p.r.k, 9, w.buf, w.len), IKE_FRAG_COMPLETE);
+	check_result(&rx, &p.i.k, &p.r.k, &plain, first, 2, IKE_EXCH_INFORMATIONAL, false, 9);
 	/* One fragment opened alone, as for a retransmitted request (§2.6.1). */
-	craft(&p.i, IKE_EXCH_INFORMATIONAL, false, 9, 1, 2, first, plain.buf, 700, &w);
-	ck_assert_int_eq(ike_frag_open(&p.r, w.buf, w.len, &pc), 0);
+	craft(&p.i.k, IKE_EXCH_INFORMATIONAL, false, 9, 1, 2, first, plain.buf, 700, &w);
+	ck_assert_int_eq(ike_frag_open(&p.r.k, w.buf, w.len, &pc), 0);
 	ck_assert_uint_eq(pc.skf.frag_num, 1);
 	ck_assert_uint_eq(pc.skf.total, 2);
 	ck_assert_uint_eq(pc.inner_type, first);
@@ -808,7 +808,7 @@ START_TEST(test_fragment_not_ours_or_wrong_direction_is_dropped)
 END_TEST
 
 /* Fragment i of f through ike_frag_rx_take() (a copy: it decrypts in place). */
-static int take(struct ike_frag_rx **rxp, const struct ike_init *sa, uint32_t msg_id,
+static int take(struct ike_frag_rx **rxp, const struct ike_sa_keys *sa, uint32_t msg_id,
 		const struct ike_frags *f, uint16_t i, struct ike_header *h, struct ike_chain *inner)
 {
 	size_t len;
@@ -835,7 +835,7 @@ START_TEST(test_fragment_take_allocates_only_while_holding)
 	make_pair(&p, false);
 	ike_frags_init(&f);
 	(void)make_chain(&plain, 300, &first);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &plain, first,
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &plain, first,
 				       200, &f), 0);
 	ck_assert_uint_ge(f.n, 3);
 	/* An SKF message, as its header says; a whole SK message is not. */
@@ -844,14 +844,14 @@ START_TEST(test_fragment_take_allocates_only_while_holding)
 	ck_assert_uint_eq(h.msg_id, MSG_ID);
 	ck_assert(!ike_frag_is_skf(one, len - 1, &h));
 	/* Refused (another message ID): nothing is left allocated. */
-	ck_assert_int_eq(take(&rx, &p.r, MSG_ID + 1, &f, 0, &h, &inner), -ESTALE);
+	ck_assert_int_eq(take(&rx, &p.r.k, MSG_ID + 1, &f, 0, &h, &inner), -ESTALE);
 	ck_assert_ptr_null(rx);
 	for (uint16_t i = 0; i + 1 < f.n; i++) {
-		ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, i, &h, &inner), -EINPROGRESS);
-		ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, i, &h, &inner), -EALREADY);
+		ck_assert_int_eq(take(&rx, &p.r.k, MSG_ID, &f, i, &h, &inner), -EINPROGRESS);
+		ck_assert_int_eq(take(&rx, &p.r.k, MSG_ID, &f, i, &h, &inner), -EALREADY);
 		ck_assert_ptr_nonnull(rx);
 	}
-	ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, (uint16_t)(f.n - 1), &h, &inner), 0);
+	ck_assert_int_eq(take(&rx, &p.r.k, MSG_ID, &f, (uint16_t)(f.n - 1), &h, &inner), 0);
 	ck_assert_uint_eq(h.exchange, IKE_EXCH_INFORMATIONAL);
 	ck_assert_uint_eq(inner.n, 1);
 	ck_assert_uint_eq(inner.pl[0].type, IKE_PLD_VENDOR);
@@ -862,11 +862,11 @@ START_TEST(test_fragment_take_allocates_only_while_holding)
 	ike_writer_init(&junk, IKE_MAX_MSG_LEN);
 	for (unsigned i = 0; i < 300; i++)
 		ck_assert_int_eq(ike_writer_u8(&junk, 0xff), 0);
-	ck_assert_int_eq(ike_frag_seal(&p.i, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &junk,
+	ck_assert_int_eq(ike_frag_seal(&p.i.k, IKE_EXCH_INFORMATIONAL, false, MSG_ID, &junk,
 				       IKE_PLD_VENDOR, 200, &f), 0);
 	for (uint16_t i = 0; i + 1 < f.n; i++)
-		ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, i, &h, &inner), -EINPROGRESS);
-	ck_assert_int_eq(take(&rx, &p.r, MSG_ID, &f, (uint16_t)(f.n - 1), &h, &inner), -EBADMSG);
+		ck_assert_int_eq(take(&rx, &p.r.k, MSG_ID, &f, i, &h, &inner), -EINPROGRESS);
+	ck_assert_int_eq(take(&rx, &p.r.k, MSG_ID, &f, (uint16_t)(f.n - 1), &h, &inner), -EBADMSG);
 	ck_assert_ptr_null(rx);
 	ike_writer_clear(&junk);
 	ike_writer_clear(&plain);
