@@ -182,7 +182,7 @@ static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writ
 				   (now - t->up_since_ms) / 1000 : 0);
 		rc = rc ?: put_u64(w, "last-heard-s", t->last_heard_ms ?
 				   (now - t->last_heard_ms) / 1000 : 0);
-		rc = rc ?: ctl_put_kv(w, "last-error", t->last_error);
+		rc = rc ?: ctl_put_kv(w, "last-error", t->last_error ? t->last_error : "");
 		rc = rc ?: ctl_row_end(w, mark);
 	}
 	rc = rc ?: put_u64(w, "throughput-kbps", site_kbps(s->name, bytes));

@@ -35,10 +35,11 @@ struct child {
 	uint32_t spi_in, spi_out;
 	bool installed;
 	bool rekeying;			/* our rekey of it is queued or out */
+	uint8_t n_ts_local, n_ts_remote;
 	uint64_t created_ms;
 	uint64_t rekey_at_ms;		/* when we rekey it (jittered) */
 	const char *suite;		/* the ESP transform names, for status */
-	struct ike_pld_ts ts_local, ts_remote;
+	struct ike_ts *ts;		/* negotiated: n_ts_local of ours, then the peer's */
 };
 
 struct ikd;
@@ -79,6 +80,18 @@ struct extra_sa {
 	uint64_t next_retx_ms;
 };
 
+/*
+ * A site's proposals, parsed once and shared by every tunnel whose site has the same text
+ * (all sites use the seeds' list unless told otherwise): a parsed list is 4 KiB.
+ */
+struct tun_props {
+	struct tun_props *next;
+	unsigned refs;
+	char *ike_text, *esp_text;
+	struct ike_pld_sa ike, esp;	/* esp without DH transforms: PFS is pfs_group */
+	uint16_t ike_group, pfs_group;
+};
+
 struct tunnel {
 	struct ikd *d;
 	bool initiator;
@@ -95,34 +108,34 @@ struct tunnel {
 	struct ike_init *init;		/* while a handshake runs */
 	struct ike_sa sa;
 	bool have_sa;
+	struct tun_props *props;	/* the site's proposals, NULL until known */
 	struct ike_cc_cfg cc;		/* what CREATE_CHILD_SA uses on this IKE SA */
-	uint16_t pfs_group;
+	uint16_t pfs_group;		/* as props, unless the peer asked for another */
 	uint16_t ike_group;
 	struct { uint8_t kind; uint32_t spi; } queue[TUN_QUEUE_MAX];
 	size_t n_queue;
 	uint8_t inflight;		/* enum tun_req of the request out, 0 when none */
 	uint32_t inflight_spi;
-	struct pending_out pend[TUN_PENDING_OUT_MAX];
+	struct pending_out *pend;	/* TUN_PENDING_OUT_MAX of them while any is held */
 	size_t n_pend;
-	struct extra_sa extras[TUN_EXTRA_MAX];
+	struct extra_sa *extras;	/* TUN_EXTRA_MAX of them while a rekey settles */
 	size_t n_extras;
 	struct timer t_extras;
 	uint64_t rekeys_child, rekeys_ike;
 	uint64_t ike_created_ms, ike_rekey_at_ms;
+	uint64_t settle_at_ms;		/* when what a rekey kept may go (0: nothing kept) */
 	struct ike_writer pending;	/* IKE_SA_INIT/IKE_AUTH message for retransmission */
-	struct ike_child_cfg child_cfg;
-	struct ike_pld_sa ike_props, esp_props;
 	struct secret psk;		/* a copy while a handshake runs */
 	uint32_t spi_in_pending;
 	unsigned tries;
 	unsigned reconnect_s;
 	struct timer t_retx, t_dpd, t_keepalive, t_reconnect, t_rekey, t_half, t_dead;
-	struct child children[IKD_MAX_CHILDREN];
-	size_t n_children;
+	struct child *children;
+	size_t n_children, cap_children;
 	uint64_t up_since_ms, last_heard_ms, last_sent_ms;
 	unsigned dpd_missed;
 	uint64_t handshakes, failures;
-	char last_error[256];
+	char *last_error;		/* NULL when none */
 };
 
 struct ikd_stats {
@@ -143,6 +156,7 @@ struct ikd {
 	struct site_db db;
 	struct site_index names;	/* db's sites by name; rebuilt when the sites change */
 	bool names_stale;
+	struct tun_props *props;	/* the proposal lists tunnels use, shared */
 	struct ike_pld_sa resp_props;	/* responder: every enabled site's IKE proposals */
 	bool resp_props_stale;
 	uint32_t *id_slots;		/* responder: sites by IKE identity (position + 1) */

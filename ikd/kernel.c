@@ -440,12 +440,12 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 	struct pol_ctx c = { d, s, t, t->reqid, remove };
 	int rc = 0;
 
-	for (uint8_t i = 0; i < ch->ts_local.n; i++)
-		for (uint8_t j = 0; j < ch->ts_remote.n; j++) {
+	for (uint8_t i = 0; i < ch->n_ts_local; i++)
+		for (uint8_t j = 0; j < ch->n_ts_remote; j++) {
 			struct xfrm_sel sel = { 0 };
 			static const uint8_t dirs[] = { XFRM_POLICY_OUT, XFRM_POLICY_IN,
 							XFRM_POLICY_FWD };
-			const struct ike_ts *l = &ch->ts_local.ts[i], *r = &ch->ts_remote.ts[j];
+			const struct ike_ts *l = &ch->ts[i], *r = &ch->ts[ch->n_ts_local + j];
 
 			if (l->type != r->type || !ts_prefix(l, &sel.src, &sel.src_plen) ||
 			    !ts_prefix(r, &sel.dst, &sel.dst_plen)) {

@@ -280,6 +280,58 @@ static void tunnel_cancel_timers(struct tunnel *t)
 	timer_cancel(h, &t->t_dead);
 }
 
+/* The parsed proposals of a site's text, shared; NULL (logged) when they do not parse. */
+static struct tun_props *props_get(struct ikd *d, const struct site *s)
+{
+	struct tun_props *p;
+	struct ike_pld_sa esp;
+	const char *bad;
+
+	for (p = d->props; p; p = p->next)
+		if (!strcmp(p->ike_text, s->ike_proposals) && !strcmp(p->esp_text, s->esp_proposals)) {
+			p->refs++;
+			return p;
+		}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	if (ike_proposals_parse(s->ike_proposals, IKE_PROTO_IKE, &p->ike, &bad) < 0 ||
+	    ike_proposals_parse(s->esp_proposals, IKE_PROTO_ESP, &esp, &bad) < 0) {
+		log_err("site '%s': proposals: %s", s->name, bad);
+		free(p);
+		return NULL;
+	}
+	p->ike_text = strdup(s->ike_proposals);
+	p->esp_text = strdup(s->esp_proposals);
+	if (!p->ike_text || !p->esp_text) {
+		free(p->ike_text);
+		free(p->esp_text);
+		free(p);
+		return NULL;
+	}
+	ike_proposals_strip_dh(&esp, &p->esp);
+	p->pfs_group = ike_proposals_group(&esp);
+	p->ike_group = ike_proposals_group(&p->ike);
+	p->refs = 1;
+	p->next = d->props;
+	d->props = p;
+	return p;
+}
+
+static void props_put(struct ikd *d, struct tun_props *p)
+{
+	if (!p || --p->refs)
+		return;
+	for (struct tun_props **pp = &d->props; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	free(p->ike_text);
+	free(p->esp_text);
+	free(p);
+}
+
 /* The handshake's state (nonces, DH, messages) lives only while a handshake runs. */
 static struct ike_init *init_new(struct tunnel *t)
 {
@@ -297,6 +349,39 @@ static void init_drop(struct tunnel *t)
 	t->init = NULL;
 }
 
+/* Take the Child SA at i out of the list (its kernel state is the caller's business). */
+static void child_unlist(struct tunnel *t, size_t i)
+{
+	free(t->children[i].ts);
+	t->children[i] = t->children[--t->n_children];
+}
+
+/* What went wrong last, for `site show` (NULL: nothing). */
+static void tunnel_error(struct tunnel *t, const char *why)
+{
+	char buf[201];
+
+	free(t->last_error);
+	t->last_error = NULL;
+	if (why) {
+		snprintf(buf, sizeof(buf), "%.200s", why);
+		t->last_error = strdup(buf);
+	}
+}
+
+/* What only a rekey needs goes when no rekey needs it. */
+static void tunnel_trim(struct tunnel *t)
+{
+	if (!t->n_pend) {
+		free(t->pend);
+		t->pend = NULL;
+	}
+	if (!t->n_extras) {
+		free(t->extras);
+		t->extras = NULL;
+	}
+}
+
 /* Forget the IKE SA and its Child SAs (kernel included); the tunnel itself stays. */
 static void tunnel_reset(struct tunnel *t)
 {
@@ -310,7 +395,11 @@ static void tunnel_reset(struct tunnel *t)
 		for (size_t i = 0; s && i < t->n_children; i++)
 			kernel_child_policies(d, t, &t->children[i], s, true);
 	}
-	t->n_children = 0;
+	while (t->n_children)
+		child_unlist(t, t->n_children - 1);
+	free(t->children);
+	t->children = NULL;
+	t->cap_children = 0;
 	tunnel_cancel_timers(t);
 	ours_del(d, t);
 	half_del(d, t);
@@ -323,6 +412,7 @@ static void tunnel_reset(struct tunnel *t)
 	t->n_extras = 0;
 	while (t->n_pend)
 		pend_drop(t, 0);
+	tunnel_trim(t);
 	t->n_queue = 0;
 	t->inflight = 0;
 	secret_clear(&t->psk);
@@ -337,6 +427,8 @@ static void tunnel_free(struct tunnel *t)
 	struct ikd *d = t->d;
 
 	tunnel_reset(t);
+	props_put(d, t->props);
+	tunnel_error(t, NULL);
 	ike_writer_clear(&t->pending);
 	for (size_t i = 0; i < d->n_tunnels; i++)
 		if (d->tunnels[i] == t) {
@@ -385,7 +477,7 @@ static void tunnel_down(struct tunnel *t, const char *why)
 	char peer[80];
 	bool was_up = t->state == TUN_UP;
 
-	snprintf(t->last_error, sizeof(t->last_error), "%.200s", why);
+	tunnel_error(t, why);
 	if (was_up) {
 		log_notice("site '%s' %s: tunnel down: %s", t->site, peer_str(t, peer, sizeof(peer)),
 			   why);
@@ -486,30 +578,36 @@ static int ts_from_cidrs(const char (*cidrs)[SITE_ADDR_MAX + 4], size_t n, struc
 	return ret->n ? 0 : -EINVAL;
 }
 
+/*
+ * What a Child SA of the tunnel proposes and accepts: the site's proposals and selectors from
+ * this side's point of view. Made when needed (IKE_AUTH, CREATE_CHILD_SA), not kept.
+ */
+static int child_cfg_of(const struct tunnel *t, const struct site *s, struct ike_child_cfg *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (!s || !t->props)
+		return -ENOENT;
+	ret->proposals = &t->props->esp;
+	if (t->initiator)
+		return ts_from_cidrs(s->local_ts, s->n_local_ts, &ret->local) ?:
+		       ts_from_cidrs(s->remote_ts, s->n_remote_ts, &ret->remote);
+	return ts_from_cidrs(s->remote_ts, s->n_remote_ts, &ret->local) ?:
+	       ts_from_cidrs(s->local_ts, s->n_local_ts, &ret->remote);
+}
+
 static int tunnel_config(struct tunnel *t, const struct site *s)
 {
-	struct ike_pld_sa esp;
-	const char *bad;
+	struct tun_props *p = props_get(t->d, s);
+	struct ike_child_cfg child;
 
-	if (ike_proposals_parse(s->ike_proposals, IKE_PROTO_IKE, &t->ike_props, &bad) < 0 ||
-	    ike_proposals_parse(s->esp_proposals, IKE_PROTO_ESP, &esp, &bad) < 0) {
-		log_err("site '%s': proposals: %s", s->name, bad);
+	if (!p)
 		return -EINVAL;
-	}
-	ike_proposals_strip_dh(&esp, &t->esp_props);
-	t->pfs_group = ike_proposals_group(&esp);
-	t->ike_group = ike_proposals_group(&t->ike_props);
-	memset(&t->child_cfg, 0, sizeof(t->child_cfg));
-	t->child_cfg.proposals = &t->esp_props;
-	/* The site's selectors from this side's point of view. */
-	if (t->initiator) {
-		if (ts_from_cidrs(s->local_ts, s->n_local_ts, &t->child_cfg.local) < 0 ||
-		    ts_from_cidrs(s->remote_ts, s->n_remote_ts, &t->child_cfg.remote) < 0)
-			return -EINVAL;
-	} else if (ts_from_cidrs(s->remote_ts, s->n_remote_ts, &t->child_cfg.local) < 0 ||
-		   ts_from_cidrs(s->local_ts, s->n_local_ts, &t->child_cfg.remote) < 0) {
+	props_put(t->d, t->props);
+	t->props = p;
+	t->pfs_group = p->pfs_group;
+	t->ike_group = p->ike_group;
+	if (child_cfg_of(t, s, &child) < 0)
 		return -EINVAL;
-	}
 	t->reqid = kernel_reqid(t->d, s);
 	return 0;
 }
@@ -596,8 +694,7 @@ static void initiator_start(struct tunnel *t)
 		tunnel_down(t, "out of memory");
 		return;
 	}
-	cfg = (struct ike_init_cfg){ .proposals = &t->ike_props,
-				     .dh_group = ike_proposals_group(&t->ike_props),
+	cfg = (struct ike_init_cfg){ .proposals = &t->props->ike, .dh_group = t->props->ike_group,
 				     .fragmentation = d->conf.fragmentation };
 	endpoint_of(&t->local, &le);
 	endpoint_of(&t->remote, &re);
@@ -636,24 +733,44 @@ static uint64_t rekey_deadline(struct ikd *d, const struct site *s, bool ike)
 	return timer_now_ms() + ms;
 }
 
-static void child_record(struct tunnel *t, const struct ike_child *c)
+/* A Child SA into the tunnel's list (the last one); false when full or out of memory. */
+static bool child_record(struct tunnel *t, const struct ike_child *c)
 {
+	size_t n_ts = (size_t)c->ts_local.n + c->ts_remote.n;
 	struct child *ch;
 
 	if (t->n_children == IKD_MAX_CHILDREN)
-		return;
-	ch = &t->children[t->n_children++];
+		return false;
+	if (t->n_children == t->cap_children) {
+		size_t cap = t->cap_children ? 2 * t->cap_children : 2;
+		struct child *v = realloc(t->children, cap * sizeof(*v));
+
+		if (!v)
+			return false;
+		t->children = v;
+		t->cap_children = cap;
+	}
+	ch = &t->children[t->n_children];
 	memset(ch, 0, sizeof(*ch));
+	ch->ts = n_ts ? calloc(n_ts, sizeof(*ch->ts)) : NULL;
+	if (n_ts && !ch->ts)
+		return false;
+	t->n_children++;
 	ch->spi_in = c->spi_in;
 	ch->spi_out = c->spi_out;
 	ch->created_ms = timer_now_ms();
 	ch->rekey_at_ms = rekey_deadline(t->d, ikd_site(t->d, t->site), false);
 	ch->suite = c->encr->name;
-	ch->ts_local = c->ts_local;
-	ch->ts_remote = c->ts_remote;
+	ch->n_ts_local = c->ts_local.n;
+	ch->n_ts_remote = c->ts_remote.n;
+	memcpy(ch->ts, c->ts_local.ts, c->ts_local.n * sizeof(ch->ts[0]));
+	memcpy(ch->ts + c->ts_local.n, c->ts_remote.ts, c->ts_remote.n * sizeof(ch->ts[0]));
+	return true;
 }
 
 #define REKEY_TICK_MS 2000
+/* How long a rekey's collision state is kept after its last message (§2.8.1: a round trip). */
+#define SETTLE_MS 30000
 
 static uint32_t new_spi(void)
 {
@@ -683,7 +800,7 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	init_drop(t);
 	t->have_sa = true;
 	t->state = TUN_UP;
-	t->last_error[0] = '\0';
+	tunnel_error(t, NULL);
 	t->tries = 0;
 	t->dpd_missed = 0;
 	t->handshakes++;
@@ -708,19 +825,20 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	ikd_event(d, t->site, t->initiator ? t->pop : peer_str(t, peer, sizeof(peer)), "up",
 		  "IKE SA %s, Child SA %s", suite, have_child ? c->encr->name : "none");
 	if (have_child && s) {
-		child_record(t, c);
-		if (kernel_child_install(d, t, c, s, KERNEL_SA_IN | KERNEL_SA_OUT, err,
+		if (!child_record(t, c))
+			tunnel_error(t, "out of memory");
+		else if (kernel_child_install(d, t, c, s, KERNEL_SA_IN | KERNEL_SA_OUT, err,
 					 sizeof(err)) == 0) {
 			t->children[t->n_children - 1].installed = true;
 			if (!t->initiator)
 				kernel_child_policies(d, t, &t->children[t->n_children - 1], s, false);
 		} else {
 			log_err("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), err);
-			snprintf(t->last_error, sizeof(t->last_error), "%.200s", err);
+			tunnel_error(t, err);
 		}
 	}
-	t->cc = (struct ike_cc_cfg){ .child = &t->child_cfg, .pfs_group = t->pfs_group,
-				     .ike_proposals = &t->ike_props,
+	t->cc = (struct ike_cc_cfg){ .pfs_group = t->pfs_group,
+				     .ike_proposals = t->props ? &t->props->ike : NULL,
 				     .max_children = s ? s->max_child_sas : 0,
 				     .alloc_spi = cc_alloc_spi, .n_children = cc_n_children };
 	t->sa.cc_cfg = &t->cc;
@@ -743,10 +861,11 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 {
 	struct ikd *d = t->d;
 	const struct site *s = ikd_site(d, t->site);
-	struct ike_init_cfg cfg = { .proposals = &t->ike_props,
-				    .dh_group = ike_proposals_group(&t->ike_props),
+	struct ike_init_cfg cfg = { .proposals = &t->props->ike,
+				    .dh_group = t->props->ike_group,
 				    .fragmentation = d->conf.fragmentation };
 	struct ike_endpoint le, re;
+	struct ike_child_cfg child;
 	struct ike_pld_id idi;
 	uint8_t idbuf[SITE_ID_MAX];
 	char why[160];
@@ -796,7 +915,8 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 		return;
 	}
 	t->spi_in_pending = new_spi();
-	rc = ike_auth_request(t->init, &idi, &t->psk, t->handshakes == 0, &t->child_cfg,
+	rc = child_cfg_of(t, s, &child) ?:
+	     ike_auth_request(t->init, &idi, &t->psk, t->handshakes == 0, &child,
 			      t->spi_in_pending, &t->pending);
 	if (rc < 0) {
 		tunnel_down(t, "cannot build IKE_AUTH");
@@ -814,6 +934,7 @@ static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 	const struct site *s = ikd_site(d, t->site);
 	const struct pop *p = site_db_find_pop(&d->db, t->pop);
 	struct ike_pld_id idr, *expect = NULL;
+	struct ike_child_cfg child;
 	uint8_t idbuf[SITE_ID_MAX];
 	struct ike_child c;
 	uint16_t notify = 0;
@@ -822,8 +943,12 @@ static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 
 	if (p && p->ike_id[0] && id_infer(p->ike_id, idbuf, sizeof(idbuf), &idr) == 0)
 		expect = &idr;
+	if (child_cfg_of(t, s, &child) < 0) {
+		tunnel_down(t, "the site's selectors are gone");
+		return;
+	}
 	memset(&c, 0, sizeof(c));
-	rc = ike_auth_on_response(t->init, &t->psk, &t->child_cfg, t->spi_in_pending, expect, buf,
+	rc = ike_auth_on_response(t->init, &t->psk, &child, t->spi_in_pending, expect, buf,
 				  len, &c, &notify);
 	if (rc == -EINPROGRESS)
 		return;		/* a fragment (RFC 7383) stored; the rest is on its way */
@@ -939,7 +1064,6 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 		ours_add(d, t, t->init->spi_r);
 		t->state = TUN_INIT;
 		t->last_heard_ms = timer_now_ms();
-		t->ike_props = d->resp_props;
 		send_msg(t, &t->pending);
 		timer_arm(&d->loop.timers, &t->t_half,
 			  timer_now_ms() + (uint64_t)d->conf.half_open_timeout_s * 1000);
@@ -1030,6 +1154,7 @@ static int ids_rebuild(struct ikd *d)
 
 struct lookup_ctx {
 	struct tunnel *t;
+	struct ike_child_cfg child;
 	uint8_t idr_buf[SITE_ID_MAX];
 	char idi_text[SITE_ID_MAX];
 	bool wrong_source;
@@ -1065,7 +1190,9 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 		if (tunnel_config(t, s) < 0)
 			return -ENOENT;
 		ret->psk = &s->psk;
-		ret->child = &t->child_cfg;
+		if (child_cfg_of(t, s, &lc->child) < 0)
+			return -ENOENT;
+		ret->child = &lc->child;
 		if (d->conf.identity[0]) {
 			if (id_infer(d->conf.identity, lc->idr_buf, sizeof(lc->idr_buf), &ret->id) < 0)
 				return -ENOENT;
@@ -1159,9 +1286,8 @@ static uint32_t spi_map(void *arg, uint32_t peer_spi)
 
 static bool same_ts(const struct child *a, const struct child *b)
 {
-	return a->ts_local.n == b->ts_local.n && a->ts_remote.n == b->ts_remote.n &&
-	       !memcmp(a->ts_local.ts, b->ts_local.ts, a->ts_local.n * sizeof(a->ts_local.ts[0])) &&
-	       !memcmp(a->ts_remote.ts, b->ts_remote.ts, a->ts_remote.n * sizeof(a->ts_remote.ts[0]));
+	return a->n_ts_local == b->n_ts_local && a->n_ts_remote == b->n_ts_remote &&
+	       !memcmp(a->ts, b->ts, (a->n_ts_local + a->n_ts_remote) * sizeof(a->ts[0]));
 }
 
 /* Remove a Child SA (by our inbound or the peer's SPI) from the kernel and the tunnel. */
@@ -1189,7 +1315,7 @@ static void child_forget(struct tunnel *t, uint32_t spi, bool by_in)
 				shared = true;
 		if (!t->initiator && s && !shared)
 			kernel_child_policies(t->d, t, c, s, true);
-		t->children[i] = t->children[--t->n_children];
+		child_unlist(t, i);
 		return;
 	}
 }
@@ -1234,17 +1360,20 @@ static bool child_add(struct tunnel *t, struct ike_child *c, uint32_t old_spi_in
 
 	if (!s || t->n_children == IKD_MAX_CHILDREN)
 		return false;
-	child_record(t, c);
+	if (!child_record(t, c))
+		return false;
 	if (kernel_child_install(d, t, c, s, hold ? KERNEL_SA_IN : KERNEL_SA_IN | KERNEL_SA_OUT, err,
 				 sizeof(err)) < 0) {
 		log_err("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), err);
-		snprintf(t->last_error, sizeof(t->last_error), "%.200s", err);
+		tunnel_error(t, err);
 		return false;
 	}
 	t->children[t->n_children - 1].installed = true;
 	if (!t->initiator)
 		kernel_child_policies(d, t, &t->children[t->n_children - 1], s, false);
-	if (hold) {
+	if (hold && !t->pend)
+		t->pend = calloc(TUN_PENDING_OUT_MAX, sizeof(*t->pend));
+	if (hold && t->pend) {
 		struct pending_out *p = &t->pend[t->n_pend++];
 
 		p->c = *c;
@@ -1276,6 +1405,7 @@ static void tun_kick(struct tunnel *t)
 	while (t->state == TUN_UP && t->have_sa && !t->sa.waiting && t->n_queue) {
 		uint8_t kind = t->queue[0].kind;
 		uint32_t spi = t->queue[0].spi;
+		struct ike_child_cfg child;
 		struct child *c;
 		int rc = -ENOENT;
 
@@ -1286,12 +1416,12 @@ static void tun_kick(struct tunnel *t)
 			break;
 		case REQ_REKEY_CHILD:
 			c = child_by_in(t, spi);
-			if (c)
-				rc = ike_sa_rekey_child_request(&t->sa, &t->child_cfg, t->pfs_group,
+			if (c && child_cfg_of(t, ikd_site(d, t->site), &child) == 0)
+				rc = ike_sa_rekey_child_request(&t->sa, &child, t->pfs_group,
 								new_spi(), spi, &d->out);
 			break;
 		case REQ_REKEY_IKE:
-			rc = ike_sa_rekey_ike_request(&t->sa, &t->ike_props, t->ike_group, &d->out);
+			rc = ike_sa_rekey_ike_request(&t->sa, &t->props->ike, t->ike_group, &d->out);
 			break;
 		case REQ_DELETE_CHILD:
 			rc = ike_sa_delete_child_request(&t->sa, &spi, 1, &d->out);
@@ -1357,6 +1487,12 @@ static void extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, 
 	struct extra_sa *e;
 	uint64_t now = timer_now_ms();
 
+	if (!t->extras)
+		t->extras = calloc(TUN_EXTRA_MAX, sizeof(*t->extras));
+	if (!t->extras) {
+		ike_sa_clear(sa);
+		return;
+	}
 	if (t->n_extras == TUN_EXTRA_MAX)
 		extra_drop(t, 0);
 	e = &t->extras[t->n_extras++];
@@ -1559,6 +1695,26 @@ static void peer_moved(struct tunnel *t)
 	}
 }
 
+/*
+ * ike_sa_receive() with the site's Child SA settings at hand for a CREATE_CHILD_SA (the IKE
+ * header says the exchange in clear; it is made only for those, and not kept).
+ */
+static int sa_receive(struct tunnel *t, struct ike_sa *sa, uint8_t *buf, size_t len,
+		      struct ike_sa_rx *rx)
+{
+	struct ike_child_cfg child;
+	bool cc = len >= IKE_HEADER_LEN && buf[18] == IKE_EXCH_CREATE_CHILD_SA &&
+		  child_cfg_of(t, ikd_site(t->d, t->site), &child) == 0;
+	int rc;
+
+	t->cc.child = cc ? &child : NULL;
+	rc = ike_sa_receive(sa, buf, len, spi_map, t, &t->d->out, rx);
+	t->cc.child = NULL;
+	if (cc)
+		t->settle_at_ms = timer_now_ms() + SETTLE_MS;
+	return rc;
+}
+
 static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const union net_addr *from)
 {
 	struct ikd *d = t->d;
@@ -1568,7 +1724,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 	char peer[80];
 	int rc;
 
-	rc = ike_sa_receive(&t->sa, buf, len, spi_map, t, &d->out, &rx);
+	rc = sa_receive(t, &t->sa, buf, len, &rx);
 	if (rc == -EINPROGRESS) {
 		heard(t);	/* an authenticated fragment (RFC 7383) stored */
 		return;
@@ -1668,7 +1824,7 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 	struct ikd *d = t->d;
 	struct extra_sa *e = &t->extras[i];
 	struct ike_sa_rx rx;
-	int rc = ike_sa_receive(&e->sa, buf, len, spi_map, t, &d->out, &rx);
+	int rc = sa_receive(t, &e->sa, buf, len, &rx);
 
 	if (rc == -EINPROGRESS)
 		return;
@@ -1867,6 +2023,9 @@ static void rekey_fire(struct timer *tm, void *arg)
 	for (size_t i = 0; i < t->n_pend; i++)
 		if (now >= t->pend[i].deadline_ms)
 			pend_install(t, i--);
+	tunnel_trim(t);
+	if (t->settle_at_ms && now >= t->settle_at_ms && ike_sa_settle(&t->sa))
+		t->settle_at_ms = 0;
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];
 

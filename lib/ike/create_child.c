@@ -83,6 +83,14 @@ void ike_cc_free(struct ike_sa *sa)
 	sa->cc = NULL;
 }
 
+bool ike_sa_settle(struct ike_sa *sa)
+{
+	if (sa->cc && sa->cc->req.kind != CC_NONE)
+		return false;
+	ike_cc_free(sa);
+	return true;
+}
+
 static int cc_state(struct ike_sa *sa)
 {
 	if (!sa->cc)

@@ -95,6 +95,12 @@ int ike_sa_rekey_child_request(struct ike_sa *sa, const struct ike_child_cfg *ch
 /* Rekey the IKE SA (§1.3.2): SK{SA, Ni, KEi}, proposals of protocol IKE with a fresh SPI. */
 int ike_sa_rekey_ike_request(struct ike_sa *sa, const struct ike_pld_sa *proposals,
 			     uint16_t dh_group, struct ike_writer *out);
+/*
+ * The window for late collisions with our last rekey (§2.8.1) has passed: free what
+ * CREATE_CHILD_SA keeps between exchanges (some KiB per SA). false, keeping it, while a
+ * CREATE_CHILD_SA of ours is outstanding. A later exchange starts afresh.
+ */
+bool ike_sa_settle(struct ike_sa *sa);
 
 enum ike_sa_event {
 	IKE_SA_EV_REPLY = 1,		/* a request was handled: out has the reply */

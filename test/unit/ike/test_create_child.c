@@ -405,6 +405,41 @@ START_TEST(test_cc_rekey_child_both_ways)
 }
 END_TEST
 
+/* What CREATE_CHILD_SA kept is freed when settled, never while ours is out; rekeys go on. */
+START_TEST(test_cc_settle)
+{
+	struct fx f;
+	struct ike_sa_rx rp, rb;
+
+	establish(&f);
+	ck_assert(ike_sa_settle(&f.b));		/* nothing to free yet */
+	ck_assert_int_eq(ike_sa_rekey_child_request(&f.b, &branch_cfg, 0, 0xb00000aa, B_FIRST_SPI,
+						    &f.m), 0);
+	ck_assert_ptr_nonnull(f.b.cc);
+	ck_assert(!ike_sa_settle(&f.b));	/* outstanding: kept */
+	ck_assert_ptr_nonnull(f.b.cc);
+	run_b(&f, &rp, &rb);
+	ck_assert_int_eq(rb.event, IKE_SA_EV_CHILD_REKEYED);
+	ike_sa_rx_clear(&rp);
+	ike_sa_rx_clear(&rb);
+	ck_assert(ike_sa_settle(&f.b));
+	ck_assert(ike_sa_settle(&f.p));
+	ck_assert_ptr_null(f.b.cc);
+	ck_assert_ptr_null(f.p.cc);
+	/* The next rekey (of the same SA: the fixture's SPI map knows only it) from scratch. */
+	ck_assert_int_eq(ike_sa_rekey_child_request(&f.b, &branch_cfg, 0, 0xb00000bb, B_FIRST_SPI,
+						    &f.m), 0);
+	run_b(&f, &rp, &rb);
+	ck_assert_int_eq(rb.event, IKE_SA_EV_CHILD_REKEYED);
+	ck_assert_uint_eq(rb.old_spi_in, B_FIRST_SPI);
+	ck_assert_int_eq(rp.event, IKE_SA_EV_CHILD_REKEYED);
+	assert_child_pair(&rb.child, &rp.child);
+	ike_sa_rx_clear(&rp);
+	ike_sa_rx_clear(&rb);
+	teardown(&f);
+}
+END_TEST
+
 START_TEST(test_cc_rekey_ike)
 {
 	struct fx f;
@@ -1131,6 +1166,7 @@ int main(void)
 	tcase_add_test(tc, test_cc_new_child_without_pfs);
 	tcase_add_test(tc, test_cc_new_child_with_pfs);
 	tcase_add_test(tc, test_cc_rekey_child_both_ways);
+	tcase_add_test(tc, test_cc_settle);
 	tcase_add_test(tc, test_cc_rekey_ike);
 	tcase_add_test(tc, test_cc_rekey_ike_keys);
 	tcase_add_test(tc, test_cc_no_proposal_chosen);
