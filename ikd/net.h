@@ -18,7 +18,6 @@ union net_addr {
 	struct sockaddr sa;
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
-	struct sockaddr_storage ss;
 };
 
 struct net_sock {

@@ -332,6 +332,19 @@ static void props_put(struct ikd *d, struct tun_props *p)
 	free(p);
 }
 
+/*
+ * The IKE_SA_INIT or IKE_AUTH message kept for retransmission goes once it cannot be asked
+ * for again: the initiator's when the SA is up; the responder's IKE_AUTH answer when the
+ * peer shows it has it (any message on the SA) or after PENDING_KEEP_MS.
+ */
+#define PENDING_KEEP_MS 60000
+
+static void pending_release(struct tunnel *t)
+{
+	ike_writer_clear(&t->pending);
+	ike_writer_init(&t->pending, IKE_MAX_MSG_LEN);
+}
+
 /* The handshake's state (nonces, DH, messages) lives only while a handshake runs. */
 static struct ike_init *init_new(struct tunnel *t)
 {
@@ -798,6 +811,8 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 
 	ike_sa_from_init(&t->sa, t->init);
 	init_drop(t);
+	if (t->initiator)
+		pending_release(t);
 	t->have_sa = true;
 	t->state = TUN_UP;
 	tunnel_error(t, NULL);
@@ -1750,6 +1765,8 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 		t->remote = *from;
 		peer_moved(t);
 	}
+	if (!t->initiator && t->pending.buf)
+		pending_release(t);	/* the peer has our IKE_AUTH answer */
 	/* A reply goes out with the SA that received the request, before any switch. */
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
 	    rx.event == IKE_SA_EV_DELETED)
@@ -1914,8 +1931,8 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 
 		/* Our IKE_AUTH response was lost: the same again, once per retransmission (a
 		 * fragmented one only on its first fragment, once verified, RFC 7383 §2.6.1). */
-		if (!ike_frag_is_skf(buf, len, &fh) ||
-		    (ike_frag_open(&t->sa.k, buf, len, &pc) == 0 && pc.skf.frag_num == 1))
+		if (t->pending.len && (!ike_frag_is_skf(buf, len, &fh) ||
+		    (ike_frag_open(&t->sa.k, buf, len, &pc) == 0 && pc.skf.frag_num == 1)))
 			send_msg(t, &t->pending);
 	} else if ((t->state == TUN_UP || t->state == TUN_DELETING) && t->have_sa) {
 		on_established(t, buf, len, &dg->from);
@@ -2026,6 +2043,8 @@ static void rekey_fire(struct timer *tm, void *arg)
 	tunnel_trim(t);
 	if (t->settle_at_ms && now >= t->settle_at_ms && ike_sa_settle(&t->sa))
 		t->settle_at_ms = 0;
+	if (t->pending.buf && now - t->up_since_ms >= PENDING_KEEP_MS)
+		pending_release(t);
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];
 

@@ -20,6 +20,7 @@ void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init)
 	sa->k = init->k;
 	sodium_memzero(&init->k, sizeof(init->k));
 	ike_init_clear(init);
+	secret_clear(&sa->k.keys.skeyseed);	/* the SK_* are derived: it has done its work */
 	sa->next_req = sa->k.initiator ? 2 : 0;
 	sa->peer_next = sa->k.initiator ? 0 : 2;
 	ike_writer_init(&sa->req, IKE_MAX_MSG_LEN);
@@ -103,11 +104,11 @@ int ike_sa_delete_request(struct ike_sa *sa, struct ike_writer *out)
 int ike_sa_delete_child_request(struct ike_sa *sa, const uint32_t *spis_in, size_t n,
 				struct ike_writer *out)
 {
-	uint8_t spis[4 * IKE_MAX_DELETE_SPIS];
+	uint8_t spis[4 * IKE_SA_MAX_DELETE_OUT];
 	struct ike_pld_delete d = { .protocol = IKE_PROTO_ESP, .spi_len = 4, .spis = spis };
 	int rc;
 
-	if (n == 0 || n > IKE_MAX_DELETE_SPIS)
+	if (n == 0 || n > IKE_SA_MAX_DELETE_OUT)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t be = htonl(spis_in[i]);

@@ -45,6 +45,9 @@ struct ike_cc_cfg {
 	unsigned (*n_children)(void *arg);
 };
 
+/* The Child SAs one Delete of ours names at most (a peer's may name IKE_MAX_DELETE_SPIS). */
+#define IKE_SA_MAX_DELETE_OUT 16
+
 struct ike_sa {
 	struct ike_sa_keys k;		/* SPIs, role, suite, keys */
 	uint32_t next_req;		/* the ID of our next request */
@@ -57,7 +60,7 @@ struct ike_sa {
 	uint8_t req_exchange;
 	bool req_delete_ike;		/* it deletes this IKE SA */
 	uint16_t req_n_delete;		/* it deletes these Child SAs (our inbound SPIs) */
-	uint32_t req_delete[IKE_MAX_DELETE_SPIS];
+	uint32_t req_delete[IKE_SA_MAX_DELETE_OUT];
 	/* Set by the caller after ike_sa_from_init(); NULL refuses with NO_ADDITIONAL_SAS. */
 	const struct ike_cc_cfg *cc_cfg;
 	struct ike_cc_state *cc;	/* create_child.c's, NULL until first needed */
@@ -75,6 +78,7 @@ void ike_sa_clear(struct ike_sa *sa);
 /* Our requests; -EBUSY while one is outstanding. out gets the message to send. */
 int ike_sa_dpd_request(struct ike_sa *sa, struct ike_writer *out);
 int ike_sa_delete_request(struct ike_sa *sa, struct ike_writer *out);
+/* At most IKE_SA_MAX_DELETE_OUT SPIs (-EINVAL past it). */
 int ike_sa_delete_child_request(struct ike_sa *sa, const uint32_t *spis_in, size_t n,
 				struct ike_writer *out);
 

@@ -174,6 +174,14 @@ START_TEST(test_ike_sa_delete_child_and_ike)
 	establish(&b, &p);
 	ike_writer_init(&m, IKE_MAX_MSG_LEN);
 	ike_writer_init(&reply, IKE_MAX_MSG_LEN);
+	/* More SPIs than one Delete of ours carries: refused, nothing outstanding. */
+	{
+		uint32_t many[IKE_SA_MAX_DELETE_OUT + 1] = { 0 };
+
+		ck_assert_int_eq(ike_sa_delete_child_request(&b, many, IKE_SA_MAX_DELETE_OUT + 1,
+							     &m), -EINVAL);
+		ck_assert(!b.waiting);
+	}
 	/* The branch deletes its inbound 0x1111 (and an SPI the POP does not know). */
 	ck_assert_int_eq(ike_sa_delete_child_request(&b, spis, 2, &m), 0);
 	ck_assert_int_eq(ike_sa_receive(&p, m.buf, m.len, pop_map, NULL, &reply, &rx), 0);
