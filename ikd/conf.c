@@ -37,6 +37,7 @@ void conf_defaults(struct ikd_conf *c)
 	c->dpd_misses = 3;
 	c->hold_down_s = 60;
 	c->fragmentation = true;
+	c->probe = true;
 }
 
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -162,6 +163,9 @@ static int set_key(struct ikd_conf *c, const char *key, const char *v, const cha
 		return *why = "must be one of error, warning, notice, info, debug", -EINVAL;
 	} else if (!strcmp(key, "fragmentation")) {
 		if (parse_bool(v, &c->fragmentation) < 0)
+			return *why = "must be yes or no", -EINVAL;
+	} else if (!strcmp(key, "probe")) {
+		if (parse_bool(v, &c->probe) < 0)
 			return *why = "must be yes or no", -EINVAL;
 	} else {
 		return *why = "unknown key", -EINVAL;

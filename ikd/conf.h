@@ -38,6 +38,7 @@ struct ikd_conf {
 	uint32_t dpd_misses;		/* intervals of silence before a POP is dead */
 	uint32_t hold_down_s;		/* the primary stays healthy this long before fallback */
 	bool fragmentation;
+	bool probe;			/* initiator: ICMP echo to each POP's probe IP */
 };
 
 void conf_defaults(struct ikd_conf *c);

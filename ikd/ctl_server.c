@@ -136,6 +136,16 @@ static uint64_t site_kbps(const char *site, uint64_t bytes)
 	return s->kbps;
 }
 
+/* A tunnel's ICMP probe: off (none), failing, ok (the last answered in time), waiting. */
+static const char *probe_state(const struct tunnel *t)
+{
+	if (!t->probe)
+		return "off";
+	if (t->probe->failing)
+		return "failing";
+	return t->probe->missed == 0 && t->probe->answered ? "ok" : "waiting";
+}
+
 static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writer *w)
 {
 	struct ikd *d = arg;
@@ -182,6 +192,9 @@ static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writ
 				   (now - t->up_since_ms) / 1000 : 0);
 		rc = rc ?: put_u64(w, "last-heard-s", t->last_heard_ms ?
 				   (now - t->last_heard_ms) / 1000 : 0);
+		rc = rc ?: ctl_put_kv(w, "probe", probe_state(t));
+		if (t->probe && t->probe->answered)
+			rc = rc ?: put_u64(w, "probe-rtt-ms", t->probe->rtt_ms);
 		rc = rc ?: ctl_put_kv(w, "last-error", t->last_error ? t->last_error : "");
 		rc = rc ?: ctl_row_end(w, mark);
 	}

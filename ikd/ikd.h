@@ -22,6 +22,8 @@
 #define IKD_MAX_CHILDREN 16
 #define IKD_REQID_BASE 0x494b0000u	/* "IK": the reqids ikd owns (64 Ki of them) */
 #define IKD_POLICY_PRIORITY 0x494bu	/* the priority of every policy ikd installs */
+#define IKD_PROBE_PRIORITY 0x494au	/* a tunnel's probe policy: before the site's */
+#define IKD_PROBE_MARK_BASE 0x494b0000u	/* a probe's mark: this | its 16-bit identifier */
 
 enum tun_state {
 	TUN_IDLE,		/* initiator: waiting to (re)connect */
@@ -92,6 +94,19 @@ struct tun_props {
 	uint16_t ike_group, pfs_group;
 };
 
+/* A tunnel's ICMP probe (probe.c): echoes to its POP's probe IP through its own SA. */
+struct tun_probe {
+	uint16_t id, seq;		/* the echo identifier (this tunnel's) and the last sent */
+	bool waiting;			/* the last echo has had no answer yet */
+	bool failing;			/* dpd-misses echoes unanswered: no traffic through it */
+	uint32_t missed;		/* echoes unanswered in a row */
+	uint32_t mark;			/* SO_MARK of its echoes, the mark its policy matches */
+	union net_addr src, dst;	/* inside the site's selectors */
+	uint64_t sent_ms, answered_ms;
+	uint32_t rtt_ms;		/* of the last answer */
+	uint64_t sent, answered;	/* echoes since the tunnel came up */
+};
+
 struct tunnel {
 	struct ikd *d;
 	bool initiator;
@@ -133,6 +148,8 @@ struct tunnel {
 	struct child *children;
 	size_t n_children, cap_children;
 	uint64_t up_since_ms, last_heard_ms, last_sent_ms;
+	uint64_t healthy_since_ms;	/* usable since (up, and its probe answered) */
+	struct tun_probe *probe;	/* initiator with a probe IP: its ICMP probe, or NULL */
 	unsigned dpd_missed;
 	uint64_t handshakes, failures;
 	char *last_error;		/* NULL when none */
@@ -178,6 +195,11 @@ struct ikd {
 	struct ctl_client *clients;
 	int signal_fd;
 	struct loop_fd sig_fd;
+	int probe_fd[2];		/* raw ICMP and ICMPv6 sockets of the probes, -1: none */
+	struct loop_fd probe_lfd[2];
+	struct tunnel **probe_ids;	/* tunnels by probe identifier, made on first use */
+	uint16_t probe_next;
+	uint8_t probe_token[8];		/* random: echoes of this ikd carry it */
 };
 
 /* tunnel.c: the IKE side */
@@ -201,6 +223,17 @@ const char *ikd_site_status(struct ikd *d, const struct site *s, const char **re
 /* How many sites are up, down and disabled, in one pass (for STATUS= and `status`). */
 void ikd_status_counts(struct ikd *d, size_t *ret_up, size_t *ret_down, size_t *ret_disabled);
 
+/* probe.c: the ICMP probe of each initiator tunnel whose POP has a probe IP */
+void probe_open(struct ikd *d);		/* at start-up, while CAP_NET_RAW is held */
+void probe_close(struct ikd *d);
+/* Set up t's probe (its policy included); -errno and why when it cannot have one. */
+int probe_start(struct tunnel *t, const struct site *s, const struct pop *p, char *why,
+		size_t why_len);
+void probe_stop(struct tunnel *t);
+int probe_send(struct tunnel *t);
+/* tunnel.c: an echo of t's probe came back. */
+void tunnel_probe_answered(struct tunnel *t);
+
 /* kernel.c: Child SAs and policies */
 #define KERNEL_SA_IN	1u
 #define KERNEL_SA_OUT	2u
@@ -219,6 +252,10 @@ int kernel_site_policies_change(struct ikd *d, const struct site *old, const str
 /* Responder: policies for one Child SA from its negotiated selectors. */
 int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c,
 			  const struct site *s, bool remove);
+/* t's probe policy: its echoes (by mark) to the probe IP through t's SA. */
+int kernel_probe_policy(struct ikd *d, const struct tunnel *t, bool remove);
+/* "192.0.2.0/24", "2001:db8::1" (a host) ... as an address and prefix length. */
+int kernel_cidr_parse(const char *text, struct xfrm_addr *a, uint8_t *plen);
 /* A socket address as the kernel's XFRM address (the port left out). */
 void kernel_addr(const union net_addr *a, struct xfrm_addr *ret);
 uint32_t kernel_reqid(const struct ikd *d, const struct site *s);

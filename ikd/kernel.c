@@ -54,7 +54,8 @@ static int collect_policy(const struct xfrm_policy *p, void *arg)
 	struct leftovers *l = arg;
 
 	/* Ours: our priority, and a template of ours or none (a fail-closed block). */
-	if (p->priority != IKD_POLICY_PRIORITY || (p->n_tmpls && !REQID_OURS(p->tmpl[0].reqid)))
+	if ((p->priority != IKD_POLICY_PRIORITY && p->priority != IKD_PROBE_PRIORITY) ||
+	    (p->n_tmpls && !REQID_OURS(p->tmpl[0].reqid)))
 		return 0;
 	if (grow((void **)&l->pols, &l->cap_pols, l->n_pols, sizeof(*l->pols)) < 0)
 		return -ENOMEM;
@@ -227,7 +228,7 @@ void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c)
 }
 
 /* "10.1.0.0/24" into a selector half. */
-static int parse_cidr(const char *text, struct xfrm_addr *a, uint8_t *plen)
+int kernel_cidr_parse(const char *text, struct xfrm_addr *a, uint8_t *plen)
 {
 	char buf[SITE_ADDR_MAX + 4];
 	char *slash;
@@ -257,8 +258,8 @@ static int for_each_pair(const struct site *s, int (*fn)(struct xfrm_sel *sel, v
 			struct xfrm_sel sel = { 0 };
 			int r;
 
-			if (parse_cidr(s->local_ts[i], &sel.src, &sel.src_plen) < 0 ||
-			    parse_cidr(s->remote_ts[j], &sel.dst, &sel.dst_plen) < 0 ||
+			if (kernel_cidr_parse(s->local_ts[i], &sel.src, &sel.src_plen) < 0 ||
+			    kernel_cidr_parse(s->remote_ts[j], &sel.dst, &sel.dst_plen) < 0 ||
 			    sel.src.family != sel.dst.family)
 				continue;
 			r = fn(&sel, arg);
@@ -332,6 +333,14 @@ static int site_pair(struct xfrm_sel *sel, void *arg)
 				 * says the SA is this site's. */
 				p.tmpl[0].src.family = sel->src.family;
 				p.tmpl[0].dst.family = sel->src.family;
+				/*
+				 * Steered by mark alone, the site's selectors may overlap the
+				 * router's other traffic (remote-ts 0.0.0.0/0 beside direct
+				 * Internet access): what comes back in clear, and what the
+				 * router forwards towards the tunnel, must pass. With an if_id
+				 * the policies see only their interface's traffic anyway.
+				 */
+				p.tmpl[0].optional = c->s->mark_mask && !c->s->if_id;
 			}
 		}
 		/* XFRM_MSG_UPDPOLICY: an atomic replace, the switch at failover. */
@@ -342,6 +351,38 @@ static int site_pair(struct xfrm_sel *sel, void *arg)
 				strerror(-r), e.msg[0] ? ": " : "", e.msg);
 		}
 	}
+	return rc;
+}
+
+int kernel_probe_policy(struct ikd *d, const struct tunnel *t, bool remove)
+{
+	const struct tun_probe *pr = t->probe;
+	struct xfrm_policy p;
+	struct xfrm_err e = { 0 };
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.dir = XFRM_POLICY_OUT;
+	kernel_addr(&pr->src, &p.sel.src);
+	kernel_addr(&pr->dst, &p.sel.dst);
+	p.sel.src_plen = p.sel.dst_plen = pr->dst.sa.sa_family == AF_INET ? 32 : 128;
+	p.sel.proto = pr->dst.sa.sa_family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+	p.mark = pr->mark;
+	p.mark_mask = 0xffffffffu;
+	p.priority = IKD_PROBE_PRIORITY;
+	if (remove)
+		return xfrm_policy_delete(&d->xs, &p, NULL);
+	p.action = XFRM_POLICY_ALLOW;
+	p.n_tmpls = 1;
+	p.tmpl[0].proto = IPPROTO_ESP;
+	p.tmpl[0].mode = XFRM_MODE_TUNNEL;
+	p.tmpl[0].reqid = t->reqid;
+	kernel_addr(&t->local, &p.tmpl[0].src);
+	kernel_addr(&t->remote, &p.tmpl[0].dst);
+	rc = xfrm_policy_add(&d->xs, &p, true, &e);
+	if (rc < 0)
+		log_err("site '%s' pop '%s': kernel refused the probe's policy: %s%s%s", t->site,
+			t->pop, strerror(-rc), e.msg[0] ? ": " : "", e.msg);
 	return rc;
 }
 
@@ -361,8 +402,8 @@ static bool pair_kept(const struct xfrm_sel *sel, const struct site *old, const 
 		for (size_t j = 0; j < now->n_remote_ts; j++) {
 			struct xfrm_sel n = { 0 };
 
-			if (parse_cidr(now->local_ts[i], &n.src, &n.src_plen) == 0 &&
-			    parse_cidr(now->remote_ts[j], &n.dst, &n.dst_plen) == 0 &&
+			if (kernel_cidr_parse(now->local_ts[i], &n.src, &n.src_plen) == 0 &&
+			    kernel_cidr_parse(now->remote_ts[j], &n.dst, &n.dst_plen) == 0 &&
 			    n.src_plen == sel->src_plen && n.dst_plen == sel->dst_plen &&
 			    n.src.family == sel->src.family &&
 			    !memcmp(&n.src.a, &sel->src.a, sizeof(n.src.a)) &&

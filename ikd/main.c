@@ -361,6 +361,7 @@ int main(int argc, char **argv)
 	}
 	if (open_sockets(&d) < 0)
 		return 1;
+	probe_open(&d);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
@@ -392,6 +393,7 @@ int main(int argc, char **argv)
 	rc = loop_run(&d.loop);
 	ctl_server_close(&d);
 	ikd_tunnels_clear(&d);
+	probe_close(&d);
 	for (size_t i = 0; i < 4; i++)
 		if (d.socks[i].fd >= 0)
 			net_sock_close(&d.socks[i]);

@@ -416,6 +416,7 @@ static void tunnel_reset(struct tunnel *t)
 	tunnel_cancel_timers(t);
 	ours_del(d, t);
 	half_del(d, t);
+	probe_stop(t);
 	init_drop(t);
 	if (t->have_sa)
 		ike_sa_clear(&t->sa);
@@ -802,6 +803,65 @@ static unsigned cc_n_children(void *arg)
 	return (unsigned)((struct tunnel *)arg)->n_children;
 }
 
+/* ---- the ICMP probe (probe.c sends and receives) ---- */
+
+static void probe_begin(struct tunnel *t, const struct site *s)
+{
+	char why[160], dst[64];
+	int rc = probe_start(t, s, site_db_find_pop(&t->d->db, t->pop), why, sizeof(why));
+
+	if (rc == 0)
+		log_info("site '%s' pop '%s': probing %s through the tunnel", t->site, t->pop,
+			 net_addr_str(&t->probe->dst, dst, sizeof(dst)));
+	else if (why[0])
+		log_notice("site '%s' pop '%s': no ICMP probe: %s", t->site, t->pop, why);
+}
+
+/* With each liveness check: was the last echo answered? Then the next one. */
+static void probe_tick(struct tunnel *t, const struct site *s)
+{
+	struct tun_probe *pr = t->probe;
+	char dst[64];
+
+	net_addr_str(&pr->dst, dst, sizeof(dst));
+	if (pr->waiting && ++pr->missed >= t->d->conf.dpd_misses && !pr->failing) {
+		pr->failing = true;
+		log_warn("site '%s' pop '%s': probe %s unanswered %u times: the tunnel carries no "
+			 "traffic", t->site, t->pop, dst, pr->missed);
+		ikd_event(t->d, t->site, t->pop, "probe-failed", "%s unanswered %u times", dst,
+			  pr->missed);
+		site_reevaluate(t->d, s);
+	}
+	/* A send the kernel refuses (no SA yet) is an echo unanswered. */
+	pr->waiting = true;
+	pr->sent++;
+	if (probe_send(t) < 0)
+		log_debug("site '%s' pop '%s': probe to %s not sent", t->site, t->pop, dst);
+}
+
+void tunnel_probe_answered(struct tunnel *t)
+{
+	struct tun_probe *pr = t->probe;
+	uint64_t now = timer_now_ms();
+	char dst[64];
+
+	if (!pr->waiting)
+		return;		/* a duplicate */
+	pr->waiting = false;
+	pr->missed = 0;
+	pr->answered++;
+	pr->answered_ms = now;
+	pr->rtt_ms = (uint32_t)(now - pr->sent_ms);
+	if (!pr->failing)
+		return;
+	pr->failing = false;
+	t->healthy_since_ms = now;
+	net_addr_str(&pr->dst, dst, sizeof(dst));
+	log_notice("site '%s' pop '%s': probe %s answers again", t->site, t->pop, dst);
+	ikd_event(t->d, t->site, t->pop, "probe-ok", "%s answers again", dst);
+	site_reevaluate(t->d, ikd_site(t->d, t->site));
+}
+
 /* IKE_AUTH completed on either side: the Child SA into the kernel, the tunnel up. */
 static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child)
 {
@@ -819,7 +879,7 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	t->tries = 0;
 	t->dpd_missed = 0;
 	t->handshakes++;
-	t->up_since_ms = t->last_heard_ms = timer_now_ms();
+	t->up_since_ms = t->last_heard_ms = t->healthy_since_ms = timer_now_ms();
 	t->reconnect_s = d->conf.reconnect_min_s;
 	timer_cancel(&d->loop.timers, &t->t_retx);
 	secret_clear(&t->psk);
@@ -867,6 +927,8 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	if (t->sa.k.nat_local)
 		timer_arm(&d->loop.timers, &t->t_keepalive,
 			  timer_now_ms() + (uint64_t)d->conf.keepalive_s * 1000);
+	if (t->initiator && s && t->n_children && t->children[0].installed)
+		probe_begin(t, s);
 	if (t->initiator && s)
 		site_reevaluate(d, s);
 }
@@ -1700,6 +1762,8 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
  */
 static void peer_moved(struct tunnel *t)
 {
+	if (t->probe)
+		kernel_probe_policy(t->d, t, false);	/* its template names the endpoints */
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];
 
@@ -1986,6 +2050,8 @@ static void dpd_fire(struct timer *tm, void *arg)
 		tun_enqueue(t, REQ_DPD, 0);
 		tun_kick(t);
 	}
+	if (t->probe)
+		probe_tick(t, s);
 	timer_arm(&d->loop.timers, &t->t_dpd, timer_now_ms() + (uint64_t)dpd_interval(t, s) * 1000);
 }
 
@@ -2080,7 +2146,8 @@ static struct tunnel *pop_tunnel(struct ikd *d, const char *site, const char *po
 
 static bool usable(const struct tunnel *t)
 {
-	return t && t->state == TUN_UP && t->n_children > 0 && t->children[0].installed;
+	return t && t->state == TUN_UP && t->n_children > 0 && t->children[0].installed &&
+	       !(t->probe && t->probe->failing);
 }
 
 /* The POPs in order of preference: the primary, then the backups. */
@@ -2131,10 +2198,10 @@ static void site_reevaluate(struct ikd *d, const struct site *s)
 	if (usable(cur))
 		choice = cur;
 	if (choice != prim && usable(prim)) {
-		if (!choice || now - prim->up_since_ms >= hold)
+		if (!choice || now - prim->healthy_since_ms >= hold)
 			choice = prim;
 		else
-			timer_arm(&d->loop.timers, &r->t_fallback, prim->up_since_ms + hold);
+			timer_arm(&d->loop.timers, &r->t_fallback, prim->healthy_since_ms + hold);
 	}
 	for (size_t i = 0; !choice && i < n; i++) {
 		struct tunnel *t = pop_tunnel(d, s->name, pops[i]);
@@ -2184,7 +2251,10 @@ const char *ikd_site_status(struct ikd *d, const struct site *s, const char **re
 		if (!a)
 			return "down";
 		*ret_active = a->pop;
-		return usable(a) && now - a->last_heard_ms < STATUS_WINDOW_MS ? "up" : "down";
+		/* Heard: a DPD answer (any message) or a probe answer in the last minute. */
+		return usable(a) && (now - a->last_heard_ms < STATUS_WINDOW_MS ||
+				     (a->probe && now - a->probe->answered_ms < STATUS_WINDOW_MS)) ?
+		       "up" : "down";
 	}
 	n = ikd_site_tunnels(d, s->name, ts, sizeof(ts) / sizeof(ts[0]));
 	for (size_t i = 0; i < n; i++)

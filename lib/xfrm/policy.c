@@ -83,6 +83,7 @@ int xfrm_policy_build(struct xfrm_sock *s, void *buf, size_t cap, const struct x
 		t[i].saddr = src->src.a;
 		t[i].reqid = src->reqid;
 		t[i].mode = src->mode;
+		t[i].optional = src->optional;
 		t[i].aalgos = t[i].ealgos = t[i].calgos = ~0u;
 	}
 	if (p->n_tmpls)
@@ -165,6 +166,7 @@ static int policy_attr(uint16_t type, const void *payload, size_t len, void *arg
 		p->tmpl[i].proto = t.id.proto;
 		p->tmpl[i].mode = t.mode;
 		p->tmpl[i].reqid = t.reqid;
+		p->tmpl[i].optional = t.optional != 0;
 	}
 	return 0;
 }

@@ -122,6 +122,8 @@ struct xfrm_tmpl {
 	uint8_t proto;
 	uint8_t mode;
 	uint32_t reqid;
+	/* An inbound/forward policy also lets through what arrives in clear ("level use"). */
+	bool optional;
 };
 
 #define XFRM_MAX_TMPLS 4

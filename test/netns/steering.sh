@@ -16,6 +16,8 @@
 #    Guest Wifi, its own selectors and mark 0x20/0xff) carries it over its own SAs.
 # 3. Route-based: site 'shop' edited to if-id 12, an xfrm interface ipsec12 and an ip rule send
 #    the LAN's traffic for 10.2.0.0/24 into it, every port; without the route it leaves in clear.
+# 4. A default route split by mark: site 'shop' back on mark 0x10 with remote-ts 0.0.0.0/0;
+#    unmarked traffic from the LAN to the Internet goes and comes back in clear.
 # Where the traffic went is read from the SAs' packet counters (kernel) and from nftables
 # counters at pop1's WAN, which tell decapsulated packets (meta ipsec exists) from clear ones.
 # On a kernel without ESP (the host) the Child SAs fail: the policies' marks and if_id are
@@ -419,6 +421,28 @@ else
 		pass "route-based: traffic not routed into an xfrm interface passes the if_id 12 policy by" ||
 		fail "route-based: TCP 80 routed by the main table did not leave in clear"
 	[ "$have_esp" = 1 ] || note "route-based: the traffic through ipsec12 needs ESP and xfrm interfaces (test/vm/boot runs it)"
+fi
+
+# ---- 4: a default route split by mark ----
+# remote-ts 0.0.0.0/0 steered by mark: only marked traffic goes into the site, and the
+# inbound and forward policies, which cover everything that comes back, let what the router
+# sends direct come back in clear (their templates are optional: "level use").
+ip -n ikdst-r link del ipsec12 2>/dev/null
+ctl r site edit shop if-id 0 mark 0x10/0xff remote-ts 0.0.0.0/0 ||
+	fail "xfrmctl site edit shop if-id 0 mark 0x10/0xff remote-ts 0.0.0.0/0"
+sleep 0.5
+pol=$(ip -n ikdst-r xfrm policy)
+fwd=$(echo "$pol" | awk '/^src / { on = /^src 0.0.0.0\/0 dst 10.1.0.0\/24 / } on' | tr '\n' ' ')
+if echo "$fwd" | grep -q "dir fwd" && echo "$fwd" | grep -q "level use"; then
+	pass "default route by mark: the site's forward and inbound policies let clear packets by"
+else
+	fail "default route by mark: no optional forward policy for 0.0.0.0/0 -> 10.1.0.0/24"
+	echo "$pol"
+fi
+if ip netns exec ikdst-l ping -n -q -c 3 -i 0.2 -W 2 192.0.2.2 >/dev/null 2>&1; then
+	pass "default route by mark: unmarked traffic from the LAN to the Internet is answered in clear"
+else
+	fail "default route by mark: a ping from the LAN to 192.0.2.2 was not answered (XfrmInTmplMismatch: $(ip netns exec ikdst-r awk '$1 == "XfrmInTmplMismatch" { print $2 }' /proc/net/xfrm_stat))"
 fi
 
 [ "$fails" = 0 ] || {

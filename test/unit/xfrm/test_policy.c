@@ -81,6 +81,7 @@ START_TEST(test_xfrm_policy_add_dump_update_delete)
 	ck_assert_uint_eq(c.p[0].n_tmpls, 1);
 	ck_assert_uint_eq(c.p[0].tmpl[0].reqid, 7);
 	ck_assert_uint_eq(c.p[0].tmpl[0].mode, XFRM_MODE_TUNNEL);
+	ck_assert(!c.p[0].tmpl[0].optional);
 	ck_assert_mem_eq(&c.p[0].tmpl[0].dst.a.a4, &p.tmpl[0].dst.a.a4, 4);
 
 	/* A second add of the same policy is refused, with the kernel's errno. */
@@ -94,6 +95,22 @@ START_TEST(test_xfrm_policy_add_dump_update_delete)
 	ck_assert_int_eq(xfrm_policy_dump(&xs, 0x42, 0xffffffff, collect, &c, &err), 0);
 	ck_assert_uint_eq(c.n, 1);
 	ck_assert_mem_eq(&c.p[0].tmpl[0].dst.a.a4, "\xcb\x00\x71\x09", 4);
+
+	/* An inbound policy whose template is optional (it lets clear packets by) says so back. */
+	{
+		struct xfrm_policy in = p;
+
+		in.dir = XFRM_POLICY_IN;
+		in.mark = 0x43;
+		in.tmpl[0].optional = true;
+		ck_assert_int_eq(xfrm_policy_add(&xs, &in, false, &err), 0);
+		c.n = 0;
+		ck_assert_int_eq(xfrm_policy_dump(&xs, 0x43, 0xffffffff, collect, &c, &err), 0);
+		ck_assert_uint_eq(c.n, 1);
+		ck_assert_uint_eq(c.p[0].dir, XFRM_POLICY_IN);
+		ck_assert(c.p[0].tmpl[0].optional);
+		ck_assert_int_eq(xfrm_policy_delete(&xs, &in, &err), 0);
+	}
 
 	/* Fail-closed: the same policy as a block. */
 	p.action = XFRM_POLICY_BLOCK;
