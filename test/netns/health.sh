@@ -15,7 +15,8 @@
 # branch2 is refused with AUTHENTICATION_FAILED (its log and the gateway's); a check that
 # hangs is killed at its 1 s timeout and counts as failed, no process of it left behind and
 # no zombie, while xfrmctl keeps getting answers at once; the check passes again: "accepting
-# new tunnels again" once, status accepting true, branch2 comes up. IKE only: no ESP needed.
+# new tunnels again" once, status accepting true, branch2 comes up; failing again, then
+# SIGHUP with the check removed from ikd.conf: accepting, no check runs. IKE only: no ESP.
 # Exit 0 pass, 1 fail, 77 skipped (not root). KEEP=1 keeps the logs.
 set -uo pipefail
 build=$(cd "${1:?usage: test/netns/health.sh BUILD_DIR}" && pwd)
@@ -254,11 +255,28 @@ fi
 alive=$(pgrep -fc "sleep $hang_s")
 [ "$alive" = 0 ] && pass "no process of the hung checks left" || fail "$alive hung check processes left"
 n_fail=$(count "$work/b.log" "downstream check failed: not accepting new tunnels")
-n_ok=$(count "$work/b.log" "accepting new tunnels again")
+n_ok=$(count "$work/b.log" "downstream check passed: accepting new tunnels again")
 n_ev=$(grep -c '"event": "\(not-\)\{0,1\}accepting"' "$work/monitor.json")
 [ "$n_fail" = 1 ] && [ "$n_ok" = 1 ] && [ "$n_ev" = 2 ] &&
 	pass "each change logged once and sent to the monitor once" ||
 	fail "changes logged: failed $n_fail, again $n_ok; monitor events $n_ev"
+
+# ---- 6: SIGHUP: failing again, then the check removed from ikd.conf: accepting ----
+touch "$work/down"
+wait_count "$work/b.log" "downstream check failed: not accepting new tunnels" 2 6 ||
+	fail "the check did not fail a second time"
+sed -i '/^health-/d' "$work/b.conf"
+kill -HUP "$(cat "$work/b.pid")"
+if wait_for "$work/b.log" "downstream check removed: accepting new tunnels again" 5 &&
+   [ "$(accepting)" = true ] && ! ctl b -j status | grep -q health_; then
+	pass "SIGHUP without health-check: accepting again, no check in status"
+else
+	fail "after SIGHUP without health-check: $(ctl b -j status 2>&1 | tr -d '\n')"
+fi
+checks=$(count "$work/b.log" "downstream check \(passed\|failed\) after")
+sleep 2
+[ "$(count "$work/b.log" "downstream check \(passed\|failed\) after")" = "$checks" ] &&
+	pass "no check runs after its removal" || fail "checks still run after the removal"
 for x in a b c; do
 	kill -0 "$(cat "$work/$x.pid")" 2>/dev/null || fail "ikd in ikdhc-$x is gone"
 done
