@@ -174,10 +174,11 @@ static int parse_health(struct ikd_conf *c, const char *v, const char **why)
 		return *why = "must be none, command PATH [ARG ...] or tcp ADDRESS:PORT", -EINVAL;
 	v += 8 + strspn(v + 8, " \t");
 	if (*v != '/')
-		return *why = "the command must be an absolute path (it runs without a shell)", -EINVAL;
-	if (strpbrk(v, "\"'\\"))
-		return *why = "no quoting: the words are split on spaces (put the logic in a script)",
+		return *why = "the command must be an absolute path (it runs without a shell)",
 		       -EINVAL;
+	if (strpbrk(v, "\"'\\"))
+		return *why = "no quoting: the words are split on spaces "
+			      "(put the logic in a script)", -EINVAL;
 	if (strlen(v) >= sizeof(c->health_target))
 		return *why = "too long", -EINVAL;
 	for (const char *p = v; *p; p += strspn(p, " \t")) {
@@ -309,7 +310,8 @@ int conf_parse(struct ikd_conf *c, const char *path, const char *text, size_t le
 	if (tmp.reconnect_min_s > tmp.reconnect_max_s)
 		return fail(err, err_len, "%s: reconnect-min is above reconnect-max", path);
 	if (tmp.health != CONF_HEALTH_NONE && tmp.role != CONF_ROLE_RESPONDER)
-		return fail(err, err_len, "%s: health-check is for role responder (a gateway)", path);
+		return fail(err, err_len, "%s: health-check is for role responder (a gateway)",
+			    path);
 	*c = tmp;
 	return 0;
 }

@@ -53,7 +53,7 @@ struct ikd_conf {
 	/* command: its words, split on spaces when run; tcp: "ADDRESS:PORT" ("[v6]:PORT") */
 	char health_target[CONF_HEALTH_TARGET_MAX];
 	uint32_t health_interval_s;	/* from the start of one check to the next */
-	uint32_t health_timeout_s;	/* a check still running then has failed (and is killed) */
+	uint32_t health_timeout_s;	/* a check still running then failed (and is killed) */
 	uint32_t health_rise, health_fall;	/* consecutive results that change the state */
 };
 

@@ -96,11 +96,13 @@ static void changed(struct health *h, bool was_accepting, enum health_state was)
 		return;
 	}
 	if (!now)
-		log_warn("downstream check failed: not accepting new tunnels (%s %s: %s; %u in a row)",
-			 kind_name(h), h->target, h->result, was == HEALTH_UNKNOWN ? 1 : h->policy.fall);
+		log_warn("downstream check failed: not accepting new tunnels "
+			 "(%s %s: %s; %u in a row)", kind_name(h), h->target, h->result,
+			 was == HEALTH_UNKNOWN ? 1 : h->policy.fall);
 	else
-		log_notice("downstream check passed: accepting new tunnels again (%s %s: %s; %u in a row)",
-			   kind_name(h), h->target, h->result, h->policy.rise);
+		log_notice("downstream check passed: accepting new tunnels again "
+			   "(%s %s: %s; %u in a row)", kind_name(h), h->target, h->result,
+			   h->policy.rise);
 	if (h->on_change)
 		h->on_change(h, h->arg);
 }
@@ -170,7 +172,8 @@ static void on_proc(struct loop *l, struct loop_fd *f, uint32_t events)
  */
 static int spawn(struct health *h, pid_t *ret_pid)
 {
-	static char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	static char env_path[] =
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	char *envp[] = { env_path, NULL };
 	char buf[CONF_HEALTH_TARGET_MAX], *argv[CONF_HEALTH_ARGV_MAX];
 	posix_spawn_file_actions_t fa;

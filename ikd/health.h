@@ -62,9 +62,9 @@ struct health {
 	struct timer t_next, t_timeout;
 	pid_t pid;				/* the command running; 0 when none */
 	struct loop_fd proc_fd;			/* its pidfd; fd -1 when none */
-	struct loop_fd sock_fd;			/* tcp: the connecting socket; fd -1 when none */
+	struct loop_fd sock_fd;			/* tcp: the connecting socket; fd -1: none */
 	bool timed_out;				/* the running command was killed */
-	bool discard;				/* settings changed: the running check is void */
+	bool discard;				/* settings changed: the running check void */
 	uint64_t started_ms;
 	uint64_t checks, failures;
 	uint64_t refused;			/* IKE_AUTH refused while not accepting */

@@ -1321,7 +1321,8 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	if (rc == IKE_AUTH_REFUSED) {
 		d->stats.auth_failed++;
 		peer_log(LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s '%s'",
-			 from, lc.not_accepting ? "not accepting new tunnels (downstream check), identity" :
+			 from, lc.not_accepting ?
+			 "not accepting new tunnels (downstream check), identity" :
 			 !t->site[0] && !lc.wrong_source ? "unknown identity" :
 			 lc.wrong_source ? "wrong source address for identity" :
 			 "bad pre-shared key for site", lc.idi_text);
