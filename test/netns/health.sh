@@ -33,7 +33,12 @@ ctl() { ip netns exec "ikdhc-$1" "$xfrmctl" -s "$work/$1.sock" "${@:2}"; }
 # json_field JSON KEY: the first value of KEY (a string's contents, or a number or boolean)
 json_field() { sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",}]*\).*/\1/p" <<<"$1" | head -n 1; }
 accepting() { json_field "$(ctl b -j status 2>/dev/null)" accepting; }
-ike_spi() { ctl "$1" -j sa list 2>/dev/null | grep -o '"spi": *"[0-9a-f_]*"' | head -n 1; }
+# ike_spi NS SITE [POP]: the SPIs of SITE's IKE SA (to POP, on a branch) that is up; the
+# JSON has an SA a line.
+ike_spi() {
+	ctl "$1" -j sa list 2>/dev/null | grep '"type": "ike", "site": "'"$2"'", "pop": "'"${3:-}" |
+		grep '"state": "up"' | sed -n 's/.*"spi": "\([0-9a-f_]*\)".*/\1/p'
+}
 now_ms() { local t=$EPOCHREALTIME; t=${t/,/.}; echo $(( ${t%.*} * 1000 + 10#${t#*.} / 1000 )); }
 # wait_until SECONDS COMMAND...: by the clock
 wait_until() {
@@ -146,8 +151,9 @@ wait_for "$work/b.log" "downstream check passed: accepting new tunnels" 5 &&
 start_ikd a
 wait_for "$work/a.log" "pop 'pop1': IKE SA up" 10 &&
 	wait_for "$work/b.log" "site 'branch1' .*IKE SA up" 5 || { fail "branch1 did not come up"; finish; }
-spi_a=$(ike_spi a)
-spi_b=$(ike_spi b)
+spi_a=$(ike_spi a branch1 pop1)
+spi_b=$(ike_spi b branch1)
+[ -n "$spi_a" ] && [ "$spi_a" = "$spi_b" ] || fail "branch1's IKE SA: '$spi_a' here, '$spi_b' there"
 info "branch1 up, $spi_a"
 
 # ---- 2: the check fails ----
@@ -181,27 +187,34 @@ grep -q "site 'branch2' .*IKE SA up" "$work/b.log" && fail "branch2 came up whil
 
 # branch1 stays: same SPIs, heard from (DPD every second: dead after 3 silent seconds).
 sleep 5
-last_heard=$(json_field "$(ctl a -j site show branch1)" last_heard_s)
+pop1_row=$(ctl a -j site show branch1 | grep '{"pop": "pop1"')
+last_heard=$(json_field "$pop1_row" last_heard_s)
 rx_after=$(json_field "$(ctl b -j status)" ike_received)
-if [ "$(ike_spi a)" = "$spi_a" ] && [ "$(ike_spi b)" = "$spi_b" ] &&
-   [ "$(json_field "$(ctl a -j site show branch1)" state)" = up ] &&
+if [ "$(ike_spi a branch1 pop1)" = "$spi_a" ] && [ "$(ike_spi b branch1)" = "$spi_b" ] &&
+   [ "$(json_field "$pop1_row" state)" = up ] &&
    [ "${last_heard:-99}" -le 2 ] && [ $((rx_after - rx_before)) -ge 5 ]; then
 	pass "branch1 stays up with the same IKE SA, last heard ${last_heard} s ago, $((rx_after - rx_before)) IKE messages received by the gateway meanwhile"
 else
-	fail "branch1 while failing: spi $(ike_spi a) (was $spi_a), last heard ${last_heard:-?} s, rx $rx_before -> $rx_after"
+	fail "branch1 while failing: spi $(ike_spi a branch1 pop1) (was $spi_a), last heard ${last_heard:-?} s, rx $rx_before -> $rx_after"
 fi
 grep -q "pop 'pop1'.*\(dead\|down\)" "$work/a.log" && fail "branch1 saw its POP go down: $(grep "pop 'pop1'.*\(dead\|down\)" "$work/a.log" | head -n 1)"
 
 # ---- 3: the check hangs: killed at its timeout, a failure; the loop answers meanwhile ----
+# status_ms: how long one `xfrmctl status` takes, from the command's start to its end
+status_ms() {
+	local t=$(now_ms)
+	ctl b -j status >/dev/null || fail "xfrmctl status failed"
+	echo $(( $(now_ms) - t ))
+}
+base=0
+for _ in $(seq 10); do d=$(status_ms); [ "$d" -gt "$base" ] && base=$d; done
 killed_before=$(count "$work/b.log" "killed: no answer within 1 s")
 touch "$work/hang"
 hang_from=$(now_ms)
 worst=0
 max_alive=0
 for _ in $(seq 20); do
-	t=$(now_ms)
-	ctl b -j status >/dev/null || fail "xfrmctl status failed while a check hung"
-	d=$(( $(now_ms) - t ))
+	d=$(status_ms)
 	[ "$d" -gt "$worst" ] && worst=$d
 	alive=$(pgrep -fc "sleep $hang_s")
 	[ "$alive" -gt "$max_alive" ] && max_alive=$alive
@@ -214,8 +227,10 @@ hang_ms=$(( $(now_ms) - hang_from ))
 	fail "hanging checks killed: $killed"
 [ "$max_alive" -le 1 ] && pass "at most one hanging check alive at a time (seen: $max_alive)" ||
 	fail "$max_alive hanging checks alive at once"
-[ "$worst" -lt 500 ] && pass "xfrmctl status answered within $worst ms at worst while checks hung (20 asked)" ||
-	fail "xfrmctl status took $worst ms while a check hung"
+# A loop that waited for the check would hold an answer up to its 1 s timeout.
+[ "$worst" -lt $((base + 500)) ] &&
+	pass "xfrmctl status while checks hung: $worst ms at worst of 20 (before: $base ms of 10)" ||
+	fail "xfrmctl status took $worst ms while a check hung (before: $base ms)"
 zombies=$(ps -o stat= --ppid "$(cat "$work/b.pid")" | grep -c Z)
 [ "$zombies" = 0 ] && pass "no zombie child of ikd" || fail "$zombies zombie children of ikd"
 [ "$(accepting)" = false ] && pass "a hung check counts as failed: still not accepting" ||
