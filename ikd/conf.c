@@ -38,6 +38,11 @@ void conf_defaults(struct ikd_conf *c)
 	c->hold_down_s = 60;
 	c->fragmentation = true;
 	c->probe = true;
+	c->health = CONF_HEALTH_NONE;
+	c->health_interval_s = 5;
+	c->health_timeout_s = 2;
+	c->health_rise = 2;
+	c->health_fall = 2;
 }
 
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -107,7 +112,85 @@ static const struct num_key num_keys[] = {
 	NUM("dpd-interval", 1, 3600, dpd_interval_s),
 	NUM("dpd-misses", 1, 100, dpd_misses),
 	NUM("hold-down", 0, 86400, hold_down_s),
+	NUM("health-interval", 1, 3600, health_interval_s),
+	NUM("health-timeout", 1, 3600, health_timeout_s),
+	NUM("health-rise", 1, 100, health_rise),
+	NUM("health-fall", 1, 100, health_fall),
 };
+
+int conf_split_hostport(const char *v, char *ret_addr, size_t addr_len, uint16_t *ret_port)
+{
+	const char *colon, *start = v, *end;
+	uint32_t port;
+	size_t n;
+
+	if (*v == '[') {
+		start = v + 1;
+		end = strchr(start, ']');
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		colon = end + 1;
+	} else {
+		colon = strrchr(v, ':');
+		if (!colon || memchr(v, ':', (size_t)(colon - v)))
+			return -EINVAL;	/* IPv6 needs its brackets */
+		end = colon;
+	}
+	n = (size_t)(end - start);
+	if (n == 0 || n >= addr_len || parse_u32(colon + 1, 1, 65535, &port) < 0)
+		return -EINVAL;
+	memcpy(ret_addr, start, n);
+	ret_addr[n] = '\0';
+	if (!is_addr(ret_addr) || (*v == '[') != (strchr(ret_addr, ':') != NULL))
+		return -EINVAL;
+	*ret_port = (uint16_t)port;
+	return 0;
+}
+
+/* health-check = none | command PATH [ARG ...] | tcp ADDRESS:PORT */
+static int parse_health(struct ikd_conf *c, const char *v, const char **why)
+{
+	size_t words = 0;
+	char addr[64];
+	uint16_t port;
+
+	if (!strcmp(v, "none")) {
+		c->health = CONF_HEALTH_NONE;
+		c->health_target[0] = '\0';
+		return 0;
+	}
+	if (!strncmp(v, "tcp", 3) && (v[3] == ' ' || v[3] == '\t')) {
+		v += 4 + strspn(v + 4, " \t");
+		if (strlen(v) >= sizeof(c->health_target))
+			return *why = "too long", -EINVAL;
+		if (conf_split_hostport(v, addr, sizeof(addr), &port) < 0)
+			return *why = "tcp needs a numeric ADDRESS:PORT ([ADDRESS]:PORT for IPv6)",
+			       -EINVAL;
+		c->health = CONF_HEALTH_TCP;
+		strcpy(c->health_target, v);
+		return 0;
+	}
+	if (strncmp(v, "command", 7) || (v[7] != ' ' && v[7] != '\t'))
+		return *why = "must be none, command PATH [ARG ...] or tcp ADDRESS:PORT", -EINVAL;
+	v += 8 + strspn(v + 8, " \t");
+	if (*v != '/')
+		return *why = "the command must be an absolute path (it runs without a shell)",
+		       -EINVAL;
+	if (strpbrk(v, "\"'\\"))
+		return *why = "no quoting: the words are split on spaces "
+			      "(put the logic in a script)", -EINVAL;
+	if (strlen(v) >= sizeof(c->health_target))
+		return *why = "too long", -EINVAL;
+	for (const char *p = v; *p; p += strspn(p, " \t")) {
+		words++;
+		p += strcspn(p, " \t");
+	}
+	if (words > CONF_HEALTH_ARGV_MAX - 1)
+		return *why = "too many words", -EINVAL;
+	c->health = CONF_HEALTH_COMMAND;
+	strcpy(c->health_target, v);
+	return 0;
+}
 
 static int set_key(struct ikd_conf *c, const char *key, const char *v, const char **why)
 {
@@ -161,6 +244,8 @@ static int set_key(struct ikd_conf *c, const char *key, const char *v, const cha
 				return 0;
 			}
 		return *why = "must be one of error, warning, notice, info, debug", -EINVAL;
+	} else if (!strcmp(key, "health-check")) {
+		return parse_health(c, v, why);
 	} else if (!strcmp(key, "fragmentation")) {
 		if (parse_bool(v, &c->fragmentation) < 0)
 			return *why = "must be yes or no", -EINVAL;
@@ -224,6 +309,9 @@ int conf_parse(struct ikd_conf *c, const char *path, const char *text, size_t le
 		tmp.n_listen = c->n_listen;
 	if (tmp.reconnect_min_s > tmp.reconnect_max_s)
 		return fail(err, err_len, "%s: reconnect-min is above reconnect-max", path);
+	if (tmp.health != CONF_HEALTH_NONE && tmp.role != CONF_ROLE_RESPONDER)
+		return fail(err, err_len, "%s: health-check is for role responder (a gateway)",
+			    path);
 	*c = tmp;
 	return 0;
 }

@@ -12,6 +12,16 @@
 #define CONF_PATH_MAX 256
 #define CONF_DEFAULT_PATH "/etc/ikd/ikd.conf"
 
+/* health-check: what a responder asks before it accepts new tunnels (see health.h). */
+enum conf_health {
+	CONF_HEALTH_NONE,	/* always accepting */
+	CONF_HEALTH_COMMAND,	/* a program's exit status */
+	CONF_HEALTH_TCP,	/* a TCP connection to a downstream service */
+};
+
+#define CONF_HEALTH_TARGET_MAX 512
+#define CONF_HEALTH_ARGV_MAX 32	/* words of a command, the program included */
+
 enum conf_role {
 	CONF_ROLE_INITIATOR,	/* an edge router: connects each enabled site to its POPs */
 	CONF_ROLE_RESPONDER,	/* a gateway: accepts the enabled sites */
@@ -39,6 +49,12 @@ struct ikd_conf {
 	uint32_t hold_down_s;		/* the primary stays healthy this long before fallback */
 	bool fragmentation;
 	bool probe;			/* initiator: ICMP echo to each POP's probe IP */
+	enum conf_health health;
+	/* command: its words, split on spaces when run; tcp: "ADDRESS:PORT" ("[v6]:PORT") */
+	char health_target[CONF_HEALTH_TARGET_MAX];
+	uint32_t health_interval_s;	/* from the start of one check to the next */
+	uint32_t health_timeout_s;	/* a check still running then failed (and is killed) */
+	uint32_t health_rise, health_fall;	/* consecutive results that change the state */
 };
 
 void conf_defaults(struct ikd_conf *c);
@@ -48,6 +64,11 @@ void conf_defaults(struct ikd_conf *c);
  */
 int conf_parse(struct ikd_conf *c, const char *path, const char *text, size_t len, char *err,
 	       size_t err_len);
+/*
+ * "ADDRESS:PORT" or "[IPv6]:PORT" into its numeric address (ret_addr, addr_len bytes) and
+ * port: -EINVAL for anything else (no names: a check must not wait on DNS).
+ */
+int conf_split_hostport(const char *v, char *ret_addr, size_t addr_len, uint16_t *ret_port);
 /* Read and parse path; a missing file at the default path means the defaults. */
 int conf_load(struct ikd_conf *c, const char *path, char *err, size_t err_len);
 

@@ -202,6 +202,29 @@ static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writ
 	return rc;
 }
 
+/* A responder: whether it takes new tunnels, and the downstream check that decides it. */
+static int health_status(struct ikd *d, struct ike_writer *w)
+{
+	const struct health *h = &d->health;
+	char check[CONF_HEALTH_TARGET_MAX + 16];
+	int rc;
+
+	if (d->conf.role != CONF_ROLE_RESPONDER)
+		return 0;
+	rc = ctl_put_kv(w, "accepting", health_accepting(h) ? "yes" : "no");
+	if (rc < 0 || h->kind == CONF_HEALTH_NONE)
+		return rc;
+	snprintf(check, sizeof(check), "%s %s", h->kind == CONF_HEALTH_TCP ? "tcp" : "command",
+		 h->target);
+	rc = ctl_put_kv(w, "health-check", check);
+	rc = rc ?: ctl_put_kv(w, "health-state", health_state_name(h->policy.state));
+	rc = rc ?: ctl_put_kv(w, "health-last-result", h->result);
+	rc = rc ?: put_u64(w, "health-checks", h->checks);
+	rc = rc ?: put_u64(w, "health-failures", h->failures);
+	rc = rc ?: put_u64(w, "health-refused", h->refused);
+	return rc;
+}
+
 static int rt_status(void *arg, struct ike_writer *w)
 {
 	struct ikd *d = arg;
@@ -230,7 +253,7 @@ static int rt_status(void *arg, struct ike_writer *w)
 	rc = rc ?: put_u64(w, "ike-dropped", d->stats.dropped);
 	rc = rc ?: put_u64(w, "auth-failed", d->stats.auth_failed);
 	rc = rc ?: put_u64(w, "cookies-sent", d->stats.cookies_sent);
-	return rc;
+	return rc ?: health_status(d, w);
 }
 
 static void hex(const uint8_t *p, size_t n, char *buf)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "health.h"
 #include "ike/ike_auth.h"
 #include "ike/ike_sa.h"
 #include "loop.h"
@@ -200,6 +201,7 @@ struct ikd {
 	struct tunnel **probe_ids;	/* tunnels by probe identifier, made on first use */
 	uint16_t probe_next;
 	uint8_t probe_token[8];		/* random: echoes of this ikd carry it */
+	struct health health;		/* responder: the downstream check (accepting or not) */
 };
 
 /* tunnel.c: the IKE side */

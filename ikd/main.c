@@ -50,13 +50,28 @@ static void status_fire(struct timer *t, void *arg)
 	char msg[160];
 
 	ikd_status_counts(d, &up, &down, &disabled);
-	snprintf(msg, sizeof(msg), "STATUS=%s: %zu sites up, %zu down",
-		 d->conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", up, down);
+	snprintf(msg, sizeof(msg), "STATUS=%s: %zu sites up, %zu down%s",
+		 d->conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", up, down,
+		 health_accepting(&d->health) ? "" :
+		 "; not accepting new tunnels (downstream check failing)");
 	if (strcmp(msg, last_status)) {
 		notify_send(msg);
 		snprintf(last_status, sizeof(last_status), "%s", msg);
 	}
 	timer_arm(&d->loop.timers, t, timer_now_ms() + 5000);
+}
+
+/* The downstream check changed its verdict (logged already): monitor and STATUS= now. */
+static void health_changed(struct health *h, void *arg)
+{
+	struct ikd *d = arg;
+	bool ok = health_accepting(h);
+
+	ikd_event(d, "", "", ok ? "accepting" : "not-accepting", "%s",
+		  ok ? "accepting new tunnels again" :
+		  "downstream check failed: not accepting new tunnels");
+	if (timer_armed(&t_status))
+		timer_arm(&d->loop.timers, &t_status, timer_now_ms());
 }
 
 static void watchdog_fire(struct timer *t, void *arg)
@@ -125,6 +140,7 @@ static void reload(struct ikd *d)
 	memcpy(c.socket, d->conf.socket, sizeof(c.socket));
 	d->conf = c;
 	log_setup(c.log_level);
+	health_configure(&d->health, &d->conf);
 	log_notice("reloaded %s; established tunnels kept", d->conf_path);
 }
 
@@ -344,6 +360,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	randombytes_buf(d.cookie_secret.p, d.cookie_secret.len);
+	health_init(&d.health, &d.loop, health_changed, &d);
 	rc = xfrm_open(&d.xs);
 	if (rc < 0) {
 		log_err("cannot open the kernel's XFRM netlink socket: %s", strerror(-rc));
@@ -382,6 +399,7 @@ int main(int argc, char **argv)
 		   d.conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", d.db.n_sites,
 		   d.db.n_pops);
 	ikd_apply_all(&d);
+	health_configure(&d.health, &d.conf);
 	notify_send("READY=1");
 	timer_init(&t_status, status_fire, &d);
 	timer_arm(&d.loop.timers, &t_status, timer_now_ms());
@@ -391,6 +409,7 @@ int main(int argc, char **argv)
 		timer_arm(&d.loop.timers, &t_watchdog, timer_now_ms() + watchdog_ms);
 	}
 	rc = loop_run(&d.loop);
+	health_clear(&d.health);
 	ctl_server_close(&d);
 	ikd_tunnels_clear(&d);
 	probe_close(&d);

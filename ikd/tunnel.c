@@ -1235,6 +1235,7 @@ struct lookup_ctx {
 	uint8_t idr_buf[SITE_ID_MAX];
 	char idi_text[SITE_ID_MAX];
 	bool wrong_source;
+	bool not_accepting;
 };
 
 static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
@@ -1249,6 +1250,11 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 		inet_ntop(AF_INET, idi->data, lc->idi_text, sizeof(lc->idi_text));
 	else if (idi->type == IKE_ID_IPV6_ADDR && idi->len == 16)
 		inet_ntop(AF_INET6, idi->data, lc->idi_text, sizeof(lc->idi_text));
+	if (!health_accepting(&d->health)) {	/* the downstream check fails: ikd.conf(5) */
+		lc->not_accepting = true;
+		d->health.refused++;
+		return -ENOENT;
+	}
 	if (d->ids_stale && ids_rebuild(d) < 0)
 		return -ENOENT;
 	for (size_t k = id_hash(idi) & (d->id_cap - 1); d->id_cap && d->id_slots[k];
@@ -1315,7 +1321,9 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	if (rc == IKE_AUTH_REFUSED) {
 		d->stats.auth_failed++;
 		peer_log(LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s '%s'",
-			 from, !t->site[0] && !lc.wrong_source ? "unknown identity" :
+			 from, lc.not_accepting ?
+			 "not accepting new tunnels (downstream check), identity" :
+			 !t->site[0] && !lc.wrong_source ? "unknown identity" :
 			 lc.wrong_source ? "wrong source address for identity" :
 			 "bad pre-shared key for site", lc.idi_text);
 		ikd_event(d, t->site[0] ? t->site : "", from, "refused",

@@ -103,6 +103,100 @@ START_TEST(test_conf_rejects_nul_and_overlong_lines)
 }
 END_TEST
 
+START_TEST(test_conf_health_check_keys)
+{
+	struct ikd_conf c;
+	char err[256] = "";
+	char addr[64];
+	uint16_t port;
+
+	conf_defaults(&c);
+	ck_assert_int_eq(c.health, CONF_HEALTH_NONE);
+	ck_assert_uint_eq(c.health_interval_s, 5);
+	ck_assert_uint_eq(c.health_timeout_s, 2);
+	ck_assert_uint_eq(c.health_rise, 2);
+	ck_assert_uint_eq(c.health_fall, 2);
+	ck_assert_int_eq(parse(&c,
+		"role = responder\n"
+		"health-check = command   /usr/local/bin/check-swg  -q\tfra1\n"
+		"health-interval = 10\n"
+		"health-timeout = 3\n"
+		"health-rise = 4\n"
+		"health-fall = 1\n", err), 0);
+	ck_assert_int_eq(c.health, CONF_HEALTH_COMMAND);
+	ck_assert_str_eq(c.health_target, "/usr/local/bin/check-swg  -q\tfra1");
+	ck_assert_uint_eq(c.health_interval_s, 10);
+	ck_assert_uint_eq(c.health_timeout_s, 3);
+	ck_assert_uint_eq(c.health_rise, 4);
+	ck_assert_uint_eq(c.health_fall, 1);
+	ck_assert_int_eq(parse(&c, "health-check = tcp 198.51.100.7:8080\n", err), 0);
+	ck_assert_int_eq(c.health, CONF_HEALTH_TCP);
+	ck_assert_str_eq(c.health_target, "198.51.100.7:8080");
+	ck_assert_int_eq(parse(&c, "health-check = tcp [2001:db8::7]:443\n", err), 0);
+	ck_assert_str_eq(c.health_target, "[2001:db8::7]:443");
+	/* none turns it off again (a reload can remove it) */
+	ck_assert_int_eq(parse(&c, "health-check = none\n", err), 0);
+	ck_assert_int_eq(c.health, CONF_HEALTH_NONE);
+
+	ck_assert_int_eq(conf_split_hostport("[2001:db8::7]:443", addr, sizeof(addr), &port), 0);
+	ck_assert_str_eq(addr, "2001:db8::7");
+	ck_assert_uint_eq(port, 443);
+	ck_assert_int_eq(conf_split_hostport("192.0.2.1:1", addr, sizeof(addr), &port), 0);
+	ck_assert_str_eq(addr, "192.0.2.1");
+	ck_assert_uint_eq(port, 1);
+	ck_assert_int_eq(conf_split_hostport("2001:db8::7:443", addr, sizeof(addr), &port), -EINVAL);
+	ck_assert_int_eq(conf_split_hostport("[192.0.2.1]:80", addr, sizeof(addr), &port), -EINVAL);
+	ck_assert_int_eq(conf_split_hostport("192.0.2.1:0", addr, sizeof(addr), &port), -EINVAL);
+	ck_assert_int_eq(conf_split_hostport("192.0.2.1:", addr, sizeof(addr), &port), -EINVAL);
+	ck_assert_int_eq(conf_split_hostport(":80", addr, sizeof(addr), &port), -EINVAL);
+	ck_assert_int_eq(conf_split_hostport("[::1]80", addr, sizeof(addr), &port), -EINVAL);
+	ck_assert_int_eq(conf_split_hostport("192.0.2.1", addr, 4, &port), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_conf_health_check_errors_name_the_fault)
+{
+	static const struct { const char *text, *err; } bad[] = {
+		{ "role = responder\nhealth-check = command check-swg\n",
+		  "ikd.conf:2: health-check 'command check-swg': the command must be an absolute path "
+		  "(it runs without a shell)" },
+		{ "role = responder\nhealth-check = command /bin/sh -c \"test -f x\"\n",
+		  "ikd.conf:2: health-check 'command /bin/sh -c \"test -f x\"': no quoting: the words "
+		  "are split on spaces (put the logic in a script)" },
+		{ "health-check = tcp swg.example.net:443\n",
+		  "ikd.conf:1: health-check 'tcp swg.example.net:443': tcp needs a numeric ADDRESS:PORT "
+		  "([ADDRESS]:PORT for IPv6)" },
+		{ "health-check = http://192.0.2.1/\n",
+		  "ikd.conf:1: health-check 'http://192.0.2.1/': must be none, command PATH [ARG ...] or "
+		  "tcp ADDRESS:PORT" },
+		{ "health-check = command\n",
+		  "ikd.conf:1: health-check 'command': must be none, command PATH [ARG ...] or "
+		  "tcp ADDRESS:PORT" },
+		{ "health-interval = 0\n", "ikd.conf:1: health-interval '0': not a number in range" },
+		{ "health-timeout = 3601\n", "ikd.conf:1: health-timeout '3601': not a number in range" },
+		{ "health-rise = 0\n", "ikd.conf:1: health-rise '0': not a number in range" },
+		{ "health-fall = many\n", "ikd.conf:1: health-fall 'many': not a number in range" },
+		{ "health-check = tcp 192.0.2.1:80\n",
+		  "ikd.conf: health-check is for role responder (a gateway)" },
+		{ "role = responder\nhealth-check = command /a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 "
+		  "18 19 20 21 22 23 24 25 26 27 28 29 30 31\n", NULL },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ikd_conf c, before;
+		char err[256] = "";
+
+		conf_defaults(&c);
+		before = c;
+		ck_assert_int_eq(parse(&c, bad[i].text, err), -EINVAL);
+		if (bad[i].err)
+			ck_assert_str_eq(err, bad[i].err);
+		else
+			ck_assert_ptr_nonnull(strstr(err, "too many words"));
+		ck_assert(memcmp(&c, &before, sizeof(c)) == 0);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ikd_conf");
@@ -111,6 +205,8 @@ int main(void)
 	tcase_add_test(tc, test_conf_defaults_and_every_key);
 	tcase_add_test(tc, test_conf_errors_name_line_key_value_and_change_nothing);
 	tcase_add_test(tc, test_conf_rejects_nul_and_overlong_lines);
+	tcase_add_test(tc, test_conf_health_check_keys);
+	tcase_add_test(tc, test_conf_health_check_errors_name_the_fault);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
