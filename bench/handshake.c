@@ -671,8 +671,9 @@ static void print_run(const struct run *r)
 			printf("    from 1000 to %u SAs: %.1f KiB per SA\n", m[r->n_bounds].est,
 			       per_sa_kib(&m[k + 1], &m[r->n_bounds]));
 	if (r->idle_s)
-		printf("  idle afterwards, %u SAs kept, %.0f s: %.1f%% of a CPU\n", r->idle1.est,
-		       r->idle1.wall_s - r->idle0.wall_s, idle_pct(r));
+		printf("  idle afterwards, %u SAs kept, %.0f s: %.1f%% of a CPU; resident memory "
+		       "then %.1f KiB per SA\n", r->idle1.est, r->idle1.wall_s - r->idle0.wall_s,
+		       idle_pct(r), per_sa_kib(&m[0], &r->idle1));
 	printf("  DH bound (lib/crypto, here, now): keygen %.0f us + derive %.0f us = %.3f ms "
 	       "per handshake", r->dh.keygen_us, r->dh.derive_us,
 	       (r->dh.keygen_us + r->dh.derive_us) / 1e3);

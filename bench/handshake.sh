@@ -8,6 +8,8 @@
 # charon gets one connection that accepts any site, and a PSK per site (by identity);
 # HANDSHAKE_CHARON=sites gives it one connection per site instead (loading them takes minutes).
 # HANDSHAKE_SITES=S gives the responders S sites instead (S >= N). KEEP=1 keeps the files.
+# HANDSHAKE_IDLE=SECONDS: how long the responder is watched idle afterwards (default 10; ikd
+# frees an IKE_AUTH answer kept for retransmission after 60 s: 65 shows what stays).
 set -uo pipefail
 build=$(cd "${1:?usage: bench/handshake.sh BUILD_DIR [N]}" && pwd)
 n=${2:-10000}
@@ -174,7 +176,8 @@ measure() {
 	echo "$resp: ready in $(elapsed "$t0") s (configuration loaded)"
 	ip netns exec "$ns_i" "$gen" --responder 10.77.0.1 --local 10.77.0.2 --pid "$pid" \
 		--psk-file "$work/psk" --group "$group" --count "$n" --sites "$sites" \
-		--window "$window" --label "$resp" --results "$work/results"
+		--window "$window" --idle "${HANDSHAKE_IDLE:-10}" --label "$resp" \
+		--results "$work/results"
 	rc=$?
 	stop_responder
 	echo "  Child SA installs the kernel refused (responder's log): $(install_failures "$resp")"

@@ -55,7 +55,7 @@ enum tun_req {
 	REQ_DELETE_CHILD,	/* spi: the inbound SPI of the Child SA to delete */
 };
 
-#define TUN_QUEUE_MAX 16
+#define TUN_QUEUE_MAX 8
 #define TUN_PENDING_OUT_MAX 4
 
 /*

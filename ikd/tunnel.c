@@ -805,6 +805,13 @@ static unsigned cc_n_children(void *arg)
 
 /* ---- the ICMP probe (probe.c sends and receives) ---- */
 
+static const char *probe_dst(const struct tun_probe *pr, char *buf, size_t len)
+{
+	return inet_ntop(pr->dst.sa.sa_family, pr->dst.sa.sa_family == AF_INET ?
+			 (const void *)&pr->dst.in.sin_addr : (const void *)&pr->dst.in6.sin6_addr,
+			 buf, (socklen_t)len) ?: "?";
+}
+
 static void probe_begin(struct tunnel *t, const struct site *s)
 {
 	char why[160], dst[64];
@@ -812,7 +819,7 @@ static void probe_begin(struct tunnel *t, const struct site *s)
 
 	if (rc == 0)
 		log_info("site '%s' pop '%s': probing %s through the tunnel", t->site, t->pop,
-			 net_addr_str(&t->probe->dst, dst, sizeof(dst)));
+			 probe_dst(t->probe, dst, sizeof(dst)));
 	else if (why[0])
 		log_notice("site '%s' pop '%s': no ICMP probe: %s", t->site, t->pop, why);
 }
@@ -823,7 +830,7 @@ static void probe_tick(struct tunnel *t, const struct site *s)
 	struct tun_probe *pr = t->probe;
 	char dst[64];
 
-	net_addr_str(&pr->dst, dst, sizeof(dst));
+	probe_dst(pr, dst, sizeof(dst));
 	if (pr->waiting && ++pr->missed >= t->d->conf.dpd_misses && !pr->failing) {
 		pr->failing = true;
 		log_warn("site '%s' pop '%s': probe %s unanswered %u times: the tunnel carries no "
@@ -856,7 +863,7 @@ void tunnel_probe_answered(struct tunnel *t)
 		return;
 	pr->failing = false;
 	t->healthy_since_ms = now;
-	net_addr_str(&pr->dst, dst, sizeof(dst));
+	probe_dst(pr, dst, sizeof(dst));
 	log_notice("site '%s' pop '%s': probe %s answers again", t->site, t->pop, dst);
 	ikd_event(t->d, t->site, t->pop, "probe-ok", "%s answers again", dst);
 	site_reevaluate(t->d, ikd_site(t->d, t->site));
@@ -1471,16 +1478,23 @@ static bool child_add(struct tunnel *t, struct ike_child *c, uint32_t old_spi_in
 
 /* ---- our requests, one at a time ---- */
 
-static void tun_enqueue(struct tunnel *t, uint8_t kind, uint32_t spi)
+/*
+ * Queue a request (once: one already out or queued counts). false when the queue is full:
+ * the caller tries again later (a rekey on the next tick), nothing is lost for good.
+ */
+static bool tun_enqueue(struct tunnel *t, uint8_t kind, uint32_t spi)
 {
-	if ((t->inflight == kind && t->inflight_spi == spi) || t->n_queue == TUN_QUEUE_MAX)
-		return;
+	if (t->inflight == kind && t->inflight_spi == spi)
+		return true;
 	for (size_t i = 0; i < t->n_queue; i++)
 		if (t->queue[i].kind == kind && t->queue[i].spi == spi)
-			return;
+			return true;
+	if (t->n_queue == TUN_QUEUE_MAX)
+		return false;
 	t->queue[t->n_queue].kind = kind;
 	t->queue[t->n_queue].spi = spi;
 	t->n_queue++;
+	return true;
 }
 
 static void tun_kick(struct tunnel *t)
@@ -1776,8 +1790,7 @@ static void peer_moved(struct tunnel *t)
 		struct child *c = &t->children[i];
 
 		if (c->installed && !c->rekeying) {
-			c->rekeying = true;
-			tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
+			c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
 		}
 	}
 }
@@ -2107,10 +2120,8 @@ static void rekey_fire(struct timer *tm, void *arg)
 		tunnel_down(t, "the IKE SA reached its lifetime without a rekey");
 		return;
 	}
-	if (now >= t->ike_rekey_at_ms) {
+	if (now >= t->ike_rekey_at_ms && tun_enqueue(t, REQ_REKEY_IKE, 0))
 		t->ike_rekey_at_ms = UINT64_MAX;
-		tun_enqueue(t, REQ_REKEY_IKE, 0);
-	}
 	for (size_t i = 0; i < t->n_pend; i++)
 		if (now >= t->pend[i].deadline_ms)
 			pend_install(t, i--);
@@ -2123,8 +2134,7 @@ static void rekey_fire(struct timer *tm, void *arg)
 		struct child *c = &t->children[i];
 
 		if (!c->rekeying && c->installed && now >= c->rekey_at_ms) {
-			c->rekeying = true;
-			tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
+			c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
 		}
 	}
 	tun_kick(t);
@@ -2479,8 +2489,7 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 		/* The backstop: our own rekey should have come first. */
 		log_info("site '%s': Child SA %08x soft lifetime reached: rekeying", t->site,
 			 c->spi_in);
-		c->rekeying = true;
-		tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
+		c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
 		tun_kick(t);
 	}
 }

@@ -10,7 +10,7 @@
 # 1. Both tunnels up: each is probed (site show: probe ok, an RTT), each through its own SA
 #    (a probe policy per tunnel, told apart by mark although the probe IP is shared), and
 #    the echoes leave the branch only as ESP.
-# 2. pop1's probe IP stops answering (its address removed) while its IKE SA stays healthy:
+# 2. pop1's probe IP stops answering (nftables drops ICMP there) while its IKE SA stays healthy:
 #    within dpd-misses checks the branch says the probe failed and moves the traffic to pop2;
 #    pop1's IKE SA stays up, DPD still answered.
 # 3. The probe IP answers again: traffic falls back to pop1 after the hold-down, not before.
@@ -44,6 +44,7 @@ active_is() { [ "$(show | jq -r .active_pop)" = "$1" ]; }
 probe_is() { [ "$(tunnel probe "$2")" = "$1" ]; }	# probe_is ok|failing pop1
 both_up() { [ "$(show | jq '[.tunnels[] | select(.state == "up")] | length')" = 2 ]; }
 command -v jq >/dev/null || { echo "probe.sh: jq is not installed: skipped"; exit 77; }
+command -v nft >/dev/null || { echo "probe.sh: nftables is not installed: skipped"; exit 77; }
 
 ns_bridge a b c
 ip -n ikdpr-a addr add 10.1.0.1/24 dev lo
@@ -102,9 +103,9 @@ n=$(ip -n ikdpr-a xfrm policy | grep -c "^src 10.1.0.1/32 dst 10.2.0.1/32 proto 
 	fail "$n probe policies in the branch's kernel (expected 2)"
 # Each POP's inbound SA from the branch counts the echoes it decrypted.
 for n in b c; do
-	before=$(ip -n "ikdpr-$n" -s xfrm state | awk '/src 192.0.2.1 /{ f = 1 } f && /lifetime current/ { getline; print $1; exit }')
+	before=$(ip -n "ikdpr-$n" -s xfrm state | awk '/src 192.0.2.1 /{ f = 1 } f && /lifetime current/ { getline; print $1 + 0; exit }')
 	sleep 2.5
-	after=$(ip -n "ikdpr-$n" -s xfrm state | awk '/src 192.0.2.1 /{ f = 1 } f && /lifetime current/ { getline; print $1; exit }')
+	after=$(ip -n "ikdpr-$n" -s xfrm state | awk '/src 192.0.2.1 /{ f = 1 } f && /lifetime current/ { getline; print $1 + 0; exit }')
 	[ "${after:-0}" -gt "${before:-0}" ] &&
 		pass "ikdpr-$n decrypts the echoes meant for it (${before:-0} -> ${after:-0} bytes)" ||
 		fail "ikdpr-$n's inbound SA counted nothing (${before:-?} -> ${after:-?} bytes)"
@@ -114,13 +115,20 @@ active_is pop1 || fail "the active POP is $(show | jq -r .active_pop), not pop1"
 # ---- 2: pop1's data path gone, its IKE still fine ----
 spi=$(ctl -j sa list 2>/dev/null | jq -r '.sas[] | select(.pop == "pop1" and .type == "ike") | .spi' | head -n 1)
 t0=$SECONDS
-ip -n ikdpr-b addr del 10.2.0.1/32 dev lo
+ip netns exec ikdpr-b nft -f - <<'NFT'
+table inet probe_test {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		meta l4proto icmp drop
+	}
+}
+NFT
 if wait_until 15 probe_is failing pop1 && wait_until 5 active_is pop2; then
 	pass "pop1's probe IP silent: probe failed and traffic moved to pop2 in $((SECONDS - t0)) s"
 else
 	fail "pop1's probe IP silent: probe '$(tunnel probe pop1)', active '$(show | jq -r .active_pop)'"
 fi
-grep -q "site 'branch1' pop 'pop1': probe 10.2.0.1 unanswered" "$work/a.log" &&
+grep -q "site 'branch1' pop 'pop1': probe 10.2.0.1 unanswered 3 times" "$work/a.log" &&
 	pass "the branch logs the failed probe" || fail "no log line for the failed probe"
 [ "$(tunnel state pop1)" = up ] &&
 [ "$(ctl -j sa list 2>/dev/null | jq -r '.sas[] | select(.pop == "pop1" and .type == "ike") | .spi' | head -n 1)" = "$spi" ] &&
@@ -130,7 +138,7 @@ grep -q "site 'branch1' pop 'pop1': probe 10.2.0.1 unanswered" "$work/a.log" &&
 	pass "site status up (on pop2)" || fail "site status $(ctl -j site list | jq -r '.sites[0].status')"
 
 # ---- 3: pop1 answers again: fallback after the hold-down ----
-ip -n ikdpr-b addr add 10.2.0.1/32 dev lo
+ip netns exec ikdpr-b nft delete table inet probe_test
 t0=$SECONDS
 wait_until 10 probe_is ok pop1 || fail "pop1's probe did not recover ($(tunnel probe pop1))"
 t1=$SECONDS
