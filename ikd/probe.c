@@ -171,6 +171,13 @@ int probe_start(struct tunnel *t, const struct site *s, const struct pop *p, cha
 	why[0] = '\0';
 	if (t->probe || !p || !p->probe_ip[0] || (d->probe_fd[0] < 0 && d->probe_fd[1] < 0))
 		return -ENOENT;
+	/*
+	 * A route-based site's SAs carry its if_id and are reached only through its xfrm
+	 * interface, which the engineer makes (or not yet): DPD alone watches those tunnels.
+	 */
+	if (s->if_id)
+		return snprintf(why, why_len, "the site is route-based (if-id %u): DPD only",
+				s->if_id), -EOPNOTSUPP;
 	if (xfrm_addr_parse(p->probe_ip, &dst) < 0)
 		return snprintf(why, why_len, "probe-ip %s is not an address", p->probe_ip),
 		       -EINVAL;

@@ -116,6 +116,8 @@ identity = pop1.example.net
 retransmit-timeout = 500
 reconnect-min = 1
 reconnect-max = 4
+# The SA counters below must see the test's traffic alone, not the probe's echoes.
+probe = no
 CONF
 	ip netns exec "ikdst-$who" "$ikd" -c "$work/$who.conf" -d >"$work/$who.log" 2>&1 &
 	echo $! >"$work/$who.pid"
