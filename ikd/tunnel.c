@@ -2162,10 +2162,16 @@ static struct tunnel *pop_tunnel(struct ikd *d, const char *site, const char *po
 	return NULL;
 }
 
+/* IKE SA and Child SA up: the tunnel can carry traffic as far as IKE knows. */
+static bool established(const struct tunnel *t)
+{
+	return t && t->state == TUN_UP && t->n_children > 0 && t->children[0].installed;
+}
+
+/* Established, and its probe (if any) answered: a POP to send traffic to. */
 static bool usable(const struct tunnel *t)
 {
-	return t && t->state == TUN_UP && t->n_children > 0 && t->children[0].installed &&
-	       !(t->probe && t->probe->failing);
+	return established(t) && !(t->probe && t->probe->failing);
 }
 
 /* The POPs in order of preference: the primary, then the backups. */
@@ -2227,6 +2233,18 @@ static void site_reevaluate(struct ikd *d, const struct site *s)
 		if (usable(t))
 			choice = t;
 	}
+	/*
+	 * Every established tunnel's probe failing (a wrong probe IP, say) is no reason to
+	 * block the site: the probe chooses among POPs, it never fails a site closed.
+	 */
+	if (!choice && established(cur))
+		choice = cur;
+	for (size_t i = 0; !choice && i < n; i++) {
+		struct tunnel *t = pop_tunnel(d, s->name, pops[i]);
+
+		if (established(t))
+			choice = t;
+	}
 	if (r->policies && choice == cur && (!cur || !strcmp(cur->pop, r->active)))
 		return;
 	if (kernel_site_policies(d, s, choice) == 0) {
@@ -2270,7 +2288,7 @@ const char *ikd_site_status(struct ikd *d, const struct site *s, const char **re
 			return "down";
 		*ret_active = a->pop;
 		/* Heard: a DPD answer (any message) or a probe answer in the last minute. */
-		return usable(a) && (now - a->last_heard_ms < STATUS_WINDOW_MS ||
+		return established(a) && (now - a->last_heard_ms < STATUS_WINDOW_MS ||
 				     (a->probe && now - a->probe->answered_ms < STATUS_WINDOW_MS)) ?
 		       "up" : "down";
 	}

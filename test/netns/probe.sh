@@ -14,6 +14,7 @@
 #    within dpd-misses checks the branch says the probe failed and moves the traffic to pop2;
 #    pop1's IKE SA stays up, DPD still answered.
 # 3. The probe IP answers again: traffic falls back to pop1 after the hold-down, not before.
+# 4. Every POP's probe fails while their IKE answers: the site is not failed closed.
 # Needs ESP (the probe goes through a Child SA): on a kernel without it (the host) this says
 # so and exits 77; test/vm/run-suite runs it. Exit 0 pass, 1 fail. KEEP=1 keeps the logs.
 set -uo pipefail
@@ -149,6 +150,30 @@ if wait_until $((hold + 5)) active_is pop1; then
 	pass "fallback to pop1 $((SECONDS - t1)) s after its probe answered again (hold-down $hold s)"
 else
 	fail "no fallback to pop1 ($(show | jq -r .active_pop))"
+fi
+
+# ---- 4: every probe failing (a wrong probe IP, say) never blocks the site ----
+for n in b c; do
+	ip netns exec "ikdpr-$n" nft -f - <<'NFT'
+table inet probe_test {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		meta l4proto icmp drop
+	}
+}
+NFT
+done
+if wait_until 15 probe_is failing pop1 && wait_until 5 probe_is failing pop2; then
+	out=$(ip -n ikdpr-a xfrm policy | awk '/^src 10.1.0.0\/24 dst 10.2.0.0\/24/ { f = 1 } f' |
+		sed -n '1,4p' | tr '\n' ' ')
+	if echo "$out" | grep -q "dir out" && ! echo "$out" | grep -q "action block" &&
+	   echo "$out" | grep -q "tmpl src 192.0.2.1"; then
+		pass "every probe failing: the site keeps a tunnel ($(show | jq -r .active_pop)), no block"
+	else
+		fail "every probe failing: the outbound policy is '$out'"
+	fi
+else
+	fail "probes: pop1 '$(tunnel probe pop1)', pop2 '$(tunnel probe pop2)' (both should fail)"
 fi
 
 for n in a b c; do
