@@ -82,21 +82,6 @@ static int put_u64(struct ike_writer *w, const char *key, uint64_t v)
 	return ctl_put_kv(w, key, buf);
 }
 
-static void child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
-			   struct xfrm_sa_stats *in, struct xfrm_sa_stats *out)
-{
-	struct xfrm_addr l, r;
-
-	memset(in, 0, sizeof(*in));
-	memset(out, 0, sizeof(*out));
-	if (!c->installed)
-		return;
-	kernel_addr(&t->local, &l);
-	kernel_addr(&t->remote, &r);
-	xfrm_sa_get(&d->xs, &l, c->spi_in, IPPROTO_ESP, 0, 0, in, NULL);
-	xfrm_sa_get(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, out, NULL);
-}
-
 /* Throughput of a site: the kernel's byte counters, sampled between two requests. */
 struct rate_sample {
 	char site[SITE_NAME_MAX];
@@ -167,7 +152,7 @@ static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writ
 		for (size_t j = 0; j < t->n_children; j++) {
 			struct xfrm_sa_stats in, out;
 
-			child_counters(d, t, &t->children[j], &in, &out);
+			ikd_child_counters(d, t, &t->children[j], &in, &out);
 			tin += in.bytes;
 			tout += out.bytes;
 			pin += in.packets;
@@ -300,7 +285,7 @@ static int rt_sa_list(void *arg, struct ike_writer *w)
 			char s_in[12], s_out[12];
 			size_t cmark;
 
-			child_counters(d, t, c, &in, &out);
+			ikd_child_counters(d, t, c, &in, &out);
 			snprintf(s_in, sizeof(s_in), "%08x", c->spi_in);
 			snprintf(s_out, sizeof(s_out), "%08x", c->spi_out);
 			rc = ctl_row_begin(w, &cmark);
@@ -349,6 +334,9 @@ static void rt_sites_changed(void *arg, const char *const *names, size_t n)
 	log_notice("control: %zu site%s changed", n, n == 1 ? "" : "s");
 	ikd_sites_changed(d);
 	ikd_apply_sites(d, names, n);
+	for (size_t i = 0; i < n; i++)
+		if (!ikd_site(d, names[i]))
+			ikd_metrics_forget(names[i]);	/* deleted: its series end */
 }
 
 static void rt_pops_changed(void *arg, const char *const *names, size_t n)
@@ -385,6 +373,7 @@ static const struct ctl_runtime runtime = {
 	.refresh = rt_refresh,
 	.sites_changed = rt_sites_changed,
 	.pops_changed = rt_pops_changed,
+	.metrics = ikd_metrics_page,
 };
 
 /* ---- the connections ---- */
@@ -439,7 +428,7 @@ static void handle_body(struct ctl_client *c, const uint8_t *body, size_t len)
 
 		if (m.code != CTL_STATUS && m.code != CTL_SITE_LIST && m.code != CTL_SITE_SHOW &&
 		    m.code != CTL_POP_LIST && m.code != CTL_POP_SHOW && m.code != CTL_SA_LIST &&
-		    m.code != CTL_SITE_EXPORT)
+		    m.code != CTL_SITE_EXPORT && m.code != CTL_METRICS)
 			log_info("control: %s from uid %u pid %d", ctl_verb_name(m.code),
 				 (unsigned)c->uid, (int)c->pid);
 		if (m.code == CTL_MONITOR) {
@@ -651,6 +640,7 @@ int ctl_server_open(struct ikd *d)
 		return rc;
 	}
 	d->ctl_listen_fd = fd;
+	ikd_metrics_start(d);
 	rc = loop_add(&d->loop, &d->ctl_fd, fd, EPOLLIN, on_accept, d);
 	if (rc < 0) {
 		close(fd);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "ctl/metrics.h"
 #include "health.h"
 #include "ike/ike_auth.h"
 #include "ike/ike_sa.h"
@@ -25,6 +26,7 @@
 #define IKD_POLICY_PRIORITY 0x494bu	/* the priority of every policy ikd installs */
 #define IKD_PROBE_PRIORITY 0x494au	/* a tunnel's probe policy: before the site's */
 #define IKD_PROBE_MARK_BASE 0x494b0000u	/* a probe's mark: this | its 16-bit identifier */
+#define STATUS_WINDOW_MS 60000	/* the seeds: down = nothing heard for a minute */
 
 enum tun_state {
 	TUN_IDLE,		/* initiator: waiting to (re)connect */
@@ -158,6 +160,7 @@ struct tunnel {
 
 struct ikd_stats {
 	uint64_t rx, tx, dropped, bad_icv, cookies_sent, auth_failed;
+	uint64_t hs_failed[CTL_HS_MAX];	/* failed handshakes by reason, both roles */
 };
 
 struct ikd {
@@ -270,5 +273,29 @@ int ctl_server_open(struct ikd *d);
 void ikd_event(struct ikd *d, const char *site, const char *pop, const char *event,
 	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void ctl_server_close(struct ikd *d);
+
+/*
+ * metrics.c: a site's counters for `xfrmctl metrics`, kept apart from its tunnels so that
+ * they only grow while ikd runs (a tunnel torn down, an SA deleted, the site edited or
+ * disabled); forgotten when the site is deleted.
+ */
+void ikd_count(struct ikd *d, const char *site, enum ctl_sm what);
+/* A handshake failed (site "" when the peer is not known yet). */
+void ikd_count_failure(struct ikd *d, const char *site, enum ctl_hs_fail why);
+enum ctl_hs_fail ikd_failure_of(uint16_t notify);
+/* A Child SA's kernel counters (zero when not installed or not readable). */
+void ikd_child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
+			struct xfrm_sa_stats *ret_in, struct xfrm_sa_stats *ret_out);
+/*
+ * A Child SA leaves the kernel: its last counters go to the site's totals. expired: the
+ * kernel's hard expiry of one of its halves (its counters come with the event), or NULL.
+ */
+void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct child *c,
+			    const struct xfrm_event *expired);
+void ikd_metrics_start(struct ikd *d);
+void ikd_metrics_forget(const char *site);
+void ikd_metrics_clear(void);
+/* The control handler's `metrics` callback (ctl_runtime.metrics). */
+int ikd_metrics_page(void *arg, const struct site *const *sites, size_t n, struct ike_writer *w);
 
 #endif

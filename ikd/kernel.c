@@ -221,6 +221,7 @@ void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c)
 
 	if (!c->installed)
 		return;
+	ikd_metrics_child_gone(d, t, c, NULL);	/* its counters go with it */
 	kernel_addr(&t->local, &l);
 	kernel_addr(&t->remote, &r);
 	xfrm_sa_delete(&d->xs, &l, c->spi_in, IPPROTO_ESP, 0, 0, NULL);

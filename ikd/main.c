@@ -413,6 +413,7 @@ int main(int argc, char **argv)
 	ctl_server_close(&d);
 	ikd_tunnels_clear(&d);
 	probe_close(&d);
+	ikd_metrics_clear();	/* after the tunnels: their last SAs are counted */
 	for (size_t i = 0; i < 4; i++)
 		if (d.socks[i].fd >= 0)
 			net_sock_close(&d.socks[i]);

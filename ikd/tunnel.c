@@ -18,8 +18,6 @@
 #include "ike/ts.h"
 #include "log.h"
 
-#define STATUS_WINDOW_MS 60000	/* the seeds: down = nothing heard for a minute */
-
 static struct log_ratelimit rl_peer = LOG_RATELIMIT_INIT(10000, 20);
 
 const char *tun_state_name(enum tun_state s)
@@ -978,6 +976,7 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 			 t->init->notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
 			 t->init->notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->ike_proposals : "");
 		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
+		ikd_count_failure(d, t->site, ikd_failure_of(t->init->notify));
 		tunnel_down(t, why);
 		return;
 	}
@@ -1044,6 +1043,7 @@ static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 	if (rc == IKE_AUTH_FAILED) {
 		snprintf(why, sizeof(why), "IKE_AUTH failed: %s", ike_notify_name(notify));
 		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
+		ikd_count_failure(d, t->site, ikd_failure_of(notify));
 		tunnel_down(t, why);
 		return;
 	}
@@ -1053,6 +1053,7 @@ static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 			 notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
 			 notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->esp_proposals : "");
 		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
+		ikd_count_failure(d, t->site, ikd_failure_of(notify));
 		tunnel_established(t, &c, false);
 		/* An IKE SA that carries nothing: delete it and try again later. */
 		if (ike_sa_delete_request(&t->sa, &d->out) == 0)
@@ -1156,6 +1157,8 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 	if (rc == IKE_INIT_REFUSED) {
 		char from[64];
 
+		if (t->init->notify != IKE_N_COOKIE)
+			ikd_count_failure(d, "", ikd_failure_of(t->init->notify));
 		if (t->init->notify == IKE_N_COOKIE)
 			d->stats.cookies_sent++;
 		else
@@ -1175,6 +1178,8 @@ static void half_fire(struct timer *tm, void *arg)
 	struct tunnel *t = arg;
 
 	(void)tm;
+	if (t->state != TUN_UP)
+		ikd_count_failure(t->d, t->site, CTL_HS_TIMEOUT);
 	if (t->state != TUN_UP)
 		tunnel_free(t);
 }
@@ -1327,6 +1332,7 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	net_addr_str(&t->remote, from, sizeof(from));
 	if (rc == IKE_AUTH_REFUSED) {
 		d->stats.auth_failed++;
+		ikd_count_failure(d, t->site, CTL_HS_AUTH_FAILED);
 		peer_log(LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s '%s'",
 			 from, lc.not_accepting ?
 			 "not accepting new tunnels (downstream check), identity" :
@@ -1360,6 +1366,8 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	}
 	if (rc == IKE_AUTH_DONE_NO_CHILD)
 		log_warn("site '%s' %s: Child SA refused: %s", t->site, from, ike_notify_name(notify));
+	if (rc == IKE_AUTH_DONE_NO_CHILD)
+		ikd_count_failure(d, t->site, ikd_failure_of(notify));
 	tunnel_established(t, &c, rc == IKE_AUTH_DONE);
 	ike_child_clear(&c);
 }
@@ -1647,6 +1655,7 @@ static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 	t->ike_created_ms = timer_now_ms();
 	t->ike_rekey_at_ms = rekey_deadline(d, ikd_site(d, t->site), true);
 	t->rekeys_ike++;
+	ikd_count(d, t->site, CTL_SM_IKE_REKEYS);
 	/* Requests that were queued go out on the new SA. */
 	t->inflight = 0;
 	timer_cancel(&d->loop.timers, &t->t_retx);
@@ -1729,6 +1738,7 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 	 * started it, our new outbound half waits until the peer deletes the old SA. */
 	child_add(t, &rx->child, rx->initiator ? 0 : rx->old_spi_in);
 	t->rekeys_child++;
+	ikd_count(t->d, t->site, CTL_SM_CHILD_REKEYS);
 	log_notice("site '%s' %s: Child SA %08x rekeyed by %s: spi in %08x out %08x%s", t->site, peer,
 		   rx->old_spi_in, rx->initiator ? "us" : "the peer", spi_in, spi_out,
 		   rx->verdict == IKE_REKEY_LOST ? " (redundant, deleted)" :
@@ -2044,6 +2054,8 @@ static void retx_fire(struct timer *tm, void *arg)
 			log_warn("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), why);
 		else
 			log_info("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), why);
+		if (t->state == TUN_INIT || t->state == TUN_AUTH)
+			ikd_count_failure(d, t->site, CTL_HS_TIMEOUT);
 		tunnel_down(t, why);
 		return;
 	}
@@ -2066,6 +2078,10 @@ static void dpd_fire(struct timer *tm, void *arg)
 	(void)tm;
 	if (!s || t->state != TUN_UP)
 		return;
+	/* A miss: our last request is unanswered and the peer has been silent an interval. */
+	if (t->sa.waiting &&
+	    timer_now_ms() - t->last_heard_ms >= (uint64_t)dpd_interval(t, s) * 1000)
+		ikd_count(d, t->site, CTL_SM_DPD_MISSES);
 	/* A request already out is a liveness check too. */
 	if (!t->sa.waiting && t->n_queue == 0) {
 		tun_enqueue(t, REQ_DPD, 0);
@@ -2269,6 +2285,9 @@ static void site_reevaluate(struct ikd *d, const struct site *s)
 	}
 	if (choice && r->active[0] && strcmp(choice->pop, r->active))
 		r->failovers++;
+	if (choice && r->active[0] && strcmp(choice->pop, r->active))
+		ikd_count(d, s->name, strcmp(choice->pop, s->primary) ? CTL_SM_FAILOVERS :
+			  CTL_SM_FALLBACKS);
 	snprintf(r->active, sizeof(r->active), "%s", choice ? choice->pop : "");
 }
 
@@ -2495,6 +2514,7 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 		uint32_t spi_in = c->spi_in;
 
 		log_notice("site '%s': Child SA %08x reached its lifetime", t->site, spi_in);
+		ikd_metrics_child_gone(d, t, c, e);
 		c->installed = false;	/* the kernel removed it */
 		child_forget(t, spi_in, true);
 		if (t->n_children == 0) {

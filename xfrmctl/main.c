@@ -18,6 +18,7 @@ static const struct xc_object {
 	{ "status", xc_status, "status" },
 	{ "refresh", xc_refresh, "refresh" },
 	{ "monitor", xc_monitor, "monitor" },
+	{ "metrics", xc_metrics, "metrics [-o FILE]" },
 };
 #define N_OBJECTS (sizeof(objects) / sizeof(objects[0]))
 

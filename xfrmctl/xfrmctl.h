@@ -1,7 +1,7 @@
 /*
- * xfrmctl: a dispatch table (main.c), a file per object (site.c, pop.c, misc.c), the
- * connection to ikd (client.c), and the pure parts the unit tests include: word matching
- * (match.c), output as tables or JSON (output.c), reading a PSK (psk.c).
+ * xfrmctl: a dispatch table (main.c), a file per object (site.c, pop.c, misc.c,
+ * metrics.c), the connection to ikd (client.c), and the pure parts the unit tests include:
+ * word matching (match.c), output as tables or JSON (output.c), reading a PSK (psk.c).
  */
 #ifndef IKD_XFRMCTL_H
 #define IKD_XFRMCTL_H
@@ -160,6 +160,7 @@ int xc_sa(struct xc *x, int argc, char **argv);
 int xc_status(struct xc *x, int argc, char **argv);
 int xc_refresh(struct xc *x, int argc, char **argv);
 int xc_monitor(struct xc *x, int argc, char **argv);
+int xc_metrics(struct xc *x, int argc, char **argv);
 
 /* A verb of an object. */
 struct xc_verb {

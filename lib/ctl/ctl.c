@@ -227,7 +227,7 @@ const char *ctl_verb_name(uint16_t verb)
 		[CTL_SITE_EXPORT] = "site export", [CTL_POP_LIST] = "pop list",
 		[CTL_POP_SHOW] = "pop show", [CTL_POP_ADD] = "pop add", [CTL_POP_EDIT] = "pop edit",
 		[CTL_POP_DELETE] = "pop delete", [CTL_SA_LIST] = "sa list",
-		[CTL_REFRESH] = "refresh", [CTL_MONITOR] = "monitor",
+		[CTL_REFRESH] = "refresh", [CTL_MONITOR] = "monitor", [CTL_METRICS] = "metrics",
 	};
 
 	return verb > 0 && verb < CTL_VERB_MAX ? names[verb] : "unknown";

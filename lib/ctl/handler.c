@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "ctl/handler.h"
+#include "ctl/metrics.h"
 #include "site/csv.h"
 #include "site/index.h"
 #include "site/store.h"
@@ -1096,6 +1097,52 @@ static int do_refresh(struct req *r)
 	return 0;
 }
 
+static int by_name_ptr(const void *a, const void *b)
+{
+	const struct site *x = *(const struct site *const *)a, *y = *(const struct site *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * One page of `metrics`: the sites whose names sort after "after" (none: from the first), in
+ * name order. A cursor, not a page number: sites added or deleted between two pages move no
+ * site into a page twice.
+ */
+static int do_metrics(struct req *r)
+{
+	const struct site_db *db = r->h->db;
+	const struct ctl_runtime *rt = r->h->rt;
+	const struct site **v;
+	const char *after = "";
+	size_t n = 0;
+	bool more;
+	int rc;
+
+	if (!rt || !rt->metrics)
+		return fail(r, -EOPNOTSUPP, "metrics: not available from this daemon");
+	for (size_t i = 0; i < r->n_kv; i += 2) {
+		if (strcmp(r->kv[i], "after"))
+			return fail(r, -EINVAL, "metrics: '%s': no such field (after)", r->kv[i]);
+		after = r->kv[i + 1];
+	}
+	v = calloc(db->n_sites + 1, sizeof(*v));
+	if (!v)
+		return fail(r, -ENOMEM, "metrics: out of memory");
+	for (size_t i = 0; i < db->n_sites; i++)
+		if (strcmp(db->sites[i].name, after) > 0)
+			v[n++] = &db->sites[i];
+	qsort(v, n, sizeof(*v), by_name_ptr);
+	more = n > CTL_METRICS_PAGE;
+	rc = rt->metrics(rt->arg, v, more ? CTL_METRICS_PAGE : n, r->w);
+	if (rc < 0)
+		rc = fail(r, rc, "metrics: %s", strerror(-rc));
+	rc = rc ?: put_kv_size(r->w, "sites", db->n_sites);
+	rc = rc ?: ctl_put_kv(r->w, "more", more ? "yes" : "no");
+	free(v);
+	return rc;
+}
+
 static int do_monitor(struct req *r)
 {
 	return fail(r, -EOPNOTSUPP, "monitor: not supported yet");
@@ -1133,6 +1180,7 @@ static const struct verb verbs[CTL_VERB_MAX] = {
 	[CTL_SA_LIST] = { .fn = sa_list },
 	[CTL_REFRESH] = { .fn = do_refresh },
 	[CTL_MONITOR] = { .fn = do_monitor },
+	[CTL_METRICS] = { .fn = do_metrics, .attrs = A(CTL_A_KV) },
 };
 
 int ctl_reply_error(struct ike_writer *w, uint32_t id, int status, const char *msg)

@@ -32,6 +32,11 @@ struct ctl_runtime {
 	int (*sa_list)(void *arg, struct ike_writer *w);	/* one CTL_A_ROW per IKE/Child SA */
 	int (*refresh)(void *arg, char *err, size_t err_len);
 	/*
+	 * `metrics`, one page: the daemon-wide figures (ctl_metrics_put), then one row per site
+	 * of sites, in that order (ctl_metrics_put_site). The handler adds "more".
+	 */
+	int (*metrics)(void *arg, const struct site *const *sites, size_t n, struct ike_writer *w);
+	/*
 	 * After a change is saved: the sites whose configuration changed (added, edited,
 	 * enabled, disabled, deleted, imported), so the daemon re-applies only those. The
 	 * names are valid during the call only.

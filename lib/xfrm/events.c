@@ -78,6 +78,11 @@ int xfrm_event_parse(const void *buf, size_t len, struct xfrm_event *e)
 		e->spi = ntohl(x.state.id.spi);
 		e->proto = x.state.id.proto;
 		e->reqid = x.state.reqid;
+		e->stats.bytes = x.state.curlft.bytes;
+		e->stats.packets = x.state.curlft.packets;
+		e->stats.add_time = x.state.curlft.add_time;
+		e->stats.use_time = x.state.curlft.use_time;
+		e->stats.replay_window = x.state.replay_window;
 		break;
 	}
 	case XFRM_MSG_ACQUIRE: {

@@ -20,6 +20,7 @@ struct xfrm_event {
 	bool hard;			/* EXPIRE, POLEXPIRE */
 	struct xfrm_addr src, dst;	/* EXPIRE: the SA; ACQUIRE: the template's endpoints */
 	uint32_t spi;			/* EXPIRE, MAPPING (host order) */
+	struct xfrm_sa_stats stats;	/* EXPIRE: what the SA carried (bytes, packets, times) */
 	uint8_t proto;
 	uint32_t reqid;
 	uint32_t mark, mark_mask;	/* XFRMA_MARK when the kernel sent one */

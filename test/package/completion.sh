@@ -55,15 +55,19 @@ check() {
 export IKD_SOCKET=$tmp/nowhere.sock
 check 'xfrmctl si' 'site'
 check 'xfrmctl s' 'sa site status'
-check 'xfrmctl ' 'monitor pop refresh sa site status'
+check 'xfrmctl ' 'metrics monitor pop refresh sa site status'
 check 'xfrmctl --' '--help --json --socket --version'
-check 'xfrmctl -j ' 'monitor pop refresh sa site status'
+check 'xfrmctl -j ' 'metrics monitor pop refresh sa site status'
 check 'xfrmctl site ' 'add delete disable edit enable export help import list show'
 check 'xfrmctl site e' 'edit enable export'
 check 'xfrmctl pop ' 'add delete edit help list show'
 check 'xfrmctl sa ' 'help list'
 check 'xfrmctl status ' 'help show'
 check 'xfrmctl refresh ' ''
+check 'xfrmctl metrics ' '--output -o'
+check "xfrmctl metrics -o $tmp/stde" "$tmp/stderr"
+check "xfrmctl metrics --output $tmp/stde" "$tmp/stderr"
+check "xfrmctl metrics -o x " ''
 check 'xfrmctl frob ' ''
 check 'xfrmctl site show ' ''
 check 'xfrmctl site add b13 pri' 'primary'

@@ -1,11 +1,12 @@
 #!/bin/bash
 # xfrmctl against fake_ikd (lib/ctl's real handler and store, a made-up runtime): every verb,
 # exit statuses, tables and JSON, and that a PSK never shows on stdout or stderr.
-# Usage: cli.sh XFRMCTL FAKE_IKD
+# Usage: cli.sh XFRMCTL FAKE_IKD PROM_CHECK
 set -euo pipefail
 
 xfrmctl=$1
 fake=$2
+prom_check=$3
 tmp=$(mktemp -d /tmp/xfrmctl-cli.XXXXXX)
 sock=$tmp/ikd.sock
 key='Cli-Secret-Key-0123456789'
@@ -68,7 +69,7 @@ done
 # --- usage and reachability
 x 2
 x 2 frobnicate
-err_has "'frobnicate' is unknown: site, pop, sa, status, refresh, monitor"
+err_has "'frobnicate' is unknown: site, pop, sa, status, refresh, monitor, metrics"
 x 2 s l
 err_has "'s' is ambiguous: site, sa, status"
 x 2 site e
@@ -231,6 +232,35 @@ json 'assert d["sas"][0]["state"] == "established"'
 x 0 refresh
 x 1 monitor
 err_has "xfrmctl: monitor: not supported yet"
+
+# --- metrics: the Prometheus text format, on stdout or replacing a file
+x 0 metrics
+out_has 'ikd_site_up{site="b12"} 1'
+out_has 'ikd_site_up{site="c1"} 0'
+out_has 'ikd_site_status{site="c1",status="down"} 1'
+out_has 'ikd_site_active_pop_info{site="b12",pop="fra1"} 1'
+out_has 'ikd_site_received_bytes_total{site="b12"} 3000'
+out_has 'ikd_handshake_failures_total{reason="auth_failed"} 3'
+out_has 'ikd_build_info{version="0.0.0-fake"} 1'
+"$prom_check" "$tmp/out" >/dev/null 2>"$tmp/err" || fail "metrics: the strict reader refused it"
+cp "$tmp/out" "$tmp/metrics.stdout"
+x 2 metrics -o
+x 2 metrics --output
+x 2 metrics extra
+err_has "xfrmctl: metrics: 'extra': not an option (-o FILE)"
+x 2 metrics -o a -o b
+x 2 -j metrics
+err_has "-j does not apply"
+x 1 metrics -o "$tmp/nodir/ikd.prom"
+err_has "cannot create a file in $tmp/nodir"
+(umask 077 && x 0 metrics -o "$tmp/ikd.prom") || fail "metrics -o"
+[ -s "$tmp/out" ] && fail "metrics -o also wrote to stdout"
+[ "$(stat -c %a "$tmp/ikd.prom")" = 644 ] || fail "metrics -o: mode $(stat -c %a "$tmp/ikd.prom")"
+cmp -s "$tmp/ikd.prom" "$tmp/metrics.stdout" || fail "metrics -o wrote other text than stdout"
+inode=$(stat -c %i "$tmp/ikd.prom")
+x 0 metrics --output="$tmp/ikd.prom"
+[ "$(stat -c %i "$tmp/ikd.prom")" != "$inode" ] || fail "metrics -o rewrote the file in place"
+ls -A "$tmp" | grep -q '^\.ikd\.prom\.' && fail "metrics -o left a temporary file"
 
 # --- the store holds the keys, no output did
 grep -qF "psk = hex:" "$tmp/store" || fail "the store has no keys"

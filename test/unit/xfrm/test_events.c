@@ -62,6 +62,35 @@ START_TEST(test_event_parse_mapping_and_broken_messages)
 }
 END_TEST
 
+START_TEST(test_event_parse_expire_carries_the_sa_counters)
+{
+	uint8_t buf[512] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct xfrm_user_expire x = { 0 };
+	struct xfrm_event e;
+
+	nlh->nlmsg_type = XFRM_MSG_EXPIRE;
+	x.state.family = AF_INET;
+	x.state.id.spi = htonl(0xc0001234);
+	x.state.id.proto = IPPROTO_ESP;
+	x.state.id.daddr.a4 = htonl(0xc0000202);
+	x.state.reqid = 7;
+	x.state.curlft.bytes = 123456789012ull;
+	x.state.curlft.packets = 98765;
+	x.state.curlft.add_time = 1700000000;
+	x.hard = 1;
+	memcpy(mnl_nlmsg_put_extra_header(nlh, sizeof(x)), &x, sizeof(x));
+	ck_assert_int_eq(xfrm_event_parse(buf, nlh->nlmsg_len, &e), 0);
+	ck_assert_int_eq(e.type, XFRM_EVENT_EXPIRE);
+	ck_assert(e.hard);
+	ck_assert_uint_eq(e.spi, 0xc0001234);
+	/* What the SA carried: ikd adds it to the site's totals when the kernel removes it. */
+	ck_assert_uint_eq(e.stats.bytes, 123456789012ull);
+	ck_assert_uint_eq(e.stats.packets, 98765);
+	ck_assert_uint_eq(e.stats.add_time, 1700000000);
+}
+END_TEST
+
 struct seen {
 	int n;
 	struct xfrm_event e[8];
@@ -173,6 +202,8 @@ START_TEST(test_event_soft_then_hard_expire)
 	ck_assert_uint_eq(s.e[1].reqid, 12);
 	ck_assert_uint_eq(s.e[1].mark, 5);
 	ck_assert_uint_eq(ntohl(s.e[1].dst.a.a4), 0xc0000202);
+	ck_assert_uint_gt(s.e[1].stats.add_time, 0);
+	ck_assert_uint_eq(s.e[1].stats.packets, 0);
 	/* Hard expiry removed it. */
 	ck_assert_int_eq(xfrm_sa_delete(&xs, &sa.dst, sa.spi, IPPROTO_ESP, 5, 0xff, &err), -ESRCH);
 	xfrm_events_close(&ev);
@@ -187,6 +218,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_event_parse_mapping_and_broken_messages);
+	tcase_add_test(tc, test_event_parse_expire_carries_the_sa_counters);
 	if (geteuid() == 0) {
 		tcase_add_test(tc, test_event_acquire_from_traffic_without_an_sa);
 		tcase_add_test(tc, test_event_soft_then_hard_expire);
