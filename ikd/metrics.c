@@ -215,12 +215,12 @@ static void add_tunnel(struct ikd *d, const struct tunnel *t, struct ctl_metrics
 		       bool *alive, uint64_t now)
 {
 	row->v[CTL_SM_IKE_SAS] += t->state == TUN_UP;
-	row->v[CTL_SM_CHILD_SAS] += t->n_children;
 	if (t->state == TUN_UP && now - t->last_heard_ms < STATUS_WINDOW_MS)
 		*alive = true;
 	for (size_t j = 0; j < t->n_children; j++) {
 		struct xfrm_sa_stats in, out;
 
+		row->v[CTL_SM_CHILD_SAS] += t->children[j].installed;
 		ikd_child_counters(d, t, &t->children[j], &in, &out);
 		row->v[CTL_SM_BYTES_IN] += in.bytes;
 		row->v[CTL_SM_BYTES_OUT] += out.bytes;

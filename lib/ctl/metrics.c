@@ -55,7 +55,7 @@ static const struct field site_fields[CTL_SM_MAX] = {
 	[CTL_SM_IKE_SAS] = { "ike-sas", "ikd_site_ike_sas", false,
 		"The site's established IKE SAs." },
 	[CTL_SM_CHILD_SAS] = { "child-sas", "ikd_site_child_sas", false,
-		"The site's Child SAs." },
+		"The site's Child SAs in the kernel." },
 	[CTL_SM_CHILD_REKEYS] = { "child-rekeys", "ikd_site_child_rekeys_total", true,
 		"Child SA rekeys completed, by either side." },
 	[CTL_SM_IKE_REKEYS] = { "ike-rekeys", "ikd_site_ike_rekeys_total", true,

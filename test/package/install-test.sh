@@ -42,6 +42,8 @@ expect=(
 	'-rw-r--r-- root/root ./etc/ikd/ikd.conf'
 	'-rw-r--r-- root/root ./etc/ikd/ikd.conf.example'
 	'-rw-r--r-- root/root ./lib/systemd/system/ikd.service'
+	'-rw-r--r-- root/root ./lib/systemd/system/ikd-metrics.service'
+	'-rw-r--r-- root/root ./lib/systemd/system/ikd-metrics.timer'
 	'-rw-r--r-- root/root ./usr/lib/tmpfiles.d/ikd.conf'
 	'-rw-r--r-- root/root ./usr/share/bash-completion/completions/xfrmctl'
 	'-rw-r--r-- root/root ./usr/share/man/man8/ikd.8.gz'
@@ -98,6 +100,8 @@ fi
 expect "postinst restarts a running ikd on upgrade" \
 	grep -q 'deb-systemd-invoke try-restart' "$ctl/postinst"
 expect "prerm stops ikd on removal" grep -q 'deb-systemd-invoke stop ikd.service' "$ctl/prerm"
+expect "prerm stops the metrics timer on removal" \
+	grep -q 'deb-systemd-invoke stop ikd-metrics.timer' "$ctl/prerm"
 expect "postrm purge removes /etc/ikd and /var/lib/ikd" \
 	grep -q 'rm -rf /etc/ikd /var/lib/ikd' "$ctl/postrm"
 for s in postinst prerm postrm; do
@@ -142,6 +146,9 @@ for line in 'Type=notify' 'NotifyAccess=main' 'WatchdogSec=30s' 'ExecStart=/usr/
 	'RuntimeDirectory=ikd' 'ProtectSystem=strict' 'NoNewPrivileges=yes'; do
 	expect "unit: $line" grep -qxF -- "$line" "$unit"
 done
+expect "metrics unit: xfrmctl metrics -o into the node exporter's directory" grep -qxF \
+	'ExecStart=/usr/sbin/xfrmctl metrics -o /var/lib/prometheus/node-exporter/ikd.prom' \
+	"$root/lib/systemd/system/ikd-metrics.service"
 if command -v systemd-analyze >/dev/null; then
 	# verify wants ExecStart to exist: point it at the unpacked binary.
 	mkdir -p "$tmp/unit"
@@ -154,6 +161,16 @@ if command -v systemd-analyze >/dev/null; then
 	score=$(systemd-analyze security --offline=true "$tmp/unit/ikd.service" 2>/dev/null |
 		grep 'Overall exposure level' || true)
 	echo "info: systemd-analyze security: ${score:-not available}"
+	# The metrics timer and the service it starts (xfrmctl metrics -o for the node exporter).
+	sed "s|^ExecStart=/usr/sbin/xfrmctl|ExecStart=$root/usr/sbin/xfrmctl|" \
+		"$root/lib/systemd/system/ikd-metrics.service" >"$tmp/unit/ikd-metrics.service"
+	cp "$root/lib/systemd/system/ikd-metrics.timer" "$tmp/unit/"
+	if out=$(systemd-analyze verify --man=no "$tmp/unit/ikd-metrics.service" \
+		"$tmp/unit/ikd-metrics.timer" 2>&1); then
+		ok "systemd-analyze verify ikd-metrics.service and .timer: clean"
+	else
+		fail "systemd-analyze verify ikd-metrics: $out"
+	fi
 else
 	echo "skip: systemd-analyze is not installed"
 fi
