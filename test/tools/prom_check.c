@@ -399,7 +399,8 @@ static int cmp_str(const void *a, const void *b)
 
 static long finish(struct check *c)
 {
-	qsort(c->series, c->n_series, sizeof(*c->series), cmp_str);
+	if (c->n_series > 1)
+		qsort(c->series, c->n_series, sizeof(*c->series), cmp_str);
 	for (size_t i = 1; i < c->n_series; i++)
 		if (!cmp_str(&c->series[i - 1], &c->series[i])) {
 			snprintf(c->err, c->err_len, "two samples of '%s' with the same labels",
