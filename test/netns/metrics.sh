@@ -50,7 +50,8 @@ scrape() {
 		{ fail "xfrmctl metrics on $1: $(cat "$work/$1.err")"; return 1; }
 	"$prom_check" "$work/$1.prom" >/dev/null 2>"$work/$1.err" ||
 		{ fail "$1's metrics refused by the strict reader: $(cat "$work/$1.err")"; return 1; }
-	if [ "$have_promtool" = 1 ] && ! promtool check metrics <"$work/$1.prom" >"$work/$1.err" 2>&1; then
+	if [ "$have_promtool" = 1 ] &&
+		! promtool check metrics <"$work/$1.prom" >"$work/$1.err" 2>&1; then
 		fail "$1's metrics refused by promtool: $(cat "$work/$1.err")"
 		return 1
 	fi
@@ -214,7 +215,7 @@ if [ "$have_esp" = 1 ]; then
 	scrape b
 	expect b 'ikd_site_received_packets_total{site="branch1"}' '>=' 20 "the gateway received them"
 else
-	expect a 'ikd_site_up{site="branch1"}' == 0 "without ESP no Child SA: branch1 down on the branch"
+	expect a 'ikd_site_up{site="branch1"}' == 0 "without ESP no Child SA: branch1 down"
 	expect a 'ikd_site_child_sas{site="branch1"}' == 0 "... no Child SA in the kernel"
 	expect b 'ikd_site_child_sas{site="branch1"}' == 0 "... on either side"
 	expect a 'ikd_site_sent_bytes_total{site="branch1"}' == 0 "... and no traffic"
@@ -289,7 +290,8 @@ ctl a site enable branch1 >/dev/null || fail "site enable"
 
 # ---- 4: -o FILE, read while it is rewritten ----
 mkdir -m 0755 "$work/textfile"
-ctl a metrics -o "$work/textfile/ikd.prom" >"$work/o.out" 2>&1 || fail "metrics -o: $(cat "$work/o.out")"
+ctl a metrics -o "$work/textfile/ikd.prom" >"$work/o.out" 2>&1 ||
+	fail "metrics -o: $(cat "$work/o.out")"
 [ "$(stat -c %a "$work/textfile/ikd.prom")" = 644 ] && pass "metrics -o writes mode 0644" ||
 	fail "metrics -o wrote mode $(stat -c %a "$work/textfile/ikd.prom")"
 "$prom_check" "$work/textfile/ikd.prom" >/dev/null && pass "... a file the strict reader passes" ||
