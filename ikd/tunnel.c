@@ -964,7 +964,7 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 	if (rc == IKE_INIT_SEND) {
 		/* A COOKIE or INVALID_KE_PAYLOAD round: the same exchange again. */
 		log_info("site '%s' pop '%s': IKE_SA_INIT again (%s)", t->site, t->pop,
-			 t->init->notify ? ike_notify_name(t->init->notify) : "the POP asked for a COOKIE");
+			 ike_notify_name(t->init->notify));
 		t->tries = 0;
 		send_msg(t, &t->pending);
 		arm_retx(t);

@@ -227,6 +227,7 @@ int ike_init_on_response(struct ike_init *st, const struct ike_init_cfg *cfg, co
 			return -ELOOP;
 		memcpy(st->cookie, cookie, cookie_len);
 		st->cookie_len = cookie_len;
+		st->notify = IKE_N_COOKIE;	/* what this round answers */
 		rc = build_request(st, cfg, local, remote, out);
 		return rc ?: IKE_INIT_SEND;
 	}
@@ -243,6 +244,8 @@ int ike_init_on_response(struct ike_init *st, const struct ike_init_cfg *cfg, co
 			st->notify_data = group;
 			return IKE_INIT_FAILED;
 		}
+		st->notify = err;		/* what this round answers */
+		st->notify_data = group;
 		rc = new_dh(st, group);
 		rc = rc ?: build_request(st, cfg, local, remote, out);
 		return rc ?: IKE_INIT_SEND;

@@ -66,6 +66,7 @@ START_TEST(test_sa_init_both_sides_agree_on_suite_and_keys)
 	ck_assert_int_eq(ike_init_on_response(&i, &ci, resp.buf, resp.len, &a, &b, &req),
 			 IKE_INIT_SEND);
 	ck_assert_uint_eq(i.group, IKE_DH_MODP_2048);
+	ck_assert_uint_eq(i.notify, IKE_N_INVALID_KE_PAYLOAD);	/* what the round answered */
 	ck_assert_int_eq(ike_init_respond(&r, &cr, NULL, req.buf, req.len, &b, &a, &resp),
 			 IKE_INIT_DONE);
 	ck_assert_int_eq(ike_init_on_response(&i, &ci, resp.buf, resp.len, &a, &b, &req),
@@ -148,6 +149,7 @@ START_TEST(test_sa_init_cookie_round_and_forged_cookie)
 	ck_assert(sodium_is_zero(m.hdr.spi_r, 8));
 	ck_assert_int_eq(ike_init_on_response(&i, &c, resp.buf, resp.len, &a, &b, &req),
 			 IKE_INIT_SEND);
+	ck_assert_uint_eq(i.notify, IKE_N_COOKIE);
 	/* A forged copy (one bit of the cookie changed) is refused again. */
 	{
 		struct ike_writer forged;
