@@ -23,8 +23,10 @@
 #include "ikd.h"
 #include "log.h"
 
-#define CTL_MAX_CLIENTS 64
-#define CTL_IDLE_MS 30000
+#define CTL_MAX_CLIENTS 64	/* past it, a new client takes the place of the idlest */
+#define CTL_IDLE_MS 30000	/* a client that neither sends nor reads for this long goes */
+#define CTL_ACCEPT_BATCH 16	/* connections taken a round of the loop */
+#define CTL_KEEP_BUF (64 * 1024)	/* a larger buffer is freed once its message is through */
 
 struct ctl_client {
 	struct ikd *d;
@@ -32,6 +34,8 @@ struct ctl_client {
 	struct ctl_framer fr;
 	struct ike_writer out;
 	size_t out_off;
+	uint32_t events;	/* what epoll watches: EPOLLIN, or EPOLLOUT while a reply waits */
+	uint64_t active_ms;	/* the last byte in or out */
 	bool closing;		/* close once the reply is written */
 	struct timer t_idle;
 	uid_t uid;
@@ -44,6 +48,7 @@ struct ctl_client {
 #define MONITOR_BACKLOG (256 * 1024)	/* a monitor that reads slower than this is dropped */
 
 static size_t n_clients;
+static struct log_ratelimit rl_evict = LOG_RATELIMIT_INIT(10000, 3);
 
 static void client_close(struct ctl_client *c)
 {
@@ -378,28 +383,53 @@ static const struct ctl_runtime runtime = {
 
 /* ---- the connections ---- */
 
-static void client_flush(struct ctl_client *c)
+static void client_interest(struct ctl_client *c, uint32_t events)
+{
+	if (c->events != events && loop_mod(&c->d->loop, &c->lfd, events) == 0)
+		c->events = events;
+}
+
+/*
+ * Write what is pending: 1 when all of it went out, 0 when the socket is full (EPOLLOUT
+ * then says when to go on), -1 when the client is gone (closed here).
+ */
+static int client_send(struct ctl_client *c)
 {
 	while (c->out_off < c->out.len) {
 		ssize_t n = send(c->lfd.fd, c->out.buf + c->out_off, c->out.len - c->out_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				loop_mod(&c->d->loop, &c->lfd, EPOLLIN | EPOLLOUT);
-				return;
+				client_interest(c, EPOLLOUT);
+				return 0;
 			}
 			client_close(c);
-			return;
+			return -1;
 		}
 		c->out_off += (size_t)n;
+		c->active_ms = timer_now_ms();
 	}
+	/* An export may have carried keys: wipe what was sent; a large buffer goes. */
+	sodium_memzero(c->out.buf, c->out.len);
 	c->out.len = c->out_off = 0;
+	if (c->out.cap > CTL_KEEP_BUF) {
+		ike_writer_clear(&c->out);
+		ike_writer_init(&c->out, CTL_MAX_MSG + 4);
+	}
 	if (c->closing) {
 		client_close(c);
-		return;
+		return -1;
 	}
-	loop_mod(&c->d->loop, &c->lfd, EPOLLIN);
+	return 1;
+}
+
+static void client_flush(struct ctl_client *c)
+{
+	if (client_send(c) > 0)
+		client_interest(c, EPOLLIN);
 }
 
 static void handle_body(struct ctl_client *c, const uint8_t *body, size_t len)
@@ -451,50 +481,91 @@ static void handle_body(struct ctl_client *c, const uint8_t *body, size_t len)
 	free(attrs);
 }
 
+static bool client_has_request(const struct ctl_client *c)
+{
+	const uint8_t *body;
+	size_t len;
+
+	return ctl_framer_next(&c->fr, &body, &len) == 1;
+}
+
+/* One read from the socket into the framer: 0, or -1 when the client is gone. */
+static int client_read(struct ctl_client *c)
+{
+	uint8_t buf[16384];
+	ssize_t n = recv(c->lfd.fd, buf, sizeof(buf), MSG_DONTWAIT);
+	int rc;
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		client_close(c);
+		return -1;
+	}
+	c->active_ms = timer_now_ms();
+	rc = ctl_framer_feed(&c->fr, buf, (size_t)n);
+	sodium_memzero(buf, (size_t)n);
+	if (rc < 0) {
+		ctl_reply_error(&c->out, 0, rc == -EMSGSIZE ? EMSGSIZE : EBADMSG,
+				rc == -EMSGSIZE ? "request too large" : "malformed stream");
+		c->closing = true;
+	}
+	return 0;
+}
+
+static void client_handle_one(struct ctl_client *c)
+{
+	const uint8_t *body;
+	size_t len;
+
+	if (ctl_framer_next(&c->fr, &body, &len) != 1)
+		return;
+	handle_body(c, body, len);
+	ctl_framer_pop(&c->fr);
+	if (c->fr.len == 0 && c->fr.cap > CTL_KEEP_BUF)
+		ctl_framer_clear(&c->fr);	/* an import's buffer goes with it */
+}
+
+/*
+ * A client's turn: at most one read and one request, and the request after it only once its
+ * reply is out. A client that pipelines requests without reading the replies holds one
+ * reply and is dropped at the idle timeout; one that reads as fast as it asks still gets one
+ * request a round of the loop, so it cannot starve the others.
+ */
 static void on_client(struct loop *l, struct loop_fd *f, uint32_t events)
 {
 	struct ctl_client *c = f->arg;
-	uint8_t buf[16384];
 
 	(void)l;
-	if (events & EPOLLOUT) {
-		client_flush(c);
+	(void)events;
+	if (c->out.len && client_send(c) <= 0)
+		return;		/* the reply before is still on its way, or the client is gone */
+	if (!c->closing && !client_has_request(c) && client_read(c) < 0)
+		return;
+	if (!c->closing)
+		client_handle_one(c);
+	if (c->out.len && client_send(c) <= 0)
+		return;
+	if (c->closing) {
+		client_close(c);
 		return;
 	}
-	for (;;) {
-		ssize_t n = recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		const uint8_t *body;
-		size_t len;
-		int rc;
-
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-			sodium_memzero(buf, sizeof(buf));
-			client_close(c);
-			return;
-		}
-		if (n < 0)
-			break;
-		rc = ctl_framer_feed(&c->fr, buf, (size_t)n);
-		sodium_memzero(buf, (size_t)n);
-		if (rc < 0) {
-			ctl_reply_error(&c->out, 0, rc == -EMSGSIZE ? EMSGSIZE : EBADMSG,
-					rc == -EMSGSIZE ? "request too large" : "malformed stream");
-			c->closing = true;
-			break;
-		}
-		while (!c->closing && ctl_framer_next(&c->fr, &body, &len) == 1) {
-			handle_body(c, body, len);
-			ctl_framer_pop(&c->fr);
-		}
-		if (c->closing)
-			break;
-	}
+	/* A request already buffered is taken on the next round (the socket is writable). */
+	client_interest(c, client_has_request(c) ? EPOLLOUT : EPOLLIN);
 	if (!c->monitor)
 		timer_arm(&c->d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
-	if (c->out.len)
-		client_flush(c);
-	else if (c->closing)
-		client_close(c);
+}
+
+/* The client idle the longest; a monitor only when every client is one. */
+static struct ctl_client *client_idlest(struct ikd *d)
+{
+	struct ctl_client *best = NULL;
+
+	for (struct ctl_client *c = d->clients; c; c = c->next)
+		if (!best || (best->monitor && !c->monitor) ||
+		    (best->monitor == c->monitor && c->active_ms < best->active_ms))
+			best = c;
+	return best;
 }
 
 static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
@@ -502,7 +573,8 @@ static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
 	struct ikd *d = f->arg;
 
 	(void)events;
-	for (;;) {
+	/* A few a round: a flood of connections does not starve the clients already in. */
+	for (int k = 0; k < CTL_ACCEPT_BATCH; k++) {
 		int fd = accept4(f->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct ucred cred;
 		socklen_t clen = sizeof(cred);
@@ -510,16 +582,26 @@ static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
 
 		if (fd < 0)
 			return;
-		if (n_clients >= CTL_MAX_CLIENTS) {
-			close(fd);
-			continue;
-		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
 		    (cred.uid != 0 && cred.uid != geteuid() && !d->conf.socket_group[0])) {
 			log_warn("control: connection from uid %u refused",
 				 clen == sizeof(cred) ? (unsigned)cred.uid : 0u);
 			close(fd);
 			continue;
+		}
+		/* Full: the newcomer takes the place of the client idle the longest. */
+		if (n_clients >= CTL_MAX_CLIENTS) {
+			struct ctl_client *old = client_idlest(d);
+			unsigned sup;
+
+			if (log_ratelimit_ok(&rl_evict, timer_now_ms(), &sup)) {
+				if (sup)
+					log_info("control: %u similar lines suppressed", sup);
+				log_info("control: %d clients connected: pid %d, idle %" PRIu64
+					 " ms, dropped for a new one", CTL_MAX_CLIENTS, (int)old->pid,
+					 timer_now_ms() - old->active_ms);
+			}
+			client_close(old);
 		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
@@ -529,6 +611,8 @@ static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
 		c->d = d;
 		c->uid = cred.uid;
 		c->pid = cred.pid;
+		c->events = EPOLLIN;
+		c->active_ms = timer_now_ms();
 		ike_writer_init(&c->out, CTL_MAX_MSG + 4);
 		timer_init(&c->t_idle, idle_fire, c);
 		if (loop_add(l, &c->lfd, fd, EPOLLIN, on_client, c) < 0) {
