@@ -241,6 +241,7 @@ static int rt_status(void *arg, struct ike_writer *w)
 	rc = rc ?: put_u64(w, "ike-received", d->stats.rx);
 	rc = rc ?: put_u64(w, "ike-sent", d->stats.tx);
 	rc = rc ?: put_u64(w, "ike-dropped", d->stats.dropped);
+	rc = rc ?: put_u64(w, "bad-icv", d->stats.bad_icv);
 	rc = rc ?: put_u64(w, "auth-failed", d->stats.auth_failed);
 	rc = rc ?: put_u64(w, "cookies-sent", d->stats.cookies_sent);
 	return rc ?: health_status(d, w);

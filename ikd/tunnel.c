@@ -15,6 +15,7 @@
 #include "ikd.h"
 #include "ike/fragment.h"
 #include "ike/proposal.h"
+#include "ike/sk_msg.h"
 #include "ike/ts.h"
 #include "log.h"
 
@@ -2022,13 +2023,21 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 	} else if (!t->initiator && t->state == TUN_UP && h.exchange == IKE_EXCH_IKE_AUTH &&
 		   !response && h.msg_id == 1) {
 		struct ike_header fh;
-		struct ike_frag_piece pc;
+		struct ike_frag_piece pc = { 0 };
+		struct ike_chain inner;
+		bool skf = ike_frag_is_skf(buf, len, &fh);
+		int rc = skf ? ike_frag_open(&t->sa.k, buf, len, &pc) :
+			       ike_sk_open(&t->sa.k, buf, len, &fh, &inner);
 
-		/* Our IKE_AUTH response was lost: the same again, once per retransmission (a
-		 * fragmented one only on its first fragment, once verified, RFC 7383 §2.6.1). */
-		if (t->pending.len && (!ike_frag_is_skf(buf, len, &fh) ||
-		    (ike_frag_open(&t->sa.k, buf, len, &pc) == 0 && pc.skf.frag_num == 1)))
+		/* Our IKE_AUTH response was lost: the same again, once per retransmission, once
+		 * the request is verified, for anyone on the path can forge its header (a
+		 * fragmented one only on its first fragment, RFC 7383 §2.6.1). */
+		if (rc < 0) {
+			d->stats.bad_icv += rc == -EACCES;
+			d->stats.dropped++;
+		} else if (t->pending.len && (!skf || pc.skf.frag_num == 1)) {
 			send_msg(t, &t->pending);
+		}
 	} else if ((t->state == TUN_UP || t->state == TUN_DELETING) && t->have_sa) {
 		on_established(t, buf, len, &dg->from);
 	} else {

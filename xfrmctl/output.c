@@ -87,7 +87,7 @@ enum xo_kind xo_key_kind(const char *key)
 		"total", "page", "page-size", "if-id", "ike-lifetime", "child-lifetime",
 		"ike-rekey", "child-rekey", "dpd-interval", "max-child-sas", "sites", "pops",
 		"rows", "added", "changed", "unchanged", "ike-sas", "child-sas", "half-open",
-		"auth-failed", "cookies-sent", "ike-received", "ike-sent", "ike-dropped",
+		"auth-failed", "cookies-sent", "ike-received", "ike-sent", "ike-dropped", "bad-icv",
 		"health-checks", "health-failures", "health-refused",
 	};
 	static const char *const prefixes[] = { "sites-", "bytes-", "packets-" };
