@@ -1158,15 +1158,25 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 	if (rc == IKE_INIT_REFUSED) {
 		char from[64];
 
-		if (t->init->notify != IKE_N_COOKIE)
-			ikd_count_failure(d, "", ikd_failure_of(t->init->notify));
-		if (t->init->notify == IKE_N_COOKIE)
+		if (t->init->notify == IKE_N_COOKIE) {
 			d->stats.cookies_sent++;
-		else
-			peer_log(LOG_WARNING, "IKE_SA_INIT from %s refused: %s (we accept %s)",
+		} else {
+			/* Both sides' proposals, so the line alone says what to change. */
+			struct ike_msg m;
+			struct ike_pld_sa offered;
+			char theirs[320], ours[320];
+
+			ikd_count_failure(d, "", ikd_failure_of(t->init->notify));
+			if (ike_msg_decode(buf, len, &m, NULL) < 0 ||
+			    IKE_CHAIN_DECODE(&m.chain, IKE_PLD_SA, ike_pld_sa_decode, &offered) < 0)
+				snprintf(theirs, sizeof(theirs), "nothing readable");
+			else
+				ike_proposals_format(&offered, theirs, sizeof(theirs));
+			ike_proposals_format(&d->resp_props, ours, sizeof(ours));
+			peer_log(LOG_WARNING, "IKE_SA_INIT from %s refused: %s (offered %s; we accept %s)",
 				 net_addr_str(&dg->from, from, sizeof(from)),
-				 ike_notify_name(t->init->notify),
-				 d->db.n_sites ? d->db.sites[0].ike_proposals : "nothing");
+				 ike_notify_name(t->init->notify), theirs, ours);
+		}
 		send_msg(t, &t->pending);
 	} else {
 		d->stats.dropped++;

@@ -1,5 +1,6 @@
 /* SA proposal selection (see proposal.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ike/proposal.h"
@@ -275,4 +276,109 @@ void ike_proposals_strip_dh(const struct ike_pld_sa *in, struct ike_pld_sa *ret)
 				p->t[n++] = p->t[j];
 		p->n_transforms = n;
 	}
+}
+
+/* Names for what peers commonly offer and we never accept: shown, never parsed. */
+static const struct alg_token shown_only[] = {
+	{ "3des", IKE_TRANSFORM_ENCR, IKE_ENCR_3DES, 0 },
+	{ "aes128ctr", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CTR, 128 },
+	{ "aes256ctr", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CTR, 256 },
+	{ "aes128ccm16", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CCM_16, 128 },
+	{ "aes256ccm16", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_CCM_16, 256 },
+	{ "aes128gcm8", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_GCM_8, 128 },
+	{ "aes256gcm8", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_GCM_8, 256 },
+	{ "aes128gcm12", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_GCM_12, 128 },
+	{ "aes256gcm12", IKE_TRANSFORM_ENCR, IKE_ENCR_AES_GCM_12, 256 },
+	{ "chacha20poly1305", IKE_TRANSFORM_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+	{ "md5", IKE_TRANSFORM_INTEG, IKE_AUTH_HMAC_MD5_96, 0 },
+	{ "prfmd5", IKE_TRANSFORM_PRF, IKE_PRF_HMAC_MD5, 0 },
+	{ "prfaesxcbc", IKE_TRANSFORM_PRF, IKE_PRF_AES128_XCBC, 0 },
+	{ "modp1024", IKE_TRANSFORM_DH, IKE_DH_MODP_1024, 0 },
+	{ "modp1536", IKE_TRANSFORM_DH, IKE_DH_MODP_1536, 0 },
+	{ "esn", IKE_TRANSFORM_ESN, IKE_ESN_YES, 0 },
+};
+
+static const char *token_name(const struct alg_token *v, size_t n, const struct ike_transform *t)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].type == t->type && v[i].id == t->id && v[i].key_bits == t->key_bits)
+			return v[i].name;
+	return NULL;
+}
+
+/* One transform: its token, or its type and number ("dh22", "encr12:96" with a key length). */
+static void transform_text(const struct ike_transform *t, char *buf, size_t len)
+{
+	static const char *const types[] = { "?", "encr", "prf", "integ", "dh", "esn" };
+	const char *name = token_name(alg_tokens, sizeof(alg_tokens) / sizeof(alg_tokens[0]), t);
+
+	if (!name)
+		name = token_name(shown_only, sizeof(shown_only) / sizeof(shown_only[0]), t);
+	if (name)
+		snprintf(buf, len, "%s", name);
+	else if (t->key_bits)
+		snprintf(buf, len, "%s%u:%u", types[t->type < 6 ? t->type : 0], t->id, t->key_bits);
+	else
+		snprintf(buf, len, "%s%u", types[t->type < 6 ? t->type : 0], t->id);
+}
+
+/* The PRF our text leaves unsaid: the one parse_one() adds for the integrity (or AEAD). */
+static bool prf_implied(const struct ike_proposal *p, const struct ike_transform *prf)
+{
+	unsigned n_prf = 0, n_integ = 0;
+	const struct ike_transform *integ = NULL;
+
+	for (uint8_t j = 0; j < p->n_transforms; j++) {
+		n_prf += p->t[j].type == IKE_TRANSFORM_PRF;
+		if (p->t[j].type == IKE_TRANSFORM_INTEG) {
+			n_integ++;
+			integ = &p->t[j];
+		}
+	}
+	return n_prf == 1 && n_integ <= 1 &&
+	       prf->id == (integ ? prf_of_integ(integ->id) : IKE_PRF_HMAC_SHA2_256);
+}
+
+int ike_proposals_format(const struct ike_pld_sa *sa, char *buf, size_t len)
+{
+	/* Types in the order the configuration writes them: encryption, integrity, PRF, DH. */
+	static const uint8_t order[] = { IKE_TRANSFORM_ENCR, IKE_TRANSFORM_INTEG, IKE_TRANSFORM_PRF,
+					 IKE_TRANSFORM_DH, IKE_TRANSFORM_ESN };
+	size_t off = 0;
+
+	if (len < 4)
+		return -ENOSPC;
+	buf[0] = '\0';
+	for (uint8_t i = 0; i < sa->n; i++) {
+		const struct ike_proposal *p = &sa->p[i];
+		bool first_in_prop = true;
+
+		for (size_t k = 0; k < sizeof(order); k++) {
+			bool first_of_type = true;
+
+			for (uint8_t j = 0; j < p->n_transforms; j++) {
+				const struct ike_transform *t = &p->t[j];
+				char one[32];
+				int n;
+
+				if (t->type != order[k] ||
+				    (t->type == IKE_TRANSFORM_ESN && t->id == IKE_ESN_NO) ||
+				    (t->type == IKE_TRANSFORM_PRF && prf_implied(p, t)))
+					continue;	/* what our text leaves unsaid too */
+				transform_text(t, one, sizeof(one));
+				n = snprintf(buf + off, len - off, "%s%s",
+					     off == 0 ? "" : first_in_prop ? "," :
+					     first_of_type ? "-" : "/", one);
+				if (n < 0 || (size_t)n >= len - off) {
+					/* Cut short: end with "..." where it still fits. */
+					off = off < len - 4 ? off : len - 4;
+					memcpy(buf + off, "...", 4);
+					return -ENOSPC;
+				}
+				off += (size_t)n;
+				first_of_type = first_in_prop = false;
+			}
+		}
+	}
+	return 0;
 }

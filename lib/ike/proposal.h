@@ -46,6 +46,15 @@ int ike_proposals_parse(const char *text, uint8_t protocol, struct ike_pld_sa *r
  */
 void ike_proposals_strip_dh(const struct ike_pld_sa *in, struct ike_pld_sa *ret);
 
+/*
+ * Proposals as text, for logs: the configuration's form ("aes256-sha256-modp2048", proposals
+ * separated by commas), several transforms of one type joined by '/', what the text leaves
+ * unsaid (ESN "no", the PRF that goes with the integrity) left out, and a transform without
+ * a token named by its type and number ("dh22", "encr12:96"), so our own parse back.
+ * At most len bytes, NUL-terminated; -ENOSPC when cut short (the text then ends in "...").
+ */
+int ike_proposals_format(const struct ike_pld_sa *sa, char *buf, size_t len);
+
 /* The DH group of the first proposal that has one (the group of our first KE), or 0. */
 uint16_t ike_proposals_group(const struct ike_pld_sa *sa);
 

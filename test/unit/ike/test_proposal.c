@@ -221,6 +221,45 @@ START_TEST(test_proposal_text_parses_to_transforms)
 }
 END_TEST
 
+START_TEST(test_proposal_format_names_both_sides_for_logs)
+{
+	static const char *const ours[][2] = {
+		{ "aes256-sha256-modp2048,aes128gcm16-prfsha384-x25519", "ike" },
+		{ "aes256gcm16-x25519,aes128-sha1-prfsha512-ecp256", "ike" },
+		{ "aes256gcm16,aes256-sha256,null-sha1-modp3072", "esp" },
+	};
+	struct ike_pld_sa sa = { .n = 2 };
+	const char *bad = NULL;
+	char buf[256], small[24];
+
+	/* Our own proposals come out as they were written. */
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		ck_assert_int_eq(ike_proposals_parse(ours[i][0], ours[i][1][0] == 'i' ? IKE_PROTO_IKE :
+						     IKE_PROTO_ESP, &sa, &bad), 0);
+		ck_assert_int_eq(ike_proposals_format(&sa, buf, sizeof(buf)), 0);
+		ck_assert_str_eq(buf, ours[i][0]);
+	}
+	/* A peer's offer: several of a type, names for what we refuse, numbers for the rest. */
+	memset(&sa, 0, sizeof(sa));
+	sa.n = 2;
+	sa.p[0] = (struct ike_proposal){
+		.num = 1, .protocol = IKE_PROTO_IKE, .n_transforms = 7,
+		.t = { ENCR(IKE_ENCR_AES_CBC, 128), ENCR(IKE_ENCR_3DES, 0),
+		       INTEG(IKE_AUTH_HMAC_SHA1_96), INTEG(IKE_AUTH_HMAC_MD5_96),
+		       PRF(IKE_PRF_HMAC_SHA1), DH(IKE_DH_MODP_1024), DH(22) },
+	};
+	sa.p[1] = ike_prop(2, ENCR(IKE_ENCR_AES_CBC, 96), PRF(IKE_PRF_HMAC_SHA1),
+			   INTEG(IKE_AUTH_HMAC_SHA1_96), DH(IKE_DH_MODP_1536));
+	ck_assert_int_eq(ike_proposals_format(&sa, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "aes128/3des-sha1/md5-prfsha1-modp1024/dh22,encr12:96-sha1-modp1536");
+	/* Too long for the buffer: cut, and it says so. */
+	ck_assert_int_eq(ike_proposals_format(&sa, small, sizeof(small)), -ENOSPC);
+	ck_assert_uint_lt(strlen(small), sizeof(small));
+	ck_assert_str_eq(small + strlen(small) - 3, "...");
+	ck_assert_int_eq(ike_proposals_format(&sa, small, 3), -ENOSPC);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ike_proposal");
@@ -232,6 +271,7 @@ int main(void)
 	tcase_add_test(tc, test_proposal_initiator_checks_the_answer);
 	tcase_add_test(tc, test_proposal_agrees_with_charon_on_real_offers);
 	tcase_add_test(tc, test_proposal_text_parses_to_transforms);
+	tcase_add_test(tc, test_proposal_format_names_both_sides_for_logs);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
