@@ -280,21 +280,26 @@ static int has_psk_column(void *arg, unsigned line, char **fields, size_t n)
 	return -1;	/* the header is enough */
 }
 
-/* A file with keys in it that others can read: say so (the import goes on). */
-static void warn_if_readable(const char *path, unsigned mode, const char *text, size_t len,
-			     bool secrets)
+/*
+ * A file with keys in it that others can read: refused, as a psk-file is; the keys are no
+ * longer secret and the import would spread them further.
+ */
+static int refuse_if_readable(const char *path, unsigned mode, const char *text, size_t len,
+			      bool secrets)
 {
 	bool keys = secrets;
 	const char *why;
 	unsigned line;
 
 	if (!(mode & 077))
-		return;
+		return XC_EXIT_OK;
 	if (!keys)
 		csv_read(text, len, has_psk_column, &keys, &line, &why);
-	if (keys)
-		xc_warn("%s holds pre-shared keys and group or others can read it (mode %04o); "
-			"chmod 600 %s", path, mode, path);
+	if (!keys)
+		return XC_EXIT_OK;
+	return xc_error("site import: %s holds pre-shared keys and %s can read it (mode %04o); "
+			"chmod 600 %s", path, (mode & 070) && (mode & 07) ? "group and others" :
+			(mode & 070) ? "its group" : "others", mode, path);
 }
 
 static int read_for_import(const char *path, char **ret, size_t *ret_len, unsigned *ret_mode)
@@ -345,11 +350,11 @@ static int site_import(struct xc *x, int argc, char **argv)
 		return rc;
 	rc = read_for_import(csv, &text, &len, &mode);
 	if (rc == 0)
-		warn_if_readable(csv, mode, text, len, false);
+		rc = refuse_if_readable(csv, mode, text, len, false);
 	if (rc == 0 && secrets) {
 		rc = read_for_import(secrets, &sec, &sec_len, &mode);
 		if (rc == 0)
-			warn_if_readable(secrets, mode, sec, sec_len, true);
+			rc = refuse_if_readable(secrets, mode, sec, sec_len, true);
 	}
 	if (rc == 0) {
 		xc_req_begin(&r, CTL_SITE_IMPORT);

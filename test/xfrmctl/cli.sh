@@ -163,11 +163,16 @@ d4,fqdn:d4.example.com,$key,fra1,ams1,Machine
 b12,fqdn:b12.example.com,,fra1,ams1,Mixed
 EOF
 chmod 644 "$tmp/sites.csv"
-x 0 site import "$tmp/sites.csv" --dry-run
-err_has "warning: $tmp/sites.csv holds pre-shared keys and group or others can read it (mode 0644)"
-out_has "2 rows: 1 added, 1 changed, 0 unchanged (dry run: nothing changed)"
+x 1 site import "$tmp/sites.csv" --dry-run
+err_has "site import: $tmp/sites.csv holds pre-shared keys and group and others can read it (mode 0644); chmod 600"
+chmod 640 "$tmp/sites.csv"
+x 1 site import "$tmp/sites.csv"
+err_has "its group can read it (mode 0640)"
 x 1 site show d4
 chmod 600 "$tmp/sites.csv"
+x 0 site import "$tmp/sites.csv" --dry-run
+out_has "2 rows: 1 added, 1 changed, 0 unchanged (dry run: nothing changed)"
+x 1 site show d4
 x 0 -j site import "$tmp/sites.csv"
 json 'assert d["rows"] == 2 and d["added"] == 1 and d["dry_run"] is False'
 [ ! -s "$tmp/err" ] || fail "a warning for a 0600 file"
@@ -183,8 +188,13 @@ err_has "  line 3: "
 printf 'name,id,primary,backups\ne5,fqdn:e5.example.com,fra1,ams1\n' >"$tmp/nokey.csv"
 printf 'name,psk\ne5,%s\n' "$key" >"$tmp/secrets.csv"
 chmod 640 "$tmp/secrets.csv"
+chmod 644 "$tmp/nokey.csv"	# no keys in it: its mode does not matter
+x 1 site import "$tmp/nokey.csv" --secrets "$tmp/secrets.csv"
+err_has "site import: $tmp/secrets.csv holds pre-shared keys and its group can read it (mode 0640)"
+x 1 site show e5
+chmod 600 "$tmp/secrets.csv"
 x 0 site import "$tmp/nokey.csv" --secrets "$tmp/secrets.csv"
-err_has "warning: $tmp/secrets.csv holds pre-shared keys"
+[ ! -s "$tmp/err" ] || fail "a warning for a 0600 secrets file"
 x 0 site export
 out_has "name,id,source-ip,primary"
 out_has "d4,fqdn:d4.example.com,,fra1,ams1,Machine"
