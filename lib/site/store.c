@@ -158,16 +158,24 @@ static char *trim(char *s)
 	return s;
 }
 
+/*
+ * One more record in an array that only this load has grown (it starts empty): the array
+ * doubles when full (16, 32, 64 ...), so a store of thousands of sites does not copy the
+ * whole array once per record (quadratic where realloc cannot grow in place).
+ */
 static int grow(void **v, size_t *n, size_t size)
 {
 	void *p;
 
 	if (*n >= STORE_MAX_RECORDS)
 		return -EMSGSIZE;
-	p = realloc(*v, (*n + 1) * size);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
+	if (*n == 0 || (*n >= 16 && (*n & (*n - 1)) == 0)) {
+		p = realloc(*v, (*n ? 2 * *n : 16) * size);
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+	}
+	p = *v;
 	memset((char *)p + *n * size, 0, size);
 	(*n)++;
 	return 0;
