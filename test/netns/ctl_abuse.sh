@@ -41,7 +41,7 @@ sum0=$(md5sum <"$work/g.store")
 ip netns exec hca-g "$ikd" -c "$work/g.conf" >"$work/g.log" 2>&1 &
 echo $! >"$work/g.pid"
 gpid=$(cat "$work/g.pid")
-wait_for "$work/g.log" "started" 10 || { fail "ikd did not start"; tail "$work/g.log"; exit 1; }
+wait_for "$work/g.log" "started" 60 || { fail "ikd did not start"; tail "$work/g.log"; exit 1; }
 x() { nsx "$xfrmctl" -s "$work/g.sock" "$@"; }
 x site list >/dev/null
 sleep 0.5
