@@ -9,6 +9,10 @@
  *   ctl_abuse SOCKET noread N SECONDS   N `site export` and `site list` requests back to
  *                                       back, never reading a reply
  *   ctl_abuse SOCKET many N SECONDS     N connections at once, each silent
+ *   ctl_abuse SOCKET probe STOPFILE     the well-behaved client, until STOPFILE exists: every
+ *                                       0.1 s a new connection asking status or site list, a
+ *                                       line each: verb, reply status (0 ok, -1 none), the
+ *                                       milliseconds from connect to the whole reply
  *
  * Exit 0 when the mode ran (what ikd did is for the caller to judge), 1 when it could not
  * (no socket), 2 usage.
@@ -304,6 +308,62 @@ static int mode_many(unsigned n, double hold_s)
 	return 0;
 }
 
+/* One request on a new connection, as xfrmctl makes it: the reply's status, or -1. */
+static int ask(uint16_t verb, double timeout_s)
+{
+	static struct ctl_attr attrs[CTL_MAX_ATTRS];
+	struct ctl_framer fr = { 0 };
+	struct ctl_msg m = { .attrs = attrs };
+	struct ike_writer w;
+	const uint8_t *body;
+	const char *why;
+	uint8_t buf[65536];
+	size_t len;
+	double t0 = now_s();
+	int fd = dial(), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	ike_writer_init(&w, 64);
+	if (request(&w, 1, verb) < 0 || send_some(fd, w.buf, w.len) != w.len)
+		goto out;
+	while (now_s() - t0 < timeout_s) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0 || ctl_framer_feed(&fr, buf, (size_t)n) < 0)
+			break;
+		if (ctl_framer_next(&fr, &body, &len) == 1) {
+			if (ctl_decode(body, len, &m, &why) == 0 && (m.flags & CTL_FLAG_REPLY))
+				rc = m.code;
+			break;
+		}
+	}
+out:
+	ike_writer_clear(&w);
+	ctl_framer_clear(&fr);
+	close(fd);
+	return rc;
+}
+
+static int mode_probe(const char *stop)
+{
+	for (unsigned i = 0; access(stop, F_OK) != 0; i++) {
+		uint16_t verb = i % 2 ? CTL_SITE_LIST : CTL_STATUS;
+		double t0 = now_s();
+		int rc = ask(verb, 10);
+
+		printf("%s %d %.0f\n", verb == CTL_STATUS ? "status" : "site_list", rc,
+		       (now_s() - t0) * 1000);
+		fflush(stdout);
+		usleep(100000);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3 || sodium_init() < 0)
@@ -317,8 +377,10 @@ int main(int argc, char **argv)
 		return mode_noread((unsigned)strtoul(argv[3], NULL, 10), atof(argv[4]));
 	if (!strcmp(argv[2], "many") && argc == 5)
 		return mode_many((unsigned)strtoul(argv[3], NULL, 10), atof(argv[4]));
+	if (!strcmp(argv[2], "probe") && argc == 4)
+		return mode_probe(argv[3]);
 usage:
 	fprintf(stderr, "usage: ctl_abuse SOCKET garbage | stall SECONDS | noread N SECONDS | "
-		"many N SECONDS\n");
+		"many N SECONDS | probe STOPFILE\n");
 	return 2;
 }

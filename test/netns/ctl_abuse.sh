@@ -49,15 +49,19 @@ rss0=$(rss_kb "$gpid")
 fds0=$(n_fds "$gpid")
 echo "$me: ikd with $sites sites: RSS $rss0 kB, $fds0 descriptors open"
 
-# The normal client, all along: status and site list, each timed (ms), and ikd's RSS.
+# The normal clients, all along: xfrmctl status and site list in a loop (each run timed, in
+# ms, with ikd's RSS), and ctl_abuse's probe making the same requests every 0.1 s without
+# the cost of starting a process, which on a loaded host says more about the host than
+# about ikd. The socket is a file: both reach it from here.
+ms() { local us=${EPOCHREALTIME/[.,]/}; echo $((us / 1000)); }
 probe() {
 	while [ ! -e "$work/probe.stop" ]; do
 		for verb in status "site list"; do
-			t0=$(date +%s%N)
+			t0=$(ms)
 			# shellcheck disable=SC2086
-			timeout 10 ip netns exec hca-g "$xfrmctl" -s "$work/g.sock" $verb >/dev/null 2>"$work/probe.err"
+			"$xfrmctl" -s "$work/g.sock" $verb >/dev/null 2>"$work/probe.err"
 			rc=$?
-			echo "${verb// /_} $rc $((($(date +%s%N) - t0) / 1000000)) $(rss_kb "$gpid")"
+			echo "${verb// /_} $rc $(($(ms) - t0)) $(rss_kb "$gpid") $SECONDS"
 			[ "$rc" = 0 ] || sed "s/^/$verb: /" "$work/probe.err" >>"$work/probe.errors"
 		done
 		sleep 0.1
@@ -65,6 +69,8 @@ probe() {
 }
 probe &
 echo $! >"$work/probe.pid"
+"$abuse" "$work/g.sock" probe "$work/probe.stop" >"$work/cprobe.log" 2>&1 &
+echo $! >"$work/cprobe.pid"
 
 t_start=$(date +%s)
 nsx "$abuse" "$work/g.sock" garbage >"$work/garbage.out" 2>&1
@@ -125,16 +131,25 @@ done
 
 touch "$work/probe.stop"
 wait "$(cat "$work/probe.pid")"; rm -f "$work/probe.pid"
-n=$(wc -l <"$work/probe.log")
-bad=$(awk '$2 != 0' "$work/probe.log" | wc -l)
-max_ms=$(awk '$3 > m { m = $3 } END { print m + 0 }' "$work/probe.log")
-med_ms=$(awk '{ print $3 }' "$work/probe.log" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+wait "$(cat "$work/cprobe.pid")"; rm -f "$work/cprobe.pid"
+stats() {	# stats FILE: requests, failed, median ms, slowest ms
+	sort -k3 -n "$1" | awk '{ n++; ms[n] = $3; if ($2 != 0) bad++ }
+		END { print n + 0, bad + 0, ms[int((n + 1) / 2)] + 0, ms[n] + 0 }'
+}
+read -r n bad med_ms max_ms < <(stats "$work/cprobe.log")
+echo "$me: the probe over ${t_total} s: $n requests on new connections, $bad unanswered, median ${med_ms} ms, slowest ${max_ms} ms"
+read -r xn xbad xmed xmax < <(stats "$work/probe.log")
+echo "$me: xfrmctl over ${t_total} s: $xn runs, $xbad failed, median ${xmed} ms, slowest ${xmax} ms (process start-up included)"
 rss_peak=$(awk '$4 > m { m = $4 } END { print m + 0 }' "$work/probe.log")
-echo "$me: the normal client over ${t_total} s: $n requests, $bad failed, median ${med_ms} ms, slowest ${max_ms} ms"
-[ "$n" -ge 40 ] && [ "$bad" = 0 ] && pass "xfrmctl status and site list answered every time ($n requests)" ||
-	{ fail "$bad of $n requests of the normal client failed"; head -5 "$work/probe.errors" 2>/dev/null; }
-[ "$max_ms" -lt 1000 ] && pass "every answer within 1 s (slowest $max_ms ms)" ||
-	{ fail "an answer took $max_ms ms"; sort -k3 -n "$work/probe.log" | tail -3; }
+[ "$n" -ge 100 ] && [ "$bad" = 0 ] && pass "status and site list answered every time ($n requests)" ||
+	fail "$bad of $n requests of the probe went unanswered"
+[ "$xn" -ge 20 ] && [ "$xbad" = 0 ] && pass "xfrmctl status and site list succeeded every time ($xn runs)" ||
+	{ fail "$xbad of $xn xfrmctl runs failed"; head -5 "$work/probe.errors" 2>/dev/null; }
+# Sanitized code runs several times slower (test/run-all stretches its timeouts by 4).
+limit_ms=1000
+[ -n "${ASAN_OPTIONS:-}" ] && limit_ms=3000 && echo "$me: (AddressSanitizer: answers allowed 3 s)"
+[ "$max_ms" -lt "$limit_ms" ] && pass "every answer within $((limit_ms / 1000)) s (slowest $max_ms ms)" ||
+	{ fail "an answer took $max_ms ms"; sort -k3 -n "$work/cprobe.log" | tail -3; }
 
 sleep 0.5
 rss1=$(rss_kb "$gpid")
