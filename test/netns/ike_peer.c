@@ -28,15 +28,18 @@
 #include "ike/ts.h"
 
 #define TRIES 4
-#define RTO_MS 1000
+#define RTO_MS 2000	/* a VM installing its first ESP SA takes seconds to answer */
 
 static int fd;
 static struct sockaddr_in peer;
 static uint8_t rbuf[IKE_MAX_MSG_LEN];
 
-/* Send req and wait for a response of that exchange to our SPI: its length, or -1. */
+/*
+ * Send req and wait for the response (that exchange, our SPI, that message ID: a late copy
+ * of an earlier response, answering a retransmission, is not it): its length, or -1.
+ */
 static ssize_t exchange(const struct ike_writer *req, const uint8_t spi_i[IKE_SPI_LEN],
-			uint8_t exch, struct ike_sa *sa)
+			uint8_t exch, uint32_t msg_id, struct ike_sa *sa)
 {
 	for (int tries = 0; tries < TRIES; tries++) {
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
@@ -50,7 +53,7 @@ static ssize_t exchange(const struct ike_writer *req, const uint8_t spi_i[IKE_SP
 			if (n <= 0 || ike_header_decode(rbuf, (size_t)n, &h, NULL) < 0 ||
 			    memcmp(h.spi_i, spi_i, IKE_SPI_LEN))
 				continue;
-			if ((h.flags & IKE_FLAG_RESPONSE) && h.exchange == exch)
+			if ((h.flags & IKE_FLAG_RESPONSE) && h.exchange == exch && h.msg_id == msg_id)
 				return n;
 			/* The responder's own request (a liveness check): answer it. */
 			if (sa && !(h.flags & IKE_FLAG_RESPONSE)) {
@@ -147,7 +150,7 @@ int main(int argc, char **argv)
 		return 1;
 	/* IKE_SA_INIT, a COOKIE or INVALID_KE_PAYLOAD round if asked. */
 	for (;;) {
-		n = exchange(&req, st.spi_i, IKE_EXCH_IKE_SA_INIT, NULL);
+		n = exchange(&req, st.spi_i, IKE_EXCH_IKE_SA_INIT, 0, NULL);
 		rc = n < 0 ? -1 : ike_init_on_response(&st, &cfg, rbuf, (size_t)n, &le, &re, &req);
 		if (rc != IKE_INIT_SEND)
 			break;
@@ -161,7 +164,7 @@ int main(int argc, char **argv)
 	if (ike_auth_request(&st, &idi, &psk, true, &child, spi_in, &req) < 0)
 		return 1;
 	memset(&c, 0, sizeof(c));
-	n = exchange(&req, st.spi_i, IKE_EXCH_IKE_AUTH, NULL);
+	n = exchange(&req, st.spi_i, IKE_EXCH_IKE_AUTH, 1, NULL);
 	rc = n < 0 ? -1 : ike_auth_on_response(&st, &psk, &child, spi_in, NULL, rbuf, (size_t)n,
 					       &c, &notify);
 	if (rc != IKE_AUTH_DONE && rc != IKE_AUTH_DONE_NO_CHILD) {
@@ -185,7 +188,7 @@ int main(int argc, char **argv)
 		spi_in = new_spi();
 		if (ike_sa_create_child_request(&sa, &child, 0, spi_in, &req) < 0)
 			return 1;
-		n = exchange(&req, sa.k.spi_i, IKE_EXCH_CREATE_CHILD_SA, &sa);
+		n = exchange(&req, sa.k.spi_i, IKE_EXCH_CREATE_CHILD_SA, sa.next_req - 1, &sa);
 		if (n < 0) {
 			printf("ike_peer: Child SA %u: no answer\n", k);
 			break;
@@ -205,7 +208,7 @@ int main(int argc, char **argv)
 	}
 	printf("ike_peer: %u of %u Child SAs created\n", created, count);
 	if (ike_sa_delete_request(&sa, &req) == 0)
-		exchange(&req, sa.k.spi_i, IKE_EXCH_INFORMATIONAL, &sa);
+		exchange(&req, sa.k.spi_i, IKE_EXCH_INFORMATIONAL, sa.next_req - 1, &sa);
 	ike_sa_clear(&sa);
 	ike_writer_clear(&req);
 	secret_clear(&psk);
