@@ -134,7 +134,7 @@ if [ "$have_charon" = 1 ]; then
 	swan --initiate --ike weak --child c --timeout 5 >"$work/swan-weak.out" 2>&1
 	line=$(grep "IKE_SA_INIT from 192.0.2.3:500 refused: NO_PROPOSAL_CHOSEN" "$work/g.log" | head -1)
 	echo "$me: gateway: $line"
-	echo "$line" | grep -q "(offered aes128-sha1-modp1024; we accept aes256-sha256-modp2048)" &&
+	grep -q <<<"$line" "(offered aes128-sha1-modp1024; we accept aes256-sha256-modp2048)" &&
 		pass "the gateway's log: NO_PROPOSAL_CHOSEN, naming charon's offer and its own proposals" ||
 		fail "the gateway's NO_PROPOSAL_CHOSEN line: '$line'"
 	grep -q "received NO_PROPOSAL_CHOSEN notify error" "$work/charon.log" &&

@@ -164,7 +164,7 @@ else
 fi
 [ "$fds1" = "$fds0" ] && pass "no descriptor left behind ($fds1)" || fail "$fds0 descriptors before, $fds1 after"
 out=$(x -j status 2>&1)
-echo "$out" | grep -q "\"sites\": $sites" && pass "ikd serves after the abuse: status says $sites sites" ||
+grep -q <<<"$out" "\"sites\": $sites" && pass "ikd serves after the abuse: status says $sites sites" ||
 	fail "status after the abuse: $out"
 [ "$(x site list --page 30 2>&1 | grep -c '^s0')" = 100 ] && pass "site list after the abuse: page 30 is full" ||
 	fail "site list after the abuse"

@@ -285,15 +285,15 @@ wait_until 5 log_has_n "$work/a.log" "pop 'pop2' skipped (not accepting new tunn
 # Long enough for a reconnect attempt (1-2 s apart) had pop2 still been tried.
 sleep 4
 sa=$(ctl -j sa list 2>&1)
-if echo "$sa" | grep -q '"pop": *"pop2"'; then
+if grep -q <<<"$sa" '"pop": *"pop2"'; then
 	fail "c: the branch still has an IKE SA to pop2: $sa"
-elif ! echo "$sa" | grep -q '"pop": *"pop1"'; then
+elif ! grep -q <<<"$sa" '"pop": *"pop1"'; then
 	fail "c: the branch has no IKE SA to pop1 either: $sa"
 else
 	pass "c: the branch's IKE SAs: pop1 only"
 fi
 sa=$(ip netns exec ikdfo-c "$xfrmctl" -s "$work/c.sock" -j sa list 2>&1)
-if echo "$sa" | grep -q '"type": *"ike"'; then
+if grep -q <<<"$sa" '"type": *"ike"'; then
 	fail "c: pop2 still holds an IKE SA: $sa"
 else
 	pass "c: pop2 holds no IKE SA"
@@ -353,7 +353,7 @@ mapfile -t blk < <(ev_times blocked "" "$m")
 sent_down=$(ping_lines_after "$t_down" .)
 info "b: site status (asked-answered, seconds after both links went down): ${statuses[*]}"
 pol=$(ip -n ikdfo-a xfrm policy list dir out src 10.1.0.0/24 dst 10.2.0.0/24 2>&1)
-if echo "$pol" | grep -q "action block"; then
+if grep -q <<<"$pol" "action block"; then
 	pass "b: every POP down: the outbound policy is action block"
 else
 	fail "b: the outbound policy does not block: $pol"

@@ -166,8 +166,8 @@ done
 if wait_until 15 probe_is failing pop1 && wait_until 5 probe_is failing pop2; then
 	out=$(ip -n ikdpr-a xfrm policy | awk '/^src 10.1.0.0\/24 dst 10.2.0.0\/24/ { f = 1 } f' |
 		sed -n '1,4p' | tr '\n' ' ')
-	if echo "$out" | grep -q "dir out" && ! echo "$out" | grep -q "action block" &&
-	   echo "$out" | grep -q "tmpl src 192.0.2.1"; then
+	if grep -q <<<"$out" "dir out" && ! grep -q <<<"$out" "action block" &&
+	   grep -q <<<"$out" "tmpl src 192.0.2.1"; then
 		pass "every probe failing: the site keeps a tunnel ($(show | jq -r .active_pop)), no block"
 	else
 		fail "every probe failing: the outbound policy is '$out'"

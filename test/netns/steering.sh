@@ -435,7 +435,7 @@ ctl r site edit shop if-id 0 mark 0x10/0xff remote-ts 0.0.0.0/0 ||
 sleep 0.5
 pol=$(ip -n ikdst-r xfrm policy)
 fwd=$(echo "$pol" | awk '/^src / { on = /^src 0.0.0.0\/0 dst 10.1.0.0\/24 / } on' | tr '\n' ' ')
-if echo "$fwd" | grep -q "dir fwd" && echo "$fwd" | grep -q "level use"; then
+if grep -q <<<"$fwd" "dir fwd" && grep -q <<<"$fwd" "level use"; then
 	pass "default route by mark: the site's forward and inbound policies let clear packets by"
 else
 	fail "default route by mark: no optional forward policy for 0.0.0.0/0 -> 10.1.0.0/24"

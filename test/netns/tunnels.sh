@@ -183,12 +183,12 @@ grep -qaF "$psk" "/proc/$(cat "$work/a.pid")/cmdline" && fail "the PSK is on ikd
 if [ -x "$xfrmctl" ]; then
 	out=$(ip netns exec ikdt-a "$xfrmctl" -s "$work/a.sock" site list 2>&1)
 	echo "$out"
-	echo "$out" | grep -q branch1 && pass "xfrmctl site list shows the site" || fail "xfrmctl site list: $out"
+	grep -q <<<"$out" branch1 && pass "xfrmctl site list shows the site" || fail "xfrmctl site list: $out"
 	out=$(ip netns exec ikdt-a "$xfrmctl" -s "$work/a.sock" -j site show branch1 2>&1)
-	echo "$out" | grep -q '"pop1"' && pass "xfrmctl -j site show names the POP tunnels" || fail "site show: $out"
-	echo "$out" | grep -qF "$psk" && fail "site show printed the PSK"
+	grep -q <<<"$out" '"pop1"' && pass "xfrmctl -j site show names the POP tunnels" || fail "site show: $out"
+	grep -qF "$psk" <<<"$out" && fail "site show printed the PSK"
 	out=$(ip netns exec ikdt-a "$xfrmctl" -s "$work/a.sock" sa list 2>&1)
-	echo "$out" | grep -q "pop1" && pass "xfrmctl sa list shows the IKE SAs" || fail "sa list: $out"
+	grep -q <<<"$out" "pop1" && pass "xfrmctl sa list shows the IKE SAs" || fail "sa list: $out"
 fi
 
 # ---- 3: pop1 dies: failover to pop2, then fallback when it returns ----
@@ -307,7 +307,7 @@ printf 'mark = 0x10/0xff\nbackups = pop2, pop2\n' >>"$work/bad.store"
 sum=$(md5sum <"$work/bad.store")
 sed "s|$work/a.store|$work/bad.store|" "$work/a.conf" >"$work/bad.conf"
 out=$(ip netns exec ikdt-a "$ikd" -c "$work/bad.conf" 2>&1); rc=$?
-if [ "$rc" = 1 ] && echo "$out" | grep -q "bad.store:[0-9]*: .*backups" && [ "$(md5sum <"$work/bad.store")" = "$sum" ]; then
+if [ "$rc" = 1 ] && grep -q <<<"$out" "bad.store:[0-9]*: .*backups" && [ "$(md5sum <"$work/bad.store")" = "$sum" ]; then
 	pass "a store that does not parse: ikd exits 1 naming the line ($(echo "$out" | grep -o 'bad.store:[0-9]*: .*' | head -1)), the file untouched"
 else
 	fail "bad store: exit $rc, '$out'"
