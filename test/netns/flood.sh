@@ -54,8 +54,11 @@ printf '%s\n' "$store" | awk '/^\[site s2\]/ { skip = 1 } !skip' >"$work/a.store
 printf '%s\n' "$store" | awk '/^\[site s1\]/ { skip = 1 } /^\[site s2\]/ { skip = 0 } !skip' >"$work/b.store"
 printf 'role = responder\nstore = %s/g.store\ncontrol-socket = %s/g.sock\ncookie-threshold = 50\n' \
 	"$work" "$work" >"$work/g.conf"
+# The branches tolerate 10 s of silence (dpd-misses): what is asserted is that the gateway
+# keeps the established SA through the flood; under AddressSanitizer it answers a 2,000/s
+# flood's neighbours more slowly than the default 3 s detection allows.
 for x in a b; do
-	printf 'role = initiator\nstore = %s/%s.store\ncontrol-socket = %s/%s.sock\n' \
+	printf 'role = initiator\nstore = %s/%s.store\ncontrol-socket = %s/%s.sock\ndpd-misses = 10\n' \
 		"$work" "$x" "$work" "$x" >"$work/$x.conf"
 done
 ip netns exec ikdf-g "$ikd" -c "$work/g.conf" >"$work/g.log" 2>&1 &
@@ -101,7 +104,7 @@ else
 fi
 if wait_for "$work/g.log" "site 's2' .*IKE SA up" 20; then
 	pass "a new site got in during the flood"
-	grep -q "IKE_SA_INIT again (the POP asked for a COOKIE)" "$work/b.log" &&
+	grep -q "IKE_SA_INIT again (COOKIE)" "$work/b.log" &&
 		pass "the new site went through a cookie round" || echo "flood.sh: (the new site needed no cookie)"
 else
 	fail "the new site could not get in during the flood"
