@@ -82,7 +82,7 @@ grep -q 'liveness check on the IKE SA: answered' "$work/client.out" ||
 	{ echo "charon.sh: FAIL: charon did not answer our liveness check"; exit 1; }
 status=$(swan --list-sas 2>/dev/null || true)
 echo "$status" | sed -n '1,6p'
-echo "$status" | grep -q ESTABLISHED || { echo "charon.sh: FAIL: charon has no ESTABLISHED IKE SA"; tail -20 "$work/charon.log"; exit 1; }
+echo "$status" | grep -q ESTABLISHED || { echo "charon.sh: FAIL: charon has no ESTABLISHED IKE SA"; tail -n 20 "$work/charon.log"; exit 1; }
 if [ "$rc" = 0 ]; then
 	# Both kernels hold the Child SA: traffic between the LANs goes through ESP.
 	ip netns exec ikdi-a ping -n -q -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 | grep 'packets transmitted'
@@ -96,7 +96,7 @@ elif [ "$rc" = 3 ] && [ "$have_esp" = 0 ]; then
 	echo "charon.sh: PASS: IKE SA with strongSwan (both AUTHs verified); no ESP in this kernel for the child"
 else
 	echo "charon.sh: FAIL: ike_client exited $rc"
-	tail -20 "$work/charon.log"
+	tail -n 20 "$work/charon.log"
 	exit 1
 fi
 

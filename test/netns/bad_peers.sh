@@ -154,5 +154,5 @@ if [ "$have_charon" = 1 ]; then
 else
 	echo "$me: SKIP: charon is not installed: the NO_PROPOSAL_CHOSEN cases need it"
 fi
-[ "$fails" = 0 ] || { echo "== g.log"; tail -20 "$work/g.log"; echo "== a.log"; tail -10 "$work/a.log"; exit 1; }
+[ "$fails" = 0 ] || { echo "== g.log"; tail -n 20 "$work/g.log"; echo "== a.log"; tail -n 10 "$work/a.log"; exit 1; }
 echo "$me: all passed"

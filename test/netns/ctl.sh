@@ -564,7 +564,7 @@ b_same() {	# b_same WHAT: siteB's IKE SAs untouched, at the branch and at pop1
 	else
 		fail "$1: siteB's IKE SAs changed"
 		printf '    before: %s\n    after:  %s\n' "$b0" "$b1"
-		grep "site 'siteB'" "$work/b.log" | grep -v '^debug' | tail -4 | sed 's/^/    /'
+		grep "site 'siteB'" "$work/b.log" | grep -v '^debug' | tail -n 4 | sed 's/^/    /'
 		b0=$b1
 		g1b0=$g
 	fi

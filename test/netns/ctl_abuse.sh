@@ -125,7 +125,7 @@ fi
 for k in 1 2 3; do
 	c=$(sed -n 's/.*noread: ikd closed the connection after \([0-9.]*\) s.*/\1/p' "$work/noread$k.out")
 	[ -n "$c" ] && awk -v c="$c" 'BEGIN { exit !(c >= 28 && c <= 34) }' ||
-		{ fail "non-reading client $k: $(tail -1 "$work/noread$k.out")"; continue; }
+		{ fail "non-reading client $k: $(tail -n 1 "$work/noread$k.out")"; continue; }
 	[ "$k" = 1 ] && pass "a client that never reads its replies: dropped at the idle timeout (after $c s)"
 done
 
@@ -171,5 +171,5 @@ grep -q <<<"$out" "\"sites\": $sites" && pass "ikd serves after the abuse: statu
 [ "$(md5sum <"$work/g.store")" = "$sum0" ] && pass "the store is untouched" || fail "the store changed"
 kill -0 "$gpid" && pass "ikd still running" || fail "ikd died"
 grep -c "control:" "$work/g.log" | sed "s/^/$me: control lines in ikd's log: /"
-[ "$fails" = 0 ] || { tail -20 "$work/g.log"; exit 1; }
+[ "$fails" = 0 ] || { tail -n 20 "$work/g.log"; exit 1; }
 echo "$me: all passed"

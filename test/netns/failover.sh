@@ -127,7 +127,7 @@ for n in b c; do
 	printf 'role = responder\nstore = %s/%s.store\ncontrol-socket = %s/%s.sock\nidentity = %s.example.net\n' \
 		"$work" "$n" "$work" "$n" "$p" >"$work/$n.conf"
 done
-finish() { for f in a b c; do echo "== $f.log"; tail -25 "$work/$f.log"; done; exit 1; }
+finish() { for f in a b c; do echo "== $f.log"; tail -n 25 "$work/$f.log"; done; exit 1; }
 # The daemons must live through the whole test: a scenario without them proves nothing.
 alive() {
 	for n in a b c; do

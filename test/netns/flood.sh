@@ -111,5 +111,5 @@ else
 fi
 grep -q "site 's1'.*tunnel down\|site 's1'.*peer dead" "$work/a.log" "$work/g.log" &&
 	fail "the established site went down during the flood" || pass "the established site stayed up"
-[ "$fails" = 0 ] || { tail -20 "$work/g.log"; exit 1; }
+[ "$fails" = 0 ] || { tail -n 20 "$work/g.log"; exit 1; }
 echo "flood.sh: all passed"

@@ -121,5 +121,5 @@ heard=$(bx -j site show branch | jq '[.tunnels[] | select(.state == "up") | .las
 grep -q "peer dead\|tunnel down\|IKE SA up" <(sed -n '/IKE SA up/,$p' "$work/a.log" | tail -n +2) &&
 	fail "the branch's tunnel went down or was rebuilt" || pass "the branch's tunnel stayed up throughout"
 grep -c "message dropped" "$work/b.log" | sed "s/^/$me: 'message dropped' debug lines in the gateway's log: /"
-[ "$fails" = 0 ] || { tail -20 "$work/b.log"; exit 1; }
+[ "$fails" = 0 ] || { tail -n 20 "$work/b.log"; exit 1; }
 echo "$me: all passed"

@@ -69,5 +69,5 @@ else
 	grep -q "kernel refused the Child SA" "$work/a.log" && pass "no ESP here: the install error is clear" ||
 		fail "no clear Child SA error"
 fi
-[ "$fails" = 0 ] || { tail -20 "$work/a.log" "$work/b.log"; exit 1; }
+[ "$fails" = 0 ] || { tail -n 20 "$work/a.log" "$work/b.log"; exit 1; }
 echo "ipv6.sh: all passed"

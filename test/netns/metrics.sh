@@ -154,7 +154,7 @@ for n in b c; do
 	printf 'role = responder\nstore = %s/%s.store\ncontrol-socket = %s/%s.sock\nidentity = %s.example.net\n' \
 		"$work" "$n" "$work" "$n" "$p" >"$work/$n.conf"
 done
-finish() { for f in a b c; do echo "== $f.log"; tail -25 "$work/$f.log"; done; exit 1; }
+finish() { for f in a b c; do echo "== $f.log"; tail -n 25 "$work/$f.log"; done; exit 1; }
 start_ikd() {	# start_ikd a|b|c
 	ip netns exec "ikdme-$1" "$ikd" -c "$work/$1.conf" >>"$work/$1.log" 2>&1 &
 	echo $! >"$work/$1.pid"

@@ -151,5 +151,5 @@ else
 		fail "no clear Child SA error"
 fi
 grep -rqF "$psk" "$work"/*.log && fail "a log holds the PSK"
-[ "$fails" = 0 ] || { tail -20 "$work/a.log" "$work/b.log" 2>/dev/null; exit 1; }
+[ "$fails" = 0 ] || { tail -n 20 "$work/a.log" "$work/b.log" 2>/dev/null; exit 1; }
 echo "nat.sh: all passed"

@@ -137,5 +137,5 @@ elif [ "$have_charon" = 1 ]; then
 	echo "rekey.sh: no ESP here: charon IKE SA rekeys $ci (not asserted)"
 fi
 grep -rqF "$psk" "$work"/*.log && fail "a log holds the PSK"
-[ "$fails" = 0 ] || { tail -25 "$work/a.log" "$work/b.log"; exit 1; }
+[ "$fails" = 0 ] || { tail -n 25 "$work/a.log" "$work/b.log"; exit 1; }
 echo "rekey.sh: all passed"

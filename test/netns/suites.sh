@@ -159,5 +159,5 @@ for c in "${cases[@]}"; do
 	done
 done
 grep -rqF "$psk" "$work"/*.log && fail "a log holds the PSK"
-[ "$fails" = 0 ] || { tail -20 "$work/branch.log" "$work/gw.log"; exit 1; }
+[ "$fails" = 0 ] || { tail -n 20 "$work/branch.log" "$work/gw.log"; exit 1; }
 echo "suites.sh: all ${#cases[@]} suites passed in both directions"

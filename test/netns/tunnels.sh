@@ -314,5 +314,5 @@ else
 fi
 
 grep -rqF "$psk" "$work"/*.log && fail "a log holds the PSK"
-[ "$fails" = 0 ] || { for f in a b; do echo "== $f.log"; tail -30 "$work/$f.log"; done; exit 1; }
+[ "$fails" = 0 ] || { for f in a b; do echo "== $f.log"; tail -n 30 "$work/$f.log"; done; exit 1; }
 echo "tunnels.sh: all passed"
