@@ -463,10 +463,23 @@ static void send_msg(struct tunnel *t, const struct ike_writer *w)
 		log_debug("site '%s': send: %s", t->site, strerror(-rc));
 }
 
+static uint32_t dpd_interval(const struct tunnel *t, const struct site *s);
+
+/*
+ * The next transmission of our request: retransmit-timeout, doubling each time (RFC 7296
+ * §2.1). On an IKE SA that is checked for liveness the gap stops growing at the check
+ * interval, so each of the dpd-misses silent intervals after which dead_fire() declares the
+ * peer dead held a transmission: a lossy path is not taken for a dead peer after two or three
+ * of them.
+ */
 static void arm_retx(struct tunnel *t)
 {
 	uint64_t delay = (uint64_t)t->d->conf.retransmit_base_ms << (t->tries < 16 ? t->tries : 16);
+	uint64_t ival_ms = t->state == TUN_UP ?
+			   (uint64_t)dpd_interval(t, ikd_site(t->d, t->site)) * 1000 : 0;
 
+	if (ival_ms && delay > ival_ms)
+		delay = ival_ms;
 	timer_arm(&t->d->loop.timers, &t->t_retx, timer_now_ms() + delay);
 }
 
@@ -2065,7 +2078,9 @@ static void retx_fire(struct timer *tm, void *arg)
 
 	(void)tm;
 	t->tries++;
-	if (t->tries >= d->conf.retransmit_tries) {
+	/* A peer checked for liveness is declared dead by dead_fire(), not by a count. */
+	if (t->tries >= d->conf.retransmit_tries &&
+	    !(t->state == TUN_UP && dpd_interval(t, ikd_site(d, t->site)))) {
 		snprintf(why, sizeof(why), "%s: no answer after %u transmissions",
 			 t->state == TUN_INIT ? "IKE_SA_INIT" : t->state == TUN_AUTH ? "IKE_AUTH" :
 			 "peer dead", t->tries);
