@@ -1670,6 +1670,7 @@ static void extras_fire(struct timer *tm, void *arg)
 static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 {
 	struct ikd *d = t->d;
+	size_t kept = 0;
 
 	ours_del(d, t);
 	t->sa = *new_sa;
@@ -1680,7 +1681,14 @@ static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 	t->ike_rekey_at_ms = rekey_deadline(d, ikd_site(d, t->site), true);
 	t->rekeys_ike++;
 	ikd_count(d, t->site, CTL_SM_IKE_REKEYS);
-	/* Requests that were queued go out on the new SA. */
+	/*
+	 * Requests that were queued go out on the new SA, but for a rekey of the IKE SA: it was
+	 * for the SA just replaced, and the new one has its own deadline.
+	 */
+	for (size_t i = 0; i < t->n_queue; i++)
+		if (t->queue[i].kind != REQ_REKEY_IKE)
+			t->queue[kept++] = t->queue[i];
+	t->n_queue = kept;
 	t->inflight = 0;
 	timer_cancel(&d->loop.timers, &t->t_retx);
 }
