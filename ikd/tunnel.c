@@ -1701,6 +1701,31 @@ static struct extra_sa *extra_peer_new(struct tunnel *t)
 	return NULL;
 }
 
+/*
+ * §2.8.1: the peer's new IKE SA, held while our colliding rekey was out, becomes the current
+ * one: the peer won and deleted the old SA (old_deleted), or our rekey made no SA (refused),
+ * and then the peer deletes the old one.
+ */
+static void adopt_peer_new(struct tunnel *t, struct extra_sa *pn, bool old_deleted)
+{
+	struct ike_sa peer_sa = pn->sa, cur;
+	char peer[80];
+
+	memset(&pn->sa, 0, sizeof(pn->sa));
+	extra_drop(t, (size_t)(pn - t->extras));
+	if (old_deleted) {
+		ike_sa_clear(&t->sa);
+	} else {
+		cur = t->sa;
+		memset(&t->sa, 0, sizeof(t->sa));
+		extra_add(t, &cur, false, false);
+	}
+	ike_switch(t, &peer_sa);
+	log_notice("site '%s' %s: IKE SA rekeyed (by the peer, %s)", t->site,
+		   peer_str(t, peer, sizeof(peer)), old_deleted ? "its rekey won" : "ours refused");
+	ikd_event(t->d, t->site, t->initiator ? t->pop : peer, "ike-rekeyed", "by the peer");
+}
+
 /* §2.8, §2.8.1: which IKE SA stays after a rekey, and who deletes what. */
 static void on_ike_rekeyed(struct tunnel *t, struct ike_sa_rx *rx)
 {
@@ -1798,6 +1823,11 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
 	log_warn("site '%s' %s: %s refused: %s", t->site, peer_str(t, peer, sizeof(peer)),
 		 kind == REQ_REKEY_IKE ? "IKE SA rekey" : "Child SA rekey",
 		 rx->notify ? ike_notify_name(rx->notify) : "an answer we cannot use");
+	if (kind == REQ_REKEY_IKE && extra_peer_new(t)) {
+		/* The peer's rekey collided with ours, which made no SA: the peer's stands. */
+		adopt_peer_new(t, extra_peer_new(t), false);
+		return;
+	}
 	if (rx->notify == IKE_N_INVALID_KE_PAYLOAD && rx->notify_group) {
 		if (kind == REQ_REKEY_IKE)
 			t->ike_group = rx->notify_group;
@@ -1926,12 +1956,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 		ike_sa_rx_clear(&rx);
 		if (pn) {
 			/* The peer won a rekey collision and deleted the old SA: its new one stays. */
-			struct ike_sa peer_sa = pn->sa;
-
-			memset(&pn->sa, 0, sizeof(pn->sa));
-			extra_drop(t, (size_t)(pn - t->extras));
-			ike_sa_clear(&t->sa);
-			ike_switch(t, &peer_sa);
+			adopt_peer_new(t, pn, true);
 			tun_kick(t);
 			return;
 		}
