@@ -1611,6 +1611,22 @@ static void extra_drop(struct tunnel *t, size_t i)
 	extras_arm(t);
 }
 
+/*
+ * How long an IKE SA beside the current one is kept: our retransmissions of its Delete, and at
+ * least a dead-peer window, since the peer may still be retransmitting on it (its rekey whose
+ * answer was lost) with longer timers than ours. A message on it keeps it that long again.
+ */
+static uint64_t extra_keep_ms(const struct tunnel *t)
+{
+	const struct ikd *d = t->d;
+	uint64_t own = (uint64_t)d->conf.retransmit_base_ms *
+		((1u << (d->conf.retransmit_tries < 16 ? d->conf.retransmit_tries : 16)) + 8);
+	uint64_t dead = (uint64_t)dpd_interval(t, ikd_site(t->d, t->site)) * d->conf.dpd_misses *
+			1000;
+
+	return own > dead ? own : dead;
+}
+
 /* Keep sa (taken: *sa is emptied) beside the current one; ours_to_delete sends its Delete. */
 static void extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, bool peer_new)
 {
@@ -1633,8 +1649,7 @@ static void extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, 
 	e->sa.cc_cfg = NULL;
 	e->ours_to_delete = ours_to_delete;
 	e->peer_new = peer_new;
-	e->expires_ms = now + (uint64_t)d->conf.retransmit_base_ms *
-		((1u << (d->conf.retransmit_tries < 16 ? d->conf.retransmit_tries : 16)) + 8);
+	e->expires_ms = now + extra_keep_ms(t);
 	if (ours_to_delete && !e->sa.waiting && ike_sa_delete_request(&e->sa, &d->out) == 0) {
 		send_msg(t, &d->out);
 		e->next_retx_ms = now + d->conf.retransmit_base_ms;
@@ -2002,6 +2017,8 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 		return;
 	}
 	heard(t);
+	e->expires_ms = timer_now_ms() + extra_keep_ms(t);
+	extras_arm(t);
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
 	    rx.event == IKE_SA_EV_DELETED)
 		send_msg(t, &d->out);
