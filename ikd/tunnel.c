@@ -2153,6 +2153,29 @@ static void retx_fire(struct timer *tm, void *arg)
 	arm_retx(t);
 }
 
+/*
+ * The current IKE SA came from the peer's rekey, and the peer has not used it yet: our answer
+ * may have been lost, and then the peer knows only the old SA and retransmits its rekey there
+ * at its own pace (seconds apart). Until it speaks on the new SA, the old one, kept for the
+ * peer to delete, is checked too, once per interval: else a lossy path looks like a dead peer.
+ */
+static void dpd_old_sa(struct tunnel *t)
+{
+	const struct ike_sa *cur = &t->sa;
+
+	if (cur->peer_next > 0 || cur->next_req > 1 || (cur->next_req == 1 && !cur->waiting))
+		return;
+	for (size_t i = 0; i < t->n_extras; i++) {
+		struct extra_sa *e = &t->extras[i];
+
+		if (e->ours_to_delete || e->peer_new)
+			continue;
+		if ((e->sa.waiting ? ike_sa_retransmit(&e->sa, &t->d->out) :
+				     ike_sa_dpd_request(&e->sa, &t->d->out)) == 0)
+			send_msg(t, &t->d->out);
+	}
+}
+
 static void dpd_fire(struct timer *tm, void *arg)
 {
 	struct tunnel *t = arg;
@@ -2171,6 +2194,7 @@ static void dpd_fire(struct timer *tm, void *arg)
 		tun_enqueue(t, REQ_DPD, 0);
 		tun_kick(t);
 	}
+	dpd_old_sa(t);
 	if (t->probe)
 		probe_tick(t, s);
 	timer_arm(&d->loop.timers, &t->t_dpd, timer_now_ms() + (uint64_t)dpd_interval(t, s) * 1000);
