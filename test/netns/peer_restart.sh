@@ -2,10 +2,10 @@
 # A daemon killed with SIGKILL (no Delete sent) and started again, at either end.
 #   test/netns/peer_restart.sh BUILD_DIR
 #
-#   ikdpr-a (branch)  192.0.2.1, LAN 10.1.0.1   -- bridge in ikdpr-w --
-#   ikdpr-b (pop1)    192.0.2.2, cloud 10.2.0.1    ikd responder, the primary POP
-#   ikdpr-c (pop2)    192.0.2.3, cloud 10.2.0.1    ikd responder, a backup
-#   ikdpr-d (pop3)    192.0.2.4, cloud 10.2.0.1    strongSwan's charon, a backup (when installed)
+#   ikdrs-a (branch)  192.0.2.1, LAN 10.1.0.1   -- bridge in ikdrs-w --
+#   ikdrs-b (pop1)    192.0.2.2, cloud 10.2.0.1    ikd responder, the primary POP
+#   ikdrs-c (pop2)    192.0.2.3, cloud 10.2.0.1    ikd responder, a backup
+#   ikdrs-d (pop3)    192.0.2.4, cloud 10.2.0.1    strongSwan's charon, a backup (when installed)
 #
 #  1. pop1's ikd is killed: the branch's liveness checks find it dead (the time is printed,
 #     bound dpd-interval x dpd-misses + 1 s) and traffic fails over to pop2 (the site's
@@ -27,11 +27,11 @@ build=$(cd "${1:?usage: test/netns/peer_restart.sh BUILD_DIR}" && pwd)
 [ "$(id -u)" = 0 ] || { echo "peer_restart.sh: needs root for namespaces: skipped"; exit 77; }
 ikd=$build/ikd/ikd
 xfrmctl=$build/xfrmctl/xfrmctl
-work=$(mktemp -d /tmp/ikdpr.XXXXXX)
+work=$(mktemp -d /tmp/ikdrs.XXXXXX)
 psk="restart key $(od -An -tx1 -N8 /dev/urandom | tr -d ' ')"
 psk_hex=$(printf '%s' "$psk" | od -An -tx1 | tr -d ' \n')
 me=peer_restart.sh
-prefix=ikdpr
+prefix=ikdrs
 . "$(dirname "$0")/lib.sh"
 hold=5 dpd_i=1 dpd_m=3
 
@@ -60,11 +60,11 @@ wait_until() {	# wait_until SECONDS COMMAND...
 have_charon=0
 [ -x /usr/lib/ipsec/charon ] && have_charon=1
 if [ "$have_charon" = 1 ]; then ns_bridge a b c d; else ns_bridge a b c; fi
-ip -n ikdpr-a addr add 10.1.0.1/32 dev lo
-ip -n ikdpr-a route add 10.2.0.0/24 via 192.0.2.2 src 10.1.0.1
+ip -n ikdrs-a addr add 10.1.0.1/32 dev lo
+ip -n ikdrs-a route add 10.2.0.0/24 via 192.0.2.2 src 10.1.0.1
 for n in b c $([ "$have_charon" = 1 ] && echo d); do
-	ip -n "ikdpr-$n" addr add 10.2.0.1/32 dev lo
-	ip -n "ikdpr-$n" route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
+	ip -n "ikdrs-$n" addr add 10.2.0.1/32 dev lo
+	ip -n "ikdrs-$n" route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
 done
 have_esp=0
 esp_here && have_esp=1
@@ -136,9 +136,9 @@ CONF
 fi
 
 start_ikd() {	# start_ikd a|b|c: its log gets the time of each line
-	ip netns exec "ikdpr-$1" "$ikd" -c "$work/$1.conf" 2> >(stamp >>"$work/$1.log") >/dev/null &
+	ip netns exec "ikdrs-$1" "$ikd" -c "$work/$1.conf" 2> >(stamp >>"$work/$1.log") >/dev/null &
 	echo $! >"$work/$1.pid"
-	wait_until 30 test -S "$work/$1.sock" || { fail "ikd in ikdpr-$1 did not start"; finish; }
+	wait_until 30 test -S "$work/$1.sock" || { fail "ikd in ikdrs-$1 did not start"; finish; }
 }
 kill9() {	# kill9 a|b|c: no Delete goes out; the kernel state stays behind. Sets t_kill.
 	local pid
@@ -153,7 +153,7 @@ finish() {
 	[ -f "$work/charon.log" ] && { echo "== charon.log"; tail -n 15 "$work/charon.log"; }
 	exit 1
 }
-ctl() { ip netns exec "ikdpr-$1" "$xfrmctl" -s "$work/$1.sock" "${@:2}"; }
+ctl() { ip netns exec "ikdrs-$1" "$xfrmctl" -s "$work/$1.sock" "${@:2}"; }
 # The IKE SAs a POP holds for the site.
 ike_sas() {
 	if [ "$1" = d ]; then
@@ -164,7 +164,11 @@ ike_sas() {
 }
 active_pop() { ctl a -j site show branch1 2>/dev/null | sed -n 's/.*"active_pop": *"\([^"]*\)".*/\1/p'; }
 active_is() { [ "$(active_pop)" = "$1" ]; }
-out_tmpl() { ip -n ikdpr-a xfrm policy list dir out src 10.1.0.0/24 dst 10.2.0.0/24 | sed -n 's/.*tmpl src [^ ]* dst \([^ ]*\).*/\1/p'; }
+# The template of the site's outbound policy (ikd's priority 0x494b; its probes have their own).
+out_tmpl() {
+	ip -n ikdrs-a xfrm policy list dir out src 10.1.0.0/24 dst 10.2.0.0/24 priority 18763 |
+		sed -n 's/.*tmpl src [^ ]* dst \([^ ]*\).*/\1/p'
+}
 pings() { grep -c 'bytes from' "$work/ping.log"; }
 pings_ge() { [ "$(pings)" -ge "$1" ]; }
 pings_grow() {	# pings_grow N SECONDS: N more replies within SECONDS
@@ -176,7 +180,7 @@ kernel_state() {
 }
 
 # ---- start: every POP, then the branch, every tunnel up ----
-[ "$have_charon" = 1 ] && charon_start ikdpr-d "$work/swanctl.conf"
+[ "$have_charon" = 1 ] && charon_start ikdrs-d "$work/swanctl.conf"
 start_ikd b
 start_ikd c
 start_ikd a
@@ -188,11 +192,11 @@ if [ "$have_esp" = 1 ]; then
 	[ "$have_charon" = 1 ] && { wait_until 20 grep -q "pop 'pop3': IKE SA up" "$work/a.log" ||
 		fail "no IKE SA to charon (pop3)"; }
 	wait_until 20 active_is pop1 && pass "traffic to pop1 (the primary)" || fail "active POP: $(active_pop)"
-	ip netns exec ikdpr-a ping -D -n -i 0.1 -W 1 -I 10.1.0.1 10.2.0.1 >"$work/ping.log" 2>&1 &
+	ip netns exec ikdrs-a ping -D -n -i 0.1 -W 1 -I 10.1.0.1 10.2.0.1 >"$work/ping.log" 2>&1 &
 	echo $! >"$work/ping.pid"
 	pings_grow 5 10 && pass "the ping goes through pop1" || fail "no ping through pop1"
 	sleep 1
-	before_a=$(kernel_state ikdpr-a) before_b=$(kernel_state ikdpr-b) before_c=$(kernel_state ikdpr-c)
+	before_a=$(kernel_state ikdrs-a) before_b=$(kernel_state ikdrs-b) before_c=$(kernel_state ikdrs-c)
 	info "kernel SAs/policies before the kills: branch $before_a, pop1 $before_b, pop2 $before_c"
 fi
 
@@ -303,7 +307,7 @@ if [ "$have_esp" = 1 ]; then
 	fi
 	wait_until 15 active_is pop1 || fail "4: no traffic to pop1 after the branch's restart"
 	sleep 2
-	after_a=$(kernel_state ikdpr-a) after_b=$(kernel_state ikdpr-b) after_c=$(kernel_state ikdpr-c)
+	after_a=$(kernel_state ikdrs-a) after_b=$(kernel_state ikdrs-b) after_c=$(kernel_state ikdrs-c)
 	info "kernel SAs/policies after the restarts: branch $after_a, pop1 $after_b, pop2 $after_c"
 	[ "$after_a" = "$before_a" ] && [ "$after_b" = "$before_b" ] && [ "$after_c" = "$before_c" ] &&
 		[ "${before_a%/*}" = $((2 * npops)) ] && [ "$before_b" = 2/3 ] && [ "$before_c" = 2/3 ] &&
