@@ -322,7 +322,7 @@ if [ "$have_esp" = 1 ]; then
 	[ "$n" -ge "$n_sites" ] && pass "every site failed over to pop2" || fail "$n of $n_sites sites failed over to pop2"
 	# The site's own policy (ikd's priority 0x494b), not a probe's (one per tunnel).
 	pol=$(ip -n ikdls-a xfrm policy list dir out src 10.1.1.0/24 dst 10.2.0.0/24 priority 18763)
-	echo "$pol" | grep -q "tmpl src 192.0.2.1 dst 192.0.2.3" && pass "site01's outbound policy points at pop2" ||
+	grep -q "tmpl src 192.0.2.1 dst 192.0.2.3" <<<"$pol" && pass "site01's outbound policy points at pop2" ||
 		fail "site01's outbound policy: $pol"
 	k=$(grep -c 'bytes from' "$work/ping.log")
 	sleep 2
