@@ -531,6 +531,24 @@ static uint32_t dpd_interval(const struct tunnel *t, const struct site *s)
 	return s ? s->dpd_interval_s : 0;
 }
 
+/*
+ * How long the peer may still be retransmitting a request we answered (its IKE or Child SA
+ * rekey whose answer was lost), with timers of its own that may be longer than ours: our own
+ * retransmission span, and at least a dead-peer window. An IKE SA beside the current one is
+ * kept that long (a message on it keeps it that long again), and so is the outbound half of the
+ * peer's Child SA rekey held back until the peer shows it has our answer.
+ */
+static uint64_t peer_window_ms(const struct tunnel *t)
+{
+	const struct ikd *d = t->d;
+	uint64_t own = (uint64_t)d->conf.retransmit_base_ms *
+		((1u << (d->conf.retransmit_tries < 16 ? d->conf.retransmit_tries : 16)) + 8);
+	uint64_t dead = (uint64_t)dpd_interval(t, ikd_site(t->d, t->site)) * d->conf.dpd_misses *
+			1000;
+
+	return own > dead ? own : dead;
+}
+
 /* The peer spoke (an authenticated message): the peer-dead deadline moves. */
 static void heard(struct tunnel *t)
 {
@@ -1503,7 +1521,14 @@ static bool child_add(struct tunnel *t, struct ike_child *c, uint32_t old_spi_in
 		p->c = *c;
 		memset(c, 0, sizeof(*c));	/* the keys are ours now */
 		p->old_spi_in = old_spi_in;
-		p->deadline_ms = timer_now_ms() + 3000;
+		/*
+		 * Until the peer deletes the old SA (its next request once it has our answer), it
+		 * may not have the new one: switching now would send into a black hole for as long
+		 * as our answer is lost and retransmitted. The old SA still works at the peer
+		 * meanwhile; a peer that never deletes it gets the new half after the window in
+		 * which it could still be retransmitting (or when the old SA expires).
+		 */
+		p->deadline_ms = timer_now_ms() + peer_window_ms(t);
 	}
 	return true;
 }
@@ -1527,6 +1552,17 @@ static bool tun_enqueue(struct tunnel *t, uint8_t kind, uint32_t spi)
 	t->queue[t->n_queue].spi = spi;
 	t->n_queue++;
 	return true;
+}
+
+/* Forget a queued request that no longer has a purpose (not one already sent). */
+static void tun_dequeue(struct tunnel *t, uint8_t kind, uint32_t spi)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < t->n_queue; i++)
+		if (t->queue[i].kind != kind || t->queue[i].spi != spi)
+			t->queue[kept++] = t->queue[i];
+	t->n_queue = kept;
 }
 
 static void tun_kick(struct tunnel *t)
@@ -1611,22 +1647,6 @@ static void extra_drop(struct tunnel *t, size_t i)
 	extras_arm(t);
 }
 
-/*
- * How long an IKE SA beside the current one is kept: our retransmissions of its Delete, and at
- * least a dead-peer window, since the peer may still be retransmitting on it (its rekey whose
- * answer was lost) with longer timers than ours. A message on it keeps it that long again.
- */
-static uint64_t extra_keep_ms(const struct tunnel *t)
-{
-	const struct ikd *d = t->d;
-	uint64_t own = (uint64_t)d->conf.retransmit_base_ms *
-		((1u << (d->conf.retransmit_tries < 16 ? d->conf.retransmit_tries : 16)) + 8);
-	uint64_t dead = (uint64_t)dpd_interval(t, ikd_site(t->d, t->site)) * d->conf.dpd_misses *
-			1000;
-
-	return own > dead ? own : dead;
-}
-
 /* Keep sa (taken: *sa is emptied) beside the current one; ours_to_delete sends its Delete. */
 static void extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, bool peer_new)
 {
@@ -1649,7 +1669,7 @@ static void extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, 
 	e->sa.cc_cfg = NULL;
 	e->ours_to_delete = ours_to_delete;
 	e->peer_new = peer_new;
-	e->expires_ms = now + extra_keep_ms(t);
+	e->expires_ms = now + peer_window_ms(t);
 	if (ours_to_delete && !e->sa.waiting && ike_sa_delete_request(&e->sa, &d->out) == 0) {
 		send_msg(t, &d->out);
 		e->next_retx_ms = now + d->conf.retransmit_base_ms;
@@ -1685,7 +1705,6 @@ static void extras_fire(struct timer *tm, void *arg)
 static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 {
 	struct ikd *d = t->d;
-	size_t kept = 0;
 
 	ours_del(d, t);
 	t->sa = *new_sa;
@@ -1698,12 +1717,17 @@ static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 	ikd_count(d, t->site, CTL_SM_IKE_REKEYS);
 	/*
 	 * Requests that were queued go out on the new SA, but for a rekey of the IKE SA: it was
-	 * for the SA just replaced, and the new one has its own deadline.
+	 * for the SA just replaced, and the new one has its own deadline. A Delete of a Child SA
+	 * still out on the old SA goes again on the new one (its answer on the old SA would not
+	 * remove the Child SA here; the peer answers a second Delete with an empty one).
 	 */
-	for (size_t i = 0; i < t->n_queue; i++)
-		if (t->queue[i].kind != REQ_REKEY_IKE)
-			t->queue[kept++] = t->queue[i];
-	t->n_queue = kept;
+	tun_dequeue(t, REQ_REKEY_IKE, 0);
+	if (t->inflight == REQ_DELETE_CHILD && t->n_queue < TUN_QUEUE_MAX) {
+		memmove(t->queue + 1, t->queue, t->n_queue * sizeof(t->queue[0]));
+		t->queue[0].kind = REQ_DELETE_CHILD;
+		t->queue[0].spi = t->inflight_spi;
+		t->n_queue++;
+	}
 	t->inflight = 0;
 	timer_cancel(&d->loop.timers, &t->t_retx);
 }
@@ -1827,6 +1851,13 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 			    rx->old_spi_in);
 	} else if (rx->verdict == IKE_REKEY_LOST && rx->ours_spi_in) {
 		tun_enqueue(t, REQ_DELETE_CHILD, rx->ours_spi_in);
+	} else if (rx->verdict == IKE_REKEY_ALONE) {
+		/* The peer replaced the old SA and deletes it: it is not ours to rekey any more. */
+		struct child *old = child_by_in(t, rx->old_spi_in);
+
+		if (old)
+			old->rekeying = true;
+		tun_dequeue(t, REQ_REKEY_CHILD, rx->old_spi_in);
 	}
 }
 
@@ -2017,7 +2048,7 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 		return;
 	}
 	heard(t);
-	e->expires_ms = timer_now_ms() + extra_keep_ms(t);
+	e->expires_ms = timer_now_ms() + peer_window_ms(t);
 	extras_arm(t);
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
 	    rx.event == IKE_SA_EV_DELETED)
