@@ -153,11 +153,15 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 			       .replay_window = 64, .esn = c->esn, .if_id = s->if_id };
 	struct xfrm_sa in;
 	struct xfrm_err e = { 0 };
-	/* §2.17: the original initiator's keys protect what it sends. */
-	const struct secret *ek_out = t->initiator ? &c->keys.encr_i : &c->keys.encr_r;
-	const struct secret *ik_out = t->initiator ? &c->keys.integ_i : &c->keys.integ_r;
-	const struct secret *ek_in = t->initiator ? &c->keys.encr_r : &c->keys.encr_i;
-	const struct secret *ik_in = t->initiator ? &c->keys.integ_r : &c->keys.integ_i;
+	/*
+	 * §2.17: the keys of the initiator of the exchange that made the Child SA protect what it
+	 * sends (§1.3: for CREATE_CHILD_SA that is whoever sent the request, not the IKE SA's
+	 * initiator: a Child SA rekeyed by the IKE SA's responder has its keys the other way).
+	 */
+	const struct secret *ek_out = c->initiator ? &c->keys.encr_i : &c->keys.encr_r;
+	const struct secret *ik_out = c->initiator ? &c->keys.integ_i : &c->keys.integ_r;
+	const struct secret *ek_in = c->initiator ? &c->keys.encr_r : &c->keys.encr_i;
+	const struct secret *ik_in = c->initiator ? &c->keys.integ_r : &c->keys.integ_i;
 	uint64_t life = s->child_lifetime_s;
 	int rc;
 

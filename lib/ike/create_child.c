@@ -220,7 +220,7 @@ static uint16_t error_notify(const struct ike_chain *c, struct ike_pld_notify *r
 
 /* Algorithms and KEYMAT of a chosen ESP proposal (§2.17), g^ir (new) with PFS. */
 static int child_keys(const struct ike_sa *sa, const struct secret *shared,
-		      const struct ike_cc_nonces *n, struct ike_child *c)
+		      const struct ike_cc_nonces *n, bool initiator, struct ike_child *c)
 {
 	const struct ike_transform *e = ike_proposal_get(&c->chosen, IKE_TRANSFORM_ENCR);
 	const struct ike_transform *i = ike_proposal_get(&c->chosen, IKE_TRANSFORM_INTEG);
@@ -231,6 +231,7 @@ static int child_keys(const struct ike_sa *sa, const struct secret *shared,
 	c->encr = crypto_encr_find(e->id, e->key_bits);
 	c->integ = i && i->id != IKE_AUTH_NONE ? crypto_integ_find(i->id) : NULL;
 	c->esn = esn && esn->id == IKE_ESN_YES;
+	c->initiator = initiator;
 	if (!c->encr || !(c->encr->use & CRYPTO_USE_CHILD) || (!c->encr->aead && !c->integ) ||
 	    (c->encr->aead && c->integ))
 		return -EOPNOTSUPP;
@@ -478,7 +479,7 @@ static int child_answer(struct ike_sa *sa, const struct cc_req *q, const struct 
 	c->ts_local = tsi;
 	c->ts_remote = tsr;
 	rc = group != IKE_DH_NONE ? peer_shared(inner, q->dh, &shared) : 0;
-	rc = rc ?: child_keys(sa, shared.p ? &shared : NULL, &rx->nonces, c);
+	rc = rc ?: child_keys(sa, shared.p ? &shared : NULL, &rx->nonces, true, c);
 	secret_clear(&shared);
 	if (rc < 0)
 		return rc;
@@ -661,7 +662,7 @@ static int respond_child(struct ike_sa *sa, const struct ike_chain *inner,
 	}
 	c->spi_out = spi_of(&c->chosen);
 	rc = group != IKE_DH_NONE ? our_shared(inner, group, a, &shared) : 0;
-	rc = rc ?: child_keys(sa, shared.p ? &shared : NULL, &rx->nonces, c);
+	rc = rc ?: child_keys(sa, shared.p ? &shared : NULL, &rx->nonces, false, c);
 	secret_clear(&shared);
 	if (rc == -EINVAL) {
 		err->type = IKE_N_INVALID_SYNTAX;	/* a KE value off the group (RFC 6989) */

@@ -144,7 +144,7 @@ static int verify_auth(const struct ike_init *init, bool peer_is_initiator,
 }
 
 /* Algorithms and KEYMAT of a chosen ESP proposal (§2.17; no PFS in IKE_AUTH). */
-static int child_keys(const struct ike_init *init, struct ike_child *c)
+static int child_keys(const struct ike_init *init, bool initiator, struct ike_child *c)
 {
 	const struct ike_transform *e = ike_proposal_get(&c->chosen, IKE_TRANSFORM_ENCR);
 	const struct ike_transform *i = ike_proposal_get(&c->chosen, IKE_TRANSFORM_INTEG);
@@ -155,6 +155,7 @@ static int child_keys(const struct ike_init *init, struct ike_child *c)
 	c->encr = crypto_encr_find(e->id, e->key_bits);
 	c->integ = i && i->id != IKE_AUTH_NONE ? crypto_integ_find(i->id) : NULL;
 	c->esn = n && n->id == IKE_ESN_YES;
+	c->initiator = initiator;
 	if (!c->encr || !(c->encr->use & CRYPTO_USE_CHILD) || (!c->encr->aead && !c->integ) ||
 	    (c->encr->aead && c->integ))
 		return -EOPNOTSUPP;
@@ -222,7 +223,7 @@ static int on_response(const struct ike_init *init, const struct secret *psk,
 	ret->spi_out = spi_of(&ret->chosen);
 	ret->ts_local = tsi;
 	ret->ts_remote = tsr;
-	rc = child_keys(init, ret);
+	rc = child_keys(init, true, ret);
 	if (rc < 0) {
 		ike_child_clear(ret);
 		return rc;
@@ -301,7 +302,7 @@ static int respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void 
 	if (!child_err) {
 		ret->spi_in = spi_in;
 		ret->spi_out = spi_of(&ret->chosen);
-		if (child_keys(init, ret) < 0)
+		if (child_keys(init, false, ret) < 0)
 			child_err = IKE_N_NO_PROPOSAL_CHOSEN;
 	}
 	rc = auth_value(init, false, peer.psk, &peer.id, mac);

@@ -32,7 +32,13 @@ struct ike_child {
 	const struct crypto_encr *encr;
 	const struct crypto_integ *integ;	/* NULL for AEAD */
 	bool esn;
-	struct crypto_child_keys keys;	/* _i: initiator to responder; _r: back */
+	/*
+	 * We sent the request of the exchange that made it (§1.3: in CREATE_CHILD_SA "the
+	 * initiator" is whoever starts that exchange, the IKE SA's responder as well): then
+	 * the _i keys protect what we send, else what we receive.
+	 */
+	bool initiator;
+	struct crypto_child_keys keys;	/* _i: the exchange's initiator to its responder; _r: back */
 };
 
 void ike_child_clear(struct ike_child *c);

@@ -209,9 +209,15 @@ static void assert_ts_same(const struct ike_pld_ts *a, const struct ike_pld_ts *
 	ck_assert_mem_eq(a->ts, b->ts, a->n * sizeof(a->ts[0]));
 }
 
-/* The two halves of one Child SA: the initiator's ci, the responder's cr. */
+/*
+ * The two halves of one Child SA: ci of the exchange's initiator, cr of its responder. The
+ * exchange's initiator is the one whose _i keys protect what it sends (§1.3, §2.17), whichever
+ * end of the IKE SA it is: a Child SA rekeyed by the IKE SA's responder too.
+ */
 static void assert_child_pair(const struct ike_child *ci, const struct ike_child *cr)
 {
+	ck_assert(ci->initiator);
+	ck_assert(!cr->initiator);
 	ck_assert_uint_ne(ci->spi_in, 0);
 	ck_assert_uint_ne(cr->spi_in, 0);
 	ck_assert_uint_eq(ci->spi_in, cr->spi_out);

@@ -159,6 +159,9 @@ START_TEST(test_ike_auth_psk_and_child_sa_agree)
 	ck_assert_mem_eq(ci.keys.encr_i.p, cr.keys.encr_i.p, 36);
 	ck_assert_mem_eq(ci.keys.encr_r.p, cr.keys.encr_r.p, 36);
 	ck_assert(memcmp(ci.keys.encr_i.p, ci.keys.encr_r.p, 36) != 0);
+	/* The IKE_AUTH initiator sends with the _i keys. */
+	ck_assert(ci.initiator);
+	ck_assert(!cr.initiator);
 	/* Selectors narrowed to the site's /24. */
 	ck_assert_uint_eq(ci.ts_local.n, 1);
 	ck_assert_mem_eq(ci.ts_local.ts[0].end, "\x0a\x01\x00\xff", 4);
@@ -412,6 +415,8 @@ static void assert_child_agrees(const struct ike_child *ci, const struct ike_chi
 	ck_assert_uint_eq(ci->keys.encr_i.len, 36);
 	ck_assert_mem_eq(ci->keys.encr_i.p, cr->keys.encr_i.p, 36);
 	ck_assert_mem_eq(ci->keys.encr_r.p, cr->keys.encr_r.p, 36);
+	ck_assert(ci->initiator);
+	ck_assert(!cr->initiator);
 }
 
 struct frag_fx {
