@@ -5,7 +5,8 @@
 # Both ikd use the same rekey times with no jitter, so their Child SA and IKE SA rekeys
 # collide (RFC 7296 §2.8.1) as often as not. Asserted: Child SAs and IKE SAs are rekeyed by
 # both sides and with charon; with ESP in the kernel (the VM) no ping is lost and at the end
-# each tunnel holds exactly one SA pair (the old and the redundant ones are gone); without
+# each tunnel holds exactly one SA pair (the old and the redundant ones are gone), and no ESP
+# packet fails its integrity check (the keys of charon's own rekeys); without
 # ESP (the host) the IKE SA rekeys are asserted. Exit 0 pass, 1 fail, 77 skipped.
 set -uo pipefail
 build=$(cd "${1:?usage: test/netns/rekey.sh BUILD_DIR}" && pwd)
@@ -130,6 +131,19 @@ if [ "$have_esp" = 1 ]; then
 		[ "$ci" -ge 1 ] && pass "IKE SA rekeyed with charon" || fail "no IKE SA rekey with charon"
 		n_c=$(ip -n ikdr-a xfrm state | grep -c '^src 192.0.2.1 dst 192.0.2.3')
 		[ "$n_c" -le 2 ] && pass "old SAs to charon gone ($n_c)" || fail "SAs to charon pile up ($n_c)"
+		# charon rekeys its Child SAs itself (rand_time), as the IKE SA's responder: the
+		# keys of an exchange's initiator protect what it sends (RFC 7296 §1.3, §2.17).
+		# The probes through the backup tunnel carry ESP both ways all along: charon
+		# must decrypt them and the branch its answers, after every one of those rekeys.
+		for n in a c; do
+			bad=$(ip netns exec "ikdr-$n" nstat -asz XfrmInStateProtoError | awk '$1 == "XfrmInStateProtoError" { print $2 }')
+			[ "${bad:-x}" = 0 ] && pass "ikdr-$n: no ESP packet failed its integrity check" ||
+				fail "ikdr-$n: ${bad:-?} ESP packets failed their integrity check (keys the wrong way round)"
+		done
+		probe=$(ip netns exec ikdr-a "$build/xfrmctl/xfrmctl" -s "$work/a.sock" -j site show branch1 |
+			jq -r '.tunnels[] | select(.pop == "pop2") | .probe')
+		[ "$probe" = ok ] && pass "the backup tunnel to charon answers its probe after charon's rekeys" ||
+			fail "the probe through the tunnel to charon: '${probe:-?}'"
 	fi
 elif [ "$have_charon" = 1 ]; then
 	ci=$(grep -c "pop 'pop2': IKE SA rekeyed" "$work/a.log")
