@@ -1470,6 +1470,23 @@ static struct child *child_by_in(struct tunnel *t, uint32_t spi_in)
 	return NULL;
 }
 
+/*
+ * Is c ours to rekey now? Not while a rekey of it is out or queued, and not while it came from
+ * the peer's rekey that the peer has not shown to have completed (its outbound half held back):
+ * until our answer gets there the peer does not know the Child SA, would refuse its rekey with
+ * CHILD_SA_NOT_FOUND, and we would drop the very SA the peer then moves to. The rekey tick
+ * rekeys it once its outbound half is in.
+ */
+static bool may_rekey(const struct tunnel *t, const struct child *c)
+{
+	if (!c->installed || c->rekeying)
+		return false;
+	for (size_t k = 0; k < t->n_pend; k++)
+		if (t->pend[k].c.spi_in == c->spi_in)
+			return false;
+	return true;
+}
+
 /* Install a held-back outbound half now (the old SA is gone, or time is up). */
 static void pend_install(struct tunnel *t, size_t i)
 {
@@ -1554,6 +1571,46 @@ static bool tun_enqueue(struct tunnel *t, uint8_t kind, uint32_t spi)
 	return true;
 }
 
+static const char *req_name(uint8_t kind)
+{
+	switch (kind) {
+	case REQ_DPD: return "liveness check";
+	case REQ_REKEY_CHILD: return "Child SA rekey";
+	case REQ_REKEY_IKE: return "IKE SA rekey";
+	case REQ_DELETE_CHILD: return "Child SA delete";
+	}
+	return "request";
+}
+
+static const char *event_name(enum ike_sa_event ev)
+{
+	switch (ev) {
+	case IKE_SA_EV_REPLY: return "answered";
+	case IKE_SA_EV_RESENT: return "a retransmission: answered again";
+	case IKE_SA_EV_ANSWERED: return "our request answered";
+	case IKE_SA_EV_DELETED: return "IKE SA deleted";
+	case IKE_SA_EV_CHILD_CREATED: return "Child SA created";
+	case IKE_SA_EV_CHILD_REKEYED: return "Child SA rekeyed";
+	case IKE_SA_EV_IKE_REKEYED: return "IKE SA rekeyed";
+	case IKE_SA_EV_CC_REFUSED: return "CREATE_CHILD_SA refused";
+	}
+	return "nothing";
+}
+
+/* At debug level: each authenticated message and what it did (where ikd's logs go quiet). */
+static void log_received(const struct tunnel *t, const char *which, const uint8_t *buf, size_t len,
+			 enum ike_sa_event ev)
+{
+	struct ike_header h;
+	char peer[80];
+
+	if (!log_enabled(LOG_DEBUG) || ike_header_decode(buf, len, &h, NULL) < 0)
+		return;
+	log_debug("site '%s' %s: %s%s %s %u: %s", t->site, peer_str(t, peer, sizeof(peer)), which,
+		  ike_exchange_name(h.exchange), h.flags & IKE_FLAG_RESPONSE ? "response" : "request",
+		  h.msg_id, event_name(ev));
+}
+
 /* Forget a queued request that no longer has a purpose (not one already sent). */
 static void tun_dequeue(struct tunnel *t, uint8_t kind, uint32_t spi)
 {
@@ -1603,6 +1660,8 @@ static void tun_kick(struct tunnel *t)
 		t->inflight_spi = spi;
 		t->tries = 0;
 		send_msg(t, &d->out);
+		log_debug("site '%s': %s %08x sent, message %u", t->site, req_name(kind), spi,
+			  t->sa.next_req - 1);
 		arm_retx(t);
 	}
 }
@@ -1888,11 +1947,15 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
 	}
 	if (!rx->notify && rx->child.spi_in)
 		tun_enqueue(t, REQ_DELETE_CHILD, rx->child.spi_in);
-	/* TEMPORARY_FAILURE and the rest: the rekey tick tries again. */
+	/*
+	 * TEMPORARY_FAILURE and the rest: the rekey tick tries again, a Child SA's at once, the IKE
+	 * SA's after 2 to 5 s: the peer refuses it while an exchange of its own is out (§2.25),
+	 * which under loss may take seconds; the jitter keeps two ends from refusing each other.
+	 */
 	if (c)
 		c->rekeying = false;
 	if (kind == REQ_REKEY_IKE)
-		t->ike_rekey_at_ms = timer_now_ms() + 10000 + randombytes_uniform(5000);
+		t->ike_rekey_at_ms = timer_now_ms() + 2000 + randombytes_uniform(3000);
 }
 
 /*
@@ -1900,6 +1963,8 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
  * Child SAs' UDP encapsulation still names the old one, so each is rekeyed, and the new SAs
  * carry the new address.
  */
+static bool may_rekey(const struct tunnel *t, const struct child *c);
+
 static void peer_moved(struct tunnel *t)
 {
 	if (t->probe)
@@ -1907,9 +1972,8 @@ static void peer_moved(struct tunnel *t)
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];
 
-		if (c->installed && !c->rekeying) {
+		if (may_rekey(t, c))
 			c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
-		}
 	}
 }
 
@@ -1958,6 +2022,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 		return;
 	}
 	heard(t);
+	log_received(t, "", buf, len, rx.event);
 	t->dpd_missed = 0;
 	/* RFC 7296 §2.23: a peer behind a NAT may move; follow authenticated messages. */
 	if (!same_addr(from, &t->remote, true) && (t->sa.k.nat_remote || t->sa.k.nat_local)) {
@@ -2045,9 +2110,11 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 		return;
 	if (rc < 0) {
 		d->stats.dropped++;
+		log_debug("site '%s': message on an old IKE SA dropped: %s", t->site, strerror(-rc));
 		return;
 	}
 	heard(t);
+	log_received(t, "old IKE SA: ", buf, len, rx.event);
 	e->expires_ms = timer_now_ms() + peer_window_ms(t);
 	extras_arm(t);
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
@@ -2175,9 +2242,14 @@ static void retx_fire(struct timer *tm, void *arg)
 		return;
 	}
 	if (t->state == TUN_UP || t->state == TUN_DELETING) {
-		if (ike_sa_retransmit(&t->sa, &d->out) < 0)
+		if (ike_sa_retransmit(&t->sa, &d->out) < 0) {
+			log_debug("site '%s': message %u not sent again: nothing to retransmit",
+				  t->site, t->sa.next_req - 1);
 			return;
+		}
 		send_msg(t, &d->out);
+		log_debug("site '%s': %s sent again (%u), message %u", t->site,
+			  req_name(t->inflight), t->tries, t->sa.next_req - 1);
 	} else {
 		send_msg(t, &t->pending);
 	}
@@ -2288,9 +2360,8 @@ static void rekey_fire(struct timer *tm, void *arg)
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];
 
-		if (!c->rekeying && c->installed && now >= c->rekey_at_ms) {
+		if (now >= c->rekey_at_ms && may_rekey(t, c))
 			c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
-		}
 	}
 	tun_kick(t);
 	timer_arm(&d->loop.timers, &t->t_rekey, now + REKEY_TICK_MS);
@@ -2662,7 +2733,7 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 		}
 		tun_enqueue(t, REQ_DELETE_CHILD, spi_in);
 		tun_kick(t);
-	} else if (!c->rekeying) {
+	} else if (may_rekey(t, c)) {
 		/* The backstop: our own rekey should have come first. */
 		log_info("site '%s': Child SA %08x soft lifetime reached: rekeying", t->site,
 			 c->spi_in);

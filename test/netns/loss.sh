@@ -25,7 +25,8 @@
 # less likely than 1 in 1000 over this test's tunnel-minutes (the estimate is printed).
 # With ESP in the kernel (the VM) a ping runs through site01 and its failover to pop2 is
 # asserted; without ESP (the host) the IKE side is. Only IKE is dropped, never ESP.
-# LOSS_SITES, LOSS_WATCH (seconds of phase 2), LOSS_DPD_MISSES change the figures.
+# LOSS_SITES, LOSS_WATCH (seconds of phase 2), LOSS_DPD_MISSES change the figures;
+# LOSS_LOG_LEVEL=debug logs every exchange.
 # Exit 0 pass, 1 fail, 77 skipped (not root, or no nftables). KEEP=1 keeps the logs.
 set -uo pipefail
 build=$(cd "${1:?usage: test/netns/loss.sh BUILD_DIR}" && pwd)
@@ -157,6 +158,7 @@ for n in b c; do
 	printf 'role = responder\nstore = %s/%s.store\ncontrol-socket = %s/%s.sock\nidentity = pop%s.example.net\n' \
 		"$work" "$n" "$work" "$n" "$([ $n = b ] && echo 1 || echo 2)" >"$work/$n.conf"
 done
+[ -n "${LOSS_LOG_LEVEL:-}" ] && for n in a b c; do echo "log-level = $LOSS_LOG_LEVEL" >>"$work/$n.conf"; done
 
 start_ikd() {	# start_ikd a|b|c LOG
 	ip netns exec "ikdls-$1" "$ikd" -c "$work/$1.conf" 2> >(stamp >>"$2") >/dev/null &
@@ -286,6 +288,10 @@ if [ "$have_esp" = 1 ]; then
 	sent=$(grep -o 'icmp_seq=[0-9]*' "$work/ping.log" | cut -d= -f2 | sort -n | tail -n 1)
 	got=$(grep -c 'bytes from' "$work/ping.log")
 	info "ping through site01 (ESP is not dropped): $got replies to $sent requests"
+	# Where ESP packets went missing, if any did: the kernels' own XFRM error counters.
+	for n in a b; do
+		info "ikdls-$n XFRM errors: $(ip netns exec "ikdls-$n" awk '$2 != 0 { printf "%s %s ", $1, $2 }' /proc/net/xfrm_stat)"
+	done
 	sent=${sent:-0}
 	[ "$sent" -ge $((watch_s * 3)) ] && [ "$got" -ge $((sent - 2)) ] &&
 		pass "30 % loss on IKE: the traffic of site01 flows" ||
