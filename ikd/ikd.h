@@ -245,6 +245,7 @@ void tunnel_probe_answered(struct tunnel *t);
 int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child *c,
 			 const struct site *s, unsigned which, char *err, size_t err_len);
 void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c);
+void kernel_child_stop_out(struct ikd *d, struct tunnel *t, const struct child *c);
 /* The site's policies: out towards the active tunnel (or block), in/fwd from any POP. */
 int kernel_site_policies(struct ikd *d, const struct site *s, const struct tunnel *active);
 void kernel_site_policies_remove(struct ikd *d, const struct site *s);
@@ -292,6 +293,8 @@ void ikd_child_counters(struct ikd *d, const struct tunnel *t, const struct chil
  */
 void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct child *c,
 			    const struct xfrm_event *expired);
+/* Its outbound half leaves first (kernel_child_stop_out): that half's counters. */
+void ikd_metrics_child_out_gone(struct ikd *d, const struct tunnel *t, const struct child *c);
 void ikd_metrics_start(struct ikd *d);
 void ikd_metrics_forget(const char *site);
 void ikd_metrics_clear(void);

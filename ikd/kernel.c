@@ -232,6 +232,21 @@ void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c)
 	xfrm_sa_delete(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
 }
 
+/*
+ * Stop sending on c (its Delete is going out): the outbound SA goes now, what it carried into
+ * the site's counters; the inbound one stays until the peer answers (kernel_child_remove).
+ */
+void kernel_child_stop_out(struct ikd *d, struct tunnel *t, const struct child *c)
+{
+	struct xfrm_addr r;
+
+	if (!c->installed)
+		return;
+	ikd_metrics_child_out_gone(d, t, c);
+	kernel_addr(&t->remote, &r);
+	xfrm_sa_delete(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
+}
+
 /* "10.1.0.0/24" into a selector half. */
 int kernel_cidr_parse(const char *text, struct xfrm_addr *a, uint8_t *plen)
 {

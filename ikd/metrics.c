@@ -194,6 +194,18 @@ void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct 
 	a->n[CTL_SM_PACKETS_OUT] += out.packets;
 }
 
+void ikd_metrics_child_out_gone(struct ikd *d, const struct tunnel *t, const struct child *c)
+{
+	struct xfrm_sa_stats in, out;
+	struct site_acc *a;
+
+	if (!c->installed || !(a = acc_get(t->site, true)))
+		return;
+	ikd_child_counters(d, t, c, &in, &out);
+	a->n[CTL_SM_BYTES_OUT] += out.bytes;
+	a->n[CTL_SM_PACKETS_OUT] += out.packets;
+}
+
 /* ---- one page of `metrics` ---- */
 
 static void daemon_figures(struct ikd *d, struct ctl_metrics *m)

@@ -1649,6 +1649,17 @@ static void tun_kick(struct tunnel *t)
 			break;
 		case REQ_DELETE_CHILD:
 			rc = ike_sa_delete_child_request(&t->sa, &spi, 1, &d->out);
+			/*
+			 * Nothing more goes out on it: the peer removes its inbound half as it
+			 * answers (a redundant SA of a rekey collision is the newest, the
+			 * one the kernel would keep sending on until our Delete is answered).
+			 */
+			if (rc == 0 && (c = child_by_in(t, spi))) {
+				for (size_t k = 0; k < t->n_pend; k++)
+					if (t->pend[k].c.spi_in == spi)
+						pend_drop(t, k--);
+				kernel_child_stop_out(d, t, c);
+			}
 			break;
 		}
 		if (rc < 0) {
