@@ -1,10 +1,21 @@
 # Shared by the test/netns scripts (sourced). Before sourcing, set:
 #   me=NAME (for PASS/FAIL lines), prefix=ikdX (namespace names), work=DIR (mktemp -d)
-# Gives: pass, fail, wait_for, wait_count, ns_bridge, esp_here, charon_conf, charon_start,
+# Gives: two_pops, pass, fail, wait_for, wait_count, ns_bridge, esp_here, charon_conf, charon_start,
 # swan, and an EXIT trap that stops what the script started ($work/*.pid) and deletes its
 # namespaces ($prefix-*) and, unless KEEP is set, $work.
 fails=0
 
+# The store's two POPs of most scenarios: pop1 at 192.0.2.2 and pop2 at 192.0.2.3, each
+# answering the probe at 10.2.0.1 (its cloud side).
+two_pops="version = 1
+[pop pop1]
+gateway = 192.0.2.2
+probe-ip = 10.2.0.1
+ike-id = pop1.example.net
+[pop pop2]
+gateway = 192.0.2.3
+probe-ip = 10.2.0.1
+ike-id = pop2.example.net"
 pass() { echo "$me: PASS: $*"; }
 fail() { echo "$me: FAIL: $*"; fails=$((fails + 1)); }
 

@@ -111,15 +111,7 @@ NFT
 
 # ---- configuration ----
 umask 077
-pops="version = 1
-[pop pop1]
-gateway = 192.0.2.2
-probe-ip = 10.2.0.1
-ike-id = pop1.example.net
-[pop pop2]
-gateway = 192.0.2.3
-probe-ip = 10.2.0.1
-ike-id = pop2.example.net"
+pops=$two_pops
 printf '%s\n' "$pops" >"$work/a.store"
 printf '%s\n' "$pops" >"$work/b.store"
 psks=()

@@ -72,15 +72,7 @@ esp_here && have_esp=1
 	info "no ESP in this kernel: the IKE side is asserted; traffic, failover and charon need ESP (test/vm)"
 
 umask 077
-pops="version = 1
-[pop pop1]
-gateway = 192.0.2.2
-probe-ip = 10.2.0.1
-ike-id = pop1.example.net
-[pop pop2]
-gateway = 192.0.2.3
-probe-ip = 10.2.0.1
-ike-id = pop2.example.net"
+pops=$two_pops
 backups=pop2
 if [ "$have_charon" = 1 ]; then
 	pops="$pops

@@ -56,15 +56,7 @@ ip -n ikdpr-b route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
 ip -n ikdpr-c route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
 
 umask 077
-pops="version = 1
-[pop pop1]
-gateway = 192.0.2.2
-probe-ip = 10.2.0.1
-ike-id = pop1.example.net
-[pop pop2]
-gateway = 192.0.2.3
-probe-ip = 10.2.0.1
-ike-id = pop2.example.net"
+pops=$two_pops
 site="[site branch1]
 id = branch1.example.com
 psk = hex:$psk_hex

@@ -69,15 +69,7 @@ for s in s1 s2 s3 s4 s4pop s2new s3new; do
 done
 
 ns_bridge a b c
-pops="version = 1
-[pop pop1]
-gateway = 192.0.2.2
-probe-ip = 10.2.0.1
-ike-id = pop1.example.net
-[pop pop2]
-gateway = 192.0.2.3
-probe-ip = 10.2.0.1
-ike-id = pop2.example.net"
+pops=$two_pops
 site() {	# site NAME KEY N
 	printf '[site %s]\nid = %s.example.com\npsk = hex:%s\nprimary = pop1\nbackups = pop2\n' \
 		"$1" "$1" "$(hexof "$2")"
