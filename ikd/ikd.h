@@ -40,6 +40,12 @@ struct child {
 	uint32_t spi_in, spi_out;
 	bool installed;
 	bool rekeying;			/* our rekey of it is queued or out */
+	/*
+	 * Made by the peer's rekey of the Child SA with this inbound SPI, and the peer has not
+	 * shown yet that it has our answer (it deletes that old SA, or sends a new request): 0
+	 * once it has.
+	 */
+	uint32_t replaces;
 	uint8_t n_ts_local, n_ts_remote;
 	uint64_t created_ms;
 	uint64_t rekey_at_ms;		/* when we rekey it (jittered) */

@@ -1443,6 +1443,10 @@ static void child_forget(struct tunnel *t, uint32_t spi, bool by_in)
 
 		if ((by_in ? c->spi_in : c->spi_out) != spi)
 			continue;
+		/* The SA that replaced it is confirmed: the peer deleting the old one has it. */
+		for (size_t j = 0; j < t->n_children; j++)
+			if (t->children[j].replaces == c->spi_in)
+				t->children[j].replaces = 0;
 		/* Held-back halves: the SA's own is dropped, the one that waited for it goes in. */
 		for (size_t k = 0; k < t->n_pend; k++) {
 			if (t->pend[k].c.spi_in == c->spi_in)
@@ -1479,7 +1483,7 @@ static struct child *child_by_in(struct tunnel *t, uint32_t spi_in)
  */
 static bool may_rekey(const struct tunnel *t, const struct child *c)
 {
-	if (!c->installed || c->rekeying)
+	if (!c->installed || c->rekeying || c->replaces)
 		return false;
 	for (size_t k = 0; k < t->n_pend; k++)
 		if (t->pend[k].c.spi_in == c->spi_in)
@@ -1528,6 +1532,7 @@ static bool child_add(struct tunnel *t, struct ike_child *c, uint32_t old_spi_in
 		return false;
 	}
 	t->children[t->n_children - 1].installed = true;
+	t->children[t->n_children - 1].replaces = old_spi_in;
 	if (!t->initiator)
 		kernel_child_policies(d, t, &t->children[t->n_children - 1], s, false);
 	if (hold && !t->pend)
@@ -2034,6 +2039,14 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 	}
 	heard(t);
 	log_received(t, "", buf, len, rx.event);
+	/*
+	 * A new request of the peer (not one sent again): with a window of one it has every
+	 * answer we gave before, so each Child SA its rekeys made is known to it.
+	 */
+	if (!rx.initiator && rx.event && rx.event != IKE_SA_EV_RESENT &&
+	    rx.event != IKE_SA_EV_ANSWERED && rx.event != IKE_SA_EV_CC_REFUSED)
+		for (size_t j = 0; j < t->n_children; j++)
+			t->children[j].replaces = 0;
 	t->dpd_missed = 0;
 	/* RFC 7296 §2.23: a peer behind a NAT may move; follow authenticated messages. */
 	if (!same_addr(from, &t->remote, true) && (t->sa.k.nat_remote || t->sa.k.nat_local)) {
