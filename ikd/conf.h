@@ -47,6 +47,7 @@ struct ikd_conf {
 	uint32_t dpd_interval_s;	/* initiator: liveness checks of each POP's IKE SA */
 	uint32_t dpd_misses;		/* intervals of silence before a POP is dead */
 	uint32_t hold_down_s;		/* the primary stays healthy this long before fallback */
+	uint32_t primary_grace_s;	/* with no active POP: the primary's head start */
 	bool fragmentation;
 	bool probe;			/* initiator: ICMP echo to each POP's probe IP */
 	enum conf_health health;

@@ -50,6 +50,11 @@ struct child {
 	uint64_t created_ms;
 	uint64_t rekey_at_ms;		/* when we rekey it (jittered) */
 	const char *suite;		/* the ESP transform names, for status */
+	/*
+	 * The addresses its SAs were installed with (the kernel finds an SA by destination and
+	 * SPI): a peer that moved since (NAT, §2.23) must not make its old SAs unfindable.
+	 */
+	struct xfrm_addr addr_local, addr_remote;
 	struct ike_ts *ts;		/* negotiated: n_ts_local of ours, then the peer's */
 };
 
@@ -153,6 +158,12 @@ struct tunnel {
 	uint32_t spi_in_pending;
 	unsigned tries;
 	unsigned reconnect_s;
+	/*
+	 * The handshake ended for want of an answer (no word from the POP, not a refusal): the
+	 * next attempt comes after reconnect-min, not a growing back-off, so a POP that was dark
+	 * is found again within seconds of its return.
+	 */
+	bool silent;
 	struct timer t_retx, t_dpd, t_keepalive, t_reconnect, t_rekey, t_half, t_dead;
 	struct child *children;
 	size_t n_children, cap_children;

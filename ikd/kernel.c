@@ -221,15 +221,12 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 
 void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c)
 {
-	struct xfrm_addr l, r;
-
 	if (!c->installed)
 		return;
 	ikd_metrics_child_gone(d, t, c, NULL);	/* its counters go with it */
-	kernel_addr(&t->local, &l);
-	kernel_addr(&t->remote, &r);
-	xfrm_sa_delete(&d->xs, &l, c->spi_in, IPPROTO_ESP, 0, 0, NULL);
-	xfrm_sa_delete(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
+	/* By the addresses it was installed with: the peer may have moved since (NAT). */
+	xfrm_sa_delete(&d->xs, &c->addr_local, c->spi_in, IPPROTO_ESP, 0, 0, NULL);
+	xfrm_sa_delete(&d->xs, &c->addr_remote, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
 }
 
 /*
@@ -238,13 +235,10 @@ void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c)
  */
 void kernel_child_stop_out(struct ikd *d, struct tunnel *t, const struct child *c)
 {
-	struct xfrm_addr r;
-
 	if (!c->installed)
 		return;
 	ikd_metrics_child_out_gone(d, t, c);
-	kernel_addr(&t->remote, &r);
-	xfrm_sa_delete(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
+	xfrm_sa_delete(&d->xs, &c->addr_remote, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
 }
 
 /* "10.1.0.0/24" into a selector half. */

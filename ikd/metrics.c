@@ -161,17 +161,14 @@ enum ctl_hs_fail ikd_failure_of(uint16_t notify)
 void ikd_child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
 			struct xfrm_sa_stats *ret_in, struct xfrm_sa_stats *ret_out)
 {
-	struct xfrm_addr l, r;
-
+	(void)t;
 	memset(ret_in, 0, sizeof(*ret_in));
 	memset(ret_out, 0, sizeof(*ret_out));
 	if (!c->installed)
 		return;
-	kernel_addr(&t->local, &l);
-	kernel_addr(&t->remote, &r);
 	/* A half not in the kernel (held back, already expired) reads as zero. */
-	xfrm_sa_get(&d->xs, &l, c->spi_in, IPPROTO_ESP, 0, 0, ret_in, NULL);
-	xfrm_sa_get(&d->xs, &r, c->spi_out, IPPROTO_ESP, 0, 0, ret_out, NULL);
+	xfrm_sa_get(&d->xs, &c->addr_local, c->spi_in, IPPROTO_ESP, 0, 0, ret_in, NULL);
+	xfrm_sa_get(&d->xs, &c->addr_remote, c->spi_out, IPPROTO_ESP, 0, 0, ret_out, NULL);
 }
 
 void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct child *c,

@@ -95,6 +95,27 @@ fail:
 	return r;
 }
 
+int net_route_source(const union net_addr *remote, union net_addr *ret)
+{
+	socklen_t len = sizeof(*ret);
+	int fd = socket(remote->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	/*
+	 * The lookup must not meet ikd's own policies: a site whose selectors cover the POP's
+	 * gateway (0.0.0.0/0) blocks it until its tunnel is up, and connect() would fail with
+	 * EPERM for the very tunnel that would lift the block.
+	 */
+	rc = set_bypass(fd, remote->sa.sa_family);
+	if (rc == 0 && (connect(fd, &remote->sa, net_addr_len(remote)) < 0 ||
+			getsockname(fd, &ret->sa, &len) < 0))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 void net_sock_close(struct net_sock *s)
 {
 	if (s->fd >= 0)

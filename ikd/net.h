@@ -36,6 +36,13 @@ int net_sock_open(struct net_sock *s, int family, const union net_addr *addr, ui
 		  bool natt);
 void net_sock_close(struct net_sock *s);
 
+/*
+ * The source address the kernel would use towards remote (a UDP connect, no packet sent),
+ * on a socket that bypasses IPsec policy like the IKE sockets: ikd's own policies never
+ * decide how it reaches a POP.
+ */
+int net_route_source(const union net_addr *remote, union net_addr *ret);
+
 struct net_dgram {
 	union net_addr from;
 	union net_addr local;	/* the address the peer sent to (source for our reply) */

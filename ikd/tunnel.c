@@ -173,6 +173,17 @@ struct site_rt {
 	char name[SITE_NAME_MAX];
 	char active[SITE_NAME_MAX];
 	uint64_t failovers;
+	/*
+	 * With no active POP, a backup that is up waits for the primary until then (0: not
+	 * waiting): primary-grace, ikd.conf(5).
+	 */
+	uint64_t grace_until_ms;
+	bool prim_usable;		/* the primary's tunnel was usable at the last choice */
+	/*
+	 * The primary was usable and then was not, since the site last had no active POP: its
+	 * return is a fallback, held down. A primary that was simply not up yet is taken at once.
+	 */
+	bool prim_failed;
 	struct timer t_fallback;
 	struct ikd *d;
 	bool policies;
@@ -465,6 +476,8 @@ static void send_msg(struct tunnel *t, const struct ike_writer *w)
 
 static uint32_t dpd_interval(const struct tunnel *t, const struct site *s);
 
+#define HANDSHAKE_RETX_MAX_MS 2000
+
 /*
  * The next transmission of our request: retransmit-timeout, doubling each time (RFC 7296
  * §2.1). On an IKE SA that is checked for liveness the gap stops growing at the check
@@ -474,12 +487,17 @@ static uint32_t dpd_interval(const struct tunnel *t, const struct site *s);
  */
 static void arm_retx(struct tunnel *t)
 {
-	uint64_t delay = (uint64_t)t->d->conf.retransmit_base_ms << (t->tries < 16 ? t->tries : 16);
+	uint64_t base = t->d->conf.retransmit_base_ms;
+	uint64_t delay = base << (t->tries < 16 ? t->tries : 16);
 	uint64_t ival_ms = t->state == TUN_UP ?
 			   (uint64_t)dpd_interval(t, ikd_site(t->d, t->site)) * 1000 : 0;
 
 	if (ival_ms && delay > ival_ms)
 		delay = ival_ms;
+	/* Our handshake towards a POP: a steady pace, so a POP back from the dark hears it soon. */
+	if (t->initiator && (t->state == TUN_INIT || t->state == TUN_AUTH) &&
+	    delay > (base > HANDSHAKE_RETX_MAX_MS ? base : HANDSHAKE_RETX_MAX_MS))
+		delay = base > HANDSHAKE_RETX_MAX_MS ? base : HANDSHAKE_RETX_MAX_MS;
 	timer_arm(&t->d->loop.timers, &t->t_retx, timer_now_ms() + delay);
 }
 
@@ -515,11 +533,22 @@ static void tunnel_down(struct tunnel *t, const char *why)
 		return;
 	}
 	t->failures++;
+	/*
+	 * A POP that refused us (or a failure of ours) is tried again with a back-off that
+	 * doubles; a POP that did not answer at all is tried at the minimum: each attempt is a
+	 * handful of IKE_SA_INIT datagrams at most HANDSHAKE_RETX_MAX_MS apart, no flood, and
+	 * it finds a POP that comes back within seconds, whatever the outage lasted.
+	 */
+	if (t->silent)
+		t->reconnect_s = d->conf.reconnect_min_s;
 	timer_arm(&d->loop.timers, &t->t_reconnect,
 		  timer_now_ms() + (uint64_t)t->reconnect_s * 1000 + randombytes_uniform(1000));
-	t->reconnect_s = t->reconnect_s * 2 > d->conf.reconnect_max_s ? d->conf.reconnect_max_s :
-			 t->reconnect_s * 2;
-	if (s && was_up)
+	if (!t->silent)
+		t->reconnect_s = t->reconnect_s * 2 > d->conf.reconnect_max_s ?
+				 d->conf.reconnect_max_s : t->reconnect_s * 2;
+	t->silent = false;
+	/* Up or not: a site waiting for its primary need not wait for a handshake that failed. */
+	if (s)
 		site_reevaluate(d, s);
 }
 
@@ -685,22 +714,19 @@ static struct net_sock *sock_for(struct ikd *d, int family, bool natt)
 	return s->fd >= 0 ? s : NULL;
 }
 
-/* The source address the kernel would use towards remote. */
-static int route_source(const union net_addr *remote, union net_addr *ret)
-{
-	socklen_t len = sizeof(*ret);
-	int fd = socket(remote->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, &remote->sa, net_addr_len(remote)) < 0 || getsockname(fd, &ret->sa, &len) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* ---- the initiator ---- */
+
+/*
+ * The tunnel cannot even start its handshake: said at the default level once per reason (it
+ * is retried with back-off, and the same reason each time is no news), then down.
+ */
+static void start_failed(struct tunnel *t, const char *why)
+{
+	if (!t->last_error || strcmp(t->last_error, why))
+		log_warn("site '%s' pop '%s': cannot connect: %s (trying again with back-off)",
+			 t->site, t->pop, why);
+	tunnel_down(t, why);
+}
 
 static void initiator_start(struct tunnel *t)
 {
@@ -715,27 +741,27 @@ static void initiator_start(struct tunnel *t)
 	if (!s || !p || !s->enabled)
 		return;
 	if (tunnel_config(t, s) < 0 || net_addr_parse(p->gateway, d->conf.ike_port, &t->remote) < 0) {
-		tunnel_down(t, "bad configuration");
+		start_failed(t, "bad configuration");
 		return;
 	}
 	t->sock = sock_for(d, t->remote.sa.sa_family, false);
 	if (!t->sock) {
-		tunnel_down(t, "no IKE socket of the POP's address family");
+		start_failed(t, "no IKE socket of the POP's address family");
 		return;
 	}
 	if (s->source_ip[0] && net_addr_parse(s->source_ip, d->conf.ike_port, &t->local) == 0 &&
 	    t->local.sa.sa_family == t->remote.sa.sa_family) {
 		/* the site's own address */
-	} else if ((rc = route_source(&t->remote, &t->local)) < 0) {
+	} else if ((rc = net_route_source(&t->remote, &t->local)) < 0) {
 		char why[96];
 
 		snprintf(why, sizeof(why), "no route to the POP's gateway: %s", strerror(-rc));
-		tunnel_down(t, why);
+		start_failed(t, why);
 		return;
 	}
 	set_port(&t->local, d->conf.ike_port);
 	if (secret_dup(&t->psk, &s->psk) < 0) {
-		tunnel_down(t, "out of memory");
+		start_failed(t, "out of memory");
 		return;
 	}
 	cfg = (struct ike_init_cfg){ .proposals = &t->props->ike, .dh_group = t->props->ike_group,
@@ -744,7 +770,7 @@ static void initiator_start(struct tunnel *t)
 	endpoint_of(&t->remote, &re);
 	rc = init_new(t) ? ike_init_start(t->init, &cfg, &le, &re, &t->pending) : -ENOMEM;
 	if (rc < 0) {
-		tunnel_down(t, "cannot start IKE_SA_INIT");
+		start_failed(t, "cannot start IKE_SA_INIT");
 		return;
 	}
 	ours_add(d, t, t->init->spi_i);
@@ -805,6 +831,8 @@ static bool child_record(struct tunnel *t, const struct ike_child *c)
 	ch->created_ms = timer_now_ms();
 	ch->rekey_at_ms = rekey_deadline(t->d, ikd_site(t->d, t->site), false);
 	ch->suite = c->encr->name;
+	kernel_addr(&t->local, &ch->addr_local);
+	kernel_addr(&t->remote, &ch->addr_remote);
 	ch->n_ts_local = c->ts_local.n;
 	ch->n_ts_remote = c->ts_remote.n;
 	memcpy(ch->ts, c->ts_local.ts, c->ts_local.n * sizeof(ch->ts[0]));
@@ -1030,8 +1058,15 @@ static void on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 		return;
 	}
 	t->spi_in_pending = new_spi();
+	/*
+	 * §2.4: INITIAL_CONTACT whenever this IKE SA is the only one we hold with the POP for
+	 * this identity, and a tunnel starting a handshake holds no other (its last one is gone:
+	 * a restart, a reconnect after the POP was declared dead). Without it a POP that still
+	 * holds the old IKE SA keeps it and its Child SAs until they time out, one set per
+	 * reconnect.
+	 */
 	rc = child_cfg_of(t, s, &child) ?:
-	     ike_auth_request(t->init, &idi, &t->psk, t->handshakes == 0, &child,
+	     ike_auth_request(t->init, &idi, &t->psk, !t->have_sa && !t->n_extras, &child,
 			      t->spi_in_pending, &t->pending);
 	if (rc < 0) {
 		tunnel_down(t, "cannot build IKE_AUTH");
@@ -1498,8 +1533,12 @@ static void pend_install(struct tunnel *t, size_t i)
 	const struct site *s = ikd_site(t->d, t->site);
 	char err[256];
 
+	struct child *c = child_by_in(t, p->c.spi_in);
+
 	if (s && kernel_child_install(t->d, t, &p->c, s, KERNEL_SA_OUT, err, sizeof(err)) < 0)
 		log_err("site '%s': %s", t->site, err);
+	else if (c)
+		kernel_addr(&t->remote, &c->addr_remote);	/* the peer may have moved since */
 	ike_child_clear(&p->c);
 	t->pend[i] = t->pend[--t->n_pend];
 }
@@ -1885,10 +1924,15 @@ static void on_ike_rekeyed(struct tunnel *t, struct ike_sa_rx *rx)
 		ike_switch(t, &rx->new_sa);
 		extra_add(t, &cur, false, false);
 	}
+	/* Whose SA stays: ours, unless the collision was lost (§2.8.1). */
 	log_notice("site '%s' %s: IKE SA rekeyed (%s)", t->site, peer_str(t, peer, sizeof(peer)),
-		   rx->initiator ? "by us" : "by the peer");
+		   !rx->initiator ? (rx->verdict == IKE_REKEY_LOST ?
+				      "by the peer, whose SA won the collision with ours" :
+				     "by the peer") :
+		   rx->verdict == IKE_REKEY_LOST ? "by the peer: our rekey collided with it and lost" :
+		   rx->verdict == IKE_REKEY_WON ? "by us, collision won" : "by us");
 	ikd_event(t->d, t->site, t->initiator ? t->pop : peer, "ike-rekeyed", "by %s",
-		  rx->initiator ? "us" : "the peer");
+		  rx->initiator && rx->verdict != IKE_REKEY_LOST ? "us" : "the peer");
 }
 
 static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
@@ -2262,6 +2306,7 @@ static void retx_fire(struct timer *tm, void *arg)
 			log_info("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), why);
 		if (t->state == TUN_INIT || t->state == TUN_AUTH)
 			ikd_count_failure(d, t->site, CTL_HS_TIMEOUT);
+		t->silent = t->state == TUN_INIT || t->state == TUN_AUTH;
 		tunnel_down(t, why);
 		return;
 	}
@@ -2454,8 +2499,10 @@ static void fallback_fire(struct timer *tm, void *arg)
 
 /*
  * Choose the site's active POP: keep the current one while it is usable, except that the
- * primary takes over again once it has been up for the hold-down time; otherwise the first
- * usable POP in order. A change is one policy update.
+ * primary takes over again once it is usable: at once when it was simply not up yet, after
+ * the hold-down when it had failed. With no active POP, a backup that is up waits up to
+ * primary-grace for the primary's handshake under way. Otherwise the first usable POP in
+ * order. A change is one policy update.
  */
 static void site_reevaluate(struct ikd *d, const struct site *s)
 {
@@ -2464,20 +2511,42 @@ static void site_reevaluate(struct ikd *d, const struct site *s)
 	size_t n = site_pops(s, pops);
 	struct tunnel *cur, *prim, *choice = NULL;
 	uint64_t now = timer_now_ms(), hold = (uint64_t)d->conf.hold_down_s * 1000;
+	bool prim_ok, moved, waiting = false;
 
 	if (!r || d->conf.role != CONF_ROLE_INITIATOR)
 		return;
 	cur = r->active[0] ? pop_tunnel(d, s->name, r->active) : NULL;
 	prim = pop_tunnel(d, s->name, s->primary);
+	prim_ok = usable(prim);
+	if (r->prim_usable && !prim_ok)
+		r->prim_failed = true;
+	r->prim_usable = prim_ok;
 	if (usable(cur))
 		choice = cur;
-	if (choice != prim && usable(prim)) {
-		if (!choice || now - prim->healthy_since_ms >= hold)
+	if (choice != prim && prim_ok) {
+		if (!choice || !r->prim_failed || now - prim->healthy_since_ms >= hold)
 			choice = prim;
 		else
 			timer_arm(&d->loop.timers, &r->t_fallback, prim->healthy_since_ms + hold);
 	}
-	for (size_t i = 0; !choice && i < n; i++) {
+	/* The primary's handshake is under way: a backup that is up waits for it a little. */
+	if (!choice && !prim_ok && prim && (prim->state == TUN_INIT || prim->state == TUN_AUTH) &&
+	    d->conf.primary_grace_s) {
+		bool backup_up = false;
+
+		for (size_t i = 1; i < n && !backup_up; i++)
+			backup_up = usable(pop_tunnel(d, s->name, pops[i]));
+		if (backup_up && !r->grace_until_ms) {
+			r->grace_until_ms = now + (uint64_t)d->conf.primary_grace_s * 1000;
+			log_info("site '%s': a backup is up; waiting up to %u s for the primary, pop "
+				 "'%s', whose handshake is under way", s->name,
+				 d->conf.primary_grace_s, s->primary);
+		}
+		waiting = backup_up && now < r->grace_until_ms;
+		if (waiting)
+			timer_arm(&d->loop.timers, &r->t_fallback, r->grace_until_ms);
+	}
+	for (size_t i = 0; !choice && !waiting && i < n; i++) {
 		struct tunnel *t = pop_tunnel(d, s->name, pops[i]);
 
 		if (usable(t))
@@ -2487,14 +2556,16 @@ static void site_reevaluate(struct ikd *d, const struct site *s)
 	 * Every established tunnel's probe failing (a wrong probe IP, say) is no reason to
 	 * block the site: the probe chooses among POPs, it never fails a site closed.
 	 */
-	if (!choice && established(cur))
+	if (!choice && !waiting && established(cur))
 		choice = cur;
-	for (size_t i = 0; !choice && i < n; i++) {
+	for (size_t i = 0; !choice && !waiting && i < n; i++) {
 		struct tunnel *t = pop_tunnel(d, s->name, pops[i]);
 
 		if (established(t))
 			choice = t;
 	}
+	if (!waiting)
+		r->grace_until_ms = 0;
 	if (r->policies && choice == cur && (!cur || !strcmp(cur->pop, r->active)))
 		return;
 	if (kernel_site_policies(d, s, choice) == 0) {
@@ -2503,25 +2574,34 @@ static void site_reevaluate(struct ikd *d, const struct site *s)
 		memset(&r->pol.psk, 0, sizeof(r->pol.psk));
 		r->policies = true;
 	}
+	moved = choice && r->active[0] && strcmp(choice->pop, r->active);
 	if (choice && !cur && r->active[0] == '\0') {
 		log_notice("site '%s': traffic to pop '%s'", s->name, choice->pop);
 		ikd_event(d, s->name, choice->pop, "active", "traffic to pop '%s'", choice->pop);
-	} else if (choice && (!cur || strcmp(choice->pop, r->active))) {
-		const char *what = !strcmp(choice->pop, s->primary) ? "fallback" : "failover";
+	} else if (moved && choice == prim && !r->prim_failed) {
+		/* The primary was not up yet when a backup took the traffic: no fallback. */
+		log_notice("site '%s': traffic to pop '%s', the primary, now up (pop '%s' carried it "
+			   "meanwhile)", s->name, choice->pop, r->active);
+		ikd_event(d, s->name, choice->pop, "active", "traffic to pop '%s', the primary, "
+			  "from pop '%s'", choice->pop, r->active);
+	} else if (moved || (choice && !cur)) {
+		const char *what = choice == prim ? "fallback" : "failover";
 
 		log_notice("site '%s': %s from pop '%s' to pop '%s'", s->name, what,
 			   r->active[0] ? r->active : "(none)", choice->pop);
 		ikd_event(d, s->name, choice->pop, what, "from pop '%s' to pop '%s'",
 			  r->active[0] ? r->active : "(none)", choice->pop);
+		if (moved) {
+			r->failovers++;
+			ikd_count(d, s->name, choice == prim ? CTL_SM_FALLBACKS : CTL_SM_FAILOVERS);
+		}
 	} else if (!choice && r->active[0]) {
 		log_warn("site '%s': no usable POP, traffic blocked (fail-closed)", s->name);
 		ikd_event(d, s->name, "", "blocked", "no usable POP, traffic blocked (fail-closed)");
 	}
-	if (choice && r->active[0] && strcmp(choice->pop, r->active))
-		r->failovers++;
-	if (choice && r->active[0] && strcmp(choice->pop, r->active))
-		ikd_count(d, s->name, strcmp(choice->pop, s->primary) ? CTL_SM_FAILOVERS :
-			  CTL_SM_FALLBACKS);
+	/* A site with no active POP starts afresh: its primary has not failed since. */
+	if (!choice || choice == prim)
+		r->prim_failed = false;
 	snprintf(r->active, sizeof(r->active), "%s", choice ? choice->pop : "");
 }
 

@@ -19,7 +19,7 @@ static const struct xo_col site_cols[] = {
 	{ "id", "SOURCE IDENTITY", "id", NULL, NULL, "-" },
 	{ "source-ip", "SOURCE IP", "source-ip", NULL, NULL, "dynamic" },
 	{ "status", "STATUS", "status", NULL, NULL, "-" },
-	{ "pop", "POP", "active-pop", "primary", NULL, "-" },
+	{ "pop", "POP", "active-pop", NULL, NULL, "-" },
 	{ "throughput", "THROUGHPUT", "throughput-kbps", NULL, " Kbps", "-" },
 	{ "traffic", "TRAFFIC TYPE", "traffic", NULL, NULL, "-" },
 	{ "id-type", "ID TYPE", "id-type", NULL, NULL, "-" },
