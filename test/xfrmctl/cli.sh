@@ -107,7 +107,8 @@ err_has "xfrmctl: site 'c1': exists"
 x 0 si l
 out_has "NAME  SOURCE IDENTITY  SOURCE IP  STATUS  POP   THROUGHPUT  TRAFFIC TYPE"
 out_has "b12   b12.example.com  dynamic    up      fra1  1234 Kbps   User"
-out_has "c1    203.0.113.9      dynamic    down    ams1  0 Kbps      IoT"
+# A site with no active POP shows none (not its primary in its place).
+out_has "c1    203.0.113.9      dynamic    down    -     0 Kbps      IoT"
 x 0 -j site list
 json 'assert d["total"] == 2 and d["page"] == 1 and len(d["sites"]) == 2'
 json 's = d["sites"][0]; assert s["name"] == "b12" and s["psk"] == "(set)" and s["enabled"] is True'
