@@ -348,28 +348,10 @@ static void rt_sites_changed(void *arg, const char *const *names, size_t n)
 static void rt_pops_changed(void *arg, const char *const *names, size_t n)
 {
 	struct ikd *d = arg;
-	const char **sites = calloc(d->db.n_sites + 1, sizeof(*sites));
-	size_t k = 0;
 
 	ikd_sites_changed(d);
-	if (!sites)
-		return;
-	/* A POP's change reaches the sites that use it, and only those. */
-	for (size_t i = 0; i < d->db.n_sites; i++) {
-		const struct site *s = &d->db.sites[i];
-		bool uses = false;
-
-		for (size_t j = 0; j < n && !uses; j++) {
-			uses = !strcmp(s->primary, names[j]);
-			for (size_t b = 0; b < s->n_backups && !uses; b++)
-				uses = !strcmp(s->backups[b], names[j]);
-		}
-		if (uses)
-			sites[k++] = s->name;
-	}
-	if (k)
-		ikd_apply_sites(d, sites, k);
-	free(sites);
+	/* Each site's tunnel to a changed POP, and only what the change touches. */
+	ikd_apply_pops(d, names, n);
 }
 
 static const struct ctl_runtime runtime = {

@@ -46,6 +46,7 @@ struct child {
 	 * once it has.
 	 */
 	uint32_t replaces;
+	bool out_held;			/* installed inbound only: its outbound half waits (pend) */
 	uint8_t n_ts_local, n_ts_remote;
 	uint64_t created_ms;
 	uint64_t rekey_at_ms;		/* when we rekey it (jittered) */
@@ -126,6 +127,12 @@ struct tunnel {
 	bool initiator;
 	char site[SITE_NAME_MAX];
 	char pop[SITE_NAME_MAX];	/* initiator: the POP it goes to */
+	/*
+	 * Initiator: a hash of what it was built from of its POP's record (gateway, IKE
+	 * identity; and apart, the probe IP), so an edit of the POP touches only what it changes.
+	 */
+	uint64_t pop_cfg, pop_probe;
+	bool retiring;			/* being taken down: carries no traffic any more */
 	uint32_t reqid;
 	enum tun_state state;
 	struct net_sock *sock;		/* the socket for this peer (500, or 4500 after NAT-D) */
@@ -156,6 +163,7 @@ struct tunnel {
 	struct ike_writer pending;	/* IKE_SA_INIT/IKE_AUTH message for retransmission */
 	struct secret psk;		/* a copy while a handshake runs */
 	uint32_t spi_in_pending;
+	uint32_t cb_spi_in;		/* installed by cc_install() during this ike_sa_receive() */
 	unsigned tries;
 	unsigned reconnect_s;
 	/*
@@ -236,6 +244,13 @@ void ikd_receive(struct ikd *d, struct net_sock *s, uint8_t *buf, size_t len,
 /* Bring the daemon's tunnels in line with the sites (start, stop, restart what changed). */
 void ikd_apply_sites(struct ikd *d, const char *const *names, size_t n);
 void ikd_apply_all(struct ikd *d);
+/*
+ * POPs were added, edited or deleted: each site's tunnel to such a POP is started, stopped or
+ * rebuilt only if what it was built from changed (gateway, IKE identity, accepting), its probe
+ * restarted only if the probe IP changed; every other tunnel keeps its SAs, and each site its
+ * active POP and hold-down.
+ */
+void ikd_apply_pops(struct ikd *d, const char *const *names, size_t n);
 void ikd_shutdown_tunnels(struct ikd *d);
 void ikd_kernel_event(const struct xfrm_event *e, void *arg);
 const char *tun_state_name(enum tun_state s);

@@ -181,7 +181,10 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 			     s->child_rekey_s + (life - s->child_rekey_s) / 4 : life * 9 / 10;
 	kernel_addr(&t->local, &out.src);
 	kernel_addr(&t->remote, &out.dst);
-	if (t->sock && t->sock->natt && (t->sa.k.nat_local || t->sa.k.nat_remote)) {
+	/* Before the IKE SA is made (a gateway installs as it answers IKE_AUTH), its handshake knows. */
+	if (t->sock && t->sock->natt &&
+	    (t->have_sa ? t->sa.k.nat_local || t->sa.k.nat_remote :
+	     t->init && (t->init->nat_local || t->init->nat_remote))) {
 		out.encap_sport = port_of(&t->local);
 		out.encap_dport = port_of(&t->remote);
 	}

@@ -241,6 +241,10 @@ static void pend_drop(struct tunnel *t, size_t i);
 static void rekey_fire(struct timer *tm, void *arg);
 static void extras_fire(struct timer *tm, void *arg);
 static void dead_fire(struct timer *tm, void *arg);
+static int cc_install(void *arg, const struct ike_child *c, uint32_t old_spi_in);
+static int child_install_new(struct tunnel *t, const struct ike_child *c, uint32_t old_spi_in,
+			     char *err, size_t err_len);
+static void child_forget(struct tunnel *t, uint32_t spi, bool by_in);
 
 static struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const char *pop)
 {
@@ -728,6 +732,21 @@ static void start_failed(struct tunnel *t, const char *why)
 	tunnel_down(t, why);
 }
 
+/* What a tunnel is built from of its POP's record: gateway and IKE identity, or the probe IP. */
+static uint64_t pop_hash(const struct pop *p, bool probe)
+{
+	uint64_t h = 14695981039346656037ull;
+	const char *parts[2] = { probe ? p->probe_ip : p->gateway, probe ? "" : p->ike_id };
+
+	for (size_t i = 0; i < 2; i++)
+		for (const char *c = parts[i]; ; c++) {
+			h = (h ^ (uint8_t)*c) * 1099511628211ull;
+			if (!*c)
+				break;
+		}
+	return h;
+}
+
 static void initiator_start(struct tunnel *t)
 {
 	struct ikd *d = t->d;
@@ -744,6 +763,8 @@ static void initiator_start(struct tunnel *t)
 		start_failed(t, "bad configuration");
 		return;
 	}
+	t->pop_cfg = pop_hash(p, false);
+	t->pop_probe = pop_hash(p, true);
 	t->sock = sock_for(d, t->remote.sa.sa_family, false);
 	if (!t->sock) {
 		start_failed(t, "no IKE socket of the POP's address family");
@@ -927,8 +948,13 @@ void tunnel_probe_answered(struct tunnel *t)
 	site_reevaluate(t->d, ikd_site(t->d, t->site));
 }
 
-/* IKE_AUTH completed on either side: the Child SA into the kernel, the tunnel up. */
-static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child)
+/*
+ * IKE_AUTH completed on either side: the Child SA into the kernel (unless a gateway put it
+ * there before it answered: installed), the tunnel up. What is said of the Child SA, in the
+ * log, the event and the tunnel's list, is what the kernel holds.
+ */
+static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child,
+			       bool installed)
 {
 	struct ikd *d = t->d;
 	const struct site *s = ikd_site(d, t->site);
@@ -955,32 +981,27 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 			 su->integ ? "-" : "", su->integ ? su->integ->name : "", su->prf->name,
 			 su->dh->name);
 	}
-	if (have_child)
+	err[0] = '\0';
+	if (have_child && !installed && s && child_install_new(t, c, 0, err, sizeof(err)) == 0)
+		installed = true;
+	peer_str(t, peer, sizeof(peer));
+	if (installed)
 		log_notice("site '%s' %s: IKE SA up (%s), Child SA up (%s%s%s, spi in %08x out %08x)",
-			   t->site, peer_str(t, peer, sizeof(peer)), suite, c->encr->name,
+			   t->site, peer, suite, c->encr->name,
 			   c->integ ? "-" : "", c->integ ? c->integ->name : "", c->spi_in, c->spi_out);
 	else
-		log_notice("site '%s' %s: IKE SA up (%s), no Child SA", t->site,
-			   peer_str(t, peer, sizeof(peer)), suite);
-	ikd_event(d, t->site, t->initiator ? t->pop : peer_str(t, peer, sizeof(peer)), "up",
-		  "IKE SA %s, Child SA %s", suite, have_child ? c->encr->name : "none");
-	if (have_child && s) {
-		if (!child_record(t, c))
-			tunnel_error(t, "out of memory");
-		else if (kernel_child_install(d, t, c, s, KERNEL_SA_IN | KERNEL_SA_OUT, err,
-					 sizeof(err)) == 0) {
-			t->children[t->n_children - 1].installed = true;
-			if (!t->initiator)
-				kernel_child_policies(d, t, &t->children[t->n_children - 1], s, false);
-		} else {
-			log_err("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), err);
-			tunnel_error(t, err);
-		}
+		log_notice("site '%s' %s: IKE SA up (%s), no Child SA", t->site, peer, suite);
+	if (err[0]) {
+		log_err("site '%s' %s: %s", t->site, peer, err);
+		tunnel_error(t, err);
 	}
+	ikd_event(d, t->site, t->initiator ? t->pop : peer, "up", "IKE SA %s, Child SA %s",
+		  suite, installed ? c->encr->name : "none");
 	t->cc = (struct ike_cc_cfg){ .pfs_group = t->pfs_group,
 				     .ike_proposals = t->props ? &t->props->ike : NULL,
 				     .max_children = s ? s->max_child_sas : 0,
-				     .alloc_spi = cc_alloc_spi, .n_children = cc_n_children };
+				     .alloc_spi = cc_alloc_spi, .n_children = cc_n_children,
+				     .install = cc_install };
 	t->sa.cc_cfg = &t->cc;
 	t->ike_created_ms = timer_now_ms();
 	t->ike_rekey_at_ms = rekey_deadline(d, s, true);
@@ -1121,14 +1142,14 @@ static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 			 notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->esp_proposals : "");
 		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
 		ikd_count_failure(d, t->site, ikd_failure_of(notify));
-		tunnel_established(t, &c, false);
+		tunnel_established(t, &c, false, false);
 		/* An IKE SA that carries nothing: delete it and try again later. */
 		if (ike_sa_delete_request(&t->sa, &d->out) == 0)
 			send_msg(t, &d->out);
 		tunnel_down(t, why);
 		return;
 	}
-	tunnel_established(t, &c, true);
+	tunnel_established(t, &c, true, false);
 	ike_child_clear(&c);
 }
 
@@ -1325,7 +1346,22 @@ struct lookup_ctx {
 	char idi_text[SITE_ID_MAX];
 	bool wrong_source;
 	bool not_accepting;
+	bool installed;			/* auth_install() put the Child SA in */
+	char install_err[256];		/* or why the kernel refused it */
 };
+
+/*
+ * ike_auth_peer.install: the Child SA into the kernel before the IKE_AUTH answer is sealed,
+ * so the site is told of it only if it is there (else NO_PROPOSAL_CHOSEN, the IKE SA kept).
+ */
+static int auth_install(void *arg, const struct ike_child *c)
+{
+	struct lookup_ctx *lc = arg;
+	int rc = child_install_new(lc->t, c, 0, lc->install_err, sizeof(lc->install_err));
+
+	lc->installed = rc == 0;
+	return rc;
+}
 
 static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
 {
@@ -1365,6 +1401,7 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 		if (child_cfg_of(t, s, &lc->child) < 0)
 			return -ENOENT;
 		ret->child = &lc->child;
+		ret->install = auth_install;
 		if (d->conf.identity[0]) {
 			if (id_infer(d->conf.identity, lc->idr_buf, sizeof(lc->idr_buf), &ret->id) < 0)
 				return -ENOENT;
@@ -1385,6 +1422,51 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 	return -ENOENT;
 }
 
+static bool same_ts(const struct child *a, const struct child *b);
+static void extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, bool peer_new);
+
+/*
+ * A site that authenticates again (it restarted, its address changed, or it reauthenticates
+ * make-before-break) replaces its older IKE SAs with this gateway, as INITIAL_CONTACT asks
+ * (§2.4): one IKE SA per site per gateway. Once t's Child SA is in, each older one's Child SAs
+ * leave the kernel (their policies only where t has none of the same selectors), and its IKE
+ * SA is kept beside t's to be deleted: we send its Delete and answer the peer's own Delete or
+ * any other request on it until that is done (§1.4.1; a peer that reauthenticates deletes the
+ * old SA itself and waits for our answer), instead of dropping it without a word.
+ */
+static void replace_older(struct tunnel *t, const char *from)
+{
+	struct ikd *d = t->d;
+	const struct site *s = ikd_site(d, t->site);
+
+	for (size_t i = 0; i < d->n_tunnels; i++) {
+		struct tunnel *o = d->tunnels[i];
+		char was[64];
+
+		if (o == t || o->initiator || o->state != TUN_UP || strcmp(o->site, t->site))
+			continue;
+		log_notice("site '%s' %s: replaced by a new IKE SA from %s: deleting the old one",
+			   o->site, net_addr_str(&o->remote, was, sizeof(was)), from);
+		while (o->n_children) {
+			struct child *c = &o->children[o->n_children - 1];
+			bool shared = false;
+
+			kernel_child_remove(d, o, c);
+			for (size_t j = 0; j < t->n_children && !shared; j++)
+				shared = same_ts(c, &t->children[j]);
+			if (s && !shared)
+				kernel_child_policies(d, o, c, s, true);
+			child_unlist(o, o->n_children - 1);
+		}
+		if (o->have_sa) {
+			extra_add(t, &o->sa, true, false);
+			o->have_sa = false;
+		}
+		tunnel_free(o);
+		i = (size_t)-1;	/* the array changed: start over */
+	}
+}
+
 static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 {
 	struct ikd *d = t->d;
@@ -1402,6 +1484,9 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	if (rc == -EINPROGRESS)
 		return;		/* a fragment (RFC 7383) stored */
 	if (rc < 0) {
+		/* Installed for an answer that could not be built: the site never hears of it. */
+		if (lc.installed)
+			child_forget(t, spi_in, true);
 		d->stats.dropped++;
 		t->site[0] = '\0';
 		return;
@@ -1425,28 +1510,18 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	half_del(d, t);
 	timer_cancel(&d->loop.timers, &t->t_half);
 	send_msg(t, &t->pending);
-	/*
-	 * A site that authenticates again (it restarted, or its address changed) replaces its
-	 * older IKE SAs here, as INITIAL_CONTACT asks (§2.4): one IKE SA per site per gateway.
-	 */
-	for (size_t i = 0; i < d->n_tunnels; i++) {
-		struct tunnel *o = d->tunnels[i];
-
-		if (o != t && !o->initiator && o->state == TUN_UP && !strcmp(o->site, t->site)) {
-			char was[64];
-
-			log_notice("site '%s' %s: replaced by a new IKE SA from %s", o->site,
-				   net_addr_str(&o->remote, was, sizeof(was)), from);
-			tunnel_free(o);
-			i = (size_t)-1;	/* the array changed: start over */
-		}
-	}
-	if (rc == IKE_AUTH_DONE_NO_CHILD)
+	if (rc == IKE_AUTH_DONE_NO_CHILD && lc.install_err[0])
+		log_err("site '%s' %s: %s: answered NO_PROPOSAL_CHOSEN, the IKE SA kept", t->site,
+			from, lc.install_err);
+	else if (rc == IKE_AUTH_DONE_NO_CHILD)
 		log_warn("site '%s' %s: Child SA refused: %s", t->site, from, ike_notify_name(notify));
 	if (rc == IKE_AUTH_DONE_NO_CHILD)
 		ikd_count_failure(d, t->site, ikd_failure_of(notify));
-	tunnel_established(t, &c, rc == IKE_AUTH_DONE);
+	tunnel_established(t, &c, rc == IKE_AUTH_DONE, lc.installed);
+	if (lc.install_err[0])
+		tunnel_error(t, lc.install_err);	/* for `site show` */
 	ike_child_clear(&c);
+	replace_older(t, from);
 }
 
 /* ---- established IKE SAs ---- */
@@ -1539,59 +1614,116 @@ static void pend_install(struct tunnel *t, size_t i)
 		log_err("site '%s': %s", t->site, err);
 	else if (c)
 		kernel_addr(&t->remote, &c->addr_remote);	/* the peer may have moved since */
+	if (c)
+		c->out_held = false;
 	ike_child_clear(&p->c);
 	t->pend[i] = t->pend[--t->n_pend];
 }
 
 static void pend_drop(struct tunnel *t, size_t i)
 {
+	struct child *c = child_by_in(t, t->pend[i].c.spi_in);
+
+	if (c)
+		c->out_held = false;
 	ike_child_clear(&t->pend[i].c);
 	t->pend[i] = t->pend[--t->n_pend];
 }
 
 /*
- * A Child SA from CREATE_CHILD_SA into the kernel and the tunnel. c is taken when
- * old_spi_in is set (the peer's rekey of it): its outbound half waits for the old one to go.
+ * Record c and put it into the kernel; when old_spi_in is set (the peer's rekey of that SA)
+ * its outbound half is held back, if there is room to hold it, until the peer shows it has our
+ * answer (child_hold_out()). 0, or -errno with err saying why (nothing is left of it then).
  */
-static bool child_add(struct tunnel *t, struct ike_child *c, uint32_t old_spi_in)
+static int child_install_new(struct tunnel *t, const struct ike_child *c, uint32_t old_spi_in,
+			     char *err, size_t err_len)
 {
 	struct ikd *d = t->d;
 	const struct site *s = ikd_site(d, t->site);
 	bool hold = old_spi_in && t->n_pend < TUN_PENDING_OUT_MAX;
+	struct child *ch;
+	int rc;
+
+	if (!s || t->n_children == IKD_MAX_CHILDREN) {
+		snprintf(err, err_len, "%s", s ? "no room for another Child SA" : "the site is gone");
+		return -ENOSPC;
+	}
+	if (hold && !t->pend && !(t->pend = calloc(TUN_PENDING_OUT_MAX, sizeof(*t->pend))))
+		hold = false;
+	if (!child_record(t, c)) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	rc = kernel_child_install(d, t, c, s, hold ? KERNEL_SA_IN : KERNEL_SA_IN | KERNEL_SA_OUT, err,
+				  err_len);
+	if (rc < 0) {
+		child_unlist(t, t->n_children - 1);	/* not there: not counted, not shown */
+		return rc;
+	}
+	ch = &t->children[t->n_children - 1];
+	ch->installed = true;
+	ch->replaces = old_spi_in;
+	ch->out_held = hold;
+	if (!t->initiator)
+		kernel_child_policies(d, t, ch, s, false);
+	return 0;
+}
+
+/*
+ * The outbound half of the peer's Child SA rekey waits (c's keys are taken): until the peer
+ * deletes the old SA (its next request once it has our answer), it may not have the new one,
+ * and switching now would send into a black hole for as long as our answer is lost and
+ * retransmitted. The old SA still works at the peer meanwhile; a peer that never deletes it
+ * gets the new half after the window in which it could still be retransmitting (or when the
+ * old SA expires).
+ */
+static void child_hold_out(struct tunnel *t, struct ike_child *c, uint32_t old_spi_in)
+{
+	struct child *ch = child_by_in(t, c->spi_in);
+	struct pending_out *p;
+
+	if (!ch || !ch->out_held || !t->pend || t->n_pend == TUN_PENDING_OUT_MAX)
+		return;
+	p = &t->pend[t->n_pend++];
+	p->c = *c;
+	memset(c, 0, sizeof(*c));	/* the keys are ours now */
+	p->old_spi_in = old_spi_in;
+	p->deadline_ms = timer_now_ms() + peer_window_ms(t);
+}
+
+/* A Child SA from our own CREATE_CHILD_SA, answered: into the kernel and the tunnel. */
+static bool child_add(struct tunnel *t, struct ike_child *c)
+{
 	char err[256], peer[80];
 
-	if (!s || t->n_children == IKD_MAX_CHILDREN)
-		return false;
-	if (!child_record(t, c))
-		return false;
-	if (kernel_child_install(d, t, c, s, hold ? KERNEL_SA_IN : KERNEL_SA_IN | KERNEL_SA_OUT, err,
-				 sizeof(err)) < 0) {
+	if (child_install_new(t, c, 0, err, sizeof(err)) < 0) {
 		log_err("site '%s' %s: %s", t->site, peer_str(t, peer, sizeof(peer)), err);
 		tunnel_error(t, err);
 		return false;
 	}
-	t->children[t->n_children - 1].installed = true;
-	t->children[t->n_children - 1].replaces = old_spi_in;
-	if (!t->initiator)
-		kernel_child_policies(d, t, &t->children[t->n_children - 1], s, false);
-	if (hold && !t->pend)
-		t->pend = calloc(TUN_PENDING_OUT_MAX, sizeof(*t->pend));
-	if (hold && t->pend) {
-		struct pending_out *p = &t->pend[t->n_pend++];
-
-		p->c = *c;
-		memset(c, 0, sizeof(*c));	/* the keys are ours now */
-		p->old_spi_in = old_spi_in;
-		/*
-		 * Until the peer deletes the old SA (its next request once it has our answer), it
-		 * may not have the new one: switching now would send into a black hole for as long
-		 * as our answer is lost and retransmitted. The old SA still works at the peer
-		 * meanwhile; a peer that never deletes it gets the new half after the window in
-		 * which it could still be retransmitting (or when the old SA expires).
-		 */
-		p->deadline_ms = timer_now_ms() + peer_window_ms(t);
-	}
 	return true;
+}
+
+/*
+ * ike_cc_cfg.install: the peer's new Child SA goes into the kernel before we answer, so that
+ * we never tell the peer of one the kernel refused (it hears NO_PROPOSAL_CHOSEN, or
+ * TEMPORARY_FAILURE for a rekey, and the IKE SA goes on).
+ */
+static int cc_install(void *arg, const struct ike_child *c, uint32_t old_spi_in)
+{
+	struct tunnel *t = arg;
+	char err[256], peer[80];
+	int rc = child_install_new(t, c, old_spi_in, err, sizeof(err));
+
+	if (rc < 0) {
+		log_err("site '%s' %s: %s; the peer's %s is refused", t->site,
+			peer_str(t, peer, sizeof(peer)), err,
+			old_spi_in ? "Child SA rekey" : "new Child SA");
+		tunnel_error(t, err);
+		return rc;
+	}
+	t->cb_spi_in = c->spi_in;
+	return 0;
 }
 
 /* ---- our requests, one at a time ---- */
@@ -1942,7 +2074,8 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 
 	peer_str(t, peer, sizeof(peer));
 	if (rx->event == IKE_SA_EV_CHILD_CREATED) {
-		if (child_add(t, &rx->child, 0))
+		/* The peer's was installed before we answered (cc_install). */
+		if (rx->initiator ? child_add(t, &rx->child) : !!child_by_in(t, rx->child.spi_in))
 			log_notice("site '%s' %s: Child SA added (%s, spi in %08x out %08x)", t->site,
 				   peer, rx->child.encr->name, rx->child.spi_in, rx->child.spi_out);
 		return;
@@ -1951,7 +2084,10 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 	spi_out = rx->child.spi_out;
 	/* A rekey: the new Child SA goes in before anything old goes out; when the peer
 	 * started it, our new outbound half waits until the peer deletes the old SA. */
-	child_add(t, &rx->child, rx->initiator ? 0 : rx->old_spi_in);
+	if (rx->initiator)
+		child_add(t, &rx->child);
+	else
+		child_hold_out(t, &rx->child, rx->old_spi_in);
 	t->rekeys_child++;
 	ikd_count(t->d, t->site, CTL_SM_CHILD_REKEYS);
 	log_notice("site '%s' %s: Child SA %08x rekeyed by %s: spi in %08x out %08x%s", t->site, peer,
@@ -2050,8 +2186,13 @@ static int sa_receive(struct tunnel *t, struct ike_sa *sa, uint8_t *buf, size_t 
 	int rc;
 
 	t->cc.child = cc ? &child : NULL;
+	t->cb_spi_in = 0;
 	rc = ike_sa_receive(sa, buf, len, spi_map, t, &t->d->out, rx);
 	t->cc.child = NULL;
+	/* Installed for an answer that could not be built: the peer will never know of it. */
+	if (rc < 0 && t->cb_spi_in)
+		child_forget(t, t->cb_spi_in, true);
+	t->cb_spi_in = 0;
 	if (cc)
 		t->settle_at_ms = timer_now_ms() + SETTLE_MS;
 	return rc;
@@ -2460,13 +2601,14 @@ static struct tunnel *pop_tunnel(struct ikd *d, const char *site, const char *po
 /* IKE SA and Child SA up: the tunnel can carry traffic as far as IKE knows. */
 static bool established(const struct tunnel *t)
 {
-	return t && t->state == TUN_UP && t->n_children > 0 && t->children[0].installed;
+	return t && t->state == TUN_UP && t->n_children > 0 && t->children[0].installed &&
+	       !t->retiring;
 }
 
 /* Established, and its probe (if any) answered: a POP to send traffic to. */
 static bool usable(const struct tunnel *t)
 {
-	return established(t) && !(t->probe && t->probe->failing);
+	return established(t) && !t->retiring && !(t->probe && t->probe->failing);
 }
 
 /* The POPs in order of preference: the primary, then the backups. */
@@ -2742,6 +2884,79 @@ void ikd_apply_all(struct ikd *d)
 {
 	for (size_t i = 0; i < d->db.n_sites; i++)
 		site_start(d, &d->db.sites[i]);
+}
+
+/* Take t down on purpose (its POP changed): traffic moves off it first, then it is deleted. */
+static void tunnel_retire(struct tunnel *t, const struct site *s, const char *why)
+{
+	struct ikd *d = t->d;
+
+	if (t->state == TUN_UP) {
+		log_notice("site '%s' pop '%s': tunnel down: %s", t->site, t->pop, why);
+		ikd_event(d, t->site, t->pop, "down", "%s", why);
+	}
+	t->retiring = true;
+	site_reevaluate(d, s);	/* make before break: the policy moves first */
+	if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
+		send_msg(t, &d->out);
+	tunnel_reset(t);
+	t->retiring = false;
+}
+
+static bool site_uses_pop(const struct site *s, const char *pop)
+{
+	if (!strcmp(s->primary, pop))
+		return true;
+	for (size_t b = 0; b < s->n_backups; b++)
+		if (!strcmp(s->backups[b], pop))
+			return true;
+	return false;
+}
+
+void ikd_apply_pops(struct ikd *d, const char *const *names, size_t n)
+{
+	if (d->conf.role != CONF_ROLE_INITIATOR)
+		return;
+	for (size_t i = 0; i < d->db.n_sites; i++) {
+		const struct site *s = &d->db.sites[i];
+		bool touched = false;
+
+		if (!s->enabled)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			const struct pop *p = site_db_find_pop(&d->db, names[k]);
+			struct tunnel *t;
+
+			if (!site_uses_pop(s, names[k]))
+				continue;
+			touched = true;
+			t = pop_tunnel(d, s->name, names[k]);
+			if (!p || !p->accepting) {
+				log_info("site '%s': pop '%s' skipped (%s)", s->name, names[k],
+					 p ? "not accepting new tunnels" : "unknown");
+				if (t) {
+					tunnel_retire(t, s, p ? "the POP no longer accepts tunnels" :
+						      "the POP was deleted");
+					tunnel_free(t);
+				}
+			} else if (!t) {
+				t = tunnel_new(d, true, s->name, names[k]);
+				if (t)
+					initiator_start(t);
+			} else if (t->pop_cfg != pop_hash(p, false)) {
+				tunnel_retire(t, s, "the POP's gateway or identity changed");
+				initiator_start(t);
+			} else if (t->pop_probe != pop_hash(p, true)) {
+				t->pop_probe = pop_hash(p, true);
+				if (t->probe)
+					probe_stop(t);
+				if (established(t))
+					probe_begin(t, s);
+			}
+		}
+		if (touched)
+			site_reevaluate(d, s);
+	}
 }
 
 void ikd_shutdown_tunnels(struct ikd *d)

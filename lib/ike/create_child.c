@@ -680,6 +680,10 @@ static int respond_child(struct ike_sa *sa, const struct ike_chain *inner,
 		err->type = IKE_N_TEMPORARY_FAILURE;
 		return -EAGAIN;
 	}
+	if (cfg->install && cfg->install(arg, c, rekey ? rx->old_spi_in : 0) < 0) {
+		err->type = rekey ? IKE_N_TEMPORARY_FAILURE : IKE_N_NO_PROPOSAL_CHOSEN;
+		return -EIO;
+	}
 	a->chosen = c->chosen;
 	{
 		uint32_t be = htonl(c->spi_in);

@@ -272,7 +272,7 @@ static int respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void 
 	struct ike_pld_auth auth;
 	struct ike_pld_sa offered, ours, answer = { .n = 1 };
 	struct ike_pld_ts tsi, tsr;
-	struct ike_auth_peer peer;
+	struct ike_auth_peer peer = { 0 };
 	struct ike_writer plain;
 	struct ike_builder b;
 	uint8_t mac[64];
@@ -304,6 +304,8 @@ static int respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void 
 		ret->spi_out = spi_of(&ret->chosen);
 		if (child_keys(init, false, ret) < 0)
 			child_err = IKE_N_NO_PROPOSAL_CHOSEN;
+		else if (peer.install && peer.install(arg, ret) < 0)
+			child_err = IKE_N_NO_PROPOSAL_CHOSEN;	/* not there: never announced */
 	}
 	rc = auth_value(init, false, peer.psk, &peer.id, mac);
 	ike_writer_init(&plain, IKE_MAX_MSG_LEN);

@@ -48,6 +48,15 @@ struct ike_auth_peer {
 	const struct secret *psk;
 	const struct ike_child_cfg *child;
 	struct ike_pld_id id;		/* our identity towards this peer (IDr) */
+	/*
+	 * Optional: put the negotiated Child SA in place (the kernel, for a daemon) before the
+	 * answer is sealed, with the arg given to the lookup. The peer is told of the Child SA
+	 * only when it returned 0; otherwise the answer carries NO_PROPOSAL_CHOSEN in its place
+	 * (§1.2: the IKE SA is still made) and IKE_AUTH_DONE_NO_CHILD is returned. When the
+	 * answer then cannot be built (a negative return), what it installed is the caller's to
+	 * take out.
+	 */
+	int (*install)(void *arg, const struct ike_child *c);
 };
 
 /* -ENOENT: nobody by that identity (answered AUTHENTICATION_FAILED, as any failure is). */

@@ -43,6 +43,14 @@ struct ike_cc_cfg {
 	uint32_t (*alloc_spi)(void *arg);
 	/* How many Child SAs this IKE SA has now; NULL counts none. */
 	unsigned (*n_children)(void *arg);
+	/*
+	 * Optional: put the peer's new Child SA in place (old_spi_in: the one it rekeys, or 0)
+	 * before the answer is built, so that the peer is never told of a Child SA that is not
+	 * there. Negative: the answer refuses it instead (TEMPORARY_FAILURE for a rekey, so the
+	 * peer keeps the old SA and tries again; NO_PROPOSAL_CHOSEN for a new one), and the IKE
+	 * SA stands. NULL: the caller installs after the event, as before.
+	 */
+	int (*install)(void *arg, const struct ike_child *c, uint32_t old_spi_in);
 };
 
 /* The Child SAs one Delete of ours names at most (a peer's may name IKE_MAX_DELETE_SPIS). */

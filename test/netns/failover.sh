@@ -275,6 +275,11 @@ t_c=$(now)
 c_up=$(count "$work/c.log" "site 'branch1' .*IKE SA up")
 skipped0=$(count "$work/a.log" "pop 'pop2' skipped (not accepting new tunnels)")
 tries0=$(count "$work/a.log" "pop 'pop2': connecting")
+# pop1's Child SA (its inbound SPI): an edit of another POP, or of a field of pop1 that no
+# tunnel is built from, must leave it alone (it used to rebuild every tunnel of the site).
+pop1_spi() { ctl -j sa list 2>/dev/null | jq -r '.. | objects | select(.type == "child" and .pop == "pop1") | .spi_in' | sort | tr '\n' ' '; }
+spi1=$(pop1_spi)
+act1=$(active_pop)
 if ctl pop edit pop2 accepting no >/dev/null; then
 	pass "c: pop edit pop2 accepting no"
 else
@@ -305,6 +310,15 @@ fi
 ctl pop edit pop2 accepting yes >/dev/null || fail "c: pop edit pop2 accepting yes refused"
 wait_until 15 log_has_n "$work/c.log" "site 'branch1' .*IKE SA up" $((c_up + 1)) &&
 	pass "c: accepting again: the tunnel to pop2 is back" || fail "c: no tunnel to pop2 after accepting yes"
+ctl pop edit pop1 location "Berlin, DE" >/dev/null || fail "c: pop edit pop1 location refused"
+if [ "$have_esp" = 1 ]; then
+	spi1_after=$(pop1_spi)
+	[ -n "$spi1" ] && [ "$spi1_after" = "$spi1" ] &&
+		pass "c: pop1's Child SA ($spi1) untouched by the edits of pop2 and of pop1's location" ||
+		fail "c: pop1's Child SA changed with edits that do not touch it: '$spi1' -> '$spi1_after'"
+	[ "$(active_pop)" = "$act1" ] && pass "c: the site kept its active POP ($act1) through the edits" ||
+		fail "c: the active POP changed from $act1 to $(active_pop) with the edits"
+fi
 sleep 0.5
 for p in ping-c xfrm-monitor; do kill "$(cat "$work/$p.pid")" 2>/dev/null; rm -f "$work/$p.pid"; done
 t_c_end=$(now)

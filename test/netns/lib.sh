@@ -68,6 +68,7 @@ esp_here() {
 }
 
 # charon_start NAMESPACE SWANCTL_CONF: strongSwan's charon with a private strongswan.conf
+# ($charon_extra: more lines for its charon section)
 # (log in $work/charon.log) and /run, its configuration loaded.
 charon_start() {
 	cat >"$work/strongswan.conf" <<CONF
@@ -76,6 +77,7 @@ charon {
 	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
 	plugins { vici { socket = unix://$work/charon.vici } }
 	install_routes = no
+	${charon_extra:-}
 	filelog { log { path = $work/charon.log
 		flush_line = yes
 		default = 1

@@ -30,7 +30,20 @@ struct side {
 	unsigned allocs;
 	unsigned n_children;
 	uint32_t map_peer, map_ours;	/* the one Child SA: peer's inbound SPI -> ours */
+	int install_rc;			/* what installing the peer's Child SA returns */
+	unsigned installs;
+	uint32_t installed_spi, installed_old;
 };
+
+static int install(void *arg, const struct ike_child *c, uint32_t old_spi_in)
+{
+	struct side *s = arg;
+
+	s->installs++;
+	s->installed_spi = c->spi_in;
+	s->installed_old = old_spi_in;
+	return s->install_rc;
+}
 
 static uint32_t alloc_spi(void *arg)
 {
@@ -405,6 +418,63 @@ START_TEST(test_cc_rekey_child_both_ways)
 	ck_assert_int_eq(rp.event, IKE_SA_EV_CHILD_REKEYED);
 	ck_assert_uint_eq(rp.old_spi_in, P_FIRST_SPI);
 	assert_child_pair(&rp.child, &rb.child);
+	ike_sa_rx_clear(&rp);
+	ike_sa_rx_clear(&rb);
+	teardown(&f);
+}
+END_TEST
+
+/*
+ * A responder with an install callback puts the Child SA in place before it answers; when
+ * that fails the peer is told no: NO_PROPOSAL_CHOSEN for a new one, TEMPORARY_FAILURE for a
+ * rekey (the old SA stays and the peer tries again), and the IKE SA goes on.
+ */
+START_TEST(test_cc_responder_installs_before_it_answers)
+{
+	struct fx f;
+	struct ike_sa_rx rp, rb;
+
+	establish(&f);
+	f.pcfg.install = install;
+	ck_assert_int_eq(ike_sa_create_child_request(&f.b, &branch_cfg, 0, 0xb00000aa, &f.m), 0);
+	run_b(&f, &rp, &rb);
+	ck_assert_int_eq(rp.event, IKE_SA_EV_CHILD_CREATED);
+	ck_assert_int_eq(rb.event, IKE_SA_EV_CHILD_CREATED);
+	ck_assert_uint_eq(f.ps.installs, 1);
+	ck_assert_uint_eq(f.ps.installed_spi, rp.child.spi_in);
+	ck_assert_uint_eq(f.ps.installed_old, 0);
+	ike_sa_rx_clear(&rp);
+	ike_sa_rx_clear(&rb);
+
+	/* The kernel refuses a new one. */
+	f.ps.install_rc = -ENOSYS;
+	ck_assert_int_eq(ike_sa_create_child_request(&f.b, &branch_cfg, 0, 0xb00000ab, &f.m), 0);
+	run_b(&f, &rp, &rb);
+	assert_refused(&rp, &rb, IKE_N_NO_PROPOSAL_CHOSEN);
+	ck_assert_uint_eq(f.ps.installs, 2);
+	ck_assert_ptr_null(rp.child.keys.encr_i.p);
+	ike_sa_rx_clear(&rp);
+	ike_sa_rx_clear(&rb);
+
+	/* And a rekey: TEMPORARY_FAILURE, the old SA named as it was. */
+	ck_assert_int_eq(ike_sa_rekey_child_request(&f.b, &branch_cfg, 0, 0xb00000ac, B_FIRST_SPI,
+						    &f.m), 0);
+	run_b(&f, &rp, &rb);
+	assert_refused(&rp, &rb, IKE_N_TEMPORARY_FAILURE);
+	ck_assert_uint_eq(f.ps.installs, 3);
+	ck_assert_uint_eq(f.ps.installed_old, P_FIRST_SPI);
+	ike_sa_rx_clear(&rp);
+	ike_sa_rx_clear(&rb);
+
+	/* The kernel takes it again: the rekey goes through, the IKE SA never stopped. */
+	f.ps.install_rc = 0;
+	ck_assert_int_eq(ike_sa_rekey_child_request(&f.b, &branch_cfg, 0, 0xb00000ad, B_FIRST_SPI,
+						    &f.m), 0);
+	run_b(&f, &rp, &rb);
+	ck_assert_int_eq(rp.event, IKE_SA_EV_CHILD_REKEYED);
+	ck_assert_int_eq(rb.event, IKE_SA_EV_CHILD_REKEYED);
+	ck_assert_uint_eq(f.ps.installed_old, P_FIRST_SPI);
+	dpd(&f.b, &f.p);
 	ike_sa_rx_clear(&rp);
 	ike_sa_rx_clear(&rb);
 	teardown(&f);
@@ -1172,6 +1242,7 @@ int main(void)
 	tcase_add_test(tc, test_cc_new_child_without_pfs);
 	tcase_add_test(tc, test_cc_new_child_with_pfs);
 	tcase_add_test(tc, test_cc_rekey_child_both_ways);
+	tcase_add_test(tc, test_cc_responder_installs_before_it_answers);
 	tcase_add_test(tc, test_cc_settle);
 	tcase_add_test(tc, test_cc_rekey_ike);
 	tcase_add_test(tc, test_cc_rekey_ike_keys);

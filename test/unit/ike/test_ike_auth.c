@@ -46,7 +46,23 @@ struct site {
 	struct ike_pld_sa proposals;
 	const char *id;
 	unsigned lookups;
+	/* The gateway's kernel, when set: what installing the Child SA returns, and what came. */
+	bool kernel;
+	int install_rc;
+	unsigned installs;
+	uint32_t installed_spi_in, installed_spi_out;
 };
+
+static int install(void *arg, const struct ike_child *c)
+{
+	struct site *s = arg;
+
+	s->installs++;
+	s->installed_spi_in = c->spi_in;
+	s->installed_spi_out = c->spi_out;
+	ck_assert_ptr_nonnull(c->keys.encr_i.p);	/* keys and SPIs ready to go in */
+	return s->install_rc;
+}
 
 static int lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
 {
@@ -60,6 +76,7 @@ static int lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer 
 	ret->child = &s->child;
 	ret->id = (struct ike_pld_id){ .type = IKE_ID_FQDN, .data = (const uint8_t *)"pop.example",
 				       .len = 11 };
+	ret->install = s->kernel ? install : NULL;
 	return 0;
 }
 
@@ -104,6 +121,9 @@ static void site_init(struct site *s, const char *psk, struct ike_pld_ts remote)
 					   .local = prefix(0, 0, 0, 0, 0), .remote = remote };
 	s->id = "branch-12.example.com";
 	s->lookups = 0;
+	s->kernel = false;
+	s->install_rc = 0;
+	s->installs = 0;
 }
 
 /* Run IKE_AUTH from the branch with psk and child, against site s; returns both results. */
@@ -231,6 +251,50 @@ START_TEST(test_ike_auth_child_refusals_keep_the_ike_sa)
 	run(&p, &s, "k", &branch, &ri, &rr, &ci, &cr, &ni, &nr);
 	ck_assert_int_eq(ri, IKE_AUTH_DONE_NO_CHILD);
 	ck_assert_uint_eq(ni, IKE_N_NO_PROPOSAL_CHOSEN);
+	secret_clear(&s.psk);
+	ike_init_clear(&p.i);
+	ike_init_clear(&p.r);
+}
+END_TEST
+
+/* The gateway installs the Child SA before it answers; a refused install is not announced. */
+START_TEST(test_ike_auth_child_sa_installed_before_the_answer_or_not_announced)
+{
+	struct pair p;
+	struct site s;
+	struct ike_child ci, cr;
+	struct ike_pld_sa proposals = esp_proposals();
+	struct ike_child_cfg branch = { .proposals = &proposals, .local = prefix(10, 1, 0, 0, 24),
+					.remote = prefix(0, 0, 0, 0, 0) };
+	uint16_t ni, nr;
+	int ri, rr;
+
+	sa_init(&p);
+	site_init(&s, "a site's pre-shared key", prefix(10, 1, 0, 0, 24));
+	s.kernel = true;
+	run(&p, &s, "a site's pre-shared key", &branch, &ri, &rr, &ci, &cr, &ni, &nr);
+	ck_assert_int_eq(rr, IKE_AUTH_DONE);
+	ck_assert_int_eq(ri, IKE_AUTH_DONE);
+	ck_assert_uint_eq(s.installs, 1);
+	ck_assert_uint_eq(s.installed_spi_in, 0xd0000002);
+	ck_assert_uint_eq(s.installed_spi_out, 0xc0000001);
+	ike_child_clear(&ci);
+	ike_child_clear(&cr);
+	ike_init_clear(&p.i);
+	ike_init_clear(&p.r);
+
+	/* The kernel refuses it: the branch hears NO_PROPOSAL_CHOSEN, the IKE SA is made. */
+	sa_init(&p);
+	s.install_rc = -ENOSYS;
+	s.installs = 0;
+	run(&p, &s, "a site's pre-shared key", &branch, &ri, &rr, &ci, &cr, &ni, &nr);
+	ck_assert_uint_eq(s.installs, 1);
+	ck_assert_int_eq(rr, IKE_AUTH_DONE_NO_CHILD);
+	ck_assert_uint_eq(nr, IKE_N_NO_PROPOSAL_CHOSEN);
+	ck_assert_ptr_null(cr.keys.encr_i.p);	/* nothing kept of it */
+	ck_assert_int_eq(ri, IKE_AUTH_DONE_NO_CHILD);
+	ck_assert_uint_eq(ni, IKE_N_NO_PROPOSAL_CHOSEN);
+	ck_assert_ptr_null(ci.keys.encr_i.p);
 	secret_clear(&s.psk);
 	ike_init_clear(&p.i);
 	ike_init_clear(&p.r);
@@ -645,6 +709,7 @@ int main(void)
 	tcase_add_test(tc, test_ike_auth_psk_and_child_sa_agree);
 	tcase_add_test(tc, test_ike_auth_wrong_psk_or_unknown_identity_is_refused);
 	tcase_add_test(tc, test_ike_auth_child_refusals_keep_the_ike_sa);
+	tcase_add_test(tc, test_ike_auth_child_sa_installed_before_the_answer_or_not_announced);
 	tcase_add_test(tc, test_ike_auth_tampered_request_is_dropped);
 	tcase_add_test(tc, test_ike_auth_verifies_charons_real_request);
 	tcase_add_test(tc, test_ike_auth_fragmented_request_in_order);
