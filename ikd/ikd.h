@@ -67,6 +67,7 @@ enum tun_req {
 	REQ_REKEY_CHILD,	/* spi: the old Child SA's inbound SPI */
 	REQ_REKEY_IKE,
 	REQ_DELETE_CHILD,	/* spi: the inbound SPI of the Child SA to delete */
+	REQ_CREATE_CHILD,	/* a Child SA on an IKE SA that has none (it was refused) */
 };
 
 #define TUN_QUEUE_MAX 8
@@ -164,6 +165,12 @@ struct tunnel {
 	struct secret psk;		/* a copy while a handshake runs */
 	uint32_t spi_in_pending;
 	uint32_t cb_spi_in;		/* installed by cc_install() during this ike_sa_receive() */
+	/*
+	 * Initiator, an IKE SA with no Child SA (the POP refused it, or our kernel did): when to
+	 * ask again with CREATE_CHILD_SA (0: not waiting), and the back-off after that.
+	 */
+	uint64_t child_retry_at_ms;
+	unsigned child_retry_s;
 	unsigned tries;
 	unsigned reconnect_s;
 	/*

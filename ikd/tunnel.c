@@ -245,6 +245,7 @@ static int cc_install(void *arg, const struct ike_child *c, uint32_t old_spi_in)
 static int child_install_new(struct tunnel *t, const struct ike_child *c, uint32_t old_spi_in,
 			     char *err, size_t err_len);
 static void child_forget(struct tunnel *t, uint32_t spi, bool by_in);
+static bool tun_enqueue(struct tunnel *t, uint8_t kind, uint32_t spi);
 
 static struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const char *pop)
 {
@@ -949,6 +950,40 @@ void tunnel_probe_answered(struct tunnel *t)
 }
 
 /*
+ * An edge router's IKE SA has no Child SA (refused by the POP or by our kernel): the IKE SA
+ * is kept (the POP stays checked for liveness, the site blocked as it is), and the Child SA is
+ * asked for again with CREATE_CHILD_SA after reconnect-min, doubling to reconnect-max, rather
+ * than the whole IKE SA built again and again.
+ */
+static void child_retry_later(struct tunnel *t)
+{
+	const struct ikd_conf *cf = &t->d->conf;
+
+	if (!t->initiator)
+		return;
+	if (!t->child_retry_s)
+		t->child_retry_s = cf->reconnect_min_s;
+	t->child_retry_at_ms = timer_now_ms() + (uint64_t)t->child_retry_s * 1000 +
+			       randombytes_uniform(1000);
+	t->child_retry_s = t->child_retry_s * 2 > cf->reconnect_max_s ? cf->reconnect_max_s :
+			   t->child_retry_s * 2;
+}
+
+/* The tunnel's first Child SA is in: its probe starts, and the site may use it. */
+static void child_first(struct tunnel *t)
+{
+	const struct site *s = ikd_site(t->d, t->site);
+
+	t->child_retry_at_ms = 0;
+	t->child_retry_s = 0;
+	if (t->initiator && s && t->n_children && t->children[0].installed) {
+		if (!t->probe)
+			probe_begin(t, s);
+		site_reevaluate(t->d, s);
+	}
+}
+
+/*
  * IKE_AUTH completed on either side: the Child SA into the kernel (unless a gateway put it
  * there before it answered: installed), the tunnel up. What is said of the Child SA, in the
  * log, the event and the tunnel's list, is what the kernel holds.
@@ -994,7 +1029,14 @@ static void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_
 	if (err[0]) {
 		log_err("site '%s' %s: %s", t->site, peer, err);
 		tunnel_error(t, err);
+		/* The peer has its half: it goes, and the Child SA is asked for again later. */
+		if (t->initiator)
+			tun_enqueue(t, REQ_DELETE_CHILD, c->spi_in);
 	}
+	t->child_retry_at_ms = 0;
+	t->child_retry_s = 0;
+	if (!installed)
+		child_retry_later(t);
 	ikd_event(d, t->site, t->initiator ? t->pop : peer, "up", "IKE SA %s, Child SA %s",
 		  suite, installed ? c->encr->name : "none");
 	t->cc = (struct ike_cc_cfg){ .pfs_group = t->pfs_group,
@@ -1140,13 +1182,11 @@ static void on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 			 ike_notify_name(notify),
 			 notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
 			 notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->esp_proposals : "");
-		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
+		log_err("site '%s' pop '%s': %s; the IKE SA is kept, the Child SA asked for again "
+			"later", t->site, t->pop, why);
 		ikd_count_failure(d, t->site, ikd_failure_of(notify));
 		tunnel_established(t, &c, false, false);
-		/* An IKE SA that carries nothing: delete it and try again later. */
-		if (ike_sa_delete_request(&t->sa, &d->out) == 0)
-			send_msg(t, &d->out);
-		tunnel_down(t, why);
+		tunnel_error(t, why);
 		return;
 	}
 	tunnel_established(t, &c, true, false);
@@ -1754,6 +1794,7 @@ static const char *req_name(uint8_t kind)
 	case REQ_REKEY_CHILD: return "Child SA rekey";
 	case REQ_REKEY_IKE: return "IKE SA rekey";
 	case REQ_DELETE_CHILD: return "Child SA delete";
+	case REQ_CREATE_CHILD: return "Child SA";
 	}
 	return "request";
 }
@@ -1822,6 +1863,11 @@ static void tun_kick(struct tunnel *t)
 			break;
 		case REQ_REKEY_IKE:
 			rc = ike_sa_rekey_ike_request(&t->sa, &t->props->ike, t->ike_group, &d->out);
+			break;
+		case REQ_CREATE_CHILD:
+			if (!t->n_children && child_cfg_of(t, ikd_site(d, t->site), &child) == 0)
+				rc = ike_sa_create_child_request(&t->sa, &child, t->pfs_group, new_spi(),
+								 &d->out);
 			break;
 		case REQ_DELETE_CHILD:
 			rc = ike_sa_delete_child_request(&t->sa, &spi, 1, &d->out);
@@ -2075,9 +2121,18 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 	peer_str(t, peer, sizeof(peer));
 	if (rx->event == IKE_SA_EV_CHILD_CREATED) {
 		/* The peer's was installed before we answered (cc_install). */
-		if (rx->initiator ? child_add(t, &rx->child) : !!child_by_in(t, rx->child.spi_in))
+		if (rx->initiator ? child_add(t, &rx->child) : !!child_by_in(t, rx->child.spi_in)) {
 			log_notice("site '%s' %s: Child SA added (%s, spi in %08x out %08x)", t->site,
 				   peer, rx->child.encr->name, rx->child.spi_in, rx->child.spi_out);
+			if (t->n_children == 1) {
+				tunnel_error(t, NULL);
+				child_first(t);
+			}
+		} else if (rx->initiator) {
+			tun_enqueue(t, REQ_DELETE_CHILD, rx->child.spi_in);	/* the peer has it */
+			if (!t->n_children)
+				child_retry_later(t);
+		}
 		return;
 	}
 	spi_in = rx->child.spi_in;
@@ -2122,8 +2177,20 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
 	char peer[80];
 
 	log_warn("site '%s' %s: %s refused: %s", t->site, peer_str(t, peer, sizeof(peer)),
-		 kind == REQ_REKEY_IKE ? "IKE SA rekey" : "Child SA rekey",
-		 rx->notify ? ike_notify_name(rx->notify) : "an answer we cannot use");
+		 kind == REQ_REKEY_IKE ? "IKE SA rekey" : kind == REQ_CREATE_CHILD ? "Child SA" :
+		 "Child SA rekey", rx->notify ? ike_notify_name(rx->notify) : "an answer we cannot use");
+	if (kind == REQ_CREATE_CHILD) {
+		char why[120];
+
+		if (!rx->notify && rx->child.spi_in)
+			tun_enqueue(t, REQ_DELETE_CHILD, rx->child.spi_in);
+		snprintf(why, sizeof(why), "the POP refused the Child SA: %s",
+			 rx->notify ? ike_notify_name(rx->notify) : "an answer we cannot use");
+		tunnel_error(t, why);
+		if (!t->n_children)
+			child_retry_later(t);
+		return;
+	}
 	if (kind == REQ_REKEY_IKE && extra_peer_new(t)) {
 		/* The peer's rekey collided with ours, which made no SA: the peer's stands. */
 		adopt_peer_new(t, extra_peer_new(t), false);
@@ -2559,6 +2626,9 @@ static void rekey_fire(struct timer *tm, void *arg)
 	}
 	if (now >= t->ike_rekey_at_ms && tun_enqueue(t, REQ_REKEY_IKE, 0))
 		t->ike_rekey_at_ms = UINT64_MAX;
+	if (t->child_retry_at_ms && now >= t->child_retry_at_ms && !t->n_children &&
+	    tun_enqueue(t, REQ_CREATE_CHILD, 0))
+		t->child_retry_at_ms = 0;
 	for (size_t i = 0; i < t->n_pend; i++)
 		if (now >= t->pend[i].deadline_ms)
 			pend_install(t, i--);
