@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "ikd.h"
+#include "site/choose.h"
 #include "ike/fragment.h"
 #include "ike/proposal.h"
 #include "ike/sk_msg.h"
@@ -173,18 +174,8 @@ struct site_rt {
 	char name[SITE_NAME_MAX];
 	char active[SITE_NAME_MAX];
 	uint64_t failovers;
-	/*
-	 * With no active POP, a backup that is up waits for the primary until then (0: not
-	 * waiting): primary-grace, ikd.conf(5).
-	 */
-	uint64_t grace_until_ms;
-	bool prim_usable;		/* the primary's tunnel was usable at the last choice */
-	/*
-	 * The primary was usable and then was not, since the site last had no active POP: its
-	 * return is a fallback, held down. A primary that was simply not up yet is taken at once.
-	 */
-	bool prim_failed;
-	struct timer t_fallback;
+	struct site_choice choice;	/* lib/site/choose.c: which POP, and its memory */
+	struct timer t_fallback;	/* when the choice wants to be asked again */
 	struct ikd *d;
 	bool policies;
 	struct site pol;	/* the record the policies were made from (its key left out) */
@@ -213,6 +204,7 @@ static struct site_rt *site_rt_get(struct ikd *d, const char *name, bool create)
 	rts = v;
 	snprintf(r->name, sizeof(r->name), "%s", name);
 	r->d = d;
+	site_choice_init(&r->choice);
 	timer_init(&r->t_fallback, fallback_fire, r);
 	rts[n_rts++] = r;
 	return r;
@@ -2709,112 +2701,97 @@ static void fallback_fire(struct timer *tm, void *arg)
 		site_reevaluate(r->d, s);
 }
 
+/* A POP tunnel as the site machine sees it. */
+static struct site_pop_view pop_view(const struct tunnel *t)
+{
+	struct site_pop_view v = { .state = SITE_POP_NONE };
+
+	if (!t || t->retiring)
+		return v;
+	if (usable(t)) {
+		v.state = SITE_POP_USABLE;
+		v.usable_since_ms = t->healthy_since_ms;
+	} else if (established(t)) {
+		v.state = SITE_POP_ESTABLISHED;
+	} else if (t->state == TUN_INIT || t->state == TUN_AUTH) {
+		v.state = SITE_POP_CONNECTING;
+	} else {
+		v.state = SITE_POP_DOWN;
+	}
+	return v;
+}
+
 /*
- * Choose the site's active POP: keep the current one while it is usable, except that the
- * primary takes over again once it is usable: at once when it was simply not up yet, after
- * the hold-down when it had failed. With no active POP, a backup that is up waits up to
- * primary-grace for the primary's handshake under way. Otherwise the first usable POP in
- * order. A change is one policy update.
+ * Ask the site machine (lib/site/choose.c) which POP carries the site's traffic, and apply
+ * its answer: the outbound policy (one update), the log line, the event, the counters and
+ * the time it wants to be asked again.
  */
 static void site_reevaluate(struct ikd *d, const struct site *s)
 {
 	struct site_rt *r = site_rt_get(d, s->name, true);
 	const char *pops[1 + SITE_MAX_BACKUPS];
+	struct site_pop_view views[1 + SITE_MAX_BACKUPS];
+	struct tunnel *tuns[1 + SITE_MAX_BACKUPS];
 	size_t n = site_pops(s, pops);
-	struct tunnel *cur, *prim, *choice = NULL;
-	uint64_t now = timer_now_ms(), hold = (uint64_t)d->conf.hold_down_s * 1000;
-	bool prim_ok, moved, waiting = false;
+	const struct site_choice_cfg cfg = {
+		.hold_down_ms = (uint64_t)d->conf.hold_down_s * 1000,
+		.grace_ms = (uint64_t)d->conf.primary_grace_s * 1000 };
+	struct site_choice_out out;
+	const char *to, *from;
 
 	if (!r || d->conf.role != CONF_ROLE_INITIATOR)
 		return;
-	cur = r->active[0] ? pop_tunnel(d, s->name, r->active) : NULL;
-	prim = pop_tunnel(d, s->name, s->primary);
-	prim_ok = usable(prim);
-	if (r->prim_usable && !prim_ok)
-		r->prim_failed = true;
-	r->prim_usable = prim_ok;
-	if (usable(cur))
-		choice = cur;
-	if (choice != prim && prim_ok) {
-		if (!choice || !r->prim_failed || now - prim->healthy_since_ms >= hold)
-			choice = prim;
-		else
-			timer_arm(&d->loop.timers, &r->t_fallback, prim->healthy_since_ms + hold);
+	for (size_t i = 0; i < n; i++) {
+		tuns[i] = pop_tunnel(d, s->name, pops[i]);
+		views[i] = pop_view(tuns[i]);
 	}
-	/* The primary's handshake is under way: a backup that is up waits for it a little. */
-	if (!choice && !prim_ok && prim && (prim->state == TUN_INIT || prim->state == TUN_AUTH) &&
-	    d->conf.primary_grace_s) {
-		bool backup_up = false;
-
-		for (size_t i = 1; i < n && !backup_up; i++)
-			backup_up = usable(pop_tunnel(d, s->name, pops[i]));
-		if (backup_up && !r->grace_until_ms) {
-			r->grace_until_ms = now + (uint64_t)d->conf.primary_grace_s * 1000;
-			log_info("site '%s': a backup is up; waiting up to %u s for the primary, pop "
-				 "'%s', whose handshake is under way", s->name,
-				 d->conf.primary_grace_s, s->primary);
-		}
-		waiting = backup_up && now < r->grace_until_ms;
-		if (waiting)
-			timer_arm(&d->loop.timers, &r->t_fallback, r->grace_until_ms);
-	}
-	for (size_t i = 0; !choice && !waiting && i < n; i++) {
-		struct tunnel *t = pop_tunnel(d, s->name, pops[i]);
-
-		if (usable(t))
-			choice = t;
-	}
-	/*
-	 * Every established tunnel's probe failing (a wrong probe IP, say) is no reason to
-	 * block the site: the probe chooses among POPs, it never fails a site closed.
-	 */
-	if (!choice && !waiting && established(cur))
-		choice = cur;
-	for (size_t i = 0; !choice && !waiting && i < n; i++) {
-		struct tunnel *t = pop_tunnel(d, s->name, pops[i]);
-
-		if (established(t))
-			choice = t;
-	}
-	if (!waiting)
-		r->grace_until_ms = 0;
-	if (r->policies && choice == cur && (!cur || !strcmp(cur->pop, r->active)))
+	site_choose(&r->choice, &cfg, views, n, timer_now_ms(), &out);
+	if (out.wake_ms)
+		timer_arm(&d->loop.timers, &r->t_fallback, out.wake_ms);
+	if (out.grace_started)
+		log_info("site '%s': a backup is up; waiting up to %u s for the primary, pop '%s', "
+			 "whose handshake is under way", s->name, d->conf.primary_grace_s, s->primary);
+	if (r->policies && out.to == out.from)
 		return;
-	if (kernel_site_policies(d, s, choice) == 0) {
+	if (kernel_site_policies(d, s, out.to >= 0 ? tuns[out.to] : NULL) == 0) {
 		/* What to remove later, even after the record is edited or deleted. */
 		memcpy(&r->pol, s, sizeof(r->pol));
 		memset(&r->pol.psk, 0, sizeof(r->pol.psk));
 		r->policies = true;
 	}
-	moved = choice && r->active[0] && strcmp(choice->pop, r->active);
-	if (choice && !cur && r->active[0] == '\0') {
-		log_notice("site '%s': traffic to pop '%s'", s->name, choice->pop);
-		ikd_event(d, s->name, choice->pop, "active", "traffic to pop '%s'", choice->pop);
-	} else if (moved && choice == prim && !r->prim_failed) {
-		/* The primary was not up yet when a backup took the traffic: no fallback. */
-		log_notice("site '%s': traffic to pop '%s', the primary, now up (pop '%s' carried it "
-			   "meanwhile)", s->name, choice->pop, r->active);
-		ikd_event(d, s->name, choice->pop, "active", "traffic to pop '%s', the primary, "
-			  "from pop '%s'", choice->pop, r->active);
-	} else if (moved || (choice && !cur)) {
-		const char *what = choice == prim ? "fallback" : "failover";
-
-		log_notice("site '%s': %s from pop '%s' to pop '%s'", s->name, what,
-			   r->active[0] ? r->active : "(none)", choice->pop);
-		ikd_event(d, s->name, choice->pop, what, "from pop '%s' to pop '%s'",
-			  r->active[0] ? r->active : "(none)", choice->pop);
-		if (moved) {
-			r->failovers++;
-			ikd_count(d, s->name, choice == prim ? CTL_SM_FALLBACKS : CTL_SM_FAILOVERS);
+	to = out.to >= 0 ? pops[out.to] : "";
+	from = out.from >= 0 ? pops[out.from] : "(none)";
+	switch (out.ev) {
+	case SITE_EV_ACTIVE:
+		if (out.from < 0) {
+			log_notice("site '%s': traffic to pop '%s'", s->name, to);
+			ikd_event(d, s->name, to, "active", "traffic to pop '%s'", to);
+		} else {
+			log_notice("site '%s': traffic to pop '%s', the primary, now up (pop '%s' "
+				   "carried it meanwhile)", s->name, to, from);
+			ikd_event(d, s->name, to, "active", "traffic to pop '%s', the primary, from "
+				  "pop '%s'", to, from);
 		}
-	} else if (!choice && r->active[0]) {
+		break;
+	case SITE_EV_FAILOVER:
+	case SITE_EV_FALLBACK:
+		log_notice("site '%s': %s from pop '%s' to pop '%s'", s->name,
+			   site_choice_event_name(out.ev), from, to);
+		ikd_event(d, s->name, to, site_choice_event_name(out.ev), "from pop '%s' to pop '%s'",
+			  from, to);
+		break;
+	case SITE_EV_BLOCKED:
 		log_warn("site '%s': no usable POP, traffic blocked (fail-closed)", s->name);
 		ikd_event(d, s->name, "", "blocked", "no usable POP, traffic blocked (fail-closed)");
+		break;
+	case SITE_EV_NONE:
+		break;
 	}
-	/* A site with no active POP starts afresh: its primary has not failed since. */
-	if (!choice || choice == prim)
-		r->prim_failed = false;
-	snprintf(r->active, sizeof(r->active), "%s", choice ? choice->pop : "");
+	if (out.counted) {
+		r->failovers++;
+		ikd_count(d, s->name, out.ev == SITE_EV_FALLBACK ? CTL_SM_FALLBACKS : CTL_SM_FAILOVERS);
+	}
+	snprintf(r->active, sizeof(r->active), "%s", to);
 }
 
 const char *ikd_site_status(struct ikd *d, const struct site *s, const char **ret_active)

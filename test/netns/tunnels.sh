@@ -148,8 +148,11 @@ if [ "$have_esp" = 1 ]; then
 	n=$(ip -n ikdt-b -s xfrm state | grep -c 'src 192.0.2.1 dst 192.0.2.2')
 	[ "$n" -ge 1 ] && pass "pop1 holds the branch's inbound SA" || fail "pop1 has no SA from the branch"
 else
-	if grep -q "kernel refused the Child SA" "$work/a.log" && grep -q "kernel refused the Child SA" "$work/b.log"; then
-		pass "no ESP in this kernel: both sides say the kernel refused the Child SA"
+	# The gateway tries the install before it answers and, refused, says so and answers
+	# NO_PROPOSAL_CHOSEN: the branch is never told of a Child SA that is not there.
+	if grep -q "kernel refused the Child SA.*answered NO_PROPOSAL_CHOSEN, the IKE SA kept" "$work/b.log" &&
+	   grep -q "pop 'pop1': the POP refused the Child SA: NO_PROPOSAL_CHOSEN" "$work/a.log"; then
+		pass "no ESP in this kernel: the gateway's kernel refused the Child SA and the branch was told NO_PROPOSAL_CHOSEN"
 	else
 		fail "no clear error about the Child SA install"
 	fi
