@@ -91,6 +91,7 @@ struct pending_out {
  */
 struct extra_sa {
 	struct ike_sa sa;
+	uint8_t spi[IKE_SPI_LEN];	/* ours, as indexed (sa may be taken out before the drop) */
 	bool ours_to_delete;		/* we send its Delete (and retransmit it) */
 	bool peer_new;			/* the peer's new SA whose fate our own rekey decides */
 	uint64_t expires_ms;
@@ -140,7 +141,8 @@ struct tunnel {
 	union net_addr local, remote;
 	uint8_t spi_ours[IKE_SPI_LEN];	/* hash key: our IKE SPI */
 	uint8_t spi_peer_i[IKE_SPI_LEN];	/* responder: the initiator's SPI, for retransmits */
-	struct tunnel *next_ours, *next_half;	/* hash chains */
+	struct tunnel *next_ours, *next_half, *next_site;	/* hash chains (index.c) */
+	size_t idx;			/* its place in ikd.tunnels */
 	bool in_half_table;
 	struct ike_init *init;		/* while a handshake runs */
 	struct ike_sa sa;
@@ -217,7 +219,10 @@ struct ikd {
 	bool ids_stale;
 	struct tunnel **tunnels;
 	size_t n_tunnels, cap_tunnels;
-	struct tunnel **by_ours, **by_half;	/* hash buckets */
+	/* index.c: hash buckets by our IKE SPI, half-open SPI, site, Child SA SPI, extra SA */
+	struct tunnel **by_ours, **by_half, **by_site;
+	struct spi_node **by_child;
+	struct extra_node **by_extra;
 	size_t n_buckets;
 	size_t half_open;
 	struct secret cookie_secret;
@@ -238,6 +243,30 @@ struct ikd {
 	uint8_t probe_token[8];		/* random: echoes of this ikd carry it */
 	struct health health;		/* responder: the downstream check (accepting or not) */
 };
+
+/* index.c: every per-message, per-handshake and per-event lookup is O(1) in the tunnels */
+int tix_init(struct ikd *d);
+void tix_clear(struct ikd *d);
+int tix_tunnel_add(struct ikd *d, struct tunnel *t);	/* into ikd.tunnels and by site */
+void tix_tunnel_del(struct ikd *d, struct tunnel *t);
+void tix_ours_add(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN]);
+void tix_ours_del(struct ikd *d, struct tunnel *t);
+struct tunnel *tix_ours_find(struct ikd *d, const uint8_t spi[IKE_SPI_LEN]);
+void tix_half_add(struct ikd *d, struct tunnel *t);
+void tix_half_del(struct ikd *d, struct tunnel *t);
+struct tunnel *tix_half_find(struct ikd *d, const uint8_t spi_i[IKE_SPI_LEN],
+			     const union net_addr *from);
+void tix_site_link(struct ikd *d, struct tunnel *t);
+void tix_site_unlink(struct ikd *d, struct tunnel *t);
+void tix_set_site(struct ikd *d, struct tunnel *t, const char *site);
+/* The site's tunnels one after the other: after NULL gives the first; NULL at the end. */
+struct tunnel *tix_site_next(struct ikd *d, const char *site, struct tunnel *after);
+int tix_child_add(struct ikd *d, struct tunnel *t, uint32_t spi);
+void tix_child_del(struct ikd *d, struct tunnel *t, uint32_t spi);
+struct tunnel *tix_child_find(struct ikd *d, uint32_t spi, size_t *ret_idx);
+int tix_extra_add(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN]);
+void tix_extra_del(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN]);
+struct tunnel *tix_extra_find(struct ikd *d, const uint8_t spi[IKE_SPI_LEN]);
 
 /* tunnel.c: the IKE side */
 /* The site of that name (an O(1) index over the database), or NULL. */

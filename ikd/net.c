@@ -95,6 +95,17 @@ fail:
 	return r;
 }
 
+bool net_addr_equal(const union net_addr *a, const union net_addr *b, bool port)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr &&
+		       (!port || a->in.sin_port == b->in.sin_port);
+	return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) &&
+	       (!port || a->in6.sin6_port == b->in6.sin6_port);
+}
+
 int net_route_source(const union net_addr *remote, union net_addr *ret)
 {
 	socklen_t len = sizeof(*ret);

@@ -36,6 +36,9 @@ int net_sock_open(struct net_sock *s, int family, const union net_addr *addr, ui
 		  bool natt);
 void net_sock_close(struct net_sock *s);
 
+/* The same address (and port, when port) of the same family. */
+bool net_addr_equal(const union net_addr *a, const union net_addr *b, bool port);
+
 /*
  * The source address the kernel would use towards remote (a UDP connect, no packet sent),
  * on a socket that bypasses IPsec policy like the IKE sockets: ikd's own policies never

@@ -44,100 +44,9 @@ const char *tun_state_name(enum tun_state s)
 	} \
 } while (0)
 
-/* ---- hash tables by IKE SPI ---- */
-
-static size_t bucket(const struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (int i = 0; i < IKE_SPI_LEN; i++)
-		h = (h ^ spi[i]) * 1099511628211ull;
-	return (size_t)(h & (d->n_buckets - 1));
-}
-
-static void ours_add(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN])
-{
-	size_t b;
-
-	memcpy(t->spi_ours, spi, IKE_SPI_LEN);
-	b = bucket(d, spi);
-	t->next_ours = d->by_ours[b];
-	d->by_ours[b] = t;
-}
-
-static void ours_del(struct ikd *d, struct tunnel *t)
-{
-	static const uint8_t zero[IKE_SPI_LEN];
-
-	if (!memcmp(t->spi_ours, zero, IKE_SPI_LEN))
-		return;
-	for (struct tunnel **p = &d->by_ours[bucket(d, t->spi_ours)]; *p; p = &(*p)->next_ours)
-		if (*p == t) {
-			*p = t->next_ours;
-			break;
-		}
-	memset(t->spi_ours, 0, IKE_SPI_LEN);
-}
-
-static struct tunnel *ours_find(struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
-{
-	for (struct tunnel *t = d->by_ours[bucket(d, spi)]; t; t = t->next_ours)
-		if (!memcmp(t->spi_ours, spi, IKE_SPI_LEN))
-			return t;
-	return NULL;
-}
-
-static bool same_addr(const union net_addr *a, const union net_addr *b, bool port)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr &&
-		       (!port || a->in.sin_port == b->in.sin_port);
-	return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) &&
-	       (!port || a->in6.sin6_port == b->in6.sin6_port);
-}
-
-static void half_add(struct ikd *d, struct tunnel *t)
-{
-	size_t b = bucket(d, t->spi_peer_i);
-
-	t->next_half = d->by_half[b];
-	d->by_half[b] = t;
-	t->in_half_table = true;
-	d->half_open++;
-}
-
-static void half_del(struct ikd *d, struct tunnel *t)
-{
-	if (!t->in_half_table)
-		return;
-	for (struct tunnel **p = &d->by_half[bucket(d, t->spi_peer_i)]; *p; p = &(*p)->next_half)
-		if (*p == t) {
-			*p = t->next_half;
-			break;
-		}
-	t->in_half_table = false;
-	d->half_open--;
-}
-
-static struct tunnel *half_find(struct ikd *d, const uint8_t spi_i[IKE_SPI_LEN],
-				const union net_addr *from)
-{
-	for (struct tunnel *t = d->by_half[bucket(d, spi_i)]; t; t = t->next_half)
-		if (!memcmp(t->spi_peer_i, spi_i, IKE_SPI_LEN) && same_addr(&t->remote, from, true))
-			return t;
-	return NULL;
-}
-
 int ikd_tunnels_init(struct ikd *d)
 {
-	d->n_buckets = 16384;
-	d->by_ours = calloc(d->n_buckets, sizeof(*d->by_ours));
-	d->by_half = calloc(d->n_buckets, sizeof(*d->by_half));
-	if (!d->by_ours || !d->by_half)
-		return -ENOMEM;
-	return 0;
+	return tix_init(d);
 }
 
 /* ---- the sites by name ---- */
@@ -239,20 +148,16 @@ static int child_install_new(struct tunnel *t, const struct ike_child *c, uint32
 static void child_forget(struct tunnel *t, uint32_t spi, bool by_in);
 static bool tun_enqueue(struct tunnel *t, uint8_t kind, uint32_t spi);
 
+/* Our SPI of an IKE SA: what the peer's messages on it carry for us. */
+static const uint8_t *sa_spi_ours(const struct ike_sa *sa)
+{
+	return sa->k.initiator ? sa->k.spi_i : sa->k.spi_r;
+}
+
 static struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const char *pop)
 {
-	struct tunnel *t;
+	struct tunnel *t = calloc(1, sizeof(*t));
 
-	if (d->n_tunnels == d->cap_tunnels) {
-		size_t cap = d->cap_tunnels ? 2 * d->cap_tunnels : 64;
-		struct tunnel **v = realloc(d->tunnels, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		d->tunnels = v;
-		d->cap_tunnels = cap;
-	}
-	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->d = d;
@@ -269,7 +174,11 @@ static struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site
 	timer_init(&t->t_extras, extras_fire, t);
 	timer_init(&t->t_dead, dead_fire, t);
 	t->reconnect_s = d->conf.reconnect_min_s;
-	d->tunnels[d->n_tunnels++] = t;
+	if (tix_tunnel_add(d, t) < 0) {
+		ike_writer_clear(&t->pending);
+		free(t);
+		return NULL;
+	}
 	return t;
 }
 
@@ -372,6 +281,8 @@ static void init_drop(struct tunnel *t)
 /* Take the Child SA at i out of the list (its kernel state is the caller's business). */
 static void child_unlist(struct tunnel *t, size_t i)
 {
+	tix_child_del(t->d, t, t->children[i].spi_in);
+	tix_child_del(t->d, t, t->children[i].spi_out);
 	free(t->children[i].ts);
 	t->children[i] = t->children[--t->n_children];
 }
@@ -421,15 +332,17 @@ static void tunnel_reset(struct tunnel *t)
 	t->children = NULL;
 	t->cap_children = 0;
 	tunnel_cancel_timers(t);
-	ours_del(d, t);
-	half_del(d, t);
+	tix_ours_del(d, t);
+	tix_half_del(d, t);
 	probe_stop(t);
 	init_drop(t);
 	if (t->have_sa)
 		ike_sa_clear(&t->sa);
 	t->have_sa = false;
-	for (size_t i = 0; i < t->n_extras; i++)
+	for (size_t i = 0; i < t->n_extras; i++) {
+		tix_extra_del(d, t, t->extras[i].spi);
 		ike_sa_clear(&t->extras[i].sa);
+	}
 	t->n_extras = 0;
 	while (t->n_pend)
 		pend_drop(t, 0);
@@ -451,11 +364,7 @@ static void tunnel_free(struct tunnel *t)
 	props_put(d, t->props);
 	tunnel_error(t, NULL);
 	ike_writer_clear(&t->pending);
-	for (size_t i = 0; i < d->n_tunnels; i++)
-		if (d->tunnels[i] == t) {
-			d->tunnels[i] = d->tunnels[--d->n_tunnels];
-			break;
-		}
+	tix_tunnel_del(d, t);
 	sodium_memzero(t, sizeof(*t));
 	free(t);
 }
@@ -787,7 +696,7 @@ static void initiator_start(struct tunnel *t)
 		start_failed(t, "cannot start IKE_SA_INIT");
 		return;
 	}
-	ours_add(d, t, t->init->spi_i);
+	tix_ours_add(d, t, t->init->spi_i);
 	t->state = TUN_INIT;
 	t->tries = 0;
 	log_info("site '%s' pop '%s': connecting to %s", t->site, t->pop, p->gateway);
@@ -839,6 +748,15 @@ static bool child_record(struct tunnel *t, const struct ike_child *c)
 	ch->ts = n_ts ? calloc(n_ts, sizeof(*ch->ts)) : NULL;
 	if (n_ts && !ch->ts)
 		return false;
+	if (tix_child_add(t->d, t, c->spi_in) < 0) {
+		free(ch->ts);
+		return false;
+	}
+	if (tix_child_add(t->d, t, c->spi_out) < 0) {
+		tix_child_del(t->d, t, c->spi_in);
+		free(ch->ts);
+		return false;
+	}
 	t->n_children++;
 	ch->spi_in = c->spi_in;
 	ch->spi_out = c->spi_out;
@@ -1236,7 +1154,7 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 		d->stats.dropped++;
 		return;
 	}
-	t = half_find(d, h->spi_i, &dg->from);
+	t = tix_half_find(d, h->spi_i, &dg->from);
 	if (t) {
 		/* §2.1: a retransmitted request gets the same response. */
 		if (t->state == TUN_INIT)
@@ -1265,8 +1183,8 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 	rc = ike_init_respond(t->init, &cfg, &cookies, buf, len, &le, &re, &t->pending);
 	if (rc == IKE_INIT_DONE) {
 		memcpy(t->spi_peer_i, h->spi_i, IKE_SPI_LEN);
-		half_add(d, t);
-		ours_add(d, t, t->init->spi_r);
+		tix_half_add(d, t);
+		tix_ours_add(d, t, t->init->spi_r);
 		t->state = TUN_INIT;
 		t->last_heard_ms = timer_now_ms();
 		send_msg(t, &t->pending);
@@ -1422,11 +1340,11 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 		if (!s->enabled || !site_has_id(s, idi))
 			continue;
 		if (s->source_ip[0] && (net_addr_parse(s->source_ip, 0, &src) < 0 ||
-					!same_addr(&src, &t->remote, false))) {
+					!net_addr_equal(&src, &t->remote, false))) {
 			lc->wrong_source = true;
 			return -ENOENT;
 		}
-		snprintf(t->site, sizeof(t->site), "%s", s->name);
+		tix_set_site(d, t, s->name);
 		if (tunnel_config(t, s) < 0)
 			return -ENOENT;
 		ret->psk = &s->psk;
@@ -1471,11 +1389,11 @@ static void replace_older(struct tunnel *t, const char *from)
 	struct ikd *d = t->d;
 	const struct site *s = ikd_site(d, t->site);
 
-	for (size_t i = 0; i < d->n_tunnels; i++) {
-		struct tunnel *o = d->tunnels[i];
+	for (struct tunnel *o = tix_site_next(d, t->site, NULL), *next; o; o = next) {
 		char was[64];
 
-		if (o == t || o->initiator || o->state != TUN_UP || strcmp(o->site, t->site))
+		next = tix_site_next(d, t->site, o);
+		if (o == t || o->initiator || o->state != TUN_UP)
 			continue;
 		log_notice("site '%s' %s: replaced by a new IKE SA from %s: deleting the old one",
 			   o->site, net_addr_str(&o->remote, was, sizeof(was)), from);
@@ -1494,8 +1412,7 @@ static void replace_older(struct tunnel *t, const char *from)
 			extra_add(t, &o->sa, true, false);
 			o->have_sa = false;
 		}
-		tunnel_free(o);
-		i = (size_t)-1;	/* the array changed: start over */
+		tunnel_free(o);	/* next is another tunnel: still linked */
 	}
 }
 
@@ -1520,7 +1437,7 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 		if (lc.installed)
 			child_forget(t, spi_in, true);
 		d->stats.dropped++;
-		t->site[0] = '\0';
+		tix_set_site(d, t, "");
 		return;
 	}
 	net_addr_str(&t->remote, from, sizeof(from));
@@ -1539,7 +1456,7 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 		tunnel_free(t);	/* §2.21.2: no state is kept */
 		return;
 	}
-	half_del(d, t);
+	tix_half_del(d, t);
 	timer_cancel(&d->loop.timers, &t->t_half);
 	send_msg(t, &t->pending);
 	if (rc == IKE_AUTH_DONE_NO_CHILD && lc.install_err[0])
@@ -1901,11 +1818,6 @@ static void tun_answered(struct tunnel *t)
 
 /* ---- IKE SAs beside the current one during a rekey ---- */
 
-static const uint8_t *sa_spi_ours(const struct ike_sa *sa)
-{
-	return sa->k.initiator ? sa->k.spi_i : sa->k.spi_r;
-}
-
 static void extras_arm(struct tunnel *t)
 {
 	uint64_t next = UINT64_MAX;
@@ -1926,6 +1838,7 @@ static void extras_arm(struct tunnel *t)
 
 static void extra_drop(struct tunnel *t, size_t i)
 {
+	tix_extra_del(t->d, t, t->extras[i].spi);
 	ike_sa_clear(&t->extras[i].sa);
 	t->extras[i] = t->extras[--t->n_extras];
 	extras_arm(t);
@@ -1946,8 +1859,13 @@ static void extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, 
 	}
 	if (t->n_extras == TUN_EXTRA_MAX)
 		extra_drop(t, 0);
+	if (tix_extra_add(d, t, sa_spi_ours(sa)) < 0) {
+		ike_sa_clear(sa);
+		return;
+	}
 	e = &t->extras[t->n_extras++];
 	memset(e, 0, sizeof(*e));
+	memcpy(e->spi, sa_spi_ours(sa), IKE_SPI_LEN);
 	e->sa = *sa;
 	memset(sa, 0, sizeof(*sa));
 	e->sa.cc_cfg = NULL;
@@ -1990,11 +1908,11 @@ static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 {
 	struct ikd *d = t->d;
 
-	ours_del(d, t);
+	tix_ours_del(d, t);
 	t->sa = *new_sa;
 	memset(new_sa, 0, sizeof(*new_sa));
 	t->sa.cc_cfg = &t->cc;
-	ours_add(d, t, sa_spi_ours(&t->sa));
+	tix_ours_add(d, t, sa_spi_ours(&t->sa));
 	t->ike_created_ms = timer_now_ms();
 	t->ike_rekey_at_ms = rekey_deadline(d, ikd_site(d, t->site), true);
 	t->rekeys_ike++;
@@ -2293,7 +2211,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 			t->children[j].replaces = 0;
 	t->dpd_missed = 0;
 	/* RFC 7296 §2.23: a peer behind a NAT may move; follow authenticated messages. */
-	if (!same_addr(from, &t->remote, true) && (t->sa.k.nat_remote || t->sa.k.nat_local)) {
+	if (!net_addr_equal(from, &t->remote, true) && (t->sa.k.nat_remote || t->sa.k.nat_local)) {
 		char old[64], new[64];
 
 		log_notice("site '%s': peer moved from %s to %s", t->site,
@@ -2398,13 +2316,14 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 static bool find_extra(struct ikd *d, const uint8_t spi[IKE_SPI_LEN], struct tunnel **ret_t,
 		       size_t *ret_i)
 {
-	for (size_t i = 0; i < d->n_tunnels; i++)
-		for (size_t j = 0; j < d->tunnels[i]->n_extras; j++)
-			if (!memcmp(sa_spi_ours(&d->tunnels[i]->extras[j].sa), spi, IKE_SPI_LEN)) {
-				*ret_t = d->tunnels[i];
-				*ret_i = j;
-				return true;
-			}
+	struct tunnel *t = tix_extra_find(d, spi);
+
+	for (size_t j = 0; t && j < t->n_extras; j++)
+		if (!memcmp(t->extras[j].spi, spi, IKE_SPI_LEN)) {
+			*ret_t = t;
+			*ret_i = j;
+			return true;
+		}
 	return false;
 }
 
@@ -2431,7 +2350,7 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 		return;
 	}
 	/* The I flag says whether the sender is the original initiator: then we are not. */
-	t = ours_find(d, (h.flags & IKE_FLAG_INITIATOR) ? h.spi_r : h.spi_i);
+	t = tix_ours_find(d, (h.flags & IKE_FLAG_INITIATOR) ? h.spi_r : h.spi_i);
 	if (!t) {
 		size_t i;
 
@@ -2645,18 +2564,17 @@ size_t ikd_site_tunnels(struct ikd *d, const char *site, struct tunnel **ret, si
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < d->n_tunnels && n < max; i++)
-		if (!strcmp(d->tunnels[i]->site, site))
-			ret[n++] = d->tunnels[i];
+	for (struct tunnel *t = tix_site_next(d, site, NULL); t && n < max;
+	     t = tix_site_next(d, site, t))
+		ret[n++] = t;
 	return n;
 }
 
 static struct tunnel *pop_tunnel(struct ikd *d, const char *site, const char *pop)
 {
-	for (size_t i = 0; i < d->n_tunnels; i++)
-		if (d->tunnels[i]->initiator && !strcmp(d->tunnels[i]->site, site) &&
-		    !strcmp(d->tunnels[i]->pop, pop))
-			return d->tunnels[i];
+	for (struct tunnel *t = tix_site_next(d, site, NULL); t; t = tix_site_next(d, site, t))
+		if (t->initiator && !strcmp(t->pop, pop))
+			return t;
 	return NULL;
 }
 
@@ -2863,11 +2781,8 @@ static void site_stop(struct ikd *d, const char *name, const struct site *s)
 {
 	struct site_rt *r = site_rt_get(d, name, false);
 
-	for (size_t i = 0; i < d->n_tunnels; i++) {
-		struct tunnel *t = d->tunnels[i];
-
-		if (strcmp(t->site, name))
-			continue;
+	for (struct tunnel *t = tix_site_next(d, name, NULL), *next; t; t = next) {
+		next = tix_site_next(d, name, t);
 		if (t->state == TUN_UP) {
 			char peer[80];
 
@@ -2880,7 +2795,6 @@ static void site_stop(struct ikd *d, const char *name, const struct site *s)
 		if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
 			send_msg(t, &d->out);
 		tunnel_free(t);
-		i = (size_t)-1;
 	}
 	if (r && r->policies && d->conf.role == CONF_ROLE_INITIATOR) {
 		if (s && s->enabled)
@@ -3027,8 +2941,7 @@ void ikd_tunnels_clear(struct ikd *d)
 	while (d->n_tunnels)
 		tunnel_free(d->tunnels[0]);
 	free(d->tunnels);
-	free(d->by_ours);
-	free(d->by_half);
+	tix_clear(d);
 	while (n_rts)
 		site_rt_drop(d, rts[0]->name);
 	free(rts);
@@ -3039,14 +2952,7 @@ void ikd_tunnels_clear(struct ikd *d)
 
 static struct tunnel *tunnel_by_child(struct ikd *d, uint32_t spi, size_t *ret_idx)
 {
-	for (size_t i = 0; i < d->n_tunnels; i++)
-		for (size_t j = 0; j < d->tunnels[i]->n_children; j++)
-			if (d->tunnels[i]->children[j].spi_in == spi ||
-			    d->tunnels[i]->children[j].spi_out == spi) {
-				*ret_idx = j;
-				return d->tunnels[i];
-			}
-	return NULL;
+	return tix_child_find(d, spi, ret_idx);
 }
 
 void ikd_kernel_event(const struct xfrm_event *e, void *arg)
@@ -3070,7 +2976,7 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 		else
 			memcpy(&moved.in6.sin6_addr, e->new_addr.a.a6, 16);
 		set_port(&moved, e->new_port);
-		if (same_addr(&moved, &t->remote, true))
+		if (net_addr_equal(&moved, &t->remote, true))
 			return;
 		log_notice("site '%s': the kernel saw the peer move from %s to %s", t->site,
 			   net_addr_str(&t->remote, was, sizeof(was)),

@@ -292,7 +292,9 @@ else
 	fail "the sites' IKE SAs did not come up"
 	ike_spis b siteA; ike_spis b siteB
 fi
-grep -q "kernel refused the Child SA\|Child SA up" "$work/b.log"; ok "the Child SA outcome is logged"
+# With ESP: "Child SA up"; without (this host): the gateways' kernels refuse it before they
+# answer, and the branch is told NO_PROPOSAL_CHOSEN.
+grep -q "Child SA up\|the POP refused the Child SA: NO_PROPOSAL_CHOSEN" "$work/b.log"; ok "the Child SA outcome is logged"
 
 # ---- site list: columns, filters, sort, pages ----
 x b site list

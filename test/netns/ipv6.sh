@@ -66,7 +66,11 @@ if [ "$have_esp" = 1 ]; then
 		ip -n ikd6-a xfrm state; ip -n ikd6-a xfrm policy
 	fi
 else
-	grep -q "kernel refused the Child SA" "$work/a.log" && pass "no ESP here: the install error is clear" ||
+	# The gateway's kernel refuses the Child SA before it answers: the branch hears
+	# NO_PROPOSAL_CHOSEN, and the gateway says why.
+	grep -q "pop 'pop1': the POP refused the Child SA: NO_PROPOSAL_CHOSEN" "$work/a.log" &&
+		grep -q "kernel refused the Child SA.*answered NO_PROPOSAL_CHOSEN" "$work/b.log" &&
+		pass "no ESP here: the gateway's install error is clear, the branch told NO_PROPOSAL_CHOSEN" ||
 		fail "no clear Child SA error"
 fi
 [ "$fails" = 0 ] || { tail -n 20 "$work/a.log" "$work/b.log"; exit 1; }

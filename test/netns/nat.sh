@@ -130,6 +130,32 @@ if [ "$have_esp" = 1 ]; then
 		fail "no traffic through the NAT to pop1"
 		ip -n ikdn-a -s xfrm state; ip -n ikdn-b -s xfrm state
 	fi
+	# The NAT's public address changes (an LTE router's new lease; masquerade forgets its
+	# mappings with the old address): the gateway follows the branch, rekeys the Child SA
+	# towards the new address and removes the old SAs by the addresses they were installed
+	# with. Before, the old outbound SA (dst the old address) stayed until its hard lifetime.
+	moved0=$(grep -c "peer moved\|saw the peer move" "$work/b.log")
+	rekeys0=$(grep -c "Child SA .* rekeyed" "$work/b.log")
+	ip -n ikdn-r addr add 203.0.113.11/24 dev ikdn-rw
+	ip -n ikdn-r addr del 203.0.113.1/24 dev ikdn-rw
+	for x in b c; do ip -n "ikdn-$x" route replace 10.1.0.0/24 via 203.0.113.11 src 10.2.0.1; done
+	for _ in $(seq 150); do
+		[ "$(grep -c "peer moved\|saw the peer move" "$work/b.log")" -gt "$moved0" ] &&
+			[ "$(grep -c "Child SA .* rekeyed" "$work/b.log")" -gt "$rekeys0" ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c "Child SA .* rekeyed" "$work/b.log")" -gt "$rekeys0" ] &&
+		pass "the NAT's new address: the gateway followed the branch and rekeyed its Child SA" ||
+		fail "the NAT's new address: the gateway did not rekey ($(grep "moved" "$work/b.log" | tail -n 1))"
+	sleep 3	# the old SA's Delete and its answer
+	stale=$(ip -n ikdn-b xfrm state | grep -cE '(src|dst) 203\.0\.113\.1( |$)')
+	n_sa=$(ip -n ikdn-b xfrm state | grep -c '^src')
+	[ "$stale" = 0 ] && [ "$n_sa" = 2 ] &&
+		pass "the NAT's new address: no SA with the old address left at the gateway, one pair in all" ||
+		{ fail "the NAT's new address: $stale SAs with the old address left at the gateway ($n_sa in all)"
+		  ip -n ikdn-b xfrm state | grep '^src'; }
+	ip netns exec ikdn-a ping -n -q -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null &&
+		pass "ping through the NAT's new address to pop1" || fail "no traffic after the NAT's address changed"
 	if [ "$have_charon" = 1 ]; then
 		# Traffic to pop2: make it the active POP by stopping pop1's ikd.
 		kill "$(cat "$work/b.pid")"; rm -f "$work/b.pid"
@@ -147,7 +173,11 @@ if [ "$have_esp" = 1 ]; then
 		fi
 	fi
 else
-	grep -q "kernel refused the Child SA" "$work/a.log" && pass "no ESP here: the install error is clear" ||
+	# The gateway's kernel refuses the Child SA before it answers: the branch hears
+	# NO_PROPOSAL_CHOSEN, and the gateway says why.
+	grep -q "pop 'pop1': the POP refused the Child SA: NO_PROPOSAL_CHOSEN" "$work/a.log" &&
+		grep -q "kernel refused the Child SA.*answered NO_PROPOSAL_CHOSEN" "$work/b.log" &&
+		pass "no ESP here: the gateway's install error is clear, the branch told NO_PROPOSAL_CHOSEN" ||
 		fail "no clear Child SA error"
 fi
 grep -rqF "$psk" "$work"/*.log && fail "a log holds the PSK"

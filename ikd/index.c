@@ -1,0 +1,384 @@
+/*
+ * The daemon's indexes over its tunnels, so that each lookup on a handshake, a message or a
+ * kernel event costs the same with ten tunnels or a hundred thousand: by our IKE SPI, by the
+ * initiator's SPI of a half-open SA, by the IKE SPI of an SA kept beside the current one
+ * (extras), by site (and site + POP), and by Child SA SPI. Chained hash tables of a fixed
+ * number of buckets that grow with the tunnels; the tunnels own their links.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ikd.h"
+
+#define BUCKETS_MIN 1024u
+
+static uint64_t fnv(const void *p, size_t n, uint64_t h)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+static size_t spi_bucket(const struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
+{
+	return (size_t)(fnv(spi, IKE_SPI_LEN, 1469598103934665603ull) & (d->n_buckets - 1));
+}
+
+static size_t name_bucket(const struct ikd *d, const char *name)
+{
+	return (size_t)(fnv(name, strlen(name), 1469598103934665603ull) & (d->n_buckets - 1));
+}
+
+static size_t child_bucket(const struct ikd *d, uint32_t spi)
+{
+	return (size_t)(fnv(&spi, sizeof(spi), 1469598103934665603ull) & (d->n_buckets - 1));
+}
+
+/* The node of one Child SA SPI (inbound or outbound) in the index. */
+struct spi_node {
+	uint32_t spi;
+	struct tunnel *t;
+	struct spi_node *next;
+};
+
+/* An IKE SA kept beside a tunnel's current one, by its SPI of ours. */
+struct extra_node {
+	uint8_t spi[IKE_SPI_LEN];
+	struct tunnel *t;
+	struct extra_node *next;
+};
+
+static int alloc_tables(struct ikd *d, size_t n)
+{
+	struct tunnel **o = calloc(n, sizeof(*o)), **h = calloc(n, sizeof(*h)),
+		      **s = calloc(n, sizeof(*s));
+	struct spi_node **c = calloc(n, sizeof(*c));
+	struct extra_node **e = calloc(n, sizeof(*e));
+
+	if (!o || !h || !s || !c || !e) {
+		free(o);
+		free(h);
+		free(s);
+		free(c);
+		free(e);
+		return -ENOMEM;
+	}
+	d->by_ours = o;
+	d->by_half = h;
+	d->by_site = s;
+	d->by_child = c;
+	d->by_extra = e;
+	d->n_buckets = n;
+	return 0;
+}
+
+int tix_init(struct ikd *d)
+{
+	return alloc_tables(d, 16384);
+}
+
+/*
+ * Twice as many buckets once there are as many tunnels as buckets: every chain is moved
+ * (a tunnel's links are rebuilt), a cost spread over as many insertions.
+ */
+static void maybe_grow(struct ikd *d)
+{
+	struct tunnel **o = d->by_ours, **h = d->by_half, **s = d->by_site;
+	struct spi_node **c = d->by_child;
+	struct extra_node **e = d->by_extra;
+	size_t n = d->n_buckets;
+
+	if (d->n_tunnels < n || alloc_tables(d, 2 * n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		while (o[i]) {
+			struct tunnel *t = o[i];
+			size_t b = spi_bucket(d, t->spi_ours);
+
+			o[i] = t->next_ours;
+			t->next_ours = d->by_ours[b];
+			d->by_ours[b] = t;
+		}
+		while (h[i]) {
+			struct tunnel *t = h[i];
+			size_t b = spi_bucket(d, t->spi_peer_i);
+
+			h[i] = t->next_half;
+			t->next_half = d->by_half[b];
+			d->by_half[b] = t;
+		}
+		while (s[i]) {
+			struct tunnel *t = s[i];
+			size_t b = name_bucket(d, t->site);
+
+			s[i] = t->next_site;
+			t->next_site = d->by_site[b];
+			d->by_site[b] = t;
+		}
+		while (c[i]) {
+			struct spi_node *x = c[i];
+			size_t b = child_bucket(d, x->spi);
+
+			c[i] = x->next;
+			x->next = d->by_child[b];
+			d->by_child[b] = x;
+		}
+		while (e[i]) {
+			struct extra_node *x = e[i];
+			size_t b = spi_bucket(d, x->spi);
+
+			e[i] = x->next;
+			x->next = d->by_extra[b];
+			d->by_extra[b] = x;
+		}
+	}
+	free(o);
+	free(h);
+	free(s);
+	free(c);
+	free(e);
+}
+
+void tix_clear(struct ikd *d)
+{
+	for (size_t i = 0; i < d->n_buckets; i++) {
+		while (d->by_child && d->by_child[i]) {
+			struct spi_node *x = d->by_child[i];
+
+			d->by_child[i] = x->next;
+			free(x);
+		}
+		while (d->by_extra && d->by_extra[i]) {
+			struct extra_node *x = d->by_extra[i];
+
+			d->by_extra[i] = x->next;
+			free(x);
+		}
+	}
+	free(d->by_ours);
+	free(d->by_half);
+	free(d->by_site);
+	free(d->by_child);
+	free(d->by_extra);
+	d->by_ours = d->by_half = d->by_site = NULL;
+	d->by_child = NULL;
+	d->by_extra = NULL;
+	d->n_buckets = 0;
+}
+
+/* ---- the tunnel list: O(1) in and out ---- */
+
+int tix_tunnel_add(struct ikd *d, struct tunnel *t)
+{
+	if (d->n_tunnels == d->cap_tunnels) {
+		size_t cap = d->cap_tunnels ? 2 * d->cap_tunnels : 64;
+		struct tunnel **v = realloc(d->tunnels, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		d->tunnels = v;
+		d->cap_tunnels = cap;
+	}
+	t->idx = d->n_tunnels;
+	d->tunnels[d->n_tunnels++] = t;
+	tix_site_link(d, t);
+	maybe_grow(d);
+	return 0;
+}
+
+void tix_tunnel_del(struct ikd *d, struct tunnel *t)
+{
+	tix_site_unlink(d, t);
+	if (t->idx < d->n_tunnels && d->tunnels[t->idx] == t) {
+		d->tunnels[t->idx] = d->tunnels[--d->n_tunnels];
+		d->tunnels[t->idx]->idx = t->idx;
+	}
+}
+
+/* ---- by our IKE SPI ---- */
+
+void tix_ours_add(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN])
+{
+	size_t b;
+
+	memcpy(t->spi_ours, spi, IKE_SPI_LEN);
+	b = spi_bucket(d, spi);
+	t->next_ours = d->by_ours[b];
+	d->by_ours[b] = t;
+}
+
+void tix_ours_del(struct ikd *d, struct tunnel *t)
+{
+	static const uint8_t zero[IKE_SPI_LEN];
+
+	if (!memcmp(t->spi_ours, zero, IKE_SPI_LEN))
+		return;
+	for (struct tunnel **p = &d->by_ours[spi_bucket(d, t->spi_ours)]; *p; p = &(*p)->next_ours)
+		if (*p == t) {
+			*p = t->next_ours;
+			break;
+		}
+	memset(t->spi_ours, 0, IKE_SPI_LEN);
+}
+
+struct tunnel *tix_ours_find(struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
+{
+	for (struct tunnel *t = d->by_ours[spi_bucket(d, spi)]; t; t = t->next_ours)
+		if (!memcmp(t->spi_ours, spi, IKE_SPI_LEN))
+			return t;
+	return NULL;
+}
+
+/* ---- half-open SAs, by the initiator's SPI (and its address) ---- */
+
+void tix_half_add(struct ikd *d, struct tunnel *t)
+{
+	size_t b = spi_bucket(d, t->spi_peer_i);
+
+	t->next_half = d->by_half[b];
+	d->by_half[b] = t;
+	t->in_half_table = true;
+	d->half_open++;
+}
+
+void tix_half_del(struct ikd *d, struct tunnel *t)
+{
+	if (!t->in_half_table)
+		return;
+	for (struct tunnel **p = &d->by_half[spi_bucket(d, t->spi_peer_i)]; *p; p = &(*p)->next_half)
+		if (*p == t) {
+			*p = t->next_half;
+			break;
+		}
+	t->in_half_table = false;
+	d->half_open--;
+}
+
+struct tunnel *tix_half_find(struct ikd *d, const uint8_t spi_i[IKE_SPI_LEN],
+			     const union net_addr *from)
+{
+	for (struct tunnel *t = d->by_half[spi_bucket(d, spi_i)]; t; t = t->next_half)
+		if (!memcmp(t->spi_peer_i, spi_i, IKE_SPI_LEN) && net_addr_equal(&t->remote, from, true))
+			return t;
+	return NULL;
+}
+
+/* ---- by site ---- */
+
+void tix_site_link(struct ikd *d, struct tunnel *t)
+{
+	size_t b = name_bucket(d, t->site);
+
+	t->next_site = d->by_site[b];
+	d->by_site[b] = t;
+}
+
+void tix_site_unlink(struct ikd *d, struct tunnel *t)
+{
+	for (struct tunnel **p = &d->by_site[name_bucket(d, t->site)]; *p; p = &(*p)->next_site)
+		if (*p == t) {
+			*p = t->next_site;
+			break;
+		}
+	t->next_site = NULL;
+}
+
+void tix_set_site(struct ikd *d, struct tunnel *t, const char *site)
+{
+	tix_site_unlink(d, t);
+	snprintf(t->site, sizeof(t->site), "%s", site);
+	tix_site_link(d, t);
+}
+
+struct tunnel *tix_site_next(struct ikd *d, const char *site, struct tunnel *after)
+{
+	struct tunnel *t = after ? after->next_site : d->by_site[name_bucket(d, site)];
+
+	while (t && strcmp(t->site, site))
+		t = t->next_site;
+	return t;
+}
+
+/* ---- Child SAs by SPI (ours inbound, the peer's outbound) ---- */
+
+int tix_child_add(struct ikd *d, struct tunnel *t, uint32_t spi)
+{
+	struct spi_node *x = malloc(sizeof(*x));
+	size_t b;
+
+	if (!x)
+		return -ENOMEM;
+	b = child_bucket(d, spi);
+	x->spi = spi;
+	x->t = t;
+	x->next = d->by_child[b];
+	d->by_child[b] = x;
+	return 0;
+}
+
+void tix_child_del(struct ikd *d, struct tunnel *t, uint32_t spi)
+{
+	for (struct spi_node **p = &d->by_child[child_bucket(d, spi)]; *p; p = &(*p)->next)
+		if ((*p)->spi == spi && (*p)->t == t) {
+			struct spi_node *x = *p;
+
+			*p = x->next;
+			free(x);
+			return;
+		}
+}
+
+struct tunnel *tix_child_find(struct ikd *d, uint32_t spi, size_t *ret_idx)
+{
+	for (struct spi_node *x = d->by_child[child_bucket(d, spi)]; x; x = x->next) {
+		if (x->spi != spi)
+			continue;
+		for (size_t j = 0; j < x->t->n_children; j++)
+			if (x->t->children[j].spi_in == spi || x->t->children[j].spi_out == spi) {
+				*ret_idx = j;
+				return x->t;
+			}
+	}
+	return NULL;
+}
+
+/* ---- IKE SAs kept beside a tunnel's current one ---- */
+
+int tix_extra_add(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN])
+{
+	struct extra_node *x = malloc(sizeof(*x));
+	size_t b;
+
+	if (!x)
+		return -ENOMEM;
+	b = spi_bucket(d, spi);
+	memcpy(x->spi, spi, IKE_SPI_LEN);
+	x->t = t;
+	x->next = d->by_extra[b];
+	d->by_extra[b] = x;
+	return 0;
+}
+
+void tix_extra_del(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN])
+{
+	for (struct extra_node **p = &d->by_extra[spi_bucket(d, spi)]; *p; p = &(*p)->next)
+		if ((*p)->t == t && !memcmp((*p)->spi, spi, IKE_SPI_LEN)) {
+			struct extra_node *x = *p;
+
+			*p = x->next;
+			free(x);
+			return;
+		}
+}
+
+struct tunnel *tix_extra_find(struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
+{
+	for (struct extra_node *x = d->by_extra[spi_bucket(d, spi)]; x; x = x->next)
+		if (!memcmp(x->spi, spi, IKE_SPI_LEN))
+			return x->t;
+	return NULL;
+}
