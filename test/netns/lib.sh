@@ -1,8 +1,8 @@
 # Shared by the test/netns scripts (sourced). Before sourcing, set:
 #   me=NAME (for PASS/FAIL lines), prefix=ikdX (namespace names), work=DIR (mktemp -d)
-# Gives: two_pops, pass, fail, wait_for, wait_count, ns_bridge, esp_here, charon_conf, charon_start,
-# swan, and an EXIT trap that stops what the script started ($work/*.pid) and deletes its
-# namespaces ($prefix-*) and, unless KEEP is set, $work.
+# Gives: two_pops, pass, fail, wait_for, wait_count, wait_until, ns_bridge, lans, esp_here,
+# charon_conf, charon_start, swan, and an EXIT trap that stops what the script started
+# ($work/*.pid) and deletes its namespaces ($prefix-*) and, unless KEEP is set, $work.
 fails=0
 
 # The store's two POPs of most scenarios: pop1 at 192.0.2.2 and pop2 at 192.0.2.3, each
@@ -59,6 +59,29 @@ ns_bridge() {
 		ip -n "$prefix-w" link set "p$n" master br0 up
 		i=$((i + 1))
 	done
+}
+
+# lans BRANCH POP...: of namespaces made by ns_bridge (BRANCH at 192.0.2.1, the first POP at
+# 192.0.2.2): the branch's LAN 10.1.0.1/24 and each POP's cloud side 10.2.0.1 on their lo,
+# routed to each other over the bridge (the branch's LAN through the first POP).
+lans() {
+	local b=$1 n
+	shift
+	ip -n "$prefix-$b" addr add 10.1.0.1/24 dev lo
+	ip -n "$prefix-$b" route add 10.2.0.0/24 via 192.0.2.2 src 10.1.0.1
+	for n in "$@"; do
+		ip -n "$prefix-$n" addr add 10.2.0.1/32 dev lo
+		ip -n "$prefix-$n" route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
+	done
+}
+
+# wait_until SECONDS COMMAND...: until COMMAND succeeds, by the clock (a check may take a
+# while in the VM); COMMAND's status at the end
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	while [ "$SECONDS" -lt "$end" ]; do "$@" && return 0; sleep 0.2; done
+	"$@"
 }
 
 # esp_here [esp4|esp6]: can this kernel run ESP?

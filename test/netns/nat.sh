@@ -136,8 +136,9 @@ if [ "$have_esp" = 1 ]; then
 	# with. Before, the old outbound SA (dst the old address) stayed until its hard lifetime.
 	moved0=$(grep -c "peer moved\|saw the peer move" "$work/b.log")
 	rekeys0=$(grep -c "Child SA .* rekeyed" "$work/b.log")
-	ip -n ikdn-r addr add 203.0.113.11/24 dev ikdn-rw
+	# (the old address first: deleting a primary address takes its secondaries with it)
 	ip -n ikdn-r addr del 203.0.113.1/24 dev ikdn-rw
+	ip -n ikdn-r addr add 203.0.113.11/24 dev ikdn-rw
 	for x in b c; do ip -n "ikdn-$x" route replace 10.1.0.0/24 via 203.0.113.11 src 10.2.0.1; done
 	for _ in $(seq 150); do
 		[ "$(grep -c "peer moved\|saw the peer move" "$work/b.log")" -gt "$moved0" ] &&

@@ -28,11 +28,6 @@ have_esp=1
 psk="reauth key $(od -An -tx1 -N12 /dev/urandom | tr -d ' ')"
 psk_hex=$(printf '%s' "$psk" | od -An -tx1 | tr -d ' \n')
 info() { echo "reauth.sh: $*"; }
-wait_until() {
-	local end=$((SECONDS + $1)); shift
-	while [ "$SECONDS" -lt "$end" ]; do "$@" && return 0; sleep 0.3; done
-	"$@"
-}
 count() { grep -c -- "$2" "$1" 2>/dev/null; }
 count_ge() { [ "$(count "$1" "$2")" -ge "$3" ]; }
 finish() {
@@ -42,10 +37,7 @@ finish() {
 }
 
 ns_bridge a b
-ip -n ikdra-a addr add 10.1.0.1/32 dev lo
-ip -n ikdra-b addr add 10.2.0.1/32 dev lo
-ip -n ikdra-a route add 10.2.0.0/24 via 192.0.2.2 src 10.1.0.1
-ip -n ikdra-b route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
+lans a b
 
 umask 077
 printf '%s\n[site branch1]\nid = branch1.example.com\npsk = hex:%s\nprimary = pop1\nbackups = pop2\nlocal-ts = 10.1.0.0/24\nremote-ts = 10.2.0.0/24\n' \

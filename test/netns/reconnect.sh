@@ -29,11 +29,6 @@ esp_here || { echo "reconnect.sh: no ESP in this kernel: charon cannot hold a Ch
 psk="reconnect key $(od -An -tx1 -N12 /dev/urandom | tr -d ' ')"
 psk_hex=$(printf '%s' "$psk" | od -An -tx1 | tr -d ' \n')
 info() { echo "reconnect.sh: $*"; }
-wait_until() {
-	local end=$((SECONDS + $1)); shift
-	while [ "$SECONDS" -lt "$end" ]; do "$@" && return 0; sleep 0.2; done
-	"$@"
-}
 count() { grep -c -- "$2" "$1" 2>/dev/null; }
 more_than() { [ "$(count "$1" "$2")" -gt "$3" ]; }
 link() { ip -n ikdrc-w link set "$1" "$2"; }
@@ -51,12 +46,7 @@ finish() {
 }
 
 ns_bridge a b c
-ip -n ikdrc-a addr add 10.1.0.1/24 dev lo
-ip -n ikdrc-b addr add 10.2.0.1/32 dev lo
-ip -n ikdrc-c addr add 10.2.0.1/32 dev lo
-ip -n ikdrc-a route add 10.2.0.0/24 via 192.0.2.2 src 10.1.0.1
-ip -n ikdrc-b route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
-ip -n ikdrc-c route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
+lans a b c
 
 umask 077
 site="[site branch1]

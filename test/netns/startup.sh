@@ -38,11 +38,6 @@ psk_hex=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 info() { echo "startup.sh: $*"; }
 now() { local t=$EPOCHREALTIME; echo "${t/,/.}"; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
-wait_until() {
-	local end=$((SECONDS + $1)); shift
-	while [ "$SECONDS" -lt "$end" ]; do "$@" && return 0; sleep 0.2; done
-	"$@"
-}
 ctl() { ip netns exec ikdsu-a "$xfrmctl" -s "$work/a.sock" "$@"; }
 active_pop() { ctl -j site show branch1 2>/dev/null | sed -n 's/.*"active_pop": *"\([^"]*\)".*/\1/p'; }
 active_is() { [ "$(active_pop)" = "$1" ]; }
@@ -54,12 +49,7 @@ events() { sed -n 's/.*"event": "\([a-z-]*\)".*"pop": "\([^"]*\)".*/\1 \2/p' "$w
 metric() { ctl metrics 2>/dev/null | awk -v m="$1" '$1 ~ "^"m"\\{" && /site="branch1"/ { print $2 }'; }
 
 ns_bridge a b c
-ip -n ikdsu-a addr add 10.1.0.1/24 dev lo
-ip -n ikdsu-b addr add 10.2.0.1/32 dev lo
-ip -n ikdsu-c addr add 10.2.0.1/32 dev lo
-ip -n ikdsu-a route add 10.2.0.0/24 via 192.0.2.2 src 10.1.0.1
-ip -n ikdsu-b route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
-ip -n ikdsu-c route add 10.1.0.0/24 via 192.0.2.1 src 10.2.0.1
+lans a b c
 
 umask 077
 site="[site branch1]

@@ -317,8 +317,9 @@ if [ "$have_esp" = 1 ]; then
 		fail "guest VLAN: site 'shop' counted $(d "$a_shop_out" "$b_shop_out") guest packets"
 else
 	note "no ESP in this kernel: the Child SAs fail and the traffic through them needs ESP (test/vm/boot runs it)"
-	grep -q "site 'shop' pop 'pop1': kernel refused the Child SA" "$work/r.log" &&
-		pass "no ESP: the branch says the kernel refused the Child SA" ||
+	grep -q "site 'shop' pop 'pop1': the POP refused the Child SA: NO_PROPOSAL_CHOSEN" "$work/r.log" &&
+		grep -q "site 'shop' .*kernel refused the Child SA.*answered NO_PROPOSAL_CHOSEN" "$work/p.log" &&
+		pass "no ESP: pop1 says its kernel refused the Child SA, the branch that pop1 refused it" ||
 		fail "no clear error about the Child SA install"
 	# No usable POP: the marked traffic meets the site's blocking policy, the rest goes out.
 	blocked() { ip netns exec ikdst-r awk '$1 == "XfrmOutPolBlock" { print $2 }' /proc/net/xfrm_stat; }
