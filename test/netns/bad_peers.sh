@@ -25,6 +25,8 @@ prefix=hbp
 . "$(dirname "$0")/lib.sh"
 have_charon=0
 [ -x /usr/lib/ipsec/charon ] && have_charon=1
+have_esp=0
+esp_here && have_esp=1
 
 ns_bridge g p c a
 umask 077
@@ -102,9 +104,22 @@ echo $! >"$work/g.pid"
 wait_for "$work/g.log" started 5 || { fail "the gateway did not start"; cat "$work/g.log"; exit 1; }
 
 # ---- NO_ADDITIONAL_SAS: 11 Child SAs asked where 10 are allowed, 4 where 3 are ----
+# The gateway installs each Child SA before it answers: without ESP in the kernel none goes in
+# and every one is refused NO_PROPOSAL_CHOSEN, with the kernel's reason in its log; the cap
+# needs Child SAs that exist (the VM suite runs this script).
 for case in "many 11 10" "few 4 3"; do
 	set -- $case
 	ip netns exec hbp-p "$peer" 192.0.2.1 192.0.2.2 "$1.example.com" "$work/psk" "$2" >"$work/peer-$1.out" 2>&1
+	if [ "$have_esp" = 0 ]; then
+		grep -q "ike_peer: 0 of $2 Child SAs created" "$work/peer-$1.out" &&
+		   [ "$(grep -c "refused: NO_PROPOSAL_CHOSEN" "$work/peer-$1.out")" -ge $(($2 - 1)) ] &&
+			pass "site '$1', no ESP here: each Child SA refused NO_PROPOSAL_CHOSEN, none announced" ||
+			{ fail "site '$1': the peer's view:"; cat "$work/peer-$1.out"; }
+		grep -q "site '$1' .*kernel refused the Child SA.*the peer's new Child SA is refused" "$work/g.log" &&
+			pass "site '$1': the gateway's log says its kernel refused them" ||
+			fail "site '$1': no kernel refusal in the gateway's log"
+		continue
+	fi
 	grep -q "Child SA $2: refused: NO_ADDITIONAL_SAS" "$work/peer-$1.out" &&
 	   grep -q "ike_peer: $3 of $2 Child SAs created" "$work/peer-$1.out" &&
 		pass "site '$1' (max-child-sas $3): the peer got $3 Child SAs, and NO_ADDITIONAL_SAS for number $2" ||
