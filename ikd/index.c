@@ -247,9 +247,11 @@ void tix_half_add(struct ikd *d, struct tunnel *t)
 
 void tix_half_del(struct ikd *d, struct tunnel *t)
 {
+	struct tunnel **p = &d->by_half[spi_bucket(d, t->spi_peer_i)];
+
 	if (!t->in_half_table)
 		return;
-	for (struct tunnel **p = &d->by_half[spi_bucket(d, t->spi_peer_i)]; *p; p = &(*p)->next_half)
+	for (; *p; p = &(*p)->next_half)
 		if (*p == t) {
 			*p = t->next_half;
 			break;
@@ -262,7 +264,8 @@ struct tunnel *tix_half_find(struct ikd *d, const uint8_t spi_i[IKE_SPI_LEN],
 			     const union net_addr *from)
 {
 	for (struct tunnel *t = d->by_half[spi_bucket(d, spi_i)]; t; t = t->next_half)
-		if (!memcmp(t->spi_peer_i, spi_i, IKE_SPI_LEN) && net_addr_equal(&t->remote, from, true))
+		if (!memcmp(t->spi_peer_i, spi_i, IKE_SPI_LEN) &&
+		    net_addr_equal(&t->remote, from, true))
 			return t;
 	return NULL;
 }

@@ -181,7 +181,7 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 			     s->child_rekey_s + (life - s->child_rekey_s) / 4 : life * 9 / 10;
 	kernel_addr(&t->local, &out.src);
 	kernel_addr(&t->remote, &out.dst);
-	/* Before the IKE SA is made (a gateway installs as it answers IKE_AUTH), its handshake knows. */
+	/* Before the IKE SA is made (a gateway installs as it answers IKE_AUTH): the handshake's. */
 	if (t->sock && t->sock->natt &&
 	    (t->have_sa ? t->sa.k.nat_local || t->sa.k.nat_remote :
 	     t->init && (t->init->nat_local || t->init->nat_remote))) {
