@@ -299,9 +299,9 @@ grep -q "Child SA up\|the POP refused the Child SA: NO_PROPOSAL_CHOSEN" "$work/b
 # ---- site list: columns, filters, sort, pages ----
 x b site list
 [ "$(squeeze | head -1)" = "NAME SOURCE IDENTITY SOURCE IP STATUS POP THROUGHPUT TRAFFIC TYPE" ] &&
-	grep -Eq '^siteA +a.example.com +192.0.2.1 +(up|down) +pop1 +[0-9]+ Kbps +IoT *$' <<<"$out" &&
-	grep -Eq '^siteB +b@example.com +dynamic +(up|down) +pop[12] +[0-9]+ Kbps +User *$' <<<"$out"
-ok "site list: the console's default columns"
+	grep -Eq '^siteA +a.example.com +192.0.2.1 +(up +pop1|down +(pop1|-)) +[0-9]+ Kbps +IoT *$' <<<"$out" &&
+	grep -Eq '^siteB +b@example.com +dynamic +(up +pop[12]|down +(pop[12]|-)) +[0-9]+ Kbps +User *$' <<<"$out"
+ok "site list: the console's default columns (the POP: the active one, '-' with none)"
 x b si l
 [ "$(grep -c '^site[AB] ' <<<"$out")" = 2 ]; ok "si l: the unambiguous prefixes of site list"
 x b -j site list
