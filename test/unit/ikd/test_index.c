@@ -1,0 +1,131 @@
+/*
+ * ikd/index.c: the tunnels' indexes, through growth well past their first size (16,384
+ * buckets): every tunnel found by each key after the tables were rebuilt, none after it left,
+ * tunnels leaving from the middle of the list.
+ */
+#include "testutil.h"
+#include "ikd/ikd.h"
+
+#define N 40000u	/* more than twice the initial buckets: two rebuilds */
+
+static void spi_of(unsigned i, uint8_t spi[IKE_SPI_LEN], uint8_t salt)
+{
+	memset(spi, 0, IKE_SPI_LEN);
+	spi[0] = salt;
+	memcpy(spi + 4, &i, sizeof(i));
+}
+
+static struct tunnel *make(struct ikd *d, unsigned i)
+{
+	struct tunnel *t = calloc(1, sizeof(*t));
+	uint8_t spi[IKE_SPI_LEN];
+
+	ck_assert_ptr_nonnull(t);
+	snprintf(t->site, sizeof(t->site), "site-%u", i / 2);	/* two tunnels a site */
+	snprintf(t->pop, sizeof(t->pop), "pop%u", i % 2);
+	ck_assert_int_eq(tix_tunnel_add(d, t), 0);
+	spi_of(i, spi, 0xa5);
+	tix_ours_add(d, t, spi);
+	spi_of(i, t->spi_peer_i, 0x5a);
+	tix_half_add(d, t);
+	ck_assert_int_eq(tix_child_add(d, t, 0xc0000000u | i), 0);
+	spi_of(i, spi, 0xee);
+	ck_assert_int_eq(tix_extra_add(d, t, spi), 0);
+	return t;
+}
+
+static void check_found(struct ikd *d, struct tunnel **v, unsigned i)
+{
+	uint8_t spi[IKE_SPI_LEN];
+	struct tunnel *t = v[i], *u;
+	char site[SITE_NAME_MAX];
+	bool seen = false;
+
+	spi_of(i, spi, 0xa5);
+	ck_assert_ptr_eq(tix_ours_find(d, spi), t);
+	ck_assert_ptr_eq(tix_half_find(d, t->spi_peer_i, &t->remote), t);
+	spi_of(i, spi, 0xee);
+	ck_assert_ptr_eq(tix_extra_find(d, spi), t);
+	ck_assert_ptr_eq(d->tunnels[t->idx], t);
+	snprintf(site, sizeof(site), "site-%u", i / 2);
+	for (u = tix_site_next(d, site, NULL); u; u = tix_site_next(d, site, u)) {
+		ck_assert_str_eq(u->site, site);
+		seen |= u == t;
+	}
+	ck_assert(seen);
+}
+
+START_TEST(test_index_finds_every_tunnel_through_growth_and_removal)
+{
+	struct ikd d;
+	struct tunnel **v = calloc(N, sizeof(*v));
+	uint8_t spi[IKE_SPI_LEN];
+	size_t idx;
+
+	memset(&d, 0, sizeof(d));
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(tix_init(&d), 0);
+	for (unsigned i = 0; i < N; i++)
+		v[i] = make(&d, i);
+	ck_assert_uint_eq(d.n_tunnels, N);
+	ck_assert_uint_ge(d.n_buckets, N);	/* grown with the tunnels */
+	ck_assert_uint_eq(d.half_open, N);
+	for (unsigned i = 0; i < N; i++)
+		check_found(&d, v, i);
+	/* Child SPIs: a tunnel with the SPI among its Child SAs is what the index gives. */
+	for (unsigned i = 0; i < N; i += 997) {
+		struct child c = { .spi_in = 0xc0000000u | i, .spi_out = 0x10000000u | i };
+
+		v[i]->children = &c;
+		v[i]->n_children = 1;
+		ck_assert_ptr_eq(tix_child_find(&d, 0xc0000000u | i, &idx), v[i]);
+		ck_assert_uint_eq(idx, 0);
+		v[i]->children = NULL;
+		v[i]->n_children = 0;
+		ck_assert_ptr_null(tix_child_find(&d, 0xc0000000u | i, &idx));
+	}
+	/* Every third tunnel leaves, from anywhere in the list. */
+	for (unsigned i = 0; i < N; i += 3) {
+		tix_ours_del(&d, v[i]);
+		tix_half_del(&d, v[i]);
+		tix_child_del(&d, v[i], 0xc0000000u | i);
+		spi_of(i, spi, 0xee);
+		tix_extra_del(&d, v[i], spi);
+		tix_tunnel_del(&d, v[i]);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		if (i % 3) {
+			check_found(&d, v, i);
+			continue;
+		}
+		spi_of(i, spi, 0xa5);
+		ck_assert_ptr_null(tix_ours_find(&d, spi));
+		spi_of(i, spi, 0xee);
+		ck_assert_ptr_null(tix_extra_find(&d, spi));
+		free(v[i]);
+		v[i] = NULL;
+	}
+	ck_assert_uint_eq(d.n_tunnels, N - (N + 2) / 3);
+	/* A renamed site's tunnels are found by the new name only. */
+	tix_set_site(&d, v[1], "renamed");
+	ck_assert_ptr_eq(tix_site_next(&d, "renamed", NULL), v[1]);
+	ck_assert_ptr_null(tix_site_next(&d, "renamed", v[1]));
+	ck_assert_ptr_null(tix_site_next(&d, "site-0", NULL));	/* v[0], its twin, left */
+	for (unsigned i = 0; i < N; i++)
+		free(v[i]);
+	tix_clear(&d);
+	free(d.tunnels);
+	free(v);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ikd_index");
+	TCase *tc = tcase_create("index");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_index_finds_every_tunnel_through_growth_and_removal);
+	suite_add_tcase(s, tc);
+	return test_run_suite(s);
+}
