@@ -67,14 +67,19 @@ esp_here() {
 	[ -d "/sys/module/${1:-esp4}" ]
 }
 
-# charon_start NAMESPACE SWANCTL_CONF: strongSwan's charon with a private strongswan.conf
-# (log in $work/charon.log) and /run, its configuration loaded.
+# charon_start NAMESPACE SWANCTL_CONF [stock]: strongSwan's charon with a private
+# strongswan.conf (log in $work/charon.log) and /run, its configuration loaded. With "stock",
+# the plugins the distribution's packages enable (what default proposals depend on).
 charon_start() {
+	local plugins="load_modular = no
+	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
+	plugins { vici { socket = unix://$work/charon.vici } }"
+	[ "${3:-}" = stock ] && plugins="load_modular = yes
+	plugins { include /etc/strongswan.d/charon/*.conf
+		vici { socket = unix://$work/charon.vici } }"
 	cat >"$work/strongswan.conf" <<CONF
 charon {
-	load_modular = no
-	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
-	plugins { vici { socket = unix://$work/charon.vici } }
+	$plugins
 	install_routes = no
 	filelog { log { path = $work/charon.log
 		flush_line = yes

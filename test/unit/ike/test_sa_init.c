@@ -324,6 +324,12 @@ START_TEST(test_sa_init_answers_strongswans_default_offers)
 		ck_assert_int_eq(ike_msg_decode(resp.buf, resp.len, &m, NULL), 0);
 		ck_assert_int_eq(ike_chain_find_notify(&m.chain, IKE_N_NO_PROPOSAL_CHOSEN, &n), 0);
 		ike_init_clear(&r);
+		/* Cut short, it is dropped, and the state names the field for the log. */
+		ck_assert_int_lt(ike_init_respond(&r, &c, NULL, req, len - 100, &gw, &branch, &resp),
+				 0);
+		ck_assert_ptr_nonnull(r.err.field);
+		ck_assert_ptr_nonnull(r.err.reason);
+		ike_init_clear(&r);
 		ike_writer_clear(&resp);
 		free(req);
 		free(hex);
