@@ -1,7 +1,7 @@
 # Shared by the test/netns scripts (sourced). Before sourcing, set:
 #   me=NAME (for PASS/FAIL lines), prefix=ikdX (namespace names), work=DIR (mktemp -d)
 # Gives: two_pops, pass, fail, wait_for, wait_count, ns_bridge, esp_here, charon_conf, charon_start,
-# swan, and an EXIT trap that stops what the script started ($work/*.pid) and deletes its
+# swan, xfrm_clean, and an EXIT trap that stops what the script started ($work/*.pid) and deletes its
 # namespaces ($prefix-*) and, unless KEEP is set, $work.
 fails=0
 
@@ -89,12 +89,45 @@ charon {
 }
 swanctl { load = random openssl }
 CONF
-	ip netns exec "$1" unshare -m sh -c "mount -t tmpfs tmpfs /run &&
-		STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" \
-		>"$work/charon.out" 2>&1 &
+	local r=${IKD_CHARON_ROOT:-}
+	if [ -n "$r" ]; then
+		# Another release's charon (test/vm/trixie-root: strongSwan 6), chrooted in a
+		# private mount namespace with $work bound in at the same path.
+		ip netns exec "$1" unshare -m --propagation private sh -c "
+			mount -t tmpfs tmpfs $r/run && mount -t proc proc $r/proc &&
+			mount --rbind /dev $r/dev && mount -t tmpfs tmpfs $r/tmp &&
+			mkdir -p $r$work && mount --bind $work $r$work &&
+			STRONGSWAN_CONF=$work/strongswan.conf exec chroot $r /usr/lib/ipsec/charon" \
+			>"$work/charon.out" 2>&1 &
+	else
+		ip netns exec "$1" unshare -m sh -c "mount -t tmpfs tmpfs /run &&
+			STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" \
+			>"$work/charon.out" 2>&1 &
+	fi
 	echo $! >"$work/charon.pid"
-	for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
+	for _ in $(seq 150); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
 	swan --load-all --file "$2" >/dev/null 2>&1
 }
 
-swan() { STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"; }
+# swan COMMAND [ARGS]: swanctl on this script's charon (from IKD_CHARON_ROOT's when set).
+swan() {
+	if [ -n "${IKD_CHARON_ROOT:-}" ]; then
+		nsenter -t "$(cat "$work/charon.pid")" -m chroot "$IKD_CHARON_ROOT" \
+			env STRONGSWAN_CONF="$work/strongswan.conf" \
+			swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"
+	else
+		STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"
+	fi
+}
+
+# xfrm_clean NAMESPACE...: no inbound ESP packet failed its integrity check or found no
+# state (/proc/net/xfrm_stat, per namespace); a line naming what did, else nothing.
+xfrm_clean() {
+	local n bad=""
+	for n in "$@"; do
+		bad+=$(ip netns exec "$n" awk '($1 == "XfrmInStateProtoError" ||
+			$1 == "XfrmInNoStates" || $1 == "XfrmInStateInvalid") && $2 != 0 {
+			printf " %s %s=%s", ns, $1, $2 }' ns="$n" /proc/net/xfrm_stat)
+	done
+	[ -z "$bad" ] || echo "xfrm_stat:$bad"
+}
