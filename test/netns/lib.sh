@@ -1,7 +1,7 @@
 # Shared by the test/netns scripts (sourced). Before sourcing, set:
 #   me=NAME (for PASS/FAIL lines), prefix=ikdX (namespace names), work=DIR (mktemp -d)
 # Gives: two_pops, pass, fail, wait_for, wait_count, ns_bridge, esp_here, charon_conf, charon_start,
-# swan, xfrm_clean, and an EXIT trap that stops what the script started ($work/*.pid) and deletes its
+# swan, xfrm_clean, xfrm_same_keys, and an EXIT trap that stops what the script started ($work/*.pid) and deletes its
 # namespaces ($prefix-*) and, unless KEEP is set, $work.
 fails=0
 
@@ -118,6 +118,28 @@ swan() {
 	else
 		STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"
 	fi
+}
+
+# xfrm_same_keys NS1 NS2: every ESP SA in NS1 is in NS2 (same addresses and SPI) with the
+# same algorithms and keys. Prints how many were compared and, for each that differs or is
+# missing, its SPI; never a key.
+xfrm_same_keys() {
+	local id a b n=0
+	while read -r id; do
+		[ -n "$id" ] || continue
+		# shellcheck disable=SC2086 # id is "src A dst B proto esp spi S"
+		a=$(ip -n "$1" xfrm state get $id | grep -E '^[[:space:]]+(enc|auth|auth-trunc|aead) ')
+		# shellcheck disable=SC2086
+		b=$(ip -n "$2" xfrm state get $id 2>/dev/null |
+			grep -E '^[[:space:]]+(enc|auth|auth-trunc|aead) ')
+		if [ -n "$a" ] && [ "$a" = "$b" ]; then
+			n=$((n + 1))
+		else
+			echo "keys differ or SA missing: ${id##* }"
+		fi
+	done < <(ip -n "$1" xfrm state | awk '/^src/ { a = "src " $2 " dst " $4 }
+		$1 == "proto" && $2 == "esp" { print a " proto esp spi " $4 }')
+	echo "$n SAs compared"
 }
 
 # xfrm_clean NAMESPACE...: no inbound ESP packet failed its integrity check or found no

@@ -5,8 +5,8 @@
 #   test/netns/suites.sh BUILD_DIR
 # IKE: AES-CBC-128/192/256 x SHA-1/256/384/512 x MODP 2048/3072/4096/8192 (each value at
 # least once); ESP: AES-CBC-128/256, AES-GCM-128/192/256 and NULL.
-# With ESP in the kernel (the VM) a ping must pass through each Child SA and no packet may
-# fail its integrity check; without it (the host) each IKE SA must be established at both
+# With ESP in the kernel (the VM) a ping must pass through each Child SA, both kernels must
+# hold the same keys for each SA and no packet may fail its integrity check; without it (the host) each IKE SA must be established at both
 # ends. IKD_CHARON_ROOT: charon from that root (test/vm/trixie-root: strongSwan 6.0.1).
 # Exit 0 pass, 1 fail, 77 skipped.
 set -uo pipefail
@@ -164,6 +164,15 @@ for c in "${cases[@]}"; do
 	done
 done
 if [ "$have_esp" = 1 ]; then
+	# Both ends' kernels hold the same keys for every SA of every suite, both directions.
+	for ns in ikds-x ikds-z; do
+		same=$(xfrm_same_keys "$ns" ikds-y)
+		if [ "$(echo "$same" | wc -l)" = 1 ] && [ "${same%% *}" -ge $((2 * ${#cases[@]})) ]; then
+			pass "$ns and charon: the same keys in both kernels ($same)"
+		else
+			fail "$ns and charon: $(echo "$same" | tr '\n' ';')"
+		fi
+	done
 	bad=$(xfrm_clean ikds-x ikds-y ikds-z)
 	[ -z "$bad" ] && pass "no packet failed its integrity check or found no SA ($charon_v)" ||
 		fail "$bad"
