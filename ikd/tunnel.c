@@ -1164,7 +1164,11 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 	if (d->resp_props_stale)
 		responder_proposals(d);
 	if (d->resp_props.n == 0) {
+		char from[64];
+
 		d->stats.dropped++;
+		peer_log(LOG_WARNING, "IKE_SA_INIT from %s dropped: no site is enabled",
+			 net_addr_str(&dg->from, from, sizeof(from)));
 		return;
 	}
 	cfg.proposals = &d->resp_props;
@@ -1216,7 +1220,14 @@ static void on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, si
 		}
 		send_msg(t, &t->pending);
 	} else {
+		char from[64];
+
+		/* Unanswered: RFC 7296 §3.10.1 allows INVALID_SYNTAX only in a protected message. */
 		d->stats.dropped++;
+		peer_log(LOG_WARNING, "IKE_SA_INIT from %s dropped: %s: %s (%s)",
+			 net_addr_str(&dg->from, from, sizeof(from)),
+			 t->init->err.field ? t->init->err.field : "message",
+			 t->init->err.reason ? t->init->err.reason : "not processed", strerror(-rc));
 	}
 	tunnel_free(t);
 }

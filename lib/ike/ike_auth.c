@@ -172,6 +172,20 @@ static uint32_t spi_of(const struct ike_proposal *p)
 	return ntohl(be);
 }
 
+/* The type of the first error notify (§3.10.1: below 16384) in a chain, 0 without one. */
+static uint16_t first_error(const struct ike_chain *c)
+{
+	for (const struct ike_payload *pl = ike_chain_find(c, IKE_PLD_NOTIFY, NULL); pl;
+	     pl = ike_chain_find(c, IKE_PLD_NOTIFY, pl)) {
+		struct ike_reader r = { .p = pl->body, .len = pl->body_len };
+		struct ike_pld_notify n;
+
+		if (ike_pld_notify_decode(&r, &n, NULL) == 0 && n.type != 0 && n.type < 16384)
+			return n.type;
+	}
+	return 0;
+}
+
 /* The initiator's side of an opened response (ike_auth_on_response()). */
 static int on_response(const struct ike_init *init, const struct secret *psk,
 		       const struct ike_child_cfg *child, uint32_t spi_in,
@@ -191,23 +205,24 @@ static int on_response(const struct ike_init *init, const struct secret *psk,
 	}
 	/* The responder proves it knows the PSK before anything else is believed. */
 	if (IKE_CHAIN_DECODE(inner, IKE_PLD_IDR, ike_pld_id_decode, &idr) < 0 ||
-	    IKE_CHAIN_DECODE(inner, IKE_PLD_AUTH, ike_pld_auth_decode, &auth) < 0)
-		return -EPROTO;
+	    IKE_CHAIN_DECODE(inner, IKE_PLD_AUTH, ike_pld_auth_decode, &auth) < 0) {
+		/*
+		 * §2.21.2: an error on the responder comes back in the protected response,
+		 * usually its only payload (charon's bare NO_PROPOSAL_CHOSEN when it cannot
+		 * install the Child SA). No IDr and AUTH: no IKE SA; the error is the answer.
+		 */
+		*ret_notify = first_error(inner);
+		return *ret_notify ? IKE_AUTH_FAILED : -EPROTO;
+	}
 	if ((expect_idr && (idr.type != expect_idr->type || idr.len != expect_idr->len ||
 			    memcmp(idr.data, expect_idr->data, idr.len) != 0)) ||
 	    verify_auth(init, false, psk, &idr, &auth) < 0) {
 		*ret_notify = IKE_N_AUTHENTICATION_FAILED;
 		return IKE_AUTH_FAILED;
 	}
-	for (const struct ike_payload *pl = ike_chain_find(inner, IKE_PLD_NOTIFY, NULL); pl;
-	     pl = ike_chain_find(inner, IKE_PLD_NOTIFY, pl)) {
-		struct ike_reader r = { .p = pl->body, .len = pl->body_len };
-
-		if (ike_pld_notify_decode(&r, &n, NULL) == 0 && n.type < 16384) {
-			*ret_notify = n.type;	/* NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, ... */
-			return IKE_AUTH_DONE_NO_CHILD;
-		}
-	}
+	*ret_notify = first_error(inner);	/* NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, ... */
+	if (*ret_notify)
+		return IKE_AUTH_DONE_NO_CHILD;
 	with_spi(&ours, child->proposals, spi_in);
 	if (IKE_CHAIN_DECODE(inner, IKE_PLD_SA, ike_pld_sa_decode, &answer) < 0 ||
 	    ike_proposal_check_answer(&answer, &ours, &ret->chosen) < 0 ||

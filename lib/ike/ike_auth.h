@@ -79,6 +79,8 @@ int ike_auth_request(const struct ike_init *init, const struct ike_pld_id *id_i,
  * Initiator: the response (decrypted in place), or a fragment of it. expect_idr NULL accepts
  * any responder identity. Returns IKE_AUTH_DONE, IKE_AUTH_DONE_NO_CHILD or IKE_AUTH_FAILED
  * with *ret_notify, or -errno for a message to drop: the state is unchanged, keep waiting.
+ * A response without IDr and AUTH but with an error notify (NO_PROPOSAL_CHOSEN alone, as
+ * charon sends when it cannot install the Child SA) is IKE_AUTH_FAILED with that notify.
  * -EINPROGRESS: a fragment was stored; the message is not complete: keep waiting, nothing
  * else changed (it is not a message dropped). -EALREADY: a copy of a fragment already kept.
  */

@@ -2,7 +2,9 @@
  * IKEv2 payload bodies (RFC 7296 §3.3-§3.15, RFC 7383 §2.5): decoded forms and encoders.
  * Decoders take the payload BODY (after the generic header) and borrow from it: pointers in
  * the decoded structures point into the received datagram. Counts are capped (IKE_MAX_*) and
- * a payload over a cap is rejected with -EMSGSIZE, never truncated.
+ * a payload over a cap is rejected with -EMSGSIZE, never truncated, except in the SA payload:
+ * there a peer's offer is read whole but only what we could ever choose is kept (see
+ * ike_pld_sa_decode()), so no offer is too big for us whatever its size.
  */
 #ifndef IKD_IKE_PAYLOAD_H
 #define IKD_IKE_PAYLOAD_H
@@ -14,8 +16,14 @@
 #include "ike/constants.h"
 #include "ike/reader.h"
 
-#define IKE_MAX_PROPOSALS	16
-#define IKE_MAX_TRANSFORMS	32	/* per proposal */
+#define IKE_MAX_PROPOSALS	16	/* kept; further ones are read and counted in n_ignored */
+/*
+ * Per proposal: at least the distinct transforms ike_transform_known() names (41, checked at
+ * build time in proposal.c), so a decoded offer never exceeds it. Real offers are larger on
+ * the wire: strongSwan 5.9.8's default IKE proposals carry 38 transforms each, 6.0.1's up
+ * to 47; what we do not know is skipped, not stored.
+ */
+#define IKE_MAX_TRANSFORMS	48
 #define IKE_MAX_TS		16	/* per TS payload */
 #define IKE_MAX_DELETE_SPIS	64
 #define IKE_MAX_CP_ATTRS	32
@@ -29,7 +37,6 @@ struct ike_transform {
 	uint8_t type;		/* IKE_TRANSFORM_* */
 	uint16_t id;
 	uint16_t key_bits;	/* IKE_ATTR_KEY_LENGTH, 0 when absent */
-	bool unknown_attr;	/* an attribute we do not know: the proposal is unacceptable */
 };
 
 struct ike_proposal {
@@ -38,11 +45,15 @@ struct ike_proposal {
 	uint8_t spi_len;
 	uint8_t spi[IKE_MAX_SPI_LEN];
 	uint8_t n_transforms;
+	/* Decoded: transforms on the wire not kept (unknown, unknown attribute, repeated). */
+	uint8_t n_ignored;
+	bool unknown_type;	/* a transform type we do not know: the proposal is unacceptable */
 	struct ike_transform t[IKE_MAX_TRANSFORMS];
 };
 
 struct ike_pld_sa {
 	uint8_t n;
+	uint16_t n_ignored;	/* decoded: proposals past IKE_MAX_PROPOSALS, read but not kept */
 	struct ike_proposal p[IKE_MAX_PROPOSALS];
 };
 
@@ -125,6 +136,14 @@ struct ike_pld_skf {
 	uint16_t total;
 };
 
+/*
+ * The SA payload, every proposal and transform checked for form. Kept: the first
+ * IKE_MAX_PROPOSALS proposals and, in each, the transforms ike_transform_known() names, once
+ * each. RFC 7296 §3.3.6: a transform we do not understand, or with an attribute we do not
+ * understand, is unacceptable while the others of its type are processed as usual (skipped,
+ * counted in n_ignored); a transform type we do not understand makes its proposal
+ * unacceptable (unknown_type).
+ */
 int ike_pld_sa_decode(struct ike_reader *r, struct ike_pld_sa *ret, struct ike_err *err);
 int ike_pld_ke_decode(struct ike_reader *r, struct ike_pld_ke *ret, struct ike_err *err);
 int ike_pld_id_decode(struct ike_reader *r, struct ike_pld_id *ret, struct ike_err *err);

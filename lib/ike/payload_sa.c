@@ -3,11 +3,14 @@
 #include <string.h>
 
 #include "ike/payload.h"
+#include "ike/proposal.h"
 
 #define PROP_MORE	2	/* §3.3.1 "Last Substruc": another proposal follows */
 #define XFORM_MORE	3	/* §3.3.2: another transform follows */
 
-static int decode_attrs(struct ike_reader *r, struct ike_transform *t, struct ike_err *err)
+/* The attributes of one transform; *unknown when one is not IKE_ATTR_KEY_LENGTH. */
+static int decode_attrs(struct ike_reader *r, struct ike_transform *t, bool *unknown,
+			struct ike_err *err)
 {
 	while (r->len > 0) {
 		uint16_t type, len_or_value;
@@ -23,21 +26,21 @@ static int decode_attrs(struct ike_reader *r, struct ike_transform *t, struct ik
 					return ike_fail(err, r, -EBADMSG, "key length", "zero");
 				t->key_bits = len_or_value;
 			} else {
-				t->unknown_attr = true;
+				*unknown = true;
 			}
 		} else {
 			/* TLV form: no TLV attribute is defined for IKEv2, skip its value. */
 			if (ike_reader_skip(r, len_or_value) < 0)
 				return ike_fail(err, r, -EBADMSG, "transform attribute",
 						"value longer than the transform");
-			t->unknown_attr = true;
+			*unknown = true;
 		}
 	}
 	return 0;
 }
 
-static int decode_transform(struct ike_reader *r, struct ike_transform *t, bool *ret_more,
-			    struct ike_err *err)
+static int decode_transform(struct ike_reader *r, struct ike_transform *t, bool *ret_unknown_attr,
+			    bool *ret_more, struct ike_err *err)
 {
 	struct ike_reader body;
 	uint8_t last, reserved, reserved2;
@@ -57,14 +60,14 @@ static int decode_transform(struct ike_reader *r, struct ike_transform *t, bool 
 	    ike_reader_u16(&body, &t->id) < 0)
 		return ike_fail(err, &body, -EBADMSG, "transform", "truncated");
 	*ret_more = last == XFORM_MORE;
-	return decode_attrs(&body, t, err);
+	return decode_attrs(&body, t, ret_unknown_attr, err);
 }
 
 static int decode_proposal(struct ike_reader *r, struct ike_proposal *p, uint8_t expect_num,
 			   bool *ret_more, struct ike_err *err)
 {
 	struct ike_reader body;
-	uint8_t last, reserved, n_transforms;
+	uint8_t last, reserved, n_transforms, seen = 0;
 	uint16_t len;
 	bool more = true;
 	int rc;
@@ -89,22 +92,34 @@ static int decode_proposal(struct ike_reader *r, struct ike_proposal *p, uint8_t
 		return ike_fail(err, &body, -EBADMSG, "proposal SPI size", "not 0, 4 or 8");
 	if (ike_reader_copy(&body, p->spi, p->spi_len) < 0)
 		return ike_fail(err, &body, -EBADMSG, "proposal SPI", "past the end of the proposal");
-	if (n_transforms > IKE_MAX_TRANSFORMS)
-		return ike_fail(err, &body, -EMSGSIZE, "transforms", "more than the limit");
 	while (body.len > 0) {
+		struct ike_transform t;
+		bool unknown_attr = false;
+
 		if (!more)
 			return ike_fail(err, &body, -EBADMSG, "transform",
 					"data after the last transform");
-		if (p->n_transforms == IKE_MAX_TRANSFORMS)
-			return ike_fail(err, &body, -EMSGSIZE, "transforms", "more than the limit");
-		rc = decode_transform(&body, &p->t[p->n_transforms], &more, err);
+		if (seen == UINT8_MAX)
+			return ike_fail(err, &body, -EBADMSG, "number of transforms",
+					"more than 255");
+		rc = decode_transform(&body, &t, &unknown_attr, &more, err);
 		if (rc < 0)
 			return rc;
-		p->n_transforms++;
+		seen++;
+		if (t.type < IKE_TRANSFORM_ENCR || t.type > IKE_TRANSFORM_ESN)
+			p->unknown_type = true;
+		if (unknown_attr || !ike_transform_known(&t) || ike_proposal_has(p, &t)) {
+			p->n_ignored++;
+			continue;
+		}
+		/* Cannot happen while IKE_MAX_TRANSFORMS covers what is known; never truncate. */
+		if (p->n_transforms == IKE_MAX_TRANSFORMS)
+			return ike_fail(err, &body, -EMSGSIZE, "transforms", "more than the limit");
+		p->t[p->n_transforms++] = t;
 	}
-	if (more && p->n_transforms > 0)
+	if (more && seen > 0)
 		return ike_fail(err, &body, -EBADMSG, "transform", "last one says more follow");
-	if (p->n_transforms != n_transforms)
+	if (seen != n_transforms)
 		return ike_fail(err, &body, -EBADMSG, "number of transforms",
 				"differs from the transforms present");
 	*ret_more = last == PROP_MORE;
@@ -113,26 +128,33 @@ static int decode_proposal(struct ike_reader *r, struct ike_proposal *p, uint8_t
 
 int ike_pld_sa_decode(struct ike_reader *r, struct ike_pld_sa *ret, struct ike_err *err)
 {
+	struct ike_proposal extra;
 	bool more = true;
 	uint8_t expect = 1;
 	int rc;
 
 	ret->n = 0;
+	ret->n_ignored = 0;
 	if (r->len == 0)
 		return ike_fail(err, r, -EBADMSG, "SA", "no proposal");
 	while (r->len > 0) {
+		/* Past the cap a proposal is still read, into a scratch one, and counted. */
+		struct ike_proposal *p = ret->n < IKE_MAX_PROPOSALS ? &ret->p[ret->n] : &extra;
+		bool first = ret->n == 0 && ret->n_ignored == 0;
+
 		if (!more)
 			return ike_fail(err, r, -EBADMSG, "proposal", "data after the last proposal");
-		if (ret->n == IKE_MAX_PROPOSALS)
-			return ike_fail(err, r, -EMSGSIZE, "proposals", "more than the limit");
 		/* The first must be 1; later ones may repeat the number (AND) or add one (OR). */
-		rc = decode_proposal(r, &ret->p[ret->n], ret->n ? expect : 0, &more, err);
+		rc = decode_proposal(r, p, first ? 0 : expect, &more, err);
 		if (rc < 0)
 			return rc;
-		if (ret->n == 0 && ret->p[0].num != 1)
+		if (first && p->num != 1)
 			return ike_fail(err, r, -EBADMSG, "proposal number", "first is not 1");
-		expect = ret->p[ret->n].num;
-		ret->n++;
+		expect = p->num;
+		if (p == &extra)
+			ret->n_ignored++;
+		else
+			ret->n++;
 	}
 	if (more)
 		return ike_fail(err, r, -EBADMSG, "proposal", "last one says more follow");

@@ -18,6 +18,14 @@ static bool same_transform(const struct ike_transform *a, const struct ike_trans
 	return a->type == b->type && a->id == b->id && a->key_bits == b->key_bits;
 }
 
+bool ike_proposal_has(const struct ike_proposal *p, const struct ike_transform *t)
+{
+	for (uint8_t i = 0; i < p->n_transforms; i++)
+		if (same_transform(&p->t[i], t))
+			return true;
+	return false;
+}
+
 static bool has_type(const struct ike_proposal *p, uint8_t type)
 {
 	return ike_proposal_get(p, type) != NULL;
@@ -30,7 +38,7 @@ static bool has_type(const struct ike_proposal *p, uint8_t type)
 static bool match(const struct ike_proposal *off, const struct ike_proposal *our,
 		  struct ike_proposal *ret)
 {
-	if (off->protocol != our->protocol)
+	if (off->protocol != our->protocol || off->unknown_type)
 		return false;
 	for (uint8_t i = 0; i < off->n_transforms; i++)
 		if (!has_type(our, off->t[i].type))
@@ -47,7 +55,7 @@ static bool match(const struct ike_proposal *off, const struct ike_proposal *our
 		if (has_type(ret, want->type))
 			continue;	/* this type is already chosen, by a preferred entry */
 		for (uint8_t j = 0; j < off->n_transforms && !offered; j++)
-			offered = !off->t[j].unknown_attr && same_transform(&off->t[j], want);
+			offered = same_transform(&off->t[j], want);
 		if (offered)
 			ret->t[ret->n_transforms++] = *want;
 	}
@@ -74,9 +82,11 @@ int ike_proposal_check_answer(const struct ike_pld_sa *answer, const struct ike_
 	const struct ike_proposal *a;
 
 	/* §3.3.6: the answer is one proposal with one transform of each type. */
-	if (answer->n != 1)
+	if (answer->n != 1 || answer->n_ignored)
 		return -EPROTO;
 	a = &answer->p[0];
+	if (a->n_ignored || a->unknown_type)
+		return -EPROTO;
 	for (uint8_t i = 0; i < a->n_transforms; i++)
 		for (uint8_t j = i + 1; j < a->n_transforms; j++)
 			if (a->t[i].type == a->t[j].type)
@@ -306,6 +316,19 @@ static const char *token_name(const struct alg_token *v, size_t n, const struct 
 	return NULL;
 }
 
+#define N_TOKENS(v) (sizeof(v) / sizeof((v)[0]))
+
+/* ESN "no" (what our ESP proposals carry) besides the tables: the decoder keeps at most this. */
+_Static_assert(N_TOKENS(alg_tokens) + N_TOKENS(shown_only) + 1 <= IKE_MAX_TRANSFORMS,
+	       "IKE_MAX_TRANSFORMS must hold every transform ike_transform_known() names");
+
+bool ike_transform_known(const struct ike_transform *t)
+{
+	return (t->type == IKE_TRANSFORM_ESN && t->id == IKE_ESN_NO && t->key_bits == 0) ||
+	       token_name(alg_tokens, N_TOKENS(alg_tokens), t) ||
+	       token_name(shown_only, N_TOKENS(shown_only), t);
+}
+
 /* One transform: its token, or its type and number ("dh22", "encr12:96" with a key length). */
 static void transform_text(const struct ike_transform *t, char *buf, size_t len)
 {
@@ -339,6 +362,20 @@ static bool prf_implied(const struct ike_proposal *p, const struct ike_transform
 	       prf->id == (integ ? prf_of_integ(integ->id) : IKE_PRF_HMAC_SHA2_256);
 }
 
+/* Append sep and s at *off; cut short, the text ends in "..." where it still fits. */
+static int put(char *buf, size_t len, size_t *off, const char *sep, const char *s)
+{
+	int n = snprintf(buf + *off, len - *off, "%s%s", sep, s);
+
+	if (n < 0 || (size_t)n >= len - *off) {
+		*off = *off < len - 4 ? *off : len - 4;
+		memcpy(buf + *off, "...", 4);
+		return -ENOSPC;
+	}
+	*off += (size_t)n;
+	return 0;
+}
+
 int ike_proposals_format(const struct ike_pld_sa *sa, char *buf, size_t len)
 {
 	/* Types in the order the configuration writes them: encryption, integrity, PRF, DH. */
@@ -359,25 +396,25 @@ int ike_proposals_format(const struct ike_pld_sa *sa, char *buf, size_t len)
 			for (uint8_t j = 0; j < p->n_transforms; j++) {
 				const struct ike_transform *t = &p->t[j];
 				char one[32];
-				int n;
 
 				if (t->type != order[k] ||
 				    (t->type == IKE_TRANSFORM_ESN && t->id == IKE_ESN_NO) ||
 				    (t->type == IKE_TRANSFORM_PRF && prf_implied(p, t)))
 					continue;	/* what our text leaves unsaid too */
 				transform_text(t, one, sizeof(one));
-				n = snprintf(buf + off, len - off, "%s%s",
-					     off == 0 ? "" : first_in_prop ? "," :
-					     first_of_type ? "-" : "/", one);
-				if (n < 0 || (size_t)n >= len - off) {
-					/* Cut short: end with "..." where it still fits. */
-					off = off < len - 4 ? off : len - 4;
-					memcpy(buf + off, "...", 4);
+				if (put(buf, len, &off, off == 0 ? "" : first_in_prop ? "," :
+					first_of_type ? "-" : "/", one) < 0)
 					return -ENOSPC;
-				}
-				off += (size_t)n;
 				first_of_type = first_in_prop = false;
 			}
+		}
+		if (p->n_ignored) {
+			/* Transforms the decoder skipped: how many, so the log does not hide them. */
+			char more[8];
+
+			snprintf(more, sizeof(more), "(+%u)", p->n_ignored);
+			if (put(buf, len, &off, off > 0 && first_in_prop ? "," : "", more) < 0)
+				return -ENOSPC;
 		}
 	}
 	return 0;

@@ -12,18 +12,28 @@
  * Choose from offered (the peer's SA payload) against ours (our configured proposals, most
  * preferred first; within a proposal, transforms of one type most preferred first).
  * ret gets the peer's proposal number and SPI with one transform per type. -ENOENT when
- * nothing matches (NO_PROPOSAL_CHOSEN). Offered proposals of another protocol, with a
- * transform type we do not use, or with an attribute we do not know, are not acceptable.
+ * nothing matches (NO_PROPOSAL_CHOSEN). Offered proposals of another protocol or with a
+ * transform type we do not use or know are not acceptable.
  */
 int ike_proposal_select(const struct ike_pld_sa *offered, const struct ike_pld_sa *ours,
 			struct ike_proposal *ret);
+
+/*
+ * Is this a transform we could choose (a configuration token) or name in a log (one peers
+ * commonly offer and we never accept)? What the SA decoder keeps of an offer.
+ */
+bool ike_transform_known(const struct ike_transform *t);
+
+/* Does p hold a transform of t's type, ID and key length? */
+bool ike_proposal_has(const struct ike_proposal *p, const struct ike_transform *t);
 
 /* The transform of a type in a chosen proposal, or NULL. */
 const struct ike_transform *ike_proposal_get(const struct ike_proposal *p, uint8_t type);
 
 /*
  * As the initiator: is the responder's answer one of our proposals, with exactly one
- * transform of each type we offered? 0 or -EPROTO (a responder that did not choose).
+ * transform of each type we offered (and nothing the decoder skipped)? 0 or -EPROTO (a
+ * responder that did not choose).
  */
 int ike_proposal_check_answer(const struct ike_pld_sa *answer, const struct ike_pld_sa *ours,
 			      struct ike_proposal *ret);
@@ -50,7 +60,8 @@ void ike_proposals_strip_dh(const struct ike_pld_sa *in, struct ike_pld_sa *ret)
  * Proposals as text, for logs: the configuration's form ("aes256-sha256-modp2048", proposals
  * separated by commas), several transforms of one type joined by '/', what the text leaves
  * unsaid (ESN "no", the PRF that goes with the integrity) left out, and a transform without
- * a token named by its type and number ("dh22", "encr12:96"), so our own parse back.
+ * a token named by its type and number ("dh22", "encr12:96"), so our own parse back. A
+ * decoded offer's proposal that had transforms skipped ends in "(+N)", N their number.
  * At most len bytes, NUL-terminated; -ENOSPC when cut short (the text then ends in "...").
  */
 int ike_proposals_format(const struct ike_pld_sa *sa, char *buf, size_t len);

@@ -344,17 +344,20 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	rc = ike_msg_decode(msg, len, &m, NULL);
+	rc = ike_msg_decode(msg, len, &m, &st->err);
 	if (rc < 0)
 		return rc;
 	if (m.hdr.exchange != IKE_EXCH_IKE_SA_INIT || (m.hdr.flags & IKE_FLAG_RESPONSE) ||
 	    !(m.hdr.flags & IKE_FLAG_INITIATOR) || m.hdr.msg_id != 0 ||
-	    !sodium_is_zero(m.hdr.spi_r, IKE_SPI_LEN) || m.sk.present || !chain_allowed(&m.chain))
-		return -EPROTO;
+	    !sodium_is_zero(m.hdr.spi_r, IKE_SPI_LEN))
+		return ike_fail(&st->err, NULL, -EPROTO, "header", "not an IKE_SA_INIT request");
+	if (m.sk.present || !chain_allowed(&m.chain))
+		return ike_fail(&st->err, NULL, -EPROTO, "payloads",
+				"one that IKE_SA_INIT does not carry");
 	if (IKE_CHAIN_DECODE(&m.chain, IKE_PLD_SA, ike_pld_sa_decode, &offered) < 0 ||
 	    IKE_CHAIN_DECODE(&m.chain, IKE_PLD_KE, ike_pld_ke_decode, &ke) < 0 ||
 	    IKE_CHAIN_DECODE(&m.chain, IKE_PLD_NONCE, ike_pld_nonce_decode, &ni) < 0)
-		return -EPROTO;
+		return ike_fail(&st->err, NULL, -EPROTO, "payloads", "SA, KE or Nonce missing");
 	if (cookies && cookies->required) {
 		rc = check_cookie(st, cookies, &m, &ni, remote, out);
 		if (rc != 0)

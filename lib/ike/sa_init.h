@@ -75,6 +75,7 @@ struct ike_init {
 	struct ike_proposal chosen;
 	struct ike_writer msg_i, msg_r;	/* the request and response as sent */
 	uint16_t notify;		/* the error that ended it, sent or received */
+	struct ike_err err;		/* responder: what made a request one to drop */
 	uint16_t notify_data;		/* INVALID_KE_PAYLOAD: the group asked for */
 	/* IKE_AUTH: the peer's message in fragments (RFC 7383), NULL unless some are held */
 	struct ike_frag_rx *frag_rx;
@@ -102,7 +103,9 @@ int ike_init_on_response(struct ike_init *st, const struct ike_init_cfg *cfg, co
 /*
  * Responder: a request arrived from remote. Returns IKE_INIT_DONE (out has the response, st the
  * new SA), IKE_INIT_REFUSED (out has a COOKIE, INVALID_KE_PAYLOAD or NO_PROPOSAL_CHOSEN reply),
- * or -errno for a request to drop.
+ * or -errno for a request to drop, st->err naming the field at fault when the request was
+ * malformed (RFC 7296 §3.10.1: INVALID_SYNTAX goes only in a protected message, so none is
+ * sent for an IKE_SA_INIT).
  */
 int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 		     const struct ike_cookie_cfg *cookies, const uint8_t *msg, size_t len,

@@ -77,7 +77,18 @@ grep -q '^esp4 ' /proc/modules 2>/dev/null || modprobe -q esp4 2>/dev/null || tr
 grep -qE '^(esp4) ' /proc/modules 2>/dev/null && have_esp=1
 rc=0
 ip netns exec ikdi-a "$build/test/interop/ike_client" 10.98.0.1 10.98.0.2 "$work/psk" \
-	10.1.0.0/24 10.2.0.0/24 --install | tee "$work/client.out" || rc=${PIPESTATUS[0]}
+	10.1.0.0/24 10.2.0.0/24 --install 2>&1 | tee "$work/client.out" || rc=${PIPESTATUS[0]}
+# strongSwan 6 that cannot install the Child SA (no ESP here) answers IKE_AUTH with a bare
+# NO_PROPOSAL_CHOSEN and keeps no IKE SA (5.9 keeps the IKE SA): read as the answer, after
+# charon verified our AUTH. Nothing is left to check the liveness or the Delete on.
+if [ "$have_esp" = 0 ] && grep -q 'IKE_AUTH: failed (NO_PROPOSAL_CHOSEN)' "$work/client.out"; then
+	grep -q "authentication of 'branch-12.example.com' with pre-shared key successful" \
+		"$work/charon.log" || { echo "charon.sh: FAIL: charon did not verify our AUTH"; exit 1; }
+	echo "charon.sh: PASS: charon verified our AUTH; its bare NO_PROPOSAL_CHOSEN (no ESP in" \
+		"this kernel for the child) was read as the answer"
+	echo "charon.sh: this charon keeps no IKE SA without the child: liveness and Delete not checked"
+	exit 0
+fi
 grep -q 'liveness check on the IKE SA: answered' "$work/client.out" ||
 	{ echo "charon.sh: FAIL: charon did not answer our liveness check"; exit 1; }
 status=$(swan --list-sas 2>/dev/null || true)

@@ -1,8 +1,9 @@
 # Shared by the test/netns scripts (sourced). Before sourcing, set:
 #   me=NAME (for PASS/FAIL lines), prefix=ikdX (namespace names), work=DIR (mktemp -d)
 # Gives: two_pops, pass, fail, wait_for, wait_count, wait_until, ns_bridge, lans, esp_here,
-# charon_conf, charon_start, swan, and an EXIT trap that stops what the script started
-# ($work/*.pid) and deletes its namespaces ($prefix-*) and, unless KEEP is set, $work.
+# charon_conf, charon_start, swan, xfrm_clean, xfrm_same_keys, and an EXIT trap that stops
+# what the script started ($work/*.pid) and deletes its namespaces ($prefix-*) and, unless
+# KEEP is set, $work.
 fails=0
 
 # The store's two POPs of most scenarios: pop1 at 192.0.2.2 and pop2 at 192.0.2.3, each
@@ -90,15 +91,20 @@ esp_here() {
 	[ -d "/sys/module/${1:-esp4}" ]
 }
 
-# charon_start NAMESPACE SWANCTL_CONF: strongSwan's charon with a private strongswan.conf
-# ($charon_extra: more lines for its charon section)
-# (log in $work/charon.log) and /run, its configuration loaded.
+# charon_start NAMESPACE SWANCTL_CONF [stock]: strongSwan's charon with a private
+# strongswan.conf (log in $work/charon.log) and /run, its configuration loaded. With "stock",
+# the plugins the distribution's packages enable (what default proposals depend on).
+# $charon_extra: more lines for its charon section.
 charon_start() {
+	local plugins="load_modular = no
+	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
+	plugins { vici { socket = unix://$work/charon.vici } }"
+	[ "${3:-}" = stock ] && plugins="load_modular = yes
+	plugins { include /etc/strongswan.d/charon/*.conf
+		vici { socket = unix://$work/charon.vici } }"
 	cat >"$work/strongswan.conf" <<CONF
 charon {
-	load_modular = no
-	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
-	plugins { vici { socket = unix://$work/charon.vici } }
+	$plugins
 	install_routes = no
 	${charon_extra:-}
 	filelog { log { path = $work/charon.log
@@ -109,12 +115,67 @@ charon {
 }
 swanctl { load = random openssl }
 CONF
-	ip netns exec "$1" unshare -m sh -c "mount -t tmpfs tmpfs /run &&
-		STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" \
-		>"$work/charon.out" 2>&1 &
+	local r=${IKD_CHARON_ROOT:-}
+	if [ -n "$r" ]; then
+		# Another release's charon (test/vm/trixie-root: strongSwan 6), chrooted in a
+		# private mount namespace with $work bound in at the same path.
+		ip netns exec "$1" unshare -m --propagation private sh -c "
+			mount -t tmpfs tmpfs $r/run && mount -t proc proc $r/proc &&
+			mount --rbind /dev $r/dev && mount -t tmpfs tmpfs $r/tmp &&
+			mkdir -p $r$work && mount --bind $work $r$work &&
+			STRONGSWAN_CONF=$work/strongswan.conf exec chroot $r /usr/lib/ipsec/charon" \
+			>"$work/charon.out" 2>&1 &
+	else
+		ip netns exec "$1" unshare -m sh -c "mount -t tmpfs tmpfs /run &&
+			STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" \
+			>"$work/charon.out" 2>&1 &
+	fi
 	echo $! >"$work/charon.pid"
-	for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
+	for _ in $(seq 150); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
 	swan --load-all --file "$2" >/dev/null 2>&1
 }
 
-swan() { STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"; }
+# swan COMMAND [ARGS]: swanctl on this script's charon (from IKD_CHARON_ROOT's when set).
+swan() {
+	if [ -n "${IKD_CHARON_ROOT:-}" ]; then
+		nsenter -t "$(cat "$work/charon.pid")" -m chroot "$IKD_CHARON_ROOT" \
+			env STRONGSWAN_CONF="$work/strongswan.conf" \
+			swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"
+	else
+		STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"
+	fi
+}
+
+# xfrm_same_keys NS1 NS2: every ESP SA in NS1 is in NS2 (same addresses and SPI) with the
+# same algorithms and keys. Prints how many were compared and, for each that differs or is
+# missing, its SPI; never a key.
+xfrm_same_keys() {
+	local id a b n=0
+	while read -r id; do
+		[ -n "$id" ] || continue
+		# shellcheck disable=SC2086 # id is "src A dst B proto esp spi S"
+		a=$(ip -n "$1" xfrm state get $id | grep -E '^[[:space:]]+(enc|auth|auth-trunc|aead) ')
+		# shellcheck disable=SC2086
+		b=$(ip -n "$2" xfrm state get $id 2>/dev/null |
+			grep -E '^[[:space:]]+(enc|auth|auth-trunc|aead) ')
+		if [ -n "$a" ] && [ "$a" = "$b" ]; then
+			n=$((n + 1))
+		else
+			echo "keys differ or SA missing: ${id##* }"
+		fi
+	done < <(ip -n "$1" xfrm state | awk '/^src/ { a = "src " $2 " dst " $4 }
+		$1 == "proto" && $2 == "esp" { print a " proto esp spi " $4 }')
+	echo "$n SAs compared"
+}
+
+# xfrm_clean NAMESPACE...: no inbound ESP packet failed its integrity check or found no
+# state (/proc/net/xfrm_stat, per namespace); a line naming what did, else nothing.
+xfrm_clean() {
+	local n bad=""
+	for n in "$@"; do
+		bad+=$(ip netns exec "$n" awk '($1 == "XfrmInStateProtoError" ||
+			$1 == "XfrmInNoStates" || $1 == "XfrmInStateInvalid") && $2 != 0 {
+			printf " %s %s=%s", ns, $1, $2 }' ns="$n" /proc/net/xfrm_stat)
+	done
+	[ -z "$bad" ] || echo "xfrm_stat:$bad"
+}

@@ -5,8 +5,10 @@
 #   test/netns/suites.sh BUILD_DIR
 # IKE: AES-CBC-128/192/256 x SHA-1/256/384/512 x MODP 2048/3072/4096/8192 (each value at
 # least once); ESP: AES-CBC-128/256, AES-GCM-128/192/256 and NULL.
-# With ESP in the kernel (the VM) a ping must pass through each Child SA; without it (the
-# host) each IKE SA must be established at both ends. Exit 0 pass, 1 fail, 77 skipped.
+# With ESP in the kernel (the VM) a ping must pass through each Child SA, both kernels must
+# hold the same keys for each SA and no packet may fail its integrity check; without it (the host) each IKE SA must be established at both
+# ends. IKD_CHARON_ROOT: charon from that root (test/vm/trixie-root: strongSwan 6.0.1).
+# Exit 0 pass, 1 fail, 77 skipped.
 set -uo pipefail
 build=$(cd "${1:?usage: test/netns/suites.sh BUILD_DIR}" && pwd)
 [ "$(id -u)" = 0 ] || { echo "suites.sh: needs root for namespaces: skipped"; exit 77; }
@@ -115,6 +117,9 @@ printf 'connections {%s\n}\nsecrets { ike { secret = "%s" } }\n' "$conns" "$psk"
 
 charon_start ikds-y "$work/swanctl.conf"
 swan --list-conns 2>/dev/null | grep -q s1 || { fail "charon refused the configuration"; exit 1; }
+charon_v=$(swan --version 2>/dev/null | grep -o 'swanctl [0-9.]*' | sed 's/swanctl/strongSwan/')
+echo "suites.sh: $charon_v${IKD_CHARON_ROOT:+ from $IKD_CHARON_ROOT}"
+
 ip netns exec ikds-z "$ikd" -c "$work/gw.conf" >"$work/gw.log" 2>&1 &
 echo $! >"$work/gw.pid"
 ip netns exec ikds-x "$ikd" -c "$work/branch.conf" >"$work/branch.log" 2>&1 &
@@ -158,6 +163,20 @@ for c in "${cases[@]}"; do
 		fi
 	done
 done
+if [ "$have_esp" = 1 ]; then
+	# Both ends' kernels hold the same keys for every SA of every suite, both directions.
+	for ns in ikds-x ikds-z; do
+		same=$(xfrm_same_keys "$ns" ikds-y)
+		if [ "$(echo "$same" | wc -l)" = 1 ] && [ "${same%% *}" -ge $((2 * ${#cases[@]})) ]; then
+			pass "$ns and charon: the same keys in both kernels ($same)"
+		else
+			fail "$ns and charon: $(echo "$same" | tr '\n' ';')"
+		fi
+	done
+	bad=$(xfrm_clean ikds-x ikds-y ikds-z)
+	[ -z "$bad" ] && pass "no packet failed its integrity check or found no SA ($charon_v)" ||
+		fail "$bad"
+fi
 grep -rqF "$psk" "$work"/*.log && fail "a log holds the PSK"
 [ "$fails" = 0 ] || { tail -n 20 "$work/branch.log" "$work/gw.log"; exit 1; }
 echo "suites.sh: all ${#cases[@]} suites passed in both directions"

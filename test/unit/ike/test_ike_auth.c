@@ -11,6 +11,7 @@
 #include "ike_samples.h"
 #include "ike/ike_auth.h"
 #include "ike/ike_sa.h"
+#include "ike/sk_msg.h"
 #include "ike/ts.h"
 
 #define T(type_, id_, bits_) \
@@ -325,6 +326,82 @@ START_TEST(test_ike_auth_tampered_request_is_dropped)
 	ike_writer_clear(&req);
 	ike_writer_clear(&resp);
 	secret_clear(&s.psk);
+	ike_init_clear(&p.i);
+	ike_init_clear(&p.r);
+}
+END_TEST
+
+/* A protected IKE_AUTH response from the gateway holding only notifies of these types. */
+static void bare_response(const struct pair *p, const uint16_t *types, size_t n,
+			  struct ike_writer *out)
+{
+	struct ike_writer plain;
+	struct ike_builder b;
+
+	ike_writer_init(&plain, 1024);
+	ike_writer_init(out, IKE_MAX_MSG_LEN);
+	ike_build_chain_begin(&b, &plain);
+	for (size_t i = 0; i < n; i++) {
+		struct ike_pld_notify nt = { .type = types[i] };
+
+		ck_assert_int_eq(IKE_BUILD_PAYLOAD(&b, IKE_PLD_NOTIFY,
+						   ike_pld_notify_encode(b.w, &nt)), 0);
+	}
+	ck_assert_int_eq(ike_sk_seal(&p->r.k, IKE_EXCH_IKE_AUTH, true, 1, &plain, b.first_type,
+				     out), 0);
+	ike_writer_clear(&plain);
+}
+
+/*
+ * charon answers a bare N(NO_PROPOSAL_CHOSEN) when it cannot install the Child SA (RFC 7296
+ * §2.21.2: the error is usually the only payload). It is the answer, the exchange failed
+ * with the peer's reason, not a message to drop and retransmit for; a status notify alone is
+ * no answer; a forged one is still dropped.
+ */
+START_TEST(test_ike_auth_bare_error_notify_fails_the_exchange)
+{
+	static const uint16_t nopc[] = { IKE_N_NO_PROPOSAL_CHOSEN };
+	static const uint16_t ts[] = { IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, IKE_N_TS_UNACCEPTABLE };
+	static const uint16_t status[] = { IKE_N_IKEV2_FRAGMENTATION_SUPPORTED };
+	struct pair p;
+	struct ike_pld_sa proposals = esp_proposals();
+	struct ike_child_cfg branch = { .proposals = &proposals, .local = prefix(10, 1, 0, 0, 24),
+					.remote = prefix(0, 0, 0, 0, 0) };
+	struct ike_pld_id idi = { .type = IKE_ID_FQDN, .data = (const uint8_t *)"x", .len = 1 };
+	struct secret k = { 0 };
+	struct ike_writer req, resp;
+	struct ike_child ci;
+	uint16_t ni;
+
+	sa_init(&p);
+	ck_assert_int_eq(secret_set(&k, "k", 1), 0);
+	ike_writer_init(&req, IKE_MAX_MSG_LEN);
+	ck_assert_int_eq(ike_auth_request(&p.i, &idi, &k, true, &branch, 1, &req), 0);
+
+	bare_response(&p, status, 1, &resp);
+	ck_assert_int_eq(ike_auth_on_response(&p.i, &k, &branch, 1, NULL, resp.buf, resp.len, &ci,
+					      &ni), -EPROTO);
+	ike_writer_clear(&resp);
+
+	bare_response(&p, nopc, 1, &resp);
+	resp.buf[resp.len - 1] ^= 0x01;
+	ck_assert_int_eq(ike_auth_on_response(&p.i, &k, &branch, 1, NULL, resp.buf, resp.len, &ci,
+					      &ni), -EACCES);
+	resp.buf[resp.len - 1] ^= 0x01;
+	ck_assert_int_eq(ike_auth_on_response(&p.i, &k, &branch, 1, NULL, resp.buf, resp.len, &ci,
+					      &ni), IKE_AUTH_FAILED);
+	ck_assert_uint_eq(ni, IKE_N_NO_PROPOSAL_CHOSEN);
+	ck_assert_ptr_null(ci.keys.encr_i.p);
+	ike_writer_clear(&resp);
+
+	/* The first error notify is the reason, after any status ones. */
+	bare_response(&p, ts, 2, &resp);
+	ck_assert_int_eq(ike_auth_on_response(&p.i, &k, &branch, 1, NULL, resp.buf, resp.len, &ci,
+					      &ni), IKE_AUTH_FAILED);
+	ck_assert_uint_eq(ni, IKE_N_TS_UNACCEPTABLE);
+	ike_writer_clear(&resp);
+	ike_writer_clear(&req);
+	secret_clear(&k);
 	ike_init_clear(&p.i);
 	ike_init_clear(&p.r);
 }
@@ -711,6 +788,7 @@ int main(void)
 	tcase_add_test(tc, test_ike_auth_child_refusals_keep_the_ike_sa);
 	tcase_add_test(tc, test_ike_auth_child_sa_installed_before_the_answer_or_not_announced);
 	tcase_add_test(tc, test_ike_auth_tampered_request_is_dropped);
+	tcase_add_test(tc, test_ike_auth_bare_error_notify_fails_the_exchange);
 	tcase_add_test(tc, test_ike_auth_verifies_charons_real_request);
 	tcase_add_test(tc, test_ike_auth_fragmented_request_in_order);
 	tcase_add_test(tc, test_ike_auth_fragmented_request_shuffled_with_copies_and_forgeries);

@@ -1,5 +1,6 @@
 /* lib/ike/payload*.c: every payload body round-trips; every malformed form has its error. */
 #include "ike_samples.h"
+#include "ike/proposal.h"
 
 /* Decode body with the payload decoder chosen by type, expecting rc. */
 static int decode_body(uint8_t type, const uint8_t *body, size_t len, struct ike_err *err)
@@ -62,7 +63,8 @@ START_TEST(test_payload_sa_round_trip)
 	ck_assert_uint_eq(back.p[1].num, 2);
 	ck_assert_uint_eq(back.p[1].spi_len, 8);
 	ck_assert_mem_eq(back.p[1].spi, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
-	ck_assert(!back.p[1].t[0].unknown_attr);
+	ck_assert_uint_eq(back.p[1].n_ignored, 0);
+	ck_assert(!back.p[1].unknown_type);
 	ike_writer_init(&w2, 4096);
 	ck_assert_int_eq(ike_pld_sa_encode(&w2, &back), 0);
 	ck_assert_uint_eq(w2.len, w.len);
@@ -107,10 +109,49 @@ START_TEST(test_payload_sa_rejects_malformed_proposals)
 }
 END_TEST
 
-START_TEST(test_payload_sa_rejects_more_than_the_limits)
+/* One proposal of n transforms (type, id, key bits; 0 bits: no attribute), by hand. */
+static void write_proposal(struct ike_writer *w, const uint16_t (*t)[3], unsigned n)
 {
+	size_t len_off, start = w->len;
+
+	ck_assert_int_eq(ike_writer_u8(w, 0), 0);
+	ck_assert_int_eq(ike_writer_u8(w, 0), 0);
+	ck_assert_int_eq(ike_writer_reserve(w, 2, &len_off), 0);
+	ck_assert_int_eq(ike_writer_u32(w, 0x01010000u | (n & 0xff)), 0);
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_int_eq(ike_writer_u8(w, i + 1 < n ? 3 : 0), 0);
+		ck_assert_int_eq(ike_writer_u8(w, 0), 0);
+		ck_assert_int_eq(ike_writer_u16(w, t[i][2] ? 12 : 8), 0);
+		ck_assert_int_eq(ike_writer_u8(w, (uint8_t)t[i][0]), 0);
+		ck_assert_int_eq(ike_writer_u8(w, 0), 0);
+		ck_assert_int_eq(ike_writer_u16(w, t[i][1]), 0);
+		if (t[i][2]) {
+			ck_assert_int_eq(ike_writer_u16(w, IKE_ATTR_FORMAT_TV | IKE_ATTR_KEY_LENGTH),
+					 0);
+			ck_assert_int_eq(ike_writer_u16(w, t[i][2]), 0);
+		}
+	}
+	ike_writer_put_u16_at(w, len_off, (uint16_t)(w->len - start));
+}
+
+static int decode_sa(const struct ike_writer *w, struct ike_pld_sa *ret, struct ike_err *err)
+{
+	struct ike_reader r = ike_reader_init(w->buf, w->len);
+
+	return ike_pld_sa_decode(&r, ret, err);
+}
+
+/*
+ * Offers are read whole, whatever their size (the datagram bounds it); what is kept is
+ * bounded by what we know. strongSwan 6.0.1 offers 47 transforms in one proposal.
+ */
+START_TEST(test_payload_sa_keeps_what_it_knows_of_large_offers)
+{
+	static uint16_t t[256][3];
+	struct ike_pld_sa sa;
 	struct ike_writer w;
 	struct ike_err err;
+	unsigned n_known = 0;
 
 	/* 17 proposals: written by hand, since the encoder's struct holds only 16. */
 	ike_writer_init(&w, 4096);
@@ -122,20 +163,138 @@ START_TEST(test_payload_sa_rejects_more_than_the_limits)
 		ck_assert_int_eq(ike_writer_u32(&w, 8), 0);
 		ck_assert_int_eq(ike_writer_u32(&w, 0x01000014), 0);
 	}
-	ck_assert_int_eq(decode_body(IKE_PLD_SA, w.buf, w.len, &err), -EMSGSIZE);
-	ck_assert_str_eq(err.field, "proposals");
+	ck_assert_int_eq(decode_sa(&w, &sa, &err), 0);
+	ck_assert_uint_eq(sa.n, IKE_MAX_PROPOSALS);
+	ck_assert_uint_eq(sa.n_ignored, 1);
+	/* The one not kept is still checked: a bad 17th proposal fails the payload. */
+	w.buf[w.len - 9] = 2;	/* its count of transforms */
+	ck_assert_int_eq(decode_sa(&w, &sa, &err), -EBADMSG);
 	ike_writer_clear(&w);
 
-	/* 33 transforms in one proposal. */
-	ike_writer_init(&w, 4096);
-	ck_assert_int_eq(ike_writer_u32(&w, 0x00000000 | (8 + 33 * 8)), 0);
-	ck_assert_int_eq(ike_writer_u32(&w, 0x01010000 | 33), 0);
-	for (int i = 0; i < 33; i++) {
-		ck_assert_int_eq(ike_writer_u32(&w, (i < 32 ? 0x03000000u : 0) | 8), 0);
-		ck_assert_int_eq(ike_writer_u32(&w, 0x01000014), 0);
+	/* Every transform we know, once, then again, then 60 we do not: the known ones kept. */
+	for (uint16_t type = 1; type <= 5; type++)
+		for (uint16_t id = 0; id < 64; id++)
+			for (uint16_t bits = 0; bits <= 256; bits += 64) {
+				struct ike_transform x = { .type = (uint8_t)type, .id = id,
+							   .key_bits = bits };
+
+				if (ike_transform_known(&x)) {
+					ck_assert_uint_lt(n_known, 100);
+					t[n_known][0] = type;
+					t[n_known][1] = id;
+					t[n_known][2] = bits;
+					n_known++;
+				}
+			}
+	ck_assert_uint_ge(n_known, 41);
+	ck_assert_uint_le(n_known, IKE_MAX_TRANSFORMS);
+	memcpy(t[n_known], t[0], n_known * sizeof(t[0]));
+	for (unsigned i = 2 * n_known; i < 2 * n_known + 60; i++) {
+		t[i][0] = IKE_TRANSFORM_ENCR;
+		t[i][1] = 1000 + (uint16_t)i;
+		t[i][2] = 128;
 	}
-	ck_assert_int_eq(decode_body(IKE_PLD_SA, w.buf, w.len, &err), -EMSGSIZE);
+	ike_writer_init(&w, 4096);
+	write_proposal(&w, t, 2 * n_known + 60);
+	ck_assert_int_eq(decode_sa(&w, &sa, &err), 0);
+	ck_assert_uint_eq(sa.n, 1);
+	ck_assert_uint_eq(sa.p[0].n_transforms, n_known);
+	ck_assert_uint_eq(sa.p[0].n_ignored, n_known + 60);
+	ck_assert(!sa.p[0].unknown_type);
+	for (unsigned i = 0; i < n_known; i++) {
+		ck_assert_uint_eq(sa.p[0].t[i].type, t[i][0]);
+		ck_assert_uint_eq(sa.p[0].t[i].id, t[i][1]);
+		ck_assert_uint_eq(sa.p[0].t[i].key_bits, t[i][2]);
+	}
 	ike_writer_clear(&w);
+
+	/* 255 copies of one transform, the most a proposal can say it has: one kept. */
+	for (unsigned i = 0; i < 255; i++) {
+		t[i][0] = IKE_TRANSFORM_DH;
+		t[i][1] = IKE_DH_MODP_2048;
+		t[i][2] = 0;
+	}
+	ike_writer_init(&w, 4096);
+	write_proposal(&w, t, 255);
+	ck_assert_int_eq(decode_sa(&w, &sa, &err), 0);
+	ck_assert_uint_eq(sa.p[0].n_transforms, 1);
+	ck_assert_uint_eq(sa.p[0].n_ignored, 254);
+	ike_writer_clear(&w);
+	/* 256 cannot be told in the proposal's one-byte count. */
+	t[255][0] = IKE_TRANSFORM_DH;
+	t[255][1] = IKE_DH_MODP_2048;
+	ike_writer_init(&w, 4096);
+	write_proposal(&w, t, 256);
+	ck_assert_int_eq(decode_sa(&w, &sa, &err), -EBADMSG);
+	ck_assert_str_eq(err.field, "number of transforms");
+	ike_writer_clear(&w);
+}
+END_TEST
+
+/* RFC 7296 §3.3.6: an unknown attribute drops its transform, an unknown type its proposal. */
+START_TEST(test_payload_sa_unknown_attribute_and_type)
+{
+	struct ike_pld_sa sa;
+	struct ike_err err;
+	size_t len;
+	/* AES-CBC-128 with an unknown TV attribute (type 15) and AES-CBC-256 plain. */
+	uint8_t *b = test_hex("00000024 01010002 03000010 0100000c 800e0080 800f0001"
+			      "0000000c 0100000c 800e0100", &len);
+	struct ike_reader r = ike_reader_init(b, len);
+
+	ck_assert_int_eq(ike_pld_sa_decode(&r, &sa, &err), 0);
+	ck_assert_uint_eq(sa.p[0].n_transforms, 1);
+	ck_assert_uint_eq(sa.p[0].t[0].key_bits, 256);
+	ck_assert_uint_eq(sa.p[0].n_ignored, 1);
+	ck_assert(!sa.p[0].unknown_type);
+	free(b);
+	/* A transform of type 6 (RFC 9370's first additional key exchange) beside AES. */
+	b = test_hex("0000001c 01010002 03000008 06000024 0000000c 0100000c 800e0100", &len);
+	r = ike_reader_init(b, len);
+	ck_assert_int_eq(ike_pld_sa_decode(&r, &sa, &err), 0);
+	ck_assert_uint_eq(sa.p[0].n_transforms, 1);
+	ck_assert(sa.p[0].unknown_type);
+	free(b);
+}
+END_TEST
+
+/* strongSwan's default IKE offers, captured (test/tools/capture-default-offer.sh). */
+START_TEST(test_payload_sa_reads_strongswans_default_offers)
+{
+	static const struct {
+		const char *file;
+		unsigned wire[2];
+	} caps[] = {
+		{ "strongswan/default-offer/charon-5.9.8.hex", { 38, 38 } },
+		{ "strongswan/default-offer/charon-6.0.1.hex", { 38, 47 } },
+	};
+
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		char *hex = test_read_data(caps[i].file, NULL);
+		size_t len;
+		uint8_t *raw = test_hex(hex, &len);
+		struct ike_msg m;
+		struct ike_pld_sa sa;
+		struct ike_err err = { 0 };
+		const struct ike_payload *pl;
+		struct ike_reader r;
+
+		ck_assert_int_eq(ike_msg_decode(raw, len, &m, NULL), 0);
+		pl = ike_chain_find(&m.chain, IKE_PLD_SA, NULL);
+		ck_assert_ptr_nonnull(pl);
+		r = ike_reader_init(pl->body, pl->body_len);
+		ck_assert_msg(ike_pld_sa_decode(&r, &sa, &err) == 0, "%s: %s: %s", caps[i].file,
+			      err.field, err.reason);
+		ck_assert_uint_eq(sa.n, 2);
+		ck_assert_uint_eq(sa.n_ignored, 0);
+		for (int p = 0; p < 2; p++) {
+			ck_assert_uint_eq(sa.p[p].n_transforms + sa.p[p].n_ignored,
+					  caps[i].wire[p]);
+			ck_assert(!sa.p[p].unknown_type);
+		}
+		free(raw);
+		free(hex);
+	}
 }
 END_TEST
 
@@ -379,7 +538,9 @@ int main(void)
 
 	tcase_add_test(tc, test_payload_sa_round_trip);
 	tcase_add_test(tc, test_payload_sa_rejects_malformed_proposals);
-	tcase_add_test(tc, test_payload_sa_rejects_more_than_the_limits);
+	tcase_add_test(tc, test_payload_sa_keeps_what_it_knows_of_large_offers);
+	tcase_add_test(tc, test_payload_sa_unknown_attribute_and_type);
+	tcase_add_test(tc, test_payload_sa_reads_strongswans_default_offers);
 	tcase_add_test(tc, test_payload_simple_bodies_round_trip);
 	tcase_add_test(tc, test_payload_notify_delete_ts_cp_skf_round_trip);
 	tcase_add_test(tc, test_payload_bodies_reject_malformed_forms);

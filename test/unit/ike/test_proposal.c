@@ -82,9 +82,9 @@ START_TEST(test_proposal_no_match_is_no_proposal_chosen)
 	offered.p[0] = ours.p[0];
 	offered.p[0].t[offered.p[0].n_transforms++] = T(IKE_TRANSFORM_ESN, IKE_ESN_NO, 0);
 	ck_assert_int_eq(ike_proposal_select(&offered, &ours, &got), -ENOENT);
-	/* An attribute we do not understand. */
+	/* A transform type we do not know (the decoder says so). */
 	offered.p[0] = ours.p[0];
-	offered.p[0].t[0].unknown_attr = true;
+	offered.p[0].unknown_type = true;
 	ck_assert_int_eq(ike_proposal_select(&offered, &ours, &got), -ENOENT);
 	/* Another protocol. */
 	offered.p[0] = ours.p[0];
@@ -127,6 +127,17 @@ START_TEST(test_proposal_initiator_checks_the_answer)
 	answer.p[0].n_transforms = 2;
 	ck_assert_int_eq(ike_proposal_check_answer(&answer, &ours, &got), -EPROTO);
 	answer.p[0].n_transforms = 3;
+	/* A transform the decoder skipped (unknown), or an unknown type: not what we offered. */
+	answer.p[0].n_ignored = 1;
+	ck_assert_int_eq(ike_proposal_check_answer(&answer, &ours, &got), -EPROTO);
+	answer.p[0].n_ignored = 0;
+	answer.p[0].unknown_type = true;
+	ck_assert_int_eq(ike_proposal_check_answer(&answer, &ours, &got), -EPROTO);
+	answer.p[0].unknown_type = false;
+	answer.n_ignored = 1;
+	ck_assert_int_eq(ike_proposal_check_answer(&answer, &ours, &got), -EPROTO);
+	answer.n_ignored = 0;
+	ck_assert_int_eq(ike_proposal_check_answer(&answer, &ours, &got), 0);
 	answer.n = 2;
 	answer.p[1] = answer.p[0];
 	ck_assert_int_eq(ike_proposal_check_answer(&answer, &ours, &got), -EPROTO);

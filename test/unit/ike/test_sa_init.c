@@ -271,6 +271,72 @@ START_TEST(test_sa_init_answers_charons_real_request)
 }
 END_TEST
 
+/*
+ * strongSwan's default offers (no proposals line; 5.9.8 from Debian 12, 6.0.1 from Debian 13,
+ * each with its stock plugins: 38+38 and 38+47 transforms) against the seeds' default
+ * aes256-sha256-modp2048: chosen, and the KE group asked for (charon sent another); with
+ * charon's own first group, answered at once; with nothing in common, NO_PROPOSAL_CHOSEN.
+ */
+START_TEST(test_sa_init_answers_strongswans_default_offers)
+{
+	static const struct {
+		const char *file;
+		uint16_t ke_group;
+	} caps[] = {
+		{ "strongswan/default-offer/charon-5.9.8.hex", IKE_DH_CURVE25519 },
+		{ "strongswan/default-offer/charon-6.0.1.hex", IKE_DH_ECP_256 },
+	};
+	struct ike_endpoint gw = ep(192, 0, 2, 2, 500), branch = ep(192, 0, 2, 1, 500);
+
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		char *hex = test_read_data(caps[i].file, NULL);
+		size_t len;
+		uint8_t *req = test_hex(hex, &len);
+		struct ike_pld_sa ours = suites_cbc_modp();
+		struct ike_init_cfg c = { .proposals = &ours };
+		struct ike_writer resp;
+		struct ike_init r;
+		struct ike_msg m;
+		struct ike_pld_notify n;
+		uint16_t group;
+
+		ike_writer_init(&resp, IKE_MAX_MSG_LEN);
+		ck_assert_int_eq(ike_init_respond(&r, &c, NULL, req, len, &gw, &branch, &resp),
+				 IKE_INIT_REFUSED);
+		ck_assert_uint_eq(r.notify, IKE_N_INVALID_KE_PAYLOAD);
+		ck_assert_int_eq(ike_msg_decode(resp.buf, resp.len, &m, NULL), 0);
+		ck_assert_int_eq(ike_chain_find_notify(&m.chain, IKE_N_INVALID_KE_PAYLOAD, &n), 0);
+		ck_assert_int_eq(ike_notify_invalid_ke_group(&n, &group), 0);
+		ck_assert_uint_eq(group, IKE_DH_MODP_2048);
+		ike_init_clear(&r);
+
+		ours.p[0].t[3].id = caps[i].ke_group;
+		ck_assert_int_eq(ike_init_respond(&r, &c, NULL, req, len, &gw, &branch, &resp),
+				 IKE_INIT_DONE);
+		ck_assert_uint_eq(r.suite.encr->id, IKE_ENCR_AES_CBC);
+		ck_assert_uint_eq(r.suite.dh->id, caps[i].ke_group);
+		ike_init_clear(&r);
+
+		ours.p[0].t[2] = T(IKE_TRANSFORM_INTEG, IKE_AUTH_HMAC_MD5_96, 0);
+		ck_assert_int_eq(ike_init_respond(&r, &c, NULL, req, len, &gw, &branch, &resp),
+				 IKE_INIT_REFUSED);
+		ck_assert_uint_eq(r.notify, IKE_N_NO_PROPOSAL_CHOSEN);
+		ck_assert_int_eq(ike_msg_decode(resp.buf, resp.len, &m, NULL), 0);
+		ck_assert_int_eq(ike_chain_find_notify(&m.chain, IKE_N_NO_PROPOSAL_CHOSEN, &n), 0);
+		ike_init_clear(&r);
+		/* Cut short, it is dropped, and the state names the field for the log. */
+		ck_assert_int_lt(ike_init_respond(&r, &c, NULL, req, len - 100, &gw, &branch, &resp),
+				 0);
+		ck_assert_ptr_nonnull(r.err.field);
+		ck_assert_ptr_nonnull(r.err.reason);
+		ike_init_clear(&r);
+		ike_writer_clear(&resp);
+		free(req);
+		free(hex);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ike_sa_init");
@@ -282,6 +348,7 @@ int main(void)
 	tcase_add_test(tc, test_sa_init_no_proposal_chosen_fails_the_initiator);
 	tcase_add_test(tc, test_sa_init_nat_detection);
 	tcase_add_test(tc, test_sa_init_answers_charons_real_request);
+	tcase_add_test(tc, test_sa_init_answers_strongswans_default_offers);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
