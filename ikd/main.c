@@ -341,6 +341,8 @@ int main(int argc, char **argv)
 	}
 	if (!check)
 		remove_stale_temporaries(d.conf.store);
+	/* The role's rules for the sites' POPs (site_validate()), from the store on. */
+	d.db.role = d.conf.role == CONF_ROLE_RESPONDER ? SITE_ROLE_RESPONDER : SITE_ROLE_INITIATOR;
 	if (load_store(&d) < 0)
 		return 1;
 	ikd_sites_changed(&d);
