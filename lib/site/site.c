@@ -613,17 +613,17 @@ static int host_bits(const char *cidr, char *ret_net, size_t len)
 	return 0;
 }
 
-/* The rules added after stores were first written (see site_validate_stored()). */
+/* Rules added after stores were first written (see site_validate_stored()). */
 static int validate_values(const struct site *s, char *err, size_t len)
 {
 	const char *why;
 	char net[SITE_ADDR_MAX + 8];
 
 	if (s->psk.p && s->psk.len < SITE_PSK_MIN && !s->psk_short)
-		return fail(err, len, -EINVAL, "site '%s' psk: %zu bytes, fewer than %d: one "
+		return fail(err, len, -EINVAL, "site '%s' psk: %zu byte%s, fewer than %d: one "
 			    "captured IKE_AUTH lets anyone try short keys offline (RFC 7296 "
 			    "§2.15); use a longer key, or psk-short yes to keep this one",
-			    s->name, s->psk.len, SITE_PSK_MIN);
+			    s->name, s->psk.len, s->psk.len == 1 ? "" : "s", SITE_PSK_MIN);
 	if (s->source_ip[0] && (why = not_unicast(s->source_ip)))
 		return fail(err, len, -EINVAL, "site '%s' source-ip '%s': %s (leave it empty for "
 			    "a dynamic address)", s->name, s->source_ip, why);
@@ -647,9 +647,10 @@ static int validate_values(const struct site *s, char *err, size_t len)
  * tunnel to at least two POPs, so a backup too unless vendor-rules is off; a gateway
  * (responder) accepts the site and needs none. POPs named must exist either way.
  */
-static int validate_pops(const struct site *s, const struct site_db *db, char *err, size_t len)
+static int validate_pops(const struct site *s, const struct site_db *db, bool require,
+			 char *err, size_t len)
 {
-	bool branch = !db || db->role == SITE_ROLE_INITIATOR;
+	bool branch = require && (!db || db->role == SITE_ROLE_INITIATOR);
 
 	if (branch && !*s->primary)
 		return fail(err, len, -EINVAL, "site '%s' primary: missing (a branch's site "
@@ -692,7 +693,7 @@ static int validate(const struct site *s, const struct site_db *db, bool values,
 		return fail(err, len, -EINVAL, "site '%s' psk: missing", s->name);
 	if (values && (rc = validate_values(s, err, len)) < 0)
 		return rc;
-	if ((rc = validate_pops(s, db, err, len)) < 0)
+	if ((rc = validate_pops(s, db, values, err, len)) < 0)
 		return rc;
 	if (s->ike_rekey_s >= s->ike_lifetime_s || s->child_rekey_s >= s->child_lifetime_s)
 		return fail(err, len, -EINVAL, "site '%s': rekey times must be below the lifetimes",

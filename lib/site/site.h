@@ -99,7 +99,7 @@ enum site_role {
 };
 
 struct site_db {
-	enum site_role role;		/* kept by site_db_clear and site_store_load */
+	enum site_role role;		/* kept by site_db_clear */
 	struct pop *pops;
 	size_t n_pops;
 	struct site *sites;
@@ -128,9 +128,10 @@ int site_set_psk(struct site *s, const uint8_t *psk, size_t len, char *err, size
  */
 int site_validate(const struct site *s, const struct site_db *db, char *err, size_t err_len);
 /*
- * What a store written by an earlier ikd must pass to load: site_validate without the rules
- * added since (PSK length, source-ip and selector values, POPs required), so an upgrade never
- * stops a working ikd; a later change to such a site must pass them all.
+ * What a store must pass to load: site_validate without the rules added since stores were
+ * first written (PSK length, source-ip and selector values) and without the role's POP
+ * requirement (POPs named must still exist), so an upgrade never stops a working ikd and a
+ * store loads whatever the role; a later change to such a site must pass them all.
  */
 int site_validate_stored(const struct site *s, const struct site_db *db, char *err,
 			 size_t err_len);

@@ -211,7 +211,7 @@ int site_store_load(const char *path, struct site_db *db, char *err, size_t len)
 	FILE *f;
 	int fd;
 
-	*db = (struct site_db){ .role = db->role };
+	memset(db, 0, sizeof(*db));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return fail(err, len, -errno, "store %s: %s", path, strerror(errno));

@@ -243,6 +243,8 @@ START_TEST(test_site_pops_needed_by_role)
 	ck_assert_int_eq(site_set(&s, "primary", "", err, sizeof(err)), 0);
 	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), -EINVAL);
 	ck_assert_msg(strstr(err, "site 'branch-12' primary: missing"), "%s", err);
+	/* A store loads whatever the role: the role's rules are for changes. */
+	ck_assert_msg(site_validate_stored(&s, &db, err, sizeof(err)) == 0, "%s", err);
 	/* On a gateway: no POP at all, whatever vendor-rules says. */
 	db.role = SITE_ROLE_RESPONDER;
 	ck_assert_msg(site_validate(&s, &db, err, sizeof(err)) == 0, "%s", err);
