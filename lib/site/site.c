@@ -762,7 +762,12 @@ uint32_t site_id_hash(const struct site *s)
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ k[i]) * 16777619u;
-	return h;
+	/* FNV-1a's low bits, which an index masks, mix poorly: a final avalanche (MurmurHash3). */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
 }
 
 const char *site_id_text(const struct site *s, char *buf, size_t len)
