@@ -33,17 +33,19 @@ int main(void)
 
 	for (int i = 0; i < 3; i++) {
 		struct pop p;
+		char gw[32];
 
+		snprintf(gw, sizeof(gw), "198.51.100.%d", i + 1);	/* one POP per gateway */
 		pop_init(&p);
 		pop_set(&p, "name", pops[i], err, sizeof(err));
-		pop_set(&p, "gateway", "198.51.100.1", err, sizeof(err));
+		pop_set(&p, "gateway", gw, err, sizeof(err));
 		site_db_add_pop(&db, &p, err, sizeof(err));
 	}
 	csv = malloc(cap);
 	len += (size_t)snprintf(csv + len, cap - len, "name,id,psk,primary,backups,traffic\n");
 	for (int i = 0; i < n; i++)
 		len += (size_t)snprintf(csv + len, cap - len,
-					"branch-%05d,b%d.example.com,key-%d,%s,%s,%s\n", i, i, i,
+					"branch-%05d,b%d.example.com,key-of-branch-%05d,%s,%s,%s\n", i, i, i,
 					pops[i % 3], pops[(i + 1) % 3], i % 2 ? "IoT" : "User");
 	t0 = now_s();
 	if (site_csv_import(&db, csv, len, NULL, 0, false, &rep) < 0)

@@ -354,6 +354,22 @@ static void rt_pops_changed(void *arg, const char *const *names, size_t n)
 	ikd_apply_pops(d, names, n);
 }
 
+/*
+ * Only the name changed: what ikd keeps by name follows it (the runtime record and the
+ * tunnels, the reqid its SAs and policies carry, the counters), so no tunnel goes down.
+ */
+static void rt_site_renamed(void *arg, const char *old_name, const char *new_name)
+{
+	struct ikd *d = arg;
+
+	log_notice("site '%s': renamed '%s'", old_name, new_name);
+	ikd_sites_changed(d);
+	kernel_reqid_rename(old_name, new_name);
+	ikd_metrics_rename(old_name, new_name);
+	ikd_site_renamed(d, old_name, new_name);
+	ikd_event(d, new_name, "", "renamed", "from '%s'", old_name);
+}
+
 static const struct ctl_runtime runtime = {
 	.site_runtime = rt_site,
 	.status = rt_status,
@@ -361,6 +377,7 @@ static const struct ctl_runtime runtime = {
 	.refresh = rt_refresh,
 	.sites_changed = rt_sites_changed,
 	.pops_changed = rt_pops_changed,
+	.site_renamed = rt_site_renamed,
 	.metrics = ikd_metrics_page,
 };
 

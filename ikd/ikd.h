@@ -277,6 +277,11 @@ int ikd_tunnels_init(struct ikd *d);
 void ikd_tunnels_clear(struct ikd *d);
 void ikd_receive(struct ikd *d, struct net_sock *s, uint8_t *buf, size_t len,
 		 const struct net_dgram *dg);
+/*
+ * A site was renamed (its record otherwise the same): its runtime record and its tunnels take
+ * the new name; nothing is restarted.
+ */
+void ikd_site_renamed(struct ikd *d, const char *old_name, const char *new_name);
 /* Bring the daemon's tunnels in line with the sites (start, stop, restart what changed). */
 void ikd_apply_sites(struct ikd *d, const char *const *names, size_t n);
 void ikd_apply_all(struct ikd *d);
@@ -333,6 +338,8 @@ int kernel_cidr_parse(const char *text, struct xfrm_addr *a, uint8_t *plen);
 /* A socket address as the kernel's XFRM address (the port left out). */
 void kernel_addr(const union net_addr *a, struct xfrm_addr *ret);
 uint32_t kernel_reqid(const struct ikd *d, const struct site *s);
+/* A site was renamed: it keeps its reqid, so its SAs and policies stay its own. */
+void kernel_reqid_rename(const char *old_name, const char *new_name);
 /* Start-up: remove the SAs and policies an earlier ikd left (ours by reqid and priority). */
 int kernel_reconcile(struct ikd *d);
 
@@ -365,6 +372,8 @@ void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct 
 void ikd_metrics_child_out_gone(struct ikd *d, const struct tunnel *t, const struct child *c);
 void ikd_metrics_start(struct ikd *d);
 void ikd_metrics_forget(const char *site);
+/* A site was renamed: its counters go on under the new name. */
+void ikd_metrics_rename(const char *old_name, const char *new_name);
 void ikd_metrics_clear(void);
 /* The control handler's `metrics` callback (ctl_runtime.metrics). */
 int ikd_metrics_page(void *arg, const struct site *const *sites, size_t n, struct ike_writer *w);

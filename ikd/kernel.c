@@ -131,6 +131,26 @@ uint32_t kernel_reqid(const struct ikd *d, const struct site *s)
 	return reqids[i].reqid;
 }
 
+void kernel_reqid_rename(const char *old_name, const char *new_name)
+{
+	struct reqid_entry *v = cap_reqids ? calloc(cap_reqids, sizeof(*v)) : NULL;
+
+	if (!v)
+		return;		/* none yet, or no memory: the site gets a new reqid when used */
+	for (size_t k = 0; k < cap_reqids; k++) {
+		struct reqid_entry e = reqids[k];
+
+		/* A deleted site's entry under the new name goes: its number is never reused. */
+		if (!e.reqid || !strcmp(e.name, new_name))
+			continue;
+		if (!strcmp(e.name, old_name))
+			snprintf(e.name, sizeof(e.name), "%s", new_name);
+		v[reqid_slot(v, cap_reqids, e.name)] = e;
+	}
+	free(reqids);
+	reqids = v;
+}
+
 void kernel_addr(const union net_addr *a, struct xfrm_addr *ret)
 {
 	memset(ret, 0, sizeof(*ret));

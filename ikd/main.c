@@ -343,6 +343,8 @@ int main(int argc, char **argv)
 		remove_stale_temporaries(d.conf.store);
 	if (load_store(&d) < 0)
 		return 1;
+	/* The role's rules for the sites' POPs (site_validate()) on every change. */
+	d.db.role = d.conf.role == CONF_ROLE_RESPONDER ? SITE_ROLE_RESPONDER : SITE_ROLE_INITIATOR;
 	ikd_sites_changed(&d);
 	if (check) {
 		printf("ikd: %s and %s are valid (%zu sites, %zu POPs)\n", d.conf_path, d.conf.store,

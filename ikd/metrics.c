@@ -100,6 +100,27 @@ void ikd_metrics_forget(const char *site)
 		}
 }
 
+void ikd_metrics_rename(const char *old_name, const char *new_name)
+{
+	struct site_acc **p, *a = NULL;
+
+	if (!n_buckets)
+		return;
+	ikd_metrics_forget(new_name);
+	for (p = &buckets[name_hash(old_name) & (n_buckets - 1)]; *p; p = &(*p)->next)
+		if (!strcmp((*p)->name, old_name)) {
+			a = *p;
+			*p = a->next;
+			break;
+		}
+	if (!a)
+		return;
+	snprintf(a->name, sizeof(a->name), "%s", new_name);
+	p = &buckets[name_hash(new_name) & (n_buckets - 1)];
+	a->next = *p;
+	*p = a;
+}
+
 void ikd_metrics_clear(void)
 {
 	for (size_t i = 0; i < n_buckets; i++)

@@ -1350,12 +1350,13 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 
 		if (!s->enabled || !site_has_id(s, idi))
 			continue;
+		/* The site it matched, named in the log whatever comes next. */
+		tix_set_site(d, t, s->name);
 		if (s->source_ip[0] && (net_addr_parse(s->source_ip, 0, &src) < 0 ||
 					!net_addr_equal(&src, &t->remote, false))) {
 			lc->wrong_source = true;
 			return -ENOENT;
 		}
-		tix_set_site(d, t, s->name);
 		if (tunnel_config(t, s) < 0)
 			return -ENOENT;
 		ret->psk = &s->psk;
@@ -1455,12 +1456,15 @@ static void on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	if (rc == IKE_AUTH_REFUSED) {
 		d->stats.auth_failed++;
 		ikd_count_failure(d, t->site, CTL_HS_AUTH_FAILED);
-		peer_log(LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s '%s'",
-			 from, lc.not_accepting ?
-			 "not accepting new tunnels (downstream check), identity" :
-			 !t->site[0] && !lc.wrong_source ? "unknown identity" :
-			 lc.wrong_source ? "wrong source address for identity" :
-			 "bad pre-shared key for site", lc.idi_text);
+		if (t->site[0])
+			peer_log(LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s "
+				 "for site '%s' (identity '%s')", from, lc.wrong_source ?
+				 "wrong source address" : "bad pre-shared key", t->site, lc.idi_text);
+		else
+			peer_log(LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s "
+				 "'%s'", from, lc.not_accepting ?
+				 "not accepting new tunnels (downstream check), identity" :
+				 "unknown identity", lc.idi_text);
 		ikd_event(d, t->site[0] ? t->site : "", from, "refused",
 			  "IKE_AUTH refused (AUTHENTICATION_FAILED) for identity '%s'", lc.idi_text);
 		send_msg(t, &t->pending);
@@ -3023,4 +3027,26 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 		c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
 		tun_kick(t);
 	}
+}
+
+/* ---- a site renamed ---- */
+
+/*
+ * Only the name changed (`xfrmctl site rename`): the runtime record (active POP, hold-down,
+ * the record its policies were made from) and each tunnel of the site take the new name, so
+ * the tunnels, their SAs and the policies stay as they are.
+ */
+void ikd_site_renamed(struct ikd *d, const char *old_name, const char *new_name)
+{
+	struct site_rt *r;
+	struct tunnel *t;
+
+	site_rt_drop(d, new_name);	/* none: the name was free; never two records for it */
+	r = site_rt_get(d, old_name, false);
+	if (r) {
+		snprintf(r->name, sizeof(r->name), "%s", new_name);
+		snprintf(r->pol.name, sizeof(r->pol.name), "%s", new_name);
+	}
+	while ((t = tix_site_next(d, old_name, NULL)))
+		tix_set_site(d, t, new_name);
 }

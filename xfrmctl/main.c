@@ -12,7 +12,7 @@ static const struct xc_object {
 	int (*fn)(struct xc *x, int argc, char **argv);
 	const char *synopsis;
 } objects[] = {
-	{ "site", xc_site, "site add|edit|show|list|enable|disable|delete|import|export ..." },
+	{ "site", xc_site, "site add|edit|show|list|enable|disable|delete|import|export|rename ..." },
 	{ "pop", xc_pop, "pop add|edit|show|list|delete ..." },
 	{ "sa", xc_sa, "sa list" },
 	{ "status", xc_status, "status" },

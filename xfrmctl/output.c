@@ -96,7 +96,8 @@ enum xo_kind xo_key_kind(const char *key)
 	};
 	/* Fields that are always yes or no ("kernel-esp" may carry a reason: a string). */
 	static const char *const bools[] = {
-		"enabled", "accepting", "vendor-rules", "dry-run", "active", "installed", "nat",
+		"enabled", "accepting", "vendor-rules", "psk-short", "dry-run", "active", "installed",
+		"nat",
 	};
 	static const char *const lists[] = { "backups", "local-ts", "remote-ts" };
 	size_t kl = strlen(key);

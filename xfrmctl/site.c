@@ -270,6 +270,18 @@ static int site_delete(struct xc *x, int argc, char **argv)
 	return names_verb(x, CTL_SITE_DELETE, "site delete", argc, argv);
 }
 
+static int site_rename(struct xc *x, int argc, char **argv)
+{
+	struct xc_req r;
+
+	if (argc != 2)
+		return xc_usage("site rename: OLD and NEW names (site rename OLD NEW)");
+	xc_req_begin(&r, CTL_SITE_RENAME);
+	xc_req_str(&r, CTL_A_NAME, argv[0]);
+	xc_req_str(&r, CTL_A_NAME, argv[1]);
+	return xc_call(x, &r);
+}
+
 static int has_psk_column(void *arg, unsigned line, char **fields, size_t n)
 {
 	bool *found = arg;
@@ -466,6 +478,7 @@ static const struct xc_verb site_verbs[] = {
 	{ "delete", site_delete, "NAME ..." },
 	{ "import", site_import, "FILE.csv [--secrets FILE] [--dry-run]" },
 	{ "export", site_export, "[--with-psk] [FILE]" },
+	{ "rename", site_rename, "OLD NEW" },
 };
 
 int xc_site(struct xc *x, int argc, char **argv)

@@ -228,6 +228,7 @@ const char *ctl_verb_name(uint16_t verb)
 		[CTL_POP_SHOW] = "pop show", [CTL_POP_ADD] = "pop add", [CTL_POP_EDIT] = "pop edit",
 		[CTL_POP_DELETE] = "pop delete", [CTL_SA_LIST] = "sa list",
 		[CTL_REFRESH] = "refresh", [CTL_MONITOR] = "monitor", [CTL_METRICS] = "metrics",
+		[CTL_SITE_RENAME] = "site rename",
 	};
 
 	return verb > 0 && verb < CTL_VERB_MAX ? names[verb] : "unknown";

@@ -28,6 +28,7 @@ enum ctl_verb {
 	CTL_POP_LIST, CTL_POP_SHOW, CTL_POP_ADD, CTL_POP_EDIT, CTL_POP_DELETE,
 	CTL_SA_LIST, CTL_REFRESH, CTL_MONITOR,
 	CTL_METRICS,		/* appended: the numbers above do not move */
+	CTL_SITE_RENAME,	/* names: old, new */
 	CTL_VERB_MAX,
 };
 

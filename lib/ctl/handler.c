@@ -177,6 +177,8 @@ static int parse_parts(struct req *r, const struct verb *v)
 				    attr_name(a->type));
 		}
 	}
+	if (v->min_names == 2 && (n_names < 2 || n_names > 2))
+		return fail(r, -EINVAL, "%s: takes two names, the old and the new", what);
 	if (n_names < v->min_names)
 		return fail(r, -EINVAL, "%s: no name given", what);
 	if (n_names > v->max_names)
@@ -267,7 +269,8 @@ static int put_site_fields(struct ike_writer *w, const struct site *s)
 	rc = rc ?: put_kv_u32(w, "child-rekey", s->child_rekey_s);
 	rc = rc ?: put_kv_u32(w, "dpd-interval", s->dpd_interval_s);
 	rc = rc ?: put_kv_u32(w, "max-child-sas", s->max_child_sas);
-	return rc ?: ctl_put_kv(w, "vendor-rules", s->vendor_rules ? "yes" : "no");
+	rc = rc ?: ctl_put_kv(w, "vendor-rules", s->vendor_rules ? "yes" : "no");
+	return rc ?: ctl_put_kv(w, "psk-short", s->psk_short ? "yes" : "no");
 }
 
 static int put_pop_fields(struct ike_writer *w, const struct pop *p, size_t n_primary,
@@ -666,6 +669,32 @@ static int site_edit(struct req *r)
 	return 0;
 }
 
+/*
+ * A new name, nothing else: the record keeps its identity, key and POPs, and the daemon its
+ * tunnels and SAs (ctl_runtime.site_renamed), so nothing goes down.
+ */
+static int site_rename(struct req *r)
+{
+	struct site_db *db = r->h->db;
+	const char *from = r->names[0], *to = r->names[1];
+	const struct ctl_runtime *rt = r->h->rt;
+	ssize_t i;
+	int rc;
+
+	rc = site_db_rename_site(db, from, to, r->err, r->err_len);
+	if (rc < 0)
+		return prefix_err(r, rc, "site", from);
+	i = site_pos(db, to);
+	rc = save(r, db);
+	if (rc < 0) {
+		strcpy(db->sites[i].name, from);
+		return rc;
+	}
+	if (rt && rt->site_renamed)
+		rt->site_renamed(rt->arg, from, to);
+	return 0;
+}
+
 static int site_set_enabled(struct req *r, bool enabled)
 {
 	struct site_db *db = r->h->db;
@@ -778,6 +807,7 @@ static void db_free(struct site_db *db)
 static int db_copy(struct site_db *dst, const struct site_db *src)
 {
 	memset(dst, 0, sizeof(*dst));
+	dst->role = src->role;
 	dst->pops = malloc((src->n_pops ? src->n_pops : 1) * sizeof(*dst->pops));
 	dst->sites = calloc(src->n_sites ? src->n_sites : 1, sizeof(*dst->sites));
 	if (!dst->pops || !dst->sites) {
@@ -825,7 +855,7 @@ static bool site_same(const struct site *a, const struct site *b)
 	       a->child_lifetime_s == b->child_lifetime_s &&
 	       a->ike_rekey_s == b->ike_rekey_s && a->child_rekey_s == b->child_rekey_s &&
 	       a->max_child_sas == b->max_child_sas && a->dpd_interval_s == b->dpd_interval_s &&
-	       a->vendor_rules == b->vendor_rules;
+	       a->vendor_rules == b->vendor_rules && a->psk_short == b->psk_short;
 }
 
 /* The sites of after that are new or differ from before: names point into after. */
@@ -1181,6 +1211,8 @@ static const struct verb verbs[CTL_VERB_MAX] = {
 	[CTL_REFRESH] = { .fn = do_refresh },
 	[CTL_MONITOR] = { .fn = do_monitor },
 	[CTL_METRICS] = { .fn = do_metrics, .attrs = A(CTL_A_KV) },
+	[CTL_SITE_RENAME] = { .fn = site_rename,
+		.attrs = A(CTL_A_NAME), .min_names = 2, .max_names = 2 },
 };
 
 int ctl_reply_error(struct ike_writer *w, uint32_t id, int status, const char *msg)

@@ -43,6 +43,11 @@ struct ctl_runtime {
 	 */
 	void (*sites_changed)(void *arg, const char *const *names, size_t n);
 	void (*pops_changed)(void *arg, const char *const *names, size_t n);
+	/*
+	 * After a rename is saved: the site's record is the same under its new name, so the
+	 * daemon renames what it keeps by name (tunnels, SAs, counters) and restarts nothing.
+	 */
+	void (*site_renamed)(void *arg, const char *old_name, const char *new_name);
 	void *arg;
 };
 

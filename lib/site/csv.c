@@ -136,7 +136,7 @@ static const char *const columns[] = {
 	"name", "id", "source-ip", "psk", "primary", "backups", "traffic", "enabled", "local-ts",
 	"remote-ts", "mark", "if-id", "ike-proposals", "esp-proposals", "ike-lifetime",
 	"child-lifetime", "ike-rekey", "child-rekey", "max-child-sas", "dpd-interval",
-	"vendor-rules",
+	"vendor-rules", "psk-short",
 };
 #define N_COLUMNS (sizeof(columns) / sizeof(columns[0]))
 
@@ -306,6 +306,48 @@ static int on_record(void *arg, unsigned line, char **f, size_t n)
 	return 0;
 }
 
+/*
+ * One identity, one site (a gateway tells sites apart by it), checked once every row is in:
+ * an index over the result makes it O(1) a site, and a row may take an identity that a later
+ * row gives up. A pair is reported on the line of a row that made it (the later one when both
+ * did); a pair the store already held, untouched by this file, is not this import's doing.
+ */
+static int check_ids(struct import *im)
+{
+	struct site_index_id ix = { 0 };
+	const struct site *sites = im->db->sites;
+	char msg[SITE_ERR_MAX], a[SITE_ID_MAX + 8], where[32];
+	size_t r, other;
+	unsigned lother;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < im->db->n_sites; i++) {
+		ssize_t o = site_index_id_find(&ix, sites, &sites[i]);
+		unsigned li = i < im->cap_rows ? im->row_of[i] : 0;
+		unsigned lo = o >= 0 && (size_t)o < im->cap_rows ? im->row_of[o] : 0;
+
+		if (o < 0) {
+			rc = site_index_id_add(&ix, sites, i);
+			continue;
+		}
+		if (!li && !lo)
+			continue;
+		/* r: the row reported; other: the site whose identity it is. */
+		r = li >= lo ? i : (size_t)o;
+		other = r == i ? (size_t)o : i;
+		lother = r == i ? lo : li;
+		if (lother)
+			snprintf(where, sizeof(where), "line %u", lother);
+		else
+			snprintf(where, sizeof(where), "in the store");
+		snprintf(msg, sizeof(msg), "site '%s' id '%s': already the identity of site '%s' (%s)",
+			 sites[r].name, site_id_text(&sites[r], a, sizeof(a)), sites[other].name, where);
+		report(im->rep, li >= lo ? li : lo, msg);
+	}
+	site_index_id_clear(&ix);
+	return rc;
+}
+
 struct secrets_ctx {
 	struct site_db *db;
 	int name_col, psk_col;
@@ -371,6 +413,7 @@ int site_csv_import(struct site_db *db, const char *text, size_t len, const char
 	if (db->n_pops)
 		memcpy(work.pops, db->pops, db->n_pops * sizeof(*db->pops));
 	work.n_pops = db->n_pops;
+	work.role = db->role;
 	im.cap_sites = db->n_sites;
 	for (size_t i = 0; i < db->n_sites; i++, work.n_sites++)
 		if (site_copy(&work.sites[i], &db->sites[i]) < 0 ||
@@ -398,6 +441,8 @@ int site_csv_import(struct site_db *db, const char *text, size_t len, const char
 	}
 	if (rc == 0 && !im.have_header)
 		report(rep, 1, "empty: no header row");
+	if (rc == 0 && !rep->n_errors)
+		rc = check_ids(&im);
 	rc = rep->n_errors ? -EINVAL : rc;
 	if (rc == 0 && !dry_run) {
 		/* Swap: the sites are the new ones, the POPs were only read. */
@@ -479,8 +524,10 @@ int site_csv_export(const struct site_db *db, bool with_psk, char **ret, size_t 
 							      s->backups[b]);
 			} else if (!strcmp(k, "traffic")) {
 				snprintf(v, sizeof(v), "%s", site_traffic_name(s->traffic));
-			} else if (!strcmp(k, "enabled") || !strcmp(k, "vendor-rules")) {
-				snprintf(v, sizeof(v), "%s", (k[0] == 'e' ? s->enabled : s->vendor_rules) ?
+			} else if (!strcmp(k, "enabled") || !strcmp(k, "vendor-rules") ||
+				   !strcmp(k, "psk-short")) {
+				snprintf(v, sizeof(v), "%s", (k[0] == 'e' ? s->enabled : k[0] == 'v' ?
+							      s->vendor_rules : s->psk_short) ?
 					 "yes" : "no");
 			} else if (!strcmp(k, "local-ts") || !strcmp(k, "remote-ts")) {
 				bool l = k[0] == 'l';

@@ -1,4 +1,5 @@
 /* Changes to the site database: validated first, all or nothing (see site.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +38,32 @@ static ssize_t site_index(const struct site_db *db, const char *name)
 	return -1;
 }
 
+/* The address as bytes (family first), so "2001:db8::1" and "2001:DB8:0::1" compare equal. */
+static bool same_address(const char *a, const char *b)
+{
+	uint8_t x[17], y[17];
+
+	x[0] = inet_pton(AF_INET, a, x + 1) == 1 ? 4 : inet_pton(AF_INET6, a, x + 1) == 1 ? 6 : 0;
+	y[0] = inet_pton(AF_INET, b, y + 1) == 1 ? 4 : inet_pton(AF_INET6, b, y + 1) == 1 ? 6 : 0;
+	return x[0] && x[0] == y[0] && !memcmp(x + 1, y + 1, x[0] == 4 ? 4 : 16);
+}
+
+/*
+ * Two POPs at one gateway address are one peer: a site's tunnels to both would be two IKE
+ * SAs with one identity at the same gateway, which keeps one per site (a new one replaces
+ * the old, RFC 7296 §2.4), so they would replace each other without end.
+ */
+static int check_gateway(const struct site_db *db, const struct pop *p, char *err, size_t len)
+{
+	for (size_t i = 0; i < db->n_pops; i++)
+		if (strcmp(db->pops[i].name, p->name) && same_address(db->pops[i].gateway, p->gateway))
+			return fail(err, len, -EEXIST, "pop '%s' gateway '%s': already the gateway of "
+				    "pop '%s' (one gateway keeps one IKE SA per site: a site's tunnels "
+				    "to both would replace each other)", p->name, p->gateway,
+				    db->pops[i].name);
+	return 0;
+}
+
 int site_db_add_pop(struct site_db *db, const struct pop *p, char *err, size_t len)
 {
 	struct pop *v;
@@ -46,6 +73,9 @@ int site_db_add_pop(struct site_db *db, const struct pop *p, char *err, size_t l
 		return rc;
 	if (pop_index(db, p->name) >= 0)
 		return fail(err, len, -EEXIST, "pop '%s': exists", p->name);
+	rc = check_gateway(db, p, err, len);
+	if (rc < 0)
+		return rc;
 	v = realloc(db->pops, (db->n_pops + 1) * sizeof(*v));
 	if (!v)
 		return fail(err, len, -ENOMEM, "pop '%s': out of memory", p->name);
@@ -72,6 +102,7 @@ int site_db_edit_pop(struct site_db *db, const char *name, const char *const *kv
 		rc = pop_set(&copy, kv[k], kv[k + 1], err, len);
 	}
 	rc = rc ?: pop_validate(&copy, err, len);
+	rc = rc ?: check_gateway(db, &copy, err, len);
 	if (rc == 0)
 		db->pops[i] = copy;
 	return rc;
@@ -105,6 +136,34 @@ int site_db_delete_pop(struct site_db *db, const char *name, char *err, size_t l
 	return 0;
 }
 
+const struct site *site_db_find_id(const struct site_db *db, const struct site *s, ssize_t skip)
+{
+	uint32_t h = site_id_hash(s);
+
+	for (size_t i = 0; i < db->n_sites; i++)
+		if ((ssize_t)i != skip && site_id_hash(&db->sites[i]) == h &&
+		    site_same_id(&db->sites[i], s))
+			return &db->sites[i];
+	return NULL;
+}
+
+/*
+ * One identity, one site: a gateway finds the site of an IKE_AUTH by its identity, so a
+ * second site with it would never authenticate (RFC 7296 §2.15 keys the PSK by identity).
+ */
+static int check_id(const struct site_db *db, const struct site *s, ssize_t skip, char *err,
+		    size_t len)
+{
+	const struct site *o = site_db_find_id(db, s, skip);
+	char a[SITE_ID_MAX + 8], b[SITE_ID_MAX + 8];
+
+	if (!o)
+		return 0;
+	return fail(err, len, -EEXIST, "site '%s' id '%s': already the identity of site '%s' (%s);"
+		    " a gateway tells sites apart by identity", s->name, site_id_text(s, a, sizeof(a)),
+		    o->name, site_id_text(o, b, sizeof(b)));
+}
+
 int site_db_add_site(struct site_db *db, const struct site *s, char *err, size_t len)
 {
 	struct site *v;
@@ -114,6 +173,9 @@ int site_db_add_site(struct site_db *db, const struct site *s, char *err, size_t
 		return rc;
 	if (site_index(db, s->name) >= 0)
 		return fail(err, len, -EEXIST, "site '%s': exists", s->name);
+	rc = check_id(db, s, -1, err, len);
+	if (rc < 0)
+		return rc;
 	v = realloc(db->sites, (db->n_sites + 1) * sizeof(*v));
 	if (!v)
 		return fail(err, len, -ENOMEM, "site '%s': out of memory", s->name);
@@ -139,15 +201,38 @@ int site_db_edit_site(struct site_db *db, const char *name, const char *const *k
 	rc = site_copy(&copy, &db->sites[i]);
 	for (size_t k = 0; rc == 0 && k < n_kv; k += 2)
 		rc = !strcmp(kv[k], "name") ?
-			fail(err, len, -EINVAL, "site '%s': a site is not renamed", name) :
+			fail(err, len, -EINVAL, "site '%s': name: a site is renamed with site rename "
+			     "OLD NEW", name) :
 			site_set(&copy, kv[k], kv[k + 1], err, len);
 	rc = rc ?: site_validate(&copy, db, err, len);
+	rc = rc ?: check_id(db, &copy, i, err, len);
 	if (rc < 0) {
 		site_clear(&copy);
 		return rc;
 	}
 	site_clear(&db->sites[i]);
 	db->sites[i] = copy;
+	return 0;
+}
+
+int site_db_rename_site(struct site_db *db, const char *old_name, const char *new_name,
+			char *err, size_t len)
+{
+	ssize_t i = site_index(db, old_name);
+	struct site probe;
+	int rc;
+
+	if (i < 0)
+		return fail(err, len, -ENOENT, "site '%s': no such site", old_name);
+	site_init(&probe);
+	rc = site_set(&probe, "name", new_name, err, len);
+	if (rc < 0)
+		return rc;
+	if (!strcmp(old_name, new_name))
+		return fail(err, len, -EINVAL, "site '%s': already its name", old_name);
+	if (site_index(db, new_name) >= 0)
+		return fail(err, len, -EEXIST, "site '%s': exists", new_name);
+	strcpy(db->sites[i].name, probe.name);
 	return 0;
 }
 

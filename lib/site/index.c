@@ -61,3 +61,56 @@ void site_index_clear(struct site_index *ix)
 	free(ix->slots);
 	memset(ix, 0, sizeof(*ix));
 }
+
+/* ---- by identity ---- */
+
+static size_t id_slot(const struct site_index_id *ix, const struct site *sites,
+		      const struct site *s, uint32_t h)
+{
+	size_t mask = ix->cap - 1, i = h & mask;
+
+	while (ix->slots[i] && !site_same_id(&sites[ix->slots[i] - 1], s))
+		i = (i + 1) & mask;
+	return i;
+}
+
+int site_index_id_add(struct site_index_id *ix, const struct site *sites, size_t pos)
+{
+	if (2 * (ix->n + 1) > ix->cap) {
+		size_t cap = ix->cap ? 2 * ix->cap : 1024;
+		uint32_t *old = ix->slots, *slots = calloc(cap, sizeof(*slots));
+		size_t old_cap = ix->cap;
+
+		if (!slots)
+			return -ENOMEM;
+		ix->slots = slots;
+		ix->cap = cap;
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i]) {
+				const struct site *o = &sites[old[i] - 1];
+
+				ix->slots[id_slot(ix, sites, o, site_id_hash(o))] = old[i];
+			}
+		free(old);
+	}
+	ix->slots[id_slot(ix, sites, &sites[pos], site_id_hash(&sites[pos]))] = (uint32_t)pos + 1;
+	ix->n++;
+	return 0;
+}
+
+ssize_t site_index_id_find(const struct site_index_id *ix, const struct site *sites,
+			   const struct site *s)
+{
+	size_t i;
+
+	if (!ix->cap)
+		return -1;
+	i = id_slot(ix, sites, s, site_id_hash(s));
+	return ix->slots[i] ? (ssize_t)ix->slots[i] - 1 : -1;
+}
+
+void site_index_id_clear(struct site_index_id *ix)
+{
+	free(ix->slots);
+	memset(ix, 0, sizeof(*ix));
+}

@@ -359,7 +359,8 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 			return fail(err, len, -EINVAL, "source-ip '%s': not an IP address", v);
 		strcpy(s->source_ip, v);
 	} else if (!strcmp(key, "primary")) {
-		if (!valid_name(v))
+		/* Empty: none (a gateway's site; site_validate() says where one is needed). */
+		if (*v && !valid_name(v))
 			return fail(err, len, -EINVAL, "primary '%s': not a POP name", v);
 		strcpy(s->primary, v);
 	} else if (!strcmp(key, "backups")) {
@@ -382,9 +383,9 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 			n++;
 			p += l + (comma ? 1 : 0);
 		}
-		if (n == 0)
-			return fail(err, len, -EINVAL, "backups '%s': at least one backup POP", v);
-		memcpy(s->backups, names, sizeof(names[0]) * n);
+		/* Empty: none (site_validate() says where one is needed). */
+		if (n)
+			memcpy(s->backups, names, sizeof(names[0]) * n);
 		s->n_backups = n;
 	} else if (!strcmp(key, "traffic")) {
 		size_t i;
@@ -456,6 +457,10 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 		if (parse_bool(v, &b) < 0)
 			return fail(err, len, -EINVAL, "vendor-rules '%s': yes or no", v);
 		s->vendor_rules = b;
+	} else if (!strcmp(key, "psk-short")) {
+		if (parse_bool(v, &b) < 0)
+			return fail(err, len, -EINVAL, "psk-short '%s': yes or no", v);
+		s->psk_short = b;
 	} else if (!strcmp(key, "psk")) {
 		/* Never from a command line, never echoed: see site_set_psk(). */
 		return fail(err, len, -EPERM, "psk: give it from a file or stdin, not as a value");
@@ -545,25 +550,118 @@ void site_db_clear(struct site_db *db)
 		site_clear(&db->sites[i]);
 	free(db->sites);
 	free(db->pops);
-	memset(db, 0, sizeof(*db));
+	*db = (struct site_db){ .role = db->role };
 }
 
-int site_validate(const struct site *s, const struct site_db *db, char *err, size_t len)
+/*
+ * An address no peer can have: the unspecified address, multicast, IPv4's limited broadcast.
+ * NULL when the address is one a host can use.
+ */
+static const char *not_unicast(const char *v)
 {
-	const char *bad = "";
+	uint8_t a[16];
 
-	if (!*s->name)
-		return fail(err, len, -EINVAL, "name: missing");
-	if (!*s->id)
-		return fail(err, len, -EINVAL, "site '%s' id: missing", s->name);
-	if (!s->psk.p)
-		return fail(err, len, -EINVAL, "site '%s' psk: missing", s->name);
-	if (!*s->primary)
-		return fail(err, len, -EINVAL, "site '%s' primary: missing", s->name);
-	/* The seeds: tunnels to at least two POPs. */
-	if (s->n_backups == 0)
-		return fail(err, len, -EINVAL, "site '%s' backups: at least one backup POP", s->name);
-	if (db && !site_db_find_pop(db, s->primary))
+	if (inet_pton(AF_INET, v, a) == 1) {
+		if (!a[0] && !a[1] && !a[2] && !a[3])
+			return "the unspecified address, not a peer's";
+		if ((a[0] & 0xf0) == 0xe0)
+			return "a multicast address, not a peer's";
+		if (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255)
+			return "the broadcast address, not a peer's";
+		return NULL;
+	}
+	if (inet_pton(AF_INET6, v, a) == 1) {
+		static const uint8_t zero[16];
+
+		if (!memcmp(a, zero, sizeof(zero)))
+			return "the unspecified address, not a peer's";
+		if (a[0] == 0xff)
+			return "a multicast address, not a peer's";
+	}
+	return NULL;
+}
+
+/*
+ * A selector with host bits set ("10.1.1.5/24") is not the network its author meant, and the
+ * kernel and the peer would each read it their own way: 0 with the network in ret_net, or -1.
+ */
+static int host_bits(const char *cidr, char *ret_net, size_t len)
+{
+	char addr[SITE_ADDR_MAX], net[SITE_ADDR_MAX];
+	const char *slash = strchr(cidr, '/');
+	uint8_t a[16];
+	int family, plen, bytes;
+	bool set = false;
+
+	if (!slash || (size_t)(slash - cidr) >= sizeof(addr))
+		return -1;
+	memcpy(addr, cidr, (size_t)(slash - cidr));
+	addr[slash - cidr] = '\0';
+	family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	bytes = family == AF_INET ? 4 : 16;
+	if (inet_pton(family, addr, a) != 1)
+		return -1;
+	plen = atoi(slash + 1);
+	for (int bit = plen; bit < 8 * bytes; bit++)
+		if (a[bit / 8] & (0x80 >> (bit % 8))) {
+			set = true;
+			a[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+		}
+	if (!set || !inet_ntop(family, a, net, sizeof(net)))
+		return -1;
+	snprintf(ret_net, len, "%s/%u", net, (unsigned)plen & 0xff);
+	return 0;
+}
+
+/* Rules added after stores were first written (see site_validate_stored()). */
+static int validate_values(const struct site *s, char *err, size_t len)
+{
+	const char *why;
+	char net[SITE_ADDR_MAX + 8];
+
+	if (s->psk.p && s->psk.len < SITE_PSK_MIN && !s->psk_short)
+		return fail(err, len, -EINVAL, "site '%s' psk: %zu byte%s, fewer than %d: one "
+			    "captured IKE_AUTH lets anyone try short keys offline (RFC 7296 "
+			    "§2.15); use a longer key, or psk-short yes to keep this one",
+			    s->name, s->psk.len, s->psk.len == 1 ? "" : "s", SITE_PSK_MIN);
+	if (s->source_ip[0] && (why = not_unicast(s->source_ip)))
+		return fail(err, len, -EINVAL, "site '%s' source-ip '%s': %s (leave it empty for "
+			    "a dynamic address)", s->name, s->source_ip, why);
+	for (int l = 0; l < 2; l++) {
+		size_t n = l ? s->n_remote_ts : s->n_local_ts;
+
+		for (size_t i = 0; i < n; i++) {
+			const char *ts = l ? s->remote_ts[i] : s->local_ts[i];
+
+			if (host_bits(ts, net, sizeof(net)) == 0)
+				return fail(err, len, -EINVAL, "site '%s' %s '%s': host bits set; "
+					    "the network is %s", s->name, l ? "remote-ts" : "local-ts",
+					    ts, net);
+		}
+	}
+	return 0;
+}
+
+/*
+ * The POPs a site needs. A branch (initiator) connects to its primary, and the seeds want a
+ * tunnel to at least two POPs, so a backup too unless vendor-rules is off; a gateway
+ * (responder) accepts the site and needs none. POPs named must exist either way.
+ */
+static int validate_pops(const struct site *s, const struct site_db *db, bool require,
+			 char *err, size_t len)
+{
+	bool branch = require && (!db || db->role == SITE_ROLE_INITIATOR);
+
+	if (branch && !*s->primary)
+		return fail(err, len, -EINVAL, "site '%s' primary: missing (a branch's site "
+			    "connects to its primary POP)", s->name);
+	if (branch && s->vendor_rules && s->n_backups == 0)
+		return fail(err, len, -EINVAL, "site '%s' backups: at least one backup POP (the "
+			    "POPs want tunnels to two of them; vendor-rules no for one POP)", s->name);
+	if (!*s->primary && s->n_backups)
+		return fail(err, len, -EINVAL, "site '%s' backups: backups without a primary POP",
+			    s->name);
+	if (db && *s->primary && !site_db_find_pop(db, s->primary))
 		return fail(err, len, -ENOENT, "site '%s' primary '%s': no such POP", s->name,
 			    s->primary);
 	for (size_t i = 0; i < s->n_backups; i++) {
@@ -578,6 +676,25 @@ int site_validate(const struct site *s, const struct site_db *db, char *err, siz
 			return fail(err, len, -ENOENT, "site '%s' backups '%s': no such POP",
 				    s->name, s->backups[i]);
 	}
+	return 0;
+}
+
+static int validate(const struct site *s, const struct site_db *db, bool values, char *err,
+		    size_t len)
+{
+	const char *bad = "";
+	int rc;
+
+	if (!*s->name)
+		return fail(err, len, -EINVAL, "name: missing");
+	if (!*s->id)
+		return fail(err, len, -EINVAL, "site '%s' id: missing", s->name);
+	if (!s->psk.p)
+		return fail(err, len, -EINVAL, "site '%s' psk: missing", s->name);
+	if (values && (rc = validate_values(s, err, len)) < 0)
+		return rc;
+	if ((rc = validate_pops(s, db, values, err, len)) < 0)
+		return rc;
 	if (s->ike_rekey_s >= s->ike_lifetime_s || s->child_rekey_s >= s->child_lifetime_s)
 		return fail(err, len, -EINVAL, "site '%s': rekey times must be below the lifetimes",
 			    s->name);
@@ -598,4 +715,63 @@ int site_validate(const struct site *s, const struct site_db *db, char *err, siz
 		return fail(err, len, -EINVAL, "site '%s' proposals: %s is not in the POPs' "
 			    "supported suites (vendor-rules no for another peer)", s->name, bad);
 	return 0;
+}
+
+int site_validate(const struct site *s, const struct site_db *db, char *err, size_t len)
+{
+	return validate(s, db, true, err, len);
+}
+
+int site_validate_stored(const struct site *s, const struct site_db *db, char *err, size_t len)
+{
+	return validate(s, db, false, err, len);
+}
+
+/* An identity's bytes as a gateway compares them: addresses binary, names lower-cased. */
+static size_t id_key(const struct site *s, uint8_t *buf, size_t cap)
+{
+	size_t n;
+
+	if ((s->id_type == SITE_ID_IPV4 && inet_pton(AF_INET, s->id, buf) == 1))
+		return 4;
+	if ((s->id_type == SITE_ID_IPV6 && inet_pton(AF_INET6, s->id, buf) == 1))
+		return 16;
+	n = strnlen(s->id, cap);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)tolower((unsigned char)s->id[i]);
+	return n;
+}
+
+bool site_same_id(const struct site *a, const struct site *b)
+{
+	uint8_t ka[SITE_ID_MAX], kb[SITE_ID_MAX];
+	size_t na, nb;
+
+	if (a->id_type != b->id_type)
+		return false;
+	na = id_key(a, ka, sizeof(ka));
+	nb = id_key(b, kb, sizeof(kb));
+	return na == nb && !memcmp(ka, kb, na);
+}
+
+uint32_t site_id_hash(const struct site *s)
+{
+	uint8_t k[SITE_ID_MAX];
+	size_t n = id_key(s, k, sizeof(k));
+	uint32_t h = 2166136261u ^ (uint32_t)s->id_type;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * 16777619u;
+	/* FNV-1a's low bits, which an index masks, mix poorly: a final avalanche (MurmurHash3). */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+const char *site_id_text(const struct site *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%s", site_id_type_name(s->id_type), s->id);
+	return buf;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "crypto/secret.h"
 
@@ -21,6 +22,12 @@
 #define SITE_MAX_BACKUPS	8
 #define SITE_MAX_TS		8
 #define SITE_PSK_MAX		256
+/*
+ * Shorter keys are refused unless the site says psk-short yes: whoever captures one IKE_AUTH
+ * can try keys offline at the speed of a PRF (RFC 7296 §2.15), so a short key falls to a
+ * brute-force search without the gateway ever seeing a guess.
+ */
+#define SITE_PSK_MIN		16
 #define SITE_ERR_MAX		256
 
 /* The seeds' rule: rekey at least 10 minutes before the 24 h / 2 h lifetimes. */
@@ -78,9 +85,21 @@ struct site {
 	uint32_t max_child_sas;
 	uint32_t dpd_interval_s;
 	bool vendor_rules;		/* false: the peer is not a Netskope POP; the seeds' limits off */
+	bool psk_short;			/* a PSK shorter than SITE_PSK_MIN accepted, on purpose */
+};
+
+/*
+ * Which side the records describe (ikd.conf's role), for the rules that differ: a branch's
+ * site (initiator) names the POPs it connects to, a primary and, under vendor-rules, a backup;
+ * a gateway's site (responder) is a peer it accepts and needs no POP.
+ */
+enum site_role {
+	SITE_ROLE_INITIATOR,
+	SITE_ROLE_RESPONDER,
 };
 
 struct site_db {
+	enum site_role role;		/* kept by site_db_clear */
 	struct pop *pops;
 	size_t n_pops;
 	struct site *sites;
@@ -102,9 +121,31 @@ int pop_set(struct pop *p, const char *key, const char *value, char *err, size_t
 /* The PSK from bytes (a file, stdin, a prompt): 1..SITE_PSK_MAX bytes. */
 int site_set_psk(struct site *s, const uint8_t *psk, size_t len, char *err, size_t err_len);
 
-/* Whole-record checks, against db (POPs referenced must exist). */
+/*
+ * Whole-record checks, against db (POPs referenced must exist; db->role decides whether POPs
+ * are needed). Every check a change must pass, but the identity's uniqueness (the site_db_*
+ * changes and the CSV import check that, with an index).
+ */
 int site_validate(const struct site *s, const struct site_db *db, char *err, size_t err_len);
+/*
+ * What a store must pass to load: site_validate without the rules added since stores were
+ * first written (PSK length, source-ip and selector values) and without the role's POP
+ * requirement (POPs named must still exist), so an upgrade never stops a working ikd and a
+ * store loads whatever the role; a later change to such a site must pass them all.
+ */
+int site_validate_stored(const struct site *s, const struct site_db *db, char *err,
+			 size_t err_len);
 int pop_validate(const struct pop *p, char *err, size_t err_len);
+
+/*
+ * Whether two sites have the same IKE identity as a gateway compares them: the same type and
+ * value, FQDN and email case-insensitively, addresses as addresses ("2001:db8::1" is
+ * "2001:DB8:0::1"). site_id_hash() agrees with it.
+ */
+bool site_same_id(const struct site *a, const struct site *b);
+uint32_t site_id_hash(const struct site *s);
+/* "fqdn:b12.example.com": the identity as the store and xfrmctl write it. */
+const char *site_id_text(const struct site *s, char *buf, size_t len);
 
 const char *site_traffic_name(enum site_traffic t);
 const char *site_id_type_name(enum site_id_type t);
@@ -126,6 +167,15 @@ int site_db_add_site(struct site_db *db, const struct site *s, char *err, size_t
 /* kv: key, value, key, value ... (n_kv entries in all). */
 int site_db_edit_site(struct site_db *db, const char *name, const char *const *kv, size_t n_kv,
 		      char *err, size_t err_len);
+/*
+ * Rename a site, nothing else: its record keeps every field (the daemon keeps its tunnels and
+ * SAs). -ENOENT without old, -EEXIST when new is taken, -EINVAL for a bad name.
+ */
+int site_db_rename_site(struct site_db *db, const char *old_name, const char *new_name,
+			char *err, size_t err_len);
+/* A site other than skip (a position, or -1) with s's identity, or NULL: a linear scan. */
+const struct site *site_db_find_id(const struct site_db *db, const struct site *s,
+				   ssize_t skip);
 int site_db_set_enabled(struct site_db *db, const char *const *names, size_t n, bool enabled,
 			char *err, size_t err_len);
 int site_db_delete_sites(struct site_db *db, const char *const *names, size_t n, char *err,

@@ -64,6 +64,9 @@ static void write_site(FILE *f, const struct site *s)
 	fprintf(f, "max-child-sas = %" PRIu32 "\ndpd-interval = %" PRIu32 "\n", s->max_child_sas,
 		s->dpd_interval_s);
 	fprintf(f, "vendor-rules = %s\n", s->vendor_rules ? "yes" : "no");
+	/* Only when set: a store without it stays readable by an ikd that predates it. */
+	if (s->psk_short)
+		fprintf(f, "psk-short = yes\n");
 }
 
 int site_store_save(const char *path, const struct site_db *db, char *err, size_t len)
@@ -337,7 +340,7 @@ int site_store_load(const char *path, struct site_db *db, char *err, size_t len)
 		}
 	}
 	for (size_t i = 0; i < db->n_sites; i++) {
-		rc = site_validate(&db->sites[i], db, why, sizeof(why));
+		rc = site_validate_stored(&db->sites[i], db, why, sizeof(why));
 		if (rc < 0) {
 			rc = fail(err, len, rc, "%s: %s", path, why);
 			goto out;

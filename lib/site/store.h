@@ -13,8 +13,10 @@
 #define SITE_STORE_VERSION 1
 
 /*
- * Load path into ret (empty on error). Errors name the file and, for the content, the line:
- * "FILE:LINE: reason". Every record is validated as it would be when added.
+ * Load path into ret (empty on error; its role SITE_ROLE_INITIATOR: the caller sets it).
+ * Errors name the file and, for the content, the line: "FILE:LINE: reason". Every record is
+ * validated by site_validate_stored(): a store an earlier ikd wrote loads as it was, and the
+ * rules added since apply to the next change of a site.
  */
 int site_store_load(const char *path, struct site_db *ret, char *err, size_t err_len);
 int site_store_save(const char *path, const struct site_db *db, char *err, size_t err_len);

@@ -37,7 +37,8 @@ psk_d2="delta new key $(rnd)"
 psk_e="echo key $(rnd)"
 psk_open="world-readable key $(rnd)"
 psk_cmdline="command line key $(rnd)"
-all_psks=("$psk_a" "$psk_b" "$psk_c" "$psk_d" "$psk_d2" "$psk_e" "$psk_open" "$psk_cmdline")
+psk_f="foxtrot key $(rnd)"
+all_psks=("$psk_a" "$psk_b" "$psk_c" "$psk_d" "$psk_d2" "$psk_e" "$psk_open" "$psk_cmdline" "$psk_f")
 
 cleanup() {
 	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
@@ -259,7 +260,7 @@ ok "store: the sites' fields, keys present"
 # ---- the gateways learn the sites from the branch's export ----
 x b site export
 rc_is 0 && [ "$(head -1 <<<"$out" | cut -d, -f1-4)" = "name,id,source-ip,primary" ] &&
-	! head -1 <<<"$out" | grep -q psk &&
+	! head -1 <<<"$out" | tr ',' '\n' | grep -qx psk &&
 	grep -q '^siteA,fqdn:a.example.com,192.0.2.1,pop1,pop2,IoT,no' <<<"$out" &&
 	grep -q '^siteB,email:b@example.com,,pop2,"pop1,pop3",User,no' <<<"$out"
 ok "site export: CSV without keys, lists quoted"
@@ -348,8 +349,8 @@ ok "imported siteC: quoted fields with commas as one field each"
 x b site import "$work/cd.csv"
 rc_is 0 && out_has "0 added, 0 changed, 2 unchanged"; ok "the same import again: 2 unchanged"
 # One bad row among good ones (line 3): nothing imported, the line named.
-printf '%s\n' 'name,id,psk,primary,backups' "siteX,fqdn:x.example.com,kx$(rnd),pop1,pop2" \
-	"siteY,fqdn:y.example.com,ky$(rnd),pop1,nosuchpop" "siteZ,fqdn:z.example.com,kz$(rnd),pop2,pop1" \
+printf '%s\n' 'name,id,psk,primary,backups' "siteX,fqdn:x.example.com,key x $(rnd),pop1,pop2" \
+	"siteY,fqdn:y.example.com,key y $(rnd),pop1,nosuchpop" "siteZ,fqdn:z.example.com,key z $(rnd),pop2,pop1" \
 	>"$work/bad.csv"
 sum_b=$(md5sum <"$work/b.store")
 x b site import "$work/bad.csv"
@@ -359,8 +360,8 @@ ok "site import with one bad row: exit 1, line 3 named, nothing imported"
 [ "$(md5sum <"$work/b.store")" = "$sum_b" ] && x b site list && ! out_has siteX && ! out_has siteZ
 ok "... the store and the list are unchanged"
 # The same site on two rows: which one is meant? A bad row, like a column named twice.
-printf '%s\n' 'name,id,psk,primary,backups' "siteX,fqdn:x1.example.com,kx$(rnd),pop1,pop2" \
-	"siteX,fqdn:x2.example.com,kx$(rnd),pop1,pop2" >"$work/twice.csv"
+printf '%s\n' 'name,id,psk,primary,backups' "siteX,fqdn:x1.example.com,key x $(rnd),pop1,pop2" \
+	"siteX,fqdn:x2.example.com,key x $(rnd),pop1,pop2" >"$work/twice.csv"
 x b site import "$work/twice.csv" --dry-run
 rc_is 1 && err_has "line 3" && err_has "siteX"
 ok "site import naming a site on two rows: exit 1, the second row (line 3) is bad"
@@ -643,6 +644,63 @@ ok "monitor -j: JSON Lines with RFC 3339 UTC times"
 mon() { grep -v '^xfrmctl: ' "$work/monitor.out" | jq -r "$1"; }
 [ -n "$(mon 'select(.event == "up" and .site == "siteE") | .pop')" ]; ok "monitor: siteE up"
 [ -z "$(mon 'select(.site == "siteB") | .event')" ]; ok "monitor: no event for siteB meanwhile"
+
+# ---- a site renamed: its tunnels and SAs go on under the new name ----
+# sa_rows SITE: each IKE and Child SA of SITE as "TYPE POP SPIS", sorted.
+sa_rows() {
+	x b -j sa list
+	j --arg s "$1" '[.sas[] | select(.site == $s) |
+		"\(.type) \(.pop) \(.spi // "") \(.spi_in // "") \(.spi_out // "")"] | sort | join(",")'
+}
+b_rows=$(sa_rows siteB)
+x b -j site show siteB
+b_status=$(j '.status')
+[ "$(grep -o 'ike ' <<<"$b_rows" | grep -c .)" = 2 ]; ok "siteB before the rename: 2 IKE SAs ($b_status)"
+log_mark=$(wc -l <"$work/b.log")
+x b site rename siteB branch-b
+rc_is 0; ok "site rename siteB branch-b"
+[ "$(store_field b 'site branch-b' id)" = email:b@example.com ] && [ "$(store_field b 'site siteB' id)" = "<none>" ]
+ok "store: the record under its new name"
+[ "$(sa_rows branch-b)" = "$b_rows" ] && [ -z "$(sa_rows siteB)" ]
+ok "sa list -j: the same IKE and Child SAs, SPIs and all, under branch-b"
+sleep 3	# a DPD round (dpd-interval 2): the tunnels go on
+[ "$(sa_rows branch-b)" = "$b_rows" ]; ok "3 s later: still the same SAs"
+x b -j site show branch-b
+[ "$(j '"\(.status) \([.tunnels[] | "\(.pop):\(.state)"] | sort | join(","))"')" = \
+  "$b_status pop1:up,pop2:up" ]; ok "site show branch-b: status $b_status as before, both tunnels up"
+tail -n +$((log_mark + 1)) "$work/b.log" >"$work/b.after-rename.log"
+grep -q "site 'siteB': renamed 'branch-b'" "$work/b.after-rename.log" &&
+	! grep -q "tunnel down" "$work/b.after-rename.log"; ok "ikd's log: renamed, no tunnel down"
+x b site rename branch-b siteA
+rc_is 1 && err_has "site 'siteA': exists"; ok "site rename onto another site: exit 1, names it"
+x b site rename nosuch x
+rc_is 1 && err_has "site 'nosuch': no such site"; ok "site rename of an unknown site: exit 1"
+x b site rename branch-b
+rc_is 2; ok "site rename with one name: exit 2"
+# The gateways know it by its identity: a rename there keeps their IKE SA too.
+g1_rows=$(x g1 -j sa list && j '[.sas[] | select(.site == "siteB") | "\(.type) \(.spi // "") \(.spi_in // "")"] | sort | join(",")')
+x g1 site rename siteB branch-b
+rc_is 0 && [ "$(x g1 -j sa list && j '[.sas[] | select(.site == "branch-b") | "\(.type) \(.spi // "") \(.spi_in // "")"] | sort | join(",")')" = "$g1_rows" ] &&
+	[ -n "$g1_rows" ]; ok "pop1's ikd: site rename keeps the responder's SAs"
+
+# ---- records: one identity a site, a branch site on one POP, a gateway site with none ----
+printf '%s\n' "$psk_f" >"$work/f.psk"
+chmod 600 "$work/f.psk"
+x b site add siteF id fqdn:A.EXAMPLE.com psk-file "$work/f.psk" primary pop1 backups pop2
+rc_is 1 && err_has "site 'siteF' id 'fqdn:A.EXAMPLE.com': already the identity of site 'siteA'"
+ok "site add with siteA's identity in capitals: exit 1, names both sites"
+x b site add siteF id fqdn:f.example.com psk-file "$work/f.psk" primary pop1 local-ts 10.1.11.0/24
+rc_is 1 && err_has "at least one backup POP"; ok "a branch's site with one POP under vendor-rules: refused"
+x g1 site add siteF id fqdn:f.example.com psk-file "$work/f.psk" local-ts 10.1.11.0/24 \
+	esp-proposals aes256gcm16
+rc_is 0 && [ "$(store_field g1 'site siteF' primary)" = "" ]; ok "pop1's ikd (a gateway): a site with no POP"
+x b site add siteF id fqdn:f.example.com psk-file "$work/f.psk" primary pop1 vendor-rules no \
+	local-ts 10.1.11.0/24 esp-proposals aes256gcm16
+rc_is 0; ok "a branch's site with one POP, vendor-rules no"
+if wait_ike b siteF 1 10; then pass "siteF: an IKE SA to its one POP"; else fail "siteF has no IKE SA"; fi
+x b -j site show siteF
+[ "$(j '[.tunnels[] | "\(.pop):\(.state)"] | join(",")')" = "pop1:up" ]; ok "site show siteF: one tunnel, up"
+grep -q "site 'siteF'.*IKE SA up" "$work/g1.log"; ok "pop1's ikd has siteF up"
 
 # ---- no key anywhere it should not be ----
 for k in "${all_psks[@]}"; do

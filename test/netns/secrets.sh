@@ -163,8 +163,8 @@ for n in a b c; do
 		>"$work/out/$n.edit-s2.out" 2>"$work/out/$n.edit-s2.err" || ok=0
 done
 [ "$ok" = 1 ] && pass "keys of s3 (psk-file) and s2 (psk - on stdin) changed on all three" || fail "a key change failed"
-wait_for "$work/b.log" "refused (AUTHENTICATION_FAILED): bad pre-shared key for site 's4.example.com'" 10 &&
-	pass "s4's key differs at the POP: AUTHENTICATION_FAILED, logged without the key" ||
+wait_for "$work/b.log" "refused (AUTHENTICATION_FAILED): bad pre-shared key for site 's4' (identity 's4.example.com')" 10 &&
+	pass "s4's key differs at the POP: AUTHENTICATION_FAILED, the site and its identity logged, not the key" ||
 	fail "no AUTHENTICATION_FAILED for s4"
 
 for mode in 640 644; do

@@ -230,6 +230,44 @@ x 0 site edit b12 backups ams1
 x 0 pop delete lon1
 x 1 pop show lon1
 
+# --- records: one identity a site, a long key unless said, values a peer can have, rename
+printf 'short-key\n' >"$tmp/short.psk"
+chmod 600 "$tmp/short.psk"
+x 1 site add g7 id fqdn:B12.EXAMPLE.com psk-file "$tmp/psk" primary fra1 backups ams1
+err_has "xfrmctl: site 'g7' id 'fqdn:B12.EXAMPLE.com': already the identity of site 'b12' (fqdn:b12.example.com)"
+x 1 site add g7 id fqdn:g7.example.com psk-file "$tmp/short.psk" primary fra1 backups ams1
+err_has "xfrmctl: site 'g7' psk: 9 bytes, fewer than 16: one captured IKE_AUTH lets anyone try short keys offline (RFC 7296 §2.15); use a longer key, or psk-short yes to keep this one"
+grep -qF short-key "$tmp/err" && fail "the short key was printed"
+x 0 site add g7 id fqdn:g7.example.com psk-file "$tmp/short.psk" psk-short yes primary fra1 backups ams1
+x 1 site edit g7 source-ip 0.0.0.0
+err_has "xfrmctl: site 'g7' source-ip '0.0.0.0': the unspecified address, not a peer's (leave it empty for a dynamic address)"
+x 1 site edit g7 source-ip 224.0.0.1
+err_has "source-ip '224.0.0.1': a multicast address"
+x 1 site edit g7 remote-ts 10.2.3.4/16
+err_has "xfrmctl: site 'g7' remote-ts '10.2.3.4/16': host bits set; the network is 10.2.0.0/16"
+x 1 site edit g7 backups ""
+err_has "xfrmctl: site 'g7' backups: at least one backup POP (the POPs want tunnels to two of them; vendor-rules no for one POP)"
+x 0 site edit g7 backups "" vendor-rules no
+x 1 site edit g7 primary ""
+err_has "xfrmctl: site 'g7' primary: missing (a branch's site connects to its primary POP)"
+x 1 pop add fra2 gateway 198.51.100.1
+err_has "xfrmctl: pop 'fra2' gateway '198.51.100.1': already the gateway of pop 'fra1'"
+x 0 site rename g7 g8
+x 1 site show g7
+x 0 -j site show g8
+json 'assert d["id"] == "g7.example.com" and d["psk_short"] is True and d["vendor_rules"] is False'
+x 0 site export
+out_has "g8,fqdn:g7.example.com,"
+x 1 site rename g8 b12
+err_has "xfrmctl: site 'b12': exists"
+x 1 site rename nope g9
+err_has "xfrmctl: site 'nope': no such site"
+x 2 site rename g8
+err_has "site rename: OLD and NEW names (site rename OLD NEW)"
+x 1 site edit g8 name g9
+err_has "a site is renamed with site rename OLD NEW"
+x 0 site delete g8
+
 # --- the runtime's verbs
 x 0 status
 out_re "^sites: +2$"

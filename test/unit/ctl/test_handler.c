@@ -26,6 +26,7 @@ static bool allow_psk_in_reply;
 static char changed[4096];
 static size_t n_changed_calls;
 static char pops_changed_names[1024];
+static char renamed[256];
 static int refresh_rc;
 
 /* ---- a fake runtime ---- */
@@ -98,10 +99,18 @@ static void rt_pops_changed(void *arg, const char *const *names, size_t n)
 	}
 }
 
+static void rt_site_renamed(void *arg, const char *old_name, const char *new_name)
+{
+	size_t l = strlen(renamed);
+
+	(void)arg;
+	snprintf(renamed + l, sizeof(renamed) - l, "%s%s>%s", l ? "," : "", old_name, new_name);
+}
+
 static const struct ctl_runtime runtime = {
 	.site_runtime = rt_site, .status = rt_status, .sa_list = rt_sa_list,
 	.refresh = rt_refresh, .sites_changed = rt_sites_changed,
-	.pops_changed = rt_pops_changed,
+	.pops_changed = rt_pops_changed, .site_renamed = rt_site_renamed,
 };
 
 /* ---- requests and replies ---- */
@@ -249,9 +258,13 @@ static size_t row_nested(size_t index)
 
 static void pop_add(const char *name)
 {
+	char gw[32];
+
+	/* A gateway each: two POPs at one address are refused. */
+	snprintf(gw, sizeof(gw), "198.51.100.%zu", db.n_pops + 1);
 	rq_begin(CTL_POP_ADD);
 	rq_name(name);
-	rq_kv("gateway", "198.51.100.1");
+	rq_kv("gateway", gw);
 	rq_kv("location", "Frankfurt, DE");
 	ck_assert_msg(rq_send() == 0, "%s", rep_error());
 }
@@ -259,9 +272,12 @@ static void pop_add(const char *name)
 static int site_add(const char *name, const char *primary, const char *backups,
 		    const char *psk)
 {
+	char id[128];
+
+	snprintf(id, sizeof(id), "fqdn:%s.example.com", name);	/* an identity each */
 	rq_begin(CTL_SITE_ADD);
 	rq_name(name);
-	rq_kv("id", "fqdn:edge.example.com");
+	rq_kv("id", id);
 	rq_kv("primary", primary);
 	rq_kv("backups", backups);
 	if (psk)
@@ -285,6 +301,7 @@ static void setup(void)
 	changed[0] = '\0';
 	n_changed_calls = 0;
 	pops_changed_names[0] = '\0';
+	renamed[0] = '\0';
 }
 
 static void teardown(void)
@@ -377,7 +394,7 @@ START_TEST(test_handler_site_add_show_edit)
 	ck_assert_int_eq(rq_send(), 0);
 	ck_assert_uint_eq(rep_rows(), 1);
 	ck_assert_str_eq(row_kv(0, "name"), "c2");
-	ck_assert_str_eq(row_kv(0, "id"), "edge.example.com");
+	ck_assert_str_eq(row_kv(0, "id"), "c2.example.com");
 	ck_assert_str_eq(row_kv(0, "id-type"), "fqdn");
 	ck_assert_str_eq(row_kv(0, "psk"), "(set)");
 	ck_assert_str_eq(row_kv(0, "backups"), "lon1,fra1");
@@ -622,8 +639,8 @@ START_TEST(test_handler_import_dry_run_errors_secrets)
 				  "i8,fqdn:i8.example.com,nowhere,ams1,IoT\r\n";
 	static const char good[] = "name,id,primary,backups,traffic\r\n"
 				   "g6,fqdn:g6.example.com,fra1,ams1,IoT\r\n"
-				   "a0,fqdn:edge.example.com,fra1,ams1,User\r\n"
-				   "b1,fqdn:edge.example.com,fra1,lon1,Mixed\r\n";
+				   "a0,fqdn:a0.example.com,fra1,ams1,User\r\n"
+				   "b1,fqdn:b1.example.com,fra1,lon1,Mixed\r\n";
 	static const char secrets[] = "name,psk\n" "g6," PSK "\n";
 	struct state before;
 
@@ -688,7 +705,7 @@ START_TEST(test_handler_export)
 	ck_assert_str_eq(rep_kv("sites"), "3");
 	data = &rep.attrs[rep.n_attrs - 1];
 	ck_assert_uint_eq(data->type, CTL_A_DATA);
-	ck_assert_ptr_nonnull(memmem(data->p, data->len, "c2,fqdn:edge.example.com", 24));
+	ck_assert_ptr_nonnull(memmem(data->p, data->len, "c2,fqdn:c2.example.com", 22));
 	ck_assert_ptr_null(memmem(data->p, data->len, ",psk,", 5));
 	/* Asked for, the keys come out (and only then). */
 	allow_psk_in_reply = true;
@@ -773,7 +790,7 @@ START_TEST(test_handler_list_filters_and_pages)
 	rq_begin(CTL_SITE_LIST);
 	rq_kv("status", "down");
 	rq_kv("sort", "desc");
-	rq_kv("id", "edge");
+	rq_kv("id", "example");
 	ck_assert_int_eq(rq_send(), 0);
 	ck_assert_str_eq(rep_kv("total"), "126");
 	ck_assert_str_eq(row_kv(0, "name"), "s249");
@@ -970,6 +987,162 @@ START_TEST(test_handler_reply_too_small)
 }
 END_TEST
 
+/* `site rename`: the record under a new name, saved; the runtime told, nothing restarted. */
+START_TEST(test_handler_site_rename)
+{
+	struct state before;
+	struct site_db loaded = { 0 };
+	char err[256], bad[160];
+
+	setup();
+	rq_begin(CTL_SITE_RENAME);
+	rq_name("b1");
+	rq_name("branch-b");
+	ck_assert_msg(rq_send() == 0, "%s", rep_error());
+	ck_assert_str_eq(renamed, "b1>branch-b");
+	ck_assert_str_eq(changed, "");		/* no tunnel restarted */
+	ck_assert_ptr_null(site_db_find(&db, "b1"));
+	ck_assert_str_eq(site_db_find(&db, "branch-b")->id, "b1.example.com");
+	ck_assert_mem_eq(site_db_find(&db, "branch-b")->psk.p, PSK2, strlen(PSK2));
+	ck_assert_int_eq(site_store_load(store, &loaded, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(site_db_find(&loaded, "branch-b"));
+	ck_assert_ptr_null(site_db_find(&loaded, "b1"));
+	site_db_clear(&loaded);
+
+	/* Refusals change nothing and tell the runtime nothing. */
+	renamed[0] = '\0';
+	before = state_take();
+	rq_begin(CTL_SITE_RENAME);
+	rq_name("a0");
+	rq_name("c2");
+	ck_assert_int_eq(rq_send(), -EEXIST);
+	ck_assert_str_eq(rep_error(), "site 'c2': exists");
+	rq_begin(CTL_SITE_RENAME);
+	rq_name("nosuch");
+	rq_name("x");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	ck_assert_str_eq(rep_error(), "site 'nosuch': no such site");
+	rq_begin(CTL_SITE_RENAME);
+	rq_name("a0");
+	rq_name("has space");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "site 'a0': name 'has space'"));
+	rq_begin(CTL_SITE_RENAME);
+	rq_name("a0");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site rename: takes two names, the old and the new");
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("a0");
+	rq_kv("name", "a9");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "site rename OLD NEW"));
+	/* A rename that cannot be saved is undone. */
+	snprintf(bad, sizeof(bad), "%s/missing/sites", dir);
+	h.store_path = bad;
+	rq_begin(CTL_SITE_RENAME);
+	rq_name("a0");
+	rq_name("a9");
+	ck_assert_int_lt(rq_send(), 0);
+	h.store_path = store;
+	ck_assert_ptr_nonnull(site_db_find(&db, "a0"));
+	state_same(&before);
+	state_free(&before);
+	ck_assert_str_eq(renamed, "");
+	teardown();
+}
+END_TEST
+
+/* Issue 17 "Records" and issue 15 defect 6, through the control protocol. */
+START_TEST(test_handler_record_rules)
+{
+	setup();
+	/* One identity, one site: both named. */
+	rq_begin(CTL_SITE_ADD);
+	rq_name("d3");
+	rq_kv("id", "A0.EXAMPLE.COM");
+	rq_kv("primary", "fra1");
+	rq_kv("backups", "ams1");
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, PSK, strlen(PSK)), 0);
+	ck_assert_int_eq(rq_send(), -EEXIST);
+	ck_assert_str_eq(rep_error(), "site 'd3' id 'fqdn:A0.EXAMPLE.COM': already the identity of "
+			 "site 'a0' (fqdn:a0.example.com); a gateway tells sites apart by identity");
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("c2");
+	rq_kv("id", "b1.example.com");
+	ck_assert_int_eq(rq_send(), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "site 'c2' id 'fqdn:b1.example.com': already the "
+				     "identity of site 'b1'"));
+	/* A short key, refused with the reason, unless psk-short says so. */
+	ck_assert_int_eq(site_add("d3", "fra1", "ams1", "short-key"), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "site 'd3' psk: 9 bytes, fewer than 16"));
+	ck_assert_ptr_nonnull(strstr(rep_error(), "RFC 7296 §2.15"));
+	ck_assert_ptr_null(strstr(rep_error(), "short-key"));
+	rq_begin(CTL_SITE_ADD);
+	rq_name("d3");
+	rq_kv("id", "d3.example.com");
+	rq_kv("primary", "fra1");
+	rq_kv("backups", "ams1");
+	rq_kv("psk-short", "yes");
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, "short-key", 9), 0);
+	ck_assert_msg(rq_send() == 0, "%s", rep_error());
+	rq_begin(CTL_SITE_SHOW);
+	rq_name("d3");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(row_kv(0, "psk-short"), "yes");
+	/* A later edit to a longer key with psk-short no. */
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("d3");
+	rq_kv("psk-short", "no");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "psk: 9 bytes"));
+	/* Values no peer has, and selectors with host bits. */
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("c2");
+	rq_kv("source-ip", "224.0.0.1");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "site 'c2' source-ip '224.0.0.1': a multicast"));
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("c2");
+	rq_kv("local-ts", "10.1.2.3/24");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "the network is 10.1.2.0/24"));
+	/* A POP at another POP's gateway. */
+	rq_begin(CTL_POP_ADD);
+	rq_name("fra2");
+	rq_kv("gateway", "198.51.100.1");
+	ck_assert_int_eq(rq_send(), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "pop 'fra2' gateway '198.51.100.1': already the "
+				     "gateway of pop 'fra1'"));
+	/* A branch's site: one POP when vendor-rules is off, not otherwise. */
+	ck_assert_int_eq(site_add("e4", "fra1", "", PSK), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "site 'e4' backups: at least one backup POP"));
+	rq_begin(CTL_SITE_ADD);
+	rq_name("e4");
+	rq_kv("id", "e4.example.com");
+	rq_kv("primary", "fra1");
+	rq_kv("vendor-rules", "no");
+	ck_assert_int_eq(ctl_put(&rq, CTL_A_PSK, PSK, strlen(PSK)), 0);
+	ck_assert_msg(rq_send() == 0, "%s", rep_error());
+	/* A gateway's site: no POP at all. */
+	ck_assert_int_eq(site_add("f5", "", "", PSK), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep_error(), "site 'f5' primary: missing"));
+	db.role = SITE_ROLE_RESPONDER;
+	ck_assert_msg(site_add("f5", "", "", PSK) == 0, "%s", rep_error());
+	ck_assert_str_eq(site_db_find(&db, "f5")->primary, "");
+	/* ... and an import of such sites keeps the role's rules. */
+	{
+		static const char csv[] = "name,id,psk\r\ng6,g6.example.com," PSK "\r\n";
+
+		rq_begin(CTL_SITE_IMPORT);
+		ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, csv, strlen(csv)), 0);
+		ck_assert_msg(rq_send() == 0, "%s", rep_error());
+		ck_assert_ptr_nonnull(site_db_find(&db, "g6"));
+		ck_assert_int_eq(db.role, SITE_ROLE_RESPONDER);
+	}
+	teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ctl_handler");
@@ -987,6 +1160,8 @@ int main(void)
 	tcase_add_test(tc, test_handler_runtime_verbs);
 	tcase_add_test(tc, test_handler_malformed_requests);
 	tcase_add_test(tc, test_handler_reply_too_small);
+	tcase_add_test(tc, test_handler_site_rename);
+	tcase_add_test(tc, test_handler_record_rules);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }

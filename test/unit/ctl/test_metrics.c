@@ -437,7 +437,7 @@ static void site_named(struct site *s, const char *name)
 
 	site_init(s);
 	ck_assert_int_eq(site_set(s, "name", name, err, sizeof(err)), 0);
-	ck_assert_int_eq(site_set(s, "id", "fqdn:edge.example.com", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(s, "id", name, err, sizeof(err)), 0);	/* an identity each */
 	ck_assert_int_eq(site_set(s, "primary", "fra1", err, sizeof(err)), 0);
 	ck_assert_int_eq(site_set(s, "backups", "ams1", err, sizeof(err)), 0);
 }

@@ -2,6 +2,8 @@
  * lib/site/csv.c: RFC 4180 corners, malformed input with its line, and the import: every
  * row checked first, all or nothing, each bad row reported with its line and reason.
  */
+#include <time.h>
+
 #include "testutil.h"
 #include "site/csv.h"
 
@@ -87,6 +89,8 @@ START_TEST(test_csv_malformed_with_line)
 }
 END_TEST
 
+#define KEY16 "key-of-16-bytes!"
+
 static struct site_db db_with_pops(void)
 {
 	struct site_db db = { 0 };
@@ -98,7 +102,10 @@ static struct site_db db_with_pops(void)
 
 		pop_init(&p);
 		ck_assert_int_eq(pop_set(&p, "name", names[i], err, sizeof(err)), 0);
-		ck_assert_int_eq(pop_set(&p, "gateway", "198.51.100.1", err, sizeof(err)), 0);
+		char gw[32];
+
+		snprintf(gw, sizeof(gw), "198.51.100.%d", i + 1);	/* a gateway each */
+		ck_assert_int_eq(pop_set(&p, "gateway", gw, err, sizeof(err)), 0);
 		ck_assert_int_eq(site_db_add_pop(&db, &p, err, sizeof(err)), 0);
 	}
 	return db;
@@ -108,14 +115,14 @@ START_TEST(test_csv_import_all_or_nothing_with_every_bad_row)
 {
 	static const char good[] =
 		"backups,name,id,psk,primary,traffic\r\n"
-		"\"ams1,lon1\",b1,b1.example.com,k1,fra1,User\r\n"
-		"lon1,b2,203.0.113.2,\"k,2\",ams1,Guest Wifi\r\n";
+		"\"ams1,lon1\",b1,b1.example.com,key-one-of-16-bytes,fra1,User\r\n"
+		"lon1,b2,203.0.113.2,\"k,2 of sixteen bytes\",ams1,Guest Wifi\r\n";
 	static const char bad[] =
 		"name,id,psk,primary,backups\n"
-		"ok1,ok1.example.com,k,fra1,ams1\n"
-		"\"bad\n1\",x.example.com,k,fra1,ams1\n"	/* lines 3-4: a bad name */
-		"bad2,x.example.com,k,fra1,fra1\n"		/* line 5: backup = primary */
-		"ok2,ok2.example.com,k,fra1\n";			/* line 6: a field short */
+		"ok1,ok1.example.com," KEY16 ",fra1,ams1\n"
+		"\"bad\n1\",x.example.com," KEY16 ",fra1,ams1\n"	/* lines 3-4: a bad name */
+		"bad2,x.example.com," KEY16 ",fra1,fra1\n"		/* line 5: backup = primary */
+		"ok2,ok2.example.com," KEY16 ",fra1\n";			/* line 6: a field short */
 	struct site_db db = db_with_pops();
 	struct csv_report rep;
 
@@ -136,17 +143,17 @@ START_TEST(test_csv_import_all_or_nothing_with_every_bad_row)
 	ck_assert_uint_eq(db.n_sites, 2);
 	ck_assert_uint_eq(site_db_find(&db, "b1")->n_backups, 2);
 	ck_assert_int_eq(site_db_find(&db, "b2")->traffic, SITE_TRAFFIC_GUEST_WIFI);
-	ck_assert_mem_eq(site_db_find(&db, "b2")->psk.p, "k,2", 3);
+	ck_assert_mem_eq(site_db_find(&db, "b2")->psk.p, "k,2 of sixteen bytes", 20);
 	ck_assert_int_eq(site_db_find(&db, "b2")->id_type, SITE_ID_IPV4);
 
 	/* One site on two rows, new or existing: neither row is taken, both lines named. */
 	{
 		static const char twice[] =
 			"name,id,psk,primary,backups\n"
-			"x1,x1.example.com,k,fra1,ams1\n"
-			"x1,x2.example.com,k,fra1,ams1\n"
-			"b1,b1-new.example.com,k,fra1,ams1\n"
-			"b1,b1-other.example.com,k,fra1,ams1\n";
+			"x1,x1.example.com," KEY16 ",fra1,ams1\n"
+			"x1,x2.example.com," KEY16 ",fra1,ams1\n"
+			"b1,b1-new.example.com," KEY16 ",fra1,ams1\n"
+			"b1,b1-other.example.com," KEY16 ",fra1,ams1\n";
 
 		ck_assert_int_eq(site_csv_import(&db, twice, sizeof(twice) - 1, NULL, 0, false, &rep),
 				 -EINVAL);
@@ -217,13 +224,103 @@ START_TEST(test_csv_ten_thousand_rows)
 
 	len += (size_t)snprintf(text + len, cap - len, "name,id,psk,primary,backups\n");
 	for (int i = 0; i < 10000; i++)
-		len += (size_t)snprintf(text + len, cap - len, "site-%d,s%d.example.com,k%d,fra1,ams1\n",
+		len += (size_t)snprintf(text + len, cap - len, "site-%d,s%d.example.com,key-of-site-%06d,fra1,ams1\n",
 					i, i, i);
 	ck_assert_int_eq(site_csv_import(&db, text, len, NULL, 0, false, &rep), 0);
 	ck_assert_uint_eq(db.n_sites, 10000);
 	ck_assert_str_eq(db.sites[9999].name, "site-9999");
 	free(text);
 	site_db_clear(&db);
+}
+END_TEST
+
+/* Issue 15, defect 6: one identity, one site, on import too, naming both sites and the line. */
+START_TEST(test_csv_import_refuses_a_shared_identity)
+{
+	static const char first[] =
+		"name,id,psk,primary,backups\n"
+		"a,a.example.com," KEY16 ",fra1,ams1\n"
+		"b,b.example.com," KEY16 ",fra1,ams1\n";
+	static const char rows[] =
+		"name,id,psk,primary,backups\n"
+		"c,c.example.com," KEY16 ",fra1,ams1\n"		/* line 2 */
+		"d,fqdn:C.Example.com," KEY16 ",fra1,ams1\n"	/* line 3: c's, in another case */
+		"e,A.EXAMPLE.COM," KEY16 ",fra1,ams1\n";		/* line 4: a's, in the store */
+	/* a and b trade identities: fine once both rows are in. */
+	static const char swap[] =
+		"name,id\n"
+		"a,b.example.com\n"
+		"b,a.example.com\n";
+	struct site_db db = db_with_pops();
+	struct csv_report rep;
+	size_t cap = 100 + 100000 * 64, len = 0;
+	char *big = malloc(cap);
+	struct timespec t0, t1;
+
+	ck_assert_int_eq(site_csv_import(&db, first, sizeof(first) - 1, NULL, 0, false, &rep), 0);
+	ck_assert_int_eq(site_csv_import(&db, rows, sizeof(rows) - 1, NULL, 0, false, &rep), -EINVAL);
+	ck_assert_uint_eq(db.n_sites, 2);
+	ck_assert_uint_eq(rep.n_errors, 2);
+	ck_assert_uint_eq(rep.errors[0].line, 3);
+	ck_assert_str_eq(rep.errors[0].msg, "site 'd' id 'fqdn:C.Example.com': already the identity "
+			 "of site 'c' (line 2)");
+	ck_assert_uint_eq(rep.errors[1].line, 4);
+	ck_assert_str_eq(rep.errors[1].msg, "site 'e' id 'fqdn:A.EXAMPLE.COM': already the identity "
+			 "of site 'a' (in the store)");
+	ck_assert_int_eq(site_csv_import(&db, swap, sizeof(swap) - 1, NULL, 0, false, &rep), 0);
+	ck_assert_str_eq(site_db_find(&db, "a")->id, "b.example.com");
+	ck_assert_str_eq(site_db_find(&db, "b")->id, "a.example.com");
+	site_db_clear(&db);
+
+	/* 100,000 sites, the last one a duplicate: an index, not a scan per row. */
+	db = db_with_pops();
+	len += (size_t)snprintf(big + len, cap - len, "name,id,psk,primary,backups\n");
+	for (int i = 0; i < 100000; i++)
+		len += (size_t)snprintf(big + len, cap - len, "s%d,s%d.example.com," KEY16
+					",fra1,ams1\n", i, i == 99999 ? 17 : i);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(site_csv_import(&db, big, len, NULL, 0, true, &rep), -EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_uint_eq(rep.n_errors, 1);
+	ck_assert_uint_eq(rep.errors[0].line, 100001);
+	ck_assert_str_eq(rep.errors[0].msg, "site 's99999' id 'fqdn:s17.example.com': already the "
+			 "identity of site 's17' (line 19)");
+	printf("100,000-site import (dry run) with the identity check: %.2f s\n",
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	free(big);
+	site_db_clear(&db);
+}
+END_TEST
+
+/* RFC 7296 §2.15: a short key only with the psk-short column saying so; it exports back. */
+START_TEST(test_csv_short_psk_needs_the_psk_short_column)
+{
+	static const char short_key[] =
+		"name,id,psk,primary,backups\n"
+		"a,a.example.com,tiny,fra1,ams1\n";
+	static const char said_so[] =
+		"name,id,psk,primary,backups,psk-short\n"
+		"a,a.example.com,tiny,fra1,ams1,yes\n";
+	struct site_db db = db_with_pops(), back = db_with_pops();
+	struct csv_report rep;
+	char *out = NULL;
+	size_t out_len = 0;
+
+	ck_assert_int_eq(site_csv_import(&db, short_key, sizeof(short_key) - 1, NULL, 0, false,
+					 &rep), -EINVAL);
+	ck_assert_uint_eq(rep.errors[0].line, 2);
+	ck_assert_msg(strstr(rep.errors[0].msg, "site 'a' psk: 4 bytes, fewer than 16") &&
+		      strstr(rep.errors[0].msg, "psk-short yes"), "%s", rep.errors[0].msg);
+	ck_assert_ptr_null(strstr(rep.errors[0].msg, "tiny"));
+	ck_assert_int_eq(site_csv_import(&db, said_so, sizeof(said_so) - 1, NULL, 0, false, &rep), 0);
+	ck_assert(site_db_find(&db, "a")->psk_short);
+	ck_assert_int_eq(site_csv_export(&db, true, &out, &out_len), 0);
+	ck_assert_ptr_nonnull(strstr(out, ",psk-short\r\n"));
+	ck_assert_int_eq(site_csv_import(&back, out, out_len, NULL, 0, false, &rep), 0);
+	ck_assert(back.sites[0].psk_short);
+	free(out);
+	site_db_clear(&db);
+	site_db_clear(&back);
 }
 END_TEST
 
@@ -238,6 +335,8 @@ int main(void)
 	tcase_add_test(tc, test_csv_import_all_or_nothing_with_every_bad_row);
 	tcase_add_test(tc, test_csv_columns_secrets_and_export_round_trip);
 	tcase_add_test(tc, test_csv_ten_thousand_rows);
+	tcase_add_test(tc, test_csv_import_refuses_a_shared_identity);
+	tcase_add_test(tc, test_csv_short_psk_needs_the_psk_short_column);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }

@@ -3,14 +3,18 @@
 #include "site/site.h"
 
 static char err[SITE_ERR_MAX];
+#define KEY "a-key-of-24-bytes-at-least"
 
 static void add_pop(struct site_db *db, const char *name)
 {
 	struct pop p;
+	char gw[32];
 
+	/* A gateway each: two POPs at one address are one peer (refused below). */
+	snprintf(gw, sizeof(gw), "198.51.100.%zu", db->n_pops + 1);
 	pop_init(&p);
 	ck_assert_int_eq(pop_set(&p, "name", name, err, sizeof(err)), 0);
-	ck_assert_int_eq(pop_set(&p, "gateway", "198.51.100.1", err, sizeof(err)), 0);
+	ck_assert_int_eq(pop_set(&p, "gateway", gw, err, sizeof(err)), 0);
 	ck_assert_int_eq(site_db_add_pop(db, &p, err, sizeof(err)), 0);
 }
 
@@ -18,11 +22,13 @@ static void add_site(struct site_db *db, const char *name, const char *primary,
 		     const char *backups)
 {
 	struct site s;
+	char id[SITE_NAME_MAX + 16];
 
+	snprintf(id, sizeof(id), "%s.example.com", name);
 	site_init(&s);
 	ck_assert_int_eq(site_set(&s, "name", name, err, sizeof(err)), 0);
-	ck_assert_int_eq(site_set(&s, "id", "203.0.113.9", err, sizeof(err)), 0);
-	ck_assert_int_eq(site_set_psk(&s, (const uint8_t *)"k", 1, err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "id", id, err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set_psk(&s, (const uint8_t *)KEY, strlen(KEY), err, sizeof(err)), 0);
 	ck_assert_int_eq(site_set(&s, "primary", primary, err, sizeof(err)), 0);
 	ck_assert_int_eq(site_set(&s, "backups", backups, err, sizeof(err)), 0);
 	ck_assert_msg(site_db_add_site(db, &s, err, sizeof(err)) == 0, "%s", err);
@@ -72,8 +78,9 @@ START_TEST(test_db_edit_validates_and_changes_nothing_on_failure)
 	ck_assert_int_eq(site_db_edit_site(&db, "a", good, 4, err, sizeof(err)), 0);
 	ck_assert_int_eq(site_db_find(&db, "a")->traffic, SITE_TRAFFIC_IOT);
 	ck_assert_uint_eq(site_db_find(&db, "a")->child_rekey_s, 6000);
-	ck_assert_mem_eq(site_db_find(&db, "a")->psk.p, "k", 1);
+	ck_assert_mem_eq(site_db_find(&db, "a")->psk.p, KEY, strlen(KEY));
 	ck_assert_int_lt(site_db_edit_site(&db, "a", rename, 2, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "site rename OLD NEW"));
 	ck_assert_int_eq(site_db_edit_site(&db, "nope", good, 4, err, sizeof(err)), -ENOENT);
 	ck_assert_int_lt(site_db_edit_site(&db, "a", good, 3, err, sizeof(err)), 0);
 	site_db_clear(&db);
@@ -159,6 +166,100 @@ START_TEST(test_db_select_filters_sort_and_pages)
 }
 END_TEST
 
+/* Issue 15, defect 6: a gateway finds a site by identity, so two may not share one. */
+START_TEST(test_db_identity_is_one_sites)
+{
+	struct site_db db = setup();
+	const char *take_b[] = { "id", "fqdn:B.Example.COM" };
+	const char *own[] = { "id", "A.example.com", "traffic", "IoT" };
+	struct site s;
+
+	site_init(&s);
+	ck_assert_int_eq(site_set(&s, "name", "d", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "id", "C.EXAMPLE.com", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set_psk(&s, (const uint8_t *)KEY, strlen(KEY), err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "primary", "fra1", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "backups", "ams1", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_db_add_site(&db, &s, err, sizeof(err)), -EEXIST);
+	ck_assert_msg(strstr(err, "site 'd' id 'fqdn:C.EXAMPLE.com': already the identity of site "
+			      "'c' (fqdn:c.example.com)"), "%s", err);
+	ck_assert_uint_eq(db.n_sites, 3);
+	ck_assert_int_eq(site_set(&s, "id", "d.example.com", err, sizeof(err)), 0);
+	ck_assert_msg(site_db_add_site(&db, &s, err, sizeof(err)) == 0, "%s", err);
+	/* An edit may not take another site's identity, and may keep its own. */
+	ck_assert_int_eq(site_db_edit_site(&db, "a", take_b, 2, err, sizeof(err)), -EEXIST);
+	ck_assert_msg(strstr(err, "site 'a' id 'fqdn:B.Example.COM': already the identity of "
+			      "site 'b'"), "%s", err);
+	ck_assert_str_eq(site_db_find(&db, "a")->id, "a.example.com");
+	ck_assert_msg(site_db_edit_site(&db, "a", own, 4, err, sizeof(err)) == 0, "%s", err);
+	/* Addresses compare as addresses. */
+	ck_assert_int_eq(site_set(&s, "name", "e", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "id", "2001:db8::9", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_db_add_site(&db, &s, err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "name", "f", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "id", "ipv6:2001:DB8:0:0::9", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_db_add_site(&db, &s, err, sizeof(err)), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err, "site 'e'"));
+	site_clear(&s);
+	site_db_clear(&db);
+}
+END_TEST
+
+START_TEST(test_db_rename_keeps_the_record)
+{
+	struct site_db db = setup();
+	const struct site *s;
+
+	ck_assert_int_eq(site_db_rename_site(&db, "b", "b-new", err, sizeof(err)), 0);
+	ck_assert_ptr_null(site_db_find(&db, "b"));
+	s = site_db_find(&db, "b-new");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s->id, "b.example.com");
+	ck_assert_str_eq(s->backups[0], "lon1");
+	ck_assert_mem_eq(s->psk.p, KEY, strlen(KEY));
+	ck_assert_uint_eq(db.n_sites, 3);
+	ck_assert_int_eq(site_db_rename_site(&db, "b", "x", err, sizeof(err)), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "site 'b': no such site"));
+	ck_assert_int_eq(site_db_rename_site(&db, "a", "c", err, sizeof(err)), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err, "site 'c': exists"));
+	ck_assert_int_eq(site_db_rename_site(&db, "a", "bad name", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "name 'bad name'"));
+	ck_assert_int_eq(site_db_rename_site(&db, "a", "a", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(site_db_find(&db, "a"));
+	site_db_clear(&db);
+}
+END_TEST
+
+/* Two POPs at one address are one peer: a site's tunnels to both would replace each other. */
+START_TEST(test_db_two_pops_never_share_a_gateway)
+{
+	struct site_db db = setup();
+	const char *to_fra1[] = { "gateway", "198.51.100.1" };
+	const char *same[] = { "gateway", "198.51.100.2", "location", "Amsterdam" };
+	struct pop p;
+
+	pop_init(&p);
+	ck_assert_int_eq(pop_set(&p, "name", "fra2", err, sizeof(err)), 0);
+	ck_assert_int_eq(pop_set(&p, "gateway", "198.51.100.1", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_db_add_pop(&db, &p, err, sizeof(err)), -EEXIST);
+	ck_assert_msg(strstr(err, "pop 'fra2' gateway '198.51.100.1': already the gateway of pop "
+			      "'fra1'"), "%s", err);
+	ck_assert_uint_eq(db.n_pops, 3);
+	ck_assert_int_eq(site_db_edit_pop(&db, "ams1", to_fra1, 2, err, sizeof(err)), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err, "pop 'ams1' gateway '198.51.100.1'"));
+	ck_assert_str_eq(site_db_find_pop(&db, "ams1")->gateway, "198.51.100.2");
+	/* Its own gateway again is no conflict. */
+	ck_assert_msg(site_db_edit_pop(&db, "ams1", same, 4, err, sizeof(err)) == 0, "%s", err);
+	/* Addresses compare as addresses. */
+	ck_assert_int_eq(pop_set(&p, "gateway", "2001:db8::1", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_db_add_pop(&db, &p, err, sizeof(err)), 0);
+	ck_assert_int_eq(pop_set(&p, "name", "fra3", err, sizeof(err)), 0);
+	ck_assert_int_eq(pop_set(&p, "gateway", "2001:DB8:0::1", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_db_add_pop(&db, &p, err, sizeof(err)), -EEXIST);
+	site_db_clear(&db);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("site_db");
@@ -168,6 +269,9 @@ int main(void)
 	tcase_add_test(tc, test_db_bulk_changes_are_all_or_nothing);
 	tcase_add_test(tc, test_db_pop_in_use_is_not_deleted);
 	tcase_add_test(tc, test_db_select_filters_sort_and_pages);
+	tcase_add_test(tc, test_db_identity_is_one_sites);
+	tcase_add_test(tc, test_db_rename_keeps_the_record);
+	tcase_add_test(tc, test_db_two_pops_never_share_a_gateway);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }

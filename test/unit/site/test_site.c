@@ -44,7 +44,9 @@ START_TEST(test_site_fields_reject_bad_values_naming_them)
 	REJECT(&s, "source-ip", "300.1.1.1", "source-ip '300.1.1.1'");
 	ck_assert_int_eq(site_set(&s, "source-ip", "", err, sizeof(err)), 0);	/* dynamic */
 	REJECT(&s, "backups", "ams1,,lon1", "backups 'ams1,,lon1'");
-	REJECT(&s, "backups", "", "at least one backup");
+	/* No backups (a gateway's site, or one POP without vendor-rules): site_validate() decides. */
+	ck_assert_int_eq(site_set(&s, "backups", "", err, sizeof(err)), 0);
+	ck_assert_uint_eq(s.n_backups, 0);
 	REJECT(&s, "traffic", "Printers", "traffic 'Printers'");
 	ck_assert_int_eq(site_set(&s, "traffic", "guest wifi", err, sizeof(err)), 0);
 	ck_assert_int_eq(s.traffic, SITE_TRAFFIC_GUEST_WIFI);
@@ -89,7 +91,8 @@ static void valid_site(struct site *s)
 	site_init(s);
 	ck_assert_int_eq(site_set(s, "name", "branch-12", err, sizeof(err)), 0);
 	ck_assert_int_eq(site_set(s, "id", "branch-12.example.com", err, sizeof(err)), 0);
-	ck_assert_int_eq(site_set_psk(s, (const uint8_t *)"k3y", 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set_psk(s, (const uint8_t *)"k3y-of-20-bytes-ok!", 20, err,
+				      sizeof(err)), 0);
 	ck_assert_int_eq(site_set(s, "primary", "fra1", err, sizeof(err)), 0);
 	ck_assert_int_eq(site_set(s, "backups", "ams1", err, sizeof(err)), 0);
 }
@@ -141,6 +144,151 @@ START_TEST(test_site_whole_record_rules)
 }
 END_TEST
 
+/* RFC 7296 §2.15: a short PSK falls to an offline search from one captured IKE_AUTH. */
+START_TEST(test_site_short_psk_refused_unless_psk_short)
+{
+	struct site_db db = db_with_pops();
+	struct site s;
+
+	valid_site(&s);
+	ck_assert_int_eq(site_set_psk(&s, (const uint8_t *)"fifteen-bytes!!", 15, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "site 'branch-12' psk: 15 bytes, fewer than 16") &&
+		      strstr(err, "RFC 7296 §2.15") && strstr(err, "psk-short yes"), "%s", err);
+	ck_assert_ptr_null(strstr(err, "fifteen"));
+	/* A store an earlier ikd wrote still loads with it. */
+	ck_assert_int_eq(site_validate_stored(&s, &db, err, sizeof(err)), 0);
+	/* Said explicitly, it is kept. */
+	ck_assert_int_eq(site_set(&s, "psk-short", "yes", err, sizeof(err)), 0);
+	ck_assert(s.psk_short);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), 0);
+	REJECT(&s, "psk-short", "perhaps", "psk-short 'perhaps': yes or no");
+	ck_assert_int_eq(site_set(&s, "psk-short", "no", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set_psk(&s, (const uint8_t *)"sixteen-bytes!!!", 16, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), 0);
+	site_clear(&s);
+}
+END_TEST
+
+static void refused(struct site *s, const struct site_db *db, const char *key, const char *value,
+		    const char *needle)
+{
+	ck_assert_int_eq(site_set(s, key, value, err, sizeof(err)), 0);
+	ck_assert_int_eq(site_validate(s, db, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, needle) != NULL, "'%s' lacks '%s'", err, needle);
+	/* What an earlier ikd stored is loaded as it was. */
+	ck_assert_int_eq(site_validate_stored(s, db, err, sizeof(err)), 0);
+}
+
+START_TEST(test_site_source_ip_must_be_a_peers_address)
+{
+	struct site_db db = db_with_pops();
+	struct site s;
+
+	valid_site(&s);
+	refused(&s, &db, "source-ip", "0.0.0.0", "site 'branch-12' source-ip '0.0.0.0': the "
+		"unspecified address");
+	refused(&s, &db, "source-ip", "::", "source-ip '::': the unspecified address");
+	refused(&s, &db, "source-ip", "224.0.0.5", "source-ip '224.0.0.5': a multicast address");
+	refused(&s, &db, "source-ip", "239.255.255.250", "a multicast address");
+	refused(&s, &db, "source-ip", "ff02::1", "source-ip 'ff02::1': a multicast address");
+	refused(&s, &db, "source-ip", "255.255.255.255", "the broadcast address");
+	ck_assert_ptr_nonnull(strstr(err, "leave it empty for a dynamic address"));
+	for (const char *const *ok = (const char *const[]){ "192.0.2.1", "2001:db8::1", "", NULL };
+	     *ok; ok++) {
+		ck_assert_int_eq(site_set(&s, "source-ip", *ok, err, sizeof(err)), 0);
+		ck_assert_msg(site_validate(&s, &db, err, sizeof(err)) == 0, "%s: %s", *ok, err);
+	}
+	site_clear(&s);
+}
+END_TEST
+
+START_TEST(test_site_selector_with_host_bits_names_the_network)
+{
+	struct site_db db = db_with_pops();
+	struct site s;
+
+	valid_site(&s);
+	refused(&s, &db, "local-ts", "10.1.1.5/24", "site 'branch-12' local-ts '10.1.1.5/24': host "
+		"bits set; the network is 10.1.1.0/24");
+	ck_assert_int_eq(site_set(&s, "local-ts", "10.1.1.0/24", err, sizeof(err)), 0);
+	refused(&s, &db, "remote-ts", "10.2.0.0/16,192.168.1.1/16", "remote-ts '192.168.1.1/16': "
+		"host bits set; the network is 192.168.0.0/16");
+	refused(&s, &db, "remote-ts", "2001:db8::1/48", "the network is 2001:db8::/48");
+	ck_assert_int_eq(site_set(&s, "remote-ts", "10.2.0.0/16,192.0.2.7/32,0.0.0.0/0", err,
+				  sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&s, "local-ts", "10.1.1.0/24,2001:db8:1::/48", err, sizeof(err)),
+			 0);
+	ck_assert_msg(site_validate(&s, &db, err, sizeof(err)) == 0, "%s", err);
+	site_clear(&s);
+}
+END_TEST
+
+/* A branch's site names its POPs; a gateway's does not need any. */
+START_TEST(test_site_pops_needed_by_role)
+{
+	struct site_db db = db_with_pops();
+	struct site s;
+
+	valid_site(&s);
+	ck_assert_int_eq(site_set(&s, "backups", "", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "site 'branch-12' backups: at least one backup POP") &&
+		      strstr(err, "vendor-rules no for one POP"), "%s", err);
+	/* One POP, for a peer that is not one of the vendor's POPs. */
+	ck_assert_int_eq(site_set(&s, "vendor-rules", "no", err, sizeof(err)), 0);
+	ck_assert_msg(site_validate(&s, &db, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(site_set(&s, "primary", "", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "site 'branch-12' primary: missing"), "%s", err);
+	/* A store loads whatever the role: the role's rules are for changes. */
+	ck_assert_msg(site_validate_stored(&s, &db, err, sizeof(err)) == 0, "%s", err);
+	/* On a gateway: no POP at all, whatever vendor-rules says. */
+	db.role = SITE_ROLE_RESPONDER;
+	ck_assert_msg(site_validate(&s, &db, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(site_set(&s, "vendor-rules", "yes", err, sizeof(err)), 0);
+	ck_assert_msg(site_validate(&s, &db, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(site_validate_stored(&s, &db, err, sizeof(err)) == 0, "%s", err);
+	/* POPs it names must still exist, and backups need a primary. */
+	ck_assert_int_eq(site_set(&s, "backups", "ams1", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "backups without a primary POP"));
+	ck_assert_int_eq(site_set(&s, "primary", "nyc9", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_validate(&s, &db, err, sizeof(err)), -ENOENT);
+	site_clear(&s);
+}
+END_TEST
+
+START_TEST(test_site_same_identity_as_a_gateway_compares)
+{
+	struct site a, b;
+
+	site_init(&a);
+	site_init(&b);
+	ck_assert_int_eq(site_set(&a, "id", "Branch-12.Example.COM", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&b, "id", "fqdn:branch-12.example.com", err, sizeof(err)), 0);
+	ck_assert(site_same_id(&a, &b));
+	ck_assert_uint_eq(site_id_hash(&a), site_id_hash(&b));
+	ck_assert_int_eq(site_set(&b, "id", "fqdn:branch-13.example.com", err, sizeof(err)), 0);
+	ck_assert(!site_same_id(&a, &b));
+	ck_assert_int_eq(site_set(&a, "id", "2001:DB8:0::1", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&b, "id", "ipv6:2001:db8::1", err, sizeof(err)), 0);
+	ck_assert(site_same_id(&a, &b));
+	ck_assert_uint_eq(site_id_hash(&a), site_id_hash(&b));
+	/* Another type is another identity on the wire, the same text or not. */
+	ck_assert_int_eq(site_set(&a, "id", "192.0.2.1", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&b, "id", "fqdn:192.0.2.1", err, sizeof(err)), 0);
+	ck_assert(!site_same_id(&a, &b));
+	ck_assert_int_eq(site_set(&a, "id", "Ops@Branch.example.com", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&b, "id", "email:ops@branch.example.com", err, sizeof(err)), 0);
+	ck_assert(site_same_id(&a, &b));
+	site_clear(&a);
+	site_clear(&b);
+}
+END_TEST
+
 START_TEST(test_pop_fields)
 {
 	struct pop p;
@@ -171,6 +319,11 @@ int main(void)
 	tcase_add_test(tc, test_site_identity_types_inferred_and_explicit);
 	tcase_add_test(tc, test_site_fields_reject_bad_values_naming_them);
 	tcase_add_test(tc, test_site_whole_record_rules);
+	tcase_add_test(tc, test_site_short_psk_refused_unless_psk_short);
+	tcase_add_test(tc, test_site_source_ip_must_be_a_peers_address);
+	tcase_add_test(tc, test_site_selector_with_host_bits_names_the_network);
+	tcase_add_test(tc, test_site_pops_needed_by_role);
+	tcase_add_test(tc, test_site_same_identity_as_a_gateway_compares);
 	tcase_add_test(tc, test_pop_fields);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);

@@ -161,6 +161,39 @@ START_TEST(test_store_refuses_bad_files_with_line_and_reason)
 }
 END_TEST
 
+/*
+ * A store an earlier ikd wrote, with what this one refuses on a change (a 1-byte key, an
+ * unspecified source-ip, a selector with host bits, one identity twice, a POP-less site):
+ * it loads as it was, so an upgrade never stops ikd; the next change must pass the rules.
+ */
+START_TEST(test_store_from_an_earlier_ikd_loads_as_it_was)
+{
+	static const char old[] =
+		"version = 1\n[pop fra1]\ngateway = 198.51.100.1\n[pop ams1]\ngateway = 198.51.100.1\n"
+		"[site a]\nid = fqdn:a.example.com\npsk = hex:6b\nprimary = fra1\nbackups = ams1\n"
+		"source-ip = 0.0.0.0\nlocal-ts = 10.1.1.5/24\n"
+		"[site b]\nid = fqdn:A.example.com\npsk = hex:6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b\n"
+		"primary =\nbackups =\n";
+	struct site_db db, back;
+
+	make_dir();
+	ck_assert_msg(load_text(old, 0600, &db) == 0, "%s", err);
+	ck_assert_uint_eq(db.n_sites, 2);
+	ck_assert(!db.sites[0].psk_short);
+	ck_assert_int_eq(site_validate(&db.sites[0], &db, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "site 'a' psk: 1 byte, fewer than 16"));
+	/* psk-short is written when set, and read back. */
+	db.sites[0].psk_short = true;
+	ck_assert_int_eq(site_store_save(path, &db, err, sizeof(err)), 0);
+	ck_assert_msg(site_store_load(path, &back, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(back.sites[0].psk_short);
+	ck_assert(!back.sites[1].psk_short);
+	site_db_clear(&back);
+	site_db_clear(&db);
+	remove_dir();
+}
+END_TEST
+
 START_TEST(test_store_write_is_atomic_under_kill_9)
 {
 	struct site_db old_db, new_db, got;
@@ -211,6 +244,7 @@ int main(void)
 	tcase_add_test(tc, test_store_round_trip_every_field);
 	tcase_add_test(tc, test_store_refuses_bad_files_with_line_and_reason);
 	tcase_add_test(tc, test_store_write_is_atomic_under_kill_9);
+	tcase_add_test(tc, test_store_from_an_earlier_ikd_loads_as_it_was);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
