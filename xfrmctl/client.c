@@ -51,14 +51,15 @@ int xc_json_error(FILE *f, int exit)
 {
 	if (!failure.message)
 		return 0;
-	fputs("{\n  \"error\": {\n    \"message\": ", f);
+	/* One line: it also ends a stream of JSON Lines (monitor) as a line of its own. */
+	fputs("{\"error\": {\"message\": ", f);
 	xo_json_string(f, failure.message, failure.len);
-	fputs(",\n    \"object\": ", f);
+	fputs(", \"object\": ", f);
 	if (failure.command[0])
 		xo_json_string(f, failure.command, strlen(failure.command));
 	else
 		fputs("null", f);
-	fprintf(f, ",\n    \"exit\": %d\n  }\n}\n", exit);
+	fprintf(f, ", \"exit\": %d}}\n", exit);
 	return 1;
 }
 
