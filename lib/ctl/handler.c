@@ -451,23 +451,24 @@ static int do_status(struct req *r)
 	return rc;
 }
 
-/* A site's row for list.c: its fields and, when asked, the runtime's KVs. */
+/* A site's row for list.c: its fields and the runtime's KVs, as asked. */
 struct list_arg {
 	struct req *r;
 	struct ike_writer *scratch;
 };
 
-static int list_row(void *arg, size_t i, bool runtime, struct ike_writer *w)
+static int list_row(void *arg, size_t i, bool fields, bool runtime, struct ike_writer *w)
 {
 	struct list_arg *la = arg;
 	const struct site *s = &la->r->h->db->sites[i];
 	char status[16];
-	int rc;
+	int rc = 0;
 
 	if (w->buf)
 		sodium_memzero(w->buf, w->len);
 	w->len = 0;
-	rc = put_site_fields(w, s);
+	if (fields)
+		rc = put_site_fields(w, s);
 	if (rc == 0 && runtime) {
 		rc = site_runtime(la->r, s, false, la->scratch, status, sizeof(status));
 		rc = rc ?: ike_writer_bytes(w, la->scratch->buf, la->scratch->len);

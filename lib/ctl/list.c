@@ -339,6 +339,9 @@ int ctl_list_select(const struct site_db *db, const struct ctl_list_query *q, ct
 	struct ike_writer w;
 	bool need = ctl_list_needs_row(q), runtime = ctl_list_needs_runtime(q);
 	const char *key = q->sort && !strcmp(q->sort, "throughput") ? "throughput-kbps" : q->sort;
+	/* The record's fields only when sorting on one ("pop" falls back to the primary). */
+	bool fields = key && strcmp(key, "status") && strcmp(key, "active-pop") &&
+		      strcmp(key, "throughput-kbps");
 	struct sort_ctx ctx = { .db = db, .reverse = q->reverse };
 	size_t n = 0, first, count, *idx;
 	char v[SITE_PROPOSALS_MAX * 2];
@@ -353,7 +356,7 @@ int ctl_list_select(const struct site_db *db, const struct ctl_list_query *q, ct
 		if (!record_matches(q, &db->sites[i]))
 			continue;
 		if (need) {
-			rc = row(arg, i, runtime, &w);
+			rc = row(arg, i, fields, runtime, &w);
 			if (rc < 0)
 				break;
 			if (q->status && strcmp(row_value(&w, "status", v, sizeof(v)), q->status))

@@ -53,10 +53,12 @@ bool ctl_list_needs_row(const struct ctl_list_query *q);
 bool ctl_list_needs_runtime(const struct ctl_list_query *q);
 
 /*
- * row(arg, i, runtime, w): site i's KVs as a reply row has them into w (emptied by the
- * callee), the runtime's ("status", "active-pop", "throughput-kbps") among them when runtime.
+ * row(arg, i, fields, runtime, w): site i's KVs as a reply row has them into w (emptied by
+ * the callee): its fields when fields, the runtime's ("status", "active-pop",
+ * "throughput-kbps") when runtime.
  */
-typedef int (*ctl_list_row_fn)(void *arg, size_t i, bool runtime, struct ike_writer *w);
+typedef int (*ctl_list_row_fn)(void *arg, size_t i, bool fields, bool runtime,
+			       struct ike_writer *w);
 
 /*
  * The matching sites of db, sorted (ties by name), one page of them (every one when
