@@ -110,8 +110,9 @@ static const struct xc_verb pop_verbs[] = {
 	{ "show", pop_show, "NAME", "Every field of a POP and how many sites use it.", NULL, 0,
 	  NULL },
 	{ "list", pop_list, "",
-	  "The POPs with the sites that use them and their live health: the tunnels to\n"
-	  "each that are up and down, and the sites whose active POP it is.", NULL, 0, NULL },
+	  "List the POPs, with the sites that use them and their live health.\n"
+	  "Health: the tunnels to each that are up and down, and the sites whose active POP\n"
+	  "it is (from an edge router's ikd).", NULL, 0, NULL },
 	{ "delete", pop_delete, "NAME ...", "Delete POPs that no site uses.", NULL, 0, NULL },
 };
 

@@ -850,24 +850,28 @@ static const struct xc_verb site_verbs[] = {
 	{ "edit", site_edit, "NAME KEY VALUE ... [psk-file PATH | psk -]",
 	  "Change fields of a site, its key included.", site_fields, N_SITE_FIELDS, "fields" },
 	{ "show", site_show, "NAME",
-	  "Every field of a site, its status, active POP and throughput, and a row per POP\n"
-	  "tunnel.", NULL, 0, NULL },
+	  "Show a site: every field, its status and a row per POP tunnel.\n"
+	  "Also its active POP and throughput; a tunnel's row has its state, Child SAs,\n"
+	  "bytes, packets, probe and last error.", NULL, 0, NULL },
 	{ "list", site_list, "[FILTER VALUE ...] [--sort COLUMN] [--reverse] [--page N] "
 			     "[--page-size N | --all] [--columns LIST]",
-	  "Sites as the POP vendor's console shows them, 100 a page, by name. Filters\n"
-	  "combine (all must match).", list_args, N_LIST_ARGS, "filters and options" },
+	  "List sites, 100 a page, by name.\n"
+	  "The columns are the POP vendor's console's. Filters combine (all must match).",
+	  list_args, N_LIST_ARGS, "filters and options" },
 	{ "enable", site_enable, "NAME ... | --filter FILTER VALUE ... [--yes]",
-	  "Enable sites: every one named, or none if a name is wrong; or every site a\n"
-	  "filter selects, once confirmed.", bulk_args, 2, "options" },
+	  "Enable sites by name, or by a filter once confirmed.\n"
+	  "Every site named, or none if a name is wrong.", bulk_args, 2, "options" },
 	{ "disable", site_disable, "NAME ... | --filter FILTER VALUE ... [--yes]",
-	  "Disable sites (their tunnels go down): every one named, or none if a name is\n"
-	  "wrong; or every site a filter selects, once confirmed.", bulk_args, 2, "options" },
+	  "Disable sites by name, or by a filter once confirmed.\n"
+	  "Their tunnels go down. Every site named, or none if a name is wrong.", bulk_args, 2,
+	  "options" },
 	{ "delete", site_delete, "NAME ... | --filter FILTER VALUE ... [--yes]",
-	  "Delete sites: every one named, or none if a name is wrong; or every site a\n"
-	  "filter selects, once confirmed.", bulk_args, 2, "options" },
+	  "Delete sites by name, or by a filter once confirmed.\n"
+	  "Every site named, or none if a name is wrong.", bulk_args, 2, "options" },
 	{ "import", site_import, "FILE.csv [--secrets FILE] [--dry-run]",
-	  "Add or replace sites from CSV (a header row names the columns: the fields of\n"
-	  "site add, name required, psk optional). All rows or none.", import_args, 2,
+	  "Add or replace sites from a CSV file: every row, or none if one is bad.\n"
+	  "A header row names the columns: the fields of site add, name required, psk\n"
+	  "optional.", import_args, 2,
 	  "options" },
 	{ "export", site_export, "[--with-psk] [FILE]",
 	  "Every site as CSV in the import format, to FILE or stdout.", export_args, 1,

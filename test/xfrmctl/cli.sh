@@ -149,7 +149,7 @@ for a in "site --help" "site -h" "site help" "help site"; do
 	# shellcheck disable=SC2086 # the words of $a are the arguments
 	x 0 $a
 	out_has "usage: xfrmctl site VERB [ARGS]"
-	out_re "^  list +Sites as the POP vendor's console shows them"
+	out_re "^  list +List sites, 100 a page, by name\.$"
 	[ ! -s "$tmp/err" ] || fail "xfrmctl $a wrote to stderr"
 done
 for a in "site add --help" "site add b99 --help" "site add -h" "help site add" "site help add"; do
