@@ -213,6 +213,23 @@ json 'assert d["error"]["object"] == "site add" and d["error"]["exit"] == 2'
 "$xfrmctl" -j -s "$tmp/nowhere.sock" status >"$tmp/out" 2>"$tmp/err" && fail "no daemon: exit 0"
 json 'assert d["error"]["exit"] == 1 and d["error"]["message"].startswith("cannot reach ikd at")'
 
+# --- a user the socket's mode keeps out is told which group may use it (as root only)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && getent group daemon >/dev/null; then
+	chmod 711 "$tmp"
+	chgrp daemon "$sock"
+	chmod 660 "$sock"
+	got=0
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$xfrmctl" -s "$sock" status \
+		>"$tmp/out" 2>"$tmp/err" || got=$?
+	[ "$got" = 1 ] || fail "a user outside the socket's group: exit $got"
+	err_has "cannot reach ikd at $sock: permission denied: the socket is for root or group daemon"
+	chmod 600 "$sock"
+	chgrp root "$sock"
+	chmod 700 "$tmp"
+else
+	echo "cli.sh: not root (or no setpriv, no group daemon): the socket's group not checked"
+fi
+
 # --- site list: source IP, throughput, sort by any column, page size, every page
 x 0 site edit c1 source-ip 203.0.113.9
 x 0 -j site list source-ip 203.0.113.9
