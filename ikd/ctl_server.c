@@ -215,10 +215,34 @@ static int health_status(struct ikd *d, struct ike_writer *w)
 	return rc;
 }
 
+/* The addresses and ports the IKE sockets are bound to, as the kernel has them. */
+static int listen_status(struct ikd *d, struct ike_writer *w)
+{
+	char list[4 * 72] = "", addr[64];
+	size_t o = 0;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(d->socks) / sizeof(d->socks[0]); i++) {
+		union net_addr a;
+		socklen_t len = sizeof(a);
+
+		if (d->socks[i].fd < 0 || getsockname(d->socks[i].fd, &a.sa, &len) < 0)
+			continue;
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", o ? "," : "",
+				      net_addr_str(&a, addr, sizeof(addr)));
+		if (o >= sizeof(list))
+			break;
+	}
+	rc = ctl_put_kv(w, "listen", list);
+	rc = rc ?: put_u64(w, "ike-port", d->conf.ike_port);
+	return rc ?: put_u64(w, "natt-port", d->conf.natt_port);
+}
+
 static int rt_status(void *arg, struct ike_writer *w)
 {
 	struct ikd *d = arg;
 	size_t up, down, disabled, ike_up = 0, children = 0;
+	char esp[320];
 	int rc = 0;
 
 	ikd_status_counts(d, &up, &down, &disabled);
@@ -236,8 +260,11 @@ static int rt_status(void *arg, struct ike_writer *w)
 	rc = rc ?: put_u64(w, "ike-sas", ike_up);
 	rc = rc ?: put_u64(w, "child-sas", children);
 	rc = rc ?: put_u64(w, "half-open", d->half_open);
-	rc = rc ?: ctl_put_kv(w, "kernel-esp", d->esp_ok ? "yes" : d->esp_missing ?
-			      d->esp_missing : "no");
+	rc = rc ?: listen_status(d, w);
+	rc = rc ?: ctl_put_kv(w, "kernel-esp", ctl_kernel_esp_text(d->esp_ok, d->esp_missing, esp,
+								   sizeof(esp)));
+	if (!d->esp_ok && d->esp_missing)
+		rc = rc ?: ctl_put_kv(w, "kernel-esp-missing", d->esp_missing);
 	rc = rc ?: put_u64(w, "ike-received", d->stats.rx);
 	rc = rc ?: put_u64(w, "ike-sent", d->stats.tx);
 	rc = rc ?: put_u64(w, "ike-dropped", d->stats.dropped);
@@ -245,6 +272,43 @@ static int rt_status(void *arg, struct ike_writer *w)
 	rc = rc ?: put_u64(w, "auth-failed", d->stats.auth_failed);
 	rc = rc ?: put_u64(w, "cookies-sent", d->stats.cookies_sent);
 	return rc ?: health_status(d, w);
+}
+
+/*
+ * `pop list`: per POP, the tunnels of the sites that use it (up: the IKE SA is; anything else
+ * is down) and the sites it is the active POP of. An edge router's: a gateway's tunnels go
+ * to no POP of its own.
+ */
+static int rt_pop_health(void *arg, const struct site_db *db, struct ctl_pop_health *ret)
+{
+	struct ikd *d = arg;
+	struct tunnel *ts[1 + SITE_MAX_BACKUPS + 64];
+
+	if (d->conf.role != CONF_ROLE_INITIATOR)
+		return 0;
+	for (size_t p = 0; p < db->n_pops; p++)
+		ret[p].known = true;
+	for (size_t i = 0; i < db->n_sites; i++) {
+		const struct site *s = &db->sites[i];
+		const char *active;
+		size_t n = ikd_site_tunnels(d, s->name, ts, sizeof(ts) / sizeof(ts[0]));
+
+		ikd_site_status(d, s, &active);
+		for (size_t p = 0; p < db->n_pops; p++) {
+			const char *pop = db->pops[p].name;
+
+			ret[p].sites_active += *active && !strcmp(active, pop);
+			for (size_t k = 0; k < n; k++) {
+				if (!ts[k]->initiator || strcmp(ts[k]->pop, pop))
+					continue;
+				if (ts[k]->state == TUN_UP)
+					ret[p].tunnels_up++;
+				else
+					ret[p].tunnels_down++;
+			}
+		}
+	}
+	return 0;
 }
 
 static void hex(const uint8_t *p, size_t n, char *buf)
@@ -379,6 +443,7 @@ static const struct ctl_runtime runtime = {
 	.pops_changed = rt_pops_changed,
 	.site_renamed = rt_site_renamed,
 	.metrics = ikd_metrics_page,
+	.pop_health = rt_pop_health,
 };
 
 /* ---- the connections ---- */
@@ -568,6 +633,29 @@ static struct ctl_client *client_idlest(struct ikd *d)
 	return best;
 }
 
+/*
+ * A client that may not use the socket is told why before it is closed, rather than finding
+ * the connection gone ("Broken pipe"). The reply answers request id 0: it goes out before
+ * the request is read, and a small frame fits the new socket's buffer.
+ */
+static void refuse(int fd)
+{
+	struct ike_writer w;
+	char msg[160];
+
+	if (geteuid() == 0)
+		snprintf(msg, sizeof(msg), "permission denied: the socket is for root only "
+			 "(control-group in ikd.conf(5) opens it to a group)");
+	else
+		snprintf(msg, sizeof(msg), "permission denied: the socket is for uid %u only "
+			 "(control-group in ikd.conf(5) opens it to a group)", (unsigned)geteuid());
+	ike_writer_init(&w, 4096);
+	if (ctl_reply_error_class(&w, 0, EACCES, "permission", msg) == 0)
+		(void)!send(fd, w.buf, w.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ike_writer_clear(&w);
+	close(fd);
+}
+
 static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
 {
 	struct ikd *d = f->arg;
@@ -586,7 +674,7 @@ static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
 		    (cred.uid != 0 && cred.uid != geteuid() && !d->conf.socket_group[0])) {
 			log_warn("control: connection from uid %u refused",
 				 clen == sizeof(cred) ? (unsigned)cred.uid : 0u);
-			close(fd);
+			refuse(fd);
 			continue;
 		}
 		/* Full: the newcomer takes the place of the client idle the longest. */

@@ -2,6 +2,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,58 @@
 
 static struct ctl_attr reply_attrs[CTL_MAX_ATTRS];
 
-__attribute__((format(printf, 2, 0)))
-static void vmsg(const char *prefix, const char *fmt, va_list ap)
+/* The command being run and its first error, for -j's error document. */
+static struct {
+	char command[64];
+	char *message;
+	size_t len;
+	int exit;
+} failure;
+
+void xc_set_command(const char *object, const char *verb)
+{
+	snprintf(failure.command, sizeof(failure.command), "%s%s%s", object, verb ? " " : "",
+		 verb ? verb : "");
+}
+
+/* The first error is the cause: later ones (cleaning up) are not kept. */
+static void remember(const void *msg, size_t len, int exit)
+{
+	if (failure.message)
+		return;
+	failure.message = malloc(len + 1);
+	if (!failure.message)
+		return;
+	memcpy(failure.message, msg, len);
+	failure.message[len] = '\0';
+	failure.len = len;
+	failure.exit = exit;
+}
+
+int xc_json_error(FILE *f, int exit)
+{
+	if (!failure.message)
+		return 0;
+	/* One line: it also ends a stream of JSON Lines (monitor) as a line of its own. */
+	fputs("{\"error\": {\"message\": ", f);
+	xo_json_string(f, failure.message, failure.len);
+	fputs(", \"object\": ", f);
+	if (failure.command[0])
+		xo_json_string(f, failure.command, strlen(failure.command));
+	else
+		fputs("null", f);
+	fprintf(f, ", \"exit\": %d}}\n", exit);
+	return 1;
+}
+
+void xc_failure_free(void)
+{
+	free(failure.message);
+	failure.message = NULL;
+}
+
+__attribute__((format(printf, 3, 0)))
+static void vmsg(const char *prefix, int exit, const char *fmt, va_list ap)
 {
 	char buf[4096];
 
@@ -27,6 +78,8 @@ static void vmsg(const char *prefix, const char *fmt, va_list ap)
 	fprintf(stderr, "xfrmctl: %s", prefix);
 	xo_text(stderr, buf, strlen(buf));
 	fputc('\n', stderr);
+	if (exit)
+		remember(buf, strlen(buf), exit);
 }
 
 int xc_error(const char *fmt, ...)
@@ -34,7 +87,7 @@ int xc_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	vmsg("", XC_EXIT_ERROR, fmt, ap);
 	va_end(ap);
 	return XC_EXIT_ERROR;
 }
@@ -44,7 +97,7 @@ int xc_usage(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	vmsg("", XC_EXIT_USAGE, fmt, ap);
 	va_end(ap);
 	return XC_EXIT_USAGE;
 }
@@ -54,7 +107,7 @@ void xc_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("warning: ", fmt, ap);
+	vmsg("warning: ", 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -96,18 +149,30 @@ static int send_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* The daemon's reason, a line at a time (an import lists its bad rows). */
-static void print_reason(const struct ctl_msg *m)
+/*
+ * The daemon's reason, a line at a time (an import lists its bad rows); the exit status its
+ * class says: 2 when the request was wrong (usage), 1 when it was refused.
+ */
+static int print_reason(const struct ctl_msg *m)
 {
 	const struct ctl_attr *e = NULL;
+	char cls[16];
+	int exit;
 
+	xo_get_str(m->attrs, m->n_attrs, CTL_ERROR_CLASS, cls, sizeof(cls));
+	exit = !strcmp(cls, "usage") ? XC_EXIT_USAGE : XC_EXIT_ERROR;
 	for (size_t i = 0; i < m->n_attrs; i++)
 		if (m->attrs[i].type == CTL_A_ERROR)
 			e = &m->attrs[i];
 	if (!e || e->len == 0) {
-		fprintf(stderr, "xfrmctl: ikd refused the request: %s\n", strerror(m->code));
-		return;
+		char why[128];
+
+		snprintf(why, sizeof(why), "ikd refused the request: %s", strerror(m->code));
+		fprintf(stderr, "xfrmctl: %s\n", why);
+		remember(why, strlen(why), exit);
+		return exit;
 	}
+	remember(e->p, e->len, exit);
 	fputs("xfrmctl: ", stderr);
 	for (size_t i = 0, start = 0; i <= e->len; i++) {
 		if (i < e->len && e->p[i] != '\n')
@@ -118,6 +183,26 @@ static void print_reason(const struct ctl_msg *m)
 		fputc('\n', stderr);
 		start = i + 1;
 	}
+	return exit;
+}
+
+/*
+ * Why the socket cannot be used by this user: the group that may, if the socket's mode lets
+ * its group in, else root (its owner) only.
+ */
+static int refused(const char *path)
+{
+	struct stat st;
+	struct group *g;
+
+	if (stat(path, &st) == 0 && (st.st_mode & 060) == 060 && (g = getgrgid(st.st_gid)))
+		return xc_error("cannot reach ikd at %s: permission denied: the socket is for root "
+				"or group %s", path, g->gr_name);
+	if (stat(path, &st) == 0 && (st.st_mode & 060) == 060)
+		return xc_error("cannot reach ikd at %s: permission denied: the socket is for root "
+				"or group %u", path, (unsigned)st.st_gid);
+	return xc_error("cannot reach ikd at %s: permission denied: the socket is for root only",
+			path);
 }
 
 static int connect_to(const char *path)
@@ -164,15 +249,19 @@ int xc_call(struct xc *x, struct xc_req *r)
 	memcpy(&id, r->w.buf + 4, 4);
 	id = be32toh(id);
 	fd = connect_to(x->socket);
+	if (fd == -EACCES || fd == -EPERM) {
+		ike_writer_clear(&r->w);
+		return refused(x->socket);
+	}
 	if (fd < 0) {
 		ike_writer_clear(&r->w);
 		return xc_error("cannot reach ikd at %s: %s%s", x->socket, strerror(-fd),
-				fd == -ENOENT || fd == -ECONNREFUSED ? " (is ikd running?)" :
-				fd == -EACCES ? " (the socket is for root or ikd's group)" : "");
+				fd == -ENOENT || fd == -ECONNREFUSED ? " (is ikd running?)" : "");
 	}
 	rc = send_all(fd, r->w.buf, r->w.len);
 	ike_writer_clear(&r->w);	/* it may hold a key */
-	if (rc < 0) {
+	/* A daemon that refuses this client says why, then closes: read that first. */
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET) {
 		close(fd);
 		return xc_error("ikd at %s: %s", x->socket, strerror(-rc));
 	}
@@ -207,12 +296,12 @@ int xc_call(struct xc *x, struct xc_req *r)
 	rc = ctl_decode(body, len, &x->reply, &why);
 	if (rc < 0)
 		return xc_error("ikd at %s: a malformed reply: %s", x->socket, why);
-	if (!(x->reply.flags & CTL_FLAG_REPLY) || x->reply.id != id)
+	/* An error for request 0 answers a connection refused before any request was read. */
+	if (!(x->reply.flags & CTL_FLAG_REPLY) ||
+	    (x->reply.id != id && (x->reply.id != 0 || x->reply.code == 0)))
 		return xc_error("ikd at %s: a reply to another request", x->socket);
-	if (x->reply.code != 0) {
-		print_reason(&x->reply);
-		return XC_EXIT_ERROR;
-	}
+	if (x->reply.code != 0)
+		return print_reason(&x->reply);
 	return XC_EXIT_OK;
 }
 
@@ -232,6 +321,10 @@ int xc_stream(struct xc *x, struct xc_req *r, int (*fn)(struct xc *x, void *arg)
 		return xc_error("cannot encode the request: %s", strerror(-rc));
 	}
 	fd = connect_to(x->socket);
+	if (fd == -EACCES || fd == -EPERM) {
+		ike_writer_clear(&r->w);
+		return refused(x->socket);
+	}
 	if (fd < 0) {
 		ike_writer_clear(&r->w);
 		return xc_error("cannot reach ikd at %s: %s%s", x->socket, strerror(-fd),
@@ -253,8 +346,7 @@ int xc_stream(struct xc *x, struct xc_req *r, int (*fn)(struct xc *x, void *arg)
 			}
 			if (x->reply.code != 0) {
 				close(fd);
-				print_reason(&x->reply);
-				return XC_EXIT_ERROR;
+				return print_reason(&x->reply);
 			}
 			rc = fn(x, arg);
 			ctl_framer_pop(&x->framer);

@@ -7,24 +7,37 @@
 #include "config.h"
 #include "xfrmctl.h"
 
+/*
+ * The objects. Those with verbs answer --help themselves (xc_dispatch); for the others
+ * (verbs: false) the help here is theirs.
+ */
 static const struct xc_object {
 	const char *name;
 	int (*fn)(struct xc *x, int argc, char **argv);
 	const char *synopsis;
+	bool verbs;
+	const char *help;
 } objects[] = {
-	{ "site", xc_site, "site add|edit|show|list|enable|disable|delete|import|export|rename ..." },
-	{ "pop", xc_pop, "pop add|edit|show|list|delete ..." },
-	{ "sa", xc_sa, "sa list" },
-	{ "status", xc_status, "status" },
-	{ "refresh", xc_refresh, "refresh" },
-	{ "monitor", xc_monitor, "monitor" },
-	{ "metrics", xc_metrics, "metrics [-o FILE]" },
+	{ "site", xc_site, "site add|edit|show|list|enable|disable|delete|import|export|rename ...", true,
+	  NULL },
+	{ "pop", xc_pop, "pop add|edit|show|list|delete ...", true, NULL },
+	{ "sa", xc_sa, "sa list", true, NULL },
+	{ "status", xc_status, "status", true, NULL },
+	{ "refresh", xc_refresh, "refresh", false,
+	  "Tunnels waiting out a back-off try to connect again now." },
+	{ "monitor", xc_monitor, "monitor", false,
+	  "Follow ikd's events (tunnels up and down, failover, fallback, rekeys, changes) as\n"
+	  "they happen, a line each (-j: a JSON object a line), until interrupted." },
+	{ "metrics", xc_metrics, "metrics [-o FILE]", false,
+	  "ikd's counters in the Prometheus text format, on stdout or, with -o FILE, replacing\n"
+	  "FILE atomically (mode 0644) for the node exporter's textfile collector." },
 };
 #define N_OBJECTS (sizeof(objects) / sizeof(objects[0]))
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: xfrmctl [-j] [-s SOCKET] OBJECT VERB [ARGS]\n\n");
+	fprintf(out, "usage: xfrmctl [-j] [-s SOCKET] OBJECT VERB [ARGS]\n"
+		"       xfrmctl help [OBJECT [VERB]]\n\n");
 	for (size_t i = 0; i < N_OBJECTS; i++)
 		fprintf(out, "  xfrmctl %s\n", objects[i].synopsis);
 	fprintf(out,
@@ -34,7 +47,9 @@ static void usage(FILE *out)
 		"  -h, --help           show this help and exit\n"
 		"  -V, --version        show the version and exit\n"
 		"\n"
-		"Objects and verbs may be shortened while unambiguous. See xfrmctl(8).\n",
+		"'xfrmctl OBJECT --help' and 'xfrmctl OBJECT VERB --help' show what each takes.\n"
+		"Objects and verbs may be shortened while unambiguous. Exit status: 0 done,\n"
+		"1 refused or failed (the message says why), 2 a usage error. See xfrmctl(8).\n",
 		IKD_RUNDIR "/ikd.sock");
 }
 
@@ -62,16 +77,36 @@ int xc_dispatch(struct xc *x, const char *object, const struct xc_verb *verbs, s
 		if (!dflt)
 			return xc_usage("%s: a verb is missing", object);
 		i = xc_match(dflt, verbs, n, sizeof(verbs[0]));
+		xc_set_command(object, verbs[i].name);
 		return verbs[i].fn(x, 0, argv);
 	}
-	if (!strcmp(argv[0], "help")) {
-		for (size_t k = 0; k < n; k++)
-			printf("xfrmctl %s %s %s\n", object, verbs[k].name, verbs[k].synopsis);
-		return XC_EXIT_OK;
+	/* "help", "--help": the verbs; "help VERB": that verb's, as "VERB --help". */
+	if (!strcmp(argv[0], "help") || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+		if (argc == 1) {
+			/* An object of one verb (status, sa): that verb's help. */
+			if (n == 1)
+				xc_help_verb(stdout, object, &verbs[0]);
+			else
+				xc_help_object(stdout, object, verbs, n);
+			return XC_EXIT_OK;
+		}
+		snprintf(what, sizeof(what), "%s help: ", object);
+		rc = lookup(what, argv[1], verbs, n, sizeof(verbs[0]), &i);
+		if (rc == 0)
+			xc_help_verb(stdout, object, &verbs[i]);
+		return rc;
 	}
 	snprintf(what, sizeof(what), "%s: ", object);
 	rc = lookup(what, argv[0], verbs, n, sizeof(verbs[0]), &i);
-	return rc ?: verbs[i].fn(x, argc - 1, argv + 1);
+	if (rc)
+		return rc;
+	xc_set_command(object, verbs[i].name);
+	/* Before anything is parsed: "site add --help" names no site, asks for no key. */
+	if (xc_wants_help(argc - 1, argv + 1)) {
+		xc_help_verb(stdout, object, &verbs[i]);
+		return XC_EXIT_OK;
+	}
+	return verbs[i].fn(x, argc - 1, argv + 1);
 }
 
 int xc_print_table(struct xc *x, const struct xo_col *cols, size_t n_cols)
@@ -146,6 +181,38 @@ int xc_print_record(struct xc *x, const char *title)
 	return xc_error("a reply without its record");
 }
 
+/* argv[0] names the object; --help of an object without verbs is answered here. */
+static int run(struct xc *x, int argc, char **argv)
+{
+	int i, rc = lookup("", argv[0], objects, N_OBJECTS, sizeof(objects[0]), &i);
+
+	if (rc)
+		return rc;
+	xc_set_command(objects[i].name, NULL);
+	if (!objects[i].verbs && xc_wants_help(argc - 1, argv + 1)) {
+		printf("usage: xfrmctl %s\n\n%s\n", objects[i].synopsis, objects[i].help);
+		return XC_EXIT_OK;
+	}
+	return objects[i].fn(x, argc - 1, argv + 1);
+}
+
+/* "help", "help OBJECT", "help OBJECT VERB": as --help at that level. */
+static int help(struct xc *x, int argc, char **argv)
+{
+	char *args[3];
+
+	if (argc == 0) {
+		usage(stdout);
+		return XC_EXIT_OK;
+	}
+	if (argc > 2)
+		return xc_usage("help: help [OBJECT [VERB]]");
+	args[0] = argv[0];
+	args[1] = argc == 2 ? argv[1] : (char *)"--help";
+	args[2] = (char *)"--help";
+	return run(x, argc + 1, args);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -156,7 +223,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct xc x = { .socket = getenv("IKD_SOCKET") };
-	int c, i, rc;
+	int c, rc;
 
 	if (!x.socket || !*x.socket)
 		x.socket = IKD_RUNDIR "/ikd.sock";
@@ -183,11 +250,16 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return XC_EXIT_USAGE;
+		rc = xc_usage("an OBJECT is missing (xfrmctl --help)");
+	} else if (!strcmp(argv[optind], "help")) {
+		rc = help(&x, argc - optind - 1, argv + optind + 1);
+	} else {
+		rc = run(&x, argc - optind, argv + optind);
 	}
-	rc = lookup("", argv[optind], objects, N_OBJECTS, sizeof(objects[0]), &i);
-	rc = rc ?: objects[i].fn(&x, argc - optind - 1, argv + optind + 1);
 	xc_free(&x);
+	if (rc && x.json)
+		xc_json_error(stdout, rc);
+	xc_failure_free();
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = xc_error("stdout: write error");
 	return rc;

@@ -34,8 +34,18 @@ static int sa_list(struct xc *x, int argc, char **argv)
 	return simple(x, CTL_SA_LIST, "sa list", argc) ?: xc_print_rows(x, "sas", "children");
 }
 
-static const struct xc_verb status_verbs[] = { { "show", status_show, "" } };
-static const struct xc_verb sa_verbs[] = { { "list", sa_list, "" } };
+static const struct xc_verb status_verbs[] = {
+	{ "show", status_show, "",
+	  "The running daemon.\n"
+	  "Its role, uptime, sites up, down and disabled, IKE and Child SAs, the addresses\n"
+	  "and ports it listens on, whether the kernel can run ESP (and if not, the option\n"
+	  "it lacks and what that means), IKE message counters; on a gateway, its health\n"
+	  "check.",
+	  NULL, 0, NULL },
+};
+static const struct xc_verb sa_verbs[] = {
+	{ "list", sa_list, "", "The IKE SAs, each with its Child SAs.", NULL, 0, NULL },
+};
 
 int xc_status(struct xc *x, int argc, char **argv)
 {

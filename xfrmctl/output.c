@@ -90,16 +90,16 @@ enum xo_kind xo_key_kind(const char *key)
 		"auth-failed", "cookies-sent", "ike-received", "ike-sent", "ike-dropped", "bad-icv",
 		"health-checks", "health-failures", "health-refused",
 	};
-	static const char *const prefixes[] = { "sites-", "bytes-", "packets-" };
+	static const char *const prefixes[] = { "sites-", "bytes-", "packets-", "tunnels-" };
 	static const char *const suffixes[] = {
-		"-kbps", "-bytes", "-packets", "-s", "-ms", "-count",
+		"-kbps", "-bytes", "-packets", "-s", "-ms", "-count", "-port",
 	};
 	/* Fields that are always yes or no ("kernel-esp" may carry a reason: a string). */
 	static const char *const bools[] = {
 		"enabled", "accepting", "vendor-rules", "psk-short", "dry-run", "active", "installed",
 		"nat",
 	};
-	static const char *const lists[] = { "backups", "local-ts", "remote-ts" };
+	static const char *const lists[] = { "backups", "local-ts", "remote-ts", "listen" };
 	size_t kl = strlen(key);
 
 	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)

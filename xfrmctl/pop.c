@@ -11,6 +11,10 @@ static const struct xo_col pop_cols[] = {
 	{ "accepting", "ACCEPTING", "accepting", NULL, NULL, "-" },
 	{ "sites-primary", "PRIMARY FOR", "sites-primary", NULL, NULL, "0" },
 	{ "sites-backup", "BACKUP FOR", "sites-backup", NULL, NULL, "0" },
+	/* Live health, from an edge router's ikd ("-" from a gateway's). */
+	{ "tunnels-up", "TUNNELS UP", "tunnels-up", NULL, NULL, "-" },
+	{ "tunnels-down", "DOWN", "tunnels-down", NULL, NULL, "-" },
+	{ "sites-active", "ACTIVE FOR", "sites-active", NULL, NULL, "-" },
 };
 
 static int add_or_edit(struct xc *x, int argc, char **argv, bool add)
@@ -86,13 +90,30 @@ static int pop_list(struct xc *x, int argc, char **argv)
 	return xc_print_table(x, pop_cols, sizeof(pop_cols) / sizeof(pop_cols[0]));
 }
 
+/* The fields of pop add and edit (ikd judges their values). */
+static const struct xc_arg pop_fields[] = {
+	{ "gateway", "ADDRESS", "the POP's IKE address (required)" },
+	{ "probe-ip", "ADDRESS", "an address inside the tunnel that answers ICMP: ikd\n"
+				 "probes it, and a POP whose probe fails carries no traffic" },
+	{ "location", "TEXT", "where it is, for people" },
+	{ "accepting", "yes|no", "no: not chosen for new tunnels" },
+	{ "ike-id", "ID", "its IKE identity (default: the gateway address)" },
+};
+#define N_POP_FIELDS (sizeof(pop_fields) / sizeof(pop_fields[0]))
+
 static const struct xc_verb pop_verbs[] = {
 	{ "add", pop_add, "NAME gateway IP [probe-ip IP] [location TEXT] [accepting yes|no] "
-			  "[ike-id ID]" },
-	{ "edit", pop_edit, "NAME KEY VALUE ..." },
-	{ "show", pop_show, "NAME" },
-	{ "list", pop_list, "" },
-	{ "delete", pop_delete, "NAME ..." },
+			  "[ike-id ID]",
+	  "Add a POP.", pop_fields, N_POP_FIELDS, "fields" },
+	{ "edit", pop_edit, "NAME KEY VALUE ...", "Change fields of a POP.", pop_fields,
+	  N_POP_FIELDS, "fields" },
+	{ "show", pop_show, "NAME", "Every field of a POP and how many sites use it.", NULL, 0,
+	  NULL },
+	{ "list", pop_list, "",
+	  "List the POPs, with the sites that use them and their live health.\n"
+	  "Health: the tunnels to each that are up and down, and the sites whose active POP\n"
+	  "it is (from an edge router's ikd).", NULL, 0, NULL },
+	{ "delete", pop_delete, "NAME ...", "Delete POPs that no site uses.", NULL, 0, NULL },
 };
 
 int xc_pop(struct xc *x, int argc, char **argv)

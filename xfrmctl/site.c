@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "ctl/list.h"
 #include "site/csv.h"
 #include "xfrmctl.h"
 
@@ -176,56 +177,258 @@ static int parse_columns(const char *spec, struct xo_col *cols, size_t *n)
 	return XC_EXIT_OK;
 }
 
+/*
+ * site list's filters and options. The filters come first: the bulk verbs' --filter takes
+ * those (N_FILTERS). Each filter is sent to ikd as "key value"; the daemon checks them again
+ * (for any client), classing a bad one as a usage error.
+ */
+#define N_FILTERS 8
+enum { L_SORT, L_REVERSE, L_PAGE, L_PAGE_SIZE, L_ALL, L_COLUMNS };
+
+static const struct xc_arg list_args[] = {
+	/* The filters (N_FILTERS). */
+	{ "name", "TEXT", "names containing TEXT" },
+	{ "id", "TEXT", "source identities containing TEXT" },
+	{ "source-ip", "ADDRESS|PREFIX|dynamic", "that source IP, those inside ADDRESS/BITS, or\n"
+						  "the sites with a dynamic address" },
+	{ "status", "up|down|disabled", "the runtime status" },
+	{ "pop", "POP", "sites using POP, as primary or backup" },
+	{ "traffic", "TYPE", "User, IoT, Mixed, Machine or \"Guest Wifi\"" },
+	{ "enabled", "yes|no", "enabled or not" },
+	{ "throughput", "LOW-HIGH", "throughput in Kbps from LOW to HIGH (LOW- or -HIGH:\n"
+				    "open-ended)" },
+	[N_FILTERS + L_SORT] = { "--sort", "COLUMN", "sort by any column (--columns names them);\n"
+						      "ties by name; default name" },
+	[N_FILTERS + L_REVERSE] = { "--reverse", NULL, "the other way round" },
+	[N_FILTERS + L_PAGE] = { "--page", "N", "page N (from 1)" },
+	[N_FILTERS + L_PAGE_SIZE] = { "--page-size", "N", "N sites a page, 1 to 1000 (default 100)" },
+	[N_FILTERS + L_ALL] = { "--all", NULL, "every page, one table (or JSON document)" },
+	[N_FILTERS + L_COLUMNS] = { "--columns", "LIST", "the columns shown, comma-separated: name,\n"
+							 "id, source-ip, status, pop, throughput,\n"
+							 "traffic or any site field" },
+};
+#define N_LIST_ARGS (sizeof(list_args) / sizeof(list_args[0]))
+#define filters list_args
+
+/* A number from 1 to max (--page, --page-size). */
+static int parse_count(const char *opt, const char *v, unsigned long max, unsigned long *ret)
+{
+	char *end;
+
+	errno = 0;
+	*ret = strtoul(v, &end, 10);
+	if (!*v || *v < '0' || *v > '9' || *end || errno || *ret < 1 || *ret > max)
+		return xc_usage("site list: %s '%s': a number from 1 to %lu", opt, v, max);
+	return XC_EXIT_OK;
+}
+
+/* --sort COLUMN: a column by name or unambiguous prefix; asc and desc as before (by name). */
+static int parse_sort(struct xc_req *r, const char *v, bool *reverse)
+{
+	char names[2048];
+	int i;
+
+	if (!strcmp(v, "asc") || !strcmp(v, "desc")) {
+		*reverse = *reverse || v[0] == 'd';
+		return XC_EXIT_OK;
+	}
+	i = xc_match(v, site_cols, N_SITE_COLS, sizeof(site_cols[0]));
+	if (i < 0) {
+		xc_candidates(names, sizeof(names), i == -2 ? v : NULL, site_cols, N_SITE_COLS,
+			      sizeof(site_cols[0]));
+		return xc_usage("site list: --sort: '%s' is %s: %s", v,
+				i == -2 ? "ambiguous" : "not a column", names);
+	}
+	xc_req_kv(r, "sort", site_cols[i].name);
+	return XC_EXIT_OK;
+}
+
+/* One more page's rows, copied out of the reply (the next call reuses its buffer). */
+struct pages {
+	struct ctl_attr *attrs;
+	size_t n, cap;
+};
+
+static int pages_add(struct pages *p, const struct ctl_msg *m)
+{
+	for (size_t i = 0; i < m->n_attrs; i++) {
+		struct ctl_attr a = m->attrs[i];
+		uint8_t *copy;
+
+		if (a.type != CTL_A_ROW)
+			continue;
+		if (p->n == p->cap) {
+			size_t cap = p->cap ? p->cap * 2 : 256;
+			struct ctl_attr *more = realloc(p->attrs, cap * sizeof(*more));
+
+			if (!more)
+				return -ENOMEM;
+			p->attrs = more;
+			p->cap = cap;
+		}
+		copy = malloc(a.len ? a.len : 1);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, a.p, a.len);
+		a.p = copy;
+		p->attrs[p->n++] = a;
+	}
+	return 0;
+}
+
+static void pages_free(struct pages *p)
+{
+	for (size_t i = 1; i < p->n; i++)
+		free((void *)p->attrs[i].p);
+	free(p->attrs);
+}
+
+/*
+ * --all: page after page of the same request (its KVs in req) until the last; then every
+ * row as one table or one JSON document {"total": N, "sites": [...]}.
+ */
+static int list_all(struct xc *x, const struct ike_writer *req, const struct xo_col *cols,
+		    size_t n_cols)
+{
+	static const char total_kv[] = "total";
+	struct pages p = { 0 };
+	uint8_t total_buf[32];
+	unsigned long total = 0;
+	int rc = 0;
+
+	/* The first attribute is "total", filled in at the end. */
+	p.attrs = calloc(1, sizeof(*p.attrs));
+	p.cap = p.attrs ? 1 : 0;
+	p.n = p.attrs ? 1 : 0;
+	if (!p.attrs)
+		return xc_error("out of memory");
+	for (unsigned long page = 1; rc == 0; page++) {
+		struct xc_req r;
+		char num[24], tot[24];
+		size_t before = p.n;
+
+		xc_req_begin(&r, CTL_SITE_LIST);
+		if (r.rc == 0 && ike_writer_bytes(&r.w, req->buf, req->len) < 0)
+			r.rc = -ENOMEM;
+		snprintf(num, sizeof(num), "%lu", page);
+		xc_req_kv(&r, "page", num);
+		rc = xc_call(x, &r);
+		if (rc)
+			break;
+		xo_get_str(x->reply.attrs, x->reply.n_attrs, "total", tot, sizeof(tot));
+		total = strtoul(tot, NULL, 10);
+		if (pages_add(&p, &x->reply) < 0) {
+			rc = xc_error("out of memory");
+			break;
+		}
+		if (p.n == before || p.n - 1 >= total)
+			break;
+	}
+	if (rc == 0) {
+		size_t l = (size_t)snprintf((char *)total_buf, sizeof(total_buf), "%s%c%lu",
+					    total_kv, '\0', (unsigned long)(p.n - 1));
+
+		p.attrs[0] = (struct ctl_attr){ .type = CTL_A_KV, .len = (uint32_t)l,
+						.p = total_buf };
+		if (x->json) {
+			rc = xo_json_object(stdout, p.attrs, p.n, "sites", NULL) < 0 ?
+			     xc_error("a malformed reply") : XC_EXIT_OK;
+		} else {
+			struct xo_row *rows;
+			size_t n;
+
+			if (xo_rows_of(p.attrs, p.n, &rows, &n) < 0) {
+				rc = xc_error("a malformed reply");
+			} else {
+				if (xo_table(stdout, rows, n, cols, n_cols) < 0)
+					rc = xc_error("out of memory");
+				xo_rows_free(rows, n);
+			}
+		}
+	}
+	pages_free(&p);
+	return rc;
+}
+
 static int site_list(struct xc *x, int argc, char **argv)
 {
-	static const char *const filters[] = { "name", "id", "status", "pop", "traffic", "enabled",
-					       "sort", "page" };
 	struct xo_col cols[MAX_COLUMNS];
 	size_t n_cols = N_DEFAULT_COLS;
+	unsigned long page = 1, size = 0, u;
+	bool reverse = false, all = false;
+	struct ike_writer kvs;
 	struct xc_req r;
-	char total[24], page[24], size[24];
+	char total[24], pg[24], psize[24], names[512];
 	int rc = 0;
 
 	memcpy(cols, site_cols, sizeof(site_cols[0]) * N_DEFAULT_COLS);
 	xc_req_begin(&r, CTL_SITE_LIST);
 	for (int i = 0; rc == 0 && i < argc; i++) {
+		const struct xc_arg *a = xc_arg_find(list_args, N_LIST_ARGS, argv[i]);
 		const char *v = NULL;
-		size_t f;
-		int o;
+		size_t k;
 
-		const char *key = NULL;
-
-		if ((o = xc_option(argc, argv, &i, "--sort", &v)) != 0)
-			key = "sort";
-		else if ((o = xc_option(argc, argv, &i, "--page", &v)) != 0)
-			key = "page";
-		if (key) {
-			if (o < 0)
-				rc = xc_usage("site list: --%s needs a value", key);
-			else
-				xc_req_kv(&r, key, v);
+		if (!a) {
+			xc_arg_names(names, sizeof(names), list_args, N_LIST_ARGS);
+			rc = xc_usage("site list: '%s': not a filter (%s)", argv[i], names);
+			break;
+		}
+		k = (size_t)(a - list_args);
+		/* "key value", "--opt value" or "--opt=value" */
+		if (a->value && xc_option(argc, argv, &i, a->name, &v) <= 0) {
+			rc = xc_usage("site list: '%s' needs a value (%s)", a->name, a->value);
+			break;
+		}
+		if (k < N_FILTERS) {
+			xc_req_kv(&r, a->name, v);
 			continue;
 		}
-		if ((o = xc_option(argc, argv, &i, "--columns", &v)) != 0) {
-			rc = o < 0 ? xc_usage("site list: --columns needs a value") :
-			     parse_columns(v, cols, &n_cols);
-			continue;
+		switch (k - N_FILTERS) {
+		case L_SORT:
+			rc = parse_sort(&r, v, &reverse);
+			break;
+		case L_REVERSE:
+			reverse = true;
+			break;
+		case L_PAGE:
+			rc = parse_count("--page", v, 10000000, &page);
+			break;
+		case L_PAGE_SIZE:
+			rc = parse_count("--page-size", v, CTL_PAGE_SIZE_MAX, &size);
+			break;
+		case L_ALL:
+			all = true;
+			break;
+		case L_COLUMNS:
+			rc = parse_columns(v, cols, &n_cols);
+			break;
 		}
-		for (f = 0; f < sizeof(filters) / sizeof(filters[0]); f++)
-			if (!strcmp(argv[i], filters[f]))
-				break;
-		if (f == sizeof(filters) / sizeof(filters[0]))
-			rc = xc_usage("site list: '%s': not a filter (name, id, status, pop, "
-				      "traffic, enabled, --sort, --page, --columns)", argv[i]);
-		else if (i + 1 >= argc)
-			rc = xc_usage("site list: '%s' needs a value", argv[i]);
-		else
-			xc_req_kv(&r, argv[i], argv[i + 1]);
-		i++;
 	}
+	if (rc == 0 && all && page != 1)
+		rc = xc_usage("site list: --all or --page, not both");
 	if (rc) {
 		ike_writer_clear(&r.w);
 		return rc;
+	}
+	if (reverse)
+		xc_req_kv(&r, "reverse", "yes");
+	if (size || all) {
+		snprintf(psize, sizeof(psize), "%lu", size ? size : 500);
+		xc_req_kv(&r, "page-size", psize);
+	}
+	if (all) {
+		/* The filters and options without the frame header: each page adds its number. */
+		ike_writer_init(&kvs, CTL_MAX_MSG);
+		rc = r.rc ?: ike_writer_bytes(&kvs, r.w.buf + r.mark + 4 + CTL_HEADER_LEN,
+					      r.w.len - r.mark - 4 - CTL_HEADER_LEN);
+		ike_writer_clear(&r.w);
+		rc = rc < 0 ? xc_error("out of memory") : list_all(x, &kvs, cols, n_cols);
+		ike_writer_clear(&kvs);
+		return rc;
+	}
+	if (page != 1) {
+		snprintf(pg, sizeof(pg), "%lu", page);
+		xc_req_kv(&r, "page", pg);
 	}
 	rc = xc_call(x, &r);
 	if (rc)
@@ -235,39 +438,186 @@ static int site_list(struct xc *x, int argc, char **argv)
 		       xc_error("a malformed reply") : XC_EXIT_OK;
 	rc = xc_print_table(x, cols, n_cols);
 	xo_get_str(x->reply.attrs, x->reply.n_attrs, "total", total, sizeof(total));
-	xo_get_str(x->reply.attrs, x->reply.n_attrs, "page", page, sizeof(page));
-	xo_get_str(x->reply.attrs, x->reply.n_attrs, "page-size", size, sizeof(size));
-	if (rc == 0 && atol(size) > 0 && atol(total) > atol(size))
-		printf("page %s of %ld (%s sites): --page N for another\n", page,
-		       (atol(total) + atol(size) - 1) / atol(size), total);
+	xo_get_str(x->reply.attrs, x->reply.n_attrs, "page", pg, sizeof(pg));
+	xo_get_str(x->reply.attrs, x->reply.n_attrs, "page-size", psize, sizeof(psize));
+	u = strtoul(psize, NULL, 10);
+	if (rc == 0 && u > 0 && strtoul(total, NULL, 10) > u) {
+		unsigned long pages = (strtoul(total, NULL, 10) + u - 1) / u, at = strtoul(pg, NULL, 10);
+
+		if (at < pages)
+			printf("page %s of %lu (%s sites): --page %lu for the next, --all for every "
+			       "one\n", pg, pages, total, at + 1);
+		else
+			printf("page %s of %lu (%s sites): --all for every one\n", pg, pages, total);
+	}
 	return rc;
 }
 
-static int names_verb(struct xc *x, uint16_t verb, const char *what, int argc, char **argv)
+/* Enable, disable or delete by names, or (--filter) every site a filter selects. */
+enum { B_FILTER, B_YES };
+
+static const struct xc_arg bulk_args[] = {
+	[B_FILTER] = { "--filter", "FILTER VALUE ...", "every site the filters select (those of\n"
+						       "site list): name, id, source-ip, status,\n"
+						       "pop, traffic, enabled, throughput" },
+	[B_YES] = { "--yes", NULL, "no confirmation: needed with --filter when not\n"
+				   "run on a terminal" },
+};
+
+/* Asked on the terminal: 1 yes, 0 no. */
+static int confirm(const char *question)
+{
+	char line[16];
+
+	fprintf(stderr, "%s [y/N] ", question);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return 0;
+	return !strcmp(line, "y\n") || !strcmp(line, "yes\n") || !strcmp(line, "Y\n");
+}
+
+static int bulk_filter(struct xc *x, uint16_t verb, const char *what, const char *done,
+		       int argc, char **argv, bool yes)
 {
 	struct xc_req r;
+	char total[24], names[512], question[1024], count[24];
+	unsigned long n;
+	size_t o = 0;
+	int rc = 0;
 
-	if (argc < 1)
-		return xc_usage("%s: NAME missing (%s NAME...)", what, what);
+	if (argc == 0)
+		return xc_usage("%s: --filter needs FILTER VALUE ... (%s --filter status down)",
+				what, what);
+	/* How many, and which: the list with the same filters, its first page. */
+	xc_req_begin(&r, CTL_SITE_LIST);
+	for (int i = 0; rc == 0 && i < argc; i += 2) {
+		const struct xc_arg *a = xc_arg_find(filters, N_FILTERS, argv[i]);
+
+		if (!a) {
+			xc_arg_names(names, sizeof(names), filters, N_FILTERS);
+			rc = xc_usage("%s: '%s': not a filter (%s)", what, argv[i], names);
+		} else if (i + 1 >= argc) {
+			rc = xc_usage("%s: '%s' needs a value (%s)", what, a->name, a->value);
+		} else {
+			xc_req_kv(&r, a->name, argv[i + 1]);
+		}
+	}
+	if (rc) {
+		ike_writer_clear(&r.w);
+		return rc;
+	}
+	xc_req_kv(&r, "page-size", "10");
+	rc = xc_call(x, &r);
+	if (rc)
+		return rc;
+	n = strtoul(xo_get_str(x->reply.attrs, x->reply.n_attrs, "total", total, sizeof(total)),
+		    NULL, 10);
+	if (n == 0) {
+		if (x->json)
+			printf("{\n  \"sites\": 0\n}\n");
+		else
+			printf("%s: no site matches: nothing changed\n", what);
+		return XC_EXIT_OK;
+	}
+	o = (size_t)snprintf(question, sizeof(question), "%s: %lu site%s match%s (", what, n,
+			     n == 1 ? "" : "s", n == 1 ? "es" : "");
+	for (size_t i = 0, k = 0; i < x->reply.n_attrs && o < sizeof(question); i++) {
+		struct xo_row row;
+		char name[SITE_NAME_MAX];
+
+		if (x->reply.attrs[i].type != CTL_A_ROW || xo_row_decode(&x->reply.attrs[i], &row))
+			continue;
+		xo_get_str(row.attrs, row.n, "name", name, sizeof(name));
+		o += (size_t)snprintf(question + o, sizeof(question) - o, "%s%s", k++ ? ", " : "",
+				      name);
+		xo_row_free(&row);
+	}
+	if (o < sizeof(question))
+		snprintf(question + o, sizeof(question) - o, "%s).", n > 10 ? ", ..." : "");
+	if (!yes && !(isatty(STDIN_FILENO) && isatty(STDERR_FILENO)))
+		return xc_error("%s: %lu site%s match%s; not on a terminal to confirm: give --yes "
+				"to %s them without asking (nothing changed)", what, n,
+				n == 1 ? "" : "s", n == 1 ? "es" : "", done);
+	if (!yes) {
+		char q[1100];
+
+		snprintf(q, sizeof(q), "%s %c%s them?", question, done[0] - 'a' + 'A', done + 1);
+		if (!confirm(q))
+			return xc_error("%s: not confirmed: nothing changed", what);
+	}
+	/* The same filters, and the count confirmed: ikd refuses if it has changed since. */
 	xc_req_begin(&r, verb);
-	for (int i = 0; i < argc; i++)
+	for (int i = 0; i + 1 < argc; i += 2)
+		xc_req_kv(&r, argv[i], argv[i + 1]);
+	snprintf(count, sizeof(count), "%lu", n);
+	xc_req_kv(&r, "expect", count);
+	rc = xc_call(x, &r);
+	if (rc)
+		return rc;
+	if (x->json)
+		return xo_json_object(stdout, x->reply.attrs, x->reply.n_attrs, NULL, NULL) < 0 ?
+		       xc_error("a malformed reply") : XC_EXIT_OK;
+	printf("%s: %s site%s %sd\n", what, xo_get_str(x->reply.attrs, x->reply.n_attrs, "sites",
+						       count, sizeof(count)),
+	       strcmp(count, "1") ? "s" : "", done);
+	return XC_EXIT_OK;
+}
+
+static int names_verb(struct xc *x, uint16_t verb, const char *what, const char *done, int argc,
+		      char **argv)
+{
+	struct xc_req r;
+	bool yes = false;
+	int n = 0;
+
+	/* --yes anywhere; --filter takes the rest. */
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--yes"))
+			yes = true;
+		else if (!strcmp(argv[i], "--filter"))
+			break;
+		else
+			argv[n++] = argv[i];
+	}
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--filter"))
+			continue;
+		if (n)
+			return xc_usage("%s: names or --filter, not both", what);
+		for (int k = i + 1; k < argc; k++) {
+			if (!strcmp(argv[k], "--yes"))
+				yes = true;
+			else
+				argv[n++] = argv[k];
+		}
+		return bulk_filter(x, verb, what, done, n, argv, yes);
+	}
+	if (n < 1)
+		return xc_usage("%s: NAME missing (%s NAME ... or %s --filter FILTER VALUE ...)",
+				what, what, what);
+	for (int i = 0; i < n; i++)
+		if (argv[i][0] == '-')
+			return xc_usage("%s: '%s': no such option (--filter, --yes)", what,
+					argv[i]);
+	xc_req_begin(&r, verb);
+	for (int i = 0; i < n; i++)
 		xc_req_str(&r, CTL_A_NAME, argv[i]);
 	return xc_call(x, &r);
 }
 
 static int site_enable(struct xc *x, int argc, char **argv)
 {
-	return names_verb(x, CTL_SITE_ENABLE, "site enable", argc, argv);
+	return names_verb(x, CTL_SITE_ENABLE, "site enable", "enable", argc, argv);
 }
 
 static int site_disable(struct xc *x, int argc, char **argv)
 {
-	return names_verb(x, CTL_SITE_DISABLE, "site disable", argc, argv);
+	return names_verb(x, CTL_SITE_DISABLE, "site disable", "disable", argc, argv);
 }
 
 static int site_delete(struct xc *x, int argc, char **argv)
 {
-	return names_verb(x, CTL_SITE_DELETE, "site delete", argc, argv);
+	return names_verb(x, CTL_SITE_DELETE, "site delete", "delete", argc, argv);
 }
 
 static int site_rename(struct xc *x, int argc, char **argv)
@@ -468,17 +818,79 @@ static int site_export(struct xc *x, int argc, char **argv)
 	return rc;
 }
 
+/* The fields of site add and edit (ikd judges their values), and the key's two sources. */
+static const struct xc_arg site_fields[] = {
+	{ "id", "[TYPE:]IDENTITY", "the source identity: an IPv4 or IPv6 address, an FQDN\n"
+				   "or an email address (ipv4:, ipv6:, fqdn:, email:)" },
+	{ "source-ip", "ADDRESS", "the address the site connects from; \"\" for dynamic" },
+	{ "primary", "POP", "the primary POP" },
+	{ "backups", "POP,...", "the backup POPs, in order" },
+	{ "traffic", "TYPE", "User, IoT, Mixed, Machine or \"Guest Wifi\"" },
+	{ "enabled", "yes|no", "whether ikd keeps its tunnels (default yes)" },
+	{ "local-ts", "CIDR,...", "local traffic selectors (default 0.0.0.0/0)" },
+	{ "remote-ts", "CIDR,...", "remote traffic selectors (default 0.0.0.0/0)" },
+	{ "mark", "VALUE[/MASK]", "the XFRM mark that steers traffic into the site" },
+	{ "if-id", "N", "the xfrm interface id that steers traffic into the site" },
+	{ "ike-proposals", "LIST", "IKE proposals, e.g. aes256-sha256-modp2048,..." },
+	{ "esp-proposals", "LIST", "ESP proposals, e.g. aes256gcm16,..." },
+	{ "ike-lifetime", "SECONDS", "IKE SA lifetime" },
+	{ "child-lifetime", "SECONDS", "Child SA lifetime" },
+	{ "ike-rekey", "SECONDS", "when the IKE SA is rekeyed" },
+	{ "child-rekey", "SECONDS", "when a Child SA is rekeyed" },
+	{ "dpd-interval", "SECONDS", "seconds between liveness checks" },
+	{ "max-child-sas", "N", "Child SAs per tunnel" },
+	{ "vendor-rules", "yes|no", "no: the POP vendor's limits do not apply" },
+	{ "psk-file", "PATH", "the key from a file only its owner can read" },
+	{ "psk", "-", "the key from stdin; without psk-file or psk, it is\n"
+		      "asked for on a terminal (never on the command line)" },
+};
+#define N_SITE_FIELDS (sizeof(site_fields) / sizeof(site_fields[0]))
+
+static const struct xc_arg import_args[] = {
+	{ "--secrets", "FILE", "the keys from a CSV file with the columns name, psk" },
+	{ "--dry-run", NULL, "check and report, change nothing" },
+};
+
+static const struct xc_arg export_args[] = {
+	{ "--with-psk", NULL, "add the keys (FILE is then made mode 0600)" },
+};
+
 static const struct xc_verb site_verbs[] = {
-	{ "add", site_add, "NAME KEY VALUE ... [psk-file PATH | psk -]" },
-	{ "edit", site_edit, "NAME KEY VALUE ... [psk-file PATH | psk -]" },
-	{ "show", site_show, "NAME" },
-	{ "list", site_list, "[FILTER VALUE ...] [--sort asc|desc] [--page N] [--columns LIST]" },
-	{ "enable", site_enable, "NAME ..." },
-	{ "disable", site_disable, "NAME ..." },
-	{ "delete", site_delete, "NAME ..." },
-	{ "import", site_import, "FILE.csv [--secrets FILE] [--dry-run]" },
-	{ "export", site_export, "[--with-psk] [FILE]" },
-	{ "rename", site_rename, "OLD NEW" },
+	{ "add", site_add, "NAME KEY VALUE ... [psk-file PATH | psk -]",
+	  "Add a site. id, primary, backups and a key are required.", site_fields, N_SITE_FIELDS,
+	  "fields" },
+	{ "edit", site_edit, "NAME KEY VALUE ... [psk-file PATH | psk -]",
+	  "Change fields of a site, its key included.", site_fields, N_SITE_FIELDS, "fields" },
+	{ "show", site_show, "NAME",
+	  "Show a site: every field, its status and a row per POP tunnel.\n"
+	  "Also its active POP and throughput; a tunnel's row has its state, Child SAs,\n"
+	  "bytes, packets, probe and last error.", NULL, 0, NULL },
+	{ "list", site_list, "[FILTER VALUE ...] [--sort COLUMN] [--reverse] [--page N] "
+			     "[--page-size N | --all] [--columns LIST]",
+	  "List sites, 100 a page, by name.\n"
+	  "The columns are the POP vendor's console's. Filters combine (all must match).",
+	  list_args, N_LIST_ARGS, "filters and options" },
+	{ "enable", site_enable, "NAME ... | --filter FILTER VALUE ... [--yes]",
+	  "Enable sites by name, or by a filter once confirmed.\n"
+	  "Every site named, or none if a name is wrong.", bulk_args, 2, "options" },
+	{ "disable", site_disable, "NAME ... | --filter FILTER VALUE ... [--yes]",
+	  "Disable sites by name, or by a filter once confirmed.\n"
+	  "Their tunnels go down. Every site named, or none if a name is wrong.", bulk_args, 2,
+	  "options" },
+	{ "delete", site_delete, "NAME ... | --filter FILTER VALUE ... [--yes]",
+	  "Delete sites by name, or by a filter once confirmed.\n"
+	  "Every site named, or none if a name is wrong.", bulk_args, 2, "options" },
+	{ "import", site_import, "FILE.csv [--secrets FILE] [--dry-run]",
+	  "Add or replace sites from a CSV file: every row, or none if one is bad.\n"
+	  "A header row names the columns: the fields of site add, name required, psk\n"
+	  "optional.", import_args, 2,
+	  "options" },
+	{ "export", site_export, "[--with-psk] [FILE]",
+	  "Every site as CSV in the import format, to FILE or stdout.", export_args, 1,
+	  "options" },
+	{ "rename", site_rename, "OLD NEW",
+	  "Rename a site: its tunnels, SAs, counters and state stay as they are.", NULL, 0,
+	  NULL },
 };
 
 int xc_site(struct xc *x, int argc, char **argv)

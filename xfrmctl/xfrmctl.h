@@ -143,7 +143,13 @@ int xc_call(struct xc *x, struct xc_req *r);
 int xc_stream(struct xc *x, struct xc_req *r, int (*fn)(struct xc *x, void *arg), void *arg);
 void xc_free(struct xc *x);
 
-/* "xfrmctl: ..." on stderr; return 1 (error) or 2 (usage). */
+/*
+ * "xfrmctl: ..." on stderr; return 1 (error) or 2 (usage). The first error is kept for -j:
+ * xc_json_error prints it as {"error": {"message", "object" (the command), "exit"}}.
+ */
+void xc_set_command(const char *object, const char *verb);
+int xc_json_error(FILE *f, int exit);
+void xc_failure_free(void);
 int xc_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int xc_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void xc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -162,12 +168,36 @@ int xc_refresh(struct xc *x, int argc, char **argv);
 int xc_monitor(struct xc *x, int argc, char **argv);
 int xc_metrics(struct xc *x, int argc, char **argv);
 
-/* A verb of an object. */
+/*
+ * An argument of a verb, for its parser and its --help alike: a keyword and its value
+ * ("status" "up|down|disabled"), an option ("--sort" "COLUMN"), or a flag (value NULL).
+ */
+struct xc_arg {
+	const char *name;
+	const char *value;
+	const char *help;
+};
+
+/* A verb of an object: the synopsis, what it does, and the arguments it takes. */
 struct xc_verb {
 	const char *name;
 	int (*fn)(struct xc *x, int argc, char **argv);
 	const char *synopsis;
+	const char *help;
+	const struct xc_arg *args;
+	size_t n_args;
+	const char *args_title;		/* "filters and options", "fields" ... */
 };
+
+/* The entry of args that is exactly word (or "--opt=value" for an option), or NULL. */
+const struct xc_arg *xc_arg_find(const struct xc_arg *args, size_t n, const char *word);
+/* "a, b, c": the names in args (those with a value when keywords, flags too when all). */
+void xc_arg_names(char *buf, size_t len, const struct xc_arg *args, size_t n);
+/* The help of a verb, of an object's verbs (for stdout: help is asked for, exit 0). */
+void xc_help_verb(FILE *f, const char *object, const struct xc_verb *v);
+void xc_help_object(FILE *f, const char *object, const struct xc_verb *verbs, size_t n);
+/* Whether argv holds --help or -h (a verb shows its help instead of running). */
+bool xc_wants_help(int argc, char **argv);
 
 /* Run the verb argv[0] names (dflt when there is none and dflt is not NULL). */
 int xc_dispatch(struct xc *x, const char *object, const struct xc_verb *verbs, size_t n,

@@ -1,6 +1,7 @@
 /* The control protocol (see ctl.h). */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,4 +233,37 @@ const char *ctl_verb_name(uint16_t verb)
 	};
 
 	return verb > 0 && verb < CTL_VERB_MAX ? names[verb] : "unknown";
+}
+
+const char *ctl_kernel_esp_text(bool ok, const char *missing, char *buf, size_t len)
+{
+	static const struct {
+		const char *option, *meaning;
+	} options[] = {
+		{ "CONFIG_INET_ESP", "the kernel has no ESP for IPv4; IKE negotiates, but no Child "
+				     "SA can be installed (modprobe esp4)" },
+		{ "CONFIG_INET6_ESP", "the kernel has no ESP for IPv6; IKE negotiates, but no "
+				      "Child SA can be installed (modprobe esp6)" },
+		{ "CONFIG_CRYPTO_GCM", "no AES-GCM in the kernel: Child SAs with aes*gcm16 cannot "
+				       "be installed" },
+		{ "CONFIG_CRYPTO_CBC", "no CBC mode in the kernel: Child SAs with aes*-sha* "
+				       "cannot be installed" },
+		{ "CONFIG_CRYPTO_SHA256", "no SHA-256 in the kernel: Child SAs with *-sha256 "
+					  "cannot be installed" },
+		{ "CONFIG_CRYPTO_SHA512", "no SHA-384/512 in the kernel: Child SAs with "
+					  "*-sha384 and *-sha512 cannot be installed" },
+		{ "CONFIG_CRYPTO_SHA1", "no SHA-1 in the kernel: Child SAs with *-sha1 cannot be "
+					"installed" },
+	};
+	const char *meaning = "a kernel option ESP needs";
+
+	if (ok)
+		return snprintf(buf, len, "yes"), buf;
+	if (!missing || !*missing)
+		return snprintf(buf, len, "no"), buf;
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if (!strcmp(missing, options[i].option))
+			meaning = options[i].meaning;
+	snprintf(buf, len, "no (%s not set: %s)", missing, meaning);
+	return buf;
 }

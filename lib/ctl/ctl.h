@@ -42,6 +42,15 @@ enum ctl_attr_type {
 	CTL_A_FLAG,		/* a named option: "dry-run", "with-psk" ... */
 };
 
+/*
+ * An error reply may carry, before its CTL_A_ERROR, the KV "error-class": "usage" when the
+ * request itself is wrong (an unknown filter or field, a bad option value, a name missing:
+ * xfrmctl exits 2, as for its own usage errors), "permission" when the client may not use
+ * the socket. Without it the request was refused (not found, invalid record, not saved:
+ * exit 1). Older clients ignore KVs in an error reply.
+ */
+#define CTL_ERROR_CLASS		"error-class"
+
 struct ctl_attr {
 	uint16_t type;
 	uint32_t len;
@@ -92,5 +101,11 @@ void ctl_framer_pop(struct ctl_framer *f);
 void ctl_framer_clear(struct ctl_framer *f);
 
 const char *ctl_verb_name(uint16_t verb);
+
+/*
+ * `status`'s kernel-esp line: "yes", or "no (OPTION not set: what it means)" for the kernel
+ * option the start-up probe found missing ("no" alone when it named none). Into buf.
+ */
+const char *ctl_kernel_esp_text(bool ok, const char *missing, char *buf, size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "ctl/handler.h"
+#include "ctl/list.h"
 #include "ctl/metrics.h"
 #include "site/csv.h"
 #include "site/index.h"
@@ -17,7 +18,6 @@
 #define ERR_MAX		16384	/* an import lists up to CSV_MAX_ERRORS bad rows */
 #define NAME_WIRE_MAX	256	/* longer names are refused before any lookup */
 #define KEY_WIRE_MAX	64
-#define PAGE_MAX	10000000
 #define VALUE_MAX	1024	/* a joined list (backups, selectors) fits */
 
 enum { FLAG_DRY_RUN = 1, FLAG_WITH_PSK = 2 };
@@ -38,6 +38,9 @@ struct req {
 	const struct ctl_attr *data[2];
 	size_t n_data;
 	unsigned flags;
+	bool usage;			/* the request is wrong, not refused: error-class usage */
+	char *bulk_pool;		/* names selected by a filter (the bulk verbs) */
+	const char **bulk_names;
 };
 
 static int fail(struct req *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -49,6 +52,19 @@ static int fail(struct req *r, int rc, const char *fmt, ...)
 	vsnprintf(r->err, r->err_len, fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+/* The request itself is wrong (xfrmctl exits 2): a bad filter, an unknown field ... */
+static int usage(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage(struct req *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->err, r->err_len, fmt, ap);
+	va_end(ap);
+	r->usage = true;
+	return -EINVAL;
 }
 
 /* Library errors name the field ("traffic 'x': ..."); say which record too. */
@@ -113,9 +129,8 @@ static int parse_flag(struct req *r, const struct verb *v, const struct ctl_attr
 			return 0;
 		}
 	if (a->len <= KEY_WIRE_MAX && printable_ascii(a->p, a->len))
-		return fail(r, -EINVAL, "%s: no option '%.*s'", what, (int)a->len,
-			    (const char *)a->p);
-	return fail(r, -EINVAL, "%s: an unknown option", what);
+		return usage(r, "%s: no option '%.*s'", what, (int)a->len, (const char *)a->p);
+	return usage(r, "%s: an unknown option", what);
 }
 
 /* Check every attribute against what the verb takes, then copy names and KVs out. */
@@ -134,8 +149,7 @@ static int parse_parts(struct req *r, const struct verb *v)
 		if (a->type == 0 || a->type > CTL_A_FLAG)
 			return fail(r, -EBADMSG, "%s: unknown attribute type %u", what, a->type);
 		if (!(v->attrs & A(a->type)))
-			return fail(r, -EINVAL, "%s: takes no %s attribute", what,
-				    attr_name(a->type));
+			return usage(r, "%s: takes no %s attribute", what, attr_name(a->type));
 		switch (a->type) {
 		case CTL_A_NAME:
 			if (a->len == 0 || a->len > NAME_WIRE_MAX || memchr(a->p, '\0', a->len))
@@ -180,9 +194,9 @@ static int parse_parts(struct req *r, const struct verb *v)
 	if (v->min_names == 2 && (n_names < 2 || n_names > 2))
 		return fail(r, -EINVAL, "%s: takes two names, the old and the new", what);
 	if (n_names < v->min_names)
-		return fail(r, -EINVAL, "%s: no name given", what);
+		return usage(r, "%s: no name given", what);
 	if (n_names > v->max_names)
-		return fail(r, -EINVAL, "%s: takes one name", what);
+		return usage(r, "%s: takes one name", what);
 	r->pool = malloc(pool_len);
 	r->names = calloc(n_names + 1, sizeof(*r->names));
 	r->kv = calloc(n_kv + 1, sizeof(*r->kv));
@@ -440,151 +454,125 @@ static int do_status(struct req *r)
 	return rc;
 }
 
-/*
- * Whether site i passes f, by site_db_select's own rules: asked of a one-site view of the
- * database, so `site list` with a status filter selects exactly as without one.
- */
-static int site_matches(const struct site_db *db, size_t i, const struct site_filter *f,
-			bool *ret)
+/* A site's row for list.c: its fields and the runtime's KVs, as asked. */
+struct list_arg {
+	struct req *r;
+	struct ike_writer *scratch;
+};
+
+static int list_row(void *arg, size_t i, bool fields, bool runtime, struct ike_writer *w)
 {
-	struct site_db one = { .pops = db->pops, .n_pops = db->n_pops, .sites = &db->sites[i],
-			       .n_sites = 1 };
-	struct site_filter g = *f;
-	size_t *idx, n, total;
-	int rc;
-
-	g.page = 1;
-	rc = site_db_select(&one, &g, &idx, &n, &total);
-	if (rc < 0)
-		return rc;
-	free(idx);
-	*ret = total == 1;
-	return 0;
-}
-
-static int by_name(const void *a, const void *b, void *arg)
-{
-	const struct site_db *db = arg;
-
-	return strcmp(db->sites[*(const size_t *)a].name, db->sites[*(const size_t *)b].name);
-}
-
-/* site_db_select, and the runtime status: every candidate's status is asked. */
-static int select_by_status(struct req *r, const struct site_filter *f, const char *status,
-			    struct ike_writer *scratch, size_t **ret, size_t *ret_n,
-			    size_t *ret_total)
-{
-	const struct site_db *db = r->h->db;
-	size_t *all = malloc((db->n_sites ? db->n_sites : 1) * sizeof(*all));
-	size_t n = 0, first, count;
-	char st[16];
+	struct list_arg *la = arg;
+	const struct site *s = &la->r->h->db->sites[i];
+	char status[16];
 	int rc = 0;
 
-	if (!all)
-		return fail(r, -ENOMEM, "site list: out of memory");
-	for (size_t i = 0; rc == 0 && i < db->n_sites; i++) {
-		bool ok;
-
-		rc = site_matches(db, i, f, &ok);
-		if (rc == 0 && ok)
-			rc = site_runtime(r, &db->sites[i], false, scratch, st, sizeof(st));
-		if (rc == 0 && ok && !strcmp(st, status))
-			all[n++] = i;
+	if (w->buf)
+		sodium_memzero(w->buf, w->len);
+	w->len = 0;
+	if (fields)
+		rc = put_site_fields(w, s);
+	if (rc == 0 && runtime) {
+		rc = site_runtime(la->r, s, false, la->scratch, status, sizeof(status));
+		rc = rc ?: ike_writer_bytes(w, la->scratch->buf, la->scratch->len);
 	}
-	if (rc < 0) {
-		free(all);
-		return rc;
-	}
-	qsort_r(all, n, sizeof(*all), by_name, (void *)db);
-	for (size_t i = 0; f->descending && i < n / 2; i++) {
-		size_t t = all[i];
-
-		all[i] = all[n - 1 - i];
-		all[n - 1 - i] = t;
-	}
-	first = (f->page - 1) * SITE_PAGE_SIZE;
-	count = first < n ? (n - first < SITE_PAGE_SIZE ? n - first : SITE_PAGE_SIZE) : 0;
-	memmove(all, all + (first < n ? first : n), count * sizeof(*all));
-	*ret = all;
-	*ret_n = count;
-	*ret_total = n;
-	return 0;
+	return rc;
 }
 
-static int parse_list_filter(struct req *r, struct site_filter *f, const char **ret_status)
+/* The sites a query selects (every page when q->page_size is 0). */
+static int select_sites(struct req *r, const struct ctl_list_query *q, struct ike_writer *scratch,
+			size_t **ret, size_t *ret_n, size_t *ret_total)
 {
-	struct site probe;
-	char why[SITE_ERR_MAX];
+	struct list_arg la = { .r = r, .scratch = scratch };
+	int rc = ctl_list_select(r->h->db, q, list_row, &la, ret, ret_n, ret_total);
 
-	site_init(&probe);
-	for (size_t k = 0; k < r->n_kv; k += 2) {
-		const char *key = r->kv[k], *v = r->kv[k + 1];
-		unsigned long long page;
-		char *end;
-
-		if (!strcmp(key, "name")) {
-			f->name = v;
-		} else if (!strcmp(key, "id")) {
-			f->id = v;
-		} else if (!strcmp(key, "pop")) {
-			f->pop = v;
-		} else if (!strcmp(key, "status")) {
-			if (strcmp(v, "up") && strcmp(v, "down") && strcmp(v, "disabled"))
-				return fail(r, -EINVAL,
-					    "site list: status '%s': up, down or disabled", v);
-			*ret_status = v;
-		} else if (!strcmp(key, "traffic") || !strcmp(key, "enabled")) {
-			if (site_set(&probe, key, v, why, sizeof(why)) < 0)
-				return fail(r, -EINVAL, "site list: %s", why);
-			if (key[0] == 't')
-				f->traffic = (int)probe.traffic;
-			else
-				f->enabled = probe.enabled;
-		} else if (!strcmp(key, "sort")) {
-			if (strcmp(v, "asc") && strcmp(v, "desc"))
-				return fail(r, -EINVAL, "site list: sort '%s': asc or desc", v);
-			f->descending = v[0] == 'd';
-		} else if (!strcmp(key, "page")) {
-			errno = 0;
-			page = strtoull(v, &end, 10);
-			if (errno || *end || !*v || *v == '-' || page < 1 || page > PAGE_MAX)
-				return fail(r, -EINVAL, "site list: page '%s': a number from 1", v);
-			f->page = (size_t)page;
-		} else {
-			return fail(r, -EINVAL, "site list: '%s': no such filter (name, id, "
-				    "status, pop, traffic, enabled, sort, page)", key);
-		}
-	}
-	return 0;
+	if (rc < 0 && !r->err[0])
+		fail(r, rc, "%s: %s", ctl_verb_name(r->m->code), strerror(-rc));
+	return rc;
 }
 
 static int site_list(struct req *r)
 {
-	struct site_filter f = { .traffic = -1, .enabled = -1, .page = 1 };
 	const struct site_db *db = r->h->db;
+	struct ctl_list_query q;
 	struct ike_writer scratch;
-	const char *status = NULL;
+	char why[SITE_ERR_MAX + 64];
 	size_t *idx = NULL, n = 0, total = 0;
-	int rc = parse_list_filter(r, &f, &status);
+	int rc;
 
-	if (rc < 0)
-		return rc;
+	ctl_list_query_init(&q);
+	if (ctl_list_parse(&q, r->kv, r->n_kv, true, why, sizeof(why)) < 0)
+		return usage(r, "site list: %s", why);
 	ike_writer_init(&scratch, CTL_MAX_MSG);
-	if (status) {
-		rc = select_by_status(r, &f, status, &scratch, &idx, &n, &total);
-	} else {
-		rc = site_db_select(db, &f, &idx, &n, &total);
-		if (rc < 0)
-			rc = fail(r, rc, "site list: out of memory");
-	}
+	rc = select_sites(r, &q, &scratch, &idx, &n, &total);
 	rc = rc ?: put_kv_size(r->w, "total", total);
-	rc = rc ?: put_kv_size(r->w, "page", f.page);
-	rc = rc ?: put_kv_size(r->w, "page-size", SITE_PAGE_SIZE);
+	rc = rc ?: put_kv_size(r->w, "page", q.page);
+	rc = rc ?: put_kv_size(r->w, "page-size", q.page_size);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = put_site_row(r, &db->sites[idx[i]], false, &scratch);
 	ike_writer_clear(&scratch);
 	free(idx);
+	if (rc == -EMSGSIZE && !r->err[0])
+		fail(r, rc, "site list: the reply would exceed %d bytes with %zu sites: give a "
+		     "smaller page-size", CTL_MAX_MSG, n);
 	return rc;
+}
+
+/*
+ * The bulk verbs by a filter instead of names: the sites it selects now become the request's
+ * names (copied: a delete moves the records). With "expect", a count that has changed since
+ * the operator confirmed it refuses the change.
+ */
+static int bulk_names(struct req *r)
+{
+	const char *what = ctl_verb_name(r->m->code);
+	struct ctl_list_query q;
+	struct ike_writer scratch;
+	char why[SITE_ERR_MAX + 64];
+	size_t *idx = NULL, n = 0, total = 0, len = 0, off = 0;
+	int rc;
+
+	if (r->n_names && r->n_kv)
+		return usage(r, "%s: names or a filter, not both", what);
+	if (r->n_names)
+		return 0;
+	if (r->n_kv == 0)
+		return usage(r, "%s: no name given", what);
+	ctl_list_query_init(&q);
+	if (ctl_list_parse(&q, r->kv, r->n_kv, false, why, sizeof(why)) < 0)
+		return usage(r, "%s: %s", what, why);
+	q.page_size = 0;
+	ike_writer_init(&scratch, CTL_MAX_MSG);
+	rc = select_sites(r, &q, &scratch, &idx, &n, &total);
+	ike_writer_clear(&scratch);
+	if (rc < 0)
+		return rc;
+	if (q.has_expect && q.expect != n) {
+		free(idx);
+		return fail(r, -ESTALE, "%s: %zu site%s match%s now, %zu when confirmed: nothing "
+			    "changed", what, n, n == 1 ? "" : "s", n == 1 ? "es" : "", q.expect);
+	}
+	for (size_t k = 0; k < n; k++)
+		len += strlen(r->h->db->sites[idx[k]].name) + 1;
+	r->bulk_pool = malloc(len ? len : 1);
+	r->bulk_names = calloc(n + 1, sizeof(*r->bulk_names));
+	if (!r->bulk_pool || !r->bulk_names) {
+		free(idx);
+		return fail(r, -ENOMEM, "%s: out of memory", what);
+	}
+	for (size_t k = 0; k < n; k++) {
+		const char *name = r->h->db->sites[idx[k]].name;
+
+		memcpy(r->bulk_pool + off, name, strlen(name) + 1);
+		r->bulk_names[k] = r->bulk_pool + off;
+		off += strlen(name) + 1;
+	}
+	free(idx);
+	free(r->names);
+	r->names = r->bulk_names;
+	r->bulk_names = NULL;
+	r->n_names = n;
+	return 0;
 }
 
 static int site_show(struct req *r)
@@ -601,6 +589,36 @@ static int site_show(struct req *r)
 	return rc;
 }
 
+/*
+ * Every key a field of the record (a key given as a value is one too): a request naming
+ * another is wrong, not refused. Asked of a scratch record, so only the key is judged here.
+ */
+static int check_keys(struct req *r, bool site, const char *name)
+{
+	for (size_t k = 0; k < r->n_kv; k += 2) {
+		int rc;
+
+		if (site) {
+			struct site s;
+
+			site_init(&s);
+			rc = site_set(&s, r->kv[k], "", r->err, r->err_len);
+			site_clear(&s);
+		} else {
+			struct pop p;
+
+			pop_init(&p);
+			rc = pop_set(&p, r->kv[k], "", r->err, r->err_len);
+		}
+		if (rc == -ENOENT || rc == -EPERM) {
+			r->usage = true;
+			return prefix_err(r, rc, site ? "site" : "pop", name);
+		}
+	}
+	r->err[0] = '\0';
+	return 0;
+}
+
 static int check_psk(struct req *r, const char *name)
 {
 	if (r->psk && (r->psk->len == 0 || r->psk->len > SITE_PSK_MAX))
@@ -615,11 +633,14 @@ static int site_add(struct req *r)
 	struct site s;
 	int rc;
 
+	rc = check_keys(r, true, name);
+	if (rc < 0)
+		return rc;
 	site_init(&s);
 	rc = site_set(&s, "name", name, r->err, r->err_len);
 	for (size_t k = 0; rc == 0 && k < r->n_kv; k += 2)
 		rc = !strcmp(r->kv[k], "name") ?
-			fail(r, -EINVAL, "site '%s': the name is given once", name) :
+			usage(r, "site '%s': the name is given once", name) :
 			site_set(&s, r->kv[k], r->kv[k + 1], r->err, r->err_len);
 	rc = rc ?: check_psk(r, name);
 	if (rc == 0 && r->psk)
@@ -649,8 +670,9 @@ static int site_edit(struct req *r)
 	if (i < 0)
 		return fail(r, -ENOENT, "site '%s': no such site", name);
 	if (r->n_kv == 0 && !r->psk)
-		return fail(r, -EINVAL, "site '%s': nothing to change", name);
-	rc = check_psk(r, name);
+		return usage(r, "site '%s': nothing to change", name);
+	rc = check_keys(r, true, name);
+	rc = rc ?: check_psk(r, name);
 	if (rc < 0)
 		return rc;
 	if (site_copy(&old, &db->sites[i]) < 0)
@@ -698,9 +720,12 @@ static int site_rename(struct req *r)
 static int site_set_enabled(struct req *r, bool enabled)
 {
 	struct site_db *db = r->h->db;
-	bool *was = malloc(r->n_names * sizeof(*was));
-	int rc;
+	bool *was;
+	int rc = bulk_names(r);
 
+	if (rc < 0 || r->n_names == 0)
+		return rc ?: put_kv_size(r->w, "sites", 0);
+	was = malloc(r->n_names * sizeof(*was));
 	if (!was)
 		return fail(r, -ENOMEM, "%s: out of memory", ctl_verb_name(r->m->code));
 	for (size_t k = 0; k < r->n_names; k++) {
@@ -709,6 +734,8 @@ static int site_set_enabled(struct req *r, bool enabled)
 		was[k] = i >= 0 && db->sites[i].enabled;
 	}
 	rc = site_db_set_enabled(db, r->names, r->n_names, enabled, r->err, r->err_len);
+	if (rc == -EINVAL)
+		r->usage = true;	/* a name given twice */
 	if (rc == 0) {
 		rc = save(r, db);
 		for (size_t k = 0; rc < 0 && k < r->n_names; k++)
@@ -717,7 +744,7 @@ static int site_set_enabled(struct req *r, bool enabled)
 	free(was);
 	if (rc == 0)
 		sites_changed(r, r->names, r->n_names);
-	return rc;
+	return rc ?: put_kv_size(r->w, "sites", r->n_names);
 }
 
 static int site_enable(struct req *r)
@@ -763,10 +790,13 @@ static void sites_reinsert(struct site_db *db, struct removed *gone, size_t n)
 static int site_delete(struct req *r)
 {
 	struct site_db *db = r->h->db;
-	struct removed *gone = calloc(r->n_names, sizeof(*gone));
+	struct removed *gone;
 	size_t n_gone = 0;
-	int rc = 0;
+	int rc = bulk_names(r);
 
+	if (rc < 0 || r->n_names == 0)
+		return rc ?: put_kv_size(r->w, "sites", 0);
+	gone = calloc(r->n_names, sizeof(*gone));
 	if (!gone)
 		return fail(r, -ENOMEM, "site delete: out of memory");
 	for (size_t k = 0; rc == 0 && k < r->n_names; k++) {
@@ -784,6 +814,8 @@ static int site_delete(struct req *r)
 		n_gone++;
 	}
 	rc = rc ?: site_db_delete_sites(db, r->names, r->n_names, r->err, r->err_len);
+	if (rc == -EINVAL)
+		r->usage = true;	/* a name given twice */
 	if (rc == 0) {
 		rc = save(r, db);
 		if (rc < 0) {
@@ -796,7 +828,7 @@ static int site_delete(struct req *r)
 	free(gone);
 	if (rc == 0)
 		sites_changed(r, r->names, r->n_names);
-	return rc;
+	return rc ?: put_kv_size(r->w, "sites", r->n_names);
 }
 
 static void db_free(struct site_db *db)
@@ -997,12 +1029,35 @@ static int pop_counts(struct req *r, size_t **ret_primary, size_t **ret_backup)
 	return 0;
 }
 
+/* Each POP's live health from the runtime (calloc'd; nothing known without one). */
+static int pop_health(struct req *r, struct ctl_pop_health **ret)
+{
+	const struct site_db *db = r->h->db;
+	const struct ctl_runtime *rt = r->h->rt;
+	struct ctl_pop_health *hp = calloc(db->n_pops ? db->n_pops : 1, sizeof(*hp));
+	int rc = 0;
+
+	if (!hp)
+		return fail(r, -ENOMEM, "%s: out of memory", ctl_verb_name(r->m->code));
+	if (rt && rt->pop_health)
+		rc = rt->pop_health(rt->arg, db, hp);
+	if (rc < 0) {
+		free(hp);
+		return fail(r, rc, "%s: runtime state: %s", ctl_verb_name(r->m->code),
+			    strerror(-rc));
+	}
+	*ret = hp;
+	return 0;
+}
+
 static int put_pop_rows(struct req *r, const char *only)
 {
 	const struct site_db *db = r->h->db;
 	size_t *primary = NULL, *backup = NULL, mark;
+	struct ctl_pop_health *hp = NULL;
 	int rc = pop_counts(r, &primary, &backup);
 
+	rc = rc ?: pop_health(r, &hp);
 	if (rc == 0 && !only)
 		rc = put_kv_size(r->w, "total", db->n_pops);
 	for (size_t p = 0; rc == 0 && p < db->n_pops; p++) {
@@ -1010,8 +1065,14 @@ static int put_pop_rows(struct req *r, const char *only)
 			continue;
 		rc = ctl_row_begin(r->w, &mark);
 		rc = rc ?: put_pop_fields(r->w, &db->pops[p], primary[p], backup[p]);
+		if (hp[p].known) {
+			rc = rc ?: put_kv_size(r->w, "tunnels-up", hp[p].tunnels_up);
+			rc = rc ?: put_kv_size(r->w, "tunnels-down", hp[p].tunnels_down);
+			rc = rc ?: put_kv_size(r->w, "sites-active", hp[p].sites_active);
+		}
 		rc = rc ?: ctl_row_end(r->w, mark);
 	}
+	free(hp);
 	free(primary);
 	free(backup);
 	return rc;
@@ -1053,11 +1114,14 @@ static int pop_add_fn(struct req *r)
 	struct pop p;
 	int rc;
 
+	rc = check_keys(r, false, name);
+	if (rc < 0)
+		return rc;
 	pop_init(&p);
 	rc = pop_set(&p, "name", name, r->err, r->err_len);
 	for (size_t k = 0; rc == 0 && k < r->n_kv; k += 2)
 		rc = !strcmp(r->kv[k], "name") ?
-			fail(r, -EINVAL, "pop '%s': the name is given once", name) :
+			usage(r, "pop '%s': the name is given once", name) :
 			pop_set(&p, r->kv[k], r->kv[k + 1], r->err, r->err_len);
 	rc = rc ?: site_db_add_pop(r->h->db, &p, r->err, r->err_len);
 	return rc < 0 ? prefix_err(r, rc, "pop", name) : 0;
@@ -1068,7 +1132,12 @@ static int pop_edit_fn(struct req *r)
 	int rc;
 
 	if (r->n_kv == 0)
-		return fail(r, -EINVAL, "pop '%s': nothing to change", r->names[0]);
+		return usage(r, "pop '%s': nothing to change", r->names[0]);
+	if (!site_db_find_pop(r->h->db, r->names[0]))
+		return fail(r, -ENOENT, "pop '%s': no such POP", r->names[0]);
+	rc = check_keys(r, false, r->names[0]);
+	if (rc < 0)
+		return rc;
 	rc = site_db_edit_pop(r->h->db, r->names[0], r->kv, r->n_kv, r->err, r->err_len);
 	return rc < 0 ? prefix_err(r, rc, "pop", r->names[0]) : 0;
 }
@@ -1081,7 +1150,7 @@ static int pop_delete_fn(struct req *r)
 	for (size_t k = 0; rc == 0 && k < r->n_names; k++) {
 		for (size_t j = 0; j < k; j++)
 			if (!strcmp(r->names[j], r->names[k]))
-				rc = fail(r, -EINVAL, "pop '%s': named twice", r->names[k]);
+				rc = usage(r, "pop '%s': named twice", r->names[k]);
 		rc = rc ?: site_db_delete_pop(r->h->db, r->names[k], r->err, r->err_len);
 	}
 	return rc;
@@ -1153,7 +1222,7 @@ static int do_metrics(struct req *r)
 		return fail(r, -EOPNOTSUPP, "metrics: not available from this daemon");
 	for (size_t i = 0; i < r->n_kv; i += 2) {
 		if (strcmp(r->kv[i], "after"))
-			return fail(r, -EINVAL, "metrics: '%s': no such field (after)", r->kv[i]);
+			return usage(r, "metrics: '%s': no such field (after)", r->kv[i]);
 		after = r->kv[i + 1];
 	}
 	v = calloc(db->n_sites + 1, sizeof(*v));
@@ -1189,12 +1258,13 @@ static const struct verb verbs[CTL_VERB_MAX] = {
 		.attrs = A(CTL_A_NAME) | A(CTL_A_KV) | A(CTL_A_PSK), .min_names = 1, .max_names = 1 },
 	[CTL_SITE_EDIT] = { .fn = site_edit,
 		.attrs = A(CTL_A_NAME) | A(CTL_A_KV) | A(CTL_A_PSK), .min_names = 1, .max_names = 1 },
+	/* By names, or by a filter (KVs as site list's): bulk_names. */
 	[CTL_SITE_DELETE] = { .fn = site_delete,
-		.attrs = A(CTL_A_NAME), .min_names = 1, .max_names = MANY },
+		.attrs = A(CTL_A_NAME) | A(CTL_A_KV), .max_names = MANY },
 	[CTL_SITE_ENABLE] = { .fn = site_enable,
-		.attrs = A(CTL_A_NAME), .min_names = 1, .max_names = MANY },
+		.attrs = A(CTL_A_NAME) | A(CTL_A_KV), .max_names = MANY },
 	[CTL_SITE_DISABLE] = { .fn = site_disable,
-		.attrs = A(CTL_A_NAME), .min_names = 1, .max_names = MANY },
+		.attrs = A(CTL_A_NAME) | A(CTL_A_KV), .max_names = MANY },
 	[CTL_SITE_IMPORT] = { .fn = site_import,
 		.attrs = A(CTL_A_DATA) | A(CTL_A_FLAG), .flags = FLAG_DRY_RUN, .max_data = 2 },
 	[CTL_SITE_EXPORT] = { .fn = site_export,
@@ -1217,12 +1287,20 @@ static const struct verb verbs[CTL_VERB_MAX] = {
 
 int ctl_reply_error(struct ike_writer *w, uint32_t id, int status, const char *msg)
 {
+	return ctl_reply_error_class(w, id, status, NULL, msg);
+}
+
+int ctl_reply_error_class(struct ike_writer *w, uint32_t id, int status, const char *cls,
+			  const char *msg)
+{
 	size_t start = w->len, mark;
 	int code = status < 0 ? -status : status;
 	int rc;
 
 	rc = ctl_begin(w, id, (uint16_t)(code > 0 && code <= 0xffff ? code : EIO), CTL_FLAG_REPLY,
 		       &mark);
+	if (rc == 0 && cls)
+		rc = ctl_put_kv(w, CTL_ERROR_CLASS, cls);
 	rc = rc ?: ctl_put_str(w, CTL_A_ERROR, msg);
 	rc = rc ?: ctl_end(w, mark);
 	if (rc < 0)
@@ -1266,10 +1344,12 @@ int ctl_handle(struct ctl_handler *h, const struct ctl_msg *req, struct ike_writ
 			     ctl_verb_name(req->code), CTL_MAX_MSG);
 		else if (!r.err[0])
 			fail(&r, rc, "%s: %s", ctl_verb_name(req->code), strerror(-rc));
-		if (ctl_reply_error(w, req->id, rc, r.err) < 0 &&
+		if (ctl_reply_error_class(w, req->id, rc, r.usage ? "usage" : NULL, r.err) < 0 &&
 		    ctl_reply_error(w, req->id, rc, strerror(-rc)) < 0)
 			rc = -ENOMEM;
 	}
+	free(r.bulk_pool);
+	free(r.bulk_names);
 	free(r.pool);
 	free(r.names);
 	free(r.kv);

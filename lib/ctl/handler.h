@@ -20,6 +20,11 @@
 #include "ctl/ctl.h"
 #include "site/site.h"
 
+struct ctl_pop_health {
+	bool known;
+	size_t tunnels_up, tunnels_down, sites_active;
+};
+
 /* What only the running daemon knows. Every pointer may be NULL. Callbacks return 0 or -errno. */
 struct ctl_runtime {
 	/*
@@ -42,6 +47,12 @@ struct ctl_runtime {
 	 * names are valid during the call only.
 	 */
 	void (*sites_changed)(void *arg, const char *const *names, size_t n);
+	/*
+	 * `pop list`: each POP's live health, ret[i] for db->pops[i] (zeroed by the caller):
+	 * its tunnels up and not up, and the sites whose active POP it is. NULL, or nothing
+	 * known (a gateway): the columns stay out of the rows.
+	 */
+	int (*pop_health)(void *arg, const struct site_db *db, struct ctl_pop_health *ret);
 	void (*pops_changed)(void *arg, const char *const *names, size_t n);
 	/*
 	 * After a rename is saved: the site's record is the same under its new name, so the
@@ -67,5 +78,8 @@ int ctl_handle(struct ctl_handler *h, const struct ctl_msg *req, struct ike_writ
 
 /* An error frame for a request that could not be decoded (id 0 when unknown). */
 int ctl_reply_error(struct ike_writer *reply, uint32_t id, int status, const char *msg);
+/* The same with a CTL_ERROR_CLASS ("usage", "permission"; NULL: none). */
+int ctl_reply_error_class(struct ike_writer *reply, uint32_t id, int status, const char *cls,
+			  const char *msg);
 
 #endif

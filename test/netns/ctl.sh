@@ -194,7 +194,7 @@ x b pop add pop4 location Nowhere
 rc_is 1 && err_has "pop 'pop4'" && err_has "gateway"
 ok "pop add without gateway: exit 1, names the field"
 x b pop list
-[ "$(squeeze | head -1)" = "NAME GATEWAY PROBE IP LOCATION ACCEPTING PRIMARY FOR BACKUP FOR" ] &&
+[ "$(squeeze | head -1)" = "NAME GATEWAY PROBE IP LOCATION ACCEPTING PRIMARY FOR BACKUP FOR TUNNELS UP DOWN ACTIVE FOR" ] &&
 	grep -q '^pop1 *192.0.2.2 *10.2.0.1 *Frankfurt, DE *yes' <<<"$out" &&
 	grep -q '^pop3 *192.0.2.9 .*Spare *no' <<<"$out"; ok "pop list: the table"
 x b -j pop list
@@ -296,6 +296,21 @@ fi
 # With ESP: "Child SA up"; without (this host): the gateways' kernels refuse it before they
 # answer, and the branch is told NO_PROPOSAL_CHOSEN.
 grep -q "Child SA up\|the POP refused the Child SA: NO_PROPOSAL_CHOSEN" "$work/b.log"; ok "the Child SA outcome is logged"
+
+# ---- pop list: live health from the running ikd ----
+x b pop list
+[ "$(squeeze | head -1)" = "NAME GATEWAY PROBE IP LOCATION ACCEPTING PRIMARY FOR BACKUP FOR TUNNELS UP DOWN ACTIVE FOR" ]
+ok "pop list: the health columns"
+x b -j pop list
+[ "$(j '[.pops[] | "\(.name):\(.tunnels_up)"] | join(",")')" = "pop1:2,pop2:2,pop3:0" ] &&
+	[ "$(j '[.pops[] | (.tunnels_up, .tunnels_down, .sites_active) | type] | unique | join(",")')" = number ]
+ok "pop list -j: tunnels up per POP (pop1 and pop2 two each, pop3 none), typed"
+active=$(j '[.pops[].sites_active] | add')
+x b -j site list
+[ "$active" = "$(j '[.sites[] | select(.active_pop != "")] | length')" ]
+ok "pop list: sites active on the POPs ($active) as site list's active POPs"
+x g1 -j pop list
+[ "$(j '[.pops[] | has("tunnels_up")] | any')" = false ]; ok "a gateway's pop list: no health columns"
 
 # ---- site list: columns, filters, sort, pages ----
 x b site list
@@ -417,22 +432,51 @@ x b -j site list traffic Mixed
 x b -j site list enabled yes
 [ "$(j '[.sites[].name] | join(",")')" = "siteA,siteB" ]; ok "site list enabled yes"
 x b site list status sideways
-[ "$rc" != 0 ] && err_has "sideways"; ok "site list with a bad status: refused, names the value"
+rc_is 2 && err_has "status 'sideways': up, down or disabled"
+ok "site list with a bad status: exit 2 (a usage error found by ikd), names the value"
+x b -j site list status sideways
+rc_is 2 && [ "$(j '"\(.error.exit)|\(.error.object)|\(.error.message)"')" = \
+  "2|site list|site list: status 'sideways': up, down or disabled" ] && err_has sideways
+ok "site list -j with a bad status: the error as JSON on stdout, text on stderr"
+x b site list --sort sideways
+rc_is 2 && err_has "'sideways' is not a column"; ok "site list --sort sideways: exit 2"
+x b site edit siteA colour red
+rc_is 2 && err_has "colour: no such site field"; ok "site edit of an unknown field: exit 2"
+x b -j site list --sort throughput --reverse --page-size 3 source-ip dynamic
+[ "$(j '"\(.page_size)|\(.sites | length)|\(.total)"')" = "3|3|108" ]
+ok "site list --sort throughput --page-size 3 source-ip dynamic"
+x b -j site list source-ip 192.0.2.0/24 throughput 0-
+[ "$(j '[.sites[].name] | join(",")')" = siteA ]; ok "site list source-ip PREFIX throughput 0-"
+x b site list --page-size 50 --page 2
+out_has "page 2 of 3 (109 sites): --page 3 for the next, --all for every one"
+ok "site list --page-size 50: says how to get the next page"
+x b -j site list --all --page-size 40
+[ "$(j '"\(.total)|\(.sites | length)|\(.sites[108].name)"')" = "109|109|siteD" ]
+ok "site list --all: every page in one document"
+x b site delete --filter name p10
+rc_is 1 && err_has "5 sites match; not on a terminal to confirm: give --yes"
+ok "site delete --filter without a terminal nor --yes: exit 1, says why"
+x b -j site list name p10
+[ "$(j '.total')" = 5 ]; ok "... and deleted nothing"
+x b site delete --filter name p10 --yes
+rc_is 0 && out_has "site delete: 5 sites deleted" && x b -j site list name p10 &&
+	[ "$(j '.total')" = 0 ] && [ "$(store_field b 'site p100' id)" = "<none>" ]
+ok "site delete --filter name p10 --yes: 5 gone from the list and the store"
 x b site list bogus x
 rc_is 2 && err_has "'bogus'"; ok "site list with an unknown filter: exit 2"
 x b site list --page
 rc_is 2; ok "site list --page without a value: exit 2"
 
 # Bulk delete: one unknown name and nothing goes.
-names=$(seq -f 'p%03g' 0 104 | tr '\n' ' ')
+names=$(seq -f 'p%03g' 0 99 | tr '\n' ' ')
 x b site delete $names nosuch
-rc_is 1 && err_has "site 'nosuch'"; ok "site delete of 106 names, one unknown: exit 1"
+rc_is 1 && err_has "site 'nosuch'"; ok "site delete of 101 names, one unknown: exit 1"
 x b -j site list
-[ "$(j '.total')" = 109 ]; ok "... and nothing deleted"
+[ "$(j '.total')" = 104 ]; ok "... and nothing deleted"
 x b site delete $names
 rc_is 0 && x b -j site list && [ "$(j '.total')" = 4 ] &&
 	[ "$(store_field b 'site p000' id)" = "<none>" ]
-ok "site delete of 105 sites: gone from the list and the store"
+ok "site delete of 100 sites: gone from the list and the store"
 
 # ---- site show ----
 x b site show siteA
@@ -467,7 +511,7 @@ x b site edit siteD traffic Bogus
 rc_is 1 && err_has "site 'siteD'" && err_has "'Bogus'"
 ok "site edit with a bad value: exit 1, names it"
 x b site edit siteD nosuchfield 1
-rc_is 1 && err_has "nosuchfield"; ok "site edit of an unknown field: exit 1"
+rc_is 2 && err_has "nosuchfield: no such site field"; ok "site edit of an unknown field: exit 2"
 x b site edit nosuch traffic IoT
 rc_is 1 && err_has "site 'nosuch'"; ok "site edit of an unknown site: exit 1"
 x b site edit siteD
@@ -496,6 +540,15 @@ ok "pop list: sites per POP as primary and backup"
 # ---- the daemon ----
 x b status
 rc_is 0 && out_has "sites:" && out_has "pops:" && out_has "role:"; ok "status"
+grep -Eq '^listen: +0\.0\.0\.0:500,0\.0\.0\.0:4500(,\[::\]:500,\[::\]:4500)?$' <<<"$out"
+ok "status: the addresses and ports ikd listens on"
+grep -Eq '^kernel-esp: +(yes|no \(CONFIG_[A-Z0-9_]+ not set: .+\))$' <<<"$out"
+ok "status: kernel-esp yes, or no with the option and what it means"
+x b -j status
+[ "$(j '"\(.listen[0])|\(.ike_port)|\(.natt_port)"')" = "0.0.0.0:500|500|4500" ] &&
+	{ [ "$(j .kernel_esp)" = yes ] ||
+	  [ "$(j '.kernel_esp_missing as $m | .kernel_esp | startswith("no (\($m) not set: ")')" = true ]; }
+ok "status -j: listen, ports, kernel_esp and kernel_esp_missing"
 dups=$(cut -d: -f1 <<<"$out" | sort | uniq -d | tr '\n' ' ')
 [ -z "$dups" ]; ok "status: each field once (twice: ${dups:-none})"
 x b -j status
@@ -533,6 +586,27 @@ x b site bogus
 rc_is 2 && err_has "'bogus'"; ok "an unknown verb: exit 2"
 x b --frobnicate status
 rc_is 2; ok "an unknown option: exit 2"
+x b site add siteH --help
+rc_is 0 && out_has "usage: xfrmctl site add NAME KEY VALUE" && [ -z "$err" ] && x b site show siteH &&
+	rc_is 1; ok "site add --help: the help on stdout, exit 0, no site named --help or siteH"
+x b help site
+rc_is 0 && out_has "usage: xfrmctl site VERB [ARGS]"; ok "help site"
+# A user who may not use the socket is told why, whether the kernel or ikd refuses.
+nobody() { out=$(ip netns exec "$ns-b" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$xfrmctl" -s "$work/b.sock" "$@" 2>"$work/err"); rc=$?; err=$(cat "$work/err"); fresh=1; }
+nobody status
+rc_is 1 && err_has "permission denied: the socket is for root only"
+ok "a non-root user, socket mode 0600: exit 1, permission denied, for root only"
+chmod 711 "$work"
+chmod 666 "$work/b.sock"
+nobody status
+rc_is 1 && err_has "permission denied: the socket is for root only" && ! err_has "Broken pipe"
+ok "a non-root user through a socket opened to all: ikd refuses, saying why"
+nobody -j status
+[ "$(j '"\(.error.exit)|\(.error.message | contains("permission denied"))"')" = "1|true" ]
+ok "... and with -j as JSON"
+chmod 600 "$work/b.sock"
+chmod 700 "$work"
 x b site import
 rc_is 2; ok "site import without a file: exit 2"
 

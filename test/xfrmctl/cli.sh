@@ -122,8 +122,8 @@ out_has "NAME  STATUS  PRIMARY"
 x 2 site list --columns name,bogus
 err_has "'bogus' is not a column"
 x 2 site list colour red
-err_has "'colour': not a filter"
-x 1 site list status sideways
+err_has "'colour': not a filter (name, id, source-ip, status, pop, traffic, enabled, throughput, --sort"
+x 2 site list status sideways
 err_has "xfrmctl: site list: status 'sideways': up, down or disabled"
 x 0 site list --sort desc --page=1 traffic iot
 out_has "c1"
@@ -139,6 +139,171 @@ x 0 -j site show b12
 json 'assert d["name"] == "b12" and len(d["tunnels"]) == 3 and d["tunnels"][0]["in_bytes"] == 1000'
 x 1 site show nope
 err_has "xfrmctl: site 'nope': no such site"
+
+# --- help at every level: on stdout, exit 0, nothing parsed or asked
+x 0 help
+out_has "usage: xfrmctl [-j] [-s SOCKET] OBJECT VERB [ARGS]"
+out_has "xfrmctl site add|edit|show|list|enable|disable|delete|import|export"
+x 0 --help
+out_has "'xfrmctl OBJECT --help'"
+for a in "site --help" "site -h" "site help" "help site"; do
+	# shellcheck disable=SC2086 # the words of $a are the arguments
+	x 0 $a
+	out_has "usage: xfrmctl site VERB [ARGS]"
+	out_re "^  list +List sites, 100 a page, by name\.$"
+	[ ! -s "$tmp/err" ] || fail "xfrmctl $a wrote to stderr"
+done
+for a in "site add --help" "site add b99 --help" "site add -h" "help site add" "site help add"; do
+	# shellcheck disable=SC2086
+	x 0 $a
+	out_has "usage: xfrmctl site add NAME KEY VALUE ... [psk-file PATH | psk -]"
+	out_re "^  psk-file PATH +the key from a file only its owner can read$"
+	out_re "^  traffic TYPE +User, IoT, Mixed, Machine or \"Guest Wifi\"$"
+done
+x 1 site show b99
+x 0 si l --help
+out_re "^  --page-size N +N sites a page, 1 to 1000 \(default 100\)$"
+out_re "^  throughput LOW-HIGH +throughput in Kbps from LOW to HIGH"
+out_re "^  source-ip ADDRESS\|PREFIX\|dynamic +that source IP"
+x 0 site delete --help
+out_re "^  --yes +no confirmation"
+x 0 pop add --help
+out_re "^  gateway ADDRESS +the POP's IKE address \(required\)$"
+x 0 status --help
+out_has "usage: xfrmctl status show"
+x 0 metrics --help
+out_has "usage: xfrmctl metrics [-o FILE]"
+x 0 refresh -h
+out_has "usage: xfrmctl refresh"
+x 2 help bogus
+err_has "'bogus' is unknown"
+x 2 site help bogus
+err_has "site help: 'bogus' is unknown"
+
+# --- exit status: 2 for a wrong request, whichever side finds it; 1 for a refusal
+x 2 site list --sort sideways
+err_has "site list: --sort: 'sideways' is not a column: name, id, source-ip"
+x 2 site list --page 0
+x 2 site list --page-size 5000
+err_has "--page-size '5000': a number from 1 to 1000"
+x 2 site list throughput fast
+err_has "site list: throughput 'fast': a range in Kbps"
+x 2 site list source-ip 203.0.113.9/24
+err_has "source-ip '203.0.113.9/24': an address, a prefix"
+x 2 site edit b12 colour red
+err_has "xfrmctl: site 'b12': colour: no such site field"
+x 1 site edit nope colour red
+err_has "site 'nope': no such site"
+x 1 site edit b12 primary nowhere
+x 2 pop edit fra1 colour red
+err_has "pop 'fra1': colour: no such POP field"
+x 2 site enable b12 b12
+err_has "named twice"
+# -j: the error as JSON on stdout too
+x 2 -j site list status sideways
+err_has "status 'sideways'"
+json 'e = d["error"]; assert e["exit"] == 2 and e["object"] == "site list" and e["message"] == "site list: status \x27sideways\x27: up, down or disabled", e'
+x 2 -j site list --sort sideways
+json 'assert d["error"]["exit"] == 2 and "not a column" in d["error"]["message"]'
+x 1 -j site show nope
+json 'assert d == {"error": {"message": "site \x27nope\x27: no such site", "object": "site show", "exit": 1}}, d'
+x 2 -j frobnicate
+json 'assert d["error"]["object"] is None and d["error"]["exit"] == 2'
+x 2 -j site add b98 colour red psk-file "$tmp/psk"
+json 'assert d["error"]["object"] == "site add" and d["error"]["exit"] == 2'
+"$xfrmctl" -j -s "$tmp/nowhere.sock" status >"$tmp/out" 2>"$tmp/err" && fail "no daemon: exit 0"
+json 'assert d["error"]["exit"] == 1 and d["error"]["message"].startswith("cannot reach ikd at")'
+
+# --- a user the socket's mode keeps out is told which group may use it (as root only)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && getent group daemon >/dev/null; then
+	chmod 711 "$tmp"
+	chgrp daemon "$sock"
+	chmod 660 "$sock"
+	got=0
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$xfrmctl" -s "$sock" status \
+		>"$tmp/out" 2>"$tmp/err" || got=$?
+	[ "$got" = 1 ] || fail "a user outside the socket's group: exit $got"
+	err_has "cannot reach ikd at $sock: permission denied: the socket is for root or group daemon"
+	chmod 600 "$sock"
+	chgrp root "$sock"
+	chmod 700 "$tmp"
+else
+	echo "cli.sh: not root (or no setpriv, no group daemon): the socket's group not checked"
+fi
+
+# --- site list: source IP, throughput, sort by any column, page size, every page
+x 0 site edit c1 source-ip 203.0.113.9
+x 0 -j site list source-ip 203.0.113.9
+json 'assert [s["name"] for s in d["sites"]] == ["c1"]'
+x 0 -j site list source-ip 203.0.113.0/24
+json 'assert [s["name"] for s in d["sites"]] == ["c1"]'
+x 0 -j site list source-ip dynamic
+json 'assert [s["name"] for s in d["sites"]] == ["b12"]'
+x 0 -j site list throughput 1000-
+json 'assert [s["name"] for s in d["sites"]] == ["b12"]'
+x 0 -j site list throughput -10
+json 'assert [s["name"] for s in d["sites"]] == ["c1"]'
+x 0 -j site list throughput 1234-1234
+json 'assert [s["name"] for s in d["sites"]] == ["b12"]'
+x 0 -j site list --sort throughput
+json 'assert [s["name"] for s in d["sites"]] == ["c1", "b12"]'
+x 0 -j site list --sort throughput --reverse
+json 'assert [s["name"] for s in d["sites"]] == ["b12", "c1"]'
+x 0 -j site list --sort=source-ip
+json 'assert [s["name"] for s in d["sites"]] == ["b12", "c1"]'
+x 0 site list --sort traf --columns name,traffic
+out_re "^c1 +IoT$"
+[ "$(sed -n 2p "$tmp/out" | cut -d' ' -f1)" = c1 ] || fail "--sort traffic: c1 (IoT) first"
+x 0 -j site list --page-size 1
+json 'assert d["total"] == 2 and d["page_size"] == 1 and [s["name"] for s in d["sites"]] == ["b12"]'
+x 0 site list --page-size 1
+out_has "page 1 of 2 (2 sites): --page 2 for the next, --all for every one"
+x 0 site list --page-size 1 --page 2
+out_has "page 2 of 2 (2 sites): --all for every one"
+x 0 -j site list --page-size 1 --all
+json 'assert d["total"] == 2 and [s["name"] for s in d["sites"]] == ["b12", "c1"]'
+x 0 site list --all --page-size=1 --sort name --reverse
+[ "$(awk 'NR > 1 { print $1 }' "$tmp/out" | tr '\n' ' ')" = "c1 b12 " ] || fail "--all: both rows"
+out_lacks "page "
+x 2 site list --all --page 2
+x 0 site edit c1 source-ip ""
+
+# --- bulk changes by a filter: confirmed on a terminal, or --yes
+x 1 site disable --filter traffic IoT
+err_has "site disable: 1 site matches; not on a terminal to confirm: give --yes"
+x 0 -j site show c1
+json 'assert d["enabled"] is True'
+x 0 site disable --filter traffic IoT --yes
+out_has "site disable: 1 site disabled"
+x 0 -j site show c1
+json 'assert d["enabled"] is False'
+x 0 -j site enable --yes --filter status disabled
+json 'assert d["sites"] == 1'
+x 0 site delete --filter name nomatch --yes
+out_has "site delete: no site matches: nothing changed"
+x 2 site delete b12 --filter name x
+err_has "names or --filter, not both"
+x 2 site delete --filter colour red --yes
+err_has "site delete: 'colour': not a filter"
+x 2 site delete --filter
+# On a terminal: asked, and only "y" goes on.
+tty_run() {	# tty_run ANSWER ARGS...: xfrmctl on a pseudo-terminal, ANSWER typed
+	local answer=$1 got=0
+	shift
+	printf '%s\n' "$answer" | script -qec "$(printf '%q ' "$xfrmctl" -s "$sock" "$@")" \
+		/dev/null >"$tmp/out" 2>&1 || got=$?
+	echo "$got"
+}
+[ "$(tty_run n site disable --filter name c1)" = 1 ] || fail "not confirmed: exit 1"
+out_has "site disable: 1 site matches (c1). Disable them? [y/N]"
+out_has "site disable: not confirmed: nothing changed"
+x 0 -j site show c1
+json 'assert d["enabled"] is True'
+[ "$(tty_run y site disable --filter name c1)" = 0 ] || fail "confirmed: exit 0"
+out_has "site disable: 1 site disabled"
+x 0 -j site show c1
+json 'assert d["enabled"] is False'
+x 0 site enable c1
 
 # --- edit, enable, disable, delete
 x 1 site edit b12 traffic Bulk
@@ -215,11 +380,12 @@ x 1 site show d4
 
 # --- POP counts and deletion
 x 0 pop list
-out_has "NAME  GATEWAY       PROBE IP  LOCATION       ACCEPTING  PRIMARY FOR  BACKUP FOR"
-out_has "fra1  198.51.100.1  -         Frankfurt, DE  yes        1            1"
+out_has "NAME  GATEWAY       PROBE IP  LOCATION       ACCEPTING  PRIMARY FOR  BACKUP FOR  TUNNELS UP  DOWN  ACTIVE FOR"
+out_has "fra1  198.51.100.1  -         Frankfurt, DE  yes        1            1           1           1     1"
 x 0 -j pop list
 json 'assert d["total"] == 3 and d["pops"][1]["sites_primary"] == 1'
 json 'assert d["pops"][0]["accepting"] is True'
+json 'p = d["pops"][1]; assert (p["tunnels_up"], p["tunnels_down"], p["sites_active"]) == (1, 1, 0), p'
 x 0 site edit b12 backups ams1,lon1
 x 1 pop delete lon1
 err_has "xfrmctl: pop 'lon1': used by 1 site ('b12')"

@@ -93,9 +93,34 @@ static int rt_metrics(void *arg, const struct site *const *sites, size_t n, stru
 	return rc;
 }
 
+/* Per POP: a tunnel of each site using it, up when the site is; active for its primary. */
+static int rt_pop_health(void *arg, const struct site_db *db, struct ctl_pop_health *ret)
+{
+	(void)arg;
+	for (size_t p = 0; p < db->n_pops; p++) {
+		ret[p].known = true;
+		for (size_t i = 0; i < db->n_sites; i++) {
+			const struct site *s = &db->sites[i];
+			size_t n = strlen(s->name);
+			char last = n ? s->name[n - 1] : 'x';
+			bool up = s->enabled && last >= '0' && last <= '9' && (last - '0') % 2 == 0;
+			bool uses = !strcmp(s->primary, db->pops[p].name);
+
+			for (size_t b = 0; b < s->n_backups; b++)
+				uses |= !strcmp(s->backups[b], db->pops[p].name);
+			if (!uses || !s->enabled)
+				continue;
+			ret[p].tunnels_up += up;
+			ret[p].tunnels_down += !up;
+			ret[p].sites_active += up && !strcmp(s->primary, db->pops[p].name);
+		}
+	}
+	return 0;
+}
+
 static const struct ctl_runtime runtime = {
 	.site_runtime = rt_site, .status = rt_status, .sa_list = rt_sa_list, .refresh = rt_refresh,
-	.metrics = rt_metrics,
+	.metrics = rt_metrics, .pop_health = rt_pop_health,
 };
 
 static int write_all(int fd, const uint8_t *p, size_t len)

@@ -147,12 +147,32 @@ START_TEST(test_ctl_framer_byte_by_byte_and_oversized)
 }
 END_TEST
 
+START_TEST(test_ctl_kernel_esp_says_option_and_meaning)
+{
+	char buf[320];
+
+	ck_assert_str_eq(ctl_kernel_esp_text(true, NULL, buf, sizeof(buf)), "yes");
+	ck_assert_str_eq(ctl_kernel_esp_text(false, NULL, buf, sizeof(buf)), "no");
+	ck_assert_str_eq(ctl_kernel_esp_text(false, "CONFIG_INET_ESP", buf, sizeof(buf)),
+			 "no (CONFIG_INET_ESP not set: the kernel has no ESP for IPv4; IKE "
+			 "negotiates, but no Child SA can be installed (modprobe esp4))");
+	ck_assert_str_eq(ctl_kernel_esp_text(false, "CONFIG_CRYPTO_GCM", buf, sizeof(buf)),
+			 "no (CONFIG_CRYPTO_GCM not set: no AES-GCM in the kernel: Child SAs with "
+			 "aes*gcm16 cannot be installed)");
+	ck_assert_str_eq(ctl_kernel_esp_text(false, "CONFIG_NEW_THING", buf, sizeof(buf)),
+			 "no (CONFIG_NEW_THING not set: a kernel option ESP needs)");
+	/* Cut to the buffer, never past it. */
+	ck_assert_str_eq(ctl_kernel_esp_text(false, "CONFIG_INET_ESP", buf, 12), "no (CONFIG_");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ctl");
 	TCase *tc = tcase_create("ctl");
 
 	tcase_add_test(tc, test_ctl_request_and_reply_round_trip);
+	tcase_add_test(tc, test_ctl_kernel_esp_says_option_and_meaning);
 	tcase_add_test(tc, test_ctl_malformed_bodies_refused);
 	tcase_add_test(tc, test_ctl_framer_byte_by_byte_and_oversized);
 	suite_add_tcase(s, tc);

@@ -42,7 +42,8 @@ static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writ
 	rc = ctl_put_kv(w, "status", !s->enabled ? "disabled" :
 			last >= '0' && last <= '9' && (last - '0') % 2 == 0 ? "up" : "down");
 	rc = rc ?: ctl_put_kv(w, "active-pop", s->primary);
-	rc = rc ?: ctl_put_kv(w, "throughput-kbps", "1234");
+	/* Throughput: the name's number (s042: 42 Kbps), 1234 for the fixtures a0, b1, c2. */
+	rc = rc ?: ctl_put_kv(w, "throughput-kbps", s->name[0] == 's' ? s->name + 1 : "1234");
 	for (size_t i = 0; detail && rc == 0 && i < 1 + s->n_backups; i++) {
 		rc = ctl_row_begin(w, &mark);
 		rc = rc ?: ctl_put_kv(w, "pop", i ? s->backups[i - 1] : s->primary);
@@ -107,10 +108,22 @@ static void rt_site_renamed(void *arg, const char *old_name, const char *new_nam
 	snprintf(renamed + l, sizeof(renamed) - l, "%s%s>%s", l ? "," : "", old_name, new_name);
 }
 
+/* Health by POP position: 1 + position tunnels up, 7 down, 2 sites active; lon1 unknown. */
+static int rt_pop_health(void *arg, const struct site_db *d, struct ctl_pop_health *ret)
+{
+	(void)arg;
+	for (size_t p = 0; p < d->n_pops; p++)
+		if (strcmp(d->pops[p].name, "lon1"))
+			ret[p] = (struct ctl_pop_health){ .known = true, .tunnels_up = 1 + p,
+							  .tunnels_down = 7, .sites_active = 2 };
+	return 0;
+}
+
 static const struct ctl_runtime runtime = {
 	.site_runtime = rt_site, .status = rt_status, .sa_list = rt_sa_list,
 	.refresh = rt_refresh, .sites_changed = rt_sites_changed,
 	.pops_changed = rt_pops_changed, .site_renamed = rt_site_renamed,
+	.pop_health = rt_pop_health,
 };
 
 /* ---- requests and replies ---- */
@@ -816,6 +829,285 @@ START_TEST(test_handler_list_filters_and_pages)
 }
 END_TEST
 
+/* A request that is wrong carries error-class usage; a refused one none (xfrmctl: 2 or 1). */
+static void expect_usage(bool usage)
+{
+	const char *cls = rep_kv(CTL_ERROR_CLASS);
+
+	if (usage)
+		ck_assert_msg(cls && !strcmp(cls, "usage"), "not usage: %s", rep_error());
+	else
+		ck_assert_msg(!cls, "class %s: %s", cls, rep_error());
+}
+
+START_TEST(test_handler_usage_errors_are_classed)
+{
+	static const char *const bad_list[][2] = {
+		{ "status", "sideways" }, { "sort", "sideways" }, { "page", "0" },
+		{ "page-size", "1001" }, { "color", "red" }, { "traffic", "Bulk" },
+		{ "throughput", "fast" }, { "throughput", "9-1" }, { "source-ip", "10.0.0.1/8" },
+		{ "source-ip", "nowhere" }, { "reverse", "maybe" }, { "expect", "3" },
+	};
+	struct state before;
+
+	setup();
+	before = state_take();
+	for (size_t i = 0; i < sizeof(bad_list) / sizeof(bad_list[0]); i++) {
+		rq_begin(CTL_SITE_LIST);
+		rq_kv(bad_list[i][0], bad_list[i][1]);
+		ck_assert_int_eq(rq_send(), -EINVAL);
+		expect_usage(true);
+		ck_assert_msg(strstr(rep_error(), bad_list[i][0]), "%s", rep_error());
+	}
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("sort", "sideways");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site list: sort 'sideways': not a column (name, id, "
+			 "source-ip, status, pop, throughput, traffic or any site field)");
+	/* An unknown field: usage; a bad value of a known one, an unknown site: refused. */
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("a0");
+	rq_kv("colour", "red");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	expect_usage(true);
+	ck_assert_str_eq(rep_error(), "site 'a0': colour: no such site field");
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("a0");
+	rq_kv("primary", "nowhere");
+	ck_assert_int_lt(rq_send(), 0);
+	expect_usage(false);
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("zz");
+	rq_kv("colour", "red");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	expect_usage(false);
+	rq_begin(CTL_SITE_ADD);
+	rq_name("d3");
+	rq_kv("id", "fqdn:d3.example.com");
+	rq_kv("colour", "red");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	expect_usage(true);
+	rq_begin(CTL_SITE_ADD);
+	rq_name("d3");
+	rq_kv("traffic", "Bulk");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	expect_usage(false);
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("a0");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	expect_usage(true);
+	rq_begin(CTL_POP_EDIT);
+	rq_name("fra1");
+	rq_kv("colour", "red");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	expect_usage(true);
+	rq_begin(CTL_POP_EDIT);
+	rq_name("xx");
+	rq_kv("colour", "red");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	expect_usage(false);
+	rq_begin(CTL_POP_ADD);
+	rq_name("par1");
+	rq_kv("gateway", "192.0.2.9");
+	rq_kv("colour", "red");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	expect_usage(true);
+	rq_begin(CTL_SITE_ENABLE);
+	rq_name("a0");
+	rq_name("a0");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	expect_usage(true);
+	rq_begin(CTL_SITE_DELETE);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	expect_usage(true);
+	rq_begin(CTL_SITE_SHOW);
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	expect_usage(true);
+	rq_begin(CTL_SITE_SHOW);
+	rq_name("zz");
+	ck_assert_int_eq(rq_send(), -ENOENT);
+	expect_usage(false);
+	rq_begin(CTL_SITE_EXPORT);
+	rq_str(CTL_A_FLAG, "bogus");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	expect_usage(true);
+	state_same(&before);
+	state_free(&before);
+	teardown();
+}
+END_TEST
+
+static const char *names_of_rows(void)
+{
+	static char buf[4096];
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < rep_rows(); i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", i ? "," : "",
+				      row_kv(i, "name"));
+	return buf;
+}
+
+START_TEST(test_handler_list_sort_source_throughput_page_size)
+{
+	setup();
+	h.store_path = NULL;
+	many_sites();
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("s007");
+	rq_kv("source-ip", "203.0.113.7");
+	ck_assert_int_eq(rq_send(), 0);
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("s100");
+	rq_kv("source-ip", "2001:db8::100");
+	ck_assert_int_eq(rq_send(), 0);
+	rq_begin(CTL_SITE_EDIT);
+	rq_name("s099");
+	rq_kv("source-ip", "203.0.114.1");
+	ck_assert_int_eq(rq_send(), 0);
+
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("source-ip", "203.0.113.7");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "s007");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("source-ip", "203.0.112.0/23");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "s007");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("source-ip", "2001:DB8:0::100");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "s100");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("source-ip", "dynamic");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "250");
+
+	/* Throughput (Kbps, the runtime's): a range, open at either end. */
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("throughput", "10-12");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "s010,s011,s012");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("throughput", "-1");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "s000,s001");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("throughput", "1000-");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "a0,b1,c2");
+
+	/* Sort by any column: numbers as numbers, addresses as addresses; ties by name. */
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("sort", "throughput");
+	rq_kv("reverse", "yes");
+	rq_kv("page-size", "5");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "c2,b1,a0,s249,s248");
+	ck_assert_str_eq(rep_kv("page-size"), "5");
+	ck_assert_str_eq(rep_kv("total"), "253");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("sort", "throughput");
+	rq_kv("page-size", "3");
+	rq_kv("page", "2");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "s003,s004,s005");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("sort", "source-ip");
+	rq_kv("reverse", "yes");
+	rq_kv("page-size", "4");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "s100,s099,s007,s249");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("sort", "pop");
+	rq_kv("name", "2");
+	rq_kv("page-size", "2");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "c2,s002");	/* ams1 before fra1 */
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("sort", "backups");
+	rq_kv("status", "up");
+	rq_kv("page-size", "3");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(names_of_rows(), "a0,s000,s002");	/* ams1 */
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("page-size", "1000");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_uint_eq(rep_rows(), 253);
+	/* The console's default: 100. */
+	rq_begin(CTL_SITE_LIST);
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("page-size"), "100");
+	teardown();
+}
+END_TEST
+
+START_TEST(test_handler_bulk_by_filter)
+{
+	struct state before;
+
+	setup();
+	many_sites();
+	changed[0] = '\0';
+	before = state_take();
+	/* Names or a filter, not both; the bulk verbs take no paging. */
+	rq_begin(CTL_SITE_DISABLE);
+	rq_name("a0");
+	rq_kv("pop", "lon1");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	expect_usage(true);
+	rq_begin(CTL_SITE_DISABLE);
+	rq_kv("page", "2");
+	ck_assert_int_eq(rq_send(), -EINVAL);
+	expect_usage(true);
+	/* A count confirmed that no longer holds: nothing changes. */
+	rq_begin(CTL_SITE_DELETE);
+	rq_kv("name", "s1");
+	rq_kv("throughput", "100-109");
+	rq_kv("expect", "9");
+	ck_assert_int_eq(rq_send(), -ESTALE);
+	expect_usage(false);
+	ck_assert_str_eq(rep_error(), "site delete: 10 sites match now, 9 when confirmed: "
+			 "nothing changed");
+	state_same(&before);
+	state_free(&before);
+
+	rq_begin(CTL_SITE_DELETE);
+	rq_kv("name", "s1");
+	rq_kv("throughput", "100-109");
+	rq_kv("expect", "10");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("sites"), "10");
+	ck_assert_str_eq(changed, "s100,s101,s102,s103,s104,s105,s106,s107,s108,s109");
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("name", "s10");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "0");
+
+	/* By the runtime's status, every page of them. */
+	rq_begin(CTL_SITE_DISABLE);
+	rq_kv("status", "up");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("sites"), "122");	/* a0, c2, and s000 ... s248 even, less 5 */
+	rq_begin(CTL_SITE_LIST);
+	rq_kv("enabled", "no");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("total"), "122");
+	rq_begin(CTL_SITE_ENABLE);
+	rq_kv("enabled", "no");
+	rq_kv("pop", "ams1");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("sites"), "122");
+	/* Nothing matches: nothing to do, no error. */
+	rq_begin(CTL_SITE_DELETE);
+	rq_kv("name", "nomatch");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("sites"), "0");
+	teardown();
+}
+END_TEST
+
 START_TEST(test_handler_pops)
 {
 	setup();
@@ -829,6 +1121,11 @@ START_TEST(test_handler_pops)
 	ck_assert_str_eq(row_kv(2, "sites-primary"), "0");
 	ck_assert_str_eq(row_kv(2, "sites-backup"), "2");
 	ck_assert_str_eq(row_kv(0, "location"), "Frankfurt, DE");
+	/* Live health from the runtime; none for a POP it knows nothing of. */
+	ck_assert_str_eq(row_kv(1, "tunnels-up"), "2");
+	ck_assert_str_eq(row_kv(1, "tunnels-down"), "7");
+	ck_assert_str_eq(row_kv(1, "sites-active"), "2");
+	ck_assert_ptr_null(row_kv(2, "tunnels-up"));
 	rq_begin(CTL_POP_EDIT);
 	rq_name("lon1");
 	rq_kv("accepting", "no");
@@ -1157,6 +1454,9 @@ int main(void)
 	tcase_add_test(tc, test_handler_export);
 	tcase_add_test(tc, test_handler_list_filters_and_pages);
 	tcase_add_test(tc, test_handler_pops);
+	tcase_add_test(tc, test_handler_usage_errors_are_classed);
+	tcase_add_test(tc, test_handler_list_sort_source_throughput_page_size);
+	tcase_add_test(tc, test_handler_bulk_by_filter);
 	tcase_add_test(tc, test_handler_runtime_verbs);
 	tcase_add_test(tc, test_handler_malformed_requests);
 	tcase_add_test(tc, test_handler_reply_too_small);

@@ -113,6 +113,68 @@ static const char *json_val(const char *key, const char *v)
 	return close_mem(f);
 }
 
+static int no_verb(struct xc *x, int argc, char **argv)
+{
+	(void)x;
+	(void)argc;
+	(void)argv;
+	return 0;
+}
+
+/* Help comes from the tables the parsers use: a verb's arguments, an object's verbs. */
+START_TEST(test_xfrmctl_help_from_the_tables)
+{
+	static const struct xc_arg args[] = {
+		{ "status", "up|down|disabled", "the runtime status" },
+		{ "--sort", "COLUMN", "sort by any column;\nties by name" },
+		{ "--reverse", NULL, "the other way round" },
+	};
+	static const struct xc_verb verbs[] = {
+		{ "list", no_verb, "[FILTER VALUE ...]", "Sites.\nFilters combine.", args, 3,
+		  "filters and options" },
+		{ "show", no_verb, "NAME", NULL, NULL, 0, NULL },
+	};
+	char a0[] = "x", a1[] = "--help", a2[] = "-h", buf[64];
+	char *with[] = { a0, a1 }, *short_form[] = { a2 }, *without[] = { a0 };
+	FILE *f = open_mem();
+
+	xc_help_verb(f, "site", &verbs[0]);
+	ck_assert_str_eq(close_mem(f),
+			 "usage: xfrmctl site list [FILTER VALUE ...]\n"
+			 "\n"
+			 "Sites.\n"
+			 "Filters combine.\n"
+			 "\n"
+			 "filters and options:\n"
+			 "  status up|down|disabled  the runtime status\n"
+			 "  --sort COLUMN            sort by any column;\n"
+			 "                           ties by name\n"
+			 "  --reverse                the other way round\n");
+	f = open_mem();
+	xc_help_object(f, "site", verbs, 2);
+	ck_assert_str_eq(close_mem(f),
+			 "usage: xfrmctl site VERB [ARGS]\n"
+			 "\n"
+			 "  list  Sites.\n"
+			 "  show  NAME\n"
+			 "\n"
+			 "'xfrmctl site VERB --help' shows what a verb takes. Verbs may be shortened "
+			 "while\nunambiguous. See xfrmctl(8).\n");
+	ck_assert_ptr_eq(xc_arg_find(args, 3, "--sort"), &args[1]);
+	ck_assert_ptr_eq(xc_arg_find(args, 3, "--sort=name"), &args[1]);
+	ck_assert_ptr_null(xc_arg_find(args, 3, "status=up"));	/* keywords take a word */
+	ck_assert_ptr_null(xc_arg_find(args, 3, "--reverse=yes"));
+	ck_assert_ptr_null(xc_arg_find(args, 3, "--so"));
+	xc_arg_names(buf, sizeof(buf), args, 3);
+	ck_assert_str_eq(buf, "status, --sort, --reverse");
+	xc_arg_names(buf, 16, args, 3);
+	ck_assert_str_eq(buf, "status, --sort");
+	ck_assert(xc_wants_help(2, with));
+	ck_assert(xc_wants_help(1, short_form));
+	ck_assert(!xc_wants_help(1, without));
+}
+END_TEST
+
 START_TEST(test_xfrmctl_json_escaping)
 {
 	ck_assert_str_eq(json_str("plain", 5), "\"plain\"");
@@ -381,6 +443,7 @@ int main(void)
 
 	tcase_add_test(tc, test_xfrmctl_prefixes);
 	tcase_add_test(tc, test_xfrmctl_options);
+	tcase_add_test(tc, test_xfrmctl_help_from_the_tables);
 	tcase_add_test(tc, test_xfrmctl_json_escaping);
 	tcase_add_test(tc, test_xfrmctl_json_types);
 	tcase_add_test(tc, test_xfrmctl_terminal_text);
