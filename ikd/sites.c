@@ -1,0 +1,512 @@
+/*
+ * Sites: their runtime record, which POP carries their traffic (lib/site/choose.c decides,
+ * this applies), their status, and bringing the tunnels in line with a change.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ike/fragment.h"
+#include "ike/proposal.h"
+#include "ike/sk_msg.h"
+#include "ike/ts.h"
+#include "site/choose.h"
+#include "tunnel_int.h"
+
+/* ---- the sites by name ---- */
+
+const struct site *ikd_site(struct ikd *d, const char *name)
+{
+	ssize_t at;
+
+	if (d->names_stale) {
+		site_index_clear(&d->names);
+		for (size_t i = 0; i < d->db.n_sites; i++)
+			if (site_index_add(&d->names, d->db.sites, d->db.n_sites, i) < 0) {
+				site_index_clear(&d->names);
+				return site_db_find(&d->db, name);	/* no memory: the slow way */
+			}
+		d->names_stale = false;
+	}
+	if (!d->names.slots)
+		return NULL;
+	at = site_index_find(&d->names, d->db.sites, name);
+	return at < 0 ? NULL : &d->db.sites[at];
+}
+
+void ikd_sites_changed(struct ikd *d)
+{
+	d->names_stale = true;
+	d->resp_props_stale = true;
+	d->ids_stale = true;
+}
+
+/* ---- per-site runtime: the active POP, fallback hold-down ---- */
+
+struct site_rt {
+	char name[SITE_NAME_MAX];
+	char active[SITE_NAME_MAX];
+	uint64_t failovers;
+	struct site_choice choice;	/* lib/site/choose.c: which POP, and its memory */
+	struct timer t_fallback;	/* when the choice wants to be asked again */
+	struct ikd *d;
+	bool policies;
+	struct site pol;	/* the record the policies were made from (its key left out) */
+};
+
+static struct site_rt **rts;
+static size_t n_rts;
+
+static void fallback_fire(struct timer *t, void *arg);
+
+static struct site_rt *site_rt_get(struct ikd *d, const char *name, bool create)
+{
+	struct site_rt *r, **v;
+
+	for (size_t i = 0; i < n_rts; i++)
+		if (!strcmp(rts[i]->name, name))
+			return rts[i];
+	if (!create)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	v = r ? realloc(rts, (n_rts + 1) * sizeof(*rts)) : NULL;
+	if (!v) {
+		free(r);
+		return NULL;
+	}
+	rts = v;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->d = d;
+	site_choice_init(&r->choice);
+	timer_init(&r->t_fallback, fallback_fire, r);
+	rts[n_rts++] = r;
+	return r;
+}
+
+static void site_rt_drop(struct ikd *d, const char *name)
+{
+	for (size_t i = 0; i < n_rts; i++)
+		if (!strcmp(rts[i]->name, name)) {
+			timer_cancel(&d->loop.timers, &rts[i]->t_fallback);
+			free(rts[i]);
+			rts[i] = rts[--n_rts];
+			return;
+		}
+}
+
+/* ---- sites: which tunnels exist, which POP is active ---- */
+
+size_t ikd_site_tunnels(struct ikd *d, const char *site, struct tunnel **ret, size_t max)
+{
+	size_t n = 0;
+
+	for (struct tunnel *t = tix_site_next(d, site, NULL); t && n < max;
+	     t = tix_site_next(d, site, t))
+		ret[n++] = t;
+	return n;
+}
+
+static struct tunnel *pop_tunnel(struct ikd *d, const char *site, const char *pop)
+{
+	for (struct tunnel *t = tix_site_next(d, site, NULL); t; t = tix_site_next(d, site, t))
+		if (t->initiator && !strcmp(t->pop, pop))
+			return t;
+	return NULL;
+}
+
+/* IKE SA and Child SA up: the tunnel can carry traffic as far as IKE knows. */
+bool tun_established(const struct tunnel *t)
+{
+	return t && t->state == TUN_UP && t->n_children > 0 && t->children[0].installed &&
+	       !t->retiring;
+}
+
+/* Established, and its probe (if any) answered: a POP to send traffic to. */
+static bool usable(const struct tunnel *t)
+{
+	return tun_established(t) && !t->retiring && !(t->probe && t->probe->failing);
+}
+
+/* The POPs in order of preference: the primary, then the backups. */
+static size_t site_pops(const struct site *s, const char **ret)
+{
+	size_t n = 0;
+
+	ret[n++] = s->primary;
+	for (size_t i = 0; i < s->n_backups; i++)
+		ret[n++] = s->backups[i];
+	return n;
+}
+
+struct tunnel *tun_site_active_tunnel(struct ikd *d, const struct site *s)
+{
+	struct site_rt *r = site_rt_get(d, s->name, false);
+
+	return r && r->active[0] ? pop_tunnel(d, s->name, r->active) : NULL;
+}
+
+static void fallback_fire(struct timer *tm, void *arg)
+{
+	struct site_rt *r = arg;
+	const struct site *s = ikd_site(r->d, r->name);
+
+	(void)tm;
+	if (s)
+		tun_site_reevaluate(r->d, s);
+}
+
+/* A POP tunnel as the site machine sees it. */
+static struct site_pop_view pop_view(const struct tunnel *t)
+{
+	struct site_pop_view v = { .state = SITE_POP_NONE };
+
+	if (!t || t->retiring)
+		return v;
+	if (usable(t)) {
+		v.state = SITE_POP_USABLE;
+		v.usable_since_ms = t->healthy_since_ms;
+	} else if (tun_established(t)) {
+		v.state = SITE_POP_ESTABLISHED;
+	} else if (t->state == TUN_INIT || t->state == TUN_AUTH) {
+		v.state = SITE_POP_CONNECTING;
+	} else {
+		v.state = SITE_POP_DOWN;
+	}
+	return v;
+}
+
+/*
+ * Ask the site machine (lib/site/choose.c) which POP carries the site's traffic, and apply
+ * its answer: the outbound policy (one update), the log line, the event, the counters and
+ * the time it wants to be asked again.
+ */
+void tun_site_reevaluate(struct ikd *d, const struct site *s)
+{
+	struct site_rt *r = site_rt_get(d, s->name, true);
+	const char *pops[1 + SITE_MAX_BACKUPS];
+	struct site_pop_view views[1 + SITE_MAX_BACKUPS];
+	struct tunnel *tuns[1 + SITE_MAX_BACKUPS];
+	size_t n = site_pops(s, pops);
+	const struct site_choice_cfg cfg = {
+		.hold_down_ms = (uint64_t)d->conf.hold_down_s * 1000,
+		.grace_ms = (uint64_t)d->conf.primary_grace_s * 1000 };
+	struct site_choice_out out;
+	const char *to, *from;
+
+	if (!r || d->conf.role != CONF_ROLE_INITIATOR)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		tuns[i] = pop_tunnel(d, s->name, pops[i]);
+		views[i] = pop_view(tuns[i]);
+	}
+	site_choose(&r->choice, &cfg, views, n, timer_now_ms(), &out);
+	if (out.wake_ms)
+		timer_arm(&d->loop.timers, &r->t_fallback, out.wake_ms);
+	if (out.grace_started)
+		log_info("site '%s': a backup is up; waiting up to %u s for the primary, pop '%s', "
+			 "whose handshake is under way", s->name, d->conf.primary_grace_s, s->primary);
+	if (r->policies && out.to == out.from)
+		return;
+	if (kernel_site_policies(d, s, out.to >= 0 ? tuns[out.to] : NULL) == 0) {
+		/* What to remove later, even after the record is edited or deleted. */
+		memcpy(&r->pol, s, sizeof(r->pol));
+		memset(&r->pol.psk, 0, sizeof(r->pol.psk));
+		r->policies = true;
+	}
+	to = out.to >= 0 ? pops[out.to] : "";
+	from = out.from >= 0 ? pops[out.from] : "(none)";
+	switch (out.ev) {
+	case SITE_EV_ACTIVE:
+		if (out.from < 0) {
+			log_notice("site '%s': traffic to pop '%s'", s->name, to);
+			ikd_event(d, s->name, to, "active", "traffic to pop '%s'", to);
+		} else {
+			log_notice("site '%s': traffic to pop '%s', the primary, now up (pop '%s' "
+				   "carried it meanwhile)", s->name, to, from);
+			ikd_event(d, s->name, to, "active", "traffic to pop '%s', the primary, from "
+				  "pop '%s'", to, from);
+		}
+		break;
+	case SITE_EV_FAILOVER:
+	case SITE_EV_FALLBACK:
+		log_notice("site '%s': %s from pop '%s' to pop '%s'", s->name,
+			   site_choice_event_name(out.ev), from, to);
+		ikd_event(d, s->name, to, site_choice_event_name(out.ev), "from pop '%s' to pop '%s'",
+			  from, to);
+		break;
+	case SITE_EV_BLOCKED:
+		log_warn("site '%s': no usable POP, traffic blocked (fail-closed)", s->name);
+		ikd_event(d, s->name, "", "blocked", "no usable POP, traffic blocked (fail-closed)");
+		break;
+	case SITE_EV_NONE:
+		break;
+	}
+	if (out.counted) {
+		r->failovers++;
+		ikd_count(d, s->name, out.ev == SITE_EV_FALLBACK ? CTL_SM_FALLBACKS : CTL_SM_FAILOVERS);
+	}
+	snprintf(r->active, sizeof(r->active), "%s", to);
+}
+
+const char *ikd_site_status(struct ikd *d, const struct site *s, const char **ret_active)
+{
+	struct tunnel *ts[1 + SITE_MAX_BACKUPS + 64];
+	size_t n;
+	uint64_t now = timer_now_ms();
+
+	*ret_active = "";
+	if (!s->enabled)
+		return "disabled";
+	if (d->conf.role == CONF_ROLE_INITIATOR) {
+		struct tunnel *a = tun_site_active_tunnel(d, s);
+
+		if (!a)
+			return "down";
+		*ret_active = a->pop;
+		/* Heard: a DPD answer (any message) or a probe answer in the last minute. */
+		return tun_established(a) && (now - a->last_heard_ms < STATUS_WINDOW_MS ||
+				     (a->probe && now - a->probe->answered_ms < STATUS_WINDOW_MS)) ?
+		       "up" : "down";
+	}
+	n = ikd_site_tunnels(d, s->name, ts, sizeof(ts) / sizeof(ts[0]));
+	for (size_t i = 0; i < n; i++)
+		if (ts[i]->state == TUN_UP && now - ts[i]->last_heard_ms < STATUS_WINDOW_MS)
+			return "up";
+	return "down";
+}
+
+/* Stop a site's tunnels and remove its policies; s is its record now (NULL: deleted). */
+void ikd_status_counts(struct ikd *d, size_t *ret_up, size_t *ret_down, size_t *ret_disabled)
+{
+	size_t up = 0, disabled = 0;
+
+	for (size_t i = 0; i < d->db.n_sites; i++)
+		disabled += !d->db.sites[i].enabled;
+	if (d->conf.role == CONF_ROLE_INITIATOR) {
+		/* An edge router has few sites: each asked in turn. */
+		for (size_t i = 0; i < d->db.n_sites; i++) {
+			const char *active;
+
+			up += !strcmp(ikd_site_status(d, &d->db.sites[i], &active), "up");
+		}
+	} else if (d->db.n_sites) {
+		/* A gateway may have 10,000: one pass over the tunnels. */
+		uint64_t now = timer_now_ms();
+		bool *seen = calloc(d->db.n_sites, sizeof(*seen));
+
+		for (size_t i = 0; seen && i < d->n_tunnels; i++) {
+			const struct tunnel *t = d->tunnels[i];
+			const struct site *s;
+
+			if (t->state != TUN_UP || now - t->last_heard_ms >= STATUS_WINDOW_MS)
+				continue;
+			s = ikd_site(d, t->site);
+			if (s && s->enabled && !seen[s - d->db.sites]) {
+				seen[s - d->db.sites] = true;
+				up++;
+			}
+		}
+		free(seen);
+	}
+	*ret_up = up;
+	*ret_down = d->db.n_sites - up - disabled;
+	*ret_disabled = disabled;
+}
+
+static void site_stop(struct ikd *d, const char *name, const struct site *s)
+{
+	struct site_rt *r = site_rt_get(d, name, false);
+
+	for (struct tunnel *t = tix_site_next(d, name, NULL), *next; t; t = next) {
+		next = tix_site_next(d, name, t);
+		if (t->state == TUN_UP) {
+			char peer[80];
+
+			log_notice("site '%s' %s: tunnel down: the site was %s", t->site,
+				   tun_peer_str(t, peer, sizeof(peer)), s && s->enabled ? "changed" :
+				   s ? "disabled" : "deleted");
+			ikd_event(d, t->site, t->initiator ? t->pop : peer, "down", "the site was %s",
+				  s && s->enabled ? "changed" : s ? "disabled" : "deleted");
+		}
+		if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
+			tun_send_msg(t, &d->out);
+		tunnel_free(t);
+	}
+	if (r && r->policies && d->conf.role == CONF_ROLE_INITIATOR) {
+		if (s && s->enabled)
+			kernel_site_policies_change(d, &r->pol, s);	/* no gap */
+		else
+			kernel_site_policies_remove(d, &r->pol);
+	}
+	site_rt_drop(d, name);
+}
+
+static void site_start(struct ikd *d, const struct site *s)
+{
+	const char *pops[1 + SITE_MAX_BACKUPS];
+	size_t n = site_pops(s, pops);
+
+	if (!s->enabled || d->conf.role != CONF_ROLE_INITIATOR)
+		return;
+	/* Fail-closed from the start: block until a POP's tunnel is up. */
+	tun_site_reevaluate(d, s);
+	for (size_t i = 0; i < n; i++) {
+		const struct pop *p = site_db_find_pop(&d->db, pops[i]);
+		struct tunnel *t;
+
+		if (!p || !p->accepting) {
+			log_info("site '%s': pop '%s' skipped (%s)", s->name, pops[i],
+				 p ? "not accepting new tunnels" : "unknown");
+			continue;
+		}
+		t = tunnel_new(d, true, s->name, pops[i]);
+		if (t)
+			tun_initiator_start(t);
+	}
+}
+
+/* Sites whose configuration the engineer changed: stop and start only those. */
+void ikd_apply_sites(struct ikd *d, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct site *s = ikd_site(d, names[i]);
+
+		site_stop(d, names[i], s);
+		if (s)
+			site_start(d, s);
+	}
+}
+
+void ikd_apply_all(struct ikd *d)
+{
+	for (size_t i = 0; i < d->db.n_sites; i++)
+		site_start(d, &d->db.sites[i]);
+}
+
+/* Take t down on purpose (its POP changed): traffic moves off it first, then it is deleted. */
+static void tunnel_retire(struct tunnel *t, const struct site *s, const char *why)
+{
+	struct ikd *d = t->d;
+
+	if (t->state == TUN_UP) {
+		log_notice("site '%s' pop '%s': tunnel down: %s", t->site, t->pop, why);
+		ikd_event(d, t->site, t->pop, "down", "%s", why);
+	}
+	t->retiring = true;
+	tun_site_reevaluate(d, s);	/* make before break: the policy moves first */
+	if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
+		tun_send_msg(t, &d->out);
+	tunnel_reset(t);
+	t->retiring = false;
+}
+
+static bool site_uses_pop(const struct site *s, const char *pop)
+{
+	if (!strcmp(s->primary, pop))
+		return true;
+	for (size_t b = 0; b < s->n_backups; b++)
+		if (!strcmp(s->backups[b], pop))
+			return true;
+	return false;
+}
+
+void ikd_apply_pops(struct ikd *d, const char *const *names, size_t n)
+{
+	if (d->conf.role != CONF_ROLE_INITIATOR)
+		return;
+	for (size_t i = 0; i < d->db.n_sites; i++) {
+		const struct site *s = &d->db.sites[i];
+		bool touched = false;
+
+		if (!s->enabled)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			const struct pop *p = site_db_find_pop(&d->db, names[k]);
+			struct tunnel *t;
+
+			if (!site_uses_pop(s, names[k]))
+				continue;
+			touched = true;
+			t = pop_tunnel(d, s->name, names[k]);
+			if (!p || !p->accepting) {
+				log_info("site '%s': pop '%s' skipped (%s)", s->name, names[k],
+					 p ? "not accepting new tunnels" : "unknown");
+				if (t) {
+					tunnel_retire(t, s, p ? "the POP no longer accepts tunnels" :
+						      "the POP was deleted");
+					tunnel_free(t);
+				}
+			} else if (!t) {
+				t = tunnel_new(d, true, s->name, names[k]);
+				if (t)
+					tun_initiator_start(t);
+			} else if (t->pop_cfg != tun_pop_hash(p, false)) {
+				tunnel_retire(t, s, "the POP's gateway or identity changed");
+				tun_initiator_start(t);
+			} else if (t->pop_probe != tun_pop_hash(p, true)) {
+				t->pop_probe = tun_pop_hash(p, true);
+				if (t->probe)
+					probe_stop(t);
+				if (tun_established(t))
+					tun_probe_begin(t, s);
+			}
+		}
+		if (touched)
+			tun_site_reevaluate(d, s);
+	}
+}
+
+void ikd_shutdown_tunnels(struct ikd *d)
+{
+	while (d->n_tunnels) {
+		struct tunnel *t = d->tunnels[0];
+
+		if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
+			tun_send_msg(t, &d->out);
+		tunnel_free(t);
+	}
+	for (size_t i = 0; i < n_rts; i++)
+		if (rts[i]->policies && d->conf.role == CONF_ROLE_INITIATOR)
+			kernel_site_policies_remove(d, &rts[i]->pol);
+	while (n_rts)
+		site_rt_drop(d, rts[0]->name);
+}
+
+void ikd_tunnels_clear(struct ikd *d)
+{
+	while (d->n_tunnels)
+		tunnel_free(d->tunnels[0]);
+	free(d->tunnels);
+	tix_clear(d);
+	while (n_rts)
+		site_rt_drop(d, rts[0]->name);
+	free(rts);
+	rts = NULL;
+}
+
+/* ---- a site renamed ---- */
+
+/*
+ * Only the name changed (`xfrmctl site rename`): the runtime record (active POP, hold-down,
+ * the record its policies were made from) and each tunnel of the site take the new name, so
+ * the tunnels, their SAs and the policies stay as they are.
+ */
+void ikd_site_renamed(struct ikd *d, const char *old_name, const char *new_name)
+{
+	struct site_rt *r;
+	struct tunnel *t;
+
+	site_rt_drop(d, new_name);	/* none: the name was free; never two records for it */
+	r = site_rt_get(d, old_name, false);
+	if (r) {
+		snprintf(r->name, sizeof(r->name), "%s", new_name);
+		snprintf(r->pol.name, sizeof(r->pol.name), "%s", new_name);
+	}
+	while ((t = tix_site_next(d, old_name, NULL)))
+		tix_set_site(d, t, new_name);
+}

@@ -1,0 +1,114 @@
+/*
+ * The daemon's tunnels, shared between the files that own their parts: tunnel.c (a tunnel's
+ * life, its timers and its configuration from a site), initiator.c (handshakes towards a POP,
+ * the probe's glue), responder.c (handshakes from a site), child.c (Child SAs, our requests,
+ * kernel events), rekey.c (what arrives on an established IKE SA: rekeys and their
+ * collisions, the SAs kept beside the current one) and sites.c (which POP carries a site's
+ * traffic, status, applying changes). Internal to ikd: nothing here is a program interface.
+ */
+#ifndef IKD_TUNNEL_INT_H
+#define IKD_TUNNEL_INT_H
+
+#include "ikd.h"
+#include "log.h"
+
+/* Lines a remote peer can cause are rate limited. */
+extern struct log_ratelimit tun_rl_peer;
+#define peer_log(prio, ...) do { \
+	unsigned sup_; \
+	if (log_ratelimit_ok(&tun_rl_peer, timer_now_ms(), &sup_)) { \
+     if (sup_) \
+	 log_warn("%u similar lines suppressed", sup_); \
+	   log_msg(prio, __VA_ARGS__); \
+	    } \
+} while (0)
+
+/*
+ * The IKE_SA_INIT or IKE_AUTH message kept for retransmission goes once it cannot be asked
+ * for again: the initiator's when the SA is up; the responder's IKE_AUTH answer when the
+ * peer shows it has it (any message on the SA) or after PENDING_KEEP_MS.
+ */
+#define PENDING_KEEP_MS 60000
+
+#define HANDSHAKE_RETX_MAX_MS 2000
+
+#define REKEY_TICK_MS 2000
+
+/* How long a rekey's collision state is kept after its last message (§2.8.1: a round trip). */
+#define SETTLE_MS 30000
+
+/* tunnel.c */
+const uint8_t *tun_sa_spi_ours(const struct ike_sa *sa);
+struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const char *pop);
+void tun_pending_release(struct tunnel *t);
+struct ike_init *tun_init_new(struct tunnel *t);
+void tun_init_drop(struct tunnel *t);
+void tun_child_unlist(struct tunnel *t, size_t i);
+void tunnel_error(struct tunnel *t, const char *why);
+void tunnel_reset(struct tunnel *t);
+void tunnel_free(struct tunnel *t);
+void tun_send_msg(struct tunnel *t, const struct ike_writer *w);
+void tun_arm_retx(struct tunnel *t);
+const char *tun_peer_str(const struct tunnel *t, char *buf, size_t len);
+void tunnel_down(struct tunnel *t, const char *why);
+uint32_t tun_dpd_interval(const struct tunnel *t, const struct site *s);
+uint64_t tun_peer_window_ms(const struct tunnel *t);
+void tun_heard(struct tunnel *t);
+int tun_id_from_text(uint8_t type, const char *text, uint8_t *buf, size_t cap,
+		     struct ike_pld_id *ret);
+int tun_id_infer(const char *text, uint8_t *buf, size_t cap, struct ike_pld_id *ret);
+int tun_child_cfg_of(const struct tunnel *t, const struct site *s, struct ike_child_cfg *ret);
+int tunnel_config(struct tunnel *t, const struct site *s);
+void tun_endpoint_of(const union net_addr *a, struct ike_endpoint *ret);
+void tun_set_port(union net_addr *a, uint16_t port);
+struct net_sock *tun_sock_for(struct ikd *d, int family, bool natt);
+/* initiator.c */
+uint64_t tun_pop_hash(const struct pop *p, bool probe);
+void tun_initiator_start(struct tunnel *t);
+void tun_reconnect_fire(struct timer *tm, void *arg);
+uint64_t tun_rekey_deadline(struct ikd *d, const struct site *s, bool ike);
+bool tun_child_record(struct tunnel *t, const struct ike_child *c);
+uint32_t tun_new_spi(void);
+void tun_probe_begin(struct tunnel *t, const struct site *s);
+void tun_probe_tick(struct tunnel *t, const struct site *s);
+void tun_child_retry_later(struct tunnel *t);
+void tun_child_first(struct tunnel *t);
+void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child,
+			bool installed);
+void tun_on_init_response(struct tunnel *t, uint8_t *buf, size_t len);
+void tun_on_auth_response(struct tunnel *t, uint8_t *buf, size_t len);
+/* responder.c */
+void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
+			 const struct ike_header *h, const struct net_dgram *dg);
+void tun_half_fire(struct timer *tm, void *arg);
+void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len);
+/* child.c */
+uint32_t tun_spi_map(void *arg, uint32_t peer_spi);
+bool tun_same_ts(const struct child *a, const struct child *b);
+void tun_child_forget(struct tunnel *t, uint32_t spi, bool by_in);
+struct child *tun_child_by_in(struct tunnel *t, uint32_t spi_in);
+bool tun_may_rekey(const struct tunnel *t, const struct child *c);
+void tun_pend_install(struct tunnel *t, size_t i);
+void tun_pend_drop(struct tunnel *t, size_t i);
+int tun_child_install_new(struct tunnel *t, const struct ike_child *c, uint32_t old_spi_in,
+			  char *err, size_t err_len);
+void tun_child_hold_out(struct tunnel *t, struct ike_child *c, uint32_t old_spi_in);
+bool tun_child_add(struct tunnel *t, struct ike_child *c);
+int tun_cc_install(void *arg, const struct ike_child *c, uint32_t old_spi_in);
+bool tun_enqueue(struct tunnel *t, uint8_t kind, uint32_t spi);
+const char *tun_req_name(uint8_t kind);
+void tun_log_received(const struct tunnel *t, const char *which, const uint8_t *buf, size_t len,
+		      enum ike_sa_event ev);
+void tun_dequeue(struct tunnel *t, uint8_t kind, uint32_t spi);
+void tun_kick(struct tunnel *t);
+void tun_answered(struct tunnel *t);
+/* rekey.c */
+void tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, bool peer_new);
+void tun_extras_fire(struct timer *tm, void *arg);
+void tun_peer_moved(struct tunnel *t);
+/* sites.c */
+bool tun_established(const struct tunnel *t);
+struct tunnel *tun_site_active_tunnel(struct ikd *d, const struct site *s);
+void tun_site_reevaluate(struct ikd *d, const struct site *s);
+
+#endif
