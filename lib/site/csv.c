@@ -4,13 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
 #include "site/csv.h"
 #include "site/index.h"
 
-static bool valid_utf8(const unsigned char *p, size_t len)
+/* The length of the valid UTF-8 at the start of p: len when all of it is. */
+static size_t utf8_prefix(const unsigned char *p, size_t len)
 {
 	size_t i = 0;
 
@@ -19,39 +21,90 @@ static bool valid_utf8(const unsigned char *p, size_t len)
 		size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
 
 		if (n == 0 || i + n > len || c == 0)
-			return false;
+			return i;
 		for (size_t k = 1; k < n; k++)
 			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
+				return i;
 		/* Overlong two-byte forms and surrogates are not UTF-8. */
 		if ((n == 2 && c < 0xc2) || (n == 3 && c == 0xed && p[i + 1] >= 0xa0) ||
 		    (n == 3 && c == 0xe0 && p[i + 1] < 0xa0) || (n == 4 && c == 0xf0 && p[i + 1] < 0x90) ||
 		    (n == 4 && c > 0xf4))
-			return false;
+			return i;
 		i += n;
 	}
-	return true;
+	return len;
 }
 
-int csv_read(const char *text, size_t len, csv_record_fn fn, void *arg, unsigned *ret_line,
-	     const char **ret_reason)
+void csv_reader_init(struct csv_reader *r, csv_record_fn fn, void *arg)
+{
+	memset(r, 0, sizeof(*r));
+	r->fn = fn;
+	r->arg = arg;
+	r->line = 1;
+	r->field_start = true;
+}
+
+void csv_reader_clear(struct csv_reader *r)
+{
+	if (r->buf) {
+		sodium_memzero(r->buf, r->cap);
+		free(r->buf);
+	}
+	if (r->fields) {
+		sodium_memzero(r->fields, r->fields_cap);
+		free(r->fields);
+	}
+	r->buf = r->fields = NULL;
+	r->len = r->cap = r->fields_cap = 0;
+}
+
+static int reader_fail(struct csv_reader *r, int rc, unsigned line, const char *why)
+{
+	r->rc = rc;
+	r->err_line = line;
+	r->reason = why;
+	return rc;
+}
+
+static unsigned count_lines(const char *p, size_t n)
+{
+	unsigned k = 0;
+
+	for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+		k++;
+	return k;
+}
+
+/* One record, text[0..len) (its line break included): split into fields, handed to fn. */
+static int parse_record(struct csv_reader *r, const char *text, size_t len)
 {
 	char *fields[CSV_MAX_COLUMNS];
-	char *buf = malloc(len + CSV_MAX_COLUMNS + 1);	/* every field, NUL-terminated */
-	size_t n = 0, out = 0, i = 0, rows = 0;
-	unsigned line = 1, rec_line = 1;
-	int rc = 0;
+	size_t n = 0, out = 0, i = 0, good = utf8_prefix((const unsigned char *)text, len);
+	unsigned line = r->line;
+	char *buf;
+	int rc;
 
-#define BAD(r, why) do { rc = (r); *ret_reason = (why); goto done; } while (0)
-	*ret_line = 1;
-	*ret_reason = NULL;
-	if (!buf)
-		return -ENOMEM;
-	if (!valid_utf8((const unsigned char *)text, len)) {
-		free(buf);
-		*ret_reason = "not UTF-8 text";
-		return -EBADMSG;
+	if (good < len)
+		return reader_fail(r, -EBADMSG, line + count_lines(text, good),
+				   "not UTF-8 text: save it as \"CSV UTF-8\" (Excel) or convert it "
+				   "(iconv -f WINDOWS-1252 -t UTF-8)");
+	if (++r->rows > CSV_MAX_ROWS + 1)
+		return reader_fail(r, -EMSGSIZE, line, "more rows than allowed");
+	if (len + CSV_MAX_COLUMNS + 1 > r->fields_cap) {
+		size_t cap = len + CSV_MAX_COLUMNS + 1 > 4096 ? len + CSV_MAX_COLUMNS + 1 : 4096;
+
+		buf = malloc(cap);
+		if (!buf)
+			return reader_fail(r, -ENOMEM, line, "out of memory");
+		if (r->fields) {
+			sodium_memzero(r->fields, r->fields_cap);
+			free(r->fields);
+		}
+		r->fields = buf;
+		r->fields_cap = cap;
 	}
+	buf = r->fields;
+#define BAD(rc_, why) return reader_fail(r, (rc_), line, (why))
 	while (i < len) {
 		size_t start = out;
 
@@ -72,8 +125,6 @@ int csv_read(const char *text, size_t len, csv_record_fn fn, void *arg, unsigned
 					i++;
 					break;
 				}
-				if (text[i] == '\n')
-					line++;
 				buf[out++] = text[i];
 				if (out - start > CSV_MAX_FIELD)
 					BAD(-EMSGSIZE, "a field longer than 64 KiB");
@@ -108,27 +159,144 @@ int csv_read(const char *text, size_t len, csv_record_fn fn, void *arg, unsigned
 		}
 		if (i < len && text[i] == '\n')
 			i++;
-		if (++rows > CSV_MAX_ROWS + 1)
-			BAD(-EMSGSIZE, "more rows than allowed");
-		/* A blank line is not a record. */
-		if (!(n == 1 && fields[0][0] == '\0')) {
-			rc = fn(arg, rec_line, fields, n);
-			if (rc < 0) {
-				*ret_reason = "stopped";
-				goto done;
-			}
-		}
-		n = 0;
-		out = 0;
-		rec_line = ++line;
+		if (i < len)
+			BAD(-EBADMSG, "a CR not followed by LF");
 	}
-done:
 #undef BAD
+	r->line += count_lines(text, len);
+	/* A blank line is not a record. */
+	if (n == 0 || (n == 1 && fields[0][0] == '\0'))
+		return 0;
+	rc = r->fn(r->arg, line, fields, n);
 	if (rc < 0)
-		*ret_line = rec_line;
-	sodium_memzero(buf, len + CSV_MAX_COLUMNS + 1);
-	free(buf);
-	return rc < 0 ? rc : 0;
+		return reader_fail(r, rc, line, "stopped");
+	return 0;
+}
+
+/*
+ * The complete records of text[0..len): parsed, the bytes they took returned. The scan for
+ * a record's end goes on from r->scan with the state it had there, so a long record that
+ * arrives in many chunks is scanned once. With final, what is left is the last record.
+ */
+static size_t take_records(struct csv_reader *r, const char *text, size_t len, bool final)
+{
+	size_t start = 0, i = r->scan;
+
+	if (!r->bom_checked) {
+		if (len < 3 && !final)
+			return 0;
+		r->bom_checked = true;
+		if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+			start = i = 3;
+	}
+	for (; i < len && r->rc == 0; i++) {
+		char c = text[i];
+
+		if (r->in_quotes) {
+			if (c == '"') {
+				r->in_quotes = false;
+				r->after_quote = true;
+			}
+			continue;
+		}
+		if (c == '"') {
+			/* Opens a quoted field, or is "" inside one; elsewhere the parser says. */
+			if (r->field_start || r->after_quote)
+				r->in_quotes = true;
+			r->field_start = r->after_quote = false;
+		} else if (c == ',') {
+			r->field_start = true;
+			r->after_quote = false;
+		} else if (c == '\n') {
+			parse_record(r, text + start, i + 1 - start);
+			start = i + 1;
+			r->field_start = true;
+			r->after_quote = false;
+		} else {
+			r->field_start = r->after_quote = false;
+		}
+	}
+	if (r->rc == 0 && final && start < len) {
+		parse_record(r, text + start, len - start);
+		start = len;
+	}
+	r->scan = len - start;
+	return r->rc == 0 ? start : len;
+}
+
+static int reader_keep(struct csv_reader *r, const char *p, size_t n)
+{
+	if (r->len + n > r->cap) {
+		size_t cap = r->cap ? r->cap : 4096;
+		char *b;
+
+		while (cap < r->len + n)
+			cap *= 2;
+		b = malloc(cap);
+		if (!b)
+			return reader_fail(r, -ENOMEM, r->line, "out of memory");
+		if (r->buf) {
+			memcpy(b, r->buf, r->len);
+			sodium_memzero(r->buf, r->cap);
+			free(r->buf);
+		}
+		r->buf = b;
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->len, p, n);
+	r->len += n;
+	return 0;
+}
+
+static int reader_run(struct csv_reader *r, const char *p, size_t n, bool final)
+{
+	size_t used;
+
+	if (r->rc < 0)
+		return r->rc;
+	if (r->len == 0) {
+		/* Nothing pending: records straight from the input, the rest kept. */
+		used = take_records(r, p, n, final);
+		if (r->rc == 0 && used < n)
+			reader_keep(r, p + used, n - used);
+	} else {
+		if (reader_keep(r, p, n) < 0)
+			return r->rc;
+		used = take_records(r, r->buf, r->len, final);
+		sodium_memzero(r->buf, used);
+		memmove(r->buf, r->buf + used, r->len - used);
+		r->len -= used;
+		sodium_memzero(r->buf + r->len, used);
+	}
+	if (r->rc == 0 && r->len > CSV_MAX_RECORD)
+		return reader_fail(r, -EMSGSIZE, r->line, "a record longer than allowed (a quote "
+				   "not closed?)");
+	return r->rc;
+}
+
+int csv_reader_feed(struct csv_reader *r, const char *p, size_t len)
+{
+	return reader_run(r, p, len, false);
+}
+
+int csv_reader_end(struct csv_reader *r)
+{
+	return reader_run(r, "", 0, true);
+}
+
+int csv_read(const char *text, size_t len, csv_record_fn fn, void *arg, unsigned *ret_line,
+	     const char **ret_reason)
+{
+	struct csv_reader r;
+	int rc;
+
+	csv_reader_init(&r, fn, arg);
+	rc = csv_reader_feed(&r, text, len);
+	rc = rc ?: csv_reader_end(&r);
+	*ret_line = rc < 0 ? r.err_line : 1;
+	*ret_reason = rc < 0 ? r.reason : NULL;
+	csv_reader_clear(&r);
+	return rc;
 }
 
 /* The columns a CSV may have: the site fields, and psk. */
@@ -139,23 +307,42 @@ static const char *const columns[] = {
 	"vendor-rules",
 };
 #define N_COLUMNS (sizeof(columns) / sizeof(columns[0]))
+#define COL_NAME 0
+#define COL_PSK 3
 
-struct import {
-	struct site_db *db;		/* the result being built (a copy) */
+/* A key of the secrets file: sorted by name once the file is read, then looked up. */
+struct secret_row {
+	char name[SITE_NAME_MAX];
+	struct secret psk;
+	unsigned line;
+	bool used;		/* a row of the sites CSV names it */
+};
+
+struct site_csv_import {
+	struct site_db db;		/* the result being built (a copy) */
 	size_t cap_sites;
 	struct site_index names;	/* the sites of db by name */
-	const struct site_db *orig;
 	struct csv_report *rep;
+	char csv_name[64], secrets_name[64];
+	enum site_csv_file file;	/* the part being read */
+	struct csv_reader rd;
+	bool started;			/* the sites CSV has begun: no more secrets */
+	bool secrets_done;
+	/* The header of the file being read. */
 	int col[CSV_MAX_COLUMNS];	/* column index -> columns[] index */
 	size_t n_cols;
 	bool have_header;
-	struct site_db secrets_db;	/* name -> psk from the secrets CSV */
+	struct secret_row *secrets;
+	size_t n_secrets, cap_secrets;
+	bool have_secrets;
 	unsigned *row_of;		/* by position in db: the line of the row that named it */
 	size_t cap_rows;
+	int rc;				/* a failure that is not a bad row (memory, caps) */
+	bool ended;
 };
 
 /* Remember that the site at pos was named on line; the line that named it before, or 0. */
-static int named_on(struct import *im, size_t pos, unsigned line, unsigned *ret_before)
+static int named_on(struct site_csv_import *im, size_t pos, unsigned line, unsigned *ret_before)
 {
 	if (pos >= im->cap_rows) {
 		size_t cap = pos + 1 > 2 * im->cap_rows ? pos + 1 : 2 * im->cap_rows;
@@ -173,42 +360,106 @@ static int named_on(struct import *im, size_t pos, unsigned line, unsigned *ret_
 	return 0;
 }
 
-static void report(struct csv_report *rep, unsigned line, const char *msg)
+static void report_in(struct csv_report *rep, enum site_csv_file file, unsigned line,
+		      const char *msg)
 {
 	if (rep->n_errors < CSV_MAX_ERRORS) {
+		rep->errors[rep->n_errors].file = file;
 		rep->errors[rep->n_errors].line = line;
 		snprintf(rep->errors[rep->n_errors].msg, sizeof(rep->errors[0].msg), "%s", msg);
 	}
 	rep->n_errors++;
 }
 
-static int header(struct import *im, unsigned line, char **f, size_t n)
+static void report(struct site_csv_import *im, unsigned line, const char *msg)
 {
-	bool have_name = false;
+	report_in(im->rep, im->file, line, msg);
+}
+
+/* A header name as Excel may write it: surrounding spaces dropped, any case. */
+static char *header_name(char *f)
+{
+	char *end;
+
+	while (*f == ' ')
+		f++;
+	end = f + strlen(f);
+	while (end > f && end[-1] == ' ')
+		*--end = '\0';
+	return f;
+}
+
+static ssize_t column_of(const char *name)
+{
+	for (size_t c = 0; c < N_COLUMNS; c++)
+		if (!strcasecmp(name, columns[c]))
+			return (ssize_t)c;
+	return -1;
+}
+
+/*
+ * An unknown header name that is the whole header run together: another separator (Excel
+ * writes ';' where the decimal mark is a comma). The separator, or 0.
+ */
+static char other_separator(const char *f)
+{
+	static const char seps[] = ";\t|";
+
+	for (const char *s = seps; *s; s++) {
+		const char *at = strchr(f, *s);
+		char first[32];
+		size_t n;
+
+		if (!at)
+			continue;
+		n = (size_t)(at - f);
+		if (n >= sizeof(first))
+			continue;
+		memcpy(first, f, n);
+		first[n] = '\0';
+		if (column_of(header_name(first)) >= 0)
+			return *s;
+	}
+	return 0;
+}
+
+static int header(struct site_csv_import *im, unsigned line, char **f, size_t n)
+{
+	bool secrets = im->file == SITE_CSV_SECRETS;
+	bool have_name = false, have_psk = false;
+	char msg[SITE_ERR_MAX];
 
 	for (size_t k = 0; k < n; k++) {
-		size_t c;
+		const char *name = header_name(f[k]);
+		ssize_t c = column_of(name);
+		char sep;
 
-		for (c = 0; c < N_COLUMNS; c++)
-			if (!strcmp(f[k], columns[c]))
-				break;
-		if (c == N_COLUMNS) {
-			char msg[SITE_ERR_MAX];
-
-			snprintf(msg, sizeof(msg), "column '%.64s': not a site field", f[k]);
-			report(im->rep, line, msg);
+		if (c < 0 || (secrets && c != COL_NAME && c != COL_PSK)) {
+			sep = c < 0 ? other_separator(name) : 0;
+			if (sep)
+				snprintf(msg, sizeof(msg), "the header is separated by %s, not ','; "
+					 "save the file as CSV with commas (Excel: CSV UTF-8 (Comma "
+					 "delimited))", sep == '\t' ? "tabs" : sep == ';' ? "';'" : "'|'");
+			else if (secrets)
+				snprintf(msg, sizeof(msg), "column '%.64s': a secrets file has the "
+					 "columns name and psk", name);
+			else
+				snprintf(msg, sizeof(msg), "column '%.64s': not a site field", name);
+			report(im, line, msg);
 			return -EINVAL;
 		}
 		for (size_t j = 0; j < k; j++)
 			if (im->col[j] == (int)c) {
-				report(im->rep, line, "a column named twice");
+				snprintf(msg, sizeof(msg), "column '%s' named twice", columns[c]);
+				report(im, line, msg);
 				return -EINVAL;
 			}
 		im->col[k] = (int)c;
-		have_name |= c == 0;
+		have_name |= c == COL_NAME;
+		have_psk |= c == COL_PSK;
 	}
-	if (!have_name) {
-		report(im->rep, line, "no 'name' column");
+	if (!have_name || (secrets && !have_psk)) {
+		report(im, line, !have_name ? "no 'name' column" : "no 'psk' column");
 		return -EINVAL;
 	}
 	im->n_cols = n;
@@ -216,298 +467,622 @@ static int header(struct import *im, unsigned line, char **f, size_t n)
 	return 0;
 }
 
-static int on_record(void *arg, unsigned line, char **f, size_t n)
+/*
+ * A library error quoting value: when the value is long, the message gives its start and
+ * its length, so that the reason after it is never cut off (SITE_ERR_MAX).
+ */
+static void shorten_value(char *msg, size_t cap, const char *big, const char *value)
 {
-	struct import *im = arg;
+	const char *at = *value ? strstr(big, value) : NULL;
+	size_t vlen = strlen(value), keep = 40;
+
+	if (!at || vlen <= 48) {
+		snprintf(msg, cap, "%s", big);
+		return;
+	}
+	/* Cut on a character boundary. */
+	while (keep > 0 && ((unsigned char)value[keep] & 0xc0) == 0x80)
+		keep--;
+	snprintf(msg, cap, "%.*s%.*s...' (%zu bytes)%s", (int)(at - big), big, (int)keep, value,
+		 vlen, at[vlen] == '\'' ? at + vlen + 1 : at + vlen);
+}
+
+/* Booleans as Excel and people write them: yes/no, true/false, on/off, 1/0, any case. */
+static const char *csv_bool(const char *v)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no",
+		"false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcasecmp(v, yes[i]))
+			return "yes";
+		if (!strcasecmp(v, no[i]))
+			return "no";
+	}
+	return NULL;
+}
+
+static int set_field(struct site *s, const char *key, const char *v, char *err, size_t len)
+{
+	size_t vlen = strlen(v), big_len = vlen + SITE_ERR_MAX;
+	char *big;
+	int rc;
+
+	if (!strcmp(key, "enabled") || !strcmp(key, "vendor-rules")) {
+		const char *b = csv_bool(v);
+
+		if (!b) {
+			snprintf(err, len, "%s '%.64s': yes or no (true/false, on/off, 1/0; any case)",
+				 key, v);
+			return -EINVAL;
+		}
+		return site_set(s, key, b, err, len);
+	}
+	if (!strcmp(key, "psk"))
+		return site_set_psk(s, (const uint8_t *)v, vlen, err, len);
+	big = malloc(big_len);
+	if (!big) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	rc = site_set(s, key, v, big, big_len);
+	if (rc < 0)
+		shorten_value(err, len, big, v);
+	free(big);
+	return rc;
+}
+
+static struct secret_row *secret_find(struct site_csv_import *im, const char *name)
+{
+	struct secret_row key;
+
+	if (!im->n_secrets || strlen(name) >= sizeof(key.name))
+		return NULL;
+	strcpy(key.name, name);
+	return bsearch(&key, im->secrets, im->n_secrets, sizeof(key),
+		       (int (*)(const void *, const void *))strcmp);
+}
+
+static const char *secrets_file(const struct site_csv_import *im)
+{
+	return im->secrets_name[0] ? im->secrets_name : "the secrets file";
+}
+
+static int on_secret(struct site_csv_import *im, unsigned line, char **f, size_t n)
+{
+	const char *name = NULL, *psk = NULL;
+	struct secret_row *row;
+	char err[SITE_ERR_MAX];
+
+	for (size_t k = 0; k < n; k++) {
+		if (im->col[k] == COL_NAME)
+			name = f[k];
+		else
+			psk = f[k];
+	}
+	if (!*name)
+		snprintf(err, sizeof(err), "name: missing");
+	else if (strlen(name) >= SITE_NAME_MAX)
+		snprintf(err, sizeof(err), "name '%.40s...': longer than %d characters", name,
+			 SITE_NAME_MAX - 1);
+	else if (!*psk)
+		snprintf(err, sizeof(err), "site '%s' psk: missing", name);
+	else if (strlen(psk) > SITE_PSK_MAX)
+		snprintf(err, sizeof(err), "site '%s' psk: 1 to %d bytes", name, SITE_PSK_MAX);
+	else
+		err[0] = '\0';
+	if (err[0]) {
+		report(im, line, err);
+		return 0;
+	}
+	if (im->n_secrets == im->cap_secrets) {
+		size_t cap = im->cap_secrets ? 2 * im->cap_secrets : 64;
+		struct secret_row *v = realloc(im->secrets, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		im->secrets = v;
+		im->cap_secrets = cap;
+	}
+	row = &im->secrets[im->n_secrets];
+	memset(row, 0, sizeof(*row));
+	strcpy(row->name, name);
+	row->line = line;
+	if (secret_set(&row->psk, psk, strlen(psk)) < 0)
+		return -ENOMEM;
+	im->n_secrets++;
+	return 0;
+}
+
+static int by_name_then_line(const void *a, const void *b)
+{
+	const struct secret_row *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : x->line < y->line ? -1 : x->line > y->line;
+}
+
+/*
+ * The secrets file is read: sorted for lookups (a bsearch per row of the sites, not a scan
+ * of every key), a name given twice reported on its later line and dropped.
+ */
+static void secrets_done(struct site_csv_import *im)
+{
+	size_t out = 0;
+
+	im->secrets_done = true;
+	if (!im->n_secrets)
+		return;
+	qsort(im->secrets, im->n_secrets, sizeof(*im->secrets), by_name_then_line);
+	for (size_t i = 0; i < im->n_secrets; i++) {
+		if (out && !strcmp(im->secrets[out - 1].name, im->secrets[i].name)) {
+			char msg[SITE_ERR_MAX];
+
+			snprintf(msg, sizeof(msg), "site '%s' named twice (also on line %u)",
+				 im->secrets[i].name, im->secrets[out - 1].line);
+			report_in(im->rep, SITE_CSV_SECRETS, im->secrets[i].line, msg);
+			secret_clear(&im->secrets[i].psk);
+			continue;
+		}
+		im->secrets[out++] = im->secrets[i];
+	}
+	im->n_secrets = out;
+}
+
+static int add_site(struct site_csv_import *im, struct site *s, unsigned line)
+{
+	unsigned before;
+
+	if (im->db.n_sites == im->cap_sites) {
+		size_t cap = im->cap_sites ? im->cap_sites * 2 : 64;
+		struct site *v = realloc(im->db.sites, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		im->db.sites = v;
+		im->cap_sites = cap;
+	}
+	im->db.sites[im->db.n_sites++] = *s;
+	if (named_on(im, im->db.n_sites - 1, line, &before) < 0)
+		return -ENOMEM;
+	return site_index_add(&im->names, im->db.sites, im->db.n_sites, im->db.n_sites - 1);
+}
+
+static int on_site(struct site_csv_import *im, unsigned line, char **f, size_t n)
+{
 	struct site s, *existing = NULL;
+	struct secret_row *sec;
 	char err[SITE_ERR_MAX];
 	const char *name = NULL;
+	bool psk_given = false;
+	ssize_t at;
+	unsigned before = 0;
 	int rc = 0;
 
-	if (!im->have_header)
-		return header(im, line, f, n);
-	im->rep->n_rows++;
-	if (n != im->n_cols) {
-		snprintf(err, sizeof(err), "%zu fields, the header has %zu", n, im->n_cols);
-		report(im->rep, line, err);
-		return 0;	/* keep reading: every bad row is reported */
-	}
 	for (size_t k = 0; k < n; k++)
-		if (im->col[k] == 0)
+		if (im->col[k] == COL_NAME)
 			name = f[k];
 	/* A row naming an existing site edits it; otherwise a new site from the defaults. */
-	{
-		ssize_t at = site_index_find(&im->names, im->db->sites, name);
-		unsigned before = 0;
-
-		if (at >= 0) {
-			if (named_on(im, (size_t)at, line, &before) < 0)
-				return -ENOMEM;
-			if (before) {
-				/* Two rows for one site: which one meant it? Neither is taken. */
-				snprintf(err, sizeof(err), "site '%.64s' named twice (also on line %u)",
-					 name, before);
-				report(im->rep, line, err);
-				return 0;
-			}
-			existing = &im->db->sites[at];
+	at = site_index_find(&im->names, im->db.sites, name);
+	if (at >= 0) {
+		if (named_on(im, (size_t)at, line, &before) < 0)
+			return -ENOMEM;
+		if (before) {
+			/* Two rows for one site: which one meant it? Neither is taken. */
+			snprintf(err, sizeof(err), "site '%.64s' named twice (also on line %u)", name,
+				 before);
+			report(im, line, err);
+			return 0;
 		}
+		existing = &im->db.sites[at];
 	}
+	sec = secret_find(im, name);
+	if (sec)
+		sec->used = true;
 	if (existing)
 		rc = site_copy(&s, existing);
 	else
 		site_init(&s);
+	if (rc < 0)
+		return rc;
 	for (size_t k = 0; rc == 0 && k < n; k++) {
 		const char *key = columns[im->col[k]];
 
-		if (!strcmp(key, "psk"))
-			rc = f[k][0] ? site_set_psk(&s, (const uint8_t *)f[k], strlen(f[k]), err,
-						   sizeof(err)) : 0;
-		else if (f[k][0] || !strcmp(key, "source-ip") || !strcmp(key, "name"))
-			rc = site_set(&s, key, f[k], err, sizeof(err));
+		psk_given |= im->col[k] == COL_PSK && f[k][0];
+		if (f[k][0] || !strcmp(key, "source-ip") || !strcmp(key, "name"))
+			rc = set_field(&s, key, f[k], err, sizeof(err));
 	}
-	if (rc == 0 && !s.psk.p) {
-		const struct site *sec = site_db_find(&im->secrets_db, s.name);
-
-		if (sec)
-			rc = secret_dup(&s.psk, &sec->psk);
+	if (rc == -ENOMEM) {
+		site_clear(&s);
+		return rc;
 	}
-	rc = rc ?: site_validate(&s, im->db, err, sizeof(err));
+	if (rc == 0 && sec && psk_given) {
+		snprintf(err, sizeof(err), "site '%s': a key in the psk column and in %s (line %u)",
+			 s.name, secrets_file(im), sec->line);
+		rc = -EINVAL;
+	} else if (rc == 0 && sec) {
+		rc = secret_dup(&s.psk, &sec->psk);
+		if (rc < 0) {
+			site_clear(&s);
+			return rc;
+		}
+	}
+	rc = rc ?: site_validate(&s, &im->db, err, sizeof(err));
 	if (rc == 0 && existing) {
 		site_clear(existing);
 		*existing = s;
 		return 0;
 	}
 	if (rc == 0) {
-		if (im->db->n_sites == im->cap_sites) {
-			size_t cap = im->cap_sites ? im->cap_sites * 2 : 64;
-			struct site *v = realloc(im->db->sites, cap * sizeof(*v));
-
-			if (!v) {
-				site_clear(&s);
-				return -ENOMEM;
-			}
-			im->db->sites = v;
-			im->cap_sites = cap;
-		}
-		im->db->sites[im->db->n_sites] = s;
-		im->db->n_sites++;
-		{
-			unsigned before;
-
-			if (named_on(im, im->db->n_sites - 1, line, &before) < 0)
-				return -ENOMEM;
-		}
-		return site_index_add(&im->names, im->db->sites, im->db->n_sites,
-				      im->db->n_sites - 1);
+		rc = add_site(im, &s, line);
+		return rc;
 	}
-	report(im->rep, line, err);
+	report(im, line, err);
 	site_clear(&s);
 	return 0;
 }
 
-struct secrets_ctx {
-	struct site_db *db;
-	int name_col, psk_col;
-	bool header;
-};
-
-static int on_secret(void *arg, unsigned line, char **f, size_t n)
+static int on_record(void *arg, unsigned line, char **f, size_t n)
 {
-	struct secrets_ctx *c = arg;
-	struct site s;
-	struct site *v;
+	struct site_csv_import *im = arg;
+	char err[SITE_ERR_MAX];
 
-	(void)line;
-	if (!c->header) {
-		for (size_t k = 0; k < n; k++) {
-			if (!strcmp(f[k], "name"))
-				c->name_col = (int)k;
-			else if (!strcmp(f[k], "psk"))
-				c->psk_col = (int)k;
-		}
-		c->header = true;
-		return c->name_col >= 0 && c->psk_col >= 0 ? 0 : -EINVAL;
+	if (!im->have_header)
+		return header(im, line, f, n);
+	if (im->file == SITE_CSV_SITES)
+		im->rep->n_rows++;
+	if (n != im->n_cols) {
+		snprintf(err, sizeof(err), "%zu fields, the header has %zu", n, im->n_cols);
+		report(im, line, err);
+		return 0;	/* keep reading: every bad row is reported */
 	}
-	if ((size_t)c->name_col >= n || (size_t)c->psk_col >= n || !f[c->psk_col][0])
-		return -EINVAL;
-	memset(&s, 0, sizeof(s));
-	snprintf(s.name, sizeof(s.name), "%s", f[c->name_col]);
-	if (site_set_psk(&s, (const uint8_t *)f[c->psk_col], strlen(f[c->psk_col]), NULL, 0) < 0)
-		return -EINVAL;
-	v = realloc(c->db->sites, (c->db->n_sites + 1) * sizeof(*v));
-	if (!v) {
-		site_clear(&s);
+	return im->file == SITE_CSV_SITES ? on_site(im, line, f, n) : on_secret(im, line, f, n);
+}
+
+/* The end of one file: its last record, and a file with no header at all. */
+static void file_end(struct site_csv_import *im)
+{
+	struct csv_reader *rd = &im->rd;
+	char msg[SITE_ERR_MAX];
+	int rc = csv_reader_end(rd);
+
+	if (rc < 0 && rc != -EINVAL) {
+		if (rc == -ENOMEM)
+			im->rc = rc;
+		snprintf(msg, sizeof(msg), "%s", rd->reason ? rd->reason : strerror(-rc));
+		report(im, rd->err_line, msg);
+	}
+	if (rc == 0 && !im->have_header)
+		report(im, 1, "empty: no header row");
+	csv_reader_clear(rd);
+	im->have_header = false;
+	im->n_cols = 0;
+	csv_reader_init(rd, on_record, im);
+}
+
+int site_csv_import_begin(struct site_csv_import **ret, const struct site_db *db,
+			  const char *csv_name, const char *secrets_name, struct csv_report *rep)
+{
+	struct site_csv_import *im = calloc(1, sizeof(*im));
+
+	*ret = NULL;
+	memset(rep, 0, sizeof(*rep));
+	if (!im)
+		return -ENOMEM;
+	im->rep = rep;
+	site_csv_import_name(im, SITE_CSV_SITES, csv_name);
+	site_csv_import_name(im, SITE_CSV_SECRETS, secrets_name);
+	csv_reader_init(&im->rd, on_record, im);
+	/* Work on a copy: the real database changes only when every row is good. */
+	im->db.pops = malloc((db->n_pops ? db->n_pops : 1) * sizeof(*db->pops));
+	im->db.sites = calloc(db->n_sites ? db->n_sites : 1, sizeof(*db->sites));
+	if (!im->db.pops || !im->db.sites) {
+		site_csv_import_free(im);
 		return -ENOMEM;
 	}
-	c->db->sites = v;
-	c->db->sites[c->db->n_sites++] = s;
+	if (db->n_pops)
+		memcpy(im->db.pops, db->pops, db->n_pops * sizeof(*db->pops));
+	im->db.n_pops = db->n_pops;
+	im->cap_sites = db->n_sites ? db->n_sites : 1;
+	for (size_t i = 0; i < db->n_sites; i++, im->db.n_sites++)
+		if (site_copy(&im->db.sites[i], &db->sites[i]) < 0 ||
+		    site_index_add(&im->names, im->db.sites, i + 1, i) < 0) {
+			im->db.n_sites++;	/* a half copy has no PSK yet: clearing it is safe */
+			site_csv_import_free(im);
+			return -ENOMEM;
+		}
+	*ret = im;
 	return 0;
 }
 
-static void db_free(struct site_db *db)
+void site_csv_import_name(struct site_csv_import *im, enum site_csv_file file, const char *name)
 {
-	site_db_clear(db);
+	char *dst = file == SITE_CSV_SECRETS ? im->secrets_name : im->csv_name;
+
+	if (name)
+		snprintf(dst, sizeof(im->csv_name), "%s", name);
+}
+
+int site_csv_import_feed(struct site_csv_import *im, enum site_csv_file file, const char *p,
+			 size_t len)
+{
+	int rc;
+
+	if (im->ended)
+		return -EINVAL;
+	if (file == SITE_CSV_SECRETS) {
+		if (im->started)
+			return -EINVAL;	/* the secrets come first */
+		im->have_secrets = true;
+	} else if (!im->started) {
+		if (im->have_secrets) {
+			file_end(im);
+			secrets_done(im);
+		}
+		im->started = true;
+	}
+	im->file = file;
+	if (im->rc < 0)
+		return im->rc;
+	rc = csv_reader_feed(&im->rd, p, len);
+	if (rc == -ENOMEM)
+		im->rc = rc;
+	/* Bad input is reported when the file ends: nothing more of it is read. */
+	return im->rc;
+}
+
+static int by_file_and_line(const void *a, const void *b)
+{
+	const struct csv_report *r = NULL;
+	const typeof(r->errors[0]) *x = a, *y = b;
+
+	if (x->file != y->file)
+		return x->file == SITE_CSV_SECRETS ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+int site_csv_import_end(struct site_csv_import *im)
+{
+	struct csv_report *rep = im->rep;
+
+	if (im->ended)
+		return -EINVAL;
+	if (!im->started) {
+		/* Only secrets, or nothing: an empty CSV. */
+		if (im->have_secrets) {
+			file_end(im);
+			secrets_done(im);
+		}
+		im->file = SITE_CSV_SITES;
+		im->started = true;
+	}
+	file_end(im);
+	im->ended = true;
+	/* A key for a site the CSV does not name: a typo, or the wrong file. */
+	for (size_t i = 0; i < im->n_secrets; i++)
+		if (!im->secrets[i].used) {
+			char msg[SITE_ERR_MAX];
+
+			snprintf(msg, sizeof(msg), "site '%s': not in %s", im->secrets[i].name,
+				 im->csv_name[0] ? im->csv_name : "the CSV");
+			report_in(rep, SITE_CSV_SECRETS, im->secrets[i].line, msg);
+		}
+	qsort(rep->errors, rep->n_errors < CSV_MAX_ERRORS ? rep->n_errors : CSV_MAX_ERRORS,
+	      sizeof(rep->errors[0]), by_file_and_line);
+	if (im->rc < 0)
+		return im->rc;
+	return rep->n_errors ? -EINVAL : 0;
+}
+
+const struct site_db *site_csv_import_result(const struct site_csv_import *im)
+{
+	return &im->db;
+}
+
+void site_csv_import_commit(struct site_csv_import *im, struct site_db *db)
+{
+	struct site *old = db->sites;
+	size_t n_old = db->n_sites;
+
+	/* The sites are the new ones; the POPs were only read. */
+	db->sites = im->db.sites;
+	db->n_sites = im->db.n_sites;
+	im->db.sites = old;
+	im->db.n_sites = n_old;
+	im->cap_sites = n_old;
+}
+
+void site_csv_import_free(struct site_csv_import *im)
+{
+	if (!im)
+		return;
+	csv_reader_clear(&im->rd);
+	site_index_clear(&im->names);
+	free(im->row_of);
+	for (size_t i = 0; i < im->n_secrets; i++)
+		secret_clear(&im->secrets[i].psk);
+	free(im->secrets);
+	site_db_clear(&im->db);
+	free(im);
 }
 
 int site_csv_import(struct site_db *db, const char *text, size_t len, const char *secrets,
 		    size_t secrets_len, bool dry_run, struct csv_report *rep)
 {
-	struct site_db work = { 0 };
-	struct import im = { .db = &work, .orig = db, .rep = rep };
-	const char *why;
-	unsigned line;
-	int rc;
+	struct site_csv_import *im;
+	int rc = site_csv_import_begin(&im, db, NULL, NULL, rep);
 
-	memset(rep, 0, sizeof(*rep));
-	/* Work on a copy: the real database changes only when every row is good. */
-	work.pops = db->n_pops ? malloc(db->n_pops * sizeof(*db->pops)) : NULL;
-	work.sites = db->n_sites ? calloc(db->n_sites, sizeof(*db->sites)) : NULL;
-	if ((db->n_pops && !work.pops) || (db->n_sites && !work.sites)) {
-		free(work.pops);
-		free(work.sites);
-		return -ENOMEM;
-	}
-	if (db->n_pops)
-		memcpy(work.pops, db->pops, db->n_pops * sizeof(*db->pops));
-	work.n_pops = db->n_pops;
-	im.cap_sites = db->n_sites;
-	for (size_t i = 0; i < db->n_sites; i++, work.n_sites++)
-		if (site_copy(&work.sites[i], &db->sites[i]) < 0 ||
-		    site_index_add(&im.names, work.sites, i + 1, i) < 0) {
-			work.n_sites++;	/* a half copy has no PSK yet: clearing it is safe */
-			site_index_clear(&im.names);
-			db_free(&work);
-			return -ENOMEM;
-		}
-	if (secrets) {
-		struct secrets_ctx sc = { .db = &im.secrets_db, .name_col = -1, .psk_col = -1 };
-
-		rc = csv_read(secrets, secrets_len, on_secret, &sc, &line, &why);
-		if (rc < 0) {
-			report(rep, line, "secrets file: needs columns name,psk and a PSK per row");
-			goto out;
-		}
-	}
-	rc = csv_read(text, len, on_record, &im, &line, &why);
-	if (rc < 0 && rc != -EINVAL) {
-		char msg[SITE_ERR_MAX];
-
-		snprintf(msg, sizeof(msg), "%s", why ? why : strerror(-rc));
-		report(rep, line, msg);
-	}
-	if (rc == 0 && !im.have_header)
-		report(rep, 1, "empty: no header row");
-	rc = rep->n_errors ? -EINVAL : rc;
-	if (rc == 0 && !dry_run) {
-		/* Swap: the sites are the new ones, the POPs were only read. */
-		free(work.pops);
-		work.pops = db->pops;
-		for (size_t i = 0; i < db->n_sites; i++)
-			site_clear(&db->sites[i]);
-		free(db->sites);
-		db->sites = work.sites;
-		db->n_sites = work.n_sites;
-		work.sites = NULL;
-		work.n_sites = 0;
-		work.pops = NULL;
-		work.n_pops = 0;
-	}
-out:
-	site_index_clear(&im.names);
-	free(im.row_of);
-	db_free(&im.secrets_db);
-	db_free(&work);
+	if (rc < 0)
+		return rc;
+	if (secrets)
+		rc = site_csv_import_feed(im, SITE_CSV_SECRETS, secrets, secrets_len);
+	rc = rc ?: site_csv_import_feed(im, SITE_CSV_SITES, text, len);
+	rc = rc ?: site_csv_import_end(im);
+	if (rc == 0 && !dry_run)
+		site_csv_import_commit(im, db);
+	site_csv_import_free(im);
 	return rc;
 }
 
+/* ---- export ---- */
+
+struct out {
+	char *p;
+	size_t len, cap;
+	bool full;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->full || n > o->cap - o->len) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
 /* A field, quoted when it has to be (RFC 4180 §2.6). */
-static void put_field(FILE *f, const char *v, bool last)
+static void put_field(struct out *o, const char *v, bool last)
 {
 	if (strpbrk(v, ",\"\r\n")) {
-		fputc('"', f);
+		put(o, "\"", 1);
 		for (const char *c = v; *c; c++) {
-			if (*c == '"')
-				fputc('"', f);
-			fputc(*c, f);
+			const char *q = strchr(c, '"');
+			size_t n = q ? (size_t)(q - c) : strlen(c);
+
+			put(o, c, n);
+			c += n;
+			if (!*c)
+				break;
+			put(o, "\"\"", 2);
 		}
-		fputc('"', f);
+		put(o, "\"", 1);
 	} else {
-		fputs(v, f);
+		put(o, v, strlen(v));
 	}
-	fputs(last ? "\r\n" : ",", f);
+	put(o, last ? "\r\n" : ",", last ? 2 : 1);
+}
+
+static void put_header(struct out *o, bool with_psk)
+{
+	for (size_t c = 0; c < N_COLUMNS; c++) {
+		if (!with_psk && c == COL_PSK)
+			continue;
+		put_field(o, columns[c], c + 1 == N_COLUMNS);
+	}
+}
+
+static void put_site(struct out *o, const struct site *s, bool with_psk)
+{
+	char v[4 * SITE_PROPOSALS_MAX];
+
+	for (size_t c = 0; c < N_COLUMNS; c++) {
+		const char *k = columns[c];
+		size_t n = 0;
+
+		v[0] = '\0';
+		if (c == COL_PSK) {
+			if (!with_psk)
+				continue;
+			if (s->psk.len < sizeof(v)) {
+				memcpy(v, s->psk.p, s->psk.len);
+				v[s->psk.len] = '\0';
+			}
+		} else if (!strcmp(k, "name")) {
+			snprintf(v, sizeof(v), "%s", s->name);
+		} else if (!strcmp(k, "id")) {
+			snprintf(v, sizeof(v), "%s:%s", site_id_type_name(s->id_type), s->id);
+		} else if (!strcmp(k, "source-ip")) {
+			snprintf(v, sizeof(v), "%s", s->source_ip);
+		} else if (!strcmp(k, "primary")) {
+			snprintf(v, sizeof(v), "%s", s->primary);
+		} else if (!strcmp(k, "backups")) {
+			for (size_t b = 0; b < s->n_backups; b++)
+				n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s", b ? "," : "",
+						      s->backups[b]);
+		} else if (!strcmp(k, "traffic")) {
+			snprintf(v, sizeof(v), "%s", site_traffic_name(s->traffic));
+		} else if (!strcmp(k, "enabled") || !strcmp(k, "vendor-rules")) {
+			snprintf(v, sizeof(v), "%s", (k[0] == 'e' ? s->enabled : s->vendor_rules) ?
+				 "yes" : "no");
+		} else if (!strcmp(k, "local-ts") || !strcmp(k, "remote-ts")) {
+			bool l = k[0] == 'l';
+
+			for (size_t t = 0; t < (l ? s->n_local_ts : s->n_remote_ts); t++)
+				n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s", t ? "," : "",
+						      l ? s->local_ts[t] : s->remote_ts[t]);
+		} else if (!strcmp(k, "mark")) {
+			snprintf(v, sizeof(v), "0x%" PRIx32 "/0x%" PRIx32, s->mark, s->mark_mask);
+		} else if (!strcmp(k, "if-id")) {
+			snprintf(v, sizeof(v), "%" PRIu32, s->if_id);
+		} else if (!strcmp(k, "ike-proposals") || !strcmp(k, "esp-proposals")) {
+			snprintf(v, sizeof(v), "%s", k[0] == 'i' ? s->ike_proposals : s->esp_proposals);
+		} else {
+			uint32_t x = !strcmp(k, "ike-lifetime") ? s->ike_lifetime_s :
+				     !strcmp(k, "child-lifetime") ? s->child_lifetime_s :
+				     !strcmp(k, "ike-rekey") ? s->ike_rekey_s :
+				     !strcmp(k, "child-rekey") ? s->child_rekey_s :
+				     !strcmp(k, "max-child-sas") ? s->max_child_sas :
+				     s->dpd_interval_s;
+
+			snprintf(v, sizeof(v), "%" PRIu32, x);
+		}
+		put_field(o, v, c + 1 == N_COLUMNS);
+	}
+	sodium_memzero(v, sizeof(v));
+}
+
+ssize_t site_csv_export_chunk(const struct site_db *db, bool with_psk, size_t *pos, char *buf,
+			      size_t cap)
+{
+	struct out o = { .p = buf, .cap = cap };
+
+	while (*pos <= db->n_sites) {
+		size_t before = o.len;
+
+		if (*pos == 0)
+			put_header(&o, with_psk);
+		else
+			put_site(&o, &db->sites[*pos - 1], with_psk);
+		if (o.full) {
+			sodium_memzero(buf + before, cap - before);
+			if (before == 0)
+				return -EMSGSIZE;	/* not even one row fits */
+			return (ssize_t)before;
+		}
+		(*pos)++;
+	}
+	return (ssize_t)o.len;
 }
 
 int site_csv_export(const struct site_db *db, bool with_psk, char **ret, size_t *ret_len)
 {
-	FILE *f = open_memstream(ret, ret_len);
-	char v[4 * SITE_PROPOSALS_MAX];
+	size_t pos = 0, len = 0, cap = 64 * 1024;
+	char *buf = malloc(cap + 1);
 
-	if (!f)
-		return -ENOMEM;
-	for (size_t c = 0; c < N_COLUMNS; c++) {
-		if (!with_psk && !strcmp(columns[c], "psk"))
+	while (buf) {
+		ssize_t n = site_csv_export_chunk(db, with_psk, &pos, buf + len, cap - len);
+
+		if (n < 0 || (n == 0 && pos <= db->n_sites)) {
+			/* Full: twice the room (the old copy wiped, it may hold keys). */
+			char *b = malloc(2 * cap + 1);
+
+			if (b)
+				memcpy(b, buf, len);
+			sodium_memzero(buf, cap);
+			free(buf);
+			buf = b;
+			cap *= 2;
 			continue;
-		put_field(f, columns[c], c + 1 == N_COLUMNS);
-	}
-	for (size_t i = 0; i < db->n_sites; i++) {
-		const struct site *s = &db->sites[i];
-
-		for (size_t c = 0; c < N_COLUMNS; c++) {
-			const char *k = columns[c];
-			size_t o = 0;
-
-			v[0] = '\0';
-			if (!strcmp(k, "psk")) {
-				if (!with_psk)
-					continue;
-				if (s->psk.len < sizeof(v)) {
-					memcpy(v, s->psk.p, s->psk.len);
-					v[s->psk.len] = '\0';
-				}
-			} else if (!strcmp(k, "name")) {
-				snprintf(v, sizeof(v), "%s", s->name);
-			} else if (!strcmp(k, "id")) {
-				snprintf(v, sizeof(v), "%s:%s", site_id_type_name(s->id_type), s->id);
-			} else if (!strcmp(k, "source-ip")) {
-				snprintf(v, sizeof(v), "%s", s->source_ip);
-			} else if (!strcmp(k, "primary")) {
-				snprintf(v, sizeof(v), "%s", s->primary);
-			} else if (!strcmp(k, "backups")) {
-				for (size_t b = 0; b < s->n_backups; b++)
-					o += (size_t)snprintf(v + o, sizeof(v) - o, "%s%s", b ? "," : "",
-							      s->backups[b]);
-			} else if (!strcmp(k, "traffic")) {
-				snprintf(v, sizeof(v), "%s", site_traffic_name(s->traffic));
-			} else if (!strcmp(k, "enabled") || !strcmp(k, "vendor-rules")) {
-				snprintf(v, sizeof(v), "%s", (k[0] == 'e' ? s->enabled : s->vendor_rules) ?
-					 "yes" : "no");
-			} else if (!strcmp(k, "local-ts") || !strcmp(k, "remote-ts")) {
-				bool l = k[0] == 'l';
-
-				for (size_t t = 0; t < (l ? s->n_local_ts : s->n_remote_ts); t++)
-					o += (size_t)snprintf(v + o, sizeof(v) - o, "%s%s", t ? "," : "",
-							      l ? s->local_ts[t] : s->remote_ts[t]);
-			} else if (!strcmp(k, "mark")) {
-				snprintf(v, sizeof(v), "0x%" PRIx32 "/0x%" PRIx32, s->mark, s->mark_mask);
-			} else if (!strcmp(k, "if-id")) {
-				snprintf(v, sizeof(v), "%" PRIu32, s->if_id);
-			} else if (!strcmp(k, "ike-proposals") || !strcmp(k, "esp-proposals")) {
-				snprintf(v, sizeof(v), "%s", k[0] == 'i' ? s->ike_proposals :
-					 s->esp_proposals);
-			} else {
-				uint32_t x = !strcmp(k, "ike-lifetime") ? s->ike_lifetime_s :
-					     !strcmp(k, "child-lifetime") ? s->child_lifetime_s :
-					     !strcmp(k, "ike-rekey") ? s->ike_rekey_s :
-					     !strcmp(k, "child-rekey") ? s->child_rekey_s :
-					     !strcmp(k, "max-child-sas") ? s->max_child_sas :
-					     s->dpd_interval_s;
-
-				snprintf(v, sizeof(v), "%" PRIu32, x);
-			}
-			put_field(f, v, c + 1 == N_COLUMNS);
+		}
+		len += (size_t)n;
+		if (pos > db->n_sites) {
+			buf[len] = '\0';
+			*ret = buf;
+			*ret_len = len;
+			return 0;
 		}
 	}
-	sodium_memzero(v, sizeof(v));
-	return fclose(f) == 0 ? 0 : -ENOMEM;
+	return -ENOMEM;
 }
