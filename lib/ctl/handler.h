@@ -49,7 +49,7 @@ struct ctl_runtime {
 
 /*
  * A stream on one connection (`site import` and `site export` of any size): the request or
- * the reply in several frames of at most CTL_CHUNK bytes of CSV, so that neither side ever
+ * the reply in several frames of at most CTL_CHUNK (ctl.h) bytes of CSV, so that neither side ever
  * holds a whole file. Owned by the connection, cleared when it closes.
  *
  * Import: frames of CTL_SITE_IMPORT with the flag "chunked", a KV "part" ("secrets", which
@@ -60,8 +60,6 @@ struct ctl_runtime {
  * each with a KV "more" (yes/no) and a CTL_A_DATA chunk; the last adds "sites". A change to
  * the database while either is under way fails it (a backup or an import is of one state).
  */
-#define CTL_CHUNK (60 * 1024)
-
 struct site_csv_import;
 struct csv_report;
 
