@@ -66,6 +66,49 @@ static void write_site(FILE *f, const struct site *s)
 	fprintf(f, "vendor-rules = %s\n", s->vendor_rules ? "yes" : "no");
 }
 
+int site_store_check_dir(const char *path, char *err, size_t len)
+{
+	char *copy = strdup(path), *dir;
+	struct stat st;
+	int fd, rc = 0;
+	unsigned mode;
+
+	if (!copy)
+		return fail(err, len, -ENOMEM, "store %s: out of memory", path);
+	dir = dirname(copy);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		rc = fail(err, len, -ENOENT, "store directory %s: no such directory (ikd saves "
+			  "every change there); create it: install -d -m 700 %s", dir, dir);
+	else if (fd < 0 && errno == ENOTDIR)
+		rc = fail(err, len, -ENOTDIR, "store directory %s: not a directory", dir);
+	else if (fd < 0)
+		rc = fail(err, len, -errno, "store directory %s: %s", dir, strerror(errno));
+	if (rc < 0)
+		goto out;
+	if (fstat(fd, &st) < 0) {
+		rc = fail(err, len, -errno, "store directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	mode = (unsigned)(st.st_mode & 07777);
+	if (mode & 077) {
+		rc = fail(err, len, -EACCES, "store directory %s: mode %04o lets %s in (the store "
+			  "holds the sites' keys); chmod 700 %s", dir, mode,
+			  (mode & 070) && (mode & 07) ? "group and others" :
+			  (mode & 070) ? "its group" : "others", dir);
+		goto out;
+	}
+	if (faccessat(fd, ".", W_OK, AT_EACCESS) < 0)
+		rc = fail(err, len, -errno, "store directory %s: ikd cannot write there: %s%s", dir,
+			  strerror(errno), errno == EROFS ? " (under systemd, a store outside "
+			  "/var/lib/ikd needs ReadWritePaths= for its directory)" : "");
+out:
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
 int site_store_save(const char *path, const struct site_db *db, char *err, size_t len)
 {
 	char *text = NULL, *dir_copy = NULL, tmp[4096];
