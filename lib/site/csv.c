@@ -477,7 +477,10 @@ static void shorten_value(char *msg, size_t cap, const char *big, const char *va
 	size_t vlen = strlen(value), keep = 40;
 
 	if (!at || vlen <= 48) {
-		snprintf(msg, cap, "%s", big);
+		size_t n = strlen(big) < cap ? strlen(big) : cap - 1;
+
+		memcpy(msg, big, n);
+		msg[n] = '\0';
 		return;
 	}
 	/* Cut on a character boundary. */
@@ -505,7 +508,7 @@ static const char *csv_bool(const char *v)
 static int set_field(struct site *s, const char *key, const char *v, char *err, size_t len)
 {
 	size_t vlen = strlen(v), big_len = vlen + SITE_ERR_MAX;
-	char *big;
+	char small[2 * SITE_ERR_MAX], *big = small;
 	int rc;
 
 	if (!strcmp(key, "enabled") || !strcmp(key, "vendor-rules")) {
@@ -520,7 +523,11 @@ static int set_field(struct site *s, const char *key, const char *v, char *err, 
 	}
 	if (!strcmp(key, "psk"))
 		return site_set_psk(s, (const uint8_t *)v, vlen, err, len);
-	big = malloc(big_len);
+	/* The message's room: the value's length and the reason's (a field may be 64 KiB). */
+	if (big_len > sizeof(small))
+		big = malloc(big_len);
+	else
+		big_len = sizeof(small);
 	if (!big) {
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
@@ -528,7 +535,8 @@ static int set_field(struct site *s, const char *key, const char *v, char *err, 
 	rc = site_set(s, key, v, big, big_len);
 	if (rc < 0)
 		shorten_value(err, len, big, v);
-	free(big);
+	if (big != small)
+		free(big);
 	return rc;
 }
 
