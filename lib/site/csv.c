@@ -540,6 +540,11 @@ static int set_field(struct site *s, const char *key, const char *v, char *err, 
 	return rc;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct secret_row *)a)->name, ((const struct secret_row *)b)->name);
+}
+
 static struct secret_row *secret_find(struct site_csv_import *im, const char *name)
 {
 	struct secret_row key;
@@ -547,8 +552,7 @@ static struct secret_row *secret_find(struct site_csv_import *im, const char *na
 	if (!im->n_secrets || strlen(name) >= sizeof(key.name))
 		return NULL;
 	strcpy(key.name, name);
-	return bsearch(&key, im->secrets, im->n_secrets, sizeof(key),
-		       (int (*)(const void *, const void *))strcmp);
+	return bsearch(&key, im->secrets, im->n_secrets, sizeof(key), by_name);
 }
 
 static const char *secrets_file(const struct site_csv_import *im)
