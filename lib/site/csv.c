@@ -316,6 +316,7 @@ struct secret_row {
 	struct secret psk;
 	unsigned line;
 	bool used;		/* a row of the sites CSV names it */
+	bool bad;		/* its row was refused (no key): reported there, not again */
 };
 
 struct site_csv_import {
@@ -583,10 +584,12 @@ static int on_secret(struct site_csv_import *im, unsigned line, char **f, size_t
 		snprintf(err, sizeof(err), "site '%s' psk: 1 to %d bytes", name, SITE_PSK_MAX);
 	else
 		err[0] = '\0';
-	if (err[0]) {
+	if (err[0])
 		report(im, line, err);
+	/* A bad row with a usable name is kept, without a key, so that the sites' row for it
+	 * is not refused a second time for the key it lacks. */
+	if (err[0] && (!*name || strlen(name) >= SITE_NAME_MAX))
 		return 0;
-	}
 	if (im->n_secrets == im->cap_secrets) {
 		size_t cap = im->cap_secrets ? 2 * im->cap_secrets : 64;
 		struct secret_row *v = realloc(im->secrets, cap * sizeof(*v));
@@ -600,7 +603,8 @@ static int on_secret(struct site_csv_import *im, unsigned line, char **f, size_t
 	memset(row, 0, sizeof(*row));
 	strcpy(row->name, name);
 	row->line = line;
-	if (secret_set(&row->psk, psk, strlen(psk)) < 0)
+	row->bad = err[0] != '\0';
+	if (!row->bad && secret_set(&row->psk, psk, strlen(psk)) < 0)
 		return -ENOMEM;
 	im->n_secrets++;
 	return 0;
@@ -708,11 +712,11 @@ static int on_site(struct site_csv_import *im, unsigned line, char **f, size_t n
 		site_clear(&s);
 		return rc;
 	}
-	if (rc == 0 && sec && psk_given) {
+	if (rc == 0 && sec && !sec->bad && psk_given) {
 		snprintf(err, sizeof(err), "site '%s': a key in the psk column and in %s (line %u)",
 			 s.name, secrets_file(im), sec->line);
 		rc = -EINVAL;
-	} else if (rc == 0 && sec) {
+	} else if (rc == 0 && sec && !sec->bad) {
 		rc = secret_dup(&s.psk, &sec->psk);
 		if (rc < 0) {
 			site_clear(&s);
@@ -729,7 +733,9 @@ static int on_site(struct site_csv_import *im, unsigned line, char **f, size_t n
 		rc = add_site(im, &s, line);
 		return rc;
 	}
-	report(im, line, err);
+	/* No key because its row in the secrets file was refused: said there already. */
+	if (!(sec && sec->bad && !s.psk.p && !psk_given && strstr(err, "psk: missing")))
+		report(im, line, err);
 	site_clear(&s);
 	return 0;
 }
@@ -872,7 +878,7 @@ int site_csv_import_end(struct site_csv_import *im)
 	im->ended = true;
 	/* A key for a site the CSV does not name: a typo, or the wrong file. */
 	for (size_t i = 0; i < im->n_secrets; i++)
-		if (!im->secrets[i].used) {
+		if (!im->secrets[i].used && !im->secrets[i].bad) {
 			char msg[SITE_ERR_MAX];
 
 			snprintf(msg, sizeof(msg), "site '%s': not in %s", im->secrets[i].name,
