@@ -27,6 +27,7 @@
 #define CTL_IDLE_MS 30000	/* a client that neither sends nor reads for this long goes */
 #define CTL_ACCEPT_BATCH 16	/* connections taken a round of the loop */
 #define CTL_KEEP_BUF (64 * 1024)	/* a larger buffer is freed once its message is through */
+#define CTL_EXPORT_BATCH 16	/* frames of an export written a round of the loop */
 
 struct ctl_client {
 	struct ikd *d;
@@ -40,6 +41,7 @@ struct ctl_client {
 	struct timer t_idle;
 	uid_t uid;
 	pid_t pid;
+	struct ctl_stream stream;	/* a chunked import or export under way */
 	bool monitor;		/* `xfrmctl monitor`: events are pushed to it */
 	uint32_t monitor_id;
 	struct ctl_client *next;
@@ -48,6 +50,7 @@ struct ctl_client {
 #define MONITOR_BACKLOG (256 * 1024)	/* a monitor that reads slower than this is dropped */
 
 static size_t n_clients;
+static struct ctl_shared shared;	/* the database's changes, the import under way */
 static struct log_ratelimit rl_evict = LOG_RATELIMIT_INIT(10000, 3);
 
 static void client_close(struct ctl_client *c)
@@ -62,6 +65,7 @@ static void client_close(struct ctl_client *c)
 	timer_cancel(&d->loop.timers, &c->t_idle);
 	loop_del(&d->loop, &c->lfd);
 	close(c->lfd.fd);
+	ctl_stream_clear(&shared, &c->stream);
 	ctl_framer_clear(&c->fr);
 	ike_writer_clear(&c->out);
 	free(c);
@@ -491,6 +495,36 @@ static int client_send(struct ctl_client *c)
 	return 1;
 }
 
+/*
+ * An export's frames, made as the socket takes them: at most one frame waits in c->out, so
+ * a slow reader holds 60 KiB of it, not the whole CSV. A few frames a round, so that one
+ * export does not starve the other clients. Returns as client_send does.
+ */
+static int client_pump(struct ctl_client *c)
+{
+	int rc = c->out.len ? client_send(c) : 1;
+
+	for (int k = 0; rc > 0 && ctl_stream_pending(&c->stream); k++) {
+		struct ctl_runtime rt = runtime;
+		struct ctl_handler h = { .db = &c->d->db, .store_path = c->d->conf.store, .rt = &rt,
+					 .stream = &c->stream, .shared = &shared };
+
+		/* An export that moves is not a stalled client. */
+		timer_arm(&c->d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
+		if (k == CTL_EXPORT_BATCH) {
+			client_interest(c, EPOLLOUT);
+			return 0;
+		}
+		rt.arg = c->d;
+		if (ctl_stream_next(&h, &c->out) < 0 && c->out.len == 0) {
+			client_close(c);
+			return -1;
+		}
+		rc = client_send(c);
+	}
+	return rc;
+}
+
 static void client_flush(struct ctl_client *c)
 {
 	if (client_send(c) > 0)
@@ -503,7 +537,8 @@ static void handle_body(struct ctl_client *c, const uint8_t *body, size_t len)
 	struct ctl_attr *attrs = calloc(CTL_MAX_ATTRS, sizeof(*attrs));
 	struct ctl_msg m = { .attrs = attrs };
 	struct ctl_runtime rt = runtime;
-	struct ctl_handler h = { .db = &d->db, .store_path = d->conf.store, .rt = &rt };
+	struct ctl_handler h = { .db = &d->db, .store_path = d->conf.store, .rt = &rt,
+				 .stream = &c->stream, .shared = &shared };
 	const char *why = NULL;
 
 	rt.arg = d;
@@ -521,9 +556,11 @@ static void handle_body(struct ctl_client *c, const uint8_t *body, size_t len)
 	} else {
 		int rc;
 
+		/* A chunked import is logged once, at its first frame. */
 		if (m.code != CTL_STATUS && m.code != CTL_SITE_LIST && m.code != CTL_SITE_SHOW &&
 		    m.code != CTL_POP_LIST && m.code != CTL_POP_SHOW && m.code != CTL_SA_LIST &&
-		    m.code != CTL_SITE_EXPORT && m.code != CTL_METRICS)
+		    m.code != CTL_SITE_EXPORT && m.code != CTL_METRICS &&
+		    !(m.code == CTL_SITE_IMPORT && c->stream.importing))
 			log_info("control: %s from uid %u pid %d", ctl_verb_name(m.code),
 				 (unsigned)c->uid, (int)c->pid);
 		if (m.code == CTL_MONITOR) {
@@ -603,13 +640,13 @@ static void on_client(struct loop *l, struct loop_fd *f, uint32_t events)
 
 	(void)l;
 	(void)events;
-	if (c->out.len && client_send(c) <= 0)
+	if (client_pump(c) <= 0)
 		return;		/* the reply before is still on its way, or the client is gone */
 	if (!c->closing && !client_has_request(c) && client_read(c) < 0)
 		return;
 	if (!c->closing)
 		client_handle_one(c);
-	if (c->out.len && client_send(c) <= 0)
+	if (client_pump(c) <= 0)
 		return;
 	if (c->closing) {
 		client_close(c);

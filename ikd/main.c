@@ -256,6 +256,12 @@ static int load_store(struct ikd *d)
 	struct stat st;
 	int rc;
 
+	/* Found now, not at the first change that cannot be saved. */
+	rc = site_store_check_dir(d->conf.store, err, sizeof(err));
+	if (rc < 0) {
+		log_err("%s", err);
+		return rc;
+	}
 	if (stat(d->conf.store, &st) < 0 && errno == ENOENT) {
 		log_notice("no store at %s yet: starting with no sites", d->conf.store);
 		return 0;

@@ -227,17 +227,26 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-int xc_call(struct xc *x, struct xc_req *r)
+int xc_connect(struct xc *x, int *ret_fd)
 {
-	uint32_t id;
-	uint8_t buf[65536];
-	const uint8_t *body;
-	const char *why;
-	size_t len;
-	int fd, rc = r->rc;
+	int fd = connect_to(x->socket);
 
 	ctl_framer_clear(&x->framer);
-	x->reply = (struct ctl_msg){ .attrs = reply_attrs };
+	x->held = false;
+	if (fd == -EACCES || fd == -EPERM)
+		return refused(x->socket);
+	if (fd < 0)
+		return xc_error("cannot reach ikd at %s: %s%s", x->socket, strerror(-fd),
+				fd == -ENOENT || fd == -ECONNREFUSED ? " (is ikd running?)" : "");
+	*ret_fd = fd;
+	return XC_EXIT_OK;
+}
+
+int xc_send(struct xc *x, int fd, struct xc_req *r, uint32_t *ret_id)
+{
+	uint32_t id;
+	int rc = r->rc;
+
 	rc = rc ?: ctl_end(&r->w, r->mark);
 	if (rc < 0) {
 		ike_writer_clear(&r->w);
@@ -247,24 +256,28 @@ int xc_call(struct xc *x, struct xc_req *r)
 			xc_error("cannot encode the request: %s", strerror(-rc));
 	}
 	memcpy(&id, r->w.buf + 4, 4);
-	id = be32toh(id);
-	fd = connect_to(x->socket);
-	if (fd == -EACCES || fd == -EPERM) {
-		ike_writer_clear(&r->w);
-		return refused(x->socket);
-	}
-	if (fd < 0) {
-		ike_writer_clear(&r->w);
-		return xc_error("cannot reach ikd at %s: %s%s", x->socket, strerror(-fd),
-				fd == -ENOENT || fd == -ECONNREFUSED ? " (is ikd running?)" : "");
-	}
+	if (ret_id)
+		*ret_id = be32toh(id);
 	rc = send_all(fd, r->w.buf, r->w.len);
 	ike_writer_clear(&r->w);	/* it may hold a key */
-	/* A daemon that refuses this client says why, then closes: read that first. */
-	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET) {
-		close(fd);
-		return xc_error("ikd at %s: %s", x->socket, strerror(-rc));
-	}
+	if (rc < 0)
+		return rc == -EPIPE || rc == -ECONNRESET ? XC_EXIT_GONE :
+		       xc_error("ikd at %s: %s", x->socket, strerror(-rc));
+	return XC_EXIT_OK;
+}
+
+int xc_recv(struct xc *x, int fd, uint32_t id)
+{
+	uint8_t buf[65536];
+	const uint8_t *body;
+	const char *why;
+	size_t len;
+	int rc;
+
+	if (x->held)
+		ctl_framer_pop(&x->framer);
+	x->held = false;
+	x->reply = (struct ctl_msg){ .attrs = reply_attrs };
 	for (;;) {
 		ssize_t n;
 
@@ -287,12 +300,12 @@ int xc_call(struct xc *x, struct xc_req *r)
 			break;
 	}
 	sodium_memzero(buf, sizeof(buf));
-	close(fd);
 	if (rc < 0)
 		return xc_error("ikd at %s: %s", x->socket,
 				rc == -ECONNRESET ? "closed the connection without a reply" :
 				rc == -EAGAIN ? "no reply in time" :
 				rc == -EMSGSIZE ? "a reply larger than allowed" : strerror(-rc));
+	x->held = true;
 	rc = ctl_decode(body, len, &x->reply, &why);
 	if (rc < 0)
 		return xc_error("ikd at %s: a malformed reply: %s", x->socket, why);
@@ -303,6 +316,26 @@ int xc_call(struct xc *x, struct xc_req *r)
 	if (x->reply.code != 0)
 		return print_reason(&x->reply);
 	return XC_EXIT_OK;
+}
+
+int xc_call(struct xc *x, struct xc_req *r)
+{
+	uint32_t id = 0;
+	int fd, rc;
+
+	if (r->rc < 0)
+		return xc_send(x, -1, r, NULL);	/* says what could not be encoded */
+	rc = xc_connect(x, &fd);
+	if (rc) {
+		ike_writer_clear(&r->w);
+		return rc;
+	}
+	rc = xc_send(x, fd, r, &id);
+	/* ikd gone while we sent: its reply, if any, says why. */
+	if (rc == XC_EXIT_OK || rc == XC_EXIT_GONE)
+		rc = xc_recv(x, fd, id);
+	close(fd);
+	return rc;
 }
 
 int xc_stream(struct xc *x, struct xc_req *r, int (*fn)(struct xc *x, void *arg), void *arg)
@@ -372,55 +405,4 @@ int xc_stream(struct xc *x, struct xc_req *r, int (*fn)(struct xc *x, void *arg)
 void xc_free(struct xc *x)
 {
 	ctl_framer_clear(&x->framer);
-}
-
-int xc_file_read(const char *path, size_t max, char **ret, size_t *ret_len, unsigned *ret_mode)
-{
-	struct stat st;
-	char *buf;
-	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	if ((size_t)st.st_size > max) {
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			e = r < 0 ? errno : EIO;
-			close(fd);
-			xc_file_free(buf, (size_t)st.st_size + 1);
-			return -e;
-		}
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*ret = buf;
-	*ret_len = n;
-	*ret_mode = (unsigned)(st.st_mode & 07777);
-	return 0;
-}
-
-void xc_file_free(char *p, size_t len)
-{
-	if (p) {
-		sodium_memzero(p, len);
-		free(p);
-	}
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -637,56 +638,131 @@ static int has_psk_column(void *arg, unsigned line, char **fields, size_t n)
 	bool *found = arg;
 
 	(void)line;
-	for (size_t i = 0; i < n; i++)
-		*found |= !strcmp(fields[i], "psk");
+	for (size_t i = 0; i < n; i++) {
+		const char *f = fields[i];
+
+		while (*f == ' ')
+			f++;
+		*found |= !strncasecmp(f, "psk", 3) && (!f[3] || f[3] == ' ');
+	}
 	return -1;	/* the header is enough */
+}
+
+/* A file to import: opened, a regular file, its mode, and its first chunk read. */
+struct in_file {
+	const char *path, *name;	/* name: its last component, for ikd's messages */
+	int fd;
+	unsigned mode;
+	char *chunk;			/* CTL_CHUNK bytes, wiped */
+	size_t len;
+	bool eof;
+};
+
+static int in_read(struct in_file *f)
+{
+	f->len = 0;
+	while (f->len < CTL_CHUNK && !f->eof) {
+		ssize_t n = read(f->fd, f->chunk + f->len, CTL_CHUNK - f->len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return xc_error("site import: %s: %s", f->path, strerror(errno));
+		f->eof = n == 0;
+		f->len += (size_t)n;
+	}
+	return XC_EXIT_OK;
+}
+
+static int in_open(struct in_file *f, const char *path)
+{
+	struct stat st;
+	const char *slash = strrchr(path, '/');
+
+	f->path = path;
+	f->name = slash && slash[1] ? slash + 1 : path;
+	f->chunk = malloc(CTL_CHUNK);
+	if (!f->chunk)
+		return xc_error("site import: out of memory");
+	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (f->fd < 0)
+		return xc_error("site import: %s: %s", path, strerror(errno));
+	if (fstat(f->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return xc_error("site import: %s: not a regular file", path);
+	f->mode = (unsigned)(st.st_mode & 07777);
+	return in_read(f);
+}
+
+static void in_close(struct in_file *f)
+{
+	if (f->chunk) {
+		sodium_memzero(f->chunk, CTL_CHUNK);
+		free(f->chunk);
+	}
+	if (f->fd >= 0)
+		close(f->fd);
+	f->chunk = NULL;
+	f->fd = -1;
 }
 
 /*
  * A file with keys in it that others can read: refused, as a psk-file is; the keys are no
- * longer secret and the import would spread them further.
+ * longer secret and the import would spread them further. Its header is in the first chunk.
  */
-static int refuse_if_readable(const char *path, unsigned mode, const char *text, size_t len,
-			      bool secrets)
+static int refuse_if_readable(const struct in_file *f, bool secrets)
 {
 	bool keys = secrets;
+	unsigned mode = f->mode;
 	const char *why;
 	unsigned line;
 
 	if (!(mode & 077))
 		return XC_EXIT_OK;
 	if (!keys)
-		csv_read(text, len, has_psk_column, &keys, &line, &why);
+		csv_read(f->chunk, f->len, has_psk_column, &keys, &line, &why);
 	if (!keys)
 		return XC_EXIT_OK;
 	return xc_error("site import: %s holds pre-shared keys and %s can read it (mode %04o); "
-			"chmod 600 %s", path, (mode & 070) && (mode & 07) ? "group and others" :
-			(mode & 070) ? "its group" : "others", mode, path);
+			"chmod 600 %s", f->path, (mode & 070) && (mode & 07) ? "group and others" :
+			(mode & 070) ? "its group" : "others", mode, f->path);
 }
 
-static int read_for_import(const char *path, char **ret, size_t *ret_len, unsigned *ret_mode)
+/* A file to ikd in frames of one chunk each (the first chunk is read already). */
+static int send_part(struct xc *x, int fd, struct in_file *f, const char *part, bool *first,
+		     bool dry)
 {
-	int rc = xc_file_read(path, CTL_MAX_MSG - 4096, ret, ret_len, ret_mode);
+	bool first_of_part = true;
+	int rc = XC_EXIT_OK;
 
-	if (rc == -EFBIG)
-		return xc_error("site import: %s: larger than one import carries (%d bytes); split "
-				"it", path, CTL_MAX_MSG - 4096);
-	if (rc == -EINVAL)
-		return xc_error("site import: %s: not a regular file", path);
-	if (rc < 0)
-		return xc_error("site import: %s: %s", path, strerror(-rc));
-	return XC_EXIT_OK;
+	while (rc == XC_EXIT_OK) {
+		struct xc_req r;
+
+		xc_req_begin(&r, CTL_SITE_IMPORT);
+		xc_req_str(&r, CTL_A_FLAG, "chunked");
+		xc_req_kv(&r, "part", part);
+		if (first_of_part)
+			xc_req_kv(&r, !strcmp(part, "sites") ? "file" : "secrets-file", f->name);
+		if (*first && dry)
+			xc_req_str(&r, CTL_A_FLAG, "dry-run");
+		xc_req_put(&r, CTL_A_DATA, f->chunk, f->len);
+		rc = xc_send(x, fd, &r, NULL);
+		*first = first_of_part = false;
+		if (rc || f->eof)
+			break;
+		rc = in_read(f);
+		if (rc == XC_EXIT_OK && f->len == 0 && f->eof)
+			break;
+	}
+	return rc;
 }
 
 static int site_import(struct xc *x, int argc, char **argv)
 {
 	const char *csv = NULL, *secrets = NULL;
-	char *text = NULL, *sec = NULL;
-	size_t len = 0, sec_len = 0;
-	unsigned mode;
-	bool dry = false;
+	struct in_file fc = { .fd = -1 }, fs = { .fd = -1 };
+	bool dry = false, first = true;
 	struct xc_req r;
-	int rc = 0;
+	int rc = 0, fd = -1;
 
 	for (int i = 0; rc == 0 && i < argc; i++) {
 		int o = xc_option(argc, argv, &i, "--secrets", &secrets);
@@ -710,25 +786,30 @@ static int site_import(struct xc *x, int argc, char **argv)
 			      "[--secrets FILE] [--dry-run])");
 	if (rc)
 		return rc;
-	rc = read_for_import(csv, &text, &len, &mode);
-	if (rc == 0)
-		rc = refuse_if_readable(csv, mode, text, len, false);
+	/* Both files checked before a byte goes: then streamed, a chunk a frame. */
+	rc = in_open(&fc, csv);
+	rc = rc ?: refuse_if_readable(&fc, false);
 	if (rc == 0 && secrets) {
-		rc = read_for_import(secrets, &sec, &sec_len, &mode);
-		if (rc == 0)
-			rc = refuse_if_readable(secrets, mode, sec, sec_len, true);
+		rc = in_open(&fs, secrets);
+		rc = rc ?: refuse_if_readable(&fs, true);
 	}
-	if (rc == 0) {
+	rc = rc ?: xc_connect(x, &fd);
+	if (rc == 0 && secrets)
+		rc = send_part(x, fd, &fs, "secrets", &first, dry);
+	rc = rc ?: send_part(x, fd, &fc, "sites", &first, dry);
+	if (rc == XC_EXIT_OK) {
 		xc_req_begin(&r, CTL_SITE_IMPORT);
-		xc_req_put(&r, CTL_A_DATA, text, len);
-		if (sec)
-			xc_req_put(&r, CTL_A_DATA, sec, sec_len);
-		if (dry)
-			xc_req_str(&r, CTL_A_FLAG, "dry-run");
-		rc = xc_call(x, &r);
+		xc_req_str(&r, CTL_A_FLAG, "chunked");
+		xc_req_str(&r, CTL_A_FLAG, "end");
+		rc = xc_send(x, fd, &r, NULL);
 	}
-	xc_file_free(text, len + 1);
-	xc_file_free(sec, sec_len + 1);
+	in_close(&fc);
+	in_close(&fs);
+	/* ikd closed the connection while we sent: its reply, if any, says why. */
+	if (rc == XC_EXIT_OK || rc == XC_EXIT_GONE)
+		rc = xc_recv(x, fd, (uint32_t)getpid());
+	if (fd >= 0)
+		close(fd);
 	if (rc)
 		return rc;
 	if (x->json)
@@ -764,13 +845,75 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/*
+ * Where an export goes: stdout; a device or FIFO as it is; a file through a temporary one
+ * beside it, renamed over it once ikd has sent everything (a failed export leaves the old
+ * file). Keys only into a file no one else can read.
+ */
+struct out_file {
+	const char *path;
+	char tmp[4096];
+	int fd;
+};
+
+static int out_open(struct out_file *o, const char *path, bool with_psk)
+{
+	struct stat st;
+	mode_t mask;
+
+	o->path = path;
+	o->tmp[0] = '\0';
+	o->fd = STDOUT_FILENO;
+	if (!path)
+		return XC_EXIT_OK;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		if (o->fd < 0)
+			return xc_error("site export: %s: %s", path, strerror(errno));
+		return XC_EXIT_OK;
+	}
+	if (snprintf(o->tmp, sizeof(o->tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(o->tmp))
+		return xc_error("site export: %s: path too long", path);
+	o->fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (o->fd < 0) {
+		int e = errno;
+
+		o->tmp[0] = '\0';
+		return xc_error("site export: %s: %s", path, strerror(e));
+	}
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(o->fd, with_psk ? 0600 : 0644 & ~mask) < 0)
+		return xc_error("site export: %s: chmod: %s", path, strerror(errno));
+	return XC_EXIT_OK;
+}
+
+static int out_close(struct out_file *o, int rc)
+{
+	if (o->fd >= 0 && o->fd != STDOUT_FILENO) {
+		if (rc == 0 && o->tmp[0] && fsync(o->fd) < 0)
+			rc = xc_error("site export: %s: %s", o->path, strerror(errno));
+		if (close(o->fd) < 0 && rc == 0)
+			rc = xc_error("site export: %s: %s", o->path, strerror(errno));
+	}
+	o->fd = -1;
+	if (o->tmp[0] && rc == 0 && rename(o->tmp, o->path) < 0)
+		rc = xc_error("site export: %s: %s", o->path, strerror(errno));
+	else if (o->tmp[0] && rc == 0)
+		o->tmp[0] = '\0';
+	if (o->tmp[0])
+		unlink(o->tmp);
+	return rc;
+}
+
 static int site_export(struct xc *x, int argc, char **argv)
 {
 	const char *path = NULL;
-	const struct ctl_attr *data = NULL;
 	bool with_psk = false;
+	struct out_file o = { .fd = -1 };
 	struct xc_req r;
-	int rc = 0, fd = STDOUT_FILENO;
+	uint32_t id = 0;
+	int rc = 0, fd = -1;
 
 	for (int i = 0; rc == 0 && i < argc; i++) {
 		if (!strcmp(argv[i], "--with-psk"))
@@ -786,36 +929,42 @@ static int site_export(struct xc *x, int argc, char **argv)
 		return rc;
 	if (path && !strcmp(path, "-"))
 		path = NULL;
-	xc_req_begin(&r, CTL_SITE_EXPORT);
-	if (with_psk)
-		xc_req_str(&r, CTL_A_FLAG, "with-psk");
-	rc = xc_call(x, &r);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < x->reply.n_attrs; i++)
-		if (x->reply.attrs[i].type == CTL_A_DATA)
-			data = &x->reply.attrs[i];
-	if (!data)
-		return xc_error("site export: a reply without the CSV");
-	if (path) {
-		/* Keys go only into a file no one else can read. */
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-			  with_psk ? 0600 : 0644);
-		if (fd < 0)
-			return xc_error("site export: %s: %s", path, strerror(errno));
-		if (with_psk && fchmod(fd, 0600) < 0) {
-			rc = xc_error("site export: %s: chmod 600: %s", path, strerror(errno));
-			close(fd);
-			unlink(path);
-			return rc;
-		}
+	rc = out_open(&o, path, with_psk);
+	rc = rc ?: xc_connect(x, &fd);
+	if (rc == 0) {
+		xc_req_begin(&r, CTL_SITE_EXPORT);
+		xc_req_str(&r, CTL_A_FLAG, "chunked");
+		if (with_psk)
+			xc_req_str(&r, CTL_A_FLAG, "with-psk");
+		rc = xc_send(x, fd, &r, &id);
 	}
-	rc = write_all(fd, data->p, data->len);
-	if (rc < 0)
-		rc = xc_error("site export: %s: %s", path ? path : "stdout", strerror(-rc));
-	if (path && close(fd) < 0 && rc == 0)
-		rc = xc_error("site export: %s: %s", path, strerror(errno));
-	return rc;
+	/* A frame at a time, written as it comes: ikd sends the next as we read. */
+	while (rc == XC_EXIT_OK || rc == XC_EXIT_GONE) {
+		const struct ctl_attr *data = NULL;
+		char more[8];
+
+		rc = xc_recv(x, fd, id);
+		if (rc)
+			break;
+		for (size_t i = 0; i < x->reply.n_attrs; i++)
+			if (x->reply.attrs[i].type == CTL_A_DATA)
+				data = &x->reply.attrs[i];
+		if (!data) {
+			rc = xc_error("site export: a reply without the CSV");
+			break;
+		}
+		rc = write_all(o.fd, data->p, data->len);
+		if (rc < 0) {
+			rc = xc_error("site export: %s: %s", path ? path : "stdout", strerror(-rc));
+			break;
+		}
+		if (strcmp(xo_get_str(x->reply.attrs, x->reply.n_attrs, "more", more, sizeof(more)),
+			   "yes"))
+			break;
+	}
+	if (fd >= 0)
+		close(fd);
+	return out_close(&o, rc);
 }
 
 /* The fields of site add and edit (ikd judges their values), and the key's two sources. */

@@ -17,6 +17,7 @@
 #define XC_EXIT_OK	0
 #define XC_EXIT_ERROR	1
 #define XC_EXIT_USAGE	2
+#define XC_EXIT_GONE	100	/* xc_send only: ikd closed the connection; xc_recv says why */
 
 /* ---- match.c ---- */
 
@@ -118,6 +119,7 @@ struct xc {
 	/* The last reply: its attributes point into the framer's buffer. */
 	struct ctl_framer framer;
 	struct ctl_msg reply;
+	bool held;		/* the framer holds the last reply's frame */
 };
 
 /* A request being built. */
@@ -137,6 +139,14 @@ void xc_req_kv(struct xc_req *r, const char *key, const char *value);
  */
 int xc_call(struct xc *x, struct xc_req *r);
 /*
+ * The same in steps, for a request in several frames or a reply in several: connect, send
+ * (each frame; the request is wiped and freed), receive (each reply frame into x->reply,
+ * checked against id; the one before is released). Exit statuses as xc_call's.
+ */
+int xc_connect(struct xc *x, int *ret_fd);
+int xc_send(struct xc *x, int fd, struct xc_req *r, uint32_t *ret_id);
+int xc_recv(struct xc *x, int fd, uint32_t id);
+/*
  * A request whose answer is a stream of frames (monitor): fn is called with each in
  * x->reply until it returns non-zero or the daemon closes the connection.
  */
@@ -153,10 +163,6 @@ void xc_failure_free(void);
 int xc_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int xc_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void xc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Read a whole file for sending, up to max bytes (wiped and freed by xc_file_free). */
-int xc_file_read(const char *path, size_t max, char **ret, size_t *ret_len, unsigned *ret_mode);
-void xc_file_free(char *p, size_t len);
 
 /* ---- the objects ---- */
 

@@ -20,6 +20,8 @@
 #define CTL_MAX_ATTRS	4096
 #define CTL_HEADER_LEN	8
 #define CTL_FLAG_REPLY	0x0001
+/* CSV a frame of a chunked `site import` or `site export` carries (lib/ctl/handler.h). */
+#define CTL_CHUNK	(60 * 1024)
 
 enum ctl_verb {
 	CTL_STATUS = 1,

@@ -20,7 +20,10 @@
 #define KEY_WIRE_MAX	64
 #define VALUE_MAX	1024	/* a joined list (backups, selectors) fits */
 
-enum { FLAG_DRY_RUN = 1, FLAG_WITH_PSK = 2 };
+enum { FLAG_DRY_RUN = 1, FLAG_WITH_PSK = 2, FLAG_CHUNKED = 4, FLAG_END = 8 };
+
+/* A verb's return: the frame of a chunked import that gets no reply. */
+#define NO_REPLY 1
 
 /* One request being handled: its parts, copied out NUL-terminated, and the reply. */
 struct req {
@@ -120,7 +123,8 @@ static int parse_flag(struct req *r, const struct verb *v, const struct ctl_attr
 	static const struct {
 		const char *name;
 		unsigned bit;
-	} flags[] = { { "dry-run", FLAG_DRY_RUN }, { "with-psk", FLAG_WITH_PSK } };
+	} flags[] = { { "dry-run", FLAG_DRY_RUN }, { "with-psk", FLAG_WITH_PSK },
+		      { "chunked", FLAG_CHUNKED }, { "end", FLAG_END } };
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		if (a->len == strlen(flags[i].name) && !memcmp(a->p, flags[i].name, a->len) &&
@@ -381,6 +385,9 @@ static void sites_changed(struct req *r, const char *const *names, size_t n)
 {
 	const struct ctl_runtime *rt = r->h->rt;
 
+	if (r->h->shared)
+		r->h->shared->generation++;
+
 	if (rt && rt->sites_changed && n)
 		rt->sites_changed(rt->arg, names, n);
 }
@@ -388,6 +395,9 @@ static void sites_changed(struct req *r, const char *const *names, size_t n)
 static void pops_changed(struct req *r, const char *const *names, size_t n)
 {
 	const struct ctl_runtime *rt = r->h->rt;
+
+	if (r->h->shared)
+		r->h->shared->generation++;
 
 	if (rt && rt->pops_changed && n)
 		rt->pops_changed(rt->arg, names, n);
@@ -831,33 +841,6 @@ static int site_delete(struct req *r)
 	return rc ?: put_kv_size(r->w, "sites", r->n_names);
 }
 
-static void db_free(struct site_db *db)
-{
-	site_db_clear(db);
-}
-
-static int db_copy(struct site_db *dst, const struct site_db *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	dst->role = src->role;
-	dst->pops = malloc((src->n_pops ? src->n_pops : 1) * sizeof(*dst->pops));
-	dst->sites = calloc(src->n_sites ? src->n_sites : 1, sizeof(*dst->sites));
-	if (!dst->pops || !dst->sites) {
-		db_free(dst);
-		return -ENOMEM;
-	}
-	if (src->n_pops)
-		memcpy(dst->pops, src->pops, src->n_pops * sizeof(*dst->pops));
-	dst->n_pops = src->n_pops;
-	for (size_t i = 0; i < src->n_sites; i++, dst->n_sites++)
-		if (site_copy(&dst->sites[i], &src->sites[i]) < 0) {
-			dst->n_sites++;
-			db_free(dst);
-			return -ENOMEM;
-		}
-	return 0;
-}
-
 static bool lists_equal(const char *a, const char *b, size_t stride, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -922,48 +905,58 @@ static int import_diff(const struct site_db *before, const struct site_db *after
 	return 0;
 }
 
-static void import_errors(struct req *r, const struct csv_report *rep)
+static void import_errors(struct req *r, const struct csv_report *rep, const char *secrets)
 {
 	size_t o;
 
 	o = (size_t)snprintf(r->err, r->err_len, "site import: %zu bad row%s, nothing imported",
 			     rep->n_errors, rep->n_errors == 1 ? "" : "s");
 	for (size_t i = 0; i < rep->n_errors && i < CSV_MAX_ERRORS && o < r->err_len; i++)
-		o += (size_t)snprintf(r->err + o, r->err_len - o, "\nline %u: %s",
+		o += (size_t)snprintf(r->err + o, r->err_len - o, "\n%s%sline %u: %s",
+				      rep->errors[i].file == SITE_CSV_SECRETS ? secrets : "",
+				      rep->errors[i].file == SITE_CSV_SECRETS ? " " : "",
 				      rep->errors[i].line, rep->errors[i].msg);
 	if (rep->n_errors > CSV_MAX_ERRORS && o < r->err_len)
-		snprintf(r->err + o, r->err_len - o, "\n(and %zu more)",
-			 rep->n_errors - CSV_MAX_ERRORS);
+		snprintf(r->err + o, r->err_len - o, "\n(and %zu more: correct these and run the "
+			 "import again, with --dry-run, to see them)", rep->n_errors - CSV_MAX_ERRORS);
 }
 
-/* Into a copy, so a dry run and a failed save leave the database as it was. */
-static int site_import(struct req *r)
+/* The value of KV key in the request, or NULL. */
+static const char *req_kv(const struct req *r, const char *key)
 {
-	struct site_db *db = r->h->db, work, old;
-	struct csv_report *rep = malloc(sizeof(*rep));
-	bool dry = r->flags & FLAG_DRY_RUN;
+	for (size_t k = 0; k < r->n_kv; k += 2)
+		if (!strcmp(r->kv[k], key))
+			return r->kv[k + 1];
+	return NULL;
+}
+
+static int check_import_kvs(struct req *r)
+{
+	for (size_t k = 0; k < r->n_kv; k += 2)
+		if (strcmp(r->kv[k], "part") && strcmp(r->kv[k], "file") &&
+		    strcmp(r->kv[k], "secrets-file"))
+			return fail(r, -EINVAL, "site import: '%s': no such field (part, file, "
+				    "secrets-file)", r->kv[k]);
+	return 0;
+}
+
+/*
+ * The import is read: its verdict, and for a good one the change (unless a dry run): saved,
+ * then swapped in, then the daemon told. Frees im.
+ */
+static int import_finish(struct req *r, struct site_csv_import *im, struct csv_report *rep,
+			 int rc, bool dry, const char *secrets_name)
+{
+	struct site_db *db = r->h->db;
 	const char **names = NULL;
 	size_t added = 0, changed = 0;
-	int rc;
 
-	if (!rep)
-		return fail(r, -ENOMEM, "site import: out of memory");
-	if (r->n_data == 0) {
-		free(rep);
-		return fail(r, -EINVAL, "site import: no CSV given");
-	}
-	if (db_copy(&work, db) < 0) {
-		free(rep);
-		return fail(r, -ENOMEM, "site import: out of memory");
-	}
-	rc = site_csv_import(&work, (const char *)r->data[0]->p, r->data[0]->len,
-			     r->n_data > 1 ? (const char *)r->data[1]->p : NULL,
-			     r->n_data > 1 ? r->data[1]->len : 0, false, rep);
+	rc = rc ?: site_csv_import_end(im);
 	if (rc == -EINVAL)
-		import_errors(r, rep);
+		import_errors(r, rep, secrets_name && *secrets_name ? secrets_name : "secrets file");
 	else if (rc < 0)
 		fail(r, rc, "site import: %s", strerror(-rc));
-	if (rc == 0 && import_diff(db, &work, &names, &added, &changed) < 0)
+	if (rc == 0 && import_diff(db, site_csv_import_result(im), &names, &added, &changed) < 0)
 		rc = fail(r, -ENOMEM, "site import: out of memory");
 	rc = rc ?: put_kv_size(r->w, "rows", rep->n_rows);
 	rc = rc ?: put_kv_size(r->w, "added", added);
@@ -971,26 +964,187 @@ static int site_import(struct req *r)
 	rc = rc ?: put_kv_size(r->w, "unchanged", rep->n_rows - added - changed);
 	rc = rc ?: ctl_put_kv(r->w, "dry-run", dry ? "yes" : "no");
 	if (rc == 0 && !dry)
-		rc = save(r, &work);
+		rc = save(r, site_csv_import_result(im));
 	if (rc == 0 && !dry) {
-		old = *db;
-		*db = work;
-		work = old;
+		site_csv_import_commit(im, db);
+		/* The names point into the imported sites, db's own now. */
 		sites_changed(r, names, added + changed);
 	}
 	free(names);
-	db_free(&work);
+	site_csv_import_free(im);
+	return rc;
+}
+
+static void stream_import_drop(struct ctl_shared *shared, struct ctl_stream *st)
+{
+	site_csv_import_free(st->import);
+	free(st->rep);
+	free(st->failed_msg);
+	if (shared && shared->importing == st)
+		shared->importing = NULL;
+	st->import = NULL;
+	st->rep = NULL;
+	st->failed_msg = NULL;
+	st->failed = 0;
+	st->importing = false;
+}
+
+/* A frame of a chunked import (see handler.h). */
+static int site_import_chunk(struct req *r)
+{
+	struct ctl_stream *st = r->h->stream;
+	struct ctl_shared *shared = r->h->shared;
+	const char *part = req_kv(r, "part");
+	bool secrets = part && !strcmp(part, "secrets");
+	int rc = 0;
+
+	if (!st)
+		return fail(r, -EOPNOTSUPP, "site import: no chunked import on this connection");
+	if (st->exporting)
+		return fail(r, -EBUSY, "site import: an export is under way on this connection");
+	if (st->importing && st->id != r->m->id)
+		return fail(r, -EINVAL, "site import: another import is under way on this "
+			    "connection");
+	if (!st->importing) {
+		memset(st, 0, sizeof(*st));
+		st->id = r->m->id;
+		st->importing = true;
+		st->dry_run = r->flags & FLAG_DRY_RUN;
+		if (shared && shared->importing) {
+			/* The rest of this one is read and dropped; the end gets the reason. */
+			st->failed = fail(r, -EBUSY, "site import: another import is under way; try "
+					  "again when it is done");
+		} else {
+			st->generation = shared ? shared->generation : 0;
+			st->rep = malloc(sizeof(*st->rep));
+			rc = st->rep ? site_csv_import_begin(&st->import, r->h->db,
+							     req_kv(r, "file"),
+							     req_kv(r, "secrets-file"), st->rep) :
+				       -ENOMEM;
+			if (shared)
+				shared->importing = st;
+			if (rc < 0)
+				st->failed = fail(r, rc, "site import: out of memory");
+		}
+	}
+	if (req_kv(r, "secrets-file"))
+		snprintf(st->secrets_name, sizeof(st->secrets_name), "%s", req_kv(r, "secrets-file"));
+	if (st->import) {
+		site_csv_import_name(st->import, SITE_CSV_SITES, req_kv(r, "file"));
+		site_csv_import_name(st->import, SITE_CSV_SECRETS, req_kv(r, "secrets-file"));
+	}
+	if (!st->failed && part && strcmp(part, "secrets") && strcmp(part, "sites"))
+		st->failed = fail(r, -EINVAL, "site import: part '%s': secrets or sites", part);
+	else if (!st->failed && secrets && st->sites_seen)
+		st->failed = fail(r, -EINVAL, "site import: the secrets come before the sites");
+	for (size_t i = 0; !st->failed && i < r->n_data; i++) {
+		rc = site_csv_import_feed(st->import, secrets ? SITE_CSV_SECRETS : SITE_CSV_SITES,
+					  (const char *)r->data[i]->p, r->data[i]->len);
+		st->secrets_seen |= secrets;
+		st->sites_seen |= !secrets;
+		if (rc < 0)
+			st->failed = fail(r, rc, "site import: %s", rc == -ENOMEM ? "out of memory" :
+					  strerror(-rc));
+	}
+	if (st->failed && !st->failed_msg)
+		st->failed_msg = strdup(r->err);
+	if (!(r->flags & FLAG_END))
+		return NO_REPLY;
+	/* The end: the one reply. */
+	if (st->failed) {
+		rc = fail(r, st->failed, "%s", st->failed_msg ? st->failed_msg :
+			  "site import: out of memory");
+	} else if (shared && shared->generation != st->generation) {
+		rc = fail(r, -EAGAIN, "site import: the sites changed while the file was sent; "
+			  "nothing imported, run it again");
+	} else {
+		rc = import_finish(r, st->import, st->rep, 0, st->dry_run, st->secrets_name);
+		st->import = NULL;
+	}
+	stream_import_drop(shared, st);
+	return rc;
+}
+
+/* Into a copy, so a dry run and a failed save leave the database as it was. */
+static int site_import(struct req *r)
+{
+	struct csv_report *rep;
+	struct site_csv_import *im;
+	int rc = check_import_kvs(r);
+
+	if (rc < 0)
+		return rc;
+	if (r->flags & FLAG_CHUNKED)
+		return site_import_chunk(r);
+	if (r->flags & FLAG_END)
+		return fail(r, -EINVAL, "site import: 'end' is for a chunked import");
+	if (r->n_data == 0)
+		return fail(r, -EINVAL, "site import: no CSV given");
+	rep = malloc(sizeof(*rep));
+	if (!rep)
+		return fail(r, -ENOMEM, "site import: out of memory");
+	rc = site_csv_import_begin(&im, r->h->db, req_kv(r, "file"), req_kv(r, "secrets-file"),
+				   rep);
+	if (rc < 0) {
+		free(rep);
+		return fail(r, rc, "site import: out of memory");
+	}
+	if (r->n_data > 1)
+		rc = site_csv_import_feed(im, SITE_CSV_SECRETS, (const char *)r->data[1]->p,
+					  r->data[1]->len);
+	rc = rc ?: site_csv_import_feed(im, SITE_CSV_SITES, (const char *)r->data[0]->p,
+					r->data[0]->len);
+	rc = import_finish(r, im, rep, rc, r->flags & FLAG_DRY_RUN, req_kv(r, "secrets-file"));
 	free(rep);
+	return rc;
+}
+
+/* One chunk of CSV from st->pos on into w, with "more" (and "sites" on the last). */
+static int export_chunk(const struct site_db *db, struct ctl_stream *st, struct ike_writer *w)
+{
+	char *buf = malloc(CTL_CHUNK);
+	ssize_t n;
+	bool more;
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	n = site_csv_export_chunk(db, st->with_psk, &st->pos, buf, CTL_CHUNK);
+	more = st->pos <= db->n_sites;
+	rc = n < 0 ? (int)n : ctl_put_kv(w, "more", more ? "yes" : "no");
+	rc = rc ?: more ? 0 : put_kv_size(w, "sites", db->n_sites);
+	rc = rc ?: ctl_put(w, CTL_A_DATA, buf, (size_t)n);
+	sodium_memzero(buf, CTL_CHUNK);
+	free(buf);
+	if (!more || rc < 0)
+		st->exporting = false;
 	return rc;
 }
 
 static int site_export(struct req *r)
 {
 	const struct site_db *db = r->h->db;
+	struct ctl_stream *st = r->h->stream;
 	char *text = NULL;
 	size_t len = 0;
-	int rc = site_csv_export(db, r->flags & FLAG_WITH_PSK, &text, &len);
+	int rc;
 
+	if (r->flags & FLAG_CHUNKED) {
+		if (!st)
+			return fail(r, -EOPNOTSUPP, "site export: no chunked export on this "
+				    "connection");
+		if (st->importing)
+			return fail(r, -EBUSY, "site export: an import is under way on this "
+				    "connection");
+		memset(st, 0, sizeof(*st));
+		st->id = r->m->id;
+		st->exporting = true;
+		st->with_psk = r->flags & FLAG_WITH_PSK;
+		st->generation = r->h->shared ? r->h->shared->generation : 0;
+		rc = export_chunk(db, st, r->w);
+		return rc < 0 ? fail(r, rc, "site export: %s", strerror(-rc)) : 0;
+	}
+	rc = site_csv_export(db, r->flags & FLAG_WITH_PSK, &text, &len);
 	if (rc < 0)
 		return fail(r, rc, "site export: out of memory");
 	if (len > CTL_MAX_MSG - 256)
@@ -1001,6 +1155,43 @@ static int site_export(struct req *r)
 	sodium_memzero(text, len);
 	free(text);
 	return rc;
+}
+
+bool ctl_stream_pending(const struct ctl_stream *s)
+{
+	return s && s->exporting;
+}
+
+int ctl_stream_next(struct ctl_handler *h, struct ike_writer *w)
+{
+	struct ctl_stream *st = h->stream;
+	size_t start = w->len, mark;
+	int rc;
+
+	if (!ctl_stream_pending(st))
+		return 0;
+	if (h->shared && h->shared->generation != st->generation) {
+		st->exporting = false;
+		return ctl_reply_error(w, st->id, -EAGAIN, "site export: the sites changed during "
+				       "the export; run it again") ?: -EAGAIN;
+	}
+	rc = ctl_begin(w, st->id, 0, CTL_FLAG_REPLY, &mark);
+	rc = rc ?: export_chunk(h->db, st, w);
+	rc = rc ?: ctl_end(w, mark);
+	if (rc < 0) {
+		sodium_memzero(w->buf + start, w->len - start);
+		w->len = start;
+		st->exporting = false;
+		ctl_reply_error(w, st->id, rc, "site export: out of memory");
+	}
+	return rc;
+}
+
+void ctl_stream_clear(struct ctl_shared *shared, struct ctl_stream *s)
+{
+	if (s->importing)
+		stream_import_drop(shared, s);
+	memset(s, 0, sizeof(*s));
 }
 
 /* How many sites use each POP, as primary and as a backup. */
@@ -1266,9 +1457,10 @@ static const struct verb verbs[CTL_VERB_MAX] = {
 	[CTL_SITE_DISABLE] = { .fn = site_disable,
 		.attrs = A(CTL_A_NAME) | A(CTL_A_KV), .max_names = MANY },
 	[CTL_SITE_IMPORT] = { .fn = site_import,
-		.attrs = A(CTL_A_DATA) | A(CTL_A_FLAG), .flags = FLAG_DRY_RUN, .max_data = 2 },
+		.attrs = A(CTL_A_DATA) | A(CTL_A_FLAG) | A(CTL_A_KV),
+		.flags = FLAG_DRY_RUN | FLAG_CHUNKED | FLAG_END, .max_data = 2 },
 	[CTL_SITE_EXPORT] = { .fn = site_export,
-		.attrs = A(CTL_A_FLAG), .flags = FLAG_WITH_PSK },
+		.attrs = A(CTL_A_FLAG), .flags = FLAG_WITH_PSK | FLAG_CHUNKED },
 	[CTL_POP_LIST] = { .fn = pop_list },
 	[CTL_POP_SHOW] = { .fn = pop_show, .attrs = A(CTL_A_NAME), .min_names = 1, .max_names = 1 },
 	[CTL_POP_ADD] = { .fn = pop_add,
@@ -1332,6 +1524,11 @@ int ctl_handle(struct ctl_handler *h, const struct ctl_msg *req, struct ike_writ
 	if (rc == 0) {
 		rc = ctl_begin(w, req->id, 0, CTL_FLAG_REPLY, &mark);
 		rc = rc ?: v->fn(&r);
+		if (rc == NO_REPLY) {
+			w->len = start;
+			rc = 0;
+			goto out;
+		}
 		rc = rc ?: ctl_end(w, mark);
 	}
 	if (rc < 0) {
@@ -1348,6 +1545,7 @@ int ctl_handle(struct ctl_handler *h, const struct ctl_msg *req, struct ike_writ
 		    ctl_reply_error(w, req->id, rc, strerror(-rc)) < 0)
 			rc = -ENOMEM;
 	}
+out:
 	free(r.bulk_pool);
 	free(r.bulk_names);
 	free(r.pool);

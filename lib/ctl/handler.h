@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ctl/ctl.h"
 #include "site/site.h"
@@ -62,10 +63,50 @@ struct ctl_runtime {
 	void *arg;
 };
 
+/*
+ * A stream on one connection (`site import` and `site export` of any size): the request or
+ * the reply in several frames of at most CTL_CHUNK (ctl.h) bytes of CSV, so that neither side ever
+ * holds a whole file. Owned by the connection, cleared when it closes.
+ *
+ * Import: frames of CTL_SITE_IMPORT with the flag "chunked", a KV "part" ("secrets", which
+ * come first, or "sites") and a CTL_A_DATA chunk; the first may carry "dry-run" and the
+ * files' names (KVs "file", "secrets-file"). They get no reply; the frame with the flag
+ * "end" gets the one reply, as a one-frame import would (a failure on the way is kept for
+ * it). Export: CTL_SITE_EXPORT with "chunked" is answered by frames of the request's id,
+ * each with a KV "more" (yes/no) and a CTL_A_DATA chunk; the last adds "sites". A change to
+ * the database while either is under way fails it (a backup or an import is of one state).
+ */
+struct site_csv_import;
+struct csv_report;
+
+struct ctl_stream {
+	uint32_t id;			/* the request's */
+	bool importing, exporting;
+	/* import */
+	struct site_csv_import *import;
+	struct csv_report *rep;
+	bool dry_run, secrets_seen, sites_seen;
+	char secrets_name[64];		/* for its rows' errors */
+	int failed;			/* a failure on the way, told at the end */
+	char *failed_msg;
+	/* export */
+	bool with_psk;
+	size_t pos;			/* the next row (site_csv_export_chunk) */
+	uint64_t generation;		/* the database's when it began */
+};
+
+/* What the connections share: a count of the database's changes, the import under way. */
+struct ctl_shared {
+	uint64_t generation;
+	const struct ctl_stream *importing;	/* one at a time: each holds a copy of the sites */
+};
+
 struct ctl_handler {
 	struct site_db *db;
 	const char *store_path;		/* NULL: changes are not saved (tests) */
 	const struct ctl_runtime *rt;	/* may be NULL */
+	struct ctl_stream *stream;	/* NULL: no chunked requests (one frame each way) */
+	struct ctl_shared *shared;	/* may be NULL */
 };
 
 /*
@@ -75,6 +116,13 @@ struct ctl_handler {
  * reply->len is left as it was: the caller drops the client.
  */
 int ctl_handle(struct ctl_handler *h, const struct ctl_msg *req, struct ike_writer *reply);
+
+/* An export under way: ctl_stream_next has another frame to write. */
+bool ctl_stream_pending(const struct ctl_stream *s);
+/* The next frame of an export, appended to reply; 0 or -errno (an error frame is sent then). */
+int ctl_stream_next(struct ctl_handler *h, struct ike_writer *reply);
+/* The connection is gone: an import under way is dropped (shared may be NULL). */
+void ctl_stream_clear(struct ctl_shared *shared, struct ctl_stream *s);
 
 /* An error frame for a request that could not be decoded (id 0 when unknown). */
 int ctl_reply_error(struct ike_writer *reply, uint32_t id, int status, const char *msg);

@@ -9,11 +9,15 @@
 #include "site/site.h"
 
 struct site_index {
-	uint32_t *slots;	/* position + 1 in the array; 0 empty */
+	uint64_t *slots;	/* the name's hash << 32 | position + 1 in the array; 0 empty */
 	size_t cap;		/* a power of two, at least twice the entries */
 };
 
-/* Index sites[pos] (sites has n entries, pos among them); grows and rebuilds as needed. */
+/*
+ * Index sites[pos] (sites has n entries, pos among them); grows as needed. The first add
+ * indexes all n; later ones add pos to what is indexed (the entries keep their hashes, so
+ * growing never reads the sites again).
+ */
 int site_index_add(struct site_index *ix, const struct site *sites, size_t n, size_t pos);
 /* The position of name, or -1. */
 ssize_t site_index_find(const struct site_index *ix, const struct site *sites, const char *name);

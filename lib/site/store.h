@@ -19,6 +19,15 @@
  * rules added since apply to the next change of a site.
  */
 int site_store_load(const char *path, struct site_db *ret, char *err, size_t err_len);
+/*
+ * The directory path is in, checked before anything depends on it (ikd at start-up and
+ * with -t), so that a store that cannot be saved is found then, not at the first change:
+ * it must exist, be a directory ikd can write to, and let neither its group nor others in
+ * (it holds the store and its temporary files; whoever can write there can replace the
+ * store). Refused, not tightened: a check changes nothing, and whatever made it open may
+ * rely on that. 0 or -errno with err naming the directory, the problem and the fix.
+ */
+int site_store_check_dir(const char *path, char *err, size_t err_len);
 int site_store_save(const char *path, const struct site_db *db, char *err, size_t err_len);
 
 #endif

@@ -43,7 +43,7 @@ all_psks=("$psk_a" "$psk_b" "$psk_c" "$psk_d" "$psk_d2" "$psk_e" "$psk_open" "$p
 cleanup() {
 	for p in "$work"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
 	sleep 0.3
-	for n in b g1 g2 w; do ip netns del "$ns-$n" 2>/dev/null; done
+	for n in b g1 g2 h w; do ip netns del "$ns-$n" 2>/dev/null; done
 	if [ -n "${KEEP:-}" ]; then echo "ctl.sh: logs kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -775,6 +775,37 @@ if wait_ike b siteF 1 10; then pass "siteF: an IKE SA to its one POP"; else fail
 x b -j site show siteF
 [ "$(j '[.tunnels[] | "\(.pop):\(.state)"] | join(",")')" = "pop1:up" ]; ok "site show siteF: one tunnel, up"
 grep -q "site 'siteF'.*IKE SA up" "$work/g1.log"; ok "pop1's ikd has siteF up"
+
+# ---- 10,002 sites through the real ikd: more than one frame, streamed both ways ----
+# A responder of its own (h, loopback only): it initiates nothing for the sites it holds.
+ip netns add "$ns-h"
+ip -n "$ns-h" link set lo up
+printf 'role = responder\nstore = %s/h.store\ncontrol-socket = %s/h.sock\nidentity = pop9.example.net\n' \
+	"$work" "$work" >"$work/h.conf"
+start_ikd h || fail "ikd in h did not start"
+x h pop add pop1 gateway 192.0.2.2 && x h pop add pop2 gateway 192.0.2.3
+awk 'BEGIN { print "name,id,psk,primary,backups"
+	for (i = 0; i < 10002; i++) printf "big%05d,fqdn:big%d.example.com,big site key %08d,pop1,pop2\n", i, i, i }' \
+	>"$work/big.csv"
+x h site import "$work/big.csv"
+rc_is 0 && out_has "10002 rows: 10002 added"; ok "site import of 10,002 sites"
+x h site export --with-psk "$work/big-out.csv"
+rc_is 0 && [ "$(grep -c '^big' "$work/big-out.csv")" = 10002 ] &&
+	[ "$(stat -c %a "$work/big-out.csv")" = 600 ]
+ok "site export --with-psk of 10,002 sites (past one 1 MiB frame): every site, file mode 0600"
+x h site import "$work/big-out.csv"
+rc_is 0 && out_has "0 added, 0 changed, 10002 unchanged"; ok "the export (past one 1 MiB frame) imported back: unchanged"
+kill -TERM "$(cat "$work/h.pid")"
+wait_for "$work/h.log" "ikd stopped" 10 && sleep 0.2
+start_ikd h
+wait_for "$work/h.log" "started: role responder, 10002 sites, 2 POPs" 10
+ok "restart: 10,002 sites from the store"
+x h site export --with-psk "$work/big-back.csv"
+rc_is 0 && cmp -s "$work/big-out.csv" "$work/big-back.csv"
+ok "restart: the export byte for byte as before"
+grep -q "control: site import from" "$work/h.log" &&
+	[ "$(grep -c "control: site import from" "$work/h.log")" = 2 ]
+ok "a chunked import is logged once, not once a frame"
 
 # ---- no key anywhere it should not be ----
 for k in "${all_psks[@]}"; do

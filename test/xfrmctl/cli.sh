@@ -12,9 +12,11 @@ sock=$tmp/ikd.sock
 key='Cli-Secret-Key-0123456789'
 key2='Other-Secret-Key-9876543210'
 fake_pid=
+fake2_pid=
 
 cleanup() {
 	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true
+	[ -n "$fake2_pid" ] && kill "$fake2_pid" 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -372,6 +374,40 @@ grep -qF "$key" "$tmp/keys.csv" || fail "--with-psk without the keys"
 x 2 site import
 x 2 site export --bogus
 
+# --- CSV as Excel writes it, and the messages for what it cannot read
+printf '\xef\xbb\xbfName,ID,Primary,BACKUPS,Enabled\r\nx7,fqdn:x7.example.com,fra1,ams1,FALSE\r\n' >"$tmp/excel.csv"
+printf 'name,psk\nx7,%s\n' "$key" >"$tmp/excel-keys.csv"
+chmod 600 "$tmp/excel-keys.csv"
+x 0 site import "$tmp/excel.csv" --secrets "$tmp/excel-keys.csv"
+out_has "1 rows: 1 added"
+x 0 -j site show x7
+json 'assert d["enabled"] is False'
+x 0 site delete x7
+printf 'name;id;primary;backups\nx8;x8.example.com;fra1;ams1\n' >"$tmp/semi.csv"
+x 1 site import "$tmp/semi.csv"
+err_has "line 1: the header is separated by ';', not ','"
+printf 'name,id,primary,backups\nx8,x8.example.com,fra1,ams1\nx9,caf\xe9.example.com,fra1,ams1\n' >"$tmp/latin1.csv"
+x 1 site import "$tmp/latin1.csv"
+err_has "line 3: not UTF-8 text"
+long=$(printf 'a%.0s' $(seq 63)).$(printf 'b%.0s' $(seq 63)).$(printf 'c%.0s' $(seq 63)).$(printf 'd%.0s' $(seq 60)).x
+printf 'name,id,primary,backups\nx8,%s,fra1,ams1\n' "$long" >"$tmp/long.csv"
+x 1 site import "$tmp/long.csv"
+err_has "line 2: id 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' (254 bytes): not a valid fqdn identity"
+printf 'name,psk\nx8,\nnosuch,%s\n' "$key" >"$tmp/bad-keys.csv"
+chmod 600 "$tmp/bad-keys.csv"
+printf 'name,id,primary,backups\nx8,x8.example.com,fra1,ams1\n' >"$tmp/x8.csv"
+x 1 site import "$tmp/x8.csv" --secrets "$tmp/bad-keys.csv"
+err_has "site import: 2 bad rows, nothing imported"
+err_has "  bad-keys.csv line 2: site 'x8' psk: missing"
+err_has "  bad-keys.csv line 3: site 'nosuch': not in x8.csv"
+# More bad rows than are listed: the count of the rest and how to see them.
+awk 'BEGIN { print "name,id,primary,backups"; for (i = 0; i < 60; i++) printf "y%d,y%d.example.com,nowhere,ams1\n", i, i }' >"$tmp/many-bad.csv"
+x 1 site import "$tmp/many-bad.csv" --dry-run
+err_has "site import: 60 bad rows, nothing imported"
+err_has "  line 51: "
+err_has "  (and 10 more: correct these and run the import again, with --dry-run, to see them)"
+
+
 # --- delete, all or nothing
 x 1 site delete d4 nope
 x 0 site show d4
@@ -476,6 +512,46 @@ inode=$(stat -c %i "$tmp/ikd.prom")
 x 0 metrics --output="$tmp/ikd.prom"
 [ "$(stat -c %i "$tmp/ikd.prom")" != "$inode" ] || fail "metrics -o rewrote the file in place"
 ls -A "$tmp" | grep -q '^\.ikd\.prom\.' && fail "metrics -o left a temporary file"
+
+# --- 10,002 sites: more than one control frame carries, streamed both ways
+awk -v k="$key" 'BEGIN { print "name,id,psk,primary,backups,traffic"
+	for (i = 0; i < 10002; i++) printf "big%05d,fqdn:big%d.example.com,%s-%d,fra1,ams1,IoT\n", i, i, k, i }' >"$tmp/big.csv"
+chmod 600 "$tmp/big.csv"
+x 0 site import "$tmp/big.csv" --dry-run
+out_has "10002 rows: 10002 added, 0 changed, 0 unchanged (dry run: nothing changed)"
+x 0 site import "$tmp/big.csv"
+out_has "10002 rows: 10002 added"
+x 0 site export --with-psk "$tmp/big-out.csv"
+[ "$(stat -c %a "$tmp/big-out.csv")" = 600 ] || fail "exported keys not 0600"
+[ "$(grep -c '^big' "$tmp/big-out.csv")" = 10002 ] || fail "export: not every site"
+x 0 site export
+[ "$(grep -c '^big' "$tmp/out")" = 10002 ] || fail "export to stdout: not every site"
+x 0 site import "$tmp/big-out.csv"
+out_has "10004 rows: 0 added, 0 changed, 10004 unchanged"
+# A second daemon with the same POPs takes the export and gives back the same bytes.
+"$fake" "$tmp/ikd2.sock" "$tmp/store2" &
+fake2_pid=$!
+for _ in $(seq 100); do
+	[ -S "$tmp/ikd2.sock" ] && break
+	sleep 0.05
+done
+sock1=$sock
+sock=$tmp/ikd2.sock
+x 0 pop add fra1 gateway 198.51.100.1
+x 0 pop add ams1 gateway 198.51.100.2
+x 0 pop add lon1 gateway 198.51.100.3
+x 0 site import "$tmp/big-out.csv"
+out_has "10004 rows: 10004 added"
+x 0 site export --with-psk "$tmp/big-back.csv"
+cmp -s "$tmp/big-out.csv" "$tmp/big-back.csv" || fail "the round trip changed the CSV"
+sock=$sock1
+kill "$fake2_pid"
+fake2_pid=
+# A failed export leaves the file it would have replaced.
+echo "old" >"$tmp/kept.csv"
+"$xfrmctl" -s "$tmp/ikd2.sock" site export "$tmp/kept.csv" >"$tmp/out" 2>"$tmp/err" && fail "export without a daemon"
+[ "$(cat "$tmp/kept.csv")" = old ] || fail "a failed export replaced the file"
+ls "$tmp" | grep -q 'kept.csv.tmp' && fail "a failed export left its temporary file"
 
 # --- the store holds the keys, no output did
 grep -qF "psk = hex:" "$tmp/store" || fail "the store has no keys"

@@ -138,12 +138,21 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* One client: frames in, a reply per frame, until it hangs up. */
+static struct ctl_shared shared;
+
+/*
+ * One client: frames in, a reply per frame (none for a chunked import's frames but the
+ * last; an export's frames one after the other), until it hangs up.
+ */
 static void serve(int fd, struct ctl_handler *h)
 {
 	struct ctl_framer f = { 0 };
+	struct ctl_stream st = { 0 };
 	uint8_t buf[65536];
 	ssize_t n;
+
+	h->stream = &st;
+	h->shared = &shared;
 
 	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
 		const uint8_t *body;
@@ -164,6 +173,12 @@ static void serve(int fd, struct ctl_handler *h)
 				rc = ctl_handle(h, &m, &w);
 			if (w.len)
 				rc = write_all(fd, w.buf, w.len);
+			while (rc >= 0 && ctl_stream_pending(&st)) {
+				ike_writer_clear(&w);
+				ike_writer_init(&w, CTL_MAX_MSG + 4);
+				ctl_stream_next(h, &w);
+				rc = w.len ? write_all(fd, w.buf, w.len) : 0;
+			}
 			ike_writer_clear(&w);
 			ctl_framer_pop(&f);
 			if (rc == -EPIPE)
@@ -171,6 +186,8 @@ static void serve(int fd, struct ctl_handler *h)
 		}
 	}
 out:
+	ctl_stream_clear(&shared, &st);
+	h->stream = NULL;
 	ctl_framer_clear(&f);
 }
 

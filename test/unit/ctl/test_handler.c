@@ -8,6 +8,7 @@
 
 #include "testutil.h"
 #include "ctl/handler.h"
+#include "site/csv.h"
 #include "site/store.h"
 
 #define PSK "S3cr3t-PSK-marker-0123456789"
@@ -732,6 +733,242 @@ START_TEST(test_handler_export)
 }
 END_TEST
 
+
+/* ---- chunked import and export (a stream on one connection) ---- */
+
+static struct ctl_stream stream_a, stream_b;
+static struct ctl_shared shared;
+
+/* A frame of a chunked import that is not the last: no reply at all. */
+static void rq_send_no_reply(void)
+{
+	struct ctl_msg m = { .attrs = req_attrs };
+	const char *why;
+
+	ck_assert_int_eq(ctl_end(&rq, rq_mark), 0);
+	ck_assert_int_eq(ctl_decode(rq.buf + 4, rq.len - 4, &m, &why), 0);
+	ike_writer_clear(&reply);
+	ike_writer_init(&reply, CTL_MAX_MSG + 4);
+	ck_assert_int_eq(ctl_handle(&h, &m, &reply), 0);
+	ck_assert_uint_eq(reply.len, 0);
+}
+
+/* text in chunks of at most CTL_CHUNK as one part; id 77 (rq_begin's). */
+static void import_part(const char *part, const char *file, const char *text, size_t len,
+			bool dry)
+{
+	for (size_t off = 0; off < len || off == 0; off += CTL_CHUNK) {
+		size_t n = len - off < CTL_CHUNK ? len - off : CTL_CHUNK;
+
+		rq_begin(CTL_SITE_IMPORT);
+		rq_str(CTL_A_FLAG, "chunked");
+		rq_kv("part", part);
+		if (off == 0 && file)
+			rq_kv(!strcmp(part, "sites") ? "file" : "secrets-file", file);
+		if (off == 0 && dry)
+			rq_str(CTL_A_FLAG, "dry-run");
+		ck_assert_int_eq(ctl_put(&rq, CTL_A_DATA, text + off, n), 0);
+		rq_send_no_reply();
+		if (len == 0)
+			break;
+	}
+}
+
+static int import_end(void)
+{
+	rq_begin(CTL_SITE_IMPORT);
+	rq_str(CTL_A_FLAG, "chunked");
+	rq_str(CTL_A_FLAG, "end");
+	return rq_send();
+}
+
+/* A chunked export, every frame's CSV appended to *out (malloc'd). */
+static int export_all(bool with_psk, char **out, size_t *out_len, size_t *frames)
+{
+	FILE *f = open_memstream(out, out_len);
+	int rc;
+
+	*frames = 0;
+	rq_begin(CTL_SITE_EXPORT);
+	rq_str(CTL_A_FLAG, "chunked");
+	if (with_psk)
+		rq_str(CTL_A_FLAG, "with-psk");
+	rc = rq_send();
+	while (rc == 0) {
+		const struct ctl_attr *data = NULL;
+		const char *why;
+
+		for (size_t i = 0; i < rep.n_attrs; i++)
+			if (rep.attrs[i].type == CTL_A_DATA)
+				data = &rep.attrs[i];
+		ck_assert_ptr_nonnull(data);
+		ck_assert_uint_le(data->len, CTL_CHUNK);
+		fwrite(data->p, 1, data->len, f);
+		(*frames)++;
+		if (!strcmp(rep_kv("more"), "no"))
+			break;
+		ck_assert(ctl_stream_pending(h.stream));
+		ike_writer_clear(&reply);
+		ike_writer_init(&reply, CTL_MAX_MSG + 4);
+		rc = ctl_stream_next(&h, &reply);
+		ck_assert_uint_gt(reply.len, 4);
+		ck_assert_int_eq(ctl_decode(reply.buf + 4, reply.len - 4, &rep, &why), 0);
+		ck_assert_uint_eq(rep.id, 77);
+		ck_assert_int_eq(-(int)rep.code, rc);
+	}
+	fclose(f);
+	ck_assert(!ctl_stream_pending(h.stream));
+	return rc;
+}
+
+/* 10,002 sites (more than one frame carries): chunked in and out, byte for byte the same. */
+START_TEST(test_handler_chunked_round_trip_past_one_frame)
+{
+	struct site_db gen = { 0 };
+	struct csv_report crep;
+	char *src, *text, *back;
+	size_t src_len = 0, cap = 10002 * 80 + 100, len, back_len, frames;
+
+	setup();
+	h.store_path = NULL;
+	h.stream = &stream_a;
+	h.shared = &shared;
+	/* The canonical text: a generated CSV imported and exported once. */
+	gen.pops = db.pops;
+	gen.n_pops = db.n_pops;
+	src = malloc(cap);
+	src_len += (size_t)snprintf(src, cap, "name,id,psk,primary,backups,traffic\n");
+	for (int i = 0; i < 10002; i++)
+		src_len += (size_t)snprintf(src + src_len, cap - src_len,
+					    "s%05d,s%d.example.com,key-of-site-%06d,fra1,\"ams1,lon1\",IoT\n",
+					    i, i, i);
+	ck_assert_int_eq(site_csv_import(&gen, src, src_len, NULL, 0, false, &crep), 0);
+	ck_assert_int_eq(site_csv_export(&gen, true, &text, &len), 0);
+	ck_assert_uint_gt(len, CTL_MAX_MSG);
+	gen.pops = NULL;
+	gen.n_pops = 0;
+	site_db_clear(&gen);
+
+	/* The one-frame export cannot carry it. */
+	import_part("sites", "big.csv", text, len, false);
+	ck_assert_msg(import_end() == 0, "%s", rep_error());
+	ck_assert_str_eq(rep_kv("added"), "10002");
+	ck_assert_str_eq(rep_kv("changed"), "0");
+	ck_assert_uint_eq(db.n_sites, 10005);
+	rq_begin(CTL_SITE_EXPORT);
+	ck_assert_int_eq(rq_send(), -EMSGSIZE);
+	/* Chunked, the whole of it; the three sites of setup() first. */
+	allow_psk_in_reply = true;
+	ck_assert_int_eq(export_all(true, &back, &back_len, &frames), 0);
+	allow_psk_in_reply = false;
+	ck_assert_uint_gt(frames, CTL_MAX_MSG / CTL_CHUNK);
+	ck_assert_str_eq(rep_kv("sites"), "10005");
+	ck_assert_ptr_nonnull(strstr(back, "\r\nc2,"));
+	ck_assert_ptr_nonnull(strstr(back, "\r\ns00000,"));
+	/* Delete the three: the export is then the text imported, byte for byte. */
+	rq_begin(CTL_SITE_DELETE);
+	rq_name("a0");
+	rq_name("b1");
+	rq_name("c2");
+	ck_assert_int_eq(rq_send(), 0);
+	free(back);
+	allow_psk_in_reply = true;
+	ck_assert_int_eq(export_all(true, &back, &back_len, &frames), 0);
+	allow_psk_in_reply = false;
+	ck_assert_uint_eq(back_len, len);
+	ck_assert(memcmp(back, text, len) == 0);
+	/* The same again: nothing changes. */
+	import_part("sites", NULL, back, back_len, false);
+	ck_assert_msg(import_end() == 0, "%s", rep_error());
+	ck_assert_str_eq(rep_kv("unchanged"), "10002");
+	free(back);
+	free(text);
+	free(src);
+	ctl_stream_clear(&shared, &stream_a);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_handler_chunked_import_errors_and_conflicts)
+{
+	static const char sites[] = "name,id,primary,backups\n"
+				    "n1,n1.example.com,fra1,ams1\n"
+				    "n2,n2.example.com,fra1,nowhere\n";
+	static const char secrets[] = "name,psk\nn1," PSK "\nn2,\nzz," PSK "\n";
+	struct state before;
+	char *out;
+	size_t out_len, frames;
+
+	setup();
+	h.stream = &stream_a;
+	h.shared = &shared;
+	before = state_take();
+	/* Every bad row of both files, the secrets file by its name. */
+	import_part("secrets", "keys.csv", secrets, sizeof(secrets) - 1, false);
+	import_part("sites", "sites.csv", sites, sizeof(sites) - 1, false);
+	ck_assert_int_eq(import_end(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site import: 2 bad rows, nothing imported\n"
+			 "keys.csv line 3: site 'n2' psk: missing\n"
+			 "keys.csv line 4: site 'zz': not in sites.csv");
+	state_same(&before);
+	/* Secrets after the sites: refused at the end, nothing imported. */
+	import_part("sites", NULL, sites, sizeof(sites) - 1, false);
+	import_part("secrets", NULL, secrets, sizeof(secrets) - 1, false);
+	ck_assert_int_eq(import_end(), -EINVAL);
+	ck_assert_str_eq(rep_error(), "site import: the secrets come before the sites");
+	/* Two imports at once: the second is told to wait. */
+	import_part("sites", NULL, sites, sizeof(sites) - 1, true);
+	h.stream = &stream_b;
+	import_part("sites", NULL, sites, sizeof(sites) - 1, true);
+	ck_assert_int_eq(import_end(), -EBUSY);
+	ck_assert_str_eq(rep_error(), "site import: another import is under way; try again when "
+			 "it is done");
+	/* A change while the first was sent: it is refused. */
+	ck_assert_int_eq(site_add("d3", "fra1", "ams1", PSK), 0);
+	h.stream = &stream_a;
+	ck_assert_int_eq(import_end(), -EAGAIN);
+	ck_assert_str_eq(rep_error(), "site import: the sites changed while the file was sent; "
+			 "nothing imported, run it again");
+	/* A change during an export fails it. */
+	rq_begin(CTL_SITE_EXPORT);
+	rq_str(CTL_A_FLAG, "chunked");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("more"), "no");	/* four sites: one frame */
+	ck_assert(!ctl_stream_pending(&stream_a));
+	for (int i = 0; i < 400; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "m%03d", i);
+		h.store_path = NULL;
+		ck_assert_int_eq(site_add(name, "fra1", "ams1", PSK), 0);
+	}
+	ck_assert_int_eq(export_all(false, &out, &out_len, &frames), 0);
+	ck_assert_uint_gt(frames, 1);
+	free(out);
+	rq_begin(CTL_SITE_EXPORT);
+	rq_str(CTL_A_FLAG, "chunked");
+	ck_assert_int_eq(rq_send(), 0);
+	ck_assert_str_eq(rep_kv("more"), "yes");
+	ck_assert_int_eq(site_add("late", "fra1", "ams1", PSK), 0);
+	ike_writer_clear(&reply);
+	ike_writer_init(&reply, CTL_MAX_MSG + 4);
+	ck_assert_int_eq(ctl_stream_next(&h, &reply), -EAGAIN);
+	ck_assert_ptr_nonnull(memmem(reply.buf, reply.len, "the sites changed during the export",
+				     35));
+	ck_assert(!ctl_stream_pending(&stream_a));
+	/* Without a stream (a one-frame client): no chunks. */
+	h.stream = NULL;
+	rq_begin(CTL_SITE_EXPORT);
+	rq_str(CTL_A_FLAG, "chunked");
+	ck_assert_int_eq(rq_send(), -EOPNOTSUPP);
+	ctl_stream_clear(&shared, &stream_a);
+	ctl_stream_clear(&shared, &stream_b);
+	ck_assert_ptr_null(shared.importing);
+	state_free(&before);
+	teardown();
+}
+END_TEST
+
 /* 250 sites s000..s249: status up for even names, primary fra1, odd ones back up to lon1. */
 static void many_sites(void)
 {
@@ -1452,6 +1689,8 @@ int main(void)
 	tcase_add_test(tc, test_handler_bulk_all_or_nothing);
 	tcase_add_test(tc, test_handler_import_dry_run_errors_secrets);
 	tcase_add_test(tc, test_handler_export);
+	tcase_add_test(tc, test_handler_chunked_round_trip_past_one_frame);
+	tcase_add_test(tc, test_handler_chunked_import_errors_and_conflicts);
 	tcase_add_test(tc, test_handler_list_filters_and_pages);
 	tcase_add_test(tc, test_handler_pops);
 	tcase_add_test(tc, test_handler_usage_errors_are_classed);

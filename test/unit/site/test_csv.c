@@ -215,6 +215,198 @@ START_TEST(test_csv_columns_secrets_and_export_round_trip)
 }
 END_TEST
 
+/* What Excel writes: a BOM, header names in any case, TRUE/FALSE. */
+START_TEST(test_csv_excel_bom_header_case_and_booleans)
+{
+	static const char text[] =
+		"\xef\xbb\xbfName,ID,Psk, Primary ,BACKUPS,Enabled,Vendor-Rules,PSK-Short\r\n"
+		"x1,x1.example.com,k1,fra1,ams1,FALSE,TRUE,TRUE\r\n"
+		"x2,x2.example.com,x2-key-0123456789,fra1,ams1,Yes,Off,false\r\n";
+	static const char bad[] = "name,id,psk,primary,backups,enabled\n"
+				  "x3,x3.example.com,x3-key-0123456789,fra1,ams1,ja\n";
+	struct site_db db = db_with_pops();
+	struct csv_report rep;
+
+	ck_assert_msg(site_csv_import(&db, text, sizeof(text) - 1, NULL, 0, false, &rep) == 0,
+		      "line %u: %s", rep.errors[0].line, rep.errors[0].msg);
+	ck_assert_uint_eq(db.n_sites, 2);
+	ck_assert(!site_db_find(&db, "x1")->enabled && site_db_find(&db, "x1")->vendor_rules);
+	ck_assert(site_db_find(&db, "x2")->enabled && !site_db_find(&db, "x2")->vendor_rules);
+	ck_assert(site_db_find(&db, "x1")->psk_short && !site_db_find(&db, "x2")->psk_short);
+	ck_assert_int_eq(site_csv_import(&db, bad, sizeof(bad) - 1, NULL, 0, false, &rep), -EINVAL);
+	ck_assert_uint_eq(rep.errors[0].line, 2);
+	ck_assert_str_eq(rep.errors[0].msg,
+			 "enabled 'ja': yes or no (true/false, on/off, 1/0; any case)");
+	site_db_clear(&db);
+}
+END_TEST
+
+/* A file from a locale whose list separator is ';' (or a tab): the message says so. */
+START_TEST(test_csv_wrong_separator_named)
+{
+	static const char semi[] = "name;id;psk;primary;backups\n"
+				   "x1;x1.example.com;k1;fra1;\"ams1,lon1\"\n";
+	static const char tab[] = "Name\tid\tpsk\n";
+	struct site_db db = db_with_pops();
+	struct csv_report rep;
+
+	ck_assert_int_eq(site_csv_import(&db, semi, sizeof(semi) - 1, NULL, 0, false, &rep),
+			 -EINVAL);
+	ck_assert_uint_eq(rep.n_errors, 1);
+	ck_assert_uint_eq(rep.errors[0].line, 1);
+	ck_assert_str_eq(rep.errors[0].msg, "the header is separated by ';', not ','; save the "
+			 "file as CSV with commas (Excel: CSV UTF-8 (Comma delimited))");
+	ck_assert_int_eq(site_csv_import(&db, tab, sizeof(tab) - 1, NULL, 0, false, &rep), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(rep.errors[0].msg, "separated by tabs, not ','"));
+	ck_assert_uint_eq(db.n_sites, 0);
+	site_db_clear(&db);
+}
+END_TEST
+
+/* Excel's default code page: the first line that is not UTF-8 is named, not line 1. */
+START_TEST(test_csv_not_utf8_names_the_first_bad_line)
+{
+	static const char text[] = "name,id,psk,primary,backups\n"
+				   "x1,x1.example.com,x1-key-0123456789,fra1,ams1\n"
+				   "x2,x2.example.com,\"two\nlines-0123456789\",fra1,ams1\n"
+				   "x3,caf\xe9.example.com,k3,fra1,ams1\n"
+				   "x4,caf\xe9.example.com,k4,fra1,ams1\n";
+	struct site_db db = db_with_pops();
+	struct csv_report rep;
+	struct collected c = { 0 };
+	unsigned line;
+	const char *why;
+
+	ck_assert_int_eq(csv_read(text, sizeof(text) - 1, collect, &c, &line, &why), -EBADMSG);
+	ck_assert_uint_eq(line, 5);
+	ck_assert_int_eq(site_csv_import(&db, text, sizeof(text) - 1, NULL, 0, false, &rep),
+			 -EINVAL);
+	ck_assert_uint_eq(rep.n_errors, 1);
+	ck_assert_uint_eq(rep.errors[0].line, 5);
+	ck_assert_ptr_nonnull(strstr(rep.errors[0].msg, "not UTF-8"));
+	ck_assert_ptr_nonnull(strstr(rep.errors[0].msg, "CSV UTF-8"));
+	ck_assert_uint_eq(db.n_sites, 0);
+	site_db_clear(&db);
+}
+END_TEST
+
+/* A value too long for the message: the value is shortened, the reason kept. */
+START_TEST(test_csv_long_value_keeps_its_reason)
+{
+	char label[64], fqdn[300], text[1024];
+	struct site_db db = db_with_pops();
+	struct csv_report rep;
+
+	memset(label, 'a', 63);
+	label[63] = '\0';
+	/* 254 characters: one past the 253 an FQDN may have. */
+	snprintf(fqdn, sizeof(fqdn), "%s.%s.%s.%.60s.x", label, label, label, label);
+	ck_assert_uint_eq(strlen(fqdn), 254);
+	snprintf(text, sizeof(text), "name,id,psk,primary,backups\nx1,%s,k,fra1,ams1\n", fqdn);
+	ck_assert_int_eq(site_csv_import(&db, text, strlen(text), NULL, 0, false, &rep), -EINVAL);
+	ck_assert_uint_eq(rep.errors[0].line, 2);
+	ck_assert_msg(strstr(rep.errors[0].msg, "...' (254 bytes): not a valid fqdn identity"), "%s",
+		      rep.errors[0].msg);
+	ck_assert_msg(strstr(rep.errors[0].msg, "(254 bytes)"), "%s", rep.errors[0].msg);
+	ck_assert_msg(!strncmp(rep.errors[0].msg, "id 'aaaa", 8), "%s", rep.errors[0].msg);
+	site_db_clear(&db);
+}
+END_TEST
+
+/* The secrets file: every bad row with the file's name; a name not in the CSV is an error. */
+START_TEST(test_csv_secrets_every_bad_row_named)
+{
+	static const char sites[] = "name,id,primary,backups\n"
+				    "s1,s1.example.com,fra1,ams1\n"
+				    "s2,s2.example.com,fra1,ams1\n";
+	static const char secrets[] = "Name,PSK\n"
+				      "s1,s1-key-0123456789\n"
+				      "s2,\n"			/* line 3: no key */
+				      "s9,s9-key-0123456789\n"	/* line 4: no such site in the CSV */
+				      "s1,s1-again-0123456789\n"	/* line 5: s1 twice */
+				      "s2,s2-key-0123456789,extra\n";	/* line 6: a field too many */
+	static const char both[] = "name,id,psk,primary,backups\n"
+				   "s1,s1.example.com,inline,fra1,ams1\n";
+	struct site_db db = db_with_pops();
+	struct site_csv_import *im;
+	struct csv_report rep;
+	int rc;
+
+	ck_assert_int_eq(site_csv_import_begin(&im, &db, "sites.csv", "keys.csv", &rep), 0);
+	ck_assert_int_eq(site_csv_import_feed(im, SITE_CSV_SECRETS, secrets, sizeof(secrets) - 1),
+			 0);
+	ck_assert_int_eq(site_csv_import_feed(im, SITE_CSV_SITES, sites, sizeof(sites) - 1), 0);
+	ck_assert_int_eq(site_csv_import_end(im), -EINVAL);
+	site_csv_import_free(im);
+	/* In the order of the lines; s2's row in the CSV lacks the key its refused row in the
+	 * secrets file would have given, and is not reported a second time for it. */
+	ck_assert_uint_eq(rep.n_errors, 4);
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_eq(rep.errors[i].file, SITE_CSV_SECRETS);
+	ck_assert_uint_eq(rep.errors[0].line, 3);
+	ck_assert_str_eq(rep.errors[0].msg, "site 's2' psk: missing");
+	ck_assert_uint_eq(rep.errors[1].line, 4);
+	ck_assert_str_eq(rep.errors[1].msg, "site 's9': not in sites.csv");
+	ck_assert_uint_eq(rep.errors[2].line, 5);
+	ck_assert_str_eq(rep.errors[2].msg, "site 's1' named twice (also on line 2)");
+	ck_assert_uint_eq(rep.errors[3].line, 6);
+	ck_assert_str_eq(rep.errors[3].msg, "3 fields, the header has 2");
+	ck_assert_uint_eq(db.n_sites, 0);
+
+	/* A key in the CSV and in the secrets file: which one was meant? */
+	rc = site_csv_import(&db, both, sizeof(both) - 1, "s1,psk\n", 7, false, &rep);
+	ck_assert_int_eq(rc, -EINVAL);	/* no header: its first row taken for one */
+	ck_assert_str_eq(rep.errors[0].msg, "column 's1': a secrets file has the columns name "
+			 "and psk");
+	ck_assert_int_eq(site_csv_import(&db, both, sizeof(both) - 1, "name,psk\ns1,k\n", 14, false,
+					 &rep), -EINVAL);
+	ck_assert_uint_eq(rep.errors[0].file, SITE_CSV_SITES);
+	ck_assert_str_eq(rep.errors[0].msg, "site 's1': a key in the psk column and in the "
+			 "secrets file (line 2)");
+	site_db_clear(&db);
+}
+END_TEST
+
+/* Streaming: any split of the input into chunks reads the same records and reports the same. */
+START_TEST(test_csv_import_in_chunks_of_any_size)
+{
+	static const char text[] =
+		"\xef\xbb\xbfname,id,psk,primary,backups,traffic\r\n"
+		"\"b1\",b1.example.com,\"k,\"\"1\"\"\n2-0123456789\",fra1,\"ams1,lon1\",User\r\n"
+		"\r\n"
+		"b2,203.0.113.2,b2-key-0123456789,ams1,fra1,\"Guest Wifi\"\r\n"
+		"b3,b3.example.com,b3-key-0123456789,ams1,fra1,Bulk\r\n"
+		"b4,b4.example.com,b4-key-0123456789,ams1,fra1,IoT";
+	struct site_db whole = db_with_pops();
+	struct csv_report rep_whole, rep;
+
+	ck_assert_int_eq(site_csv_import(&whole, text, sizeof(text) - 1, NULL, 0, false,
+					 &rep_whole), -EINVAL);
+	ck_assert_uint_eq(rep_whole.n_errors, 1);
+	ck_assert_uint_eq(rep_whole.errors[0].line, 6);
+	ck_assert_uint_eq(rep_whole.n_rows, 4);
+	for (size_t chunk = 1; chunk <= sizeof(text); chunk++) {
+		struct site_db db = db_with_pops();
+		struct site_csv_import *im;
+
+		ck_assert_int_eq(site_csv_import_begin(&im, &db, NULL, NULL, &rep), 0);
+		for (size_t off = 0; off < sizeof(text) - 1; off += chunk) {
+			size_t n = sizeof(text) - 1 - off < chunk ? sizeof(text) - 1 - off : chunk;
+
+			ck_assert_int_eq(site_csv_import_feed(im, SITE_CSV_SITES, text + off, n), 0);
+		}
+		ck_assert_int_eq(site_csv_import_end(im), -EINVAL);
+		site_csv_import_free(im);
+		ck_assert_uint_eq(rep.n_rows, 4);
+		ck_assert_uint_eq(rep.n_errors, 1);
+		ck_assert_uint_eq(rep.errors[0].line, 6);
+		ck_assert_str_eq(rep.errors[0].msg, rep_whole.errors[0].msg);
+		site_db_clear(&db);
+	}
+	site_db_clear(&whole);
+}
+END_TEST
+
 START_TEST(test_csv_ten_thousand_rows)
 {
 	struct site_db db = db_with_pops();
@@ -337,6 +529,12 @@ int main(void)
 	tcase_add_test(tc, test_csv_ten_thousand_rows);
 	tcase_add_test(tc, test_csv_import_refuses_a_shared_identity);
 	tcase_add_test(tc, test_csv_short_psk_needs_the_psk_short_column);
+	tcase_add_test(tc, test_csv_excel_bom_header_case_and_booleans);
+	tcase_add_test(tc, test_csv_wrong_separator_named);
+	tcase_add_test(tc, test_csv_not_utf8_names_the_first_bad_line);
+	tcase_add_test(tc, test_csv_long_value_keeps_its_reason);
+	tcase_add_test(tc, test_csv_secrets_every_bad_row_named);
+	tcase_add_test(tc, test_csv_import_in_chunks_of_any_size);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }

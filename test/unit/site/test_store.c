@@ -235,6 +235,36 @@ START_TEST(test_store_write_is_atomic_under_kill_9)
 }
 END_TEST
 
+/* The store's directory, as ikd checks it at start-up and with -t. */
+START_TEST(test_store_dir_checked_missing_or_open_to_others)
+{
+	char sub[160], file[512], e[512];
+
+	make_dir();
+	ck_assert_msg(site_store_check_dir(path, e, sizeof(e)) == 0, "%s", e);
+	snprintf(sub, sizeof(sub), "%s/missing/sites.conf", dir);
+	ck_assert_int_eq(site_store_check_dir(sub, e, sizeof(e)), -ENOENT);
+	snprintf(file, sizeof(file), "store directory %s/missing: no such directory (ikd "
+		 "saves every change there); create it: install -d -m 700 %s/missing", dir, dir);
+	ck_assert_str_eq(e, file);
+	snprintf(file, sizeof(file), "%s/plain", dir);
+	fclose(fopen(file, "w"));
+	snprintf(sub, sizeof(sub), "%s/plain/sites.conf", dir);
+	ck_assert_int_eq(site_store_check_dir(sub, e, sizeof(e)), -ENOTDIR);
+	ck_assert_ptr_nonnull(strstr(e, "/plain: not a directory"));
+	ck_assert_int_eq(chmod(dir, 0750), 0);
+	ck_assert_int_eq(site_store_check_dir(path, e, sizeof(e)), -EACCES);
+	snprintf(file, sizeof(file), "store directory %s: mode 0750 lets its group in (the store "
+		 "holds the sites' keys); chmod 700 %s", dir, dir);
+	ck_assert_str_eq(e, file);
+	ck_assert_int_eq(chmod(dir, 0701), 0);
+	ck_assert_int_eq(site_store_check_dir(path, e, sizeof(e)), -EACCES);
+	ck_assert_ptr_nonnull(strstr(e, "mode 0701 lets others in"));
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	remove_dir();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("site_store");
@@ -245,6 +275,7 @@ int main(void)
 	tcase_add_test(tc, test_store_refuses_bad_files_with_line_and_reason);
 	tcase_add_test(tc, test_store_write_is_atomic_under_kill_9);
 	tcase_add_test(tc, test_store_from_an_earlier_ikd_loads_as_it_was);
+	tcase_add_test(tc, test_store_dir_checked_missing_or_open_to_others);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
