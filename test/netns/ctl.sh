@@ -562,7 +562,8 @@ x b -j sa list
 # Only Child SAs the kernel holds are listed: none on a host without ESP, where every one is
 # refused (by the gateways, before they answer).
 min_children=0
-esp_here && min_children=4
+modprobe -q esp4 2>/dev/null
+[ -d /sys/module/esp4 ] && min_children=4
 [ "$(j --argjson m "$min_children" '([.sas[] | select(.type == "ike") | .spi | test("^[0-9a-f]{16}_[0-9a-f]{16}$")] | all) and
 	([.sas[] | select(.type == "ike") | (.children // [])[] | select(.type == "child")] | length >= $m) and
 	(if $m == 0 then ([.sas[] | select(.type == "child")] | length) == 0 else true end)')" = true ]
