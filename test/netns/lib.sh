@@ -1,6 +1,7 @@
 # Shared by the test/netns scripts (sourced). Before sourcing, set:
 #   me=NAME (for PASS/FAIL lines), prefix=ikdX (namespace names), work=DIR (mktemp -d)
-# Gives: two_pops, pass, fail, wait_for, wait_count, ns_bridge, esp_here, charon_conf, charon_start,
+# Gives: two_pops, pass, fail, wait_for, wait_count, ns_bridge, esp_here, kernel_lacks, charon_conf,
+# charon_start,
 # swan, and an EXIT trap that stops what the script started ($work/*.pid) and deletes its
 # namespaces ($prefix-*) and, unless KEEP is set, $work.
 fails=0
@@ -65,6 +66,12 @@ ns_bridge() {
 esp_here() {
 	modprobe -q "${1:-esp4}" 2>/dev/null || true
 	[ -d "/sys/module/${1:-esp4}" ]
+}
+
+# kernel_lacks OPTION: /proc/config.gz says OPTION is neither built in nor a module (false when
+# the configuration cannot be read).
+kernel_lacks() {
+	[ -r /proc/config.gz ] && ! zcat /proc/config.gz | grep -qE "^$1=(y|m)\$"
 }
 
 # charon_start NAMESPACE SWANCTL_CONF: strongSwan's charon with a private strongswan.conf
