@@ -172,6 +172,7 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 	struct xfrm_sa out = { .proto = IPPROTO_ESP, .mode = XFRM_MODE_TUNNEL, .reqid = t->reqid,
 			       .replay_window = 64, .esn = c->esn, .if_id = s->if_id };
 	struct xfrm_sa in;
+	const struct xfrm_sa *refused = &in;
 	struct xfrm_err e = { 0 };
 	/*
 	 * §2.17: the keys of the initiator of the exchange that made the Child SA protect what it
@@ -224,20 +225,18 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 	/* Inbound first: the peer may send as soon as it has its half. */
 	rc = which & KERNEL_SA_IN ? xfrm_sa_add(&d->xs, &in, false, &e) : 0;
 	if (rc == 0 && (which & KERNEL_SA_OUT)) {
+		refused = &out;
 		rc = xfrm_sa_add(&d->xs, &out, false, &e);
 		if (rc < 0 && (which & KERNEL_SA_IN))
 			xfrm_sa_delete(&d->xs, &in.dst, in.spi, IPPROTO_ESP, 0, 0, NULL);
 	}
 	if (rc < 0) {
-		const char *hint = "";
+		/* What this SA's family and suite need, not what the start-up probe's lacked. */
+		const char *hint = xfrm_sa_missing_option(refused, rc, &e);
 
-		if (!d->esp_ok && d->esp_missing)
-			hint = d->esp_missing;
-		snprintf(err, err_len, "kernel refused the Child SA: %s%s%s%s%s", strerror(-rc),
+		snprintf(err, err_len, "kernel refused the Child SA: %s%s%s%s%s%s", strerror(-rc),
 			 e.msg[0] ? " (" : "", e.msg, e.msg[0] ? ")" : "",
-			 *hint ? "; this kernel lacks " : "");
-		if (*hint)
-			snprintf(err + strlen(err), err_len - strlen(err), "%s", hint);
+			 hint ? "; this kernel lacks " : "", hint ? hint : "");
 	}
 	return rc;
 }

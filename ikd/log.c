@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -17,11 +19,43 @@ static const char *const level_names[] = {
 	[LOG_DEBUG] = "debug",
 };
 
+/*
+ * systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the stream it connects stderr to; a child
+ * that inherited it with stderr redirected elsewhere (`ikd 2>file` from a unit's script) has
+ * another stream (systemd.exec(5), $JOURNAL_STREAM).
+ */
+static bool stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	if (!v || sscanf(v, "%llu:%llu%n", &dev, &ino, &end) != 2 || v[end] != '\0')
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_setup(int max_priority)
 {
 	log_max = max_priority;
-	/* systemd sets JOURNAL_STREAM when stderr is connected to the journal. */
-	log_to_journal = getenv("JOURNAL_STREAM") != NULL;
+	log_to_journal = stderr_is_journal();
+}
+
+int log_format_time(char *buf, size_t len, const struct timespec *ts)
+{
+	struct tm tm;
+	time_t s = ts->tv_sec;
+	int n;
+
+	if (!gmtime_r(&s, &tm))
+		return -EINVAL;
+	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts->tv_nsec / 1000000);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
 int log_parse_level(const char *name)
@@ -48,10 +82,19 @@ void log_msg(int priority, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (log_to_journal)
+	if (log_to_journal) {
+		/* The journal stamps the entry itself. */
 		fprintf(stderr, "<%d>%s\n", priority, line);
-	else
-		fprintf(stderr, "%s: %s\n", level_names[priority & 7], line);
+	} else {
+		/* Wall-clock UTC, so the line can be set next to a peer's log. */
+		struct timespec ts;
+		char when[LOG_TIME_LEN];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (log_format_time(when, sizeof(when), &ts) < 0)
+			snprintf(when, sizeof(when), "-");
+		fprintf(stderr, "%s %s: %s\n", when, level_names[priority & 7], line);
+	}
 	errno = saved;
 }
 

@@ -1,7 +1,8 @@
 /*
  * ikd's log: one line per event on stderr, with a syslog priority prefix ("<3>") that the
- * journal turns into the entry's priority when stderr is a journal stream, and a plain
- * "level: " prefix on a terminal. Lines start with the object they are about
+ * journal turns into the entry's priority when stderr is a journal stream, and otherwise
+ * (a terminal, a file) an RFC 3339 UTC time with milliseconds and the level:
+ * "2026-12-06T10:45:12.345Z notice: ...". Lines start with the object they are about
  * ("site 'branch-12' pop 'fra1': ...") — the caller writes that part.
  */
 #ifndef IKD_LOG_H
@@ -9,11 +10,17 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <syslog.h>
+#include <time.h>
 
 void log_setup(int max_priority);
 int log_parse_level(const char *name);	/* "error".."debug" -> LOG_*, or -EINVAL */
 bool log_enabled(int priority);
+
+/* "2026-12-06T10:45:12.345Z" (RFC 3339, UTC, milliseconds); -ENOSPC if len is too short. */
+#define LOG_TIME_LEN sizeof("2026-12-06T10:45:12.345Z")
+int log_format_time(char *buf, size_t len, const struct timespec *ts);
 void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)

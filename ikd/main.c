@@ -284,6 +284,19 @@ static void probe_kernel(struct ikd *d)
 	const char *missing = NULL;
 
 	d->esp_ok = xfrm_probe_esp(&d->xs, NULL, NULL, &aead, &missing, &e) == 0;
+	if (!d->esp_ok && missing && strcmp(missing, "CONFIG_INET_ESP") != 0) {
+		/*
+		 * The kernel looks the algorithm up before ESP itself: a kernel with neither
+		 * would be reported as lacking GCM alone. CBC and HMAC-SHA256 tell ESP apart.
+		 */
+		struct xfrm_alg cbc = { "cbc(aes)", aead.key, 16, 0 };
+		struct xfrm_alg sha = { "hmac(sha256)", aead.key, 16, 128 };
+		const char *esp = NULL;
+
+		if (xfrm_probe_esp(&d->xs, &cbc, &sha, NULL, &esp, &e) < 0 && esp &&
+		    strcmp(esp, "CONFIG_INET_ESP") == 0)
+			missing = esp;
+	}
 	d->esp_missing = missing;
 	if (!d->esp_ok)
 		log_warn("this kernel cannot run ESP%s%s: IKE will negotiate but Child SAs cannot be "

@@ -323,9 +323,14 @@ int xfrm_sa_dump(struct xfrm_sock *s, uint32_t mark, uint32_t mark_mask, uint32_
 			 err);
 }
 
-/* Which kernel option an algorithm needs (Debian builds them as modules). */
+/*
+ * Which kernel option an algorithm needs (Debian builds them as modules): the template or
+ * the hash the crypto API could not instantiate. AES itself is always there on x86.
+ */
 static const char *option_for(const char *alg)
 {
+	if (strstr(alg, "chacha20") || strstr(alg, "poly1305"))
+		return "CONFIG_CRYPTO_CHACHA20POLY1305";
 	if (strstr(alg, "gcm"))
 		return "CONFIG_CRYPTO_GCM";
 	if (strstr(alg, "cbc"))
@@ -339,6 +344,39 @@ static const char *option_for(const char *alg)
 	if (strstr(alg, "cipher_null"))
 		return "CONFIG_CRYPTO_NULL";
 	return "the kernel crypto module for this algorithm";
+}
+
+static bool alg_set(const struct xfrm_alg *a)
+{
+	return a->name && *a->name;
+}
+
+const char *xfrm_sa_missing_option(const struct xfrm_sa *sa, int rc, const struct xfrm_err *err)
+{
+	const char *msg = err ? err->msg : "";
+
+	switch (rc) {
+	case -EPROTONOSUPPORT:
+		/*
+		 * "Requested type not found": no ESP registered for the SA's family. ESP in UDP
+		 * (RFC 3948) is part of esp4/esp6, so an encapsulated SA needs the same option.
+		 */
+		return sa->dst.family == AF_INET6 ? "CONFIG_INET6_ESP" : "CONFIG_INET_ESP";
+	case -ENOSYS:
+	case -ENOENT:
+		/* "Requested {AEAD,encryption,auth} algorithm not found": that algorithm's. */
+		if (strstr(msg, "AEAD") && alg_set(&sa->aead))
+			return option_for(sa->aead.name);
+		if (strstr(msg, "auth") && alg_set(&sa->integ))
+			return option_for(sa->integ.name);
+		if (strstr(msg, "encryption") && alg_set(&sa->encr))
+			return option_for(sa->encr.name);
+		if (alg_set(&sa->aead))
+			return option_for(sa->aead.name);
+		return alg_set(&sa->encr) ? option_for(sa->encr.name) : NULL;
+	default:
+		return NULL;
+	}
 }
 
 int xfrm_probe_esp(struct xfrm_sock *s, const struct xfrm_alg *encr, const struct xfrm_alg *integ,
@@ -363,12 +401,6 @@ int xfrm_probe_esp(struct xfrm_sock *s, const struct xfrm_alg *encr, const struc
 	rc = xfrm_sa_add(s, &sa, false, err);
 	if (rc == 0)
 		return xfrm_sa_delete(s, &sa.dst, sa.spi, IPPROTO_ESP, sa.mark, sa.mark_mask, NULL);
-	/* EPROTONOSUPPORT: no ESP type registered; ENOSYS/ENOENT: an algorithm is missing. */
-	if (rc == -EPROTONOSUPPORT)
-		*ret_option = "CONFIG_INET_ESP";
-	else if (rc == -ENOSYS || rc == -ENOENT)
-		*ret_option = option_for(err && strstr(err->msg, "AEAD") && aead ? aead->name :
-					 err && strstr(err->msg, "auth") && integ ? integ->name :
-					 aead ? aead->name : encr->name);
+	*ret_option = xfrm_sa_missing_option(&sa, rc, err);
 	return rc;
 }

@@ -185,6 +185,14 @@ int xfrm_probe_esp(struct xfrm_sock *s, const struct xfrm_alg *encr, const struc
 		   const struct xfrm_alg *aead, const char **ret_option, struct xfrm_err *err);
 
 /*
+ * The kernel option the refused SA sa needs, from xfrm_sa_add()'s rc and err: for that SA's
+ * family and suite ("CONFIG_INET6_ESP" for an IPv6 SA without ESP, "CONFIG_CRYPTO_
+ * CHACHA20POLY1305" for a ChaCha20-Poly1305 SA the crypto API lacks), or NULL when the
+ * refusal is not a missing feature. A static string.
+ */
+const char *xfrm_sa_missing_option(const struct xfrm_sa *sa, int rc, const struct xfrm_err *err);
+
+/*
  * xfrm interfaces: a netdevice whose traffic goes through the SAs and policies with its if_id
  * (route-based steering). dev_ifindex is the underlying device (0: none). Created up.
  */

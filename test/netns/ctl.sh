@@ -647,7 +647,7 @@ b_same() {	# b_same WHAT: siteB's IKE SAs untouched, at the branch and at pop1
 	else
 		fail "$1: siteB's IKE SAs changed"
 		printf '    before: %s\n    after:  %s\n' "$b0" "$b1"
-		grep "site 'siteB'" "$work/b.log" | grep -v '^debug' | tail -n 4 | sed 's/^/    /'
+		grep "site 'siteB'" "$work/b.log" | grep -Ev '^([^ ]+ )?debug:' | tail -n 4 | sed 's/^/    /'
 		b0=$b1
 		g1b0=$g
 	fi
@@ -830,7 +830,7 @@ if [ "$fails" != 0 ]; then
 	for f in b g1 g2; do
 		kill -0 "$(cat "$work/$f.pid")" 2>/dev/null || echo "ctl.sh: ikd in $ns-$f is not running"
 		echo "== $f.log"
-		grep -v '^debug' "$work/$f.log" | tail -20
+		grep -Ev '^([^ ]+ )?debug:' "$work/$f.log" | tail -20
 	done
 	exit 1
 fi

@@ -1,9 +1,9 @@
 # Shared by the test/netns scripts (sourced). Before sourcing, set:
 #   me=NAME (for PASS/FAIL lines), prefix=ikdX (namespace names), work=DIR (mktemp -d)
 # Gives: two_pops, pass, fail, wait_for, wait_count, wait_until, ns_bridge, lans, esp_here,
-# charon_conf, charon_start, swan, xfrm_clean, xfrm_same_keys, and an EXIT trap that stops
-# what the script started ($work/*.pid) and deletes its namespaces ($prefix-*) and, unless
-# KEEP is set, $work.
+# kernel_lacks, charon_conf, charon_start, swan, xfrm_clean, xfrm_same_keys, and an EXIT trap
+# that stops what the script started ($work/*.pid) and deletes its namespaces ($prefix-*)
+# and, unless KEEP is set, $work.
 fails=0
 
 # The store's two POPs of most scenarios: pop1 at 192.0.2.2 and pop2 at 192.0.2.3, each
@@ -89,6 +89,12 @@ wait_until() {
 esp_here() {
 	modprobe -q "${1:-esp4}" 2>/dev/null || true
 	[ -d "/sys/module/${1:-esp4}" ]
+}
+
+# kernel_lacks OPTION: /proc/config.gz says OPTION is neither built in nor a module (false when
+# the configuration cannot be read).
+kernel_lacks() {
+	[ -r /proc/config.gz ] && ! zcat /proc/config.gz | grep -qE "^$1=(y|m)\$"
 }
 
 # charon_start NAMESPACE SWANCTL_CONF [stock]: strongSwan's charon with a private

@@ -274,7 +274,7 @@ if hits=$(grep -lF -f "$sec/psk.pats" "${files[@]}"); then
 else
 	pass "no PSK, as text or hex, whole or in pieces, in any log or xfrmctl output"
 fi
-echo "$me: (debug lines in the logs: $(cat "$work"/*.log | grep -c '^debug:'); ikd logs little more at debug level)"
+echo "$me: (debug lines in the logs: $(cat "$work"/*.log | grep -Ec '^([^ ]+ )?debug:'); ikd logs little more at debug level)"
 samples=$(cat "$sec/proc.samples" 2>/dev/null || echo 0)
 if [ -s "$sec/proc.hits" ]; then
 	fail "a PSK on a command line or in an environment: $(sort -u "$sec/proc.hits" | head -3)"

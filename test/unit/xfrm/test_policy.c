@@ -260,6 +260,143 @@ START_TEST(test_xfrm_probe_names_the_missing_kernel_option)
 }
 END_TEST
 
+/* The SA of a suite, as ikd installs it: tunnel mode between two addresses of family af. */
+static struct xfrm_sa suite_sa(const char *suite, int af)
+{
+	static const uint8_t key[68];
+	struct xfrm_sa sa = { .proto = IPPROTO_ESP, .mode = XFRM_MODE_TUNNEL, .replay_window = 64,
+			      .spi = 0xc0de0000u | (unsigned)af };
+
+	ck_assert_int_eq(xfrm_addr_parse(af == AF_INET6 ? "2001:db8::1" : "192.0.2.1", &sa.src), 0);
+	ck_assert_int_eq(xfrm_addr_parse(af == AF_INET6 ? "2001:db8::2" : "192.0.2.2", &sa.dst), 0);
+	if (strcmp(suite, "aes256gcm16") == 0) {
+		sa.aead = (struct xfrm_alg){ "rfc4106(gcm(aes))", key, 36, 128 };
+	} else if (strcmp(suite, "chacha20poly1305") == 0) {
+		sa.aead = (struct xfrm_alg){ "rfc7539esp(chacha20,poly1305)", key, 36, 128 };
+	} else if (strcmp(suite, "aes128-sha256") == 0) {
+		sa.encr = (struct xfrm_alg){ "cbc(aes)", key, 16, 0 };
+		sa.integ = (struct xfrm_alg){ "hmac(sha256)", key, 32, 128 };
+	} else if (strcmp(suite, "aes256-sha512") == 0) {
+		sa.encr = (struct xfrm_alg){ "cbc(aes)", key, 32, 0 };
+		sa.integ = (struct xfrm_alg){ "hmac(sha512)", key, 64, 256 };
+	} else if (strcmp(suite, "aes128-sha384-natt") == 0) {
+		sa.encr = (struct xfrm_alg){ "cbc(aes)", key, 16, 0 };
+		sa.integ = (struct xfrm_alg){ "hmac(sha384)", key, 48, 192 };
+		sa.encap_sport = sa.encap_dport = 4500;
+	} else {
+		ck_abort_msg("no suite %s", suite);
+	}
+	return sa;
+}
+
+static const char *missing_for(const char *suite, int af, int rc, const char *msg)
+{
+	struct xfrm_sa sa = suite_sa(suite, af);
+	struct xfrm_err err = { .code = rc };
+
+	snprintf(err.msg, sizeof(err.msg), "%s", msg);
+	return xfrm_sa_missing_option(&sa, rc, &err);
+}
+
+/*
+ * The option a refused SA needs, from the kernel's answer (as Linux 6.x words it) and the
+ * SA's own suite and family: not one option found at start-up for another suite.
+ */
+START_TEST(test_xfrm_sa_missing_option_names_what_that_suite_needs)
+{
+	static const char type[] = "Requested type not found";
+	static const char aead[] = "Requested AEAD algorithm not found";
+
+	/* No ESP for the family: the first thing the kernel looks up after the algorithms. */
+	ck_assert_str_eq(missing_for("aes128-sha256", AF_INET, -EPROTONOSUPPORT, type),
+			 "CONFIG_INET_ESP");
+	ck_assert_str_eq(missing_for("aes128-sha256", AF_INET6, -EPROTONOSUPPORT, type),
+			 "CONFIG_INET6_ESP");
+	/* UDP encapsulation (RFC 3948) is part of esp4/esp6: the same options. */
+	ck_assert_str_eq(missing_for("aes128-sha384-natt", AF_INET, -EPROTONOSUPPORT, type),
+			 "CONFIG_INET_ESP");
+	ck_assert_str_eq(missing_for("aes128-sha384-natt", AF_INET6, -EPROTONOSUPPORT, type),
+			 "CONFIG_INET6_ESP");
+	ck_assert_str_eq(missing_for("aes256gcm16", AF_INET6, -EPROTONOSUPPORT, type),
+			 "CONFIG_INET6_ESP");
+	/* An algorithm the crypto API does not have (-ENOSYS from the lookup). */
+	ck_assert_str_eq(missing_for("aes256gcm16", AF_INET, -ENOSYS, aead), "CONFIG_CRYPTO_GCM");
+	ck_assert_str_eq(missing_for("chacha20poly1305", AF_INET, -ENOSYS, aead),
+			 "CONFIG_CRYPTO_CHACHA20POLY1305");
+	ck_assert_str_eq(missing_for("aes128-sha256", AF_INET, -ENOSYS,
+				     "Requested encryption algorithm not found"),
+			 "CONFIG_CRYPTO_CBC");
+	ck_assert_str_eq(missing_for("aes128-sha256", AF_INET, -ENOSYS,
+				     "Requested auth algorithm not found"),
+			 "CONFIG_CRYPTO_SHA256");
+	ck_assert_str_eq(missing_for("aes256-sha512", AF_INET6, -ENOSYS,
+				     "Requested auth algorithm not found"),
+			 "CONFIG_CRYPTO_SHA512");
+	ck_assert_str_eq(missing_for("aes128-sha384-natt", AF_INET, -ENOSYS,
+				     "Requested auth algorithm not found"),
+			 "CONFIG_CRYPTO_SHA512");
+	/* Without the kernel's words: the suite's cipher. */
+	ck_assert_str_eq(missing_for("chacha20poly1305", AF_INET, -ENOSYS, ""),
+			 "CONFIG_CRYPTO_CHACHA20POLY1305");
+	/* Refusals that are not a missing feature name none. */
+	ck_assert_ptr_null(missing_for("aes256gcm16", AF_INET, -EEXIST, ""));
+	ck_assert_ptr_null(missing_for("aes256gcm16", AF_INET, -EINVAL, "Invalid key length"));
+	ck_assert_ptr_null(missing_for("aes256gcm16", AF_INET, -ENOMEM, ""));
+}
+END_TEST
+
+/*
+ * The same against this kernel: each suite refused names an option /proc/config.gz says is
+ * missing (the host has no ESP and no GCM, the VM kernel has both and refuses none).
+ */
+START_TEST(test_xfrm_sa_missing_option_matches_this_kernel)
+{
+	static const char *const suites[] = { "aes256gcm16", "chacha20poly1305", "aes128-sha256",
+					      "aes256-sha512", "aes128-sha384-natt" };
+	static const int afs[] = { AF_INET, AF_INET6 };
+
+	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+		for (size_t j = 0; j < 2; j++) {
+			struct xfrm_sa sa = suite_sa(suites[i], afs[j]);
+			struct xfrm_err err = { 0 };
+			const char *option;
+			int rc = xfrm_sa_add(&xs, &sa, false, &err);
+
+			if (rc == 0) {
+				printf("xfrm: %s over IPv%c: installed\n", suites[i],
+				       afs[j] == AF_INET ? '4' : '6');
+				ck_assert_int_eq(xfrm_sa_delete(&xs, &sa.dst, sa.spi, IPPROTO_ESP,
+								0, 0, &err), 0);
+				continue;
+			}
+			option = xfrm_sa_missing_option(&sa, rc, &err);
+			printf("xfrm: %s over IPv%c: %s (%s): %s\n", suites[i],
+			       afs[j] == AF_INET ? '4' : '6', strerror(-rc), err.msg,
+			       option ? option : "no option named");
+			ck_assert_ptr_nonnull(option);
+			if (kernel_config_readable())
+				ck_assert_msg(!kernel_has(option), "%s named, but this kernel has it",
+					      option);
+		}
+	}
+	if (kernel_config_readable() && !kernel_has("CONFIG_CRYPTO_GCM")) {
+		struct xfrm_sa sa = suite_sa("aes256gcm16", AF_INET);
+		struct xfrm_err err = { 0 };
+		int rc = xfrm_sa_add(&xs, &sa, false, &err);
+
+		ck_assert_str_eq(xfrm_sa_missing_option(&sa, rc, &err), "CONFIG_CRYPTO_GCM");
+	}
+	if (kernel_config_readable() && !kernel_has("CONFIG_INET6_ESP")) {
+		struct xfrm_sa sa = suite_sa("aes128-sha256", AF_INET6);
+		struct xfrm_err err = { 0 };
+		int rc = xfrm_sa_add(&xs, &sa, false, &err);
+
+		if (kernel_has("CONFIG_CRYPTO_CBC") && kernel_has("CONFIG_CRYPTO_SHA256"))
+			ck_assert_str_eq(xfrm_sa_missing_option(&sa, rc, &err), "CONFIG_INET6_ESP");
+	}
+}
+END_TEST
+
 struct sa_seen {
 	int n;
 	struct xfrm_sa_entry e;
@@ -394,11 +531,14 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("xfrm_policy");
+	TCase *tm = tcase_create("mapping");
 	TCase *tc = tcase_create("netns");
 
+	tcase_add_test(tm, test_xfrm_sa_missing_option_names_what_that_suite_needs);
+	suite_add_tcase(s, tm);
 	if (geteuid() != 0) {
 		printf("xfrm: not root: the kernel tests need a private network namespace; skipped\n");
-		return 77;
+		return test_run_suite(s);
 	}
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -408,6 +548,7 @@ int main(void)
 	tcase_add_test(tc, test_xfrm_spi_alloc_in_range);
 	tcase_add_test(tc, test_xfrm_sa_dump_filters_by_mark_and_reqid);
 	tcase_add_test(tc, test_xfrm_probe_names_the_missing_kernel_option);
+	tcase_add_test(tc, test_xfrm_sa_missing_option_matches_this_kernel);
 	tcase_add_test(tc, test_xfrm_sa_every_attribute_add_get_update_delete);
 	tcase_add_test(tc, test_xfrm_interface_create_delete_or_name_the_option);
 	suite_add_tcase(s, tc);
