@@ -167,7 +167,7 @@ for c in "${cases[@]}"; do
 			[ "$3" = gw ] || continue
 			want=CONFIG_INET_ESP
 			case $esp in *gcm*) kernel_lacks CONFIG_CRYPTO_GCM && want=CONFIG_CRYPTO_GCM ;; esac
-			if grep -q "site '$name' .*kernel refused the Child SA: .*; this kernel lacks $want\$" "$log"; then
+			if grep -q "site '$name' .*kernel refused the Child SA: .*; this kernel lacks $want\([:;]\|\$\)" "$log"; then
 				pass "$dir: $esp: the install error names $want"
 			else
 				fail "$dir: $esp: the install error does not name $want:" \
