@@ -456,7 +456,7 @@ void tun_on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 	uint8_t idbuf[SITE_ID_MAX];
 	struct ike_child c;
 	uint16_t notify = 0;
-	char why[200];
+	char why[256];
 	int rc;
 
 	if (p && p->ike_id[0] && tun_id_infer(p->ike_id, idbuf, sizeof(idbuf), &idr) == 0)
@@ -476,7 +476,15 @@ void tun_on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 	}
 	t->last_heard_ms = timer_now_ms();
 	if (rc == IKE_AUTH_FAILED) {
-		snprintf(why, sizeof(why), "IKE_AUTH failed: %s", ike_notify_name(notify));
+		/*
+		 * An error with no IDr and AUTH (strongSwan's bare NO_PROPOSAL_CHOSEN) may be the
+		 * POP's kernel refusing the Child SA as much as our proposals: say both.
+		 */
+		snprintf(why, sizeof(why), "IKE_AUTH failed: %s%s%.100s%s", ike_notify_name(notify),
+			 notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
+			 notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->esp_proposals : "",
+			 notify == IKE_N_NO_PROPOSAL_CHOSEN ?
+			 " (or the POP could not install the Child SA: see its log)" : "");
 		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
 		ikd_count_failure(d, t->site, ikd_failure_of(notify));
 		tunnel_down(t, why);
