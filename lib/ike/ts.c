@@ -1,5 +1,7 @@
 /* Traffic selector narrowing (see ts.h). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -93,4 +95,65 @@ void ike_ts_from_prefix(struct ike_ts *ts, int family, const uint8_t *addr, unsi
 		ts->start[i] = addr[i] & mask;
 		ts->end[i] = (uint8_t)(addr[i] | (uint8_t)~mask);
 	}
+}
+
+/* The prefix length whose network is start and broadcast end, or -1 when the range is none. */
+static int prefix_len(const uint8_t *start, const uint8_t *end, size_t n)
+{
+	size_t bits = n * 8, plen = bits;
+
+	for (size_t b = 0; b < bits; b++) {
+		uint8_t m = (uint8_t)(0x80 >> (b % 8));
+		bool s = start[b / 8] & m, e = end[b / 8] & m;
+
+		if (s != e) {
+			plen = b;
+			break;
+		}
+	}
+	for (size_t b = plen; b < bits; b++) {
+		uint8_t m = (uint8_t)(0x80 >> (b % 8));
+
+		if ((start[b / 8] & m) || !(end[b / 8] & m))
+			return -1;
+	}
+	return (int)plen;
+}
+
+int ike_ts_format(const struct ike_ts *ts, char *buf, size_t len)
+{
+	int fam = ts->type == IKE_TS_IPV4_ADDR_RANGE ? AF_INET :
+		  ts->type == IKE_TS_IPV6_ADDR_RANGE ? AF_INET6 : 0;
+	size_t n = fam == AF_INET ? 4 : 16;
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int plen, w;
+	size_t o;
+
+	if (len)
+		buf[0] = '\0';
+	if (!fam || !len)
+		return -EINVAL;
+	inet_ntop(fam, ts->start, a, sizeof(a));
+	plen = prefix_len(ts->start, ts->end, n);
+	if (plen >= 0) {
+		w = snprintf(buf, len, "%s/%d", a, plen);
+	} else {
+		inet_ntop(fam, ts->end, b, sizeof(b));
+		w = snprintf(buf, len, "%s-%s", a, b);
+	}
+	if (w < 0 || (size_t)w >= len)
+		return -EMSGSIZE;
+	o = (size_t)w;
+	if (ts->ip_proto || ts->start_port != 0 || ts->end_port != 65535) {
+		if (ts->start_port == 0 && ts->end_port == 65535)
+			w = snprintf(buf + o, len - o, "[%u]", ts->ip_proto);
+		else if (ts->start_port == ts->end_port)
+			w = snprintf(buf + o, len - o, "[%u/%u]", ts->ip_proto, ts->start_port);
+		else
+			w = snprintf(buf + o, len - o, "[%u/%u-%u]", ts->ip_proto, ts->start_port,
+				     ts->end_port);
+		if (w < 0 || (size_t)w >= len - o)
+			return -EMSGSIZE;
+	}
+	return 0;
 }

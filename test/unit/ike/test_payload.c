@@ -1,6 +1,9 @@
 /* lib/ike/payload*.c: every payload body round-trips; every malformed form has its error. */
+#include <sys/socket.h>
+
 #include "ike_samples.h"
 #include "ike/proposal.h"
+#include "ike/ts.h"
 
 /* Decode body with the payload decoder chosen by type, expecting rc. */
 static int decode_body(uint8_t type, const uint8_t *body, size_t len, struct ike_err *err)
@@ -531,6 +534,48 @@ START_TEST(test_payload_ts_over_the_limit_is_rejected)
 }
 END_TEST
 
+/* A selector as people read it: a prefix where it is one, a range where not, proto/ports. */
+START_TEST(test_payload_ts_format)
+{
+	struct ike_ts ts;
+	char buf[64];
+	const uint8_t v4[4] = { 10, 1, 0, 0 }, v6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
+
+	ike_ts_from_prefix(&ts, AF_INET, v4, 24);
+	ck_assert_int_eq(ike_ts_format(&ts, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "10.1.0.0/24");
+	ike_ts_from_prefix(&ts, AF_INET, v4, 0);
+	ck_assert_int_eq(ike_ts_format(&ts, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "0.0.0.0/0");
+	ike_ts_from_prefix(&ts, AF_INET, v4, 32);
+	ck_assert_int_eq(ike_ts_format(&ts, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "10.1.0.0/32");
+	ike_ts_from_prefix(&ts, AF_INET6, v6, 32);
+	ck_assert_int_eq(ike_ts_format(&ts, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "2001:db8::/32");
+	/* Not a prefix: a range; a protocol and ports. */
+	ike_ts_from_prefix(&ts, AF_INET, v4, 24);
+	ts.start[3] = 5;
+	ts.end[3] = 9;
+	ts.ip_proto = 6;
+	ts.start_port = ts.end_port = 443;
+	ck_assert_int_eq(ike_ts_format(&ts, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "10.1.0.5-10.1.0.9[6/443]");
+	ts.start_port = 80;
+	ck_assert_int_eq(ike_ts_format(&ts, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "10.1.0.5-10.1.0.9[6/80-443]");
+	ts.start_port = 0;
+	ts.end_port = 65535;
+	ck_assert_int_eq(ike_ts_format(&ts, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "10.1.0.5-10.1.0.9[6]");
+	/* Too small a buffer, and a type that is no address range. */
+	ck_assert_int_eq(ike_ts_format(&ts, buf, 8), -EMSGSIZE);
+	ck_assert_uint_eq(strlen(buf), 7);
+	ts.type = 9;
+	ck_assert_int_eq(ike_ts_format(&ts, buf, sizeof(buf)), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ike_payload");
@@ -545,6 +590,7 @@ int main(void)
 	tcase_add_test(tc, test_payload_notify_delete_ts_cp_skf_round_trip);
 	tcase_add_test(tc, test_payload_bodies_reject_malformed_forms);
 	tcase_add_test(tc, test_payload_ts_over_the_limit_is_rejected);
+	tcase_add_test(tc, test_payload_ts_format);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
