@@ -83,14 +83,6 @@ static void idle_fire(struct timer *t, void *arg)
 
 /* ---- what the daemon knows, for the handler ---- */
 
-static int put_u64(struct ike_writer *w, const char *key, uint64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	return ctl_put_kv(w, key, buf);
-}
-
 /* Throughput of a site: the kernel's byte counters, sampled between two requests. */
 struct rate_sample {
 	char site[SITE_NAME_MAX];
@@ -177,22 +169,22 @@ static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writ
 		rc = rc ?: ctl_put_kv(w, "state", tun_state_name(t->state));
 		rc = rc ?: ctl_put_kv(w, "active", t->initiator && !strcmp(t->pop, active) ? "yes" :
 				      "no");
-		rc = rc ?: put_u64(w, "child-sas", t->n_children);
-		rc = rc ?: put_u64(w, "bytes-in", tin);
-		rc = rc ?: put_u64(w, "bytes-out", tout);
-		rc = rc ?: put_u64(w, "packets-in", pin);
-		rc = rc ?: put_u64(w, "packets-out", pout);
-		rc = rc ?: put_u64(w, "uptime-s", t->state == TUN_UP ?
+		rc = rc ?: ctl_put_u64(w, "child-sas", t->n_children);
+		rc = rc ?: ctl_put_u64(w, "bytes-in", tin);
+		rc = rc ?: ctl_put_u64(w, "bytes-out", tout);
+		rc = rc ?: ctl_put_u64(w, "packets-in", pin);
+		rc = rc ?: ctl_put_u64(w, "packets-out", pout);
+		rc = rc ?: ctl_put_u64(w, "uptime-s", t->state == TUN_UP ?
 				   (now - t->up_since_ms) / 1000 : 0);
-		rc = rc ?: put_u64(w, "last-heard-s", t->last_heard_ms ?
+		rc = rc ?: ctl_put_u64(w, "last-heard-s", t->last_heard_ms ?
 				   (now - t->last_heard_ms) / 1000 : 0);
 		rc = rc ?: ctl_put_kv(w, "probe", probe_state(t));
 		if (t->probe && t->probe->answered)
-			rc = rc ?: put_u64(w, "probe-rtt-ms", t->probe->rtt_ms);
+			rc = rc ?: ctl_put_u64(w, "probe-rtt-ms", t->probe->rtt_ms);
 		rc = rc ?: ctl_put_kv(w, "last-error", t->last_error ? t->last_error : "");
 		rc = rc ?: ctl_row_end(w, mark);
 	}
-	rc = rc ?: put_u64(w, "throughput-kbps", site_kbps(s->name, bytes));
+	rc = rc ?: ctl_put_u64(w, "throughput-kbps", site_kbps(s->name, bytes));
 	return rc;
 }
 
@@ -213,9 +205,9 @@ static int health_status(struct ikd *d, struct ike_writer *w)
 	rc = ctl_put_kv(w, "health-check", check);
 	rc = rc ?: ctl_put_kv(w, "health-state", health_state_name(h->policy.state));
 	rc = rc ?: ctl_put_kv(w, "health-last-result", h->result);
-	rc = rc ?: put_u64(w, "health-checks", h->checks);
-	rc = rc ?: put_u64(w, "health-failures", h->failures);
-	rc = rc ?: put_u64(w, "health-refused", h->refused);
+	rc = rc ?: ctl_put_u64(w, "health-checks", h->checks);
+	rc = rc ?: ctl_put_u64(w, "health-failures", h->failures);
+	rc = rc ?: ctl_put_u64(w, "health-refused", h->refused);
 	return rc;
 }
 
@@ -238,8 +230,8 @@ static int listen_status(struct ikd *d, struct ike_writer *w)
 			break;
 	}
 	rc = ctl_put_kv(w, "listen", list);
-	rc = rc ?: put_u64(w, "ike-port", d->conf.ike_port);
-	return rc ?: put_u64(w, "natt-port", d->conf.natt_port);
+	rc = rc ?: ctl_put_u64(w, "ike-port", d->conf.ike_port);
+	return rc ?: ctl_put_u64(w, "natt-port", d->conf.natt_port);
 }
 
 static int rt_status(void *arg, struct ike_writer *w)
@@ -256,25 +248,25 @@ static int rt_status(void *arg, struct ike_writer *w)
 	}
 	rc = rc ?: ctl_put_kv(w, "role", d->conf.role == CONF_ROLE_INITIATOR ? "initiator" :
 			      "responder");
-	rc = rc ?: put_u64(w, "uptime-s", (timer_now_ms() - d->started_ms) / 1000);
+	rc = rc ?: ctl_put_u64(w, "uptime-s", (timer_now_ms() - d->started_ms) / 1000);
 	/* "sites" and "pops" come from the handler; these are what only the daemon knows. */
-	rc = rc ?: put_u64(w, "sites-up", up);
-	rc = rc ?: put_u64(w, "sites-down", down);
-	rc = rc ?: put_u64(w, "sites-disabled", disabled);
-	rc = rc ?: put_u64(w, "ike-sas", ike_up);
-	rc = rc ?: put_u64(w, "child-sas", children);
-	rc = rc ?: put_u64(w, "half-open", d->half_open);
+	rc = rc ?: ctl_put_u64(w, "sites-up", up);
+	rc = rc ?: ctl_put_u64(w, "sites-down", down);
+	rc = rc ?: ctl_put_u64(w, "sites-disabled", disabled);
+	rc = rc ?: ctl_put_u64(w, "ike-sas", ike_up);
+	rc = rc ?: ctl_put_u64(w, "child-sas", children);
+	rc = rc ?: ctl_put_u64(w, "half-open", d->half_open);
 	rc = rc ?: listen_status(d, w);
 	rc = rc ?: ctl_put_kv(w, "kernel-esp", ctl_kernel_esp_text(d->esp_ok, d->esp_missing, esp,
 								   sizeof(esp)));
 	if (!d->esp_ok && d->esp_missing)
 		rc = rc ?: ctl_put_kv(w, "kernel-esp-missing", d->esp_missing);
-	rc = rc ?: put_u64(w, "ike-received", d->stats.rx);
-	rc = rc ?: put_u64(w, "ike-sent", d->stats.tx);
-	rc = rc ?: put_u64(w, "ike-dropped", d->stats.dropped);
-	rc = rc ?: put_u64(w, "bad-icv", d->stats.bad_icv);
-	rc = rc ?: put_u64(w, "auth-failed", d->stats.auth_failed);
-	rc = rc ?: put_u64(w, "cookies-sent", d->stats.cookies_sent);
+	rc = rc ?: ctl_put_u64(w, "ike-received", d->stats.rx);
+	rc = rc ?: ctl_put_u64(w, "ike-sent", d->stats.tx);
+	rc = rc ?: ctl_put_u64(w, "ike-dropped", d->stats.dropped);
+	rc = rc ?: ctl_put_u64(w, "bad-icv", d->stats.bad_icv);
+	rc = rc ?: ctl_put_u64(w, "auth-failed", d->stats.auth_failed);
+	rc = rc ?: ctl_put_u64(w, "cookies-sent", d->stats.cookies_sent);
 	return rc ?: health_status(d, w);
 }
 
@@ -313,74 +305,6 @@ static int rt_pop_health(void *arg, const struct site_db *db, struct ctl_pop_hea
 		}
 	}
 	return 0;
-}
-
-static void hex(const uint8_t *p, size_t n, char *buf)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(buf + 2 * i, "%02x", p[i]);
-}
-
-static int rt_sa_list(void *arg, struct ike_writer *w)
-{
-	struct ikd *d = arg;
-	uint64_t now = timer_now_ms();
-	int rc = 0;
-
-	for (size_t i = 0; i < d->n_tunnels && rc == 0; i++) {
-		struct tunnel *t = d->tunnels[i];
-		static const struct ike_sa_keys none;
-		const struct ike_sa_keys *k = t->have_sa ? &t->sa.k : t->init ? &t->init->k : &none;
-		char spi[40], addr[64];
-		size_t mark;
-
-		if (!t->site[0])
-			continue;	/* a half-open SA of an unknown peer */
-		rc = ctl_row_begin(w, &mark);
-		rc = rc ?: ctl_put_kv(w, "type", "ike");
-		rc = rc ?: ctl_put_kv(w, "site", t->site);
-		rc = rc ?: ctl_put_kv(w, "pop", t->pop);
-		rc = rc ?: ctl_put_kv(w, "peer", net_addr_str(&t->remote, addr, sizeof(addr)));
-		rc = rc ?: ctl_put_kv(w, "role", t->initiator ? "initiator" : "responder");
-		rc = rc ?: ctl_put_kv(w, "state", tun_state_name(t->state));
-		hex(k->spi_i, IKE_SPI_LEN, spi);
-		spi[16] = '_';
-		hex(k->spi_r, IKE_SPI_LEN, spi + 17);
-		rc = rc ?: ctl_put_kv(w, "spi", spi);
-		rc = rc ?: ctl_put_kv(w, "suite", t->have_sa && k->suite.encr ? k->suite.encr->name :
-				      "");
-		rc = rc ?: ctl_put_kv(w, "nat", t->have_sa && (k->nat_local || k->nat_remote) ?
-				      "yes" : "no");
-		rc = rc ?: put_u64(w, "age-s", t->state == TUN_UP ? (now - t->up_since_ms) / 1000 : 0);
-		/* Its Child SAs, nested in its row. */
-		for (size_t j = 0; j < t->n_children && rc == 0; j++) {
-			const struct child *c = &t->children[j];
-			struct xfrm_sa_stats in, out;
-			char s_in[12], s_out[12];
-			size_t cmark;
-
-			ikd_child_counters(d, t, c, &in, &out);
-			snprintf(s_in, sizeof(s_in), "%08x", c->spi_in);
-			snprintf(s_out, sizeof(s_out), "%08x", c->spi_out);
-			rc = ctl_row_begin(w, &cmark);
-			rc = rc ?: ctl_put_kv(w, "type", "child");
-			rc = rc ?: ctl_put_kv(w, "site", t->site);
-			rc = rc ?: ctl_put_kv(w, "pop", t->pop);
-			rc = rc ?: ctl_put_kv(w, "peer", addr);
-			rc = rc ?: ctl_put_kv(w, "spi-in", s_in);
-			rc = rc ?: ctl_put_kv(w, "spi-out", s_out);
-			rc = rc ?: ctl_put_kv(w, "suite", c->suite ? c->suite : "");
-			rc = rc ?: ctl_put_kv(w, "installed", c->installed ? "yes" : "no");
-			rc = rc ?: put_u64(w, "age-s", (now - c->created_ms) / 1000);
-			rc = rc ?: put_u64(w, "bytes-in", in.bytes);
-			rc = rc ?: put_u64(w, "bytes-out", out.bytes);
-			rc = rc ?: put_u64(w, "packets-in", in.packets);
-			rc = rc ?: put_u64(w, "packets-out", out.packets);
-			rc = rc ?: ctl_row_end(w, cmark);
-		}
-		rc = rc ?: ctl_row_end(w, mark);
-	}
-	return rc;
 }
 
 static int rt_refresh(void *arg, char *err, size_t err_len)
@@ -441,7 +365,7 @@ static void rt_site_renamed(void *arg, const char *old_name, const char *new_nam
 static const struct ctl_runtime runtime = {
 	.site_runtime = rt_site,
 	.status = rt_status,
-	.sa_list = rt_sa_list,
+	.sa_list = ikd_sa_list,
 	.refresh = rt_refresh,
 	.sites_changed = rt_sites_changed,
 	.pops_changed = rt_pops_changed,

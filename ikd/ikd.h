@@ -343,6 +343,9 @@ void kernel_reqid_rename(const char *old_name, const char *new_name);
 /* Start-up: remove the SAs and policies an earlier ikd left (ours by reqid and priority). */
 int kernel_reconcile(struct ikd *d);
 
+/* sa_list.c: `sa list`, every IKE SA with its Child SAs (ctl_runtime.sa_list) */
+int ikd_sa_list(void *arg, struct ike_writer *w);
+
 /* ctl_server.c */
 int ctl_server_open(struct ikd *d);
 /* An event for `xfrmctl monitor` (failover, fallback, up, down, rekeys ...). */

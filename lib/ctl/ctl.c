@@ -1,6 +1,7 @@
 /* The control protocol (see ctl.h). */
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,14 @@ int ctl_put_kv(struct ike_writer *w, const char *key, const char *value)
 	rc = rc ?: ike_writer_u32(w, (uint32_t)(kl + 1 + vl));
 	rc = rc ?: ike_writer_bytes(w, key, kl + 1);
 	return rc ?: ike_writer_bytes(w, value, vl);
+}
+
+int ctl_put_u64(struct ike_writer *w, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return ctl_put_kv(w, key, buf);
 }
 
 int ctl_row_begin(struct ike_writer *w, size_t *ret_mark)

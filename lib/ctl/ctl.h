@@ -81,6 +81,8 @@ int ctl_begin(struct ike_writer *w, uint32_t id, uint16_t code, uint16_t flags, 
 int ctl_put(struct ike_writer *w, uint16_t type, const void *p, size_t len);
 int ctl_put_str(struct ike_writer *w, uint16_t type, const char *s);
 int ctl_put_kv(struct ike_writer *w, const char *key, const char *value);
+/* A KV whose value is a number in decimal. */
+int ctl_put_u64(struct ike_writer *w, const char *key, uint64_t v);
 /* A row: begin, KV attributes, end (its length patched). */
 int ctl_row_begin(struct ike_writer *w, size_t *ret_mark);
 int ctl_row_end(struct ike_writer *w, size_t mark);

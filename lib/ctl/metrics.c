@@ -103,23 +103,15 @@ int ctl_site_state_parse(const char *word, enum ctl_site_state *ret)
 
 /* ---- ikd: encoding ---- */
 
-static int put_u64(struct ike_writer *w, const char *key, uint64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	return ctl_put_kv(w, key, buf);
-}
-
 int ctl_metrics_put(struct ike_writer *w, const struct ctl_metrics *m)
 {
 	int rc = ctl_put_kv(w, "version", m->version);
 
-	rc = rc ?: put_u64(w, "start-time-ms", m->start_time_ms);
+	rc = rc ?: ctl_put_u64(w, "start-time-ms", m->start_time_ms);
 	for (int i = 0; i < CTL_DM_MAX && rc == 0; i++)
-		rc = put_u64(w, daemon_fields[i].key, m->v[i]);
+		rc = ctl_put_u64(w, daemon_fields[i].key, m->v[i]);
 	for (int i = 0; i < CTL_HS_MAX && rc == 0; i++)
-		rc = put_u64(w, reasons[i].key, m->failures[i]);
+		rc = ctl_put_u64(w, reasons[i].key, m->failures[i]);
 	return rc;
 }
 
@@ -132,7 +124,7 @@ int ctl_metrics_put_site(struct ike_writer *w, const struct ctl_metrics_site *s)
 	rc = rc ?: ctl_put_kv(w, "status", ctl_site_state_name(s->state));
 	rc = rc ?: ctl_put_kv(w, "active-pop", s->active_pop);
 	for (int i = 0; i < CTL_SM_MAX && rc == 0; i++)
-		rc = put_u64(w, site_fields[i].key, s->v[i]);
+		rc = ctl_put_u64(w, site_fields[i].key, s->v[i]);
 	return rc ?: ctl_row_end(w, mark);
 }
 

@@ -555,9 +555,17 @@ x b -j status
 [ "$(j '"\(.sites)/\(.sites_enabled)/\(.pops)/\(.role)/\(.ike_sas >= 4)"')" = "3/2/2/initiator/true" ]
 ok "status -j: sites, POPs, role, IKE SAs"
 x b sa list
-[ "$(squeeze | head -1 | cut -d' ' -f1-6)" = "TYPE SITE POP PEER ROLE STATE" ] &&
-	[ "$(grep -Ec '^ike +site[AB] +pop[12] +192.0.2.[23]:500 +initiator +up ' <<<"$out")" = 4 ]
-ok "sa list: a row per IKE SA"
+[ "$(grep -Ec "^site[AB] pop pop[12]: 192.0.2.[23]:500, initiator, up [0-9]+ s, rekey in [0-9]+ s, expires in [0-9]+ s$" <<<"$out")" = 4 ] &&
+	[ "$(grep -Ec "^  IKE aes256-sha256-prfsha256-modp2048, spi [0-9a-f]{16}_[0-9a-f]{16}, nat no$" <<<"$out")" = 4 ] &&
+	grep -q "^  local 'fqdn:a.example.com', remote 'pop1.example.net'$" <<<"$out"
+ok "sa list: each IKE SA with its suite, SPIs, identities and the time to its rekey and expiry"
+x b sa list site siteB pop pop2
+[ "$(grep -c "^site" <<<"$out")" = 1 ] && grep -q "^siteB pop pop2: " <<<"$out"
+ok "sa list site siteB pop pop2: that IKE SA alone"
+x b -j sa list site siteA
+[ "$(j '[.sas[] | .site] | unique | join(",")')" = siteA ] &&
+	[ "$(j '[.sas[] | select(.type == "ike") | .rekey_in_s | type] | unique | join(",")')" = number ]
+ok "sa list -j site siteA: siteA's IKE SAs, with the time to their rekey"
 x b -j sa list
 # Only Child SAs the kernel holds are listed: none on a host without ESP, where every one is
 # refused (by the gateways, before they answer).

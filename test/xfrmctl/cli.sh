@@ -476,10 +476,29 @@ out_re "^sites: +2$"
 out_re "^role: +initiator$"
 x 0 -j status
 json 'assert d["sites"] == 2 and d["role"] == "initiator"'
+# The SA view: each IKE SA, its Child SAs under it, as swanctl --list-sas shows them.
 x 0 sa list
-out_has "SITE  POP   KIND  STATE"
+out_has "b12 pop fra1: 198.51.100.1:500, initiator, up 120 s, rekey in 13000 s, expires in 14280 s"
+out_has "  IKE aes256-sha256-prfsha256-modp2048, spi 0011223344556677_8899aabbccddeeff, nat no"
+out_has "  local 'fqdn:b12.example.com', remote 'fra1.example.net'"
+out_has "  child c0ffee01/c0ffee02: aes256gcm16, installed, reqid 0x494b0001, mark 0x10/0xff, if_id 0, up 120 s"
+out_has "    10.1.0.0/24 === 10.2.0.0/24"
+out_has "    in 1234 bytes, 10 packets; out 4321 bytes, 12 packets; rekey in 3000 s, expires in 3480 s"
+out_has "c1 pop ams1: 198.51.100.2:500, initiator, ike-sa-init"
+out_has "  IKE -, spi 0102030405060708_0000000000000000, nat no"
+x 0 sa list site c1
+out_lacks "b12"
+out_has "c1 pop ams1"
+x 0 sa list pop fra1
+out_has "b12 pop fra1"
+out_lacks "c1 pop"
+x 2 sa list colour red
+err_has "sa list: 'colour' is not a filter (site NAME, pop NAME)"
 x 0 -j sa
-json 'assert d["sas"][0]["state"] == "established"'
+json 'assert d["sas"][0]["state"] == "up" and d["sas"][0]["children"][0]["ts_local"] == "10.1.0.0/24"'
+json 'assert d["sas"][0]["children"][0]["bytes_in"] == 1234 and d["sas"][0]["rekey_in_s"] == 13000'
+x 0 -j sa list site b12
+json 'assert [s["site"] for s in d["sas"]] == ["b12"]'
 x 0 refresh
 x 1 monitor
 err_has "xfrmctl: monitor: not supported yet"

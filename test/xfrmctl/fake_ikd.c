@@ -46,16 +46,61 @@ static int rt_status(void *arg, struct ike_writer *w)
 	return ctl_put_kv(w, "role", "initiator");
 }
 
+/* Two IKE SAs as ikd lists them: b12's to fra1 with a Child SA, c1's to ams1 without. */
 static int rt_sa_list(void *arg, struct ike_writer *w)
 {
-	size_t mark;
+	size_t mark, cmark;
 	int rc = ctl_row_begin(w, &mark);
 
 	(void)arg;
+	rc = rc ?: ctl_put_kv(w, "type", "ike");
 	rc = rc ?: ctl_put_kv(w, "site", "b12");
 	rc = rc ?: ctl_put_kv(w, "pop", "fra1");
-	rc = rc ?: ctl_put_kv(w, "kind", "ike");
-	rc = rc ?: ctl_put_kv(w, "state", "established");
+	rc = rc ?: ctl_put_kv(w, "peer", "198.51.100.1:500");
+	rc = rc ?: ctl_put_kv(w, "role", "initiator");
+	rc = rc ?: ctl_put_kv(w, "state", "up");
+	rc = rc ?: ctl_put_kv(w, "spi", "0011223344556677_8899aabbccddeeff");
+	rc = rc ?: ctl_put_kv(w, "suite", "aes256-sha256-prfsha256-modp2048");
+	rc = rc ?: ctl_put_kv(w, "local-id", "fqdn:b12.example.com");
+	rc = rc ?: ctl_put_kv(w, "remote-id", "fra1.example.net");
+	rc = rc ?: ctl_put_kv(w, "nat", "no");
+	rc = rc ?: ctl_put_u64(w, "age-s", 120);
+	rc = rc ?: ctl_put_u64(w, "rekey-in-s", 13000);
+	rc = rc ?: ctl_put_u64(w, "expires-in-s", 14280);
+	rc = rc ?: ctl_row_begin(w, &cmark);
+	rc = rc ?: ctl_put_kv(w, "type", "child");
+	rc = rc ?: ctl_put_kv(w, "site", "b12");
+	rc = rc ?: ctl_put_kv(w, "pop", "fra1");
+	rc = rc ?: ctl_put_kv(w, "spi-in", "c0ffee01");
+	rc = rc ?: ctl_put_kv(w, "spi-out", "c0ffee02");
+	rc = rc ?: ctl_put_kv(w, "suite", "aes256gcm16");
+	rc = rc ?: ctl_put_kv(w, "installed", "yes");
+	rc = rc ?: ctl_put_kv(w, "ts-local", "10.1.0.0/24");
+	rc = rc ?: ctl_put_kv(w, "ts-remote", "10.2.0.0/24");
+	rc = rc ?: ctl_put_kv(w, "reqid", "0x494b0001");
+	rc = rc ?: ctl_put_kv(w, "mark", "0x10/0xff");
+	rc = rc ?: ctl_put_u64(w, "if-id", 0);
+	rc = rc ?: ctl_put_u64(w, "age-s", 120);
+	rc = rc ?: ctl_put_u64(w, "rekey-in-s", 3000);
+	rc = rc ?: ctl_put_u64(w, "expires-in-s", 3480);
+	rc = rc ?: ctl_put_u64(w, "bytes-in", 1234);
+	rc = rc ?: ctl_put_u64(w, "bytes-out", 4321);
+	rc = rc ?: ctl_put_u64(w, "packets-in", 10);
+	rc = rc ?: ctl_put_u64(w, "packets-out", 12);
+	rc = rc ?: ctl_row_end(w, cmark);
+	rc = rc ?: ctl_row_end(w, mark);
+	rc = rc ?: ctl_row_begin(w, &mark);
+	rc = rc ?: ctl_put_kv(w, "type", "ike");
+	rc = rc ?: ctl_put_kv(w, "site", "c1");
+	rc = rc ?: ctl_put_kv(w, "pop", "ams1");
+	rc = rc ?: ctl_put_kv(w, "peer", "198.51.100.2:500");
+	rc = rc ?: ctl_put_kv(w, "role", "initiator");
+	rc = rc ?: ctl_put_kv(w, "state", "ike-sa-init");
+	rc = rc ?: ctl_put_kv(w, "spi", "0102030405060708_0000000000000000");
+	rc = rc ?: ctl_put_kv(w, "suite", "");
+	rc = rc ?: ctl_put_kv(w, "local-id", "ipv4:203.0.113.9");
+	rc = rc ?: ctl_put_kv(w, "remote-id", "198.51.100.2");
+	rc = rc ?: ctl_put_kv(w, "nat", "no");
 	return rc ?: ctl_row_end(w, mark);
 }
 
