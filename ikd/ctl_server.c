@@ -366,6 +366,7 @@ static const struct ctl_runtime runtime = {
 	.site_runtime = rt_site,
 	.status = rt_status,
 	.sa_list = ikd_sa_list,
+	.tunnel = ikd_tunnel_verb,
 	.refresh = rt_refresh,
 	.sites_changed = rt_sites_changed,
 	.pops_changed = rt_pops_changed,

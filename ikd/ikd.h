@@ -345,6 +345,14 @@ int kernel_reconcile(struct ikd *d);
 
 /* sa_list.c: `sa list`, every IKE SA with its Child SAs (ctl_runtime.sa_list) */
 int ikd_sa_list(void *arg, struct ike_writer *w);
+/* One tunnel's row of it, its Child SAs nested. */
+int ikd_sa_row(struct ikd *d, struct tunnel *t, struct ike_writer *w);
+/*
+ * sites.c: `tunnel initiate|terminate|rekey SITE [POP]` (ctl_runtime.tunnel): a row per tunnel
+ * acted on, as sa list has it.
+ */
+int ikd_tunnel_verb(void *arg, const char *action, const char *site, const char *pop, bool ike,
+		    struct ike_writer *w, char *why, size_t why_len);
 
 /* ctl_server.c */
 int ctl_server_open(struct ikd *d);

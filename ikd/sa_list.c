@@ -110,54 +110,55 @@ static int child_row(struct ikd *d, const struct tunnel *t, const struct site *s
 	return rc ?: ctl_row_end(w, mark);
 }
 
+int ikd_sa_row(struct ikd *d, struct tunnel *t, struct ike_writer *w)
+{
+	uint64_t now = timer_now_ms();
+	const struct site *s = ikd_site(d, t->site);
+	static const struct ike_sa_keys none;
+	const struct ike_sa_keys *k = t->have_sa ? &t->sa.k : t->init ? &t->init->k : &none;
+	char spi[40], addr[64], suite[96], local[SITE_ID_MAX + 8], remote[SITE_ID_MAX + 8];
+	uint64_t expires;
+	size_t mark;
+	int rc;
+
+	identities(d, t, s, local, remote, sizeof(local));
+	suite[0] = '\0';
+	if (t->have_sa)
+		ike_suite(&k->suite, suite, sizeof(suite));
+	rc = ctl_row_begin(w, &mark);
+	rc = rc ?: ctl_put_kv(w, "type", "ike");
+	rc = rc ?: ctl_put_kv(w, "site", t->site);
+	rc = rc ?: ctl_put_kv(w, "pop", t->pop);
+	rc = rc ?: ctl_put_kv(w, "peer", net_addr_str(&t->remote, addr, sizeof(addr)));
+	rc = rc ?: ctl_put_kv(w, "role", t->initiator ? "initiator" : "responder");
+	rc = rc ?: ctl_put_kv(w, "state", tun_state_name(t->state));
+	hex(k->spi_i, IKE_SPI_LEN, spi);
+	spi[16] = '_';
+	hex(k->spi_r, IKE_SPI_LEN, spi + 17);
+	rc = rc ?: ctl_put_kv(w, "spi", spi);
+	rc = rc ?: ctl_put_kv(w, "suite", suite);
+	rc = rc ?: ctl_put_kv(w, "local-id", local);
+	rc = rc ?: ctl_put_kv(w, "remote-id", remote);
+	rc = rc ?: ctl_put_kv(w, "nat", t->have_sa && (k->nat_local || k->nat_remote) ? "yes" : "no");
+	rc = rc ?: ctl_put_u64(w, "age-s", t->state == TUN_UP ? (now - t->up_since_ms) / 1000 : 0);
+	rc = rc ?: put_until(w, "rekey-in-s", t->state == TUN_UP ? t->ike_rekey_at_ms : 0, now);
+	expires = t->state == TUN_UP && s && s->ike_lifetime_s ?
+		  t->ike_created_ms + (uint64_t)s->ike_lifetime_s * 1000 : 0;
+	rc = rc ?: put_until(w, "expires-in-s", expires, now);
+	/* Its Child SAs, nested in its row. */
+	for (size_t j = 0; j < t->n_children && rc == 0; j++)
+		rc = child_row(d, t, s, &t->children[j], addr, now, w);
+	return rc ?: ctl_row_end(w, mark);
+}
+
 int ikd_sa_list(void *arg, struct ike_writer *w)
 {
 	struct ikd *d = arg;
-	uint64_t now = timer_now_ms();
 	int rc = 0;
 
-	for (size_t i = 0; i < d->n_tunnels && rc == 0; i++) {
-		struct tunnel *t = d->tunnels[i];
-		const struct site *s = ikd_site(d, t->site);
-		static const struct ike_sa_keys none;
-		const struct ike_sa_keys *k = t->have_sa ? &t->sa.k : t->init ? &t->init->k : &none;
-		char spi[40], addr[64], suite[96], local[SITE_ID_MAX + 8], remote[SITE_ID_MAX + 8];
-		uint64_t expires;
-		size_t mark;
-
-		if (!t->site[0])
-			continue;	/* a half-open SA of an unknown peer */
-		identities(d, t, s, local, remote, sizeof(local));
-		suite[0] = '\0';
-		if (t->have_sa)
-			ike_suite(&k->suite, suite, sizeof(suite));
-		rc = ctl_row_begin(w, &mark);
-		rc = rc ?: ctl_put_kv(w, "type", "ike");
-		rc = rc ?: ctl_put_kv(w, "site", t->site);
-		rc = rc ?: ctl_put_kv(w, "pop", t->pop);
-		rc = rc ?: ctl_put_kv(w, "peer", net_addr_str(&t->remote, addr, sizeof(addr)));
-		rc = rc ?: ctl_put_kv(w, "role", t->initiator ? "initiator" : "responder");
-		rc = rc ?: ctl_put_kv(w, "state", tun_state_name(t->state));
-		hex(k->spi_i, IKE_SPI_LEN, spi);
-		spi[16] = '_';
-		hex(k->spi_r, IKE_SPI_LEN, spi + 17);
-		rc = rc ?: ctl_put_kv(w, "spi", spi);
-		rc = rc ?: ctl_put_kv(w, "suite", suite);
-		rc = rc ?: ctl_put_kv(w, "local-id", local);
-		rc = rc ?: ctl_put_kv(w, "remote-id", remote);
-		rc = rc ?: ctl_put_kv(w, "nat", t->have_sa && (k->nat_local || k->nat_remote) ?
-				      "yes" : "no");
-		rc = rc ?: ctl_put_u64(w, "age-s", t->state == TUN_UP ?
-				       (now - t->up_since_ms) / 1000 : 0);
-		rc = rc ?: put_until(w, "rekey-in-s", t->state == TUN_UP ? t->ike_rekey_at_ms : 0,
-				     now);
-		expires = t->state == TUN_UP && s && s->ike_lifetime_s ?
-			  t->ike_created_ms + (uint64_t)s->ike_lifetime_s * 1000 : 0;
-		rc = rc ?: put_until(w, "expires-in-s", expires, now);
-		/* Its Child SAs, nested in its row. */
-		for (size_t j = 0; j < t->n_children && rc == 0; j++)
-			rc = child_row(d, t, s, &t->children[j], addr, now, w);
-		rc = rc ?: ctl_row_end(w, mark);
-	}
+	/* A half-open SA of an unknown peer (no site yet) is left out. */
+	for (size_t i = 0; i < d->n_tunnels && rc == 0; i++)
+		if (d->tunnels[i]->site[0])
+			rc = ikd_sa_row(d, d->tunnels[i], w);
 	return rc;
 }

@@ -510,3 +510,95 @@ void ikd_site_renamed(struct ikd *d, const char *old_name, const char *new_name)
 	while ((t = tix_site_next(d, old_name, NULL)))
 		tix_set_site(d, t, new_name);
 }
+
+/* ---- tunnel initiate, terminate, rekey: one tunnel at a time, by hand ---- */
+
+static int verb_one(struct ikd *d, struct tunnel *t, const char *action, bool ike)
+{
+	char peer[80];
+
+	if (!strcmp(action, "initiate")) {
+		if (!t->initiator)
+			return -EOPNOTSUPP;
+		if (t->state != TUN_IDLE)
+			return 0;	/* up, or its handshake is under way */
+		log_notice("site '%s' pop '%s': initiated by hand", t->site, t->pop);
+		tun_initiator_start(t);
+		return 1;
+	}
+	if (t->state != TUN_UP || !t->have_sa)
+		return 0;
+	if (!strcmp(action, "terminate")) {
+		/* Deleted at the peer; an edge router builds it again after reconnect-min. */
+		log_notice("site '%s' %s: terminated by hand", t->site,
+			   tun_peer_str(t, peer, sizeof(peer)));
+		if (ike_sa_delete_request(&t->sa, &d->out) == 0)
+			tun_send_msg(t, &d->out);
+		t->silent = true;
+		tunnel_down(t, "terminated by hand (xfrmctl tunnel terminate)");
+		return 1;
+	}
+	if (ike) {
+		tun_enqueue(t, REQ_REKEY_IKE, 0);
+	} else {
+		size_t queued = 0;
+
+		for (size_t i = 0; i < t->n_children; i++) {
+			struct child *c = &t->children[i];
+
+			if (tun_may_rekey(t, c))
+				queued += c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
+		}
+		if (!queued)
+			return 0;	/* no Child SA, or each one's rekey already under way */
+	}
+	log_notice("site '%s' %s: %s rekey by hand", t->site, tun_peer_str(t, peer, sizeof(peer)),
+		   ike ? "IKE SA" : "Child SA");
+	tun_kick(t);
+	return 1;
+}
+
+int ikd_tunnel_verb(void *arg, const char *action, const char *site, const char *pop, bool ike,
+		    struct ike_writer *w, char *why, size_t why_len)
+{
+	struct ikd *d = arg;
+	const struct site *s = ikd_site(d, site);
+	bool terminate = !strcmp(action, "terminate");
+	size_t n = 0, seen = 0;
+	int rc, acted;
+
+	if (!s || !s->enabled) {
+		snprintf(why, why_len, "%s", s ? "disabled (site enable first)" : "no such site");
+		return s ? -EINVAL : -ENOENT;
+	}
+	if (!strcmp(action, "initiate") && d->conf.role != CONF_ROLE_INITIATOR) {
+		snprintf(why, why_len, "a gateway does not initiate: the site connects to it");
+		return -EOPNOTSUPP;
+	}
+	for (struct tunnel *t = tix_site_next(d, site, NULL), *next; t; t = next) {
+		next = tix_site_next(d, site, t);
+		if (pop && (!t->initiator || strcmp(t->pop, pop)))
+			continue;
+		seen++;
+		/* A terminated tunnel's row is what it was (a gateway's is gone after). */
+		if (terminate && t->state == TUN_UP && t->have_sa && (rc = ikd_sa_row(d, t, w)) < 0)
+			return rc;
+		acted = verb_one(d, t, action, ike);
+		if (acted > 0 && !terminate && (rc = ikd_sa_row(d, t, w)) < 0)
+			return rc;
+		n += acted > 0;
+	}
+	if (!seen) {
+		snprintf(why, why_len, "%s", pop ? "no tunnel to that POP (not one of the site's, or "
+			 "not accepting new tunnels)" : "no tunnel (not connected)");
+		return -ENOENT;
+	}
+	if (!n) {
+		snprintf(why, why_len, "%s", !strcmp(action, "initiate") ?
+			 "nothing to initiate: up, or connecting" : !strcmp(action, "rekey") && !ike ?
+			 "nothing to rekey: not up, no Child SA, or its rekey under way" :
+			 "nothing to do: not up");
+		return -EALREADY;
+	}
+	return 0;
+}

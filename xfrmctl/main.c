@@ -22,6 +22,7 @@ static const struct xc_object {
 	  NULL },
 	{ "pop", xc_pop, "pop add|edit|show|list|delete ...", true, NULL },
 	{ "sa", xc_sa, "sa list", true, NULL },
+	{ "tunnel", xc_tunnel, "tunnel initiate|terminate|rekey SITE [POP] ...", true, NULL },
 	{ "status", xc_status, "status", true, NULL },
 	{ "refresh", xc_refresh, "refresh", false,
 	  "Tunnels waiting out a back-off try to connect again now." },

@@ -169,6 +169,7 @@ void xc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int xc_site(struct xc *x, int argc, char **argv);
 int xc_pop(struct xc *x, int argc, char **argv);
 int xc_sa(struct xc *x, int argc, char **argv);
+int xc_tunnel(struct xc *x, int argc, char **argv);
 int xc_status(struct xc *x, int argc, char **argv);
 int xc_refresh(struct xc *x, int argc, char **argv);
 int xc_monitor(struct xc *x, int argc, char **argv);

@@ -31,6 +31,7 @@ enum ctl_verb {
 	CTL_SA_LIST, CTL_REFRESH, CTL_MONITOR,
 	CTL_METRICS,		/* appended: the numbers above do not move */
 	CTL_SITE_RENAME,	/* names: old, new */
+	CTL_TUNNEL,		/* names: site [, pop]; KVs action (initiate|terminate|rekey), ike */
 	CTL_VERB_MAX,
 };
 

@@ -1387,6 +1387,38 @@ static int do_refresh(struct req *r)
 	return 0;
 }
 
+static int do_tunnel(struct req *r)
+{
+	const struct ctl_runtime *rt = r->h->rt;
+	const char *action = NULL, *pop = r->n_names > 1 ? r->names[1] : NULL;
+	bool ike = false;
+	char why[256] = "";
+	int rc;
+
+	for (size_t k = 0; k < r->n_kv; k += 2) {
+		if (!strcmp(r->kv[k], "action"))
+			action = r->kv[k + 1];
+		else if (!strcmp(r->kv[k], "ike"))
+			ike = !strcmp(r->kv[k + 1], "yes");
+		else
+			return usage(r, "tunnel: no option '%s'", r->kv[k]);
+	}
+	if (!action || (strcmp(action, "initiate") && strcmp(action, "terminate") &&
+			strcmp(action, "rekey")))
+		return usage(r, "tunnel: initiate, terminate or rekey");
+	if (ike && strcmp(action, "rekey"))
+		return usage(r, "tunnel %s: --ike is for rekey", action);
+	if (!site_db_find(r->h->db, r->names[0]))
+		return fail(r, -ENOENT, "site '%s': no such site", r->names[0]);
+	if (pop && !site_db_find_pop(r->h->db, pop))
+		return fail(r, -ENOENT, "pop '%s': no such POP", pop);
+	if (!rt || !rt->tunnel)
+		return fail(r, -EOPNOTSUPP, "tunnel: not available from this daemon");
+	rc = rt->tunnel(rt->arg, action, r->names[0], pop, ike, r->w, why, sizeof(why));
+	return rc < 0 ? fail(r, rc, "site '%s'%s%s: %s", r->names[0], pop ? " pop " : "",
+			     pop ? pop : "", *why ? why : strerror(-rc)) : 0;
+}
+
 static int by_name_ptr(const void *a, const void *b)
 {
 	const struct site *x = *(const struct site *const *)a, *y = *(const struct site *const *)b;
@@ -1475,6 +1507,8 @@ static const struct verb verbs[CTL_VERB_MAX] = {
 	[CTL_METRICS] = { .fn = do_metrics, .attrs = A(CTL_A_KV) },
 	[CTL_SITE_RENAME] = { .fn = site_rename,
 		.attrs = A(CTL_A_NAME), .min_names = 2, .max_names = 2 },
+	[CTL_TUNNEL] = { .fn = do_tunnel,
+		.attrs = A(CTL_A_NAME) | A(CTL_A_KV), .min_names = 1, .max_names = 2 },
 };
 
 int ctl_reply_error(struct ike_writer *w, uint32_t id, int status, const char *msg)

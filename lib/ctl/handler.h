@@ -56,6 +56,13 @@ struct ctl_runtime {
 	int (*pop_health)(void *arg, const struct site_db *db, struct ctl_pop_health *ret);
 	void (*pops_changed)(void *arg, const char *const *names, size_t n);
 	/*
+	 * `tunnel initiate|terminate|rekey SITE [POP]` (ike: the IKE SA rather than the Child
+	 * SAs, for rekey): act on the site's tunnels (to that POP), and put a row per tunnel
+	 * acted on in w (its POP or peer, state and SPIs as sa list has them). -errno with why.
+	 */
+	int (*tunnel)(void *arg, const char *action, const char *site, const char *pop, bool ike,
+		      struct ike_writer *w, char *why, size_t why_len);
+	/*
 	 * After a rename is saved: the site's record is the same under its new name, so the
 	 * daemon renames what it keeps by name (tunnels, SAs, counters) and restarts nothing.
 	 */

@@ -566,6 +566,49 @@ x b -j sa list site siteA
 [ "$(j '[.sas[] | .site] | unique | join(",")')" = siteA ] &&
 	[ "$(j '[.sas[] | select(.type == "ike") | .rekey_in_s | type] | unique | join(",")')" = number ]
 ok "sa list -j site siteA: siteA's IKE SAs, with the time to their rekey"
+
+# ---- tunnel initiate, terminate, rekey: by hand, the outcome awaited ----
+ike_spi() {	# ike_spi SITE POP: the IKE SA's SPIs of that tunnel, from sa list -j
+	x b -j sa list site "$1" pop "$2"
+	j '.sas[0].spi // ""'
+}
+spi0=$(ike_spi siteA pop1)
+x b tunnel rekey siteA pop1 --ike
+rc_is 0 && grep -Eq "^site 'siteA' pop pop1: IKE SA $spi0 replaced by [0-9a-f]{16}_[0-9a-f]{16}$" <<<"$out" &&
+	[ "$(ike_spi siteA pop1)" != "$spi0" ]
+ok "tunnel rekey siteA pop1 --ike: waits, and names the IKE SA that replaced the old one"
+x b tunnel rekey siteA pop1
+# Without ESP the tunnel has no Child SA to rekey: said so, exit 1.
+modprobe -q esp4 2>/dev/null
+if [ ! -d /sys/module/esp4 ]; then
+	rc_is 1 && err_has "site 'siteA' pop pop1: nothing to rekey: not up, no Child SA"
+	ok "tunnel rekey siteA pop1 (no Child SA on this host): exit 1, says why"
+fi
+spi0=$(ike_spi siteB pop2)
+x b tunnel terminate siteB pop2
+rc_is 0 && out_has "site 'siteB' pop pop2: IKE SA $spi0 deleted"
+ok "tunnel terminate siteB pop2: the IKE SA deleted, and said so"
+eventually 15 sh -c "[ -n \"\$(ip netns exec $ns-b $xfrmctl -s $work/b.sock -j sa list site siteB pop pop2 |
+	jq -r '.sas[] | select(.state == \"up\") | .spi')\" ]"
+ok "tunnel terminate siteB pop2: the edge router builds it again (reconnect-min)"
+x b tunnel initiate siteA pop1
+rc_is 1 && err_has "nothing to initiate: up, or connecting"
+ok "tunnel initiate of a tunnel that is up: exit 1, says so"
+x b tunnel initiate siteA nosuchpop
+rc_is 1 && err_has "pop 'nosuchpop': no such POP"
+ok "tunnel initiate siteA nosuchpop: exit 1, names the POP"
+x b tunnel rekey siteA --timeout 0
+rc_is 2 && err_has "tunnel rekey: --timeout '0': seconds, 1 to 3600"
+ok "tunnel rekey --timeout 0: a usage error, exit 2"
+x b tunnel terminate siteA --ike
+rc_is 2 && err_has "--ike is for rekey"
+ok "tunnel terminate --ike: a usage error, exit 2"
+x g1 tunnel initiate siteA
+rc_is 1 && err_has "a gateway does not initiate: the site connects to it"
+ok "tunnel initiate on a gateway: exit 1, says the site connects to it"
+x b -j tunnel rekey siteB pop1 --ike --no-wait
+rc_is 0 && [ "$(j '.tunnels[0].pop')" = pop1 ]
+ok "tunnel rekey -j --no-wait: the tunnel acted on, as sa list has it"
 x b -j sa list
 # Only Child SAs the kernel holds are listed: none on a host without ESP, where every one is
 # refused (by the gateways, before they answer).

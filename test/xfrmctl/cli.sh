@@ -71,7 +71,7 @@ done
 # --- usage and reachability
 x 2
 x 2 frobnicate
-err_has "'frobnicate' is unknown: site, pop, sa, status, refresh, monitor, metrics"
+err_has "'frobnicate' is unknown: site, pop, sa, tunnel, status, refresh, monitor, metrics"
 x 2 s l
 err_has "'s' is ambiguous: site, sa, status"
 x 2 site e
