@@ -2,7 +2,7 @@
 # Reconnects to a strongSwan POP leave nothing behind at the POP: a branch (ikd, role
 # initiator, default timers but a 3 s hold-down) whose primary POP is strongSwan's charon (no DPD of its own, its
 # default uniqueness policy: it keeps an IKE SA until told otherwise), backup an ikd gateway.
-#   test/netns/reconnect.sh BUILD_DIR        (FLAPS=N: how many flaps, default 5)
+#   test/netns/reconnect.sh BUILD_DIR        (FLAPS=N: how many flaps, default 3)
 #
 #   ikdrc-a (branch)  192.0.2.1, LAN 10.1.0.1/24   -- bridge in ikdrc-w (ports pa, pb, pc) --
 #   ikdrc-b (pop1)    192.0.2.2, cloud 10.2.0.1       charon
@@ -20,7 +20,7 @@ build=$(cd "${1:?usage: test/netns/reconnect.sh BUILD_DIR}" && pwd)
 [ -x /usr/lib/ipsec/charon ] || { echo "reconnect.sh: strongSwan's charon is not installed: skipped"; exit 77; }
 ikd=$build/ikd/ikd
 xfrmctl=$build/xfrmctl/xfrmctl
-flaps=${FLAPS:-5}
+flaps=${FLAPS:-3}
 me=reconnect.sh
 prefix=ikdrc
 work=$(mktemp -d /tmp/ikdrc.XXXXXX)
