@@ -229,7 +229,7 @@ void ctl_framer_clear(struct ctl_framer *f)
 
 const char *ctl_verb_name(uint16_t verb)
 {
-	static const char *const names[] = {
+	static const char *const names[CTL_VERB_MAX] = {
 		[CTL_STATUS] = "status", [CTL_SITE_LIST] = "site list", [CTL_SITE_SHOW] = "site show",
 		[CTL_SITE_ADD] = "site add", [CTL_SITE_EDIT] = "site edit",
 		[CTL_SITE_DELETE] = "site delete", [CTL_SITE_ENABLE] = "site enable",
@@ -238,10 +238,11 @@ const char *ctl_verb_name(uint16_t verb)
 		[CTL_POP_SHOW] = "pop show", [CTL_POP_ADD] = "pop add", [CTL_POP_EDIT] = "pop edit",
 		[CTL_POP_DELETE] = "pop delete", [CTL_SA_LIST] = "sa list",
 		[CTL_REFRESH] = "refresh", [CTL_MONITOR] = "monitor", [CTL_METRICS] = "metrics",
-		[CTL_SITE_RENAME] = "site rename",
+		[CTL_SITE_RENAME] = "site rename", [CTL_TUNNEL] = "tunnel",
 	};
 
-	return verb > 0 && verb < CTL_VERB_MAX ? names[verb] : "unknown";
+	/* Sized by CTL_VERB_MAX: a verb added without its name reads "unknown", not past the end. */
+	return verb > 0 && verb < CTL_VERB_MAX && names[verb] ? names[verb] : "unknown";
 }
 
 const char *ctl_kernel_esp_text(bool ok, const char *missing, char *buf, size_t len)

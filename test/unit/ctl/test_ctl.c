@@ -35,6 +35,11 @@ START_TEST(test_ctl_request_and_reply_round_trip)
 	ck_assert_uint_eq(m.id, 42);
 	ck_assert_uint_eq(m.code, CTL_SITE_EDIT);
 	ck_assert_str_eq(ctl_verb_name(m.code), "site edit");
+	/* Every verb has its name, the last one appended too; past the end: "unknown". */
+	for (uint16_t v = CTL_STATUS; v < CTL_VERB_MAX; v++)
+		ck_assert_str_ne(ctl_verb_name(v), "unknown");
+	ck_assert_str_eq(ctl_verb_name(CTL_TUNNEL), "tunnel");
+	ck_assert_str_eq(ctl_verb_name(CTL_VERB_MAX), "unknown");
 	ck_assert_uint_eq(m.n_attrs, 4);
 	ck_assert_uint_eq(m.attrs[0].type, CTL_A_NAME);
 	ck_assert_int_eq(ctl_attr_kv(&m.attrs[1], &key, &value, &vlen), 0);
