@@ -99,7 +99,7 @@ fi
 st=$(dpkg-query -W -f='${Status} ${Version}' ikd)
 [[ $st == "install ok installed "* ]] && pass "dpkg: $st" || fail "dpkg: $st"
 # Nothing the package ships is enabled or running: ikd.service and any other unit.
-units=$(dpkg -L ikd | sed -En 's#^/lib/systemd/system/([^/]+\.(service|timer|socket))$#\1#p')
+units=$(dpkg -L ikd | sed -En 's#^(/usr)?/lib/systemd/system/([^/]+\.(service|timer|socket))$#\2#p')
 states=$(for u in $units; do
 	echo "$u:$(systemctl is-enabled "$u" 2>&1):$(systemctl is-active "$u" 2>&1)"; done)
 if grep -qx 'ikd.service:disabled:inactive' <<<"$states" &&
