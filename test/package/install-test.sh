@@ -34,6 +34,9 @@ dpkg-deb -x "$deb" "$root"
 dpkg-deb -e "$deb" "$ctl"
 dpkg-deb -c "$deb" >"$tmp/contents"
 echo "checking $deb ($(dpkg-deb -f "$deb" Version))"
+# The units' directory is debhelper's choice: /lib in Debian 12, /usr/lib in 13 (merged /usr).
+udir=lib/systemd/system
+[ -e "$root/usr/lib/systemd/system/ikd.service" ] && udir=usr/lib/systemd/system
 
 # --- files, owners and modes as dpkg will create them
 expect=(
@@ -41,9 +44,9 @@ expect=(
 	'-rwxr-xr-x root/root ./usr/sbin/xfrmctl'
 	'-rw-r--r-- root/root ./etc/ikd/ikd.conf'
 	'-rw-r--r-- root/root ./etc/ikd/ikd.conf.example'
-	'-rw-r--r-- root/root ./lib/systemd/system/ikd.service'
-	'-rw-r--r-- root/root ./lib/systemd/system/ikd-metrics.service'
-	'-rw-r--r-- root/root ./lib/systemd/system/ikd-metrics.timer'
+	"-rw-r--r-- root/root ./$udir/ikd.service"
+	"-rw-r--r-- root/root ./$udir/ikd-metrics.service"
+	"-rw-r--r-- root/root ./$udir/ikd-metrics.timer"
 	'-rw-r--r-- root/root ./usr/lib/tmpfiles.d/ikd.conf'
 	'-rw-r--r-- root/root ./usr/share/bash-completion/completions/xfrmctl'
 	'-rw-r--r-- root/root ./usr/share/man/man8/ikd.8.gz'
@@ -139,7 +142,7 @@ fi
 expect "ikd.conf is the example" cmp -s "$root/etc/ikd/ikd.conf" "$root/etc/ikd/ikd.conf.example"
 
 # --- the unit
-unit=$root/lib/systemd/system/ikd.service
+unit=$root/$udir/ikd.service
 # shellcheck disable=SC2016 # $MAINPID is for systemd
 for line in 'Type=notify' 'NotifyAccess=main' 'WatchdogSec=30s' 'ExecStart=/usr/sbin/ikd' \
 	'ExecReload=/bin/kill -HUP $MAINPID' 'StateDirectory=ikd' 'StateDirectoryMode=0700' \
@@ -148,7 +151,7 @@ for line in 'Type=notify' 'NotifyAccess=main' 'WatchdogSec=30s' 'ExecStart=/usr/
 done
 expect "metrics unit: xfrmctl metrics -o into the node exporter's directory" grep -qxF \
 	'ExecStart=/usr/sbin/xfrmctl metrics -o /var/lib/prometheus/node-exporter/ikd.prom' \
-	"$root/lib/systemd/system/ikd-metrics.service"
+	"$root/$udir/ikd-metrics.service"
 if command -v systemd-analyze >/dev/null; then
 	# verify wants ExecStart to exist: point it at the unpacked binary.
 	mkdir -p "$tmp/unit"
@@ -163,8 +166,8 @@ if command -v systemd-analyze >/dev/null; then
 	echo "info: systemd-analyze security: ${score:-not available}"
 	# The metrics timer and the service it starts (xfrmctl metrics -o for the node exporter).
 	sed "s|^ExecStart=/usr/sbin/xfrmctl|ExecStart=$root/usr/sbin/xfrmctl|" \
-		"$root/lib/systemd/system/ikd-metrics.service" >"$tmp/unit/ikd-metrics.service"
-	cp "$root/lib/systemd/system/ikd-metrics.timer" "$tmp/unit/"
+		"$root/$udir/ikd-metrics.service" >"$tmp/unit/ikd-metrics.service"
+	cp "$root/$udir/ikd-metrics.timer" "$tmp/unit/"
 	if out=$(systemd-analyze verify --man=no "$tmp/unit/ikd-metrics.service" \
 		"$tmp/unit/ikd-metrics.timer" 2>&1); then
 		ok "systemd-analyze verify ikd-metrics.service and .timer: clean"

@@ -99,7 +99,7 @@ fi
 st=$(dpkg-query -W -f='${Status} ${Version}' ikd)
 [[ $st == "install ok installed "* ]] && pass "dpkg: $st" || fail "dpkg: $st"
 # Nothing the package ships is enabled or running: ikd.service and any other unit.
-units=$(dpkg -L ikd | sed -En 's#^/lib/systemd/system/([^/]+\.(service|timer|socket))$#\1#p')
+units=$(dpkg -L ikd | sed -En 's#^(/usr)?/lib/systemd/system/([^/]+\.(service|timer|socket))$#\2#p')
 states=$(for u in $units; do
 	echo "$u:$(systemctl is-enabled "$u" 2>&1):$(systemctl is-active "$u" 2>&1)"; done)
 if grep -qx 'ikd.service:disabled:inactive' <<<"$states" &&
@@ -400,7 +400,10 @@ act=$(systemctl is-active ikd)
 	fail "dpkg -r: $(count - state) SAs, $(count - policy) policies left"
 wait_until 10 eval '[ "$(count ikdu-p1 state)$(count ikdu-p2 state)" = 00 ]' &&
 	pass "dpkg -r: the POPs deleted their SAs (ikd said goodbye)" ||
-	fail "dpkg -r: the POPs still hold $(count ikdu-p1 state) and $(count ikdu-p2 state) SAs"
+	{ fail "dpkg -r: the POPs still hold $(count ikdu-p1 state) and $(count ikdu-p2 state) SAs"
+	  for p in ikdu-p1 ikdu-p2; do echo "--- $p: ip xfrm state (SPIs)"
+		ip -n "$p" xfrm state | grep -E '^src|proto' | paste - - ; done
+	  pop_ikd_log; journal_tail; }
 [ -f /etc/ikd/ikd.conf ] && grep -q '^role = initiator' /etc/ikd/ikd.conf &&
 	[ "$(stat -c %a /var/lib/ikd/sites.conf 2>&1)" = 600 ] &&
 	grep -q '^\[site s2\]' /var/lib/ikd/sites.conf && [ ! -e /usr/sbin/ikd ] &&
