@@ -321,7 +321,7 @@ int xc_recv(struct xc *x, int fd, uint32_t id)
 int xc_call(struct xc *x, struct xc_req *r)
 {
 	uint32_t id = 0;
-	int fd, rc;
+	int fd = -1, rc;
 
 	if (r->rc < 0)
 		return xc_send(x, -1, r, NULL);	/* says what could not be encoded */
