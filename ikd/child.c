@@ -179,7 +179,7 @@ void tun_child_hold_out(struct tunnel *t, struct ike_child *c, uint32_t old_spi_
 	p->c = *c;
 	memset(c, 0, sizeof(*c));	/* the keys are ours now */
 	p->old_spi_in = old_spi_in;
-	p->deadline_ms = timer_now_ms() + tun_peer_window_ms(t);
+	p->deadline_ms = ikd_now(t->d) + tun_peer_window_ms(t);
 }
 
 /* A Child SA from our own CREATE_CHILD_SA, answered: into the kernel and the tunnel. */
@@ -353,7 +353,7 @@ void tun_kick(struct tunnel *t)
 /* Our request was answered (whatever the answer): the next one may go. */
 void tun_answered(struct tunnel *t)
 {
-	timer_cancel(&t->d->loop.timers, &t->t_retx);
+	timer_cancel(t->d->timers, &t->t_retx);
 	t->tries = 0;
 	t->inflight = 0;
 }
@@ -406,7 +406,7 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 		uint32_t spi_in = c->spi_in;
 
 		log_notice("site '%s': Child SA %08x reached its lifetime", t->site, spi_in);
-		ikd_metrics_child_gone(d, t, c, e);
+		d->io->child_gone(d->io_arg, t, c, e);
 		c->installed = false;	/* the kernel removed it */
 		tun_child_forget(t, spi_in, true);
 		if (t->n_children == 0) {

@@ -20,7 +20,7 @@
 #include <sodium.h>
 
 #include "ctl/handler.h"
-#include "ikd.h"
+#include "glue.h"
 #include "log.h"
 
 #define CTL_MAX_CLIENTS 64	/* past it, a new client takes the place of the idlest */
@@ -356,7 +356,7 @@ static void rt_site_renamed(void *arg, const char *old_name, const char *new_nam
 
 	log_notice("site '%s': renamed '%s'", old_name, new_name);
 	ikd_sites_changed(d);
-	kernel_reqid_rename(old_name, new_name);
+	kernel_reqid_rename(d, old_name, new_name);
 	ikd_metrics_rename(old_name, new_name);
 	ikd_site_renamed(d, old_name, new_name);
 	ikd_event(d, new_name, "", "renamed", "from '%s'", old_name);
@@ -678,20 +678,16 @@ static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
 	}
 }
 
-void ikd_event(struct ikd *d, const char *site, const char *pop, const char *event,
-	       const char *fmt, ...)
+void ctl_server_event(struct ikd *d, const char *site, const char *pop, const char *event,
+		      const char *detail)
 {
 	struct ctl_client *c, *next;
-	char detail[256], when[64];
+	char when[64];
 	struct timespec ts;
 	struct tm tm;
-	va_list ap;
 
 	if (!d->clients)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,

@@ -14,6 +14,7 @@
 #include "health.h"
 #include "ike/ike_auth.h"
 #include "ike/ike_sa.h"
+#include "log.h"
 #include "loop.h"
 #include "net.h"
 #include "site/index.h"
@@ -192,12 +193,59 @@ struct tunnel {
 	char *last_error;		/* NULL when none */
 };
 
+struct xfrm_event;
+
+/*
+ * What the lifecycle (the tunnel files: tunnel, initiator, responder, child, rekey, sites,
+ * kernel, index) asks of the world around it: its clock, datagrams out, the kernel's XFRM
+ * tables, the ICMP probes, and the events, counters and health it reports up. The daemon
+ * fills this with sockets, netlink and its control server (glue.c); the simulator (test/sim)
+ * with a virtual clock, a simulated network and kernel. Nothing in the lifecycle files makes a
+ * system call or calls the control server: every way out is here. arg is the io's own.
+ */
+struct ikd_io {
+	uint64_t (*now_ms)(void *arg);
+	int (*send)(void *arg, const struct net_sock *s, const uint8_t *msg, size_t len,
+		    const union net_addr *to, const union net_addr *local);
+	int (*send_keepalive)(void *arg, const struct net_sock *s, const union net_addr *to,
+			      const union net_addr *local);
+	/* The source address towards remote (as net_route_source). */
+	int (*route_source)(void *arg, const union net_addr *remote, union net_addr *ret);
+	/* lib/xfrm's requests, the socket replaced by arg. */
+	int (*sa_add)(void *arg, const struct xfrm_sa *sa, bool update, struct xfrm_err *err);
+	int (*sa_delete)(void *arg, const struct xfrm_addr *dst, uint32_t spi, uint8_t proto,
+			 uint32_t mark, uint32_t mark_mask, struct xfrm_err *err);
+	int (*sa_get)(void *arg, const struct xfrm_addr *dst, uint32_t spi, uint8_t proto,
+		      uint32_t mark, uint32_t mark_mask, struct xfrm_sa_stats *ret,
+		      struct xfrm_err *err);
+	int (*policy_add)(void *arg, const struct xfrm_policy *p, bool update,
+			  struct xfrm_err *err);
+	int (*policy_delete)(void *arg, const struct xfrm_policy *p, struct xfrm_err *err);
+	/* A tunnel's ICMP probe (probe.c in the daemon): as probe_start, probe_stop, probe_send. */
+	int (*probe_start)(void *arg, struct tunnel *t, const struct site *s, const struct pop *p,
+			   char *why, size_t why_len);
+	void (*probe_stop)(void *arg, struct tunnel *t);
+	int (*probe_send)(void *arg, struct tunnel *t);
+	/* Up: an event for `xfrmctl monitor`, a site's counter, a Child SA leaving the kernel. */
+	void (*event)(void *arg, const char *site, const char *pop, const char *event,
+		      const char *detail);
+	void (*count)(void *arg, const char *site, enum ctl_sm what);
+	void (*child_gone)(void *arg, const struct tunnel *t, const struct child *c,
+			   const struct xfrm_event *expired);
+	void (*child_out_gone)(void *arg, const struct tunnel *t, const struct child *c);
+	/* Responder: whether new tunnels are accepted (the downstream health check). */
+	bool (*accepting)(void *arg);
+};
+
 struct ikd_stats {
 	uint64_t rx, tx, dropped, bad_icv, cookies_sent, auth_failed;
 	uint64_t hs_failed[CTL_HS_MAX];	/* failed handshakes by reason, both roles */
 };
 
 struct ikd {
+	const struct ikd_io *io;
+	void *io_arg;
+	struct timer_heap *timers;	/* the lifecycle's timers (the loop's, or the simulator's) */
 	struct ikd_conf conf;
 	const char *conf_path;
 	struct loop loop;
@@ -242,7 +290,18 @@ struct ikd {
 	uint16_t probe_next;
 	uint8_t probe_token[8];		/* random: echoes of this ikd carry it */
 	struct health health;		/* responder: the downstream check (accepting or not) */
+	struct log_ratelimit rl_peer;	/* the lines a remote peer can cause */
+	struct site_rt **rts;		/* sites.c: each site's runtime record */
+	size_t n_rts;
+	struct reqid_entry *reqids;	/* kernel.c: a reqid per site name, open addressing */
+	size_t n_reqids, cap_reqids;
 };
+
+/* The lifecycle's clock (CLOCK_MONOTONIC in the daemon, virtual in the simulator). */
+static inline uint64_t ikd_now(const struct ikd *d)
+{
+	return d->io->now_ms(d->io_arg);
+}
 
 /* index.c: every per-message, per-handshake and per-event lookup is O(1) in the tunnels */
 int tix_init(struct ikd *d);
@@ -301,14 +360,6 @@ const char *ikd_site_status(struct ikd *d, const struct site *s, const char **re
 /* How many sites are up, down and disabled, in one pass (for STATUS= and `status`). */
 void ikd_status_counts(struct ikd *d, size_t *ret_up, size_t *ret_down, size_t *ret_disabled);
 
-/* probe.c: the ICMP probe of each initiator tunnel whose POP has a probe IP */
-void probe_open(struct ikd *d);		/* at start-up, while CAP_NET_RAW is held */
-void probe_close(struct ikd *d);
-/* Set up t's probe (its policy included); -errno and why when it cannot have one. */
-int probe_start(struct tunnel *t, const struct site *s, const struct pop *p, char *why,
-		size_t why_len);
-void probe_stop(struct tunnel *t);
-int probe_send(struct tunnel *t);
 /* tunnel.c: an echo of t's probe came back. */
 void tunnel_probe_answered(struct tunnel *t);
 
@@ -337,11 +388,13 @@ int kernel_probe_policy(struct ikd *d, const struct tunnel *t, bool remove);
 int kernel_cidr_parse(const char *text, struct xfrm_addr *a, uint8_t *plen);
 /* A socket address as the kernel's XFRM address (the port left out). */
 void kernel_addr(const union net_addr *a, struct xfrm_addr *ret);
-uint32_t kernel_reqid(const struct ikd *d, const struct site *s);
+uint32_t kernel_reqid(struct ikd *d, const struct site *s);
 /* A site was renamed: it keeps its reqid, so its SAs and policies stay its own. */
-void kernel_reqid_rename(const char *old_name, const char *new_name);
-/* Start-up: remove the SAs and policies an earlier ikd left (ours by reqid and priority). */
-int kernel_reconcile(struct ikd *d);
+void kernel_reqid_rename(struct ikd *d, const char *old_name, const char *new_name);
+void kernel_reqids_clear(struct ikd *d);
+/* A Child SA's kernel counters (zero when not installed or not readable). */
+void ikd_child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
+			struct xfrm_sa_stats *ret_in, struct xfrm_sa_stats *ret_out);
 
 /* sa_list.c: `sa list`, every IKE SA with its Child SAs (ctl_runtime.sa_list) */
 int ikd_sa_list(void *arg, struct ike_writer *w);
@@ -354,39 +407,14 @@ int ikd_sa_row(struct ikd *d, struct tunnel *t, struct ike_writer *w);
 int ikd_tunnel_verb(void *arg, const char *action, const char *site, const char *pop, bool ike,
 		    struct ike_writer *w, char *why, size_t why_len);
 
-/* ctl_server.c */
-int ctl_server_open(struct ikd *d);
+/* tunnel.c: up, through the io */
 /* An event for `xfrmctl monitor` (failover, fallback, up, down, rekeys ...). */
 void ikd_event(struct ikd *d, const char *site, const char *pop, const char *event,
 	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void ctl_server_close(struct ikd *d);
-
-/*
- * metrics.c: a site's counters for `xfrmctl metrics`, kept apart from its tunnels so that
- * they only grow while ikd runs (a tunnel torn down, an SA deleted, the site edited or
- * disabled); forgotten when the site is deleted.
- */
+/* A site's counter for `xfrmctl metrics`. */
 void ikd_count(struct ikd *d, const char *site, enum ctl_sm what);
 /* A handshake failed (site "" when the peer is not known yet). */
 void ikd_count_failure(struct ikd *d, const char *site, enum ctl_hs_fail why);
 enum ctl_hs_fail ikd_failure_of(uint16_t notify);
-/* A Child SA's kernel counters (zero when not installed or not readable). */
-void ikd_child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
-			struct xfrm_sa_stats *ret_in, struct xfrm_sa_stats *ret_out);
-/*
- * A Child SA leaves the kernel: its last counters go to the site's totals. expired: the
- * kernel's hard expiry of one of its halves (its counters come with the event), or NULL.
- */
-void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct child *c,
-			    const struct xfrm_event *expired);
-/* Its outbound half leaves first (kernel_child_stop_out): that half's counters. */
-void ikd_metrics_child_out_gone(struct ikd *d, const struct tunnel *t, const struct child *c);
-void ikd_metrics_start(struct ikd *d);
-void ikd_metrics_forget(const char *site);
-/* A site was renamed: its counters go on under the new name. */
-void ikd_metrics_rename(const char *old_name, const char *new_name);
-void ikd_metrics_clear(void);
-/* The control handler's `metrics` callback (ctl_runtime.metrics). */
-int ikd_metrics_page(void *arg, const struct site *const *sites, size_t n, struct ike_writer *w);
 
 #endif

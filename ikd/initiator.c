@@ -73,7 +73,7 @@ void tun_initiator_start(struct tunnel *t)
 	if (s->source_ip[0] && net_addr_parse(s->source_ip, d->conf.ike_port, &t->local) == 0 &&
 	    t->local.sa.sa_family == t->remote.sa.sa_family) {
 		/* the site's own address */
-	} else if ((rc = net_route_source(&t->remote, &t->local)) < 0) {
+	} else if ((rc = t->d->io->route_source(t->d->io_arg, &t->remote, &t->local)) < 0) {
 		char why[96];
 
 		snprintf(why, sizeof(why), "no route to the POP's gateway: %s", strerror(-rc));
@@ -121,7 +121,7 @@ uint64_t tun_rekey_deadline(struct ikd *d, const struct site *s, bool ike)
 	if (!base)
 		return UINT64_MAX;
 	ms = (uint64_t)base * 1000 - (jitter ? randombytes_uniform(jitter * 1000 + 1) : 0);
-	return timer_now_ms() + ms;
+	return ikd_now(d) + ms;
 }
 
 /* A Child SA into the tunnel's list (the last one); false when full or out of memory. */
@@ -158,7 +158,7 @@ bool tun_child_record(struct tunnel *t, const struct ike_child *c)
 	t->n_children++;
 	ch->spi_in = c->spi_in;
 	ch->spi_out = c->spi_out;
-	ch->created_ms = timer_now_ms();
+	ch->created_ms = ikd_now(t->d);
 	ch->rekey_at_ms = tun_rekey_deadline(t->d, ikd_site(t->d, t->site), false);
 	ch->suite = c->encr->name;
 	kernel_addr(&t->local, &ch->addr_local);
@@ -200,7 +200,7 @@ static const char *probe_dst(const struct tun_probe *pr, char *buf, size_t len)
 void tun_probe_begin(struct tunnel *t, const struct site *s)
 {
 	char why[160], dst[64];
-	int rc = probe_start(t, s, site_db_find_pop(&t->d->db, t->pop), why, sizeof(why));
+	int rc = t->d->io->probe_start(t->d->io_arg, t, s, site_db_find_pop(&t->d->db, t->pop), why, sizeof(why));
 
 	if (rc == 0)
 		log_info("site '%s' pop '%s': probing %s through the tunnel", t->site, t->pop,
@@ -227,14 +227,14 @@ void tun_probe_tick(struct tunnel *t, const struct site *s)
 	/* A send the kernel refuses (no SA yet) is an echo unanswered. */
 	pr->waiting = true;
 	pr->sent++;
-	if (probe_send(t) < 0)
+	if (t->d->io->probe_send(t->d->io_arg, t) < 0)
 		log_debug("site '%s' pop '%s': probe to %s not sent", t->site, t->pop, dst);
 }
 
 void tunnel_probe_answered(struct tunnel *t)
 {
 	struct tun_probe *pr = t->probe;
-	uint64_t now = timer_now_ms();
+	uint64_t now = ikd_now(t->d);
 	char dst[64];
 
 	if (!pr->waiting)
@@ -268,7 +268,7 @@ void tun_child_retry_later(struct tunnel *t)
 		return;
 	if (!t->child_retry_s)
 		t->child_retry_s = cf->reconnect_min_s;
-	t->child_retry_at_ms = timer_now_ms() + (uint64_t)t->child_retry_s * 1000 +
+	t->child_retry_at_ms = ikd_now(t->d) + (uint64_t)t->child_retry_s * 1000 +
 			       randombytes_uniform(1000);
 	t->child_retry_s = t->child_retry_s * 2 > cf->reconnect_max_s ? cf->reconnect_max_s :
 			   t->child_retry_s * 2;
@@ -310,9 +310,9 @@ void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child,
 	t->tries = 0;
 	t->dpd_missed = 0;
 	t->handshakes++;
-	t->up_since_ms = t->last_heard_ms = t->healthy_since_ms = timer_now_ms();
+	t->up_since_ms = t->last_heard_ms = t->healthy_since_ms = ikd_now(t->d);
 	t->reconnect_s = d->conf.reconnect_min_s;
-	timer_cancel(&d->loop.timers, &t->t_retx);
+	timer_cancel(d->timers, &t->t_retx);
 	secret_clear(&t->psk);
 	{
 		const struct crypto_suite *su = &t->sa.k.suite;
@@ -350,16 +350,16 @@ void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child,
 				     .alloc_spi = cc_alloc_spi, .n_children = cc_n_children,
 				     .install = tun_cc_install };
 	t->sa.cc_cfg = &t->cc;
-	t->ike_created_ms = timer_now_ms();
+	t->ike_created_ms = ikd_now(t->d);
 	t->ike_rekey_at_ms = tun_rekey_deadline(d, s, true);
-	timer_arm(&d->loop.timers, &t->t_rekey, timer_now_ms() + REKEY_TICK_MS);
+	timer_arm(d->timers, &t->t_rekey, ikd_now(t->d) + REKEY_TICK_MS);
 	if (tun_dpd_interval(t, s))
-		timer_arm(&d->loop.timers, &t->t_dpd,
-			  timer_now_ms() + (uint64_t)tun_dpd_interval(t, s) * 1000);
+		timer_arm(d->timers, &t->t_dpd,
+			  ikd_now(t->d) + (uint64_t)tun_dpd_interval(t, s) * 1000);
 	tun_heard(t);
 	if (t->sa.k.nat_local)
-		timer_arm(&d->loop.timers, &t->t_keepalive,
-			  timer_now_ms() + (uint64_t)d->conf.keepalive_s * 1000);
+		timer_arm(d->timers, &t->t_keepalive,
+			  ikd_now(t->d) + (uint64_t)d->conf.keepalive_s * 1000);
 	if (t->initiator && s && t->n_children && t->children[0].installed)
 		tun_probe_begin(t, s);
 	if (t->initiator && s)
@@ -388,7 +388,7 @@ void tun_on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 		d->stats.dropped++;
 		return;
 	}
-	t->last_heard_ms = timer_now_ms();
+	t->last_heard_ms = ikd_now(t->d);
 	if (rc == IKE_INIT_SEND) {
 		/* A COOKIE or INVALID_KE_PAYLOAD round: the same exchange again. */
 		log_info("site '%s' pop '%s': IKE_SA_INIT again (%s)", t->site, t->pop,
@@ -474,7 +474,7 @@ void tun_on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 		d->stats.dropped++;
 		return;
 	}
-	t->last_heard_ms = timer_now_ms();
+	t->last_heard_ms = ikd_now(t->d);
 	if (rc == IKE_AUTH_FAILED) {
 		/*
 		 * An error with no IDr and AUTH (strongSwan's bare NO_PROPOSAL_CHOSEN) may be the

@@ -12,86 +12,11 @@
 #include "ikd.h"
 #include "log.h"
 
-/* ---- start-up: what an earlier ikd left behind ---- */
-
-#define REQID_OURS(r) ((r) >= IKD_REQID_BASE && (r) <= IKD_REQID_BASE + 0xffffu)
-
-struct leftovers {
-	struct xfrm_sa_entry *sas;
-	size_t n_sas, cap_sas;
-	struct xfrm_policy *pols;
-	size_t n_pols, cap_pols;
-};
-
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	void *nv;
-
-	if (n < *cap)
-		return 0;
-	nv = realloc(*v, (*cap ? *cap * 2 : 64) * size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = *cap ? *cap * 2 : 64;
-	return 0;
-}
-
-static int collect_sa(const struct xfrm_sa_entry *sa, void *arg)
-{
-	struct leftovers *l = arg;
-
-	if (!REQID_OURS(sa->reqid))
-		return 0;
-	if (grow((void **)&l->sas, &l->cap_sas, l->n_sas, sizeof(*l->sas)) < 0)
-		return -ENOMEM;
-	l->sas[l->n_sas++] = *sa;
-	return 0;
-}
-
-static int collect_policy(const struct xfrm_policy *p, void *arg)
-{
-	struct leftovers *l = arg;
-
-	/* Ours: our priority, and a template of ours or none (a fail-closed block). */
-	if ((p->priority != IKD_POLICY_PRIORITY && p->priority != IKD_PROBE_PRIORITY) ||
-	    (p->n_tmpls && !REQID_OURS(p->tmpl[0].reqid)))
-		return 0;
-	if (grow((void **)&l->pols, &l->cap_pols, l->n_pols, sizeof(*l->pols)) < 0)
-		return -ENOMEM;
-	l->pols[l->n_pols++] = *p;
-	return 0;
-}
-
-int kernel_reconcile(struct ikd *d)
-{
-	struct leftovers l = { 0 };
-	struct xfrm_err e = { 0 };
-	int rc;
-
-	rc = xfrm_sa_dump(&d->xs, 0, 0, 0, collect_sa, &l, &e);
-	rc = rc ?: xfrm_policy_dump(&d->xs, 0, 0, collect_policy, &l, &e);
-	for (size_t i = 0; rc == 0 && i < l.n_sas; i++)
-		xfrm_sa_delete(&d->xs, &l.sas[i].dst, l.sas[i].spi, l.sas[i].proto, l.sas[i].mark,
-			       l.sas[i].mark_mask, NULL);
-	for (size_t i = 0; rc == 0 && i < l.n_pols; i++)
-		xfrm_policy_delete(&d->xs, &l.pols[i], NULL);
-	if (rc == 0 && (l.n_sas || l.n_pols))
-		log_notice("removed what an earlier ikd left in the kernel: %zu SAs, %zu policies",
-			   l.n_sas, l.n_pols);
-	free(l.sas);
-	free(l.pols);
-	return rc;
-}
-
 /* Reqids: one per site name for the daemon's lifetime, never reused while it runs. */
 struct reqid_entry {
 	char name[SITE_NAME_MAX];
 	uint32_t reqid;		/* 0: an empty slot */
 };
-
-static struct reqid_entry *reqids;	/* open addressing by name */
-static size_t n_reqids, cap_reqids;
 
 static size_t reqid_slot(const struct reqid_entry *tab, size_t cap, const char *name)
 {
@@ -105,50 +30,69 @@ static size_t reqid_slot(const struct reqid_entry *tab, size_t cap, const char *
 	return i;
 }
 
-uint32_t kernel_reqid(const struct ikd *d, const struct site *s)
+uint32_t kernel_reqid(struct ikd *d, const struct site *s)
 {
 	size_t i;
 
-	(void)d;
-	if (2 * (n_reqids + 1) > cap_reqids) {
-		size_t cap = cap_reqids ? 2 * cap_reqids : 256;
+	if (2 * (d->n_reqids + 1) > d->cap_reqids) {
+		size_t cap = d->cap_reqids ? 2 * d->cap_reqids : 256;
 		struct reqid_entry *v = calloc(cap, sizeof(*v));
 
 		if (!v)
 			return 0;
-		for (size_t k = 0; k < cap_reqids; k++)
-			if (reqids[k].reqid)
-				v[reqid_slot(v, cap, reqids[k].name)] = reqids[k];
-		free(reqids);
-		reqids = v;
-		cap_reqids = cap;
+		for (size_t k = 0; k < d->cap_reqids; k++)
+			if (d->reqids[k].reqid)
+				v[reqid_slot(v, cap, d->reqids[k].name)] = d->reqids[k];
+		free(d->reqids);
+		d->reqids = v;
+		d->cap_reqids = cap;
 	}
-	i = reqid_slot(reqids, cap_reqids, s->name);
-	if (!reqids[i].reqid) {
-		snprintf(reqids[i].name, sizeof(reqids[i].name), "%s", s->name);
-		reqids[i].reqid = IKD_REQID_BASE + (uint32_t)++n_reqids;
+	i = reqid_slot(d->reqids, d->cap_reqids, s->name);
+	if (!d->reqids[i].reqid) {
+		snprintf(d->reqids[i].name, sizeof(d->reqids[i].name), "%s", s->name);
+		d->reqids[i].reqid = IKD_REQID_BASE + (uint32_t)++d->n_reqids;
 	}
-	return reqids[i].reqid;
+	return d->reqids[i].reqid;
 }
 
-void kernel_reqid_rename(const char *old_name, const char *new_name)
+void kernel_reqids_clear(struct ikd *d)
 {
-	struct reqid_entry *v = cap_reqids ? calloc(cap_reqids, sizeof(*v)) : NULL;
+	free(d->reqids);
+	d->reqids = NULL;
+	d->n_reqids = d->cap_reqids = 0;
+}
+
+void kernel_reqid_rename(struct ikd *d, const char *old_name, const char *new_name)
+{
+	struct reqid_entry *v = d->cap_reqids ? calloc(d->cap_reqids, sizeof(*v)) : NULL;
 
 	if (!v)
 		return;		/* none yet, or no memory: the site gets a new reqid when used */
-	for (size_t k = 0; k < cap_reqids; k++) {
-		struct reqid_entry e = reqids[k];
+	for (size_t k = 0; k < d->cap_reqids; k++) {
+		struct reqid_entry e = d->reqids[k];
 
 		/* A deleted site's entry under the new name goes: its number is never reused. */
 		if (!e.reqid || !strcmp(e.name, new_name))
 			continue;
 		if (!strcmp(e.name, old_name))
 			snprintf(e.name, sizeof(e.name), "%s", new_name);
-		v[reqid_slot(v, cap_reqids, e.name)] = e;
+		v[reqid_slot(v, d->cap_reqids, e.name)] = e;
 	}
-	free(reqids);
-	reqids = v;
+	free(d->reqids);
+	d->reqids = v;
+}
+
+void ikd_child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
+			struct xfrm_sa_stats *ret_in, struct xfrm_sa_stats *ret_out)
+{
+	(void)t;
+	memset(ret_in, 0, sizeof(*ret_in));
+	memset(ret_out, 0, sizeof(*ret_out));
+	if (!c->installed)
+		return;
+	/* A half not in the kernel (held back, already expired) reads as zero. */
+	d->io->sa_get(d->io_arg, &c->addr_local, c->spi_in, IPPROTO_ESP, 0, 0, ret_in, NULL);
+	d->io->sa_get(d->io_arg, &c->addr_remote, c->spi_out, IPPROTO_ESP, 0, 0, ret_out, NULL);
 }
 
 void kernel_addr(const union net_addr *a, struct xfrm_addr *ret)
@@ -223,12 +167,12 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 	out.spi = c->spi_out;
 	in.spi = c->spi_in;
 	/* Inbound first: the peer may send as soon as it has its half. */
-	rc = which & KERNEL_SA_IN ? xfrm_sa_add(&d->xs, &in, false, &e) : 0;
+	rc = which & KERNEL_SA_IN ? d->io->sa_add(d->io_arg, &in, false, &e) : 0;
 	if (rc == 0 && (which & KERNEL_SA_OUT)) {
 		refused = &out;
-		rc = xfrm_sa_add(&d->xs, &out, false, &e);
+		rc = d->io->sa_add(d->io_arg, &out, false, &e);
 		if (rc < 0 && (which & KERNEL_SA_IN))
-			xfrm_sa_delete(&d->xs, &in.dst, in.spi, IPPROTO_ESP, 0, 0, NULL);
+			d->io->sa_delete(d->io_arg, &in.dst, in.spi, IPPROTO_ESP, 0, 0, NULL);
 	}
 	if (rc < 0) {
 		/* What this SA's family and suite need, not what the start-up probe's lacked. */
@@ -245,10 +189,10 @@ void kernel_child_remove(struct ikd *d, struct tunnel *t, const struct child *c)
 {
 	if (!c->installed)
 		return;
-	ikd_metrics_child_gone(d, t, c, NULL);	/* its counters go with it */
+	d->io->child_gone(d->io_arg, t, c, NULL);	/* its counters go with it */
 	/* By the addresses it was installed with: the peer may have moved since (NAT). */
-	xfrm_sa_delete(&d->xs, &c->addr_local, c->spi_in, IPPROTO_ESP, 0, 0, NULL);
-	xfrm_sa_delete(&d->xs, &c->addr_remote, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
+	d->io->sa_delete(d->io_arg, &c->addr_local, c->spi_in, IPPROTO_ESP, 0, 0, NULL);
+	d->io->sa_delete(d->io_arg, &c->addr_remote, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
 }
 
 /*
@@ -259,8 +203,8 @@ void kernel_child_stop_out(struct ikd *d, struct tunnel *t, const struct child *
 {
 	if (!c->installed)
 		return;
-	ikd_metrics_child_out_gone(d, t, c);
-	xfrm_sa_delete(&d->xs, &c->addr_remote, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
+	d->io->child_out_gone(d->io_arg, t, c);
+	d->io->sa_delete(d->io_arg, &c->addr_remote, c->spi_out, IPPROTO_ESP, 0, 0, NULL);
 }
 
 /* "10.1.0.0/24" into a selector half. */
@@ -349,7 +293,7 @@ static int site_pair(struct xfrm_sel *sel, void *arg)
 
 		fill_policy(&p, sel, dirs[i], c);
 		if (c->remove) {
-			xfrm_policy_delete(&c->d->xs, &p, NULL);
+			c->d->io->policy_delete(c->d->io_arg, &p, NULL);
 			continue;
 		}
 		if (dirs[i] == XFRM_POLICY_OUT && !c->active) {
@@ -380,7 +324,7 @@ static int site_pair(struct xfrm_sel *sel, void *arg)
 			}
 		}
 		/* XFRM_MSG_UPDPOLICY: an atomic replace, the switch at failover. */
-		r = xfrm_policy_add(&c->d->xs, &p, true, &e);
+		r = c->d->io->policy_add(c->d->io_arg, &p, true, &e);
 		if (r < 0 && rc == 0) {
 			rc = r;
 			log_err("site '%s': kernel refused a policy: %s%s%s", c->s->name,
@@ -407,7 +351,7 @@ int kernel_probe_policy(struct ikd *d, const struct tunnel *t, bool remove)
 	p.mark_mask = 0xffffffffu;
 	p.priority = IKD_PROBE_PRIORITY;
 	if (remove)
-		return xfrm_policy_delete(&d->xs, &p, NULL);
+		return d->io->policy_delete(d->io_arg, &p, NULL);
 	p.action = XFRM_POLICY_ALLOW;
 	p.n_tmpls = 1;
 	p.tmpl[0].proto = IPPROTO_ESP;
@@ -415,7 +359,7 @@ int kernel_probe_policy(struct ikd *d, const struct tunnel *t, bool remove)
 	p.tmpl[0].reqid = t->reqid;
 	kernel_addr(&t->local, &p.tmpl[0].src);
 	kernel_addr(&t->remote, &p.tmpl[0].dst);
-	rc = xfrm_policy_add(&d->xs, &p, true, &e);
+	rc = d->io->policy_add(d->io_arg, &p, true, &e);
 	if (rc < 0)
 		log_err("site '%s' pop '%s': kernel refused the probe's policy: %s%s%s", t->site,
 			t->pop, strerror(-rc), e.msg[0] ? ": " : "", e.msg);
@@ -540,7 +484,7 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 
 				fill_policy(&p, &sel, dirs[k], &c);
 				if (remove) {
-					xfrm_policy_delete(&d->xs, &p, NULL);
+					d->io->policy_delete(d->io_arg, &p, NULL);
 					continue;
 				}
 				p.action = XFRM_POLICY_ALLOW;
@@ -550,7 +494,7 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 				p.tmpl[0].reqid = t->reqid;
 				kernel_addr(out ? &t->local : &t->remote, &p.tmpl[0].src);
 				kernel_addr(out ? &t->remote : &t->local, &p.tmpl[0].dst);
-				rr = xfrm_policy_add(&d->xs, &p, true, &e);
+				rr = d->io->policy_add(d->io_arg, &p, true, &e);
 				if (rr < 0 && rc == 0) {
 					rc = rr;
 					log_err("site '%s': kernel refused a policy: %s%s%s",

@@ -12,6 +12,8 @@
 
 static int log_max = LOG_INFO;
 static bool log_to_journal;
+static log_sink_fn sink;
+static void *sink_arg;
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit", [LOG_ERR] = "error",
@@ -66,6 +68,12 @@ int log_parse_level(const char *name)
 	return -EINVAL;
 }
 
+void log_set_sink(log_sink_fn fn, void *arg)
+{
+	sink = fn;
+	sink_arg = arg;
+}
+
 bool log_enabled(int priority)
 {
 	return priority <= log_max;
@@ -82,7 +90,9 @@ void log_msg(int priority, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (log_to_journal) {
+	if (sink) {
+		sink(sink_arg, priority, line);
+	} else if (log_to_journal) {
 		/* The journal stamps the entry itself. */
 		fprintf(stderr, "<%d>%s\n", priority, line);
 	} else {

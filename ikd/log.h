@@ -17,6 +17,9 @@
 void log_setup(int max_priority);
 int log_parse_level(const char *name);	/* "error".."debug" -> LOG_*, or -EINVAL */
 bool log_enabled(int priority);
+/* Lines go to fn instead of stderr (the simulator's trace); NULL: stderr again. */
+typedef void (*log_sink_fn)(void *arg, int priority, const char *line);
+void log_set_sink(log_sink_fn fn, void *arg);
 
 /* "2026-12-06T10:45:12.345Z" (RFC 3339, UTC, milliseconds); -ENOSPC if len is too short. */
 #define LOG_TIME_LEN sizeof("2026-12-06T10:45:12.345Z")

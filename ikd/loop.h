@@ -45,4 +45,7 @@ void loop_del(struct loop *l, struct loop_fd *f);
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l, int status);
 
+/* CLOCK_MONOTONIC in milliseconds: the daemon's one clock. */
+uint64_t timer_now_ms(void);
+
 #endif

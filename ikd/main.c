@@ -16,7 +16,7 @@
 #include <sodium.h>
 
 #include "config.h"
-#include "ikd.h"
+#include "glue.h"
 #include "log.h"
 #include "notify.h"
 #include "site/store.h"
@@ -346,6 +346,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ikd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	d.io = &ikd_io_daemon;
+	d.io_arg = &d;
+	d.timers = &d.loop.timers;
 	conf_defaults(&d.conf);
 	if (conf_load(&d.conf, d.conf_path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ikd: %s\n", err);

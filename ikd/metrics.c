@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "config.h"
-#include "ikd.h"
+#include "glue.h"
 
 struct site_acc {
 	char name[SITE_NAME_MAX];
@@ -148,48 +148,12 @@ void ikd_metrics_start(struct ikd *d)
 
 /* ---- counting ---- */
 
-void ikd_count(struct ikd *d, const char *site, enum ctl_sm what)
+void metrics_count(const char *site, enum ctl_sm what)
 {
 	struct site_acc *a = acc_get(site, true);
 
-	(void)d;
 	if (a)
 		a->n[what]++;
-}
-
-void ikd_count_failure(struct ikd *d, const char *site, enum ctl_hs_fail why)
-{
-	d->stats.hs_failed[why]++;
-	ikd_count(d, site, CTL_SM_HS_FAILURES);
-}
-
-enum ctl_hs_fail ikd_failure_of(uint16_t notify)
-{
-	switch (notify) {
-	case IKE_N_AUTHENTICATION_FAILED:
-		return CTL_HS_AUTH_FAILED;
-	case IKE_N_NO_PROPOSAL_CHOSEN:
-		return CTL_HS_NO_PROPOSAL;
-	case IKE_N_TS_UNACCEPTABLE:
-		return CTL_HS_TS_UNACCEPTABLE;
-	case IKE_N_INVALID_KE_PAYLOAD:
-		return CTL_HS_INVALID_KE;
-	default:
-		return CTL_HS_OTHER;
-	}
-}
-
-void ikd_child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
-			struct xfrm_sa_stats *ret_in, struct xfrm_sa_stats *ret_out)
-{
-	(void)t;
-	memset(ret_in, 0, sizeof(*ret_in));
-	memset(ret_out, 0, sizeof(*ret_out));
-	if (!c->installed)
-		return;
-	/* A half not in the kernel (held back, already expired) reads as zero. */
-	xfrm_sa_get(&d->xs, &c->addr_local, c->spi_in, IPPROTO_ESP, 0, 0, ret_in, NULL);
-	xfrm_sa_get(&d->xs, &c->addr_remote, c->spi_out, IPPROTO_ESP, 0, 0, ret_out, NULL);
 }
 
 void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct child *c,

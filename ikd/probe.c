@@ -23,7 +23,7 @@
 
 #include <sodium.h>
 
-#include "ikd.h"
+#include "glue.h"
 #include "log.h"
 #include "probe/icmp.h"
 

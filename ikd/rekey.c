@@ -34,9 +34,9 @@ static void extras_arm(struct tunnel *t)
 			next = e->next_retx_ms;
 	}
 	if (next != UINT64_MAX)
-		timer_arm(&t->d->loop.timers, &t->t_extras, next);
+		timer_arm(t->d->timers, &t->t_extras, next);
 	else
-		timer_cancel(&t->d->loop.timers, &t->t_extras);
+		timer_cancel(t->d->timers, &t->t_extras);
 }
 
 static void extra_drop(struct tunnel *t, size_t i)
@@ -52,7 +52,7 @@ void tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, boo
 {
 	struct ikd *d = t->d;
 	struct extra_sa *e;
-	uint64_t now = timer_now_ms();
+	uint64_t now = ikd_now(t->d);
 
 	if (!t->extras)
 		t->extras = calloc(TUN_EXTRA_MAX, sizeof(*t->extras));
@@ -86,7 +86,7 @@ void tun_extras_fire(struct timer *tm, void *arg)
 {
 	struct tunnel *t = arg;
 	struct ikd *d = t->d;
-	uint64_t now = timer_now_ms();
+	uint64_t now = ikd_now(t->d);
 
 	(void)tm;
 	for (size_t i = 0; i < t->n_extras; i++) {
@@ -116,7 +116,7 @@ static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 	memset(new_sa, 0, sizeof(*new_sa));
 	t->sa.cc_cfg = &t->cc;
 	tix_ours_add(d, t, tun_sa_spi_ours(&t->sa));
-	t->ike_created_ms = timer_now_ms();
+	t->ike_created_ms = ikd_now(t->d);
 	t->ike_rekey_at_ms = tun_rekey_deadline(d, ikd_site(d, t->site), true);
 	t->rekeys_ike++;
 	ikd_count(d, t->site, CTL_SM_IKE_REKEYS);
@@ -134,7 +134,7 @@ static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 		t->n_queue++;
 	}
 	t->inflight = 0;
-	timer_cancel(&d->loop.timers, &t->t_retx);
+	timer_cancel(d->timers, &t->t_retx);
 }
 
 static struct extra_sa *extra_peer_new(struct tunnel *t)
@@ -331,7 +331,7 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
 	if (c)
 		c->rekeying = false;
 	if (kind == REQ_REKEY_IKE)
-		t->ike_rekey_at_ms = timer_now_ms() + 2000 + randombytes_uniform(3000);
+		t->ike_rekey_at_ms = ikd_now(t->d) + 2000 + randombytes_uniform(3000);
 }
 
 /*
@@ -373,7 +373,7 @@ static int sa_receive(struct tunnel *t, struct ike_sa *sa, uint8_t *buf, size_t 
 		tun_child_forget(t, t->cb_spi_in, true);
 	t->cb_spi_in = 0;
 	if (cc)
-		t->settle_at_ms = timer_now_ms() + SETTLE_MS;
+		t->settle_at_ms = ikd_now(t->d) + SETTLE_MS;
 	return rc;
 }
 
@@ -503,7 +503,7 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 	}
 	tun_heard(t);
 	tun_log_received(t, "old IKE SA: ", buf, len, rx.event);
-	e->expires_ms = timer_now_ms() + tun_peer_window_ms(t);
+	e->expires_ms = ikd_now(t->d) + tun_peer_window_ms(t);
 	extras_arm(t);
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
 	    rx.event == IKE_SA_EV_DELETED)

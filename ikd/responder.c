@@ -79,7 +79,7 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 		char from[64];
 
 		d->stats.dropped++;
-		peer_log(LOG_WARNING, "IKE_SA_INIT from %s dropped: no site is enabled",
+		peer_log(d, LOG_WARNING, "IKE_SA_INIT from %s dropped: no site is enabled",
 			 net_addr_str(&dg->from, from, sizeof(from)));
 		return;
 	}
@@ -102,10 +102,10 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 		tix_half_add(d, t);
 		tix_ours_add(d, t, t->init->spi_r);
 		t->state = TUN_INIT;
-		t->last_heard_ms = timer_now_ms();
+		t->last_heard_ms = ikd_now(t->d);
 		tun_send_msg(t, &t->pending);
-		timer_arm(&d->loop.timers, &t->t_half,
-			  timer_now_ms() + (uint64_t)d->conf.half_open_timeout_s * 1000);
+		timer_arm(d->timers, &t->t_half,
+			  ikd_now(t->d) + (uint64_t)d->conf.half_open_timeout_s * 1000);
 		return;
 	}
 	if (rc == IKE_INIT_REFUSED) {
@@ -126,7 +126,7 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 			else
 				ike_proposals_format(&offered, theirs, sizeof(theirs));
 			ike_proposals_format(&d->resp_props, ours, sizeof(ours));
-			peer_log(LOG_WARNING, "IKE_SA_INIT from %s refused: %s (offered %s; we accept %s)",
+			peer_log(d, LOG_WARNING, "IKE_SA_INIT from %s refused: %s (offered %s; we accept %s)",
 				 net_addr_str(&dg->from, from, sizeof(from)),
 				 ike_notify_name(t->init->notify), theirs, ours);
 		}
@@ -136,7 +136,7 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 
 		/* Unanswered: RFC 7296 §3.10.1 allows INVALID_SYNTAX only in a protected message. */
 		d->stats.dropped++;
-		peer_log(LOG_WARNING, "IKE_SA_INIT from %s dropped: %s: %s (%s)",
+		peer_log(d, LOG_WARNING, "IKE_SA_INIT from %s dropped: %s: %s (%s)",
 			 net_addr_str(&dg->from, from, sizeof(from)),
 			 t->init->err.field ? t->init->err.field : "message",
 			 t->init->err.reason ? t->init->err.reason : "not processed", strerror(-rc));
@@ -248,7 +248,7 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 		inet_ntop(AF_INET, idi->data, lc->idi_text, sizeof(lc->idi_text));
 	else if (idi->type == IKE_ID_IPV6_ADDR && idi->len == 16)
 		inet_ntop(AF_INET6, idi->data, lc->idi_text, sizeof(lc->idi_text));
-	if (!health_accepting(&d->health)) {	/* the downstream check fails: ikd.conf(5) */
+	if (!d->io->accepting(d->io_arg)) {	/* the downstream check fails: ikd.conf(5) */
 		lc->not_accepting = true;
 		d->health.refused++;
 		return -ENOENT;
@@ -367,11 +367,11 @@ void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 		d->stats.auth_failed++;
 		ikd_count_failure(d, t->site, CTL_HS_AUTH_FAILED);
 		if (t->site[0])
-			peer_log(LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s "
+			peer_log(d, LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s "
 				 "for site '%s' (identity '%s')", from, lc.wrong_source ?
 				 "wrong source address" : "bad pre-shared key", t->site, lc.idi_text);
 		else
-			peer_log(LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s "
+			peer_log(d, LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s "
 				 "'%s'", from, lc.not_accepting ?
 				 "not accepting new tunnels (downstream check), identity" :
 				 "unknown identity", lc.idi_text);
@@ -382,7 +382,7 @@ void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 		return;
 	}
 	tix_half_del(d, t);
-	timer_cancel(&d->loop.timers, &t->t_half);
+	timer_cancel(d->timers, &t->t_half);
 	tun_send_msg(t, &t->pending);
 	if (rc == IKE_AUTH_DONE_NO_CHILD && lc.install_err[0])
 		log_err("site '%s' %s: %s: answered NO_PROPOSAL_CHOSEN, the IKE SA kept", t->site,

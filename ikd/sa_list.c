@@ -112,7 +112,7 @@ static int child_row(struct ikd *d, const struct tunnel *t, const struct site *s
 
 int ikd_sa_row(struct ikd *d, struct tunnel *t, struct ike_writer *w)
 {
-	uint64_t now = timer_now_ms();
+	uint64_t now = ikd_now(d);
 	const struct site *s = ikd_site(d, t->site);
 	static const struct ike_sa_keys none;
 	const struct ike_sa_keys *k = t->have_sa ? &t->sa.k : t->init ? &t->init->k : &none;

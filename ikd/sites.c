@@ -59,42 +59,39 @@ struct site_rt {
 	struct site pol;	/* the record the policies were made from (its key left out) */
 };
 
-static struct site_rt **rts;
-static size_t n_rts;
-
 static void fallback_fire(struct timer *t, void *arg);
 
 static struct site_rt *site_rt_get(struct ikd *d, const char *name, bool create)
 {
 	struct site_rt *r, **v;
 
-	for (size_t i = 0; i < n_rts; i++)
-		if (!strcmp(rts[i]->name, name))
-			return rts[i];
+	for (size_t i = 0; i < d->n_rts; i++)
+		if (!strcmp(d->rts[i]->name, name))
+			return d->rts[i];
 	if (!create)
 		return NULL;
 	r = calloc(1, sizeof(*r));
-	v = r ? realloc(rts, (n_rts + 1) * sizeof(*rts)) : NULL;
+	v = r ? realloc(d->rts, (d->n_rts + 1) * sizeof(*d->rts)) : NULL;
 	if (!v) {
 		free(r);
 		return NULL;
 	}
-	rts = v;
+	d->rts = v;
 	snprintf(r->name, sizeof(r->name), "%s", name);
 	r->d = d;
 	site_choice_init(&r->choice);
 	timer_init(&r->t_fallback, fallback_fire, r);
-	rts[n_rts++] = r;
+	d->rts[d->n_rts++] = r;
 	return r;
 }
 
 static void site_rt_drop(struct ikd *d, const char *name)
 {
-	for (size_t i = 0; i < n_rts; i++)
-		if (!strcmp(rts[i]->name, name)) {
-			timer_cancel(&d->loop.timers, &rts[i]->t_fallback);
-			free(rts[i]);
-			rts[i] = rts[--n_rts];
+	for (size_t i = 0; i < d->n_rts; i++)
+		if (!strcmp(d->rts[i]->name, name)) {
+			timer_cancel(d->timers, &d->rts[i]->t_fallback);
+			free(d->rts[i]);
+			d->rts[i] = d->rts[--d->n_rts];
 			return;
 		}
 }
@@ -204,9 +201,9 @@ void tun_site_reevaluate(struct ikd *d, const struct site *s)
 		tuns[i] = pop_tunnel(d, s->name, pops[i]);
 		views[i] = pop_view(tuns[i]);
 	}
-	site_choose(&r->choice, &cfg, views, n, timer_now_ms(), &out);
+	site_choose(&r->choice, &cfg, views, n, ikd_now(d), &out);
 	if (out.wake_ms)
-		timer_arm(&d->loop.timers, &r->t_fallback, out.wake_ms);
+		timer_arm(d->timers, &r->t_fallback, out.wake_ms);
 	if (out.grace_started)
 		log_info("site '%s': a backup is up; waiting up to %u s for the primary, pop '%s', "
 			 "whose handshake is under way", s->name, d->conf.primary_grace_s, s->primary);
@@ -257,7 +254,7 @@ const char *ikd_site_status(struct ikd *d, const struct site *s, const char **re
 {
 	struct tunnel *ts[1 + SITE_MAX_BACKUPS + 64];
 	size_t n;
-	uint64_t now = timer_now_ms();
+	uint64_t now = ikd_now(d);
 
 	*ret_active = "";
 	if (!s->enabled)
@@ -296,7 +293,7 @@ void ikd_status_counts(struct ikd *d, size_t *ret_up, size_t *ret_down, size_t *
 		}
 	} else if (d->db.n_sites) {
 		/* A gateway may have 10,000: one pass over the tunnels. */
-		uint64_t now = timer_now_ms();
+		uint64_t now = ikd_now(d);
 		bool *seen = calloc(d->db.n_sites, sizeof(*seen));
 
 		for (size_t i = 0; seen && i < d->n_tunnels; i++) {
@@ -451,7 +448,7 @@ void ikd_apply_pops(struct ikd *d, const char *const *names, size_t n)
 			} else if (t->pop_probe != tun_pop_hash(p, true)) {
 				t->pop_probe = tun_pop_hash(p, true);
 				if (t->probe)
-					probe_stop(t);
+					d->io->probe_stop(d->io_arg, t);
 				if (tun_established(t))
 					tun_probe_begin(t, s);
 			}
@@ -470,11 +467,11 @@ void ikd_shutdown_tunnels(struct ikd *d)
 			tun_send_msg(t, &d->out);
 		tunnel_free(t);
 	}
-	for (size_t i = 0; i < n_rts; i++)
-		if (rts[i]->policies && d->conf.role == CONF_ROLE_INITIATOR)
-			kernel_site_policies_remove(d, &rts[i]->pol);
-	while (n_rts)
-		site_rt_drop(d, rts[0]->name);
+	for (size_t i = 0; i < d->n_rts; i++)
+		if (d->rts[i]->policies && d->conf.role == CONF_ROLE_INITIATOR)
+			kernel_site_policies_remove(d, &d->rts[i]->pol);
+	while (d->n_rts)
+		site_rt_drop(d, d->rts[0]->name);
 }
 
 void ikd_tunnels_clear(struct ikd *d)
@@ -483,10 +480,11 @@ void ikd_tunnels_clear(struct ikd *d)
 		tunnel_free(d->tunnels[0]);
 	free(d->tunnels);
 	tix_clear(d);
-	while (n_rts)
-		site_rt_drop(d, rts[0]->name);
-	free(rts);
-	rts = NULL;
+	while (d->n_rts)
+		site_rt_drop(d, d->rts[0]->name);
+	free(d->rts);
+	d->rts = NULL;
+	kernel_reqids_clear(d);
 }
 
 /* ---- a site renamed ---- */

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "timer.h"
 
@@ -136,12 +135,4 @@ void timer_heap_clear(struct timer_heap *h)
 	free(h->v);
 	h->v = NULL;
 	h->n = h->cap = 0;
-}
-
-uint64_t timer_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

@@ -48,7 +48,4 @@ size_t timer_run_due(struct timer_heap *h, uint64_t now_ms);
 
 void timer_heap_clear(struct timer_heap *h);
 
-/* CLOCK_MONOTONIC in milliseconds: the daemon's one clock. */
-uint64_t timer_now_ms(void);
-
 #endif

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,6 @@
 #include "site/choose.h"
 #include "tunnel_int.h"
 
-struct log_ratelimit tun_rl_peer = LOG_RATELIMIT_INIT(10000, 20);
-
 const char *tun_state_name(enum tun_state s)
 {
 	switch (s) {
@@ -33,8 +32,50 @@ const char *tun_state_name(enum tun_state s)
 	return "?";
 }
 
+/* ---- up, through the io: events and counters ---- */
+
+void ikd_event(struct ikd *d, const char *site, const char *pop, const char *event,
+	       const char *fmt, ...)
+{
+	char detail[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	d->io->event(d->io_arg, site, pop, event, detail);
+}
+
+void ikd_count(struct ikd *d, const char *site, enum ctl_sm what)
+{
+	d->io->count(d->io_arg, site, what);
+}
+
+void ikd_count_failure(struct ikd *d, const char *site, enum ctl_hs_fail why)
+{
+	d->stats.hs_failed[why]++;
+	ikd_count(d, site, CTL_SM_HS_FAILURES);
+}
+
+enum ctl_hs_fail ikd_failure_of(uint16_t notify)
+{
+	switch (notify) {
+	case IKE_N_AUTHENTICATION_FAILED:
+		return CTL_HS_AUTH_FAILED;
+	case IKE_N_NO_PROPOSAL_CHOSEN:
+		return CTL_HS_NO_PROPOSAL;
+	case IKE_N_TS_UNACCEPTABLE:
+		return CTL_HS_TS_UNACCEPTABLE;
+	case IKE_N_INVALID_KE_PAYLOAD:
+		return CTL_HS_INVALID_KE;
+	default:
+		return CTL_HS_OTHER;
+	}
+}
+
 int ikd_tunnels_init(struct ikd *d)
 {
+	d->rl_peer = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
 	return tix_init(d);
 }
 
@@ -82,7 +123,7 @@ struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const
 
 static void tunnel_cancel_timers(struct tunnel *t)
 {
-	struct timer_heap *h = &t->d->loop.timers;
+	struct timer_heap *h = t->d->timers;
 
 	timer_cancel(h, &t->t_retx);
 	timer_cancel(h, &t->t_dpd);
@@ -226,7 +267,7 @@ void tunnel_reset(struct tunnel *t)
 	tunnel_cancel_timers(t);
 	tix_ours_del(d, t);
 	tix_half_del(d, t);
-	probe_stop(t);
+	t->d->io->probe_stop(t->d->io_arg, t);
 	tun_init_drop(t);
 	if (t->have_sa)
 		ike_sa_clear(&t->sa);
@@ -263,11 +304,11 @@ void tunnel_free(struct tunnel *t)
 
 void tun_send_msg(struct tunnel *t, const struct ike_writer *w)
 {
-	int rc = net_send(t->sock, w->buf, w->len, &t->remote,
+	int rc = t->d->io->send(t->d->io_arg, t->sock, w->buf, w->len, &t->remote,
 			  t->local.sa.sa_family ? &t->local : NULL);
 
 	t->d->stats.tx++;
-	t->last_sent_ms = timer_now_ms();
+	t->last_sent_ms = ikd_now(t->d);
 	if (rc < 0)
 		log_debug("site '%s': send: %s", t->site, strerror(-rc));
 }
@@ -294,7 +335,7 @@ void tun_arm_retx(struct tunnel *t)
 	if (t->initiator && (t->state == TUN_INIT || t->state == TUN_AUTH) &&
 	    delay > (base > HANDSHAKE_RETX_MAX_MS ? base : HANDSHAKE_RETX_MAX_MS))
 		delay = base > HANDSHAKE_RETX_MAX_MS ? base : HANDSHAKE_RETX_MAX_MS;
-	timer_arm(&t->d->loop.timers, &t->t_retx, timer_now_ms() + delay);
+	timer_arm(t->d->timers, &t->t_retx, ikd_now(t->d) + delay);
 }
 
 const char *tun_peer_str(const struct tunnel *t, char *buf, size_t len)
@@ -335,8 +376,8 @@ void tunnel_down(struct tunnel *t, const char *why)
 	 */
 	if (t->silent)
 		t->reconnect_s = d->conf.reconnect_min_s;
-	timer_arm(&d->loop.timers, &t->t_reconnect,
-		  timer_now_ms() + (uint64_t)t->reconnect_s * 1000 + randombytes_uniform(1000));
+	timer_arm(d->timers, &t->t_reconnect,
+		  ikd_now(t->d) + (uint64_t)t->reconnect_s * 1000 + randombytes_uniform(1000));
 	if (!t->silent)
 		t->reconnect_s = t->reconnect_s * 2 > d->conf.reconnect_max_s ?
 				 d->conf.reconnect_max_s : t->reconnect_s * 2;
@@ -378,9 +419,9 @@ void tun_heard(struct tunnel *t)
 	const struct site *s = ikd_site(t->d, t->site);
 	uint32_t ival = tun_dpd_interval(t, s);
 
-	t->last_heard_ms = timer_now_ms();
+	t->last_heard_ms = ikd_now(t->d);
 	if (ival && t->state == TUN_UP)
-		timer_arm(&t->d->loop.timers, &t->t_dead,
+		timer_arm(t->d->timers, &t->t_dead,
 			  t->last_heard_ms + (uint64_t)ival * t->d->conf.dpd_misses * 1000);
 }
 
@@ -583,7 +624,7 @@ static void dpd_fire(struct timer *tm, void *arg)
 		return;
 	/* A miss: our last request is unanswered and the peer has been silent an interval. */
 	if (t->sa.waiting &&
-	    timer_now_ms() - t->last_heard_ms >= (uint64_t)tun_dpd_interval(t, s) * 1000)
+	    ikd_now(t->d) - t->last_heard_ms >= (uint64_t)tun_dpd_interval(t, s) * 1000)
 		ikd_count(d, t->site, CTL_SM_DPD_MISSES);
 	/* A request already out is a liveness check too. */
 	if (!t->sa.waiting && t->n_queue == 0) {
@@ -593,7 +634,7 @@ static void dpd_fire(struct timer *tm, void *arg)
 	dpd_old_sa(t);
 	if (t->probe)
 		tun_probe_tick(t, s);
-	timer_arm(&d->loop.timers, &t->t_dpd, timer_now_ms() + (uint64_t)tun_dpd_interval(t, s) * 1000);
+	timer_arm(d->timers, &t->t_dpd, ikd_now(t->d) + (uint64_t)tun_dpd_interval(t, s) * 1000);
 }
 
 static void dead_fire(struct timer *tm, void *arg)
@@ -605,7 +646,7 @@ static void dead_fire(struct timer *tm, void *arg)
 	if (t->state != TUN_UP)
 		return;
 	snprintf(why, sizeof(why), "peer dead: nothing heard for %.1f s",
-		 (double)(timer_now_ms() - t->last_heard_ms) / 1000);
+		 (double)(ikd_now(t->d) - t->last_heard_ms) / 1000);
 	log_warn("site '%s' %s: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), why);
 	tunnel_down(t, why);
 }
@@ -619,10 +660,10 @@ static void keepalive_fire(struct timer *tm, void *arg)
 	if (t->state != TUN_UP || !t->sock || !t->sock->natt)
 		return;
 	/* RFC 3948 §2.3, only when nothing else went out lately. */
-	if (timer_now_ms() - t->last_sent_ms >= (uint64_t)d->conf.keepalive_s * 1000)
-		net_send_keepalive(t->sock, &t->remote, &t->local);
-	timer_arm(&d->loop.timers, &t->t_keepalive,
-		  timer_now_ms() + (uint64_t)d->conf.keepalive_s * 1000);
+	if (ikd_now(t->d) - t->last_sent_ms >= (uint64_t)d->conf.keepalive_s * 1000)
+		t->d->io->send_keepalive(t->d->io_arg, t->sock, &t->remote, &t->local);
+	timer_arm(d->timers, &t->t_keepalive,
+		  ikd_now(t->d) + (uint64_t)d->conf.keepalive_s * 1000);
 }
 
 /* Every few seconds: the rekeys that are due, and the IKE SA's hard lifetime. */
@@ -631,7 +672,7 @@ static void rekey_fire(struct timer *tm, void *arg)
 	struct tunnel *t = arg;
 	struct ikd *d = t->d;
 	const struct site *s = ikd_site(d, t->site);
-	uint64_t now = timer_now_ms();
+	uint64_t now = ikd_now(t->d);
 
 	(void)tm;
 	if (t->state != TUN_UP || !s)
@@ -660,5 +701,5 @@ static void rekey_fire(struct timer *tm, void *arg)
 			c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
 	}
 	tun_kick(t);
-	timer_arm(&d->loop.timers, &t->t_rekey, now + REKEY_TICK_MS);
+	timer_arm(d->timers, &t->t_rekey, now + REKEY_TICK_MS);
 }

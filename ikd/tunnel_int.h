@@ -13,14 +13,13 @@
 #include "log.h"
 
 /* Lines a remote peer can cause are rate limited. */
-extern struct log_ratelimit tun_rl_peer;
-#define peer_log(prio, ...) do { \
+#define peer_log(d, prio, ...) do { \
 	unsigned sup_; \
-	if (log_ratelimit_ok(&tun_rl_peer, timer_now_ms(), &sup_)) { \
-     if (sup_) \
-	 log_warn("%u similar lines suppressed", sup_); \
-	   log_msg(prio, __VA_ARGS__); \
-	    } \
+	if (log_ratelimit_ok(&(d)->rl_peer, ikd_now(d), &sup_)) { \
+		if (sup_) \
+			log_warn("%u similar lines suppressed", sup_); \
+		log_msg(prio, __VA_ARGS__); \
+	} \
 } while (0)
 
 /*

@@ -1,0 +1,216 @@
+/*
+ * The daemon's io (ikd.h): the lifecycle's ways out, onto the sockets, netlink, the probes,
+ * the control server and the metrics. And start-up's cleanup of what an earlier ikd left in
+ * the kernel (a dump, before the lifecycle runs).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "glue.h"
+#include "log.h"
+
+static uint64_t io_now_ms(void *arg)
+{
+	(void)arg;
+	return timer_now_ms();
+}
+
+static int io_send(void *arg, const struct net_sock *s, const uint8_t *msg, size_t len,
+		   const union net_addr *to, const union net_addr *local)
+{
+	(void)arg;
+	return net_send(s, msg, len, to, local);
+}
+
+static int io_send_keepalive(void *arg, const struct net_sock *s, const union net_addr *to,
+			     const union net_addr *local)
+{
+	(void)arg;
+	return net_send_keepalive(s, to, local);
+}
+
+static int io_route_source(void *arg, const union net_addr *remote, union net_addr *ret)
+{
+	(void)arg;
+	return net_route_source(remote, ret);
+}
+
+static int io_sa_add(void *arg, const struct xfrm_sa *sa, bool update, struct xfrm_err *err)
+{
+	struct ikd *d = arg;
+
+	return xfrm_sa_add(&d->xs, sa, update, err);
+}
+
+static int io_sa_delete(void *arg, const struct xfrm_addr *dst, uint32_t spi, uint8_t proto,
+			uint32_t mark, uint32_t mark_mask, struct xfrm_err *err)
+{
+	struct ikd *d = arg;
+
+	return xfrm_sa_delete(&d->xs, dst, spi, proto, mark, mark_mask, err);
+}
+
+static int io_sa_get(void *arg, const struct xfrm_addr *dst, uint32_t spi, uint8_t proto,
+		     uint32_t mark, uint32_t mark_mask, struct xfrm_sa_stats *ret,
+		     struct xfrm_err *err)
+{
+	struct ikd *d = arg;
+
+	return xfrm_sa_get(&d->xs, dst, spi, proto, mark, mark_mask, ret, err);
+}
+
+static int io_policy_add(void *arg, const struct xfrm_policy *p, bool update,
+			 struct xfrm_err *err)
+{
+	struct ikd *d = arg;
+
+	return xfrm_policy_add(&d->xs, p, update, err);
+}
+
+static int io_policy_delete(void *arg, const struct xfrm_policy *p, struct xfrm_err *err)
+{
+	struct ikd *d = arg;
+
+	return xfrm_policy_delete(&d->xs, p, err);
+}
+
+static int io_probe_start(void *arg, struct tunnel *t, const struct site *s, const struct pop *p,
+			  char *why, size_t why_len)
+{
+	(void)arg;
+	return probe_start(t, s, p, why, why_len);
+}
+
+static void io_probe_stop(void *arg, struct tunnel *t)
+{
+	(void)arg;
+	probe_stop(t);
+}
+
+static int io_probe_send(void *arg, struct tunnel *t)
+{
+	(void)arg;
+	return probe_send(t);
+}
+
+static void io_event(void *arg, const char *site, const char *pop, const char *event,
+		     const char *detail)
+{
+	ctl_server_event(arg, site, pop, event, detail);
+}
+
+static void io_count(void *arg, const char *site, enum ctl_sm what)
+{
+	(void)arg;
+	metrics_count(site, what);
+}
+
+static void io_child_gone(void *arg, const struct tunnel *t, const struct child *c,
+			  const struct xfrm_event *expired)
+{
+	ikd_metrics_child_gone(arg, t, c, expired);
+}
+
+static void io_child_out_gone(void *arg, const struct tunnel *t, const struct child *c)
+{
+	ikd_metrics_child_out_gone(arg, t, c);
+}
+
+static bool io_accepting(void *arg)
+{
+	struct ikd *d = arg;
+
+	return health_accepting(&d->health);
+}
+
+const struct ikd_io ikd_io_daemon = {
+	.now_ms = io_now_ms,
+	.send = io_send,
+	.send_keepalive = io_send_keepalive,
+	.route_source = io_route_source,
+	.sa_add = io_sa_add,
+	.sa_delete = io_sa_delete,
+	.sa_get = io_sa_get,
+	.policy_add = io_policy_add,
+	.policy_delete = io_policy_delete,
+	.probe_start = io_probe_start,
+	.probe_stop = io_probe_stop,
+	.probe_send = io_probe_send,
+	.event = io_event,
+	.count = io_count,
+	.child_gone = io_child_gone,
+	.child_out_gone = io_child_out_gone,
+	.accepting = io_accepting,
+};
+
+/* ---- start-up: what an earlier ikd left behind ---- */
+
+#define REQID_OURS(r) ((r) >= IKD_REQID_BASE && (r) <= IKD_REQID_BASE + 0xffffu)
+
+struct leftovers {
+	struct xfrm_sa_entry *sas;
+	size_t n_sas, cap_sas;
+	struct xfrm_policy *pols;
+	size_t n_pols, cap_pols;
+};
+
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	nv = realloc(*v, (*cap ? *cap * 2 : 64) * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = *cap ? *cap * 2 : 64;
+	return 0;
+}
+
+static int collect_sa(const struct xfrm_sa_entry *sa, void *arg)
+{
+	struct leftovers *l = arg;
+
+	if (!REQID_OURS(sa->reqid))
+		return 0;
+	if (grow((void **)&l->sas, &l->cap_sas, l->n_sas, sizeof(*l->sas)) < 0)
+		return -ENOMEM;
+	l->sas[l->n_sas++] = *sa;
+	return 0;
+}
+
+static int collect_policy(const struct xfrm_policy *p, void *arg)
+{
+	struct leftovers *l = arg;
+
+	/* Ours: our priority, and a template of ours or none (a fail-closed block). */
+	if ((p->priority != IKD_POLICY_PRIORITY && p->priority != IKD_PROBE_PRIORITY) ||
+	    (p->n_tmpls && !REQID_OURS(p->tmpl[0].reqid)))
+		return 0;
+	if (grow((void **)&l->pols, &l->cap_pols, l->n_pols, sizeof(*l->pols)) < 0)
+		return -ENOMEM;
+	l->pols[l->n_pols++] = *p;
+	return 0;
+}
+
+int kernel_reconcile(struct ikd *d)
+{
+	struct leftovers l = { 0 };
+	struct xfrm_err e = { 0 };
+	int rc;
+
+	rc = xfrm_sa_dump(&d->xs, 0, 0, 0, collect_sa, &l, &e);
+	rc = rc ?: xfrm_policy_dump(&d->xs, 0, 0, collect_policy, &l, &e);
+	for (size_t i = 0; rc == 0 && i < l.n_sas; i++)
+		d->io->sa_delete(d->io_arg, &l.sas[i].dst, l.sas[i].spi, l.sas[i].proto, l.sas[i].mark,
+			       l.sas[i].mark_mask, NULL);
+	for (size_t i = 0; rc == 0 && i < l.n_pols; i++)
+		d->io->policy_delete(d->io_arg, &l.pols[i], NULL);
+	if (rc == 0 && (l.n_sas || l.n_pols))
+		log_notice("removed what an earlier ikd left in the kernel: %zu SAs, %zu policies",
+			   l.n_sas, l.n_pols);
+	free(l.sas);
+	free(l.pols);
+	return rc;
+}

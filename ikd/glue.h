@@ -1,0 +1,53 @@
+/*
+ * The daemon around the lifecycle: its sockets, netlink, probes, control server and metrics,
+ * and the io (ikd.h) that connects the lifecycle to them. The lifecycle files include only
+ * ikd.h; these files include both.
+ */
+#ifndef IKD_GLUE_H
+#define IKD_GLUE_H
+
+#include "ikd.h"
+
+/* glue.c: the daemon's io (arg: the struct ikd), and start-up's cleanup of the kernel */
+extern const struct ikd_io ikd_io_daemon;
+/* Start-up: remove the SAs and policies an earlier ikd left (ours by reqid and priority). */
+int kernel_reconcile(struct ikd *d);
+
+/* probe.c: the ICMP probe of each initiator tunnel whose POP has a probe IP */
+void probe_open(struct ikd *d);		/* at start-up, while CAP_NET_RAW is held */
+void probe_close(struct ikd *d);
+/* Set up t's probe (its policy included); -errno and why when it cannot have one. */
+int probe_start(struct tunnel *t, const struct site *s, const struct pop *p, char *why,
+		size_t why_len);
+void probe_stop(struct tunnel *t);
+int probe_send(struct tunnel *t);
+/* ctl_server.c */
+int ctl_server_open(struct ikd *d);
+/* Hand an event (ikd_event, through the io) to every `xfrmctl monitor`. */
+void ctl_server_event(struct ikd *d, const char *site, const char *pop, const char *event,
+		      const char *detail);
+void ctl_server_close(struct ikd *d);
+
+/*
+ * metrics.c: a site's counters for `xfrmctl metrics`, kept apart from its tunnels so that
+ * they only grow while ikd runs (a tunnel torn down, an SA deleted, the site edited or
+ * disabled); forgotten when the site is deleted.
+ */
+void metrics_count(const char *site, enum ctl_sm what);
+/*
+ * A Child SA leaves the kernel: its last counters go to the site's totals. expired: the
+ * kernel's hard expiry of one of its halves (its counters come with the event), or NULL.
+ */
+void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct child *c,
+			    const struct xfrm_event *expired);
+/* Its outbound half leaves first (kernel_child_stop_out): that half's counters. */
+void ikd_metrics_child_out_gone(struct ikd *d, const struct tunnel *t, const struct child *c);
+void ikd_metrics_start(struct ikd *d);
+void ikd_metrics_forget(const char *site);
+/* A site was renamed: its counters go on under the new name. */
+void ikd_metrics_rename(const char *old_name, const char *new_name);
+void ikd_metrics_clear(void);
+/* The control handler's `metrics` callback (ctl_runtime.metrics). */
+int ikd_metrics_page(void *arg, const struct site *const *sites, size_t n, struct ike_writer *w);
+
+#endif
