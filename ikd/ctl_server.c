@@ -21,7 +21,7 @@
 
 #include "ctl/handler.h"
 #include "glue.h"
-#include "log.h"
+#include "tunnel/log.h"
 
 #define CTL_MAX_CLIENTS 64	/* past it, a new client takes the place of the idlest */
 #define CTL_IDLE_MS 30000	/* a client that neither sends nor reads for this long goes */
@@ -57,13 +57,13 @@ static void client_close(struct ctl_client *c)
 {
 	struct ikd *d = c->d;
 
-	for (struct ctl_client **p = &d->clients; *p; p = &(*p)->next)
+	for (struct ctl_client **p = &daemon_of(d)->clients; *p; p = &(*p)->next)
 		if (*p == c) {
 			*p = c->next;
 			break;
 		}
-	timer_cancel(&d->loop.timers, &c->t_idle);
-	loop_del(&d->loop, &c->lfd);
+	timer_cancel(&daemon_of(d)->loop.timers, &c->t_idle);
+	loop_del(&daemon_of(d)->loop, &c->lfd);
 	close(c->lfd.fd);
 	ctl_stream_clear(&shared, &c->stream);
 	ctl_framer_clear(&c->fr);
@@ -191,7 +191,7 @@ static int rt_site(void *arg, const struct site *s, bool detail, struct ike_writ
 /* A responder: whether it takes new tunnels, and the downstream check that decides it. */
 static int health_status(struct ikd *d, struct ike_writer *w)
 {
-	const struct health *h = &d->health;
+	const struct health *h = &daemon_of(d)->health;
 	char check[CONF_HEALTH_TARGET_MAX + 16];
 	int rc;
 
@@ -257,10 +257,10 @@ static int rt_status(void *arg, struct ike_writer *w)
 	rc = rc ?: ctl_put_u64(w, "child-sas", children);
 	rc = rc ?: ctl_put_u64(w, "half-open", d->half_open);
 	rc = rc ?: listen_status(d, w);
-	rc = rc ?: ctl_put_kv(w, "kernel-esp", ctl_kernel_esp_text(d->esp_ok, d->esp_missing, esp,
+	rc = rc ?: ctl_put_kv(w, "kernel-esp", ctl_kernel_esp_text(daemon_of(d)->esp_ok, daemon_of(d)->esp_missing, esp,
 								   sizeof(esp)));
-	if (!d->esp_ok && d->esp_missing)
-		rc = rc ?: ctl_put_kv(w, "kernel-esp-missing", d->esp_missing);
+	if (!daemon_of(d)->esp_ok && daemon_of(d)->esp_missing)
+		rc = rc ?: ctl_put_kv(w, "kernel-esp-missing", daemon_of(d)->esp_missing);
 	rc = rc ?: ctl_put_u64(w, "ike-received", d->stats.rx);
 	rc = rc ?: ctl_put_u64(w, "ike-sent", d->stats.tx);
 	rc = rc ?: ctl_put_u64(w, "ike-dropped", d->stats.dropped);
@@ -319,7 +319,7 @@ static int rt_refresh(void *arg, char *err, size_t err_len)
 
 		if (t->initiator && t->state == TUN_IDLE && timer_armed(&t->t_reconnect)) {
 			t->reconnect_s = d->conf.reconnect_min_s;
-			timer_arm(&d->loop.timers, &t->t_reconnect, timer_now_ms());
+			timer_arm(&daemon_of(d)->loop.timers, &t->t_reconnect, timer_now_ms());
 		}
 	}
 	return 0;
@@ -379,7 +379,7 @@ static const struct ctl_runtime runtime = {
 
 static void client_interest(struct ctl_client *c, uint32_t events)
 {
-	if (c->events != events && loop_mod(&c->d->loop, &c->lfd, events) == 0)
+	if (c->events != events && loop_mod(&daemon_of(c->d)->loop, &c->lfd, events) == 0)
 		c->events = events;
 }
 
@@ -435,7 +435,7 @@ static int client_pump(struct ctl_client *c)
 					 .stream = &c->stream, .shared = &shared };
 
 		/* An export that moves is not a stalled client. */
-		timer_arm(&c->d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
+		timer_arm(&daemon_of(c->d)->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
 		if (k == CTL_EXPORT_BATCH) {
 			client_interest(c, EPOLLOUT);
 			return 0;
@@ -494,7 +494,7 @@ static void handle_body(struct ctl_client *c, const uint8_t *body, size_t len)
 			/* From now on the connection carries events, one frame each. */
 			c->monitor = true;
 			c->monitor_id = m.id;
-			timer_cancel(&d->loop.timers, &c->t_idle);
+			timer_cancel(&daemon_of(d)->loop.timers, &c->t_idle);
 			if (ctl_begin(&c->out, m.id, 0, CTL_FLAG_REPLY, &mark) < 0 ||
 			    ctl_put_kv(&c->out, "monitor", "started") < 0 || ctl_end(&c->out, mark) < 0)
 				c->closing = true;
@@ -580,7 +580,7 @@ static void on_client(struct loop *l, struct loop_fd *f, uint32_t events)
 	/* A request already buffered is taken on the next round (the socket is writable). */
 	client_interest(c, client_has_request(c) ? EPOLLOUT : EPOLLIN);
 	if (!c->monitor)
-		timer_arm(&c->d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
+		timer_arm(&daemon_of(c->d)->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
 }
 
 /* The client idle the longest; a monitor only when every client is one. */
@@ -588,7 +588,7 @@ static struct ctl_client *client_idlest(struct ikd *d)
 {
 	struct ctl_client *best = NULL;
 
-	for (struct ctl_client *c = d->clients; c; c = c->next)
+	for (struct ctl_client *c = daemon_of(d)->clients; c; c = c->next)
 		if (!best || (best->monitor && !c->monitor) ||
 		    (best->monitor == c->monitor && c->active_ms < best->active_ms))
 			best = c;
@@ -671,10 +671,10 @@ static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
 			free(c);
 			continue;
 		}
-		c->next = d->clients;
-		d->clients = c;
+		c->next = daemon_of(d)->clients;
+		daemon_of(d)->clients = c;
 		n_clients++;
-		timer_arm(&d->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
+		timer_arm(&daemon_of(d)->loop.timers, &c->t_idle, timer_now_ms() + CTL_IDLE_MS);
 	}
 }
 
@@ -686,13 +686,13 @@ void ctl_server_event(struct ikd *d, const char *site, const char *pop, const ch
 	struct timespec ts;
 	struct tm tm;
 
-	if (!d->clients)
+	if (!daemon_of(d)->clients)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-	for (c = d->clients; c; c = next) {
+	for (c = daemon_of(d)->clients; c; c = next) {
 		size_t mark, before = c->out.len;
 		int rc;
 
@@ -769,25 +769,25 @@ int ctl_server_open(struct ikd *d)
 		close(fd);
 		return rc;
 	}
-	d->ctl_listen_fd = fd;
+	daemon_of(d)->ctl_listen_fd = fd;
 	ikd_metrics_start(d);
-	rc = loop_add(&d->loop, &d->ctl_fd, fd, EPOLLIN, on_accept, d);
+	rc = loop_add(&daemon_of(d)->loop, &daemon_of(d)->ctl_fd, fd, EPOLLIN, on_accept, d);
 	if (rc < 0) {
 		close(fd);
-		d->ctl_listen_fd = -1;
+		daemon_of(d)->ctl_listen_fd = -1;
 	}
 	return rc;
 }
 
 void ctl_server_close(struct ikd *d)
 {
-	while (d->clients)
-		client_close(d->clients);
-	if (d->ctl_listen_fd >= 0) {
-		loop_del(&d->loop, &d->ctl_fd);
-		close(d->ctl_listen_fd);
+	while (daemon_of(d)->clients)
+		client_close(daemon_of(d)->clients);
+	if (daemon_of(d)->ctl_listen_fd >= 0) {
+		loop_del(&daemon_of(d)->loop, &daemon_of(d)->ctl_fd);
+		close(daemon_of(d)->ctl_listen_fd);
 		unlink(d->conf.socket);
-		d->ctl_listen_fd = -1;
+		daemon_of(d)->ctl_listen_fd = -1;
 	}
 	free(samples);
 	samples = NULL;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "glue.h"
-#include "log.h"
+#include "tunnel/log.h"
 
 static uint64_t io_now_ms(void *arg)
 {
@@ -37,41 +37,41 @@ static int io_route_source(void *arg, const union net_addr *remote, union net_ad
 
 static int io_sa_add(void *arg, const struct xfrm_sa *sa, bool update, struct xfrm_err *err)
 {
-	struct ikd *d = arg;
+	struct ikd_daemon *dm = arg;
 
-	return xfrm_sa_add(&d->xs, sa, update, err);
+	return xfrm_sa_add(&dm->xs, sa, update, err);
 }
 
 static int io_sa_delete(void *arg, const struct xfrm_addr *dst, uint32_t spi, uint8_t proto,
 			uint32_t mark, uint32_t mark_mask, struct xfrm_err *err)
 {
-	struct ikd *d = arg;
+	struct ikd_daemon *dm = arg;
 
-	return xfrm_sa_delete(&d->xs, dst, spi, proto, mark, mark_mask, err);
+	return xfrm_sa_delete(&dm->xs, dst, spi, proto, mark, mark_mask, err);
 }
 
 static int io_sa_get(void *arg, const struct xfrm_addr *dst, uint32_t spi, uint8_t proto,
 		     uint32_t mark, uint32_t mark_mask, struct xfrm_sa_stats *ret,
 		     struct xfrm_err *err)
 {
-	struct ikd *d = arg;
+	struct ikd_daemon *dm = arg;
 
-	return xfrm_sa_get(&d->xs, dst, spi, proto, mark, mark_mask, ret, err);
+	return xfrm_sa_get(&dm->xs, dst, spi, proto, mark, mark_mask, ret, err);
 }
 
 static int io_policy_add(void *arg, const struct xfrm_policy *p, bool update,
 			 struct xfrm_err *err)
 {
-	struct ikd *d = arg;
+	struct ikd_daemon *dm = arg;
 
-	return xfrm_policy_add(&d->xs, p, update, err);
+	return xfrm_policy_add(&dm->xs, p, update, err);
 }
 
 static int io_policy_delete(void *arg, const struct xfrm_policy *p, struct xfrm_err *err)
 {
-	struct ikd *d = arg;
+	struct ikd_daemon *dm = arg;
 
-	return xfrm_policy_delete(&d->xs, p, err);
+	return xfrm_policy_delete(&dm->xs, p, err);
 }
 
 static int io_probe_start(void *arg, struct tunnel *t, const struct site *s, const struct pop *p,
@@ -96,7 +96,9 @@ static int io_probe_send(void *arg, struct tunnel *t)
 static void io_event(void *arg, const char *site, const char *pop, const char *event,
 		     const char *detail)
 {
-	ctl_server_event(arg, site, pop, event, detail);
+	struct ikd_daemon *dm = arg;
+
+	ctl_server_event(&dm->core, site, pop, event, detail);
 }
 
 static void io_count(void *arg, const char *site, enum ctl_sm what)
@@ -108,19 +110,27 @@ static void io_count(void *arg, const char *site, enum ctl_sm what)
 static void io_child_gone(void *arg, const struct tunnel *t, const struct child *c,
 			  const struct xfrm_event *expired)
 {
-	ikd_metrics_child_gone(arg, t, c, expired);
+	struct ikd_daemon *dm = arg;
+
+	ikd_metrics_child_gone(&dm->core, t, c, expired);
 }
 
 static void io_child_out_gone(void *arg, const struct tunnel *t, const struct child *c)
 {
-	ikd_metrics_child_out_gone(arg, t, c);
+	struct ikd_daemon *dm = arg;
+
+	ikd_metrics_child_out_gone(&dm->core, t, c);
 }
 
+/* Asked once per IKE_AUTH that would make a tunnel: a no refuses it (counted here). */
 static bool io_accepting(void *arg)
 {
-	struct ikd *d = arg;
+	struct ikd_daemon *dm = arg;
 
-	return health_accepting(&d->health);
+	if (health_accepting(&dm->health))
+		return true;
+	dm->health.refused++;
+	return false;
 }
 
 const struct ikd_io ikd_io_daemon = {
@@ -200,13 +210,13 @@ int kernel_reconcile(struct ikd *d)
 	struct xfrm_err e = { 0 };
 	int rc;
 
-	rc = xfrm_sa_dump(&d->xs, 0, 0, 0, collect_sa, &l, &e);
-	rc = rc ?: xfrm_policy_dump(&d->xs, 0, 0, collect_policy, &l, &e);
+	rc = xfrm_sa_dump(&daemon_of(d)->xs, 0, 0, 0, collect_sa, &l, &e);
+	rc = rc ?: xfrm_policy_dump(&daemon_of(d)->xs, 0, 0, collect_policy, &l, &e);
 	for (size_t i = 0; rc == 0 && i < l.n_sas; i++)
-		d->io->sa_delete(d->io_arg, &l.sas[i].dst, l.sas[i].spi, l.sas[i].proto, l.sas[i].mark,
+		xfrm_sa_delete(&daemon_of(d)->xs, &l.sas[i].dst, l.sas[i].spi, l.sas[i].proto, l.sas[i].mark,
 			       l.sas[i].mark_mask, NULL);
 	for (size_t i = 0; rc == 0 && i < l.n_pols; i++)
-		d->io->policy_delete(d->io_arg, &l.pols[i], NULL);
+		xfrm_policy_delete(&daemon_of(d)->xs, &l.pols[i], NULL);
 	if (rc == 0 && (l.n_sas || l.n_pols))
 		log_notice("removed what an earlier ikd left in the kernel: %zu SAs, %zu policies",
 			   l.n_sas, l.n_pols);

@@ -6,7 +6,43 @@
 #ifndef IKD_GLUE_H
 #define IKD_GLUE_H
 
-#include "ikd.h"
+#include "health.h"
+#include "tunnel/tunnel.h"
+#include "loop.h"
+#include "net.h"
+
+/*
+ * The daemon: the lifecycle (core) and what only the daemon has around it. Its io's arg is
+ * the daemon itself, so glue code reaches it from the lifecycle's struct ikd (daemon_of).
+ */
+struct ikd_daemon {
+	struct ikd core;
+	const char *conf_path;
+	struct loop loop;
+	struct loop_fd sock_fds[4];
+	struct xfrm_sock xs;
+	struct xfrm_events ev;
+	struct loop_fd ev_fd;
+	bool esp_ok;
+	const char *esp_missing;
+	uint8_t *rxbuf;
+	int ctl_listen_fd;
+	struct loop_fd ctl_fd;
+	struct ctl_client *clients;
+	int signal_fd;
+	struct loop_fd sig_fd;
+	int probe_fd[2];		/* raw ICMP and ICMPv6 sockets of the probes, -1: none */
+	struct loop_fd probe_lfd[2];
+	struct tunnel **probe_ids;	/* tunnels by probe identifier, made on first use */
+	uint16_t probe_next;
+	uint8_t probe_token[8];		/* random: echoes of this ikd carry it */
+	struct health health;		/* responder: the downstream check (accepting or not) */
+};
+
+static inline struct ikd_daemon *daemon_of(const struct ikd *d)
+{
+	return d->io_arg;
+}
 
 /* glue.c: the daemon's io (arg: the struct ikd), and start-up's cleanup of the kernel */
 extern const struct ikd_io ikd_io_daemon;

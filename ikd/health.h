@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "conf.h"
+#include "tunnel/conf.h"
 #include "loop.h"
 
 enum health_state {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
-#include "timer.h"
+#include "tunnel/timer.h"
 
 struct loop;
 struct loop_fd;

@@ -17,7 +17,7 @@
 
 #include "config.h"
 #include "glue.h"
-#include "log.h"
+#include "tunnel/log.h"
 #include "notify.h"
 #include "site/store.h"
 
@@ -52,13 +52,13 @@ static void status_fire(struct timer *t, void *arg)
 	ikd_status_counts(d, &up, &down, &disabled);
 	snprintf(msg, sizeof(msg), "STATUS=%s: %zu sites up, %zu down%s",
 		 d->conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", up, down,
-		 health_accepting(&d->health) ? "" :
+		 health_accepting(&daemon_of(d)->health) ? "" :
 		 "; not accepting new tunnels (downstream check failing)");
 	if (strcmp(msg, last_status)) {
 		notify_send(msg);
 		snprintf(last_status, sizeof(last_status), "%s", msg);
 	}
-	timer_arm(&d->loop.timers, t, timer_now_ms() + 5000);
+	timer_arm(&daemon_of(d)->loop.timers, t, timer_now_ms() + 5000);
 }
 
 /* The downstream check changed its verdict (logged already): monitor and STATUS= now. */
@@ -71,7 +71,7 @@ static void health_changed(struct health *h, void *arg)
 		  ok ? "accepting new tunnels again" :
 		  "downstream check failed: not accepting new tunnels");
 	if (timer_armed(&t_status))
-		timer_arm(&d->loop.timers, &t_status, timer_now_ms());
+		timer_arm(&daemon_of(d)->loop.timers, &t_status, timer_now_ms());
 }
 
 static void watchdog_fire(struct timer *t, void *arg)
@@ -79,19 +79,19 @@ static void watchdog_fire(struct timer *t, void *arg)
 	struct ikd *d = arg;
 
 	notify_send("WATCHDOG=1");
-	timer_arm(&d->loop.timers, t, timer_now_ms() + watchdog_ms);
+	timer_arm(&daemon_of(d)->loop.timers, t, timer_now_ms() + watchdog_ms);
 }
 
 static void on_sock(struct loop *l, struct loop_fd *f, uint32_t events)
 {
 	struct ikd *d = f->arg;
-	struct net_sock *s = &d->socks[f - d->sock_fds];
+	struct net_sock *s = &d->socks[f - daemon_of(d)->sock_fds];
 
 	(void)l;
 	(void)events;
 	for (int i = 0; i < 256; i++) {
 		struct net_dgram dg;
-		ssize_t n = net_recv(s, d->rxbuf, RXBUF_LEN, &dg);
+		ssize_t n = net_recv(s, daemon_of(d)->rxbuf, RXBUF_LEN, &dg);
 
 		if (n == -EAGAIN)
 			return;
@@ -100,7 +100,7 @@ static void on_sock(struct loop *l, struct loop_fd *f, uint32_t events)
 				log_debug("receive on port %u: %s", s->port, strerror((int)-n));
 			continue;
 		}
-		ikd_receive(d, s, d->rxbuf, (size_t)n, &dg);
+		ikd_receive(d, s, daemon_of(d)->rxbuf, (size_t)n, &dg);
 	}
 }
 
@@ -111,7 +111,7 @@ static void on_kernel(struct loop *l, struct loop_fd *f, uint32_t events)
 
 	(void)l;
 	(void)events;
-	rc = xfrm_events_read(&d->ev, ikd_kernel_event, d);
+	rc = xfrm_events_read(&daemon_of(d)->ev, ikd_kernel_event, d);
 	if (rc == -ENOBUFS)
 		log_warn("kernel events were lost (socket buffer overrun)");
 }
@@ -122,7 +122,7 @@ static void reload(struct ikd *d)
 	char err[512];
 
 	conf_defaults(&c);
-	if (conf_load(&c, d->conf_path, err, sizeof(err)) < 0) {
+	if (conf_load(&c, daemon_of(d)->conf_path, err, sizeof(err)) < 0) {
 		log_err("reload refused, the running settings stay: %s", err);
 		return;
 	}
@@ -140,8 +140,8 @@ static void reload(struct ikd *d)
 	memcpy(c.socket, d->conf.socket, sizeof(c.socket));
 	d->conf = c;
 	log_setup(c.log_level);
-	health_configure(&d->health, &d->conf);
-	log_notice("reloaded %s; established tunnels kept", d->conf_path);
+	health_configure(&daemon_of(d)->health, &d->conf);
+	log_notice("reloaded %s; established tunnels kept", daemon_of(d)->conf_path);
 }
 
 static void on_signal(struct loop *l, struct loop_fd *f, uint32_t events)
@@ -197,7 +197,7 @@ static int open_sockets(struct ikd *d)
 					families[f] == AF_INET ? "IPv4" : "IPv6", strerror(-rc));
 				return rc;
 			}
-			rc = loop_add(&d->loop, &d->sock_fds[k], d->socks[k].fd, EPOLLIN, on_sock, d);
+			rc = loop_add(&daemon_of(d)->loop, &daemon_of(d)->sock_fds[k], d->socks[k].fd, EPOLLIN, on_sock, d);
 			if (rc < 0)
 				return rc;
 			opened++;
@@ -283,8 +283,8 @@ static void probe_kernel(struct ikd *d)
 	struct xfrm_err e = { 0 };
 	const char *missing = NULL;
 
-	d->esp_ok = xfrm_probe_esp(&d->xs, NULL, NULL, &aead, &missing, &e) == 0;
-	if (!d->esp_ok && missing && strcmp(missing, "CONFIG_INET_ESP") != 0) {
+	daemon_of(d)->esp_ok = xfrm_probe_esp(&daemon_of(d)->xs, NULL, NULL, &aead, &missing, &e) == 0;
+	if (!daemon_of(d)->esp_ok && missing && strcmp(missing, "CONFIG_INET_ESP") != 0) {
 		/*
 		 * The kernel looks the algorithm up before ESP itself: a kernel with neither
 		 * would be reported as lacking GCM alone. CBC and HMAC-SHA256 tell ESP apart.
@@ -293,12 +293,12 @@ static void probe_kernel(struct ikd *d)
 		struct xfrm_alg sha = { "hmac(sha256)", aead.key, 16, 128 };
 		const char *esp = NULL;
 
-		if (xfrm_probe_esp(&d->xs, &cbc, &sha, NULL, &esp, &e) < 0 && esp &&
+		if (xfrm_probe_esp(&daemon_of(d)->xs, &cbc, &sha, NULL, &esp, &e) < 0 && esp &&
 		    strcmp(esp, "CONFIG_INET_ESP") == 0)
 			missing = esp;
 	}
-	d->esp_missing = missing;
-	if (!d->esp_ok)
+	daemon_of(d)->esp_missing = missing;
+	if (!daemon_of(d)->esp_ok)
 		log_warn("this kernel cannot run ESP%s%s: IKE will negotiate but Child SAs cannot be "
 			 "installed", missing ? ": it lacks " : "", missing ? missing : "");
 }
@@ -313,17 +313,18 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct ikd d;
+	static struct ikd_daemon dm;
+	struct ikd *d = &dm.core;
 	char err[512];
 	bool debug = false, check = false;
 	sigset_t sigs;
 	int c, rc;
 
-	d.conf_path = CONF_DEFAULT_PATH;
+	dm.conf_path = CONF_DEFAULT_PATH;
 	while ((c = getopt_long(argc, argv, "c:dthV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			d.conf_path = optarg;
+			dm.conf_path = optarg;
 			break;
 		case 'd':
 			debug = true;
@@ -346,111 +347,111 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ikd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	d.io = &ikd_io_daemon;
-	d.io_arg = &d;
-	d.timers = &d.loop.timers;
-	conf_defaults(&d.conf);
-	if (conf_load(&d.conf, d.conf_path, err, sizeof(err)) < 0) {
+	d->io = &ikd_io_daemon;
+	d->io_arg = &dm;
+	d->timers = &dm.loop.timers;
+	conf_defaults(&d->conf);
+	if (conf_load(&d->conf, dm.conf_path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ikd: %s\n", err);
 		return 1;
 	}
 	if (debug)
-		d.conf.log_level = LOG_DEBUG;
-	log_setup(d.conf.log_level);
+		d->conf.log_level = LOG_DEBUG;
+	log_setup(d->conf.log_level);
 	if (sodium_init() < 0) {
 		log_err("libsodium cannot start");
 		return 1;
 	}
 	if (!check)
-		remove_stale_temporaries(d.conf.store);
-	if (load_store(&d) < 0)
+		remove_stale_temporaries(d->conf.store);
+	if (load_store(d) < 0)
 		return 1;
 	/* The role's rules for the sites' POPs (site_validate()) on every change. */
-	d.db.role = d.conf.role == CONF_ROLE_RESPONDER ? SITE_ROLE_RESPONDER : SITE_ROLE_INITIATOR;
-	ikd_sites_changed(&d);
+	d->db.role = d->conf.role == CONF_ROLE_RESPONDER ? SITE_ROLE_RESPONDER : SITE_ROLE_INITIATOR;
+	ikd_sites_changed(d);
 	if (check) {
-		printf("ikd: %s and %s are valid (%zu sites, %zu POPs)\n", d.conf_path, d.conf.store,
-		       d.db.n_sites, d.db.n_pops);
-		site_db_clear(&d.db);
+		printf("ikd: %s and %s are valid (%zu sites, %zu POPs)\n", dm.conf_path, d->conf.store,
+		       d->db.n_sites, d->db.n_pops);
+		site_db_clear(&d->db);
 		return 0;
 	}
-	d.rxbuf = malloc(RXBUF_LEN);
-	ike_writer_init(&d.out, IKE_MAX_MSG_LEN);
-	d.ctl_listen_fd = -1;
-	d.started_ms = timer_now_ms();
-	if (!d.rxbuf || loop_init(&d.loop) < 0 || ikd_tunnels_init(&d) < 0 ||
-	    secret_alloc(&d.cookie_secret, 32) < 0) {
+	dm.rxbuf = malloc(RXBUF_LEN);
+	ike_writer_init(&d->out, IKE_MAX_MSG_LEN);
+	dm.ctl_listen_fd = -1;
+	d->started_ms = timer_now_ms();
+	if (!dm.rxbuf || loop_init(&dm.loop) < 0 || ikd_tunnels_init(d) < 0 ||
+	    secret_alloc(&d->cookie_secret, 32) < 0) {
 		log_err("out of memory");
 		return 1;
 	}
-	randombytes_buf(d.cookie_secret.p, d.cookie_secret.len);
-	health_init(&d.health, &d.loop, health_changed, &d);
-	rc = xfrm_open(&d.xs);
+	randombytes_buf(d->cookie_secret.p, d->cookie_secret.len);
+	health_init(&dm.health, &dm.loop, health_changed, d);
+	rc = xfrm_open(&dm.xs);
 	if (rc < 0) {
 		log_err("cannot open the kernel's XFRM netlink socket: %s", strerror(-rc));
 		return 1;
 	}
-	probe_kernel(&d);
-	rc = kernel_reconcile(&d);
+	probe_kernel(d);
+	rc = kernel_reconcile(d);
 	if (rc < 0)
 		log_warn("cannot read the kernel's SAs and policies: %s", strerror(-rc));
-	rc = xfrm_events_open(&d.ev);
-	rc = rc ?: loop_add(&d.loop, &d.ev_fd, xfrm_events_fd(&d.ev), EPOLLIN, on_kernel, &d);
+	rc = xfrm_events_open(&dm.ev);
+	rc = rc ?: loop_add(&dm.loop, &dm.ev_fd, xfrm_events_fd(&dm.ev), EPOLLIN, on_kernel, d);
 	if (rc < 0) {
 		log_err("cannot subscribe to kernel XFRM events: %s", strerror(-rc));
 		return 1;
 	}
-	if (open_sockets(&d) < 0)
+	if (open_sockets(d) < 0)
 		return 1;
-	probe_open(&d);
+	probe_open(d);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d.signal_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d.signal_fd < 0 || loop_add(&d.loop, &d.sig_fd, d.signal_fd, EPOLLIN, on_signal, &d) < 0) {
+	dm.signal_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (dm.signal_fd < 0 || loop_add(&dm.loop, &dm.sig_fd, dm.signal_fd, EPOLLIN, on_signal, d) < 0) {
 		log_err("cannot set up signal handling");
 		return 1;
 	}
-	if (ctl_server_open(&d) < 0)
+	if (ctl_server_open(d) < 0)
 		return 1;
 	rc = drop_capabilities();
 	if (rc < 0)
 		log_warn("cannot drop capabilities: %s", strerror(-rc));
 	log_notice("ikd %s started: role %s, %zu sites, %zu POPs", IKD_VERSION,
-		   d.conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", d.db.n_sites,
-		   d.db.n_pops);
-	ikd_apply_all(&d);
-	health_configure(&d.health, &d.conf);
+		   d->conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", d->db.n_sites,
+		   d->db.n_pops);
+	ikd_apply_all(d);
+	health_configure(&dm.health, &d->conf);
 	notify_send("READY=1");
-	timer_init(&t_status, status_fire, &d);
-	timer_arm(&d.loop.timers, &t_status, timer_now_ms());
+	timer_init(&t_status, status_fire, d);
+	timer_arm(&dm.loop.timers, &t_status, timer_now_ms());
 	watchdog_ms = notify_watchdog_usec() / 2000;
 	if (watchdog_ms) {
-		timer_init(&t_watchdog, watchdog_fire, &d);
-		timer_arm(&d.loop.timers, &t_watchdog, timer_now_ms() + watchdog_ms);
+		timer_init(&t_watchdog, watchdog_fire, d);
+		timer_arm(&dm.loop.timers, &t_watchdog, timer_now_ms() + watchdog_ms);
 	}
-	rc = loop_run(&d.loop);
-	health_clear(&d.health);
-	ctl_server_close(&d);
-	ikd_tunnels_clear(&d);
-	probe_close(&d);
+	rc = loop_run(&dm.loop);
+	health_clear(&dm.health);
+	ctl_server_close(d);
+	ikd_tunnels_clear(d);
+	probe_close(d);
 	ikd_metrics_clear();	/* after the tunnels: their last SAs are counted */
 	for (size_t i = 0; i < 4; i++)
-		if (d.socks[i].fd >= 0)
-			net_sock_close(&d.socks[i]);
-	xfrm_events_close(&d.ev);
-	xfrm_close(&d.xs);
-	close(d.signal_fd);
-	loop_clear(&d.loop);
-	site_db_clear(&d.db);
-	site_index_clear(&d.names);
-	free(d.id_slots);
-	secret_clear(&d.cookie_secret);
-	ike_writer_clear(&d.out);
-	free(d.rxbuf);
+		if (d->socks[i].fd >= 0)
+			net_sock_close(&d->socks[i]);
+	xfrm_events_close(&dm.ev);
+	xfrm_close(&dm.xs);
+	close(dm.signal_fd);
+	loop_clear(&dm.loop);
+	site_db_clear(&d->db);
+	site_index_clear(&d->names);
+	free(d->id_slots);
+	secret_clear(&d->cookie_secret);
+	ike_writer_clear(&d->out);
+	free(dm.rxbuf);
 	log_notice("ikd stopped");
 	return rc < 0 ? 1 : 0;
 }

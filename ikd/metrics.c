@@ -200,7 +200,7 @@ static void daemon_figures(struct ikd *d, struct ctl_metrics *m)
 	m->v[CTL_DM_IKE_BAD_ICV] = d->stats.bad_icv;
 	m->v[CTL_DM_COOKIES_SENT] = d->stats.cookies_sent;
 	m->v[CTL_DM_HALF_OPEN] = d->half_open;
-	m->v[CTL_DM_KERNEL_ESP] = d->esp_ok;
+	m->v[CTL_DM_KERNEL_ESP] = daemon_of(d)->esp_ok;
 	memcpy(m->failures, d->stats.hs_failed, sizeof(m->failures));
 }
 

@@ -8,24 +8,9 @@
 #ifndef IKD_NET_H
 #define IKD_NET_H
 
-#include <netinet/in.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <sys/socket.h>
+#include <sys/types.h>
 
-union net_addr {
-	struct sockaddr sa;
-	struct sockaddr_in in;
-	struct sockaddr_in6 in6;
-};
-
-struct net_sock {
-	int fd;
-	int family;
-	uint16_t port;
-	bool natt;		/* port 4500: non-ESP marker on every IKE message */
-};
+#include "tunnel/addr.h"
 
 /*
  * Open a UDP socket bound to addr (any address of family when NULL) and port, with bypass
@@ -36,21 +21,12 @@ int net_sock_open(struct net_sock *s, int family, const union net_addr *addr, ui
 		  bool natt);
 void net_sock_close(struct net_sock *s);
 
-/* The same address (and port, when port) of the same family. */
-bool net_addr_equal(const union net_addr *a, const union net_addr *b, bool port);
-
 /*
  * The source address the kernel would use towards remote (a UDP connect, no packet sent),
  * on a socket that bypasses IPsec policy like the IKE sockets: ikd's own policies never
  * decide how it reaches a POP.
  */
 int net_route_source(const union net_addr *remote, union net_addr *ret);
-
-struct net_dgram {
-	union net_addr from;
-	union net_addr local;	/* the address the peer sent to (source for our reply) */
-	int ifindex;
-};
 
 /*
  * Receive one datagram without blocking. Returns its length (the non-ESP marker already
@@ -66,10 +42,5 @@ int net_send(const struct net_sock *s, const uint8_t *msg, size_t len, const uni
 /* The RFC 3948 §2.3 NAT keepalive: one 0xff byte, on a natt socket. */
 int net_send_keepalive(const struct net_sock *s, const union net_addr *to,
 		       const union net_addr *local);
-
-/* "192.0.2.1:500" / "[2001:db8::1]:4500" into buf; returns buf. */
-const char *net_addr_str(const union net_addr *a, char *buf, size_t len);
-int net_addr_parse(const char *s, uint16_t port, union net_addr *ret);
-socklen_t net_addr_len(const union net_addr *a);
 
 #endif

@@ -24,7 +24,7 @@
 #include <sodium.h>
 
 #include "glue.h"
-#include "log.h"
+#include "tunnel/log.h"
 #include "probe/icmp.h"
 
 #define PROBE_IDS 65536u
@@ -35,10 +35,10 @@ void probe_open(struct ikd *d)
 {
 	static const int fams[2] = { AF_INET, AF_INET6 };
 
-	d->probe_fd[0] = d->probe_fd[1] = -1;
+	daemon_of(d)->probe_fd[0] = daemon_of(d)->probe_fd[1] = -1;
 	if (d->conf.role != CONF_ROLE_INITIATOR || !d->conf.probe)
 		return;
-	randombytes_buf(d->probe_token, sizeof(d->probe_token));
+	randombytes_buf(daemon_of(d)->probe_token, sizeof(daemon_of(d)->probe_token));
 	for (size_t i = 0; i < 2; i++) {
 		int fd = socket(fams[i], SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
 				fams[i] == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
@@ -54,24 +54,24 @@ void probe_open(struct ikd *d)
 			ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &flt);
 			setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &flt, sizeof(flt));
 		}
-		if (loop_add(&d->loop, &d->probe_lfd[i], fd, EPOLLIN, on_probe, d) < 0) {
+		if (loop_add(&daemon_of(d)->loop, &daemon_of(d)->probe_lfd[i], fd, EPOLLIN, on_probe, d) < 0) {
 			close(fd);
 			continue;
 		}
-		d->probe_fd[i] = fd;
+		daemon_of(d)->probe_fd[i] = fd;
 	}
 }
 
 void probe_close(struct ikd *d)
 {
 	for (size_t i = 0; i < 2; i++)
-		if (d->probe_fd[i] >= 0) {
-			loop_del(&d->loop, &d->probe_lfd[i]);
-			close(d->probe_fd[i]);
-			d->probe_fd[i] = -1;
+		if (daemon_of(d)->probe_fd[i] >= 0) {
+			loop_del(&daemon_of(d)->loop, &daemon_of(d)->probe_lfd[i]);
+			close(daemon_of(d)->probe_fd[i]);
+			daemon_of(d)->probe_fd[i] = -1;
 		}
-	free(d->probe_ids);
-	d->probe_ids = NULL;
+	free(daemon_of(d)->probe_ids);
+	daemon_of(d)->probe_ids = NULL;
 }
 
 static bool addr_in(const struct xfrm_addr *a, const struct xfrm_addr *net, uint8_t plen)
@@ -142,17 +142,17 @@ static int probe_source(const struct tunnel *t, const struct site *s, int fam,
 
 static int id_alloc(struct ikd *d, struct tunnel *t, uint16_t *ret)
 {
-	if (!d->probe_ids) {
-		d->probe_ids = calloc(PROBE_IDS, sizeof(*d->probe_ids));
-		if (!d->probe_ids)
+	if (!daemon_of(d)->probe_ids) {
+		daemon_of(d)->probe_ids = calloc(PROBE_IDS, sizeof(*daemon_of(d)->probe_ids));
+		if (!daemon_of(d)->probe_ids)
 			return -ENOMEM;
 	}
 	for (uint32_t n = 0; n < PROBE_IDS; n++) {
-		uint16_t id = (uint16_t)(d->probe_next + n);
+		uint16_t id = (uint16_t)(daemon_of(d)->probe_next + n);
 
-		if (id && !d->probe_ids[id]) {
-			d->probe_ids[id] = t;
-			d->probe_next = (uint16_t)(id + 1);
+		if (id && !daemon_of(d)->probe_ids[id]) {
+			daemon_of(d)->probe_ids[id] = t;
+			daemon_of(d)->probe_next = (uint16_t)(id + 1);
 			*ret = id;
 			return 0;
 		}
@@ -169,7 +169,7 @@ int probe_start(struct tunnel *t, const struct site *s, const struct pop *p, cha
 	int fam, rc;
 
 	why[0] = '\0';
-	if (t->probe || !p || !p->probe_ip[0] || (d->probe_fd[0] < 0 && d->probe_fd[1] < 0))
+	if (t->probe || !p || !p->probe_ip[0] || (daemon_of(d)->probe_fd[0] < 0 && daemon_of(d)->probe_fd[1] < 0))
 		return -ENOENT;
 	/*
 	 * A route-based site's SAs carry its if_id and are reached only through its xfrm
@@ -182,7 +182,7 @@ int probe_start(struct tunnel *t, const struct site *s, const struct pop *p, cha
 		return snprintf(why, why_len, "probe-ip %s is not an address", p->probe_ip),
 		       -EINVAL;
 	fam = dst.family;
-	if (d->probe_fd[fam == AF_INET ? 0 : 1] < 0)
+	if (daemon_of(d)->probe_fd[fam == AF_INET ? 0 : 1] < 0)
 		return snprintf(why, why_len, "no ICMP%s socket", fam == AF_INET ? "" : "v6"),
 		       -ENOENT;
 	if (!cidrs_cover(s->remote_ts, s->n_remote_ts, &dst))
@@ -228,15 +228,15 @@ void probe_stop(struct tunnel *t)
 	if (!t->probe)
 		return;
 	kernel_probe_policy(d, t, true);
-	if (d->probe_ids && d->probe_ids[t->probe->id] == t)
-		d->probe_ids[t->probe->id] = NULL;
+	if (daemon_of(d)->probe_ids && daemon_of(d)->probe_ids[t->probe->id] == t)
+		daemon_of(d)->probe_ids[t->probe->id] = NULL;
 	free(t->probe);
 	t->probe = NULL;
 }
 
 static void token_of(const struct ikd *d, const struct tun_probe *pr, uint8_t data[16])
 {
-	memcpy(data, d->probe_token, 8);
+	memcpy(data, daemon_of(d)->probe_token, 8);
 	memcpy(data + 8, "ikdprobe", 8);
 	data[6] ^= (uint8_t)(pr->seq >> 8);
 	data[7] ^= (uint8_t)pr->seq;
@@ -262,7 +262,7 @@ int probe_send(struct tunnel *t)
 	if (!pr)
 		return -ENOENT;
 	v4 = pr->dst.sa.sa_family == AF_INET;
-	fd = d->probe_fd[v4 ? 0 : 1];
+	fd = daemon_of(d)->probe_fd[v4 ? 0 : 1];
 	pr->seq++;
 	e.id = pr->id;
 	e.seq = pr->seq;
@@ -307,7 +307,7 @@ int probe_send(struct tunnel *t)
 static void on_probe(struct loop *l, struct loop_fd *f, uint32_t events)
 {
 	struct ikd *d = f->arg;
-	bool v6 = f == &d->probe_lfd[1];
+	bool v6 = f == &daemon_of(d)->probe_lfd[1];
 
 	(void)l;
 	(void)events;
@@ -321,9 +321,9 @@ static void on_probe(struct loop *l, struct loop_fd *f, uint32_t events)
 
 		if (r < 0)
 			return;
-		if (icmp_echo_reply_parse(buf, (size_t)r, v6, &e, src4) < 0 || !d->probe_ids)
+		if (icmp_echo_reply_parse(buf, (size_t)r, v6, &e, src4) < 0 || !daemon_of(d)->probe_ids)
 			continue;
-		t = d->probe_ids[e.id];
+		t = daemon_of(d)->probe_ids[e.id];
 		if (!t || !t->probe || e.seq != t->probe->seq)
 			continue;
 		token_of(d, t->probe, data);

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ikd.h"
-#include "log.h"
+#include "tunnel/tunnel.h"
+#include "tunnel/log.h"
 
 /* Reqids: one per site name for the daemon's lifetime, never reused while it runs. */
 struct reqid_entry {

@@ -1,6 +1,6 @@
 /* ikd/timer.c: the heap every daemon deadline goes through. */
 #include "testutil.h"
-#include "ikd/timer.h"
+#include "tunnel/timer.h"
 
 struct rec {
 	struct timer t;

@@ -3,8 +3,8 @@
  * milliseconds. Every deadline in the daemon (retransmits, DPD, rekey, failover hold-down)
  * is one of these; the loop sleeps in epoll_wait until the earliest one.
  */
-#ifndef IKD_TIMER_H
-#define IKD_TIMER_H
+#ifndef TUNNEL_TIMER_H
+#define TUNNEL_TIMER_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -3,7 +3,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "timer.h"
+#include "tunnel/timer.h"
 
 void timer_init(struct timer *t, timer_fn fn, void *arg)
 {

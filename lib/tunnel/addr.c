@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net.h"
+#include "tunnel/addr.h"
 
 socklen_t net_addr_len(const union net_addr *a)
 {

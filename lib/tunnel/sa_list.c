@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "ike/ts.h"
-#include "tunnel_int.h"
+#include "tunnel/tunnel_int.h"
 
 static void hex(const uint8_t *p, size_t n, char *buf)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ikd.h"
+#include "tunnel/tunnel.h"
 
 #define BUCKETS_MIN 1024u
 

@@ -1,16 +1,17 @@
 /*
- * The daemon's tunnels, shared between the files that own their parts: tunnel.c (a tunnel's
+ * The lifecycle's tunnels, shared between the files that own their parts: tunnel.c (a tunnel's
  * life, its timers and its configuration from a site), initiator.c (handshakes towards a POP,
  * the probe's glue), responder.c (handshakes from a site), child.c (Child SAs, our requests,
  * kernel events), rekey.c (what arrives on an established IKE SA: rekeys and their
  * collisions, the SAs kept beside the current one) and sites.c (which POP carries a site's
- * traffic, status, applying changes). Internal to ikd: nothing here is a program interface.
+ * traffic, status, applying changes); kernel.c (Child SAs and policies as lib/xfrm requests),
+ * index.c (the lookups), sa_list.c (their rows for `sa list`). Internal to lib/tunnel.
  */
-#ifndef IKD_TUNNEL_INT_H
-#define IKD_TUNNEL_INT_H
+#ifndef TUNNEL_TUNNEL_INT_H
+#define TUNNEL_TUNNEL_INT_H
 
-#include "ikd.h"
-#include "log.h"
+#include "tunnel/tunnel.h"
+#include "tunnel/log.h"
 
 /* Lines a remote peer can cause are rate limited. */
 #define peer_log(d, prio, ...) do { \

@@ -17,7 +17,7 @@
 #include "ike/sk_msg.h"
 #include "ike/ts.h"
 #include "site/choose.h"
-#include "tunnel_int.h"
+#include "tunnel/tunnel_int.h"
 
 /* ---- IKE SAs beside the current one during a rekey ---- */
 

@@ -18,7 +18,7 @@
 #include "ike/sk_msg.h"
 #include "ike/ts.h"
 #include "site/choose.h"
-#include "tunnel_int.h"
+#include "tunnel/tunnel_int.h"
 
 const char *tun_state_name(enum tun_state s)
 {

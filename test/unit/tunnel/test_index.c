@@ -4,7 +4,7 @@
  * tunnels leaving from the middle of the list.
  */
 #include "testutil.h"
-#include "ikd/ikd.h"
+#include "tunnel/tunnel.h"
 
 #define N 40000u	/* more than twice the initial buckets: two rebuilds */
 

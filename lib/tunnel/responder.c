@@ -13,7 +13,7 @@
 #include "ike/sk_msg.h"
 #include "ike/ts.h"
 #include "site/choose.h"
-#include "tunnel_int.h"
+#include "tunnel/tunnel_int.h"
 
 /* ---- the responder ---- */
 
@@ -250,7 +250,6 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 		inet_ntop(AF_INET6, idi->data, lc->idi_text, sizeof(lc->idi_text));
 	if (!d->io->accepting(d->io_arg)) {	/* the downstream check fails: ikd.conf(5) */
 		lc->not_accepting = true;
-		d->health.refused++;
 		return -ENOENT;
 	}
 	if (d->ids_stale && ids_rebuild(d) < 0)

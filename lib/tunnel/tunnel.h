@@ -1,24 +1,26 @@
 /*
- * The daemon's state: its sockets, the kernel sockets, the sites and POPs, and one tunnel per
- * IKE SA it keeps or accepts. lib/ike does the protocol; this is the I/O and the bookkeeping
- * around it (DESIGN.md).
+ * The lifecycle (DESIGN.md "The lifecycle"): the sites and POPs, one tunnel per IKE SA kept
+ * or accepted, which POP carries each site's traffic, and what goes into the kernel. lib/ike
+ * does each exchange; this drives them. Its inputs are calls (ikd_receive, a timer of
+ * d->timers firing, ikd_kernel_event, ikd_apply_sites and the other control changes,
+ * tunnel_probe_answered); its outputs go through d->io only (struct ikd_io): no system call,
+ * no global state, so the daemon (ikd/glue.c) and the simulator (test/sim) run the same code.
  */
-#ifndef IKD_IKD_H
-#define IKD_IKD_H
+#ifndef TUNNEL_TUNNEL_H
+#define TUNNEL_TUNNEL_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conf.h"
 #include "ctl/metrics.h"
-#include "health.h"
 #include "ike/ike_auth.h"
 #include "ike/ike_sa.h"
-#include "log.h"
-#include "loop.h"
-#include "net.h"
 #include "site/index.h"
 #include "site/site.h"
+#include "tunnel/addr.h"
+#include "tunnel/conf.h"
+#include "tunnel/log.h"
+#include "tunnel/timer.h"
 #include "xfrm/events.h"
 #include "xfrm/xfrm.h"
 
@@ -247,15 +249,7 @@ struct ikd {
 	void *io_arg;
 	struct timer_heap *timers;	/* the lifecycle's timers (the loop's, or the simulator's) */
 	struct ikd_conf conf;
-	const char *conf_path;
-	struct loop loop;
 	struct net_sock socks[4];	/* v4 500, v4 4500, v6 500, v6 4500; fd -1 when absent */
-	struct loop_fd sock_fds[4];
-	struct xfrm_sock xs;
-	struct xfrm_events ev;
-	struct loop_fd ev_fd;
-	bool esp_ok;
-	const char *esp_missing;
 	struct site_db db;
 	struct site_index names;	/* db's sites by name; rebuilt when the sites change */
 	bool names_stale;
@@ -277,19 +271,7 @@ struct ikd {
 	uint8_t cookie_version;
 	struct ikd_stats stats;
 	uint64_t started_ms;
-	uint8_t *rxbuf;
 	struct ike_writer out;
-	int ctl_listen_fd;
-	struct loop_fd ctl_fd;
-	struct ctl_client *clients;
-	int signal_fd;
-	struct loop_fd sig_fd;
-	int probe_fd[2];		/* raw ICMP and ICMPv6 sockets of the probes, -1: none */
-	struct loop_fd probe_lfd[2];
-	struct tunnel **probe_ids;	/* tunnels by probe identifier, made on first use */
-	uint16_t probe_next;
-	uint8_t probe_token[8];		/* random: echoes of this ikd carry it */
-	struct health health;		/* responder: the downstream check (accepting or not) */
 	struct log_ratelimit rl_peer;	/* the lines a remote peer can cause */
 	struct site_rt **rts;		/* sites.c: each site's runtime record */
 	size_t n_rts;

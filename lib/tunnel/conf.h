@@ -2,8 +2,8 @@
  * ikd.conf(5): the daemon's own settings, `key = value` lines with `#` comments. Sites and
  * POPs are not here: they live in the store (lib/site/store.h) that xfrmctl edits.
  */
-#ifndef IKD_CONF_H
-#define IKD_CONF_H
+#ifndef TUNNEL_CONF_H
+#define TUNNEL_CONF_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -12,7 +12,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "tunnel/conf.h"
 
 #define CONF_MAX_BYTES (256 * 1024)
 

@@ -3,7 +3,7 @@
 #include <syslog.h>
 
 #include "testutil.h"
-#include "ikd/conf.h"
+#include "tunnel/conf.h"
 
 static int parse(struct ikd_conf *c, const char *text, char *err)
 {
