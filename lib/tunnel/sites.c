@@ -57,18 +57,58 @@ struct site_rt {
 	struct ikd *d;
 	bool policies;
 	struct site pol;	/* the record the policies were made from (its key left out) */
+	struct site_rt *next;	/* hash chain (d->rt_buckets) */
+	size_t idx;		/* its place in d->rts */
 };
 
 static void fallback_fire(struct timer *t, void *arg);
 
+static uint32_t rt_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
+/* The buckets (a power of two, at least twice the records) made again for n records. */
+static int rt_rehash(struct ikd *d, size_t n)
+{
+	size_t nb = 64;
+	struct site_rt **b;
+
+	while (nb < 2 * n)
+		nb *= 2;
+	if (nb <= d->rt_nb)
+		return 0;
+	b = calloc(nb, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_rts; i++) {
+		struct site_rt *r = d->rts[i];
+		size_t k = rt_hash(r->name) & (nb - 1);
+
+		r->next = b[k];
+		b[k] = r;
+	}
+	free(d->rt_buckets);
+	d->rt_buckets = b;
+	d->rt_nb = nb;
+	return 0;
+}
+
+/* A site's runtime record by name: O(1) in the number of sites. */
 static struct site_rt *site_rt_get(struct ikd *d, const char *name, bool create)
 {
 	struct site_rt *r, **v;
+	size_t k;
 
-	for (size_t i = 0; i < d->n_rts; i++)
-		if (!strcmp(d->rts[i]->name, name))
-			return d->rts[i];
-	if (!create)
+	if (d->rt_nb)
+		for (r = d->rt_buckets[rt_hash(name) & (d->rt_nb - 1)]; r; r = r->next)
+			if (!strcmp(r->name, name))
+				return r;
+	if (!create || rt_rehash(d, d->n_rts + 1) < 0)
 		return NULL;
 	r = calloc(1, sizeof(*r));
 	v = r ? realloc(d->rts, (d->n_rts + 1) * sizeof(*d->rts)) : NULL;
@@ -79,21 +119,33 @@ static struct site_rt *site_rt_get(struct ikd *d, const char *name, bool create)
 	d->rts = v;
 	snprintf(r->name, sizeof(r->name), "%s", name);
 	r->d = d;
+	r->idx = d->n_rts;
 	site_choice_init(&r->choice);
 	timer_init(&r->t_fallback, fallback_fire, r);
 	d->rts[d->n_rts++] = r;
+	k = rt_hash(name) & (d->rt_nb - 1);
+	r->next = d->rt_buckets[k];
+	d->rt_buckets[k] = r;
 	return r;
 }
 
 static void site_rt_drop(struct ikd *d, const char *name)
 {
-	for (size_t i = 0; i < d->n_rts; i++)
-		if (!strcmp(d->rts[i]->name, name)) {
-			timer_cancel(d->timers, &d->rts[i]->t_fallback);
-			free(d->rts[i]);
-			d->rts[i] = d->rts[--d->n_rts];
-			return;
-		}
+	struct site_rt **p, *r;
+
+	if (!d->rt_nb)
+		return;
+	for (p = &d->rt_buckets[rt_hash(name) & (d->rt_nb - 1)]; *p; p = &(*p)->next)
+		if (!strcmp((*p)->name, name))
+			break;
+	r = *p;
+	if (!r)
+		return;
+	*p = r->next;
+	timer_cancel(d->timers, &r->t_fallback);
+	d->rts[r->idx] = d->rts[--d->n_rts];
+	d->rts[r->idx]->idx = r->idx;
+	free(r);
 }
 
 /* ---- sites: which tunnels exist, which POP is active ---- */
@@ -184,7 +236,8 @@ static struct site_pop_view pop_view(const struct tunnel *t)
  */
 void tun_site_reevaluate(struct ikd *d, const struct site *s)
 {
-	struct site_rt *r = site_rt_get(d, s->name, true);
+	struct site_rt *r = d->conf.role == CONF_ROLE_INITIATOR ? site_rt_get(d, s->name, true) :
+			     NULL;
 	const char *pops[1 + SITE_MAX_BACKUPS];
 	struct site_pop_view views[1 + SITE_MAX_BACKUPS];
 	struct tunnel *tuns[1 + SITE_MAX_BACKUPS];
@@ -484,6 +537,9 @@ void ikd_tunnels_clear(struct ikd *d)
 		site_rt_drop(d, d->rts[0]->name);
 	free(d->rts);
 	d->rts = NULL;
+	free(d->rt_buckets);
+	d->rt_buckets = NULL;
+	d->rt_nb = 0;
 	kernel_reqids_clear(d);
 }
 
@@ -502,8 +558,17 @@ void ikd_site_renamed(struct ikd *d, const char *old_name, const char *new_name)
 	site_rt_drop(d, new_name);	/* none: the name was free; never two records for it */
 	r = site_rt_get(d, old_name, false);
 	if (r) {
+		struct site_rt **p = &d->rt_buckets[rt_hash(old_name) & (d->rt_nb - 1)];
+		size_t k = rt_hash(new_name) & (d->rt_nb - 1);
+
+		/* out of the old name's chain, into the new one's */
+		while (*p != r)
+			p = &(*p)->next;
+		*p = r->next;
 		snprintf(r->name, sizeof(r->name), "%s", new_name);
 		snprintf(r->pol.name, sizeof(r->pol.name), "%s", new_name);
+		r->next = d->rt_buckets[k];
+		d->rt_buckets[k] = r;
 	}
 	while ((t = tix_site_next(d, old_name, NULL)))
 		tix_set_site(d, t, new_name);

@@ -275,6 +275,8 @@ struct ikd {
 	struct log_ratelimit rl_peer;	/* the lines a remote peer can cause */
 	struct site_rt **rts;		/* sites.c: each site's runtime record */
 	size_t n_rts;
+	struct site_rt **rt_buckets;	/* the same by name (rt_nb: a power of two, or 0) */
+	size_t rt_nb;
 	struct reqid_entry *reqids;	/* kernel.c: a reqid per site name, open addressing */
 	size_t n_reqids, cap_reqids;
 };
