@@ -77,8 +77,10 @@ static int enter(struct simk *k, enum simk_op op, struct xfrm_err *err)
 
 void simk_fail_next(struct simk *k, enum simk_op op, int errno_value, unsigned int count)
 {
+	if ((unsigned int)op >= SIMK_OP_MAX)
+		return;
 	k->fail_errno[op] = errno_value < 0 ? errno_value : -errno_value;
-	k->fail_count[op] = count;
+	k->fail_count[op] = errno_value ? count : 0;
 }
 
 uint64_t simk_calls(const struct simk *k, enum simk_op op)
@@ -395,8 +397,11 @@ static ssize_t pol_find(const struct simk *k, const struct xfrm_policy *p)
 	return -1;
 }
 
-/* lib/xfrm's check_policy, then xfrm_add_policy's verify_newpolicy_info and validate_tmpl. */
-static int pol_check(const struct xfrm_policy *p, struct xfrm_err *err)
+/*
+ * lib/xfrm's check_policy, then (for an add) xfrm_add_policy's verify_newpolicy_info and
+ * validate_tmpl; a delete carries no templates to check.
+ */
+static int pol_check(const struct xfrm_policy *p, bool tmpls, struct xfrm_err *err)
 {
 	uint8_t max = p->sel.src.family == AF_INET6 ? 128 : 32;
 
@@ -408,7 +413,7 @@ static int pol_check(const struct xfrm_policy *p, struct xfrm_err *err)
 	if (p->dir > XFRM_POLICY_FWD || p->action > XFRM_POLICY_BLOCK ||
 	    p->n_tmpls > XFRM_MAX_TMPLS)
 		return fail(err, -EINVAL, "bad direction, action or template count");
-	for (uint8_t i = 0; i < p->n_tmpls; i++) {
+	for (uint8_t i = 0; tmpls && i < p->n_tmpls; i++) {
 		const struct xfrm_tmpl *t = &p->tmpl[i];
 
 		if (t->mode != XFRM_MODE_TUNNEL && t->mode != XFRM_MODE_TRANSPORT)
@@ -440,7 +445,7 @@ int simk_policy_add(struct simk *k, const struct xfrm_policy *p, bool update,
 
 	if (rc < 0)
 		return rc;
-	rc = pol_check(p, err);
+	rc = pol_check(p, true, err);
 	if (rc < 0)
 		return rc;
 	if (!e.p.mark_mask)
@@ -487,7 +492,7 @@ int simk_policy_delete(struct simk *k, const struct xfrm_policy *p, struct xfrm_
 
 	if (rc < 0)
 		return rc;
-	rc = pol_check(p, err);
+	rc = pol_check(p, false, err);
 	if (rc < 0)
 		return rc;
 	at = pol_find(k, p);
@@ -556,6 +561,12 @@ static const struct simk_policy *pol_lookup(const struct simk *k, uint8_t dir,
  * over a dying (soft-expired) one, then the larger curlft.add_time; equal add_times (the
  * same second) keep the first seen, the head of the hash chain, which is the most recently
  * inserted. So: the newest non-dying SA, here by install sequence.
+ * Not modelled: Linux 6.13 added a per-policy cache of used states (state_cache_list) that
+ * xfrm_state_find consults first; as posted, a cached older state is found there before a
+ * newer one is looked at, until the older is deleted. Whether a later change lets a new
+ * state displace a cached one is unverified. ikd removes an old outbound SA as it sends
+ * the Delete for it, so under either rule the old one stops carrying traffic then; before
+ * that, the model's answer is the pre-6.13 one.
  */
 static struct simk_sa *sa_for_tmpl(const struct simk *k, const struct xfrm_policy *p,
 				   const struct xfrm_tmpl *t, const struct xfrm_addr *src,

@@ -46,7 +46,10 @@ enum simk_op {
 	SIMK_OP_MAX
 };
 
-/* An installed SA. Read only for callers: entries move when others are deleted. */
+/*
+ * An installed SA. Read only for callers; a pointer stays valid until that SA is deleted
+ * (its index shifts when an older one goes).
+ */
 struct simk_sa {
 	struct xfrm_sa sa;		/* alg names and keys point into the copies below */
 	uint64_t seq;			/* install order, larger is newer */
@@ -92,7 +95,8 @@ int simk_sa_expire(struct simk *k, const struct xfrm_addr *dst, uint32_t spi, ui
 
 /*
  * Fault injection: the next count calls of op fail with -errno_value (either sign accepted)
- * and leave the tables untouched. A later call replaces what is left of an earlier one.
+ * and leave the tables untouched. A later call replaces what is left of an earlier one;
+ * errno_value 0 cancels.
  */
 void simk_fail_next(struct simk *k, enum simk_op op, int errno_value, unsigned int count);
 /* Calls of op so far, failed ones included. */

@@ -307,6 +307,11 @@ START_TEST(test_simk_policy_refuses_optional_tunnel_template_outbound)
 	p.sel.dst = A("2001:db8::");
 	ck_assert_int_eq(simk_policy_add(k, &p, true, NULL), -EINVAL);
 	ck_assert_uint_eq(simk_policy_count(k), 1);
+	/* A delete does not look at templates (ikd deletes by identity alone). */
+	p = site_policy(XFRM_POLICY_OUT, XFRM_POLICY_ALLOW, GW_B, GW_P);
+	add_policy(&p);
+	p.tmpl[0].optional = true;
+	ck_assert_int_eq(simk_policy_delete(k, &p, NULL), 0);
 }
 END_TEST
 
@@ -343,8 +348,12 @@ START_TEST(test_simk_injected_faults_fail_the_next_calls_and_leave_the_tables)
 	simk_fail_next(k, SIMK_OP_SA_GET, EINTR, 1);
 	ck_assert_int_eq(simk_sa_get(k, &dst, 0x1001, IPPROTO_ESP, 0, 0, NULL, NULL), -EINTR);
 	ck_assert_int_eq(simk_sa_get(k, &dst, 0x1001, IPPROTO_ESP, 0, 0, NULL, NULL), 0);
+	/* errno 0 cancels what is left. */
+	simk_fail_next(k, SIMK_OP_SA_GET, EINTR, 5);
+	simk_fail_next(k, SIMK_OP_SA_GET, 0, 5);
+	ck_assert_int_eq(simk_sa_get(k, &dst, 0x1001, IPPROTO_ESP, 0, 0, NULL, NULL), 0);
 	ck_assert_uint_eq(simk_calls(k, SIMK_OP_SA_DELETE), 1);
-	ck_assert_uint_eq(simk_calls(k, SIMK_OP_SA_GET), 2);
+	ck_assert_uint_eq(simk_calls(k, SIMK_OP_SA_GET), 3);
 	ck_assert_uint_eq(simk_calls(k, SIMK_OP_POLICY_ADD), 2);
 	ck_assert_uint_eq(simk_calls(k, SIMK_OP_POLICY_DELETE), 1);
 }
