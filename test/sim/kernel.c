@@ -369,6 +369,15 @@ const struct simk_sa *simk_sa_at(const struct simk *k, size_t i)
 	return i < k->n_sas ? k->sas[i] : NULL;
 }
 
+const struct simk_sa *simk_sa_lookup(const struct simk *k, const struct xfrm_addr *dst,
+				     uint32_t spi, uint8_t proto, uint32_t mark,
+				     uint32_t mark_mask)
+{
+	ssize_t at = sa_find(k, dst, spi, proto ? proto : IPPROTO_ESP, mark, mark_mask);
+
+	return at < 0 ? NULL : k->sas[at];
+}
+
 /* ---- policies ---- */
 
 static bool sel_eq(const struct xfrm_sel *a, const struct xfrm_sel *b)
@@ -380,8 +389,9 @@ static bool sel_eq(const struct xfrm_sel *a, const struct xfrm_sel *b)
 
 /*
  * A policy's identity (xfrm_policy_insert_list, xfrm_policy_bysel_ctx): direction, selector
- * (selector_cmp), the exact mark and mask (xfrm_policy_mark_match, since Linux 5.8; older
- * kernels compared the value and the priority), if_id. The priority is not part of it.
+ * (selector_cmp), the exact mark and mask (xfrm_policy_mark_match since the 2020 fix "match
+ * with both mark and mask on user interfaces"; before it the value and the priority were
+ * compared), if_id. The priority is not part of it.
  */
 static ssize_t pol_find(const struct simk *k, const struct xfrm_policy *p)
 {
@@ -419,8 +429,8 @@ static int pol_check(const struct xfrm_policy *p, bool tmpls, struct xfrm_err *e
 		if (t->mode != XFRM_MODE_TUNNEL && t->mode != XFRM_MODE_TRANSPORT)
 			return fail(err, -EINVAL, "Unsupported mode in template");
 		/*
-		 * validate_tmpl since Linux 6.5 ("xfrm: Reject optional tunnel/BEET mode
-		 * templates in outbound policies"): older kernels accepted and ignored it.
+		 * validate_tmpl since 2023 ("xfrm: Reject optional tunnel/BEET mode templates
+		 * in outbound policies"); older kernels accepted it.
 		 */
 		if (t->optional && t->mode == XFRM_MODE_TUNNEL && p->dir == XFRM_POLICY_OUT)
 			return fail(err, -EINVAL, "Mode in optional template not allowed in "
@@ -561,7 +571,7 @@ static const struct simk_policy *pol_lookup(const struct simk *k, uint8_t dir,
  * over a dying (soft-expired) one, then the larger curlft.add_time; equal add_times (the
  * same second) keep the first seen, the head of the hash chain, which is the most recently
  * inserted. So: the newest non-dying SA, here by install sequence.
- * Not modelled: Linux 6.13 added a per-policy cache of used states (state_cache_list) that
+ * Not modelled: late 2024 (Linux 6.13) added a per-policy cache of used states (state_cache_list) that
  * xfrm_state_find consults first; as posted, a cached older state is found there before a
  * newer one is looked at, until the older is deleted. Whether a later change lets a new
  * state displace a cached one is unverified. ikd removes an old outbound SA as it sends

@@ -105,6 +105,13 @@ uint64_t simk_calls(const struct simk *k, enum simk_op op);
 /* The tables, in install order (index 0 oldest), for invariants. */
 size_t simk_sa_count(const struct simk *k);
 const struct simk_sa *simk_sa_at(const struct simk *k, size_t i);
+/*
+ * The SA a get would find (the newest of those matching), NULL if none; not counted as a
+ * call and not subject to injected faults: for invariants ("both ends hold the same keys").
+ */
+const struct simk_sa *simk_sa_lookup(const struct simk *k, const struct xfrm_addr *dst,
+				     uint32_t spi, uint8_t proto, uint32_t mark,
+				     uint32_t mark_mask);
 size_t simk_policy_count(const struct simk *k);
 const struct simk_policy *simk_policy_at(const struct simk *k, size_t i);
 /* One line per SA and policy, no key bytes (a fingerprint). */
@@ -123,7 +130,7 @@ struct simk_esp {
 enum simk_out {
 	SIMK_CLEAR,		/* no policy (or one without templates): leaves unencrypted */
 	SIMK_BLOCK,		/* a block policy drops it */
-	SIMK_NO_SA,		/* allowed, a template found no SA: dropped, an acquire would go */
+	SIMK_NO_SA,		/* a template found no SA: dropped, an acquire would go out */
 	SIMK_ESP,		/* encrypted: ret filled */
 };
 

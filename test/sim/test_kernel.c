@@ -131,9 +131,11 @@ START_TEST(test_simk_sa_delete_and_get_of_missing_are_esrch)
 	ck_assert_int_eq(simk_sa_get(k, &dst, 0x1001, IPPROTO_ESP, 0, 0, &st, NULL), -ESRCH);
 	add_sa(GW_B, GW_P, 0x1001, REQID, 1);
 	ck_assert_int_eq(simk_sa_get(k, &dst, 0x1001, IPPROTO_ESP, 0, 0, &st, NULL), 0);
+	ck_assert_ptr_eq(simk_sa_lookup(k, &dst, 0x1001, IPPROTO_ESP, 0, 0), simk_sa_at(k, 0));
 	ck_assert_int_eq(simk_sa_delete(k, &dst, 0x1001, IPPROTO_ESP, 0, 0, NULL), 0);
 	ck_assert_int_eq(simk_sa_delete(k, &dst, 0x1001, IPPROTO_ESP, 0, 0, NULL), -ESRCH);
 	ck_assert_uint_eq(simk_sa_count(k), 0);
+	ck_assert_ptr_null(simk_sa_lookup(k, &dst, 0x1001, IPPROTO_ESP, 0, 0));
 }
 END_TEST
 
@@ -587,6 +589,35 @@ START_TEST(test_simk_output_priority_then_the_older_policy)
 }
 END_TEST
 
+START_TEST(test_simk_output_selector_prefixes_ipv6_and_odd_lengths)
+{
+	struct xfrm_policy p = { .dir = XFRM_POLICY_OUT, .action = XFRM_POLICY_BLOCK };
+	struct xfrm_addr s6 = A("2001:db8:1:f::1"), d6 = A("2001:db8:2::1");
+	struct xfrm_addr s6_out = A("2001:db8:1:10::1"), s4 = A("10.1.2.3");
+
+	p.sel.src = A("2001:db8:1::");
+	p.sel.dst = A("::");
+	p.sel.src_plen = 60;		/* 2001:db8:1:0-f:: */
+	add_policy(&p);
+	ck_assert_int_eq(simk_output(k, &s6, &d6, 0, 0, 100, NULL), SIMK_BLOCK);
+	ck_assert_int_eq(simk_output(k, &s6_out, &d6, 0, 0, 100, NULL), SIMK_CLEAR);
+	/* An IPv4 packet never meets an IPv6 policy, not even ::/0. */
+	p.sel.src_plen = 0;
+	add_policy(&p);
+	ck_assert_int_eq(simk_output(k, &s6_out, &d6, 0, 0, 100, NULL), SIMK_BLOCK);
+	ck_assert_int_eq(out_pkt(0, 0, NULL), SIMK_CLEAR);
+	p.sel.src = A("10.1.0.0");
+	p.sel.dst = A("0.0.0.0");
+	p.sel.src_plen = 23;		/* 10.1.0.0 - 10.1.1.255 */
+	add_policy(&p);
+	ck_assert_int_eq(out_pkt(0, 0, NULL), SIMK_CLEAR);
+	p.sel.src_plen = 22;		/* 10.1.0.0 - 10.1.3.255 */
+	add_policy(&p);
+	ck_assert_int_eq(simk_output(k, &s4, &d6, 0, 0, 100, NULL), SIMK_CLEAR);
+	ck_assert_int_eq(out_pkt(0, 0, NULL), SIMK_BLOCK);
+}
+END_TEST
+
 START_TEST(test_simk_output_ignores_selectors_naming_a_protocol)
 {
 	struct xfrm_policy p = site_policy(XFRM_POLICY_OUT, XFRM_POLICY_BLOCK, NULL, NULL);
@@ -795,6 +826,7 @@ static Suite *simk_suite(void)
 	tcase_add_test(tt, test_simk_output_policy_mark_and_mask);
 	tcase_add_test(tt, test_simk_output_if_id_must_equal);
 	tcase_add_test(tt, test_simk_output_priority_then_the_older_policy);
+	tcase_add_test(tt, test_simk_output_selector_prefixes_ipv6_and_odd_lengths);
 	tcase_add_test(tt, test_simk_output_ignores_selectors_naming_a_protocol);
 	tcase_add_test(tt, test_simk_input_clear_passes_only_optional_templates);
 	suite_add_tcase(s, tt);
