@@ -571,12 +571,12 @@ static const struct simk_policy *pol_lookup(const struct simk *k, uint8_t dir,
  * over a dying (soft-expired) one, then the larger curlft.add_time; equal add_times (the
  * same second) keep the first seen, the head of the hash chain, which is the most recently
  * inserted. So: the newest non-dying SA, here by install sequence.
- * Not modelled: late 2024 (Linux 6.13) added a per-policy cache of used states (state_cache_list) that
- * xfrm_state_find consults first; as posted, a cached older state is found there before a
- * newer one is looked at, until the older is deleted. Whether a later change lets a new
- * state displace a cached one is unverified. ikd removes an old outbound SA as it sends
- * the Delete for it, so under either rule the old one stops carrying traffic then; before
- * that, the model's answer is the pre-6.13 one.
+ * Not modelled: late 2024 (Linux 6.13) added a per-policy cache of used states
+ * (state_cache_list) that xfrm_state_find consults first; as posted, a cached older state
+ * is found there before a newer one is looked at, until the older is deleted. Whether a
+ * later change lets a new state displace a cached one is unverified. ikd removes an old
+ * outbound SA as it sends the Delete for it, so under either rule the old one stops
+ * carrying traffic then; before that, the model's answer is the pre-6.13 one.
  */
 static struct simk_sa *sa_for_tmpl(const struct simk *k, const struct xfrm_policy *p,
 				   const struct xfrm_tmpl *t, const struct xfrm_addr *src,
