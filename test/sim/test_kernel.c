@@ -773,7 +773,7 @@ END_TEST
 
 /* ---- dump ---- */
 
-START_TEST(test_simk_dump_one_line_each_without_key_bytes)
+START_TEST(test_simk_dump_one_line_each_without_key_bytes_and_names_verdicts)
 {
 	char *text = NULL;
 	size_t len = 0, lines = 0;
@@ -792,6 +792,11 @@ START_TEST(test_simk_dump_one_line_each_without_key_bytes)
 	ck_assert_ptr_nonnull(strstr(text, "policy out 10.1.0.0/16 -> 10.2.0.0/16"));
 	ck_assert_ptr_null(strstr(text, "abab"));
 	free(text);
+	/* The verdicts' names, for the same traces. */
+	ck_assert_str_eq(simk_out_name(SIMK_CLEAR), "clear");
+	ck_assert_str_eq(simk_out_name(SIMK_ESP), "esp");
+	ck_assert_str_eq(simk_in_name(SIMK_IN_BAD_ICV), "bad-icv");
+	ck_assert_str_eq(simk_in_name(SIMK_IN_POLICY_DROP), "policy-drop");
 }
 END_TEST
 
@@ -813,7 +818,7 @@ static Suite *simk_suite(void)
 		test_simk_policy_add_existing_is_eexist_update_creates_delete_missing_is_enoent);
 	tcase_add_test(tc, test_simk_policy_refuses_optional_tunnel_template_outbound);
 	tcase_add_test(tc, test_simk_injected_faults_fail_the_next_calls_and_leave_the_tables);
-	tcase_add_test(tc, test_simk_dump_one_line_each_without_key_bytes);
+	tcase_add_test(tc, test_simk_dump_one_line_each_without_key_bytes_and_names_verdicts);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tt, setup, teardown);
