@@ -16,7 +16,7 @@
 struct simnet_addr {
 	uint16_t family;	/* AF_INET or AF_INET6 */
 	uint16_t port;		/* host order; ignored where only the address counts */
-	uint8_t a[16];		/* network order; IPv4 in the first four bytes, the rest zero */
+	uint8_t a[16];		/* network order; IPv4: the first four bytes, the rest 0 */
 };
 
 /* "192.0.2.1" or "2001:db8::1" with port: 0 or -EINVAL. */

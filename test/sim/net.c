@@ -407,7 +407,8 @@ static int mapping_out(struct nat *nat, const struct simnet_addr *priv, uint64_t
 	}
 	do {
 		port = (uint16_t)nat->next_port;
-		nat->next_port = nat->next_port >= 65535 ? SIMNET_NAT_PORT_FIRST : nat->next_port + 1;
+		nat->next_port = nat->next_port >= 65535 ? SIMNET_NAT_PORT_FIRST :
+							    nat->next_port + 1;
 	} while (mapping_by_port(nat, port));
 	m = &nat->map[nat->n_map++];
 	*m = (struct mapping){ .priv = *priv, .port = port, .used_ms = now_ms };
@@ -691,8 +692,8 @@ int simnet_send(struct simnet *net, uint64_t now_ms, const struct simnet_addr *f
 			l->stats.cut++;
 		else
 			l->stats.lost++;
-		event(net, l->cut ? SIMNET_EV_CUT : SIMNET_EV_LOST, now_ms, (uint32_t)s, (uint32_t)d,
-		      &src, to, len, f[0]->id);
+		event(net, l->cut ? SIMNET_EV_CUT : SIMNET_EV_LOST, now_ms, (uint32_t)s,
+		      (uint32_t)d, &src, to, len, f[0]->id);
 		flight_free(f[0]);
 		flight_free(f[1]);
 		return 0;

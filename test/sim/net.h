@@ -15,7 +15,7 @@
 #include "addr.h"
 #include "rng.h"
 
-#define SIMNET_ALL UINT32_MAX		/* every node, in simnet_link_set and simnet_partition */
+#define SIMNET_ALL UINT32_MAX		/* every node: simnet_link_set, simnet_partition */
 #define SIMNET_ADDRS_MAX 4		/* addresses per node */
 #define SIMNET_NAME_MAX 16		/* node name, with its NUL */
 #define SIMNET_TRACE_LEN 256		/* events kept for simnet_dump_recent */
@@ -72,7 +72,7 @@ struct simnet_event {
 	 */
 	struct simnet_addr src, dst;
 	uint32_t len;
-	uint64_t id;			/* the datagram's sequence number (copies have their own) */
+	uint64_t id;			/* the datagram's number (a copy has its own) */
 };
 
 /* A delivered datagram, as the receiving node sees it. */
@@ -81,7 +81,7 @@ struct simnet_dgram {
 	uint32_t node;			/* the receiver */
 	uint32_t from_node;		/* the sender, for traces (a receiver only sees src) */
 	struct simnet_addr src;		/* after the sender's NAT */
-	struct simnet_addr dst;		/* after the receiver's NAT: one of the node's addresses */
+	struct simnet_addr dst;		/* after the receiver's NAT: one of the node's own */
 	uint8_t *buf;			/* owned by the datagram: simnet_dgram_clear() */
 	size_t len;
 	uint64_t id;

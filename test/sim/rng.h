@@ -28,8 +28,8 @@ uint64_t simr_below(struct simr *r, uint64_t n);
 uint64_t simr_range(struct simr *r, uint64_t lo, uint64_t hi);
 /*
  * True with probability num/den (always when num >= den, never when num is 0 or den is 0).
- * It draws even when the answer is certain, so turning a fault on or off does not shift the
- * draws that follow.
+ * It draws even when the answer is certain (one draw; one more with probability below
+ * den/2^64), so turning a fault on or off does not shift the draws that follow.
  */
 bool simr_chance(struct simr *r, uint64_t num, uint64_t den);
 void simr_fill(struct simr *r, void *buf, size_t len);

@@ -220,8 +220,10 @@ static uint64_t busy_run(uint64_t seed, uint64_t *ret_events)
 			h = fnv(h, &d.src, sizeof(d.src));
 			h = fnv(h, &d.dst, sizeof(d.dst));
 			h = fnv(h, d.buf, d.len);
-			if (d.node != BRANCH)	/* each POP answers */
-				ck_assert_int_eq(simnet_send(net, t, &d.dst, &d.src, d.buf, d.len), 0);
+			/* Each POP answers. */
+			if (d.node != BRANCH)
+				ck_assert_int_eq(simnet_send(net, t, &d.dst, &d.src, d.buf, d.len),
+						 0);
 			simnet_dgram_clear(&d);
 		}
 	}
