@@ -25,7 +25,8 @@ struct nat {
 	struct simnet_addr pub;
 	struct mapping *map;
 	size_t n_map, cap_map;
-	uint32_t next_port;
+	uint16_t port_first, port_last;	/* the ports it maps to */
+	uint16_t next_port;
 	uint64_t idle_ms;		/* 0: mappings never expire */
 };
 
@@ -384,7 +385,7 @@ static struct mapping *mapping_by_priv(struct nat *nat, const struct simnet_addr
 static int mapping_out(struct nat *nat, const struct simnet_addr *priv, uint64_t now_ms,
 		       struct mapping **ret)
 {
-	const size_t ports = 65536 - SIMNET_NAT_PORT_FIRST;
+	const size_t ports = (size_t)nat->port_last - nat->port_first + 1;
 	struct mapping *m;
 	uint16_t port = 0;
 
@@ -406,9 +407,8 @@ static int mapping_out(struct nat *nat, const struct simnet_addr *priv, uint64_t
 		nat->cap_map = cap;
 	}
 	do {
-		port = (uint16_t)nat->next_port;
-		nat->next_port = nat->next_port >= 65535 ? SIMNET_NAT_PORT_FIRST :
-							    nat->next_port + 1;
+		port = nat->next_port;
+		nat->next_port = port >= nat->port_last ? nat->port_first : port + 1;
 	} while (mapping_by_port(nat, port));
 	m = &nat->map[nat->n_map++];
 	*m = (struct mapping){ .priv = *priv, .port = port, .used_ms = now_ms };
@@ -437,6 +437,8 @@ int simnet_nat(struct simnet *net, uint32_t node, const struct simnet_addr *publ
 	nat->on = true;
 	nat->pub = *public_addr;
 	nat->pub.port = 0;
+	nat->port_first = SIMNET_NAT_PORT_FIRST;
+	nat->port_last = 65535;
 	nat->next_port = SIMNET_NAT_PORT_FIRST;
 	return 0;
 }
@@ -475,6 +477,20 @@ int simnet_nat_set_idle_ms(struct simnet *net, uint32_t node, uint64_t idle_ms)
 	if (!nat)
 		return -ENOENT;
 	nat->idle_ms = idle_ms;
+	return 0;
+}
+
+int simnet_nat_set_ports(struct simnet *net, uint32_t node, uint16_t first, uint16_t last)
+{
+	struct nat *nat = nat_of(net, node);
+
+	if (!nat)
+		return -ENOENT;
+	if (first == 0 || last < first)
+		return -EINVAL;
+	nat->port_first = first;
+	nat->port_last = last;
+	nat->next_port = first;
 	return 0;
 }
 

@@ -134,7 +134,8 @@ int simnet_partition(struct simnet *net, uint32_t a, uint32_t b, bool cut);
  * Put node behind a NAT with public_addr (port ignored), for datagrams of that address
  * family (the node's other family is not translated). Each (private address, private port)
  * the node sends from gets a mapping to a public port, allocated in order from
- * SIMNET_NAT_PORT_FIRST; the source becomes public_addr:port. A datagram to the public
+ * SIMNET_NAT_PORT_FIRST up to 65535 and round again, skipping ports in use (or in the range of
+ * simnet_nat_set_ports); the source becomes public_addr:port. A datagram to the public
  * address reaches the node only through a live mapping (endpoint-independent filtering, RFC
  * 4787 §5), else it is NAT-dropped. The node's own addresses of that family become
  * unreachable from other nodes. 0, -ENOENT, -EINVAL (family), -EEXIST (address taken),
@@ -151,6 +152,11 @@ int simnet_nat_change_address(struct simnet *net, uint32_t node,
  * never. Measured in the virtual time of the sends and deliveries.
  */
 int simnet_nat_set_idle_ms(struct simnet *net, uint32_t node, uint64_t idle_ms);
+/*
+ * Map to ports first..last only (a carrier-grade NAT's port block), the next from first;
+ * mappings already made stay. 0, -ENOENT, -EINVAL.
+ */
+int simnet_nat_set_ports(struct simnet *net, uint32_t node, uint16_t first, uint16_t last);
 /* The public address:port node's (private address:port) is mapped to now: 0 or -ENOENT. */
 int simnet_nat_mapping(const struct simnet *net, uint32_t node, const struct simnet_addr *priv,
 		       uint64_t now_ms, struct simnet_addr *ret);

@@ -639,6 +639,74 @@ START_TEST(test_net_nat_mapping_expires_when_idle)
 }
 END_TEST
 
+START_TEST(test_net_nat_port_block_wraps_and_runs_out_cleanly)
+{
+	struct simnet *net = net_new(34);
+	struct simnet_addr b = addr("10.0.0.2", 0), p = addr("192.0.2.1", 500);
+	struct simnet_addr pub = addr("203.0.113.5", 0), m;
+	const uint8_t x = 0;
+
+	ck_assert_int_eq(simnet_nat(net, BRANCH, &pub), 0);
+	ck_assert_int_eq(simnet_nat_set_ports(net, BRANCH, 1000, 999), -EINVAL);
+	ck_assert_int_eq(simnet_nat_set_ports(net, BRANCH, 1000, 1003), 0);
+	for (uint16_t i = 0; i < 4; i++) {
+		b.port = (uint16_t)(i + 1);
+		ck_assert_int_eq(simnet_send(net, 0, &b, &p, &x, 1), 0);
+		ck_assert_int_eq(simnet_nat_mapping(net, BRANCH, &b, 0, &m), 0);
+		ck_assert_uint_eq(m.port, 1000 + i);
+	}
+	b.port = 5;
+	ck_assert_int_eq(simnet_send(net, 0, &b, &p, &x, 1), -ENOSPC);
+	/* An existing mapping still works. */
+	b.port = 1;
+	ck_assert_int_eq(simnet_send(net, 0, &b, &p, &x, 1), 0);
+	/* Idle ones expire and free their ports; the next goes round, past those in use. */
+	ck_assert_int_eq(simnet_nat_set_idle_ms(net, BRANCH, 1000), 0);
+	for (uint16_t port = 3; port <= 4; port++) {
+		b.port = port;
+		ck_assert_int_eq(simnet_send(net, 500, &b, &p, &x, 1), 0);
+	}
+	b.port = 9;
+	ck_assert_int_eq(simnet_send(net, 1200, &b, &p, &x, 1), 0);
+	ck_assert_int_eq(simnet_nat_mapping(net, BRANCH, &b, 1200, &m), 0);
+	ck_assert_uint_eq(m.port, 1000);
+	b.port = 10;
+	ck_assert_int_eq(simnet_send(net, 1200, &b, &p, &x, 1), 0);
+	ck_assert_int_eq(simnet_nat_mapping(net, BRANCH, &b, 1200, &m), 0);
+	ck_assert_uint_eq(m.port, 1001);
+	b.port = 11;
+	ck_assert_int_eq(simnet_send(net, 1200, &b, &p, &x, 1), -ENOSPC);
+	ck_assert_int_eq(simnet_nat_set_ports(net, POP1, 1, 2), -ENOENT);
+	simnet_free(net);
+}
+END_TEST
+
+START_TEST(test_net_link_set_applies_to_one_link_or_all)
+{
+	struct simnet *net = net_new(35);
+	struct simnet_link_conf c = { .delay_ms = 77, .dup_ppm = 5 }, got;
+	struct simnet_addr x = addr("192.0.2.200", 0);
+
+	ck_assert_int_eq(simnet_link_get(net, BRANCH, POP1, &got), 0);
+	ck_assert_uint_eq(got.delay_ms, 10);
+	set_link(net, BRANCH, SIMNET_ALL, c);
+	ck_assert_int_eq(simnet_link_get(net, BRANCH, POP2, &got), 0);
+	ck_assert_uint_eq(got.delay_ms, 77);
+	ck_assert_int_eq(simnet_link_get(net, POP1, BRANCH, &got), 0);
+	ck_assert_uint_eq(got.delay_ms, 10);
+	/* (all, all) is also the default of nodes added later. */
+	c.delay_ms = 33;
+	set_link(net, SIMNET_ALL, SIMNET_ALL, c);
+	ck_assert_int_eq(simnet_node_add(net, "pop3", &x, 1), 3);
+	ck_assert_int_eq(simnet_link_get(net, 3, BRANCH, &got), 0);
+	ck_assert_uint_eq(got.delay_ms, 33);
+	ck_assert_int_eq(simnet_link_get(net, 4, BRANCH, &got), -ENOENT);
+	ck_assert_int_eq(simnet_link_get(net, SIMNET_ALL, BRANCH, &got), -ENOENT);
+	ck_assert_int_eq(simnet_link_set(net, 9, BRANCH, &c), -ENOENT);
+	simnet_free(net);
+}
+END_TEST
+
 START_TEST(test_net_counters_add_up_under_every_fault)
 {
 	struct simnet *net = net_new(31);
@@ -762,6 +830,8 @@ int main(void)
 	tcase_add_test(tc, test_net_nat_rebind_drops_old_mapping_and_gives_new_port);
 	tcase_add_test(tc, test_net_nat_address_change_kills_old_mappings);
 	tcase_add_test(tc, test_net_nat_mapping_expires_when_idle);
+	tcase_add_test(tc, test_net_nat_port_block_wraps_and_runs_out_cleanly);
+	tcase_add_test(tc, test_net_link_set_applies_to_one_link_or_all);
 	tcase_add_test(tc, test_net_counters_add_up_under_every_fault);
 	tcase_add_test(tc, test_net_one_fault_does_not_shift_other_draws);
 	tcase_add_test(tc, test_net_dump_recent_keeps_the_last_events);
