@@ -1,0 +1,282 @@
+/*
+ * The invariants (issue text and DESIGN.md "The lifecycle"), checked on the real state of
+ * every node's lifecycle and of its simulated kernel:
+ *   continuously: fail-closed (no packet of the site leaves the branch in clear once ikd
+ *     runs); bounded outage (in a calm run, once traffic flowed, it never stops longer than
+ *     OUTAGE_BOUND_MS: rekeys, collisions, DPD);
+ *   at quiescence (after the network healed, the hold-down passed and every exchange
+ *     settled): one IKE SA and one Child SA pair per tunnel at both ends, matching SPIs;
+ *     each kernel holds exactly the SAs its ikd lists and no policy of a tunnel that is gone;
+ *     the site on its primary POP, status "up" with that POP; traffic both ways;
+ *   liveness: quiescence comes within a bound after the network healed (world.c).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "world.h"
+
+#define OUTAGE_BOUND_MS 1000
+
+void sim_fail(struct sim_world *w, const char *invariant, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->fail.failed)
+		return;
+	w->fail.failed = true;
+	w->fail.at_ms = w->now_ms;
+	snprintf(w->fail.invariant, sizeof(w->fail.invariant), "%s", invariant);
+	va_start(ap, fmt);
+	vsnprintf(w->fail.detail, sizeof(w->fail.detail), fmt, ap);
+	va_end(ap);
+	sim_trace(w, "FAILED %s: %s", invariant, w->fail.detail);
+}
+
+static void addr4(const char *text, struct xfrm_addr *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->family = AF_INET;
+	inet_pton(AF_INET, text, &ret->a.a4);
+}
+
+/* The node a packet to this outer address reaches (through the NAT when it is the NAT's). */
+static struct sim_node *node_at(struct sim_world *w, const struct xfrm_addr *a)
+{
+	struct simnet_addr x = { .family = a->family };
+	int id;
+
+	memcpy(x.a, &a->a, a->family == AF_INET ? 4 : 16);
+	id = simnet_node_of(w->net, &x);
+	for (int i = 0; id >= 0 && i < SIM_NODES; i++)
+		if (w->nodes[i].net_id == id)
+			return &w->nodes[i];
+	return NULL;
+}
+
+/* One direction: from's kernel sends inner src -> dst; does to's kernel accept it? */
+static bool one_way(struct sim_world *w, struct sim_node *from, const char *src, const char *dst,
+		    struct sim_node **ret_to, char *why, size_t why_len)
+{
+	struct xfrm_addr s, d;
+	struct simk_esp pkt;
+	struct sim_node *to;
+	enum simk_out o;
+	enum simk_in in;
+
+	addr4(src, &s);
+	addr4(dst, &d);
+	o = simk_output(from->k, &s, &d, 0, 0, 1000, &pkt);
+	if (o != SIMK_ESP) {
+		snprintf(why, why_len, "%s sends %s -> %s %s", from->name, src, dst,
+			 o == SIMK_CLEAR ? "in clear" : o == SIMK_BLOCK ? "into a block policy" :
+			 "to a policy without SA");
+		return false;
+	}
+	to = node_at(w, &pkt.dst);
+	if (!to || !to->running) {
+		snprintf(why, why_len, "%s sends %s -> %s to an address nobody runs at", from->name,
+			 src, dst);
+		return false;
+	}
+	if ((from->id == SIM_BRANCH && (w->cut[to->id] || w->dark)) ||
+	    (to->id == SIM_BRANCH && (w->cut[from->id] || w->dark))) {
+		snprintf(why, why_len, "%s and %s are cut apart", from->name, to->name);
+		return false;
+	}
+	/* Behind the NAT the branch's SAs carry its private address. */
+	if (to->id == SIM_BRANCH)
+		kernel_addr(&to->addr, &pkt.dst);
+	in = simk_input(to->k, &pkt, &s, &d, NULL);
+	if (in != SIMK_IN_OK) {
+		snprintf(why, why_len, "%s drops %s -> %s (SPI %08x): %s", to->name, src, dst,
+			 pkt.spi, in == SIMK_IN_NO_SA ? "no SA" : in == SIMK_IN_BAD_ICV ?
+			 "integrity check fails (the two ends' keys differ)" : "no policy lets it in");
+		return false;
+	}
+	*ret_to = to;
+	return true;
+}
+
+bool sim_traffic_flows(struct sim_world *w, char *why, size_t why_len)
+{
+	struct sim_node *pop, *back;
+
+	if (!w->nodes[SIM_BRANCH].running) {
+		snprintf(why, why_len, "the branch's ikd is not running");
+		return false;
+	}
+	if (!one_way(w, &w->nodes[SIM_BRANCH], "10.1.0.5", "10.2.0.9", &pop, why, why_len))
+		return false;
+	if (pop->id == SIM_BRANCH) {
+		snprintf(why, why_len, "the branch sends to itself");
+		return false;
+	}
+	return one_way(w, pop, "10.2.0.9", "10.1.0.5", &back, why, why_len);
+}
+
+void sim_check_continuous(struct sim_world *w)
+{
+	struct sim_node *b = &w->nodes[SIM_BRANCH];
+	char why[256];
+	bool flows;
+
+	if (!b->ever_started)
+		return;
+	/* fail-closed: whatever else happens, never in clear */
+	{
+		struct xfrm_addr s, d;
+		struct simk_esp pkt;
+
+		addr4("10.1.0.5", &s);
+		addr4("10.2.0.9", &d);
+		if (simk_output(b->k, &s, &d, 0, 0, 0, &pkt) == SIMK_CLEAR) {
+			sim_fail(w, "fail-closed", "the site's traffic leaves the branch in clear");
+			return;
+		}
+	}
+	flows = sim_traffic_flows(w, why, sizeof(why));
+	if (flows) {
+		if (!w->flowed)
+			sim_trace(w, "CHECK  traffic flows (the first time)");
+		else if (w->outage_since_ms)
+			sim_trace(w, "CHECK  traffic flows again after %llu ms",
+				  (unsigned long long)(w->now_ms - w->outage_since_ms));
+		w->flowed = true;
+		w->outage_since_ms = 0;
+		return;
+	}
+	if (!w->flowed)
+		return;
+	if (!w->outage_since_ms) {
+		w->outage_since_ms = w->now_ms;
+		sim_trace(w, "CHECK  traffic stops: %s", why);
+	}
+	if (w->now_ms - w->outage_since_ms > w->worst_outage_ms)
+		w->worst_outage_ms = w->now_ms - w->outage_since_ms;
+	if (w->sc.calm && w->now_ms - w->outage_since_ms > OUTAGE_BOUND_MS)
+		sim_fail(w, "bounded-outage", "a calm run's traffic stopped for over %d ms: %s",
+			 OUTAGE_BOUND_MS, why);
+}
+
+static bool tunnel_settled(const struct tunnel *t)
+{
+	return t->state == TUN_UP && t->have_sa && !t->init && !t->n_queue && !t->inflight &&
+	       !t->n_pend && !t->n_extras;
+}
+
+bool sim_quiet(struct sim_world *w)
+{
+	for (int i = 0; i < SIM_NODES; i++) {
+		struct sim_node *n = &w->nodes[i];
+
+		if (!n->running)
+			return false;
+		for (size_t k = 0; k < n->d.n_tunnels; k++)
+			if (!tunnel_settled(n->d.tunnels[k]))
+				return false;
+	}
+	return true;
+}
+
+static struct tunnel *branch_tunnel(struct sim_world *w, int pop, size_t *ret_n)
+{
+	struct ikd *d = &w->nodes[SIM_BRANCH].d;
+	struct tunnel *found = NULL;
+	char name[16];
+
+	snprintf(name, sizeof(name), "pop%d", pop);
+	*ret_n = 0;
+	for (size_t k = 0; k < d->n_tunnels; k++)
+		if (!strcmp(d->tunnels[k]->pop, name) && !d->tunnels[k]->retiring) {
+			found = d->tunnels[k];
+			++*ret_n;
+		}
+	return found;
+}
+
+/* Every SA in n's kernel is one its ikd lists, and every one it lists is there. */
+static void kernel_is_listing(struct sim_world *w, struct sim_node *n)
+{
+	size_t listed = 0;
+
+	for (size_t k = 0; k < n->d.n_tunnels; k++) {
+		const struct tunnel *t = n->d.tunnels[k];
+
+		for (size_t c = 0; c < t->n_children; c++) {
+			const struct child *ch = &t->children[c];
+			if (!ch->installed)
+				continue;
+			if (!simk_sa_lookup(n->k, &ch->addr_local, ch->spi_in, IPPROTO_ESP, 0, 0)) {
+				sim_fail(w, "kernel-truth", "%s lists inbound SA %08x (pop '%s') that "
+					 "its kernel does not hold", n->name, ch->spi_in, t->pop);
+				return;
+			}
+			if (!simk_sa_lookup(n->k, &ch->addr_remote, ch->spi_out, IPPROTO_ESP, 0,
+					    0)) {
+				sim_fail(w, "kernel-truth", "%s lists outbound SA %08x (pop '%s') that "
+					 "its kernel does not hold", n->name, ch->spi_out, t->pop);
+				return;
+			}
+			listed += 2;
+		}
+	}
+	if (simk_sa_count(n->k) != listed)
+		sim_fail(w, "no-leftovers", "%s's kernel holds %zu SAs, its ikd lists %zu",
+			 n->name, simk_sa_count(n->k), listed);
+}
+
+void sim_check_quiescence(struct sim_world *w)
+{
+	struct sim_node *b = &w->nodes[SIM_BRANCH];
+	const struct site *s = ikd_site(&b->d, SIM_SITE);
+	const char *status, *active = "";
+	char why[256];
+
+	sim_trace(w, "CHECK  quiescence");
+	for (int p = 1; p <= SIM_POPS && !w->fail.failed; p++) {
+		struct sim_node *pop = &w->nodes[p];
+		size_t n_b, n_p = 0;
+		struct tunnel *tb = branch_tunnel(w, p, &n_b), *tp = NULL;
+
+		for (size_t k = 0; k < pop->d.n_tunnels; k++)
+			if (!strcmp(pop->d.tunnels[k]->site, SIM_SITE)) {
+				tp = pop->d.tunnels[k];
+				n_p++;
+			}
+		if (n_b != 1 || n_p != 1) {
+			sim_fail(w, "one-ike-sa", "site %s with pop%d: %zu IKE SAs at the branch, "
+				 "%zu at the POP", SIM_SITE, p, n_b, n_p);
+			break;
+		}
+		if (tb->n_children != 1 || tp->n_children != 1 || !tb->children[0].installed ||
+		    !tp->children[0].installed) {
+			sim_fail(w, "one-child-sa", "pop%d: %zu Child SAs at the branch, %zu at the "
+				 "POP (each must have one pair, installed)", p, tb->n_children,
+				 tp->n_children);
+			break;
+		}
+		if (tb->children[0].spi_in != tp->children[0].spi_out ||
+		    tb->children[0].spi_out != tp->children[0].spi_in)
+			sim_fail(w, "one-child-sa", "pop%d: the ends' Child SAs differ: branch in "
+				 "%08x out %08x, POP in %08x out %08x", p, tb->children[0].spi_in,
+				 tb->children[0].spi_out, tp->children[0].spi_in,
+				 tp->children[0].spi_out);
+	}
+	for (int i = 0; i < SIM_NODES && !w->fail.failed; i++)
+		kernel_is_listing(w, &w->nodes[i]);
+	if (w->fail.failed)
+		return;
+	status = s ? ikd_site_status(&b->d, s, &active) : "missing";
+	if (strcmp(status, "up") || strcmp(active, "pop1")) {
+		sim_fail(w, "preference", "every POP healthy, hold-down over: status '%s', active "
+			 "'%s' (want up on pop1)", status, active);
+		return;
+	}
+	if (!sim_traffic_flows(w, why, sizeof(why)))
+		sim_fail(w, "traffic", "quiet and up on pop1, but %s", why);
+	else if (!w->fail.failed)
+		sim_trace(w, "CHECK  all quiescence invariants hold");
+}

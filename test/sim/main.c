@@ -1,0 +1,230 @@
+/*
+ * sim: run the lifecycle simulator over seeds.
+ *   sim --seed N [-v] [--debug]     one seed; its trace on failure (-v: as it runs)
+ *   sim [--from F] [--seeds N] [--jobs J] [--regress FILE...]
+ *                                   seeds F .. F+N-1 on J processes, then each seed listed
+ *                                   in the regression files; the first failure is run again
+ *                                   here and reported whole (so a report is also a replay)
+ * Exit status: 0 when every seed held every invariant, 1 when one failed, 2 on bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "world.h"
+
+struct tally {
+	uint64_t seeds, failed, first_failed, virtual_ms, events, calm, worst_calm_outage_ms;
+};
+
+static bool run_seed(uint64_t seed, int verbose, int level, bool report, struct tally *t)
+{
+	static struct sim_world w;
+	bool ok;
+
+	if (sim_world_init(&w, seed, verbose, level) < 0) {
+		fprintf(stderr, "sim: seed %" PRIu64 ": out of memory\n", seed);
+		return false;
+	}
+	sim_links_init(&w);
+	ok = sim_world_run(&w);
+	if (!ok && report)
+		sim_report(&w, stdout);
+	if (t) {
+		t->seeds++;
+		t->virtual_ms += w.now_ms;
+		t->events += w.events_run;
+		if (w.sc.calm) {
+			t->calm++;
+			if (w.worst_outage_ms > t->worst_calm_outage_ms)
+				t->worst_calm_outage_ms = w.worst_outage_ms;
+		}
+		if (!ok && !t->failed++)
+			t->first_failed = seed;
+	}
+	sim_world_free(&w);
+	return ok;
+}
+
+static int read_seeds(const char *path, uint64_t **v, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	char line[256];
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *end;
+		uint64_t s;
+
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		errno = 0;
+		s = strtoull(line, &end, 10);
+		if (errno || end == line) {
+			fclose(f);
+			return -EINVAL;
+		}
+		*v = realloc(*v, (*n + 1) * sizeof(**v));
+		if (!*v) {
+			fclose(f);
+			return -ENOMEM;
+		}
+		(*v)[(*n)++] = s;
+	}
+	fclose(f);
+	return 0;
+}
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Seeds from..from+n-1 (step jobs, offset j) in a child; its tally through the pipe. */
+static void worker(uint64_t from, uint64_t n, unsigned j, unsigned jobs, int fd)
+{
+	struct tally t = { 0 };
+
+	for (uint64_t i = j; i < n; i += jobs)
+		run_seed(from + i, 0, LOG_INFO, false, &t);
+	if (write(fd, &t, sizeof(t)) != (ssize_t)sizeof(t))
+		_exit(3);
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "seed", required_argument, NULL, 's' },
+		{ "seeds", required_argument, NULL, 'n' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "regress", required_argument, NULL, 'r' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t seed = 0, from = 1, n = 1000, *regress = NULL;
+	size_t n_regress = 0;
+	bool one = false;
+	int verbose = 0, level = LOG_INFO, c;
+	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
+	struct tally total = { 0 };
+	struct timespec t0;
+
+	while ((c = getopt_long(argc, argv, "s:n:f:j:r:vd", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			seed = strtoull(optarg, NULL, 10);
+			one = true;
+			break;
+		case 'n':
+			n = strtoull(optarg, NULL, 10);
+			break;
+		case 'f':
+			from = strtoull(optarg, NULL, 10);
+			break;
+		case 'j':
+			jobs = strtol(optarg, NULL, 10);
+			break;
+		case 'r':
+			if (read_seeds(optarg, &regress, &n_regress) < 0) {
+				fprintf(stderr, "sim: cannot read the seeds of %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'd':
+			level = LOG_DEBUG;
+			break;
+		default:
+			fprintf(stderr, "usage: sim --seed N [-v] [--debug] | [--from F] [--seeds N] "
+				"[--jobs J] [--regress FILE]...\n");
+			return 2;
+		}
+	}
+	if (jobs < 1)
+		jobs = 1;
+	if (sim_crypto_init() < 0) {
+		fprintf(stderr, "sim: cannot route libsodium's and OpenSSL's randomness\n");
+		return 1;
+	}
+	if (one) {
+		bool ok = run_seed(seed, verbose, level, true, NULL);
+
+		printf("sim: seed %" PRIu64 " %s\n", seed, ok ? "held every invariant" : "FAILED");
+		return ok ? 0 : 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* The regression seeds first, here: each was a failure once. */
+	for (size_t i = 0; i < n_regress; i++)
+		run_seed(regress[i], 0, LOG_INFO, false, &total);
+	if (n) {
+		int fds[64][2];
+		unsigned nj = (unsigned)(jobs > 64 ? 64 : jobs);
+
+		fflush(stdout);
+		for (unsigned j = 0; j < nj; j++) {
+			pid_t pid;
+
+			if (pipe(fds[j]) < 0 || (pid = fork()) < 0) {
+				perror("sim");
+				return 1;
+			}
+			if (pid == 0) {
+				close(fds[j][0]);
+				worker(from, n, j, nj, fds[j][1]);
+			}
+			close(fds[j][1]);
+		}
+		for (unsigned j = 0; j < nj; j++) {
+			struct tally t;
+
+			if (read(fds[j][0], &t, sizeof(t)) != (ssize_t)sizeof(t)) {
+				fprintf(stderr, "sim: worker %u died without its tally\n", j);
+				return 1;
+			}
+			close(fds[j][0]);
+			if (t.failed && (!total.failed || t.first_failed < total.first_failed))
+				total.first_failed = t.first_failed;
+			total.seeds += t.seeds;
+			total.failed += t.failed;
+			total.virtual_ms += t.virtual_ms;
+			total.events += t.events;
+			total.calm += t.calm;
+			if (t.worst_calm_outage_ms > total.worst_calm_outage_ms)
+				total.worst_calm_outage_ms = t.worst_calm_outage_ms;
+		}
+		while (wait(NULL) > 0)
+			;
+	}
+	{
+		double s = since(&t0);
+
+		printf("sim: %" PRIu64 " seeds (%zu regression, %" PRIu64 " from %" PRIu64 ") in %.1f s "
+		       "on %ld processes: %.0f seeds/s; %.1f simulated hours, %" PRIu64 " events; "
+		       "%" PRIu64 " calm runs, worst outage in them %" PRIu64 " ms; %" PRIu64 " failed\n",
+		       total.seeds, n_regress, n, from, s, jobs, (double)total.seeds / s,
+		       (double)total.virtual_ms / 3.6e6, total.events, total.calm,
+		       total.worst_calm_outage_ms, total.failed);
+	}
+	free(regress);
+	if (total.failed) {
+		printf("sim: the first failing seed, run again:\n");
+		run_seed(total.first_failed, 0, LOG_INFO, true, NULL);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,222 @@
+/*
+ * What a seed makes of a run: the timers (the defaults or short ones, jitter or none), who
+ * starts when (every POP first in some seeds), a NAT or not, and a schedule of faults until
+ * faults_end_ms — loss with bursts, duplication, reordering and jitter, one POP or all of them
+ * cut off, the NAT rebinding its port or changing its address, a POP crashing (its state
+ * lost) and coming back, a POP not accepting new tunnels. A calm run has no fault at all, so
+ * that every stop of the traffic counts (check.c). Then everything heals.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "world.h"
+
+#define S(x) ((uint64_t)(x) * 1000)
+
+static void say(struct sim_scenario *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct sim_scenario *sc, const char *fmt, ...)
+{
+	size_t n = strlen(sc->text);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sc->text + n, sizeof(sc->text) - n, fmt, ap);
+	va_end(ap);
+}
+
+void sim_scenario_draw(struct sim_world *w)
+{
+	struct sim_scenario *sc = &w->sc;
+	struct simr *r = &w->rng;
+	bool defaults = simr_chance(r, 1, 3);
+
+	memset(sc, 0, sizeof(*sc));
+	sc->calm = simr_chance(r, 1, 4);
+	sc->nat = simr_chance(r, 1, 4);
+	sc->jitter = simr_chance(r, 1, 2);
+	sc->pfs = simr_chance(r, 1, 2);
+	/* The defaults, or short timers that make more happen in an hour. */
+	sc->hold_down_s = defaults ? 60 : (uint32_t)simr_range(r, 3, 40);
+	sc->dpd_interval_s = defaults ? 10 : (uint32_t)simr_range(r, 2, 10);
+	sc->reconnect_max_s = defaults ? 60 : (uint32_t)simr_range(r, 2, 30);
+	sc->primary_grace_s = defaults ? 5 : (uint32_t)simr_range(r, 0, 10);
+	for (int i = 0; i < SIM_NODES; i++) {
+		/* Rekeys from both ends; the same times on both (collisions) in some seeds. */
+		bool same = i > 0 && simr_chance(r, 1, 3);
+
+		sc->child_rekey_s[i] = same ? sc->child_rekey_s[0] : (uint32_t)simr_range(r, 40, 400);
+		sc->ike_rekey_s[i] = same ? sc->ike_rekey_s[0] : (uint32_t)simr_range(r, 60, 900);
+		sc->start_ms[i] = simr_below(r, S(20));
+	}
+	for (int i = 1; i < SIM_NODES; i++) {
+		struct simnet_link_conf *c = &w->base[i];
+
+		memset(c, 0, sizeof(*c));
+		c->delay_ms = (uint32_t)simr_range(r, 1, 80);
+		c->jitter_ms = simr_chance(r, 1, 3) ? (uint32_t)simr_range(r, 1, 40) : 0;
+	}
+	sc->faults_end_ms = sc->calm ? S(simr_range(r, 300, 1200)) : S(simr_range(r, 120, 900));
+	sc->settle_ms = sc->faults_end_ms + S(sc->reconnect_max_s + 40 + 4 * sc->dpd_interval_s +
+					      sc->hold_down_s);
+	sc->end_ms = sc->settle_ms + S(600);
+	w->next_action_ms = sc->calm ? UINT64_MAX : sc->start_ms[0] + S(simr_range(r, 5, 60));
+	w->next_fault_ms = w->next_action_ms < sc->faults_end_ms ? w->next_action_ms :
+			   sc->faults_end_ms;
+	say(sc, "%s%s%s%s timers: hold-down %u dpd %u reconnect-max %u grace %u; starts",
+	    sc->calm ? "calm" : "faults", sc->nat ? ", NAT" : "", sc->jitter ? ", jitter" : "",
+	    sc->pfs ? ", PFS" : "",
+	    sc->hold_down_s, sc->dpd_interval_s, sc->reconnect_max_s, sc->primary_grace_s);
+	for (int i = 0; i < SIM_NODES; i++)
+		say(sc, " %s %llu.%03llu", i ? (const char *[]){ "", "pop1", "pop2", "pop3" }[i] :
+		    "branch", (unsigned long long)(sc->start_ms[i] / 1000),
+		    (unsigned long long)(sc->start_ms[i] % 1000));
+	say(sc, "; child-rekey");
+	for (int i = 0; i < SIM_NODES; i++)
+		say(sc, " %u", sc->child_rekey_s[i]);
+	say(sc, "; ike-rekey");
+	for (int i = 0; i < SIM_NODES; i++)
+		say(sc, " %u", sc->ike_rekey_s[i]);
+	say(sc, "; faults until %llu s", (unsigned long long)(sc->faults_end_ms / 1000));
+}
+
+static void link_both(struct sim_world *w, int pop, const struct simnet_link_conf *c)
+{
+	simnet_link_set(w->net, (uint32_t)w->nodes[SIM_BRANCH].net_id,
+			(uint32_t)w->nodes[pop].net_id, c);
+	simnet_link_set(w->net, (uint32_t)w->nodes[pop].net_id,
+			(uint32_t)w->nodes[SIM_BRANCH].net_id, c);
+}
+
+void sim_links_init(struct sim_world *w)
+{
+	for (int i = 1; i < SIM_NODES; i++)
+		link_both(w, i, &w->base[i]);
+}
+
+static void cut(struct sim_world *w, int pop, bool on)
+{
+	simnet_partition(w->net, (uint32_t)w->nodes[SIM_BRANCH].net_id,
+			 (uint32_t)w->nodes[pop].net_id, on || w->dark);
+	w->cut[pop] = on;
+}
+
+void sim_faults_heal(struct sim_world *w)
+{
+	sim_trace(w, "FAULT  all healed: links as at the start, no cut, every POP up and accepting");
+	w->dark = false;
+	for (int i = 1; i < SIM_NODES; i++) {
+		link_both(w, i, &w->base[i]);
+		cut(w, i, false);
+		w->nodes[i].accepting = true;
+		if (!w->nodes[i].running && w->nodes[i].ever_started) {
+			w->restart_at[i] = 0;
+			sim_node_start(w, i);
+		}
+	}
+}
+
+static void fault_action(struct sim_world *w)
+{
+	struct simr *r = &w->fault_rng;
+	int pop = (int)simr_range(r, 1, SIM_POPS);
+	struct sim_node *p = &w->nodes[pop];
+	struct simnet_link_conf c = w->base[pop];
+
+	switch (simr_below(r, 9)) {
+	case 0:		/* loss, in bursts or not */
+		c.loss_good_ppm = (uint32_t)simr_below(r, 400000);
+		if (simr_chance(r, 1, 2)) {
+			c.good_to_bad_ppm = (uint32_t)simr_range(r, 1000, 100000);
+			c.bad_to_good_ppm = (uint32_t)simr_range(r, 50000, 500000);
+			c.loss_bad_ppm = (uint32_t)simr_range(r, 500000, 1000000);
+		}
+		link_both(w, pop, &c);
+		sim_trace(w, "FAULT  %s's link loses %u ppm%s", p->name, c.loss_good_ppm,
+			  c.good_to_bad_ppm ? " (and in bursts)" : "");
+		break;
+	case 1:		/* duplication, reordering, jitter */
+		c.dup_ppm = (uint32_t)simr_below(r, 200000);
+		c.reorder_ppm = (uint32_t)simr_below(r, 300000);
+		c.reorder_ms = (uint32_t)simr_range(r, 10, 2000);
+		c.jitter_ms = (uint32_t)simr_range(r, 0, 500);
+		link_both(w, pop, &c);
+		sim_trace(w, "FAULT  %s's link duplicates %u ppm, reorders %u ppm by %u ms, jitter "
+			  "%u ms", p->name, c.dup_ppm, c.reorder_ppm, c.reorder_ms, c.jitter_ms);
+		break;
+	case 2:
+		link_both(w, pop, &w->base[pop]);
+		sim_trace(w, "FAULT  %s's link healthy again", p->name);
+		break;
+	case 3:
+	case 4:
+		cut(w, pop, !w->cut[pop]);
+		sim_trace(w, "FAULT  %s %s", p->name, w->cut[pop] ? "cut off" : "reachable again");
+		break;
+	case 5:
+		w->dark = !w->dark;
+		for (int i = 1; i < SIM_NODES; i++)
+			cut(w, i, w->cut[i]);
+		sim_trace(w, "FAULT  %s", w->dark ? "every POP dark" : "the POPs are back (but "
+			  "those cut on their own)");
+		break;
+	case 6:
+		if (w->sc.nat) {
+			struct simnet_addr pub;
+			char a[32];
+
+			if (simr_chance(r, 1, 2)) {
+				simnet_nat_rebind_port(w->net, (uint32_t)w->nodes[SIM_BRANCH].net_id);
+				sim_trace(w, "FAULT  the NAT forgets its mappings (new ports)");
+			} else {
+				snprintf(a, sizeof(a), "198.51.100.%u", 10 + ++w->nat_changes % 200);
+				simnet_addr_parse(a, 0, &pub);
+				simnet_nat_change_address(w->net,
+							  (uint32_t)w->nodes[SIM_BRANCH].net_id, &pub);
+				sim_trace(w, "FAULT  the NAT's public address is now %s", a);
+			}
+			break;
+		}
+		/* without a NAT, a crash instead */
+		__attribute__((fallthrough));
+	case 7:
+		if (p->running) {
+			sim_node_crash(w, pop);
+			w->restart_at[pop] = w->now_ms + S(simr_range(r, 1, 90));
+		}
+		break;
+	case 8:
+		p->accepting = !p->accepting;
+		sim_trace(w, "FAULT  %s %s new tunnels", p->name,
+			  p->accepting ? "accepts" : "does not accept");
+		break;
+	}
+}
+
+void sim_fault_step(struct sim_world *w)
+{
+	uint64_t next;
+
+	for (int i = 1; i < SIM_NODES; i++)
+		if (w->restart_at[i] && w->restart_at[i] <= w->now_ms) {
+			w->restart_at[i] = 0;
+			sim_node_start(w, i);
+		}
+	if (w->now_ms >= w->sc.faults_end_ms && w->next_action_ms != UINT64_MAX) {
+		w->next_action_ms = UINT64_MAX;
+		sim_faults_heal(w);
+	} else if (w->now_ms >= w->next_action_ms) {
+		fault_action(w);
+		w->next_action_ms = w->now_ms + S(simr_range(&w->fault_rng, 2, 60));
+	}
+	/* the next: an action, a restart, or the healing */
+	next = w->next_action_ms;
+	if (next != UINT64_MAX && next > w->sc.faults_end_ms)
+		next = w->sc.faults_end_ms;
+	for (int i = 1; i < SIM_NODES; i++)
+		if (w->restart_at[i] && w->restart_at[i] < next)
+			next = w->restart_at[i];
+	w->next_fault_ms = next;
+}

@@ -1,0 +1,620 @@
+/*
+ * The world: nodes running the real lifecycle over the simulated network and kernels, the
+ * io that connects them (ikd.h struct ikd_io), and the loop that advances virtual time to the
+ * next datagram, timer, fault or check.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "tunnel/conf.h"
+#include "world.h"
+
+#define CHECK_EVERY_MS 250
+
+/* ---- the trace ---- */
+
+void sim_trace(struct sim_world *w, const char *fmt, ...)
+{
+	char *line = w->trace[w->trace_next];
+	int n;
+	va_list ap;
+
+	n = snprintf(line, sizeof(w->trace[0]), "%7llu.%03llu ",
+		     (unsigned long long)(w->now_ms / 1000), (unsigned long long)(w->now_ms % 1000));
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(w->trace[0]) - (size_t)n, fmt, ap);
+	va_end(ap);
+	w->trace_next = (w->trace_next + 1) % SIM_TRACE_LINES;
+	if (w->trace_n < SIM_TRACE_LINES)
+		w->trace_n++;
+	if (w->verbose)
+		printf("%s\n", line);
+}
+
+static void log_to_trace(void *arg, int priority, const char *line)
+{
+	struct sim_world *w = arg;
+
+	(void)priority;
+	sim_trace(w, "%-6s %s", w->current >= 0 ? w->nodes[w->current].name : "-", line);
+}
+
+/* ---- the io: what a node's lifecycle asks of its world ---- */
+
+static void to_sim(const union net_addr *a, struct simnet_addr *ret)
+{
+	simnet_addr_from_sockaddr(&a->sa, net_addr_len(a), ret);
+}
+
+static void from_sim(const struct simnet_addr *a, union net_addr *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	simnet_addr_to_sockaddr(a, &ret->sa, sizeof(*ret));
+}
+
+static void net_send_from(struct sim_node *n, uint16_t port, const union net_addr *to,
+			  const uint8_t *buf, size_t len)
+{
+	struct simnet_addr f, t;
+
+	to_sim(&n->addr, &f);
+	f.port = port;
+	to_sim(to, &t);
+	simnet_send(n->w->net, n->w->now_ms, &f, &t, buf, len);
+}
+
+static uint64_t io_now_ms(void *arg)
+{
+	struct sim_node *n = arg;
+
+	return n->w->now_ms;
+}
+
+static int io_send(void *arg, const struct net_sock *s, const uint8_t *msg, size_t len,
+		   const union net_addr *to, const union net_addr *local)
+{
+	struct sim_node *n = arg;
+
+	(void)local;
+	if (!n->running)
+		return 0;
+	/* A NAT-T socket's datagrams carry the non-ESP marker (RFC 3948): so do ours. */
+	if (s->natt) {
+		static uint8_t buf[65536];
+
+		if (len + 4 > sizeof(buf))
+			return -EMSGSIZE;
+		memset(buf, 0, 4);
+		memcpy(buf + 4, msg, len);
+		net_send_from(n, s->port, to, buf, len + 4);
+	} else {
+		net_send_from(n, s->port, to, msg, len);
+	}
+	return 0;
+}
+
+static int io_send_keepalive(void *arg, const struct net_sock *s, const union net_addr *to,
+			     const union net_addr *local)
+{
+	struct sim_node *n = arg;
+	static const uint8_t ka = 0xff;
+
+	(void)local;
+	if (n->running)
+		net_send_from(n, s->port, to, &ka, 1);
+	return 0;
+}
+
+static int io_route_source(void *arg, const union net_addr *remote, union net_addr *ret)
+{
+	struct sim_node *n = arg;
+
+	(void)remote;
+	*ret = n->addr;
+	ret->in.sin_port = 0;
+	return 0;
+}
+
+static int io_sa_add(void *arg, const struct xfrm_sa *sa, bool update, struct xfrm_err *err)
+{
+	struct sim_node *n = arg;
+
+	return simk_sa_add(n->k, sa, update, err);
+}
+
+static int io_sa_delete(void *arg, const struct xfrm_addr *dst, uint32_t spi, uint8_t proto,
+			uint32_t mark, uint32_t mark_mask, struct xfrm_err *err)
+{
+	struct sim_node *n = arg;
+
+	return simk_sa_delete(n->k, dst, spi, proto, mark, mark_mask, err);
+}
+
+static int io_sa_get(void *arg, const struct xfrm_addr *dst, uint32_t spi, uint8_t proto,
+		     uint32_t mark, uint32_t mark_mask, struct xfrm_sa_stats *ret,
+		     struct xfrm_err *err)
+{
+	struct sim_node *n = arg;
+
+	return simk_sa_get(n->k, dst, spi, proto, mark, mark_mask, ret, err);
+}
+
+static int io_policy_add(void *arg, const struct xfrm_policy *p, bool update,
+			 struct xfrm_err *err)
+{
+	struct sim_node *n = arg;
+
+	return simk_policy_add(n->k, p, update, err);
+}
+
+static int io_policy_delete(void *arg, const struct xfrm_policy *p, struct xfrm_err *err)
+{
+	struct sim_node *n = arg;
+
+	return simk_policy_delete(n->k, p, err);
+}
+
+/* POPs have no probe IP here: DPD alone watches the tunnels (as for a route-based site). */
+static int io_probe_start(void *arg, struct tunnel *t, const struct site *s, const struct pop *p,
+			  char *why, size_t why_len)
+{
+	(void)arg, (void)t, (void)s, (void)p;
+	why[0] = '\0';
+	(void)why_len;
+	return -ENOENT;
+}
+
+static void io_probe_stop(void *arg, struct tunnel *t)
+{
+	(void)arg, (void)t;
+}
+
+static int io_probe_send(void *arg, struct tunnel *t)
+{
+	(void)arg, (void)t;
+	return -ENOENT;
+}
+
+static void io_event(void *arg, const char *site, const char *pop, const char *event,
+		     const char *detail)
+{
+	struct sim_node *n = arg;
+
+	n->events++;
+	if (!strcmp(event, "failover"))
+		n->failovers++;
+	else if (!strcmp(event, "fallback"))
+		n->fallbacks++;
+	else if (!strcmp(event, "up"))
+		n->ups++;
+	else if (!strcmp(event, "down"))
+		n->downs++;
+	sim_trace(n->w, "%-6s EVENT %s site '%s' pop '%s': %s", n->name, event, site, pop, detail);
+}
+
+static void io_count(void *arg, const char *site, enum ctl_sm what)
+{
+	(void)arg, (void)site, (void)what;
+}
+
+static void io_child_gone(void *arg, const struct tunnel *t, const struct child *c,
+			  const struct xfrm_event *expired)
+{
+	(void)arg, (void)t, (void)c, (void)expired;
+}
+
+static void io_child_out_gone(void *arg, const struct tunnel *t, const struct child *c)
+{
+	(void)arg, (void)t, (void)c;
+}
+
+static bool io_accepting(void *arg)
+{
+	struct sim_node *n = arg;
+
+	return n->accepting;
+}
+
+static const struct ikd_io sim_io = {
+	.now_ms = io_now_ms,
+	.send = io_send,
+	.send_keepalive = io_send_keepalive,
+	.route_source = io_route_source,
+	.sa_add = io_sa_add,
+	.sa_delete = io_sa_delete,
+	.sa_get = io_sa_get,
+	.policy_add = io_policy_add,
+	.policy_delete = io_policy_delete,
+	.probe_start = io_probe_start,
+	.probe_stop = io_probe_stop,
+	.probe_send = io_probe_send,
+	.event = io_event,
+	.count = io_count,
+	.child_gone = io_child_gone,
+	.child_out_gone = io_child_out_gone,
+	.accepting = io_accepting,
+};
+
+/* ---- nodes ---- */
+
+static const char psk[] = "sim-pre-shared-key-0123456789abcdef";
+
+static int add_site(struct sim_world *w, struct sim_node *n, char *err, size_t err_len)
+{
+	const struct sim_scenario *sc = &w->sc;
+	char buf[32];
+	struct site s;
+	int rc;
+
+	site_init(&s);
+	const char *kv[][2] = {
+		{ "name", SIM_SITE }, { "id", "s1.example.com" }, { "vendor-rules", "no" },
+		/* X25519: fast, and every key drawn through libsodium (the seed's) */
+		{ "ike-proposals", "aes256gcm16-prfsha256-x25519" }, { "primary", "pop1" },
+		{ "backups", "pop2,pop3" }, { "traffic", "mixed" }, { "local-ts", "10.1.0.0/24" },
+		{ "remote-ts", "10.2.0.0/16" },
+	};
+	rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof(kv) / sizeof(kv[0]); i++)
+		rc = site_set(&s, kv[i][0], kv[i][1], err, err_len);
+	snprintf(buf, sizeof(buf), "%u", sc->child_rekey_s[n->id]);
+	rc = rc ?: site_set(&s, "child-rekey", buf, err, err_len);
+	snprintf(buf, sizeof(buf), "%u", sc->ike_rekey_s[n->id]);
+	rc = rc ?: site_set(&s, "ike-rekey", buf, err, err_len);
+	snprintf(buf, sizeof(buf), "%u", sc->dpd_interval_s);
+	rc = rc ?: site_set(&s, "dpd-interval", buf, err, err_len);
+	rc = rc ?: site_set(&s, "esp-proposals", sc->pfs ? "aes256gcm16-x25519" : "aes256gcm16",
+			    err, err_len);
+	rc = rc ?: site_set_psk(&s, (const uint8_t *)psk, sizeof(psk) - 1, err, err_len);
+	/* A gateway knows the branch's address unless a NAT hides it. */
+	if (rc == 0 && n->id != SIM_BRANCH && !sc->nat)
+		rc = site_set(&s, "source-ip", "198.51.100.2", err, err_len);
+	rc = rc ?: site_db_add_site(&n->d.db, &s, err, err_len);
+	secret_clear(&s.psk);
+	return rc;
+}
+
+static int add_pops(struct sim_node *n, char *err, size_t err_len)
+{
+	for (int i = 1; i <= SIM_POPS; i++) {
+		char name[16], gw[32], id[64];
+		struct pop p;
+		int rc;
+
+		memset(&p, 0, sizeof(p));
+		snprintf(name, sizeof(name), "pop%d", i);
+		snprintf(gw, sizeof(gw), "192.0.2.%d", i);
+		snprintf(id, sizeof(id), "pop%d.example.net", i);
+		rc = pop_set(&p, "name", name, err, err_len);
+		rc = rc ?: pop_set(&p, "gateway", gw, err, err_len);
+		rc = rc ?: pop_set(&p, "ike-id", id, err, err_len);
+		rc = rc ?: pop_set(&p, "accepting", "yes", err, err_len);
+		rc = rc ?: site_db_add_pop(&n->d.db, &p, err, err_len);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int node_conf(struct sim_world *w, struct sim_node *n, char *err, size_t err_len)
+{
+	const struct sim_scenario *sc = &w->sc;
+	char text[512];
+	int len;
+
+	if (n->id == SIM_BRANCH)
+		len = snprintf(text, sizeof(text), "role = initiator\nhold-down = %u\n"
+			       "reconnect-max = %u\nprimary-grace = %u\nrekey-jitter = %u\n",
+			       sc->hold_down_s, sc->reconnect_max_s, sc->primary_grace_s,
+			       sc->jitter ? 180 : 0);
+	else
+		len = snprintf(text, sizeof(text), "role = responder\nidentity = pop%d.example.net\n"
+			       "rekey-jitter = %u\n", n->id, sc->jitter ? 180 : 0);
+	conf_defaults(&n->d.conf);
+	return conf_parse(&n->d.conf, n->name, text, (size_t)len, err, err_len);
+}
+
+int sim_node_start(struct sim_world *w, int id)
+{
+	struct sim_node *n = &w->nodes[id];
+	struct ikd *d = &n->d;
+	char err[256];
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->io = &sim_io;
+	d->io_arg = n;
+	d->timers = &n->timers;
+	rc = node_conf(w, n, err, sizeof(err));
+	d->db.role = id == SIM_BRANCH ? SITE_ROLE_INITIATOR : SITE_ROLE_RESPONDER;
+	rc = rc ?: add_pops(n, err, sizeof(err));
+	rc = rc ?: add_site(w, n, err, sizeof(err));
+	if (rc < 0) {
+		sim_fail(w, "setup", "%s: %s", n->name, err);
+		return rc;
+	}
+	ikd_sites_changed(d);
+	ike_writer_init(&d->out, IKE_MAX_MSG_LEN);
+	d->started_ms = w->now_ms;
+	for (int i = 0; i < 4; i++) {
+		d->socks[i].fd = i < 2 ? 100 + i : -1;	/* IPv4 only; the descriptor is a token */
+		d->socks[i].family = i < 2 ? AF_INET : AF_INET6;
+		d->socks[i].port = i % 2 ? 4500 : 500;
+		d->socks[i].natt = i % 2;
+	}
+	if (ikd_tunnels_init(d) < 0 || secret_alloc(&d->cookie_secret, 32) < 0)
+		return -ENOMEM;
+	randombytes_buf(d->cookie_secret.p, d->cookie_secret.len);
+	n->running = true;
+	n->ever_started = true;
+	w->current = id;
+	sim_trace(w, "%-6s START ikd (%s)", n->name, id == SIM_BRANCH ? "initiator" : "responder");
+	ikd_apply_all(d);
+	w->current = -1;
+	return 0;
+}
+
+static void node_free(struct sim_world *w, struct sim_node *n)
+{
+	struct ikd *d = &n->d;
+
+	w->current = n->id;
+	ikd_tunnels_clear(d);
+	w->current = -1;
+	site_db_clear(&d->db);
+	site_index_clear(&d->names);
+	free(d->id_slots);
+	secret_clear(&d->cookie_secret);
+	ike_writer_clear(&d->out);
+	timer_heap_clear(&n->timers);
+	n->running = false;
+}
+
+/*
+ * ikd dies: nothing more leaves it, its state is gone. What it left in the kernel is removed
+ * when it starts again (kernel_reconcile, start-up): the same as removing it now, since
+ * nothing runs in between that could use it.
+ */
+void sim_node_crash(struct sim_world *w, int id)
+{
+	struct sim_node *n = &w->nodes[id];
+
+	if (!n->running)
+		return;
+	sim_trace(w, "%-6s CRASH ikd (its state is lost)", n->name);
+	n->running = false;	/* io.send drops from here on: a dead process sends nothing */
+	node_free(w, n);
+	n->restarts++;
+}
+
+/* ---- the world ---- */
+
+/* libsodium's and OpenSSL's randomness: one stream, reseeded by each world (rng.h). */
+static struct simr rand_stream;
+
+int sim_crypto_init(void)
+{
+	int rc = simr_sodium_install(&rand_stream);
+
+	rc = rc ?: simr_openssl_install(&rand_stream);
+	if (rc == 0 && sodium_init() < 0)
+		rc = -EIO;
+	return rc;
+}
+
+int sim_world_init(struct sim_world *w, uint64_t seed, int verbose, int log_level)
+{
+	memset(w, 0, sizeof(*w));
+	w->seed = seed;
+	w->verbose = verbose;
+	w->log_level = log_level;
+	w->current = -1;
+	w->trace = calloc(SIM_TRACE_LINES, sizeof(*w->trace));
+	if (!w->trace)
+		return -ENOMEM;
+	simr_seed(&w->rng, seed);
+	w->fault_rng = simr_split(&w->rng);
+	simr_seed(&rand_stream, seed ^ 0x5eed5eed5eed5eedull);
+	log_setup(log_level);
+	log_set_sink(log_to_trace, w);
+	w->net = simnet_new(&w->rng);
+	if (!w->net)
+		return -ENOMEM;
+	for (int i = 0; i < SIM_NODES; i++) {
+		struct sim_node *n = &w->nodes[i];
+		char a[32];
+
+		n->w = w;
+		n->id = i;
+		n->accepting = true;
+		snprintf(n->name, sizeof(n->name), i == SIM_BRANCH ? "branch" : "pop%d", i);
+		snprintf(a, sizeof(a), i == SIM_BRANCH ? "198.51.100.2" : "192.0.2.%d", i);
+		net_addr_parse(a, 0, &n->addr);
+		n->k = simk_new();
+		if (!n->k)
+			return -ENOMEM;
+	}
+	sim_scenario_draw(w);
+	for (int i = 0; i < SIM_NODES; i++) {
+		struct sim_node *n = &w->nodes[i];
+
+		/* Behind the NAT the branch has a private address; its public one is the NAT's. */
+		if (i == SIM_BRANCH && w->sc.nat)
+			net_addr_parse("10.0.0.2", 0, &n->addr);
+		{
+			struct simnet_addr a;
+
+			to_sim(&n->addr, &a);
+			n->net_id = simnet_node_add(w->net, n->name, &a, 1);
+		}
+		if (i == SIM_BRANCH && w->sc.nat) {
+			struct simnet_addr pub;
+
+			simnet_addr_parse("198.51.100.2", 0, &pub);
+			simnet_nat(w->net, (uint32_t)n->net_id, &pub);
+		}
+	}
+	sim_trace(w, "seed %llu: %s", (unsigned long long)seed, w->sc.text);
+	return 0;
+}
+
+void sim_world_free(struct sim_world *w)
+{
+	for (int i = 0; i < SIM_NODES; i++) {
+		if (w->nodes[i].running)
+			node_free(w, &w->nodes[i]);
+		simk_free(w->nodes[i].k);
+		w->nodes[i].k = NULL;
+	}
+	simnet_free(w->net);
+	w->net = NULL;
+	log_set_sink(NULL, NULL);
+	free(w->trace);
+	w->trace = NULL;
+}
+
+static struct sim_node *node_of_net(struct sim_world *w, int net_id)
+{
+	for (int i = 0; i < SIM_NODES; i++)
+		if (w->nodes[i].net_id == net_id)
+			return &w->nodes[i];
+	return NULL;
+}
+
+static void deliver(struct sim_world *w, const struct simnet_dgram *g)
+{
+	struct sim_node *n = node_of_net(w, (int)g->node);
+	struct net_dgram dg;
+	const uint8_t *p = g->buf;
+	size_t len = g->len;
+	uint16_t port = g->dst.port;
+	struct net_sock *s;
+
+	if (!n || !n->running)
+		return;		/* nobody listens: an ICMP error the lifecycle never reads */
+	s = &n->d.socks[port == 4500 ? 1 : 0];
+	if (port != 500 && port != 4500)
+		return;
+	if (s->natt) {
+		/* as net_recv: a keepalive (0xff) or ESP is not IKE; IKE after the marker */
+		if (len < 4 || memcmp(p, "\0\0\0\0", 4) != 0)
+			return;
+		p += 4;
+		len -= 4;
+	}
+	if (len > sizeof(n->rx))
+		return;
+	memcpy(n->rx, p, len);
+	memset(&dg, 0, sizeof(dg));
+	from_sim(&g->src, &dg.from);
+	from_sim(&g->dst, &dg.local);
+	w->current = n->id;
+	ikd_receive(&n->d, s, n->rx, len, &dg);
+	w->current = -1;
+}
+
+static uint64_t next_timer_ms(struct sim_world *w, int *ret_node)
+{
+	uint64_t best = UINT64_MAX;
+
+	*ret_node = -1;
+	for (int i = 0; i < SIM_NODES; i++) {
+		struct sim_node *n = &w->nodes[i];
+
+		if (n->running && n->timers.n && n->timers.v[0]->deadline_ms < best) {
+			best = n->timers.v[0]->deadline_ms;
+			*ret_node = i;
+		}
+	}
+	return best;
+}
+
+bool sim_world_run(struct sim_world *w)
+{
+	bool quiet_checked = false;
+
+	w->next_check_ms = 0;
+	while (!w->fail.failed) {
+		uint64_t t_net = simnet_next_ms(w->net), t_timer, t_start = UINT64_MAX, t;
+		int tn, start = -1;
+
+		t_timer = next_timer_ms(w, &tn);
+		for (int i = 0; i < SIM_NODES; i++)
+			if (!w->nodes[i].ever_started && w->sc.start_ms[i] < t_start) {
+				t_start = w->sc.start_ms[i];
+				start = i;
+			}
+		t = t_net;
+		if (t_timer < t)
+			t = t_timer;
+		if (t_start < t)
+			t = t_start;
+		if (w->next_fault_ms < t)
+			t = w->next_fault_ms;
+		if (w->next_check_ms < t)
+			t = w->next_check_ms;
+		if (t == UINT64_MAX || t > w->sc.end_ms) {
+			w->now_ms = w->sc.end_ms;
+			break;
+		}
+		if (t > w->now_ms)
+			w->now_ms = t;
+		w->events_run++;
+		if (t == t_start) {
+			if (sim_node_start(w, start) < 0)
+				break;
+		} else if (t == w->next_fault_ms) {
+			sim_fault_step(w);
+		} else if (t == t_net) {
+			struct simnet_dgram g;
+
+			if (simnet_pop(w->net, w->now_ms, &g) == 1) {
+				deliver(w, &g);
+				simnet_dgram_clear(&g);
+			}
+		} else if (t == t_timer) {
+			struct sim_node *n = &w->nodes[tn];
+
+			w->current = tn;
+			timer_run_due(&n->timers, w->now_ms);
+			w->current = -1;
+		} else {
+			w->next_check_ms = w->now_ms + CHECK_EVERY_MS;
+			sim_check_continuous(w);
+			if (w->now_ms >= w->sc.settle_ms && sim_quiet(w)) {
+				sim_check_quiescence(w);
+				quiet_checked = true;
+				break;
+			}
+		}
+	}
+	if (!w->fail.failed && !quiet_checked)
+		sim_fail(w, "liveness", "no quiescence by %llu s: the network healed at %llu s",
+			 (unsigned long long)(w->sc.end_ms / 1000),
+			 (unsigned long long)(w->sc.faults_end_ms / 1000));
+	return !w->fail.failed;
+}
+
+void sim_report(struct sim_world *w, FILE *f)
+{
+	fprintf(f, "seed %llu FAILED: %s at %llu.%03llu s: %s\n", (unsigned long long)w->seed,
+		w->fail.invariant, (unsigned long long)(w->fail.at_ms / 1000),
+		(unsigned long long)(w->fail.at_ms % 1000), w->fail.detail);
+	fprintf(f, "scenario: %s\n", w->sc.text);
+	fprintf(f, "---- the last %zu lines of the trace ----\n", w->trace_n);
+	for (size_t i = 0; i < w->trace_n; i++)
+		fprintf(f, "%s\n", w->trace[(w->trace_next + SIM_TRACE_LINES - w->trace_n + i) %
+					   SIM_TRACE_LINES]);
+	for (int i = 0; i < SIM_NODES; i++) {
+		fprintf(f, "---- %s's kernel ----\n", w->nodes[i].name);
+		simk_dump(w->nodes[i].k, f);
+	}
+	fprintf(f, "---- the network's last events ----\n");
+	simnet_dump_recent(w->net, f);
+	fprintf(f, "replay: test/sim/run --seed %llu -v\n", (unsigned long long)w->seed);
+}

@@ -1,0 +1,132 @@
+/*
+ * The simulator's world: the real lifecycle (ikd/ikd.h, libikd_core) of one branch and three
+ * POPs in one process, each with its own simulated kernel (kernel.h), over one simulated
+ * network (net.h), on one virtual clock. Nothing here sleeps or reads a clock: a run is a
+ * function of its seed, and the same seed replays it exactly.
+ */
+#ifndef SIM_WORLD_H
+#define SIM_WORLD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tunnel/tunnel.h"
+#include "kernel.h"
+#include "net.h"
+#include "rng.h"
+
+#define SIM_POPS 3
+#define SIM_NODES (1 + SIM_POPS)	/* node 0: the branch; 1..3: pop1 (primary), pop2, pop3 */
+#define SIM_BRANCH 0
+#define SIM_SITE "s1"
+#define SIM_TRACE_LINES 400
+
+struct sim_world;
+
+struct sim_node {
+	struct sim_world *w;
+	int id;
+	char name[16];
+	struct ikd d;
+	bool running;			/* ikd is up (not yet started, or crashed: false) */
+	bool ever_started;
+	struct timer_heap timers;
+	struct simk *k;
+	int net_id;			/* its node in the network */
+	union net_addr addr;		/* its own address (behind a NAT: the private one) */
+	bool accepting;			/* a POP's downstream health (io.accepting) */
+	uint8_t rx[65536];
+	/* what ikd told the world (io.event and io.count): the truth invariants compare */
+	uint64_t events, failovers, fallbacks, ups, downs;
+	uint64_t restarts;
+};
+
+/* What one seed makes of the world: timers, faults, their times. */
+struct sim_scenario {
+	uint64_t start_ms[SIM_NODES];	/* when each node's ikd starts */
+	bool nat;			/* the branch sits behind a NAT */
+	bool calm;			/* no faults after the start: every outage counts */
+	bool jitter;			/* rekey jitter on (the default) or off */
+	bool pfs;			/* Child SA rekeys with a DH exchange */
+	uint32_t child_rekey_s[SIM_NODES], ike_rekey_s[SIM_NODES];
+	uint32_t hold_down_s, dpd_interval_s, reconnect_max_s, primary_grace_s;
+	uint64_t faults_end_ms;		/* every fault healed from here on */
+	/*
+	 * From here on the quiescence invariants hold at the first quiet instant: the longest
+	 * reconnect back-off, a handshake's retransmissions and the hold-down after the heal.
+	 */
+	uint64_t settle_ms;
+	uint64_t end_ms;		/* quiescence must come before this */
+	char text[1024];		/* the scenario in words, for the failure report */
+};
+
+struct sim_failure {
+	bool failed;
+	char invariant[48];
+	char detail[512];
+	uint64_t at_ms;
+};
+
+struct sim_world {
+	uint64_t seed;
+	uint64_t now_ms;
+	struct simr rng;		/* the scenario's draws */
+	struct simr fault_rng;		/* the fault schedule's draws */
+	struct simnet *net;
+	struct sim_node nodes[SIM_NODES];
+	struct sim_scenario sc;
+	struct sim_failure fail;
+	int verbose;			/* 0: trace kept for a failure; 1: printed as it runs */
+	int log_level;
+	/* The trace: the last SIM_TRACE_LINES lines (logs, faults, checks), for a failure. */
+	char (*trace)[200];
+	size_t trace_next, trace_n;
+	int current;			/* the node whose code runs now (for its log lines) */
+	/* the traffic invariants' memory */
+	bool flowed;			/* the site's traffic has flowed once */
+	uint64_t outage_since_ms;	/* not flowing since (0: flowing) */
+	uint64_t worst_outage_ms;
+	uint64_t next_check_ms;
+	uint64_t events_run;
+	/* the fault schedule: the next action and when, and what is in force */
+	uint64_t next_fault_ms, next_action_ms;
+	uint64_t restart_at[SIM_NODES];	/* a crashed node starts again then (0: not down) */
+	bool cut[SIM_NODES];		/* the branch and that POP cut apart */
+	bool dark;			/* the branch cut from every POP */
+	unsigned nat_changes;
+	struct simnet_link_conf base[SIM_NODES];	/* each POP's link when healthy */
+};
+
+/* Once per process, before anything draws: libsodium and OpenSSL draw from the seed. */
+int sim_crypto_init(void);
+/* Build the world for seed (scenario drawn from it); 0 or -errno with why. */
+int sim_world_init(struct sim_world *w, uint64_t seed, int verbose, int log_level);
+void sim_world_free(struct sim_world *w);
+/* Run it to the end; false when an invariant failed (w->fail says which). */
+bool sim_world_run(struct sim_world *w);
+void sim_trace(struct sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_report(struct sim_world *w, FILE *f);
+
+/* world.c: nodes */
+int sim_node_start(struct sim_world *w, int id);
+void sim_node_crash(struct sim_world *w, int id);
+
+/* scenario.c */
+void sim_scenario_draw(struct sim_world *w);
+/* The next fault action due at w->now_ms (and the time of the one after). */
+void sim_fault_step(struct sim_world *w);
+void sim_faults_heal(struct sim_world *w);
+void sim_links_init(struct sim_world *w);
+
+/* check.c: the invariants */
+void sim_check_continuous(struct sim_world *w);
+/* At quiescence: true when quiet (then every quiescence invariant was checked). */
+bool sim_quiet(struct sim_world *w);
+void sim_check_quiescence(struct sim_world *w);
+void sim_fail(struct sim_world *w, const char *invariant, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Does the site's traffic flow both ways right now? why says where it stops. */
+bool sim_traffic_flows(struct sim_world *w, char *why, size_t why_len);
+
+#endif
