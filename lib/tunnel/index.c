@@ -76,9 +76,10 @@ static int alloc_tables(struct ikd *d, size_t n)
 	return 0;
 }
 
+/* Small at first (an edge router holds a few tunnels); grown with the tunnels. */
 int tix_init(struct ikd *d)
 {
-	return alloc_tables(d, 16384);
+	return alloc_tables(d, 64);
 }
 
 /*

@@ -35,12 +35,9 @@ void sim_fail(struct sim_world *w, const char *invariant, const char *fmt, ...)
 	sim_trace(w, "FAILED %s: %s", invariant, w->fail.detail);
 }
 
-static void addr4(const char *text, struct xfrm_addr *ret)
-{
-	memset(ret, 0, sizeof(*ret));
-	ret->family = AF_INET;
-	inet_pton(AF_INET, text, &ret->a.a4);
-}
+/* The site's hosts: one behind the branch (10.1.0.0/24), one behind the POPs (10.2.0.0/16). */
+static const struct xfrm_addr lan_branch = { .family = AF_INET, .a.a4 = 0x0500010a };
+static const struct xfrm_addr lan_pop = { .family = AF_INET, .a.a4 = 0x0900020a };
 
 /* The node a packet to this outer address reaches (through the NAT when it is the NAT's). */
 static struct sim_node *node_at(struct sim_world *w, const struct xfrm_addr *a)
@@ -57,17 +54,16 @@ static struct sim_node *node_at(struct sim_world *w, const struct xfrm_addr *a)
 }
 
 /* One direction: from's kernel sends inner src -> dst; does to's kernel accept it? */
-static bool one_way(struct sim_world *w, struct sim_node *from, const char *src, const char *dst,
-		    struct sim_node **ret_to, char *why, size_t why_len)
+static bool one_way(struct sim_world *w, struct sim_node *from, bool up, struct sim_node **ret_to,
+		    char *why, size_t why_len)
 {
-	struct xfrm_addr s, d;
+	const struct xfrm_addr s = up ? lan_branch : lan_pop, d = up ? lan_pop : lan_branch;
+	const char *src = up ? "10.1.0.5" : "10.2.0.9", *dst = up ? "10.2.0.9" : "10.1.0.5";
 	struct simk_esp pkt;
 	struct sim_node *to;
 	enum simk_out o;
 	enum simk_in in;
 
-	addr4(src, &s);
-	addr4(dst, &d);
 	o = simk_output(from->k, &s, &d, 0, 0, 1000, &pkt);
 	if (o != SIMK_ESP) {
 		snprintf(why, why_len, "%s sends %s -> %s %s", from->name, src, dst,
@@ -108,13 +104,13 @@ bool sim_traffic_flows(struct sim_world *w, char *why, size_t why_len)
 		snprintf(why, why_len, "the branch's ikd is not running");
 		return false;
 	}
-	if (!one_way(w, &w->nodes[SIM_BRANCH], "10.1.0.5", "10.2.0.9", &pop, why, why_len))
+	if (!one_way(w, &w->nodes[SIM_BRANCH], true, &pop, why, why_len))
 		return false;
 	if (pop->id == SIM_BRANCH) {
 		snprintf(why, why_len, "the branch sends to itself");
 		return false;
 	}
-	return one_way(w, pop, "10.2.0.9", "10.1.0.5", &back, why, why_len);
+	return one_way(w, pop, false, &back, why, why_len);
 }
 
 void sim_check_continuous(struct sim_world *w)
@@ -127,12 +123,9 @@ void sim_check_continuous(struct sim_world *w)
 		return;
 	/* fail-closed: whatever else happens, never in clear */
 	{
-		struct xfrm_addr s, d;
 		struct simk_esp pkt;
 
-		addr4("10.1.0.5", &s);
-		addr4("10.2.0.9", &d);
-		if (simk_output(b->k, &s, &d, 0, 0, 0, &pkt) == SIMK_CLEAR) {
+		if (simk_output(b->k, &lan_branch, &lan_pop, 0, 0, 0, &pkt) == SIMK_CLEAR) {
 			sim_fail(w, "fail-closed", "the site's traffic leaves the branch in clear");
 			return;
 		}

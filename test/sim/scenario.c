@@ -58,7 +58,7 @@ void sim_scenario_draw(struct sim_world *w)
 		c->delay_ms = (uint32_t)simr_range(r, 1, 80);
 		c->jitter_ms = simr_chance(r, 1, 3) ? (uint32_t)simr_range(r, 1, 40) : 0;
 	}
-	sc->faults_end_ms = sc->calm ? S(simr_range(r, 300, 1200)) : S(simr_range(r, 120, 900));
+	sc->faults_end_ms = sc->calm ? S(simr_range(r, 200, 700)) : S(simr_range(r, 90, 600));
 	sc->settle_ms = sc->faults_end_ms + S(sc->reconnect_max_s + 40 + 4 * sc->dpd_interval_s +
 					      sc->hold_down_s);
 	sc->end_ms = sc->settle_ms + S(600);
