@@ -63,6 +63,12 @@ void tun_child_forget(struct tunnel *t, uint32_t spi, bool by_in)
 		if (!t->initiator && s && !shared)
 			kernel_child_policies(t->d, t, c, s, true);
 		tun_child_unlist(t, i);
+		/*
+		 * The last one gone from an IKE SA that stays (the peer deleted it, or refused
+		 * our rekey of it: CHILD_SA_NOT_FOUND): an edge router asks for a new one.
+		 */
+		if (!t->n_children && t->state == TUN_UP && !t->child_retry_at_ms)
+			tun_child_retry_later(t);
 		return;
 	}
 }

@@ -252,9 +252,26 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 	spi_out = rx->child.spi_out;
 	/* A rekey: the new Child SA goes in before anything old goes out; when the peer
 	 * started it, our new outbound half waits until the peer deletes the old SA. */
-	if (rx->initiator)
-		tun_child_add(t, &rx->child);
-	else
+	if (rx->initiator && !tun_child_add(t, &rx->child)) {
+		/*
+		 * Our kernel refused the new Child SA of our rekey: the old one carries on (it is
+		 * not deleted), the peer's copy of the new one goes (our Delete), and the rekey is
+		 * tried again later.
+		 */
+		struct child *old = tun_child_by_in(t, rx->old_spi_in);
+
+		log_warn("site '%s' %s: Child SA %08x not rekeyed: the new one is deleted at the "
+			 "peer, the old one kept and rekeyed again in %d s", t->site, peer,
+			 rx->old_spi_in, REKEY_RETRY_S);
+		if (old) {
+			old->rekeying = false;
+			old->rekey_at_ms = ikd_now(t->d) + REKEY_RETRY_S * 1000 +
+					   randombytes_uniform(5000);
+		}
+		tun_enqueue(t, REQ_DELETE_CHILD, spi_in);
+		return;
+	}
+	if (!rx->initiator)
 		tun_child_hold_out(t, &rx->child, rx->old_spi_in);
 	t->rekeys_child++;
 	ikd_count(t->d, t->site, CTL_SM_CHILD_REKEYS);

@@ -34,6 +34,9 @@
 
 #define REKEY_TICK_MS 2000
 
+/* A rekey our kernel refused the new SA of is tried again after this (and up to 5 s more). */
+#define REKEY_RETRY_S 10
+
 /* How long a rekey's collision state is kept after its last message (§2.8.1: a round trip). */
 #define SETTLE_MS 30000
 

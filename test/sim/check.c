@@ -121,8 +121,11 @@ void sim_check_continuous(struct sim_world *w)
 
 	if (!b->ever_started)
 		return;
-	/* fail-closed: whatever else happens, never in clear */
-	{
+	/*
+	 * fail-closed: whatever else happens, never in clear (but for a site the operator
+	 * disabled: ikd takes its policies away, and its traffic is the routing's)
+	 */
+	if (!w->site_disabled) {
 		struct simk_esp pkt;
 
 		if (simk_output(b->k, &lan_branch, &lan_pop, 0, 0, 0, &pkt) == SIMK_CLEAR) {

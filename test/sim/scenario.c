@@ -107,10 +107,18 @@ void sim_faults_heal(struct sim_world *w)
 {
 	sim_trace(w, "FAULT  all healed: links as at the start, no cut, every POP up and accepting");
 	w->dark = false;
+	if (w->site_disabled) {
+		w->site_disabled = false;
+		sim_site_enable(w, SIM_BRANCH, true);
+	}
 	for (int i = 1; i < SIM_NODES; i++) {
 		link_both(w, i, &w->base[i]);
 		cut(w, i, false);
 		w->nodes[i].accepting = true;
+		if (w->pop_refused[i]) {
+			w->pop_refused[i] = false;
+			sim_pop_edit(w, i, "accepting", "yes");
+		}
 		if (!w->nodes[i].running && w->nodes[i].ever_started) {
 			w->restart_at[i] = 0;
 			sim_node_start(w, i);
@@ -125,7 +133,7 @@ static void fault_action(struct sim_world *w)
 	struct sim_node *p = &w->nodes[pop];
 	struct simnet_link_conf c = w->base[pop];
 
-	switch (simr_below(r, 9)) {
+	switch (simr_below(r, 13)) {
 	case 0:		/* loss, in bursts or not */
 		c.loss_good_ppm = (uint32_t)simr_below(r, 400000);
 		if (simr_chance(r, 1, 2)) {
@@ -191,6 +199,38 @@ static void fault_action(struct sim_world *w)
 		p->accepting = !p->accepting;
 		sim_trace(w, "FAULT  %s %s new tunnels", p->name,
 			  p->accepting ? "accepts" : "does not accept");
+		break;
+	case 9: {	/* the kernel refuses the next SAs (out of memory, a missing module) */
+		int node = (int)simr_below(r, SIM_NODES);
+		unsigned count = (unsigned)simr_range(r, 1, 3);
+
+		simk_fail_next(w->nodes[node].k, SIMK_OP_SA_ADD, ENOMEM, count);
+		sim_trace(w, "FAULT  %s's kernel refuses the next %u SA%s", w->nodes[node].name,
+			  count, count == 1 ? "" : "s");
+		break;
+	}
+	case 10:	/* the operator disables the site at the branch, or enables it again */
+		w->site_disabled = !w->site_disabled;
+		sim_trace(w, "CONTROL site %s at the branch", w->site_disabled ? "disable" : "enable");
+		sim_site_enable(w, SIM_BRANCH, !w->site_disabled);
+		break;
+	case 11: {	/* the operator edits the site: its timers, at one end */
+		int node = (int)simr_below(r, SIM_NODES);
+		char v[2][16];
+		const char *kv[4] = { "child-rekey", v[0], "dpd-interval", v[1] };
+
+		snprintf(v[0], sizeof(v[0]), "%u", (unsigned)simr_range(r, 40, 400));
+		snprintf(v[1], sizeof(v[1]), "%u", (unsigned)simr_range(r, 2, 10));
+		sim_trace(w, "CONTROL site edit at %s: child-rekey %s dpd-interval %s",
+			  w->nodes[node].name, v[0], v[1]);
+		sim_site_edit(w, node, kv, 4);
+		break;
+	}
+	case 12:	/* the operator marks a POP not accepting at the branch, or accepting */
+		w->pop_refused[pop] = !w->pop_refused[pop];
+		sim_trace(w, "CONTROL pop edit %s accepting %s", p->name,
+			  w->pop_refused[pop] ? "no" : "yes");
+		sim_pop_edit(w, pop, "accepting", w->pop_refused[pop] ? "no" : "yes");
 		break;
 	}
 }

@@ -392,6 +392,70 @@ void sim_node_crash(struct sim_world *w, int id)
 	n->restarts++;
 }
 
+/* ---- control changes, as the control socket makes them (ikd/ctl_server.c) ---- */
+
+static const char *const site_names[] = { SIM_SITE };
+
+int sim_site_edit(struct sim_world *w, int id, const char *const *kv, size_t n)
+{
+	struct sim_node *nd = &w->nodes[id];
+	char err[256];
+	int rc;
+
+	if (!nd->running)
+		return -ESRCH;
+	rc = site_db_edit_site(&nd->d.db, SIM_SITE, kv, n, err, sizeof(err));
+	if (rc < 0) {
+		sim_trace(w, "%-6s CONTROL site edit refused: %s", nd->name, err);
+		return rc;
+	}
+	w->current = id;
+	ikd_sites_changed(&nd->d);
+	ikd_apply_sites(&nd->d, site_names, 1);
+	w->current = -1;
+	return 0;
+}
+
+int sim_site_enable(struct sim_world *w, int id, bool enabled)
+{
+	struct sim_node *nd = &w->nodes[id];
+	char err[256];
+	int rc;
+
+	if (!nd->running)
+		return -ESRCH;
+	rc = site_db_set_enabled(&nd->d.db, site_names, 1, enabled, err, sizeof(err));
+	if (rc < 0)
+		return rc;
+	w->current = id;
+	ikd_sites_changed(&nd->d);
+	ikd_apply_sites(&nd->d, site_names, 1);
+	w->current = -1;
+	return 0;
+}
+
+int sim_pop_edit(struct sim_world *w, int pop, const char *key, const char *value)
+{
+	struct sim_node *b = &w->nodes[SIM_BRANCH];
+	const char *kv[2] = { key, value };
+	const char *names[1];
+	char name[16], err[256];
+	int rc;
+
+	if (!b->running)
+		return -ESRCH;
+	snprintf(name, sizeof(name), "pop%d", pop);
+	names[0] = name;
+	rc = site_db_edit_pop(&b->d.db, name, kv, 2, err, sizeof(err));
+	if (rc < 0)
+		return rc;
+	w->current = SIM_BRANCH;
+	ikd_sites_changed(&b->d);
+	ikd_apply_pops(&b->d, names, 1);
+	w->current = -1;
+	return 0;
+}
+
 /* ---- the world ---- */
 
 /* libsodium's and OpenSSL's randomness: one stream, reseeded by each world (rng.h). */

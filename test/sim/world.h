@@ -95,6 +95,8 @@ struct sim_world {
 	bool cut[SIM_NODES];		/* the branch and that POP cut apart */
 	bool dark;			/* the branch cut from every POP */
 	unsigned nat_changes;
+	bool site_disabled;		/* at the branch, by a control change */
+	bool pop_refused[SIM_NODES];	/* the branch's record says: not accepting */
 	struct simnet_link_conf base[SIM_NODES];	/* each POP's link when healthy */
 };
 
@@ -111,6 +113,12 @@ void sim_report(struct sim_world *w, FILE *f);
 /* world.c: nodes */
 int sim_node_start(struct sim_world *w, int id);
 void sim_node_crash(struct sim_world *w, int id);
+
+/* world.c: control changes, as the control socket makes them */
+int sim_site_edit(struct sim_world *w, int id, const char *const *kv, size_t n);
+int sim_site_enable(struct sim_world *w, int id, bool enabled);
+/* The branch's record of a POP (key = value). */
+int sim_pop_edit(struct sim_world *w, int pop, const char *key, const char *value);
 
 /* scenario.c */
 void sim_scenario_draw(struct sim_world *w);
