@@ -73,9 +73,15 @@ void site_choose(struct site_choice *c, const struct site_choice_cfg *cfg,
 	if (choice >= 0 && cur < 0) {
 		out->ev = SITE_EV_ACTIVE;
 	} else if (choice >= 0 && choice != cur) {
-		/* The primary that was not up yet is no fallback: not held down, not counted. */
-		out->ev = choice != 0 ? SITE_EV_FAILOVER : c->prim_failed ? SITE_EV_FALLBACK :
-			  SITE_EV_ACTIVE;
+		/*
+		 * Away from a POP that is no longer usable: a failover, even to the primary inside
+		 * its hold-down. The primary that was not up yet is no fallback: not held down,
+		 * not counted.
+		 */
+		bool forced = cur >= 0 && pops[cur].state != SITE_POP_USABLE;
+
+		out->ev = choice != 0 || forced ? SITE_EV_FAILOVER :
+			  c->prim_failed ? SITE_EV_FALLBACK : SITE_EV_ACTIVE;
 		out->counted = out->ev != SITE_EV_ACTIVE;
 	} else if (choice < 0 && cur >= 0) {
 		out->ev = SITE_EV_BLOCKED;

@@ -8,7 +8,9 @@
  *     settled): one IKE SA and one Child SA pair per tunnel at both ends, matching SPIs;
  *     each kernel holds exactly the SAs its ikd lists and no policy of a tunnel that is gone;
  *     the site on its primary POP, status "up" with that POP; traffic both ways;
- *   liveness: quiescence comes within a bound after the network healed (world.c).
+ *   hold-down: a fallback to the primary only after it was usable for the hold-down;
+ *   liveness: quiescence comes within a bound after the network healed (world.c), and
+ *     time moves on (no machine re-arms a timer for now forever: livelock).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -155,6 +157,26 @@ void sim_check_continuous(struct sim_world *w)
 	if (w->sc.calm && w->now_ms - w->outage_since_ms > OUTAGE_BOUND_MS)
 		sim_fail(w, "bounded-outage", "a calm run's traffic stopped for over %d ms: %s",
 			 OUTAGE_BOUND_MS, why);
+}
+
+void sim_check_fallback(struct sim_world *w, const char *pop)
+{
+	struct ikd *d = &w->nodes[SIM_BRANCH].d;
+	uint64_t hold = (uint64_t)w->sc.hold_down_s * 1000;
+
+	for (size_t k = 0; k < d->n_tunnels; k++) {
+		const struct tunnel *t = d->tunnels[k];
+
+		if (strcmp(t->pop, pop) || t->retiring)
+			continue;
+		if (!t->healthy_since_ms || w->now_ms - t->healthy_since_ms < hold)
+			sim_fail(w, "hold-down", "fallback to %s, usable for %llu ms only (hold-down "
+				 "%llu ms)", pop, t->healthy_since_ms ?
+				 (unsigned long long)(w->now_ms - t->healthy_since_ms) : 0ull,
+				 (unsigned long long)hold);
+		return;
+	}
+	sim_fail(w, "hold-down", "fallback to %s, which has no tunnel", pop);
 }
 
 static bool tunnel_settled(const struct tunnel *t)

@@ -15,6 +15,7 @@
 #include "world.h"
 
 #define CHECK_EVERY_MS 250
+#define LIVELOCK_EVENTS 100000
 
 /* ---- the trace ---- */
 
@@ -190,6 +191,8 @@ static void io_event(void *arg, const char *site, const char *pop, const char *e
 		n->failovers++;
 	else if (!strcmp(event, "fallback"))
 		n->fallbacks++;
+	if (!strcmp(event, "fallback"))
+		sim_check_fallback(n->w, pop);
 	else if (!strcmp(event, "up"))
 		n->ups++;
 	else if (!strcmp(event, "down"))
@@ -626,8 +629,15 @@ bool sim_world_run(struct sim_world *w)
 			w->now_ms = w->sc.end_ms;
 			break;
 		}
-		if (t > w->now_ms)
+		if (t > w->now_ms) {
 			w->now_ms = t;
+			w->events_now = 0;
+		} else if (++w->events_now > LIVELOCK_EVENTS) {
+			/* A machine that re-arms a timer for now forever: time never moves on. */
+			sim_fail(w, "livelock", "%d events at the same instant: time does not move on",
+				 LIVELOCK_EVENTS);
+			break;
+		}
 		w->events_run++;
 		if (t == t_start) {
 			if (sim_node_start(w, start) < 0)

@@ -89,6 +89,7 @@ struct sim_world {
 	uint64_t worst_outage_ms;
 	uint64_t next_check_ms;
 	uint64_t events_run;
+	uint64_t events_now;		/* events since time last moved on */
 	/* the fault schedule: the next action and when, and what is in force */
 	uint64_t next_fault_ms, next_action_ms;
 	uint64_t restart_at[SIM_NODES];	/* a crashed node starts again then (0: not down) */
@@ -129,6 +130,8 @@ void sim_links_init(struct sim_world *w);
 
 /* check.c: the invariants */
 void sim_check_continuous(struct sim_world *w);
+/* A fallback to pop: the primary has been usable for the hold-down (DESIGN.md). */
+void sim_check_fallback(struct sim_world *w, const char *pop);
 /* At quiescence: true when quiet (then every quiescence invariant was checked). */
 bool sim_quiet(struct sim_world *w);
 void sim_check_quiescence(struct sim_world *w);

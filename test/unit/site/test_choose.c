@@ -184,6 +184,33 @@ START_TEST(test_choose_failover_and_held_down_fallback)
 }
 END_TEST
 
+/*
+ * The primary failed and is back, still inside its hold-down, when the backup carrying the
+ * traffic fails too: the traffic moves to the primary at once, and that is a failover (the
+ * active POP failed), not a fallback (found by the simulator, seed 17).
+ */
+START_TEST(test_choose_backup_fails_inside_the_hold_down)
+{
+	struct fx f;
+
+	fx_init(&f);
+	up(&f, 0, S(1));
+	up(&f, 1, S(1));
+	ask(&f, S(1));
+	set(&f, 0, SITE_POP_DOWN);
+	ask(&f, S(10));
+	ck_assert_int_eq(f.out.to, 1);
+	up(&f, 0, S(20));
+	ask(&f, S(20));
+	ck_assert_int_eq(f.out.to, 1);		/* held down until 80 s */
+	set(&f, 1, SITE_POP_DOWN);
+	ask(&f, S(30));
+	ck_assert_int_eq(f.out.to, 0);
+	ck_assert_int_eq(f.out.ev, SITE_EV_FAILOVER);
+	ck_assert(f.out.counted);
+}
+END_TEST
+
 /* A flapping primary is taken back at most once per hold-down. */
 START_TEST(test_choose_flapping_primary)
 {
@@ -255,7 +282,7 @@ START_TEST(test_choose_probe_failing_everywhere_still_carries)
 	set(&f, 1, SITE_POP_DOWN);
 	ask(&f, S(7));
 	ck_assert_int_eq(f.out.to, 0);
-	ck_assert_int_eq(f.out.ev, SITE_EV_FALLBACK);
+	ck_assert_int_eq(f.out.ev, SITE_EV_FAILOVER);	/* forced: the backup is gone */
 }
 END_TEST
 
@@ -294,6 +321,7 @@ int main(void)
 	tcase_add_test(tc, test_choose_all_dark_then_back);
 	tcase_add_test(tc, test_choose_probe_failing_everywhere_still_carries);
 	tcase_add_test(tc, test_choose_backups_in_order);
+	tcase_add_test(tc, test_choose_backup_fails_inside_the_hold_down);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
