@@ -246,6 +246,12 @@ static void kernel_is_listing(struct sim_world *w, struct sim_node *n)
 			 n->name, simk_sa_count(n->k), listed);
 }
 
+void sim_check_kernels(struct sim_world *w)
+{
+	for (int i = 0; i < SIM_NODES && !w->fail.failed; i++)
+		kernel_is_listing(w, &w->nodes[i]);
+}
+
 void sim_check_quiescence(struct sim_world *w)
 {
 	struct sim_node *b = &w->nodes[SIM_BRANCH];
@@ -283,8 +289,7 @@ void sim_check_quiescence(struct sim_world *w)
 				 tb->children[0].spi_out, tp->children[0].spi_in,
 				 tp->children[0].spi_out);
 	}
-	for (int i = 0; i < SIM_NODES && !w->fail.failed; i++)
-		kernel_is_listing(w, &w->nodes[i]);
+	sim_check_kernels(w);
 	if (w->fail.failed)
 		return;
 	status = s ? ikd_site_status(&b->d, s, &active) : "missing";

@@ -28,11 +28,10 @@ static bool run_seed(uint64_t seed, int verbose, int level, bool report, struct 
 	static struct sim_world w;
 	bool ok;
 
-	if (sim_world_init(&w, seed, verbose, level) < 0) {
+	if (sim_world_init(&w, seed, NULL, verbose, level) < 0) {
 		fprintf(stderr, "sim: seed %" PRIu64 ": out of memory\n", seed);
 		return false;
 	}
-	sim_links_init(&w);
 	ok = sim_world_run(&w);
 	if (!ok && report)
 		sim_report(&w, stdout);

@@ -96,11 +96,18 @@ void sim_links_init(struct sim_world *w)
 		link_both(w, i, &w->base[i]);
 }
 
-static void cut(struct sim_world *w, int pop, bool on)
+void sim_cut(struct sim_world *w, int pop, bool on)
 {
 	simnet_partition(w->net, (uint32_t)w->nodes[SIM_BRANCH].net_id,
 			 (uint32_t)w->nodes[pop].net_id, on || w->dark);
 	w->cut[pop] = on;
+}
+
+void sim_dark(struct sim_world *w, bool on)
+{
+	w->dark = on;
+	for (int i = 1; i < SIM_NODES; i++)
+		sim_cut(w, i, w->cut[i]);
 }
 
 void sim_faults_heal(struct sim_world *w)
@@ -113,7 +120,7 @@ void sim_faults_heal(struct sim_world *w)
 	}
 	for (int i = 1; i < SIM_NODES; i++) {
 		link_both(w, i, &w->base[i]);
-		cut(w, i, false);
+		sim_cut(w, i, false);
 		w->nodes[i].accepting = true;
 		if (w->pop_refused[i]) {
 			w->pop_refused[i] = false;
@@ -160,13 +167,11 @@ static void fault_action(struct sim_world *w)
 		break;
 	case 3:
 	case 4:
-		cut(w, pop, !w->cut[pop]);
+		sim_cut(w, pop, !w->cut[pop]);
 		sim_trace(w, "FAULT  %s %s", p->name, w->cut[pop] ? "cut off" : "reachable again");
 		break;
 	case 5:
-		w->dark = !w->dark;
-		for (int i = 1; i < SIM_NODES; i++)
-			cut(w, i, w->cut[i]);
+		sim_dark(w, !w->dark);
 		sim_trace(w, "FAULT  %s", w->dark ? "every POP dark" : "the POPs are back (but "
 			  "those cut on their own)");
 		break;

@@ -474,7 +474,8 @@ int sim_crypto_init(void)
 	return rc;
 }
 
-int sim_world_init(struct sim_world *w, uint64_t seed, int verbose, int log_level)
+int sim_world_init(struct sim_world *w, uint64_t seed, const struct sim_scenario *given,
+		   int verbose, int log_level)
 {
 	memset(w, 0, sizeof(*w));
 	w->seed = seed;
@@ -506,7 +507,15 @@ int sim_world_init(struct sim_world *w, uint64_t seed, int verbose, int log_leve
 		if (!n->k)
 			return -ENOMEM;
 	}
-	sim_scenario_draw(w);
+	if (given) {
+		/* A scripted run: its timers and starts; faults are the script's own calls. */
+		w->sc = *given;
+		w->next_action_ms = w->next_fault_ms = UINT64_MAX;
+		for (int i = 1; i < SIM_NODES; i++)
+			w->base[i] = (struct simnet_link_conf){ .delay_ms = 10 };
+	} else {
+		sim_scenario_draw(w);
+	}
 	for (int i = 0; i < SIM_NODES; i++) {
 		struct sim_node *n = &w->nodes[i];
 
@@ -526,6 +535,7 @@ int sim_world_init(struct sim_world *w, uint64_t seed, int verbose, int log_leve
 			simnet_nat(w->net, (uint32_t)n->net_id, &pub);
 		}
 	}
+	sim_links_init(w);
 	sim_trace(w, "seed %llu: %s", (unsigned long long)seed, w->sc.text);
 	return 0;
 }
@@ -601,73 +611,92 @@ static uint64_t next_timer_ms(struct sim_world *w, int *ret_node)
 	return best;
 }
 
-bool sim_world_run(struct sim_world *w)
+/*
+ * One step: the next start, fault, datagram, timer or check due by limit_ms. Returns 1 when
+ * one ran, 0 when nothing is due by then (time is at limit_ms), -1 on a failure, 2 when the
+ * quiescence invariants were checked (the run is over).
+ */
+static int step(struct sim_world *w, uint64_t limit_ms)
 {
-	bool quiet_checked = false;
+	uint64_t t_net = simnet_next_ms(w->net), t_timer, t_start = UINT64_MAX, t;
+	int tn, start = -1;
 
-	w->next_check_ms = 0;
-	while (!w->fail.failed) {
-		uint64_t t_net = simnet_next_ms(w->net), t_timer, t_start = UINT64_MAX, t;
-		int tn, start = -1;
-
-		t_timer = next_timer_ms(w, &tn);
-		for (int i = 0; i < SIM_NODES; i++)
-			if (!w->nodes[i].ever_started && w->sc.start_ms[i] < t_start) {
-				t_start = w->sc.start_ms[i];
-				start = i;
-			}
-		t = t_net;
-		if (t_timer < t)
-			t = t_timer;
-		if (t_start < t)
-			t = t_start;
-		if (w->next_fault_ms < t)
-			t = w->next_fault_ms;
-		if (w->next_check_ms < t)
-			t = w->next_check_ms;
-		if (t == UINT64_MAX || t > w->sc.end_ms) {
-			w->now_ms = w->sc.end_ms;
-			break;
+	t_timer = next_timer_ms(w, &tn);
+	for (int i = 0; i < SIM_NODES; i++)
+		if (!w->nodes[i].ever_started && w->sc.start_ms[i] < t_start) {
+			t_start = w->sc.start_ms[i];
+			start = i;
 		}
-		if (t > w->now_ms) {
-			w->now_ms = t;
-			w->events_now = 0;
-		} else if (++w->events_now > LIVELOCK_EVENTS) {
-			/* A machine that re-arms a timer for now forever: time never moves on. */
-			sim_fail(w, "livelock", "%d events at the same instant: time does not move on",
-				 LIVELOCK_EVENTS);
-			break;
+	t = t_net;
+	if (t_timer < t)
+		t = t_timer;
+	if (t_start < t)
+		t = t_start;
+	if (w->next_fault_ms < t)
+		t = w->next_fault_ms;
+	if (w->next_check_ms < t)
+		t = w->next_check_ms;
+	if (t == UINT64_MAX || t > limit_ms) {
+		if (w->now_ms < limit_ms)
+			w->now_ms = limit_ms;
+		return 0;
+	}
+	if (t > w->now_ms) {
+		w->now_ms = t;
+		w->events_now = 0;
+	} else if (++w->events_now > LIVELOCK_EVENTS) {
+		/* A machine that re-arms a timer for now forever: time never moves on. */
+		sim_fail(w, "livelock", "%d events at the same instant: time does not move on",
+			 LIVELOCK_EVENTS);
+		return -1;
+	}
+	w->events_run++;
+	if (t == t_start) {
+		if (sim_node_start(w, start) < 0)
+			return -1;
+	} else if (t == w->next_fault_ms) {
+		sim_fault_step(w);
+	} else if (t == t_net) {
+		struct simnet_dgram g;
+
+		if (simnet_pop(w->net, w->now_ms, &g) == 1) {
+			deliver(w, &g);
+			simnet_dgram_clear(&g);
 		}
-		w->events_run++;
-		if (t == t_start) {
-			if (sim_node_start(w, start) < 0)
-				break;
-		} else if (t == w->next_fault_ms) {
-			sim_fault_step(w);
-		} else if (t == t_net) {
-			struct simnet_dgram g;
+	} else if (t == t_timer) {
+		struct sim_node *n = &w->nodes[tn];
 
-			if (simnet_pop(w->net, w->now_ms, &g) == 1) {
-				deliver(w, &g);
-				simnet_dgram_clear(&g);
-			}
-		} else if (t == t_timer) {
-			struct sim_node *n = &w->nodes[tn];
-
-			w->current = tn;
-			timer_run_due(&n->timers, w->now_ms);
-			w->current = -1;
-		} else {
-			w->next_check_ms = w->now_ms + CHECK_EVERY_MS;
-			sim_check_continuous(w);
-			if (w->now_ms >= w->sc.settle_ms && sim_quiet(w)) {
-				sim_check_quiescence(w);
-				quiet_checked = true;
-				break;
-			}
+		w->current = tn;
+		timer_run_due(&n->timers, w->now_ms);
+		w->current = -1;
+	} else {
+		w->next_check_ms = w->now_ms + CHECK_EVERY_MS;
+		sim_check_continuous(w);
+		if (w->check_quiescence && w->now_ms >= w->sc.settle_ms && sim_quiet(w)) {
+			sim_check_quiescence(w);
+			return w->fail.failed ? -1 : 2;
 		}
 	}
-	if (!w->fail.failed && !quiet_checked)
+	return w->fail.failed ? -1 : 1;
+}
+
+bool sim_world_run_until(struct sim_world *w, uint64_t t_ms)
+{
+	int rc;
+
+	while ((rc = step(w, t_ms)) == 1)
+		;
+	return rc >= 0;
+}
+
+bool sim_world_run(struct sim_world *w)
+{
+	int rc;
+
+	w->check_quiescence = true;
+	while ((rc = step(w, w->sc.end_ms)) == 1)
+		;
+	if (rc == 0)
 		sim_fail(w, "liveness", "no quiescence by %llu s: the network healed at %llu s",
 			 (unsigned long long)(w->sc.end_ms / 1000),
 			 (unsigned long long)(w->sc.faults_end_ms / 1000));

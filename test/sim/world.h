@@ -88,6 +88,7 @@ struct sim_world {
 	uint64_t outage_since_ms;	/* not flowing since (0: flowing) */
 	uint64_t worst_outage_ms;
 	uint64_t next_check_ms;
+	bool check_quiescence;		/* sim_world_run: end at the first quiet instant */
 	uint64_t events_run;
 	uint64_t events_now;		/* events since time last moved on */
 	/* the fault schedule: the next action and when, and what is in force */
@@ -103,11 +104,20 @@ struct sim_world {
 
 /* Once per process, before anything draws: libsodium and OpenSSL draw from the seed. */
 int sim_crypto_init(void);
-/* Build the world for seed (scenario drawn from it); 0 or -errno with why. */
-int sim_world_init(struct sim_world *w, uint64_t seed, int verbose, int log_level);
+/*
+ * Build the world for seed: the scenario drawn from it, or given (a scripted test: no fault
+ * schedule, links of 10 ms). 0 or -errno.
+ */
+int sim_world_init(struct sim_world *w, uint64_t seed, const struct sim_scenario *given,
+		   int verbose, int log_level);
 void sim_world_free(struct sim_world *w);
-/* Run it to the end; false when an invariant failed (w->fail says which). */
+/*
+ * Run it to the end: the quiescence invariants at the first quiet instant after settle_ms;
+ * false when an invariant failed (w->fail says which).
+ */
 bool sim_world_run(struct sim_world *w);
+/* Run until t_ms with the continuous invariants (a scripted test's step); false on a failure. */
+bool sim_world_run_until(struct sim_world *w, uint64_t t_ms);
 void sim_trace(struct sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_report(struct sim_world *w, FILE *f);
 
@@ -127,6 +137,9 @@ void sim_scenario_draw(struct sim_world *w);
 void sim_fault_step(struct sim_world *w);
 void sim_faults_heal(struct sim_world *w);
 void sim_links_init(struct sim_world *w);
+/* The branch and pop cut apart (or not); every POP cut off the branch (or not). */
+void sim_cut(struct sim_world *w, int pop, bool on);
+void sim_dark(struct sim_world *w, bool on);
 
 /* check.c: the invariants */
 void sim_check_continuous(struct sim_world *w);
@@ -135,6 +148,8 @@ void sim_check_fallback(struct sim_world *w, const char *pop);
 /* At quiescence: true when quiet (then every quiescence invariant was checked). */
 bool sim_quiet(struct sim_world *w);
 void sim_check_quiescence(struct sim_world *w);
+/* Each node's kernel holds exactly the SAs its ikd lists (no-leftovers, kernel-truth). */
+void sim_check_kernels(struct sim_world *w);
 void sim_fail(struct sim_world *w, const char *invariant, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Does the site's traffic flow both ways right now? why says where it stops. */

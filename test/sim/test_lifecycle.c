@@ -1,0 +1,352 @@
+/*
+ * The lifecycle (lib/tunnel, lib/site/choose.c) as a whole, one transition at a time: the
+ * simulator's world (a branch and three ikd POPs, their simulated kernels, a 10 ms network,
+ * virtual time) driven by a script instead of a seed's faults. Each test is a path that only
+ * a namespace or VM script reached before, the defects of the lifecycle issue among them; the
+ * continuous invariants (check.c: fail-closed, no livelock) hold throughout every one.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "world.h"
+
+#define S(x) ((uint64_t)(x) * 1000)
+
+static struct sim_world w;
+
+/* The defaults, nothing rekeyed within a test's minutes unless a test says so. */
+static struct sim_scenario defaults(void)
+{
+	struct sim_scenario sc;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.hold_down_s = 60;
+	sc.dpd_interval_s = 10;
+	sc.reconnect_max_s = 60;
+	sc.primary_grace_s = 5;
+	sc.calm = true;
+	for (int i = 0; i < SIM_NODES; i++) {
+		sc.child_rekey_s[i] = 3000;
+		sc.ike_rekey_s[i] = 6000;
+	}
+	sc.faults_end_ms = 0;
+	sc.settle_ms = 0;
+	sc.end_ms = S(100000);
+	snprintf(sc.text, sizeof(sc.text), "scripted");
+	return sc;
+}
+
+static void begin(const struct sim_scenario *sc)
+{
+	ck_assert_int_eq(sim_world_init(&w, 1, sc, getenv("SIM_VERBOSE") != NULL, LOG_INFO), 0);
+}
+
+static void run_to(uint64_t ms)
+{
+	bool ok = sim_world_run_until(&w, ms);
+
+	if (!ok)
+		sim_report(&w, stdout);
+	ck_assert_msg(ok, "%s: %s", w.fail.invariant, w.fail.detail);
+}
+
+static void end(void)
+{
+	sim_world_free(&w);
+}
+
+static const char *active(void)
+{
+	struct sim_node *b = &w.nodes[SIM_BRANCH];
+	const struct site *s = ikd_site(&b->d, SIM_SITE);
+	const char *a = "";
+
+	ck_assert_ptr_nonnull(s);
+	ikd_site_status(&b->d, s, &a);
+	return a;
+}
+
+static size_t site_tunnels(int node, int pop, struct tunnel **ret)
+{
+	struct ikd *d = &w.nodes[node].d;
+	char name[16];
+	size_t n = 0;
+
+	snprintf(name, sizeof(name), "pop%d", pop);
+	for (size_t k = 0; k < d->n_tunnels; k++) {
+		struct tunnel *t = d->tunnels[k];
+
+		if (node == SIM_BRANCH ? strcmp(t->pop, name) || t->retiring :
+		    strcmp(t->site, SIM_SITE))
+			continue;
+		*ret = t;
+		n++;
+	}
+	return n;
+}
+
+/* One IKE SA and one installed Child SA pair with matching SPIs at the branch and pop. */
+static void one_pair(int pop)
+{
+	struct tunnel *b = NULL, *p = NULL;
+
+	ck_assert_uint_eq(site_tunnels(SIM_BRANCH, pop, &b), 1);
+	ck_assert_uint_eq(site_tunnels(pop, pop, &p), 1);
+	ck_assert_int_eq(b->state, TUN_UP);
+	ck_assert_int_eq(p->state, TUN_UP);
+	ck_assert_uint_eq(b->n_children, 1);
+	ck_assert_uint_eq(p->n_children, 1);
+	ck_assert(b->children[0].installed && p->children[0].installed);
+	ck_assert_uint_eq(b->children[0].spi_out, p->children[0].spi_in);
+	ck_assert_uint_eq(b->children[0].spi_in, p->children[0].spi_out);
+}
+
+static bool flows(void)
+{
+	char why[256];
+
+	return sim_traffic_flows(&w, why, sizeof(why));
+}
+
+/* Issue 15, defect 1: the backup answers first; the primary, 3 s late, still carries first. */
+START_TEST(test_startup_backup_answers_first)
+{
+	struct sim_scenario sc = defaults();
+
+	sc.start_ms[1] = S(3);
+	begin(&sc);
+	run_to(S(2));
+	ck_assert_str_eq(active(), "");		/* waiting for the primary, fail-closed */
+	ck_assert(!flows());
+	run_to(S(10));
+	ck_assert_str_eq(active(), "pop1");
+	ck_assert(flows());
+	ck_assert_uint_eq(w.nodes[SIM_BRANCH].failovers, 0);
+	ck_assert_uint_eq(w.nodes[SIM_BRANCH].fallbacks, 0);
+	end();
+}
+END_TEST
+
+/* Past the grace a backup carries; the primary takes over once up: no fallback counted. */
+START_TEST(test_startup_primary_late)
+{
+	struct sim_scenario sc = defaults();
+
+	sc.start_ms[1] = S(20);
+	begin(&sc);
+	run_to(S(10));
+	ck_assert_str_eq(active(), "pop2");
+	ck_assert(flows());
+	run_to(S(30));
+	ck_assert_str_eq(active(), "pop1");
+	ck_assert(flows());
+	ck_assert_uint_eq(w.nodes[SIM_BRANCH].fallbacks, 0);
+	ck_assert_uint_eq(w.nodes[SIM_BRANCH].failovers, 0);
+	end();
+}
+END_TEST
+
+/* The primary is cut off: failover at once; back: a fallback only after the hold-down. */
+START_TEST(test_failover_and_held_down_fallback)
+{
+	struct sim_scenario sc = defaults();
+
+	sc.hold_down_s = 30;
+	sc.calm = false;	/* the fault is the point: outages are expected */
+	begin(&sc);
+	run_to(S(10));
+	ck_assert_str_eq(active(), "pop1");
+	sim_cut(&w, 1, true);
+	run_to(S(20));
+	ck_assert_str_eq(active(), "pop2");
+	ck_assert_uint_eq(w.nodes[SIM_BRANCH].failovers, 1);
+	ck_assert(flows());
+	sim_cut(&w, 1, false);
+	run_to(S(45));
+	ck_assert_str_eq(active(), "pop2");	/* usable again (about 22 s), but held down */
+	run_to(S(120));
+	ck_assert_str_eq(active(), "pop1");
+	ck_assert_uint_eq(w.nodes[SIM_BRANCH].fallbacks, 1);
+	ck_assert(flows());
+	sim_check_kernels(&w);
+	ck_assert(!w.fail.failed);
+	end();
+}
+END_TEST
+
+/* Issue 15, defect 4: the NAT's public address changes; no SA is left behind at a POP. */
+START_TEST(test_nat_address_change_leaves_nothing)
+{
+	struct sim_scenario sc = defaults();
+	struct simnet_addr pub;
+
+	sc.nat = true;
+	sc.calm = false;	/* the fault is the point: outages are expected */
+	begin(&sc);
+	run_to(S(10));
+	ck_assert(flows());
+	simnet_addr_parse("198.51.100.77", 0, &pub);
+	simnet_nat_change_address(w.net, (uint32_t)w.nodes[SIM_BRANCH].net_id, &pub);
+	run_to(S(120));
+	ck_assert(flows());
+	for (int p = 1; p <= SIM_POPS; p++)
+		one_pair(p);
+	sim_check_kernels(&w);
+	ck_assert_msg(!w.fail.failed, "%s", w.fail.detail);
+	end();
+}
+END_TEST
+
+/*
+ * Issue 15, defect 5: the POP's kernel refuses the Child SA of IKE_AUTH: the POP answers
+ * without it (never announcing one it does not have), the branch keeps the IKE SA and asks
+ * again with CREATE_CHILD_SA; then one pair, and traffic.
+ */
+START_TEST(test_child_refused_then_asked_again)
+{
+	struct sim_scenario sc = defaults();
+	struct tunnel *b = NULL;
+
+	sc.start_ms[SIM_BRANCH] = S(1);
+	sc.calm = false;	/* the fault is the point: outages are expected */
+	begin(&sc);
+	run_to(S(0) + 500);
+	simk_fail_next(w.nodes[1].k, SIMK_OP_SA_ADD, ENOMEM, 1);
+	run_to(S(3));
+	ck_assert_uint_eq(site_tunnels(SIM_BRANCH, 1, &b), 1);
+	ck_assert_int_eq(b->state, TUN_UP);
+	ck_assert_uint_eq(b->n_children, 0);
+	ck_assert_str_ne(active(), "pop1");
+	run_to(S(60));
+	one_pair(1);
+	ck_assert_str_eq(active(), "pop1");
+	ck_assert(flows());
+	end();
+}
+END_TEST
+
+/* A POP crashes and comes back: the branch's new IKE SA replaces the old; one pair. */
+START_TEST(test_pop_restart)
+{
+	struct sim_scenario sc = defaults();
+
+	sc.calm = false;	/* the fault is the point: outages are expected */
+	begin(&sc);
+	run_to(S(10));
+	sim_node_crash(&w, 1);
+	run_to(S(15));
+	ck_assert_str_eq(active(), "pop2");
+	ck_assert_int_eq(sim_node_start(&w, 1), 0);
+	run_to(S(200));
+	for (int p = 1; p <= SIM_POPS; p++)
+		one_pair(p);
+	ck_assert_str_eq(active(), "pop1");
+	sim_check_kernels(&w);
+	ck_assert(!w.fail.failed);
+	end();
+}
+END_TEST
+
+/*
+ * Both ends rekey the Child SA at the same instant (no jitter): §2.8.1's collision leaves one
+ * pair, and traffic never stops (the calm run's bounded-outage invariant runs throughout).
+ */
+START_TEST(test_simultaneous_child_rekeys)
+{
+	struct sim_scenario sc = defaults();
+	struct tunnel *b = NULL;
+
+	sc.child_rekey_s[SIM_BRANCH] = sc.child_rekey_s[1] = 60;
+	begin(&sc);
+	run_to(S(400));
+	ck_assert_uint_eq(site_tunnels(SIM_BRANCH, 1, &b), 1);
+	ck_assert_uint_ge(b->rekeys_child, 5);
+	/* between rekeys: one pair */
+	for (uint64_t t = S(400); !sim_quiet(&w) && t < S(460); t += 100)
+		run_to(t);
+	one_pair(1);
+	ck_assert_uint_eq(w.worst_outage_ms, 0);
+	sim_check_kernels(&w);
+	ck_assert(!w.fail.failed);
+	end();
+}
+END_TEST
+
+/* Every POP dark for a minute, then back: traffic on the primary again within seconds. */
+START_TEST(test_all_dark_then_back)
+{
+	struct sim_scenario sc = defaults();
+	uint64_t back;
+
+	sc.calm = false;
+	begin(&sc);
+	run_to(S(10));
+	sim_dark(&w, true);
+	run_to(S(70));
+	ck_assert(!flows());
+	sim_dark(&w, false);
+	for (back = S(70); back < S(100) && !flows(); back += 250)
+		run_to(back + 250);
+	ck_assert_uint_le(back - S(70), S(10));
+	ck_assert_str_eq(active(), "pop1");
+	end();
+}
+END_TEST
+
+/* The site disabled at the branch: its SAs leave both ends; enabled: back on the primary. */
+START_TEST(test_disable_enable)
+{
+	struct sim_scenario sc = defaults();
+
+	sc.calm = false;	/* the fault is the point: outages are expected */
+	begin(&sc);
+	run_to(S(10));
+	w.site_disabled = true;
+	ck_assert_int_eq(sim_site_enable(&w, SIM_BRANCH, false), 0);
+	run_to(S(20));
+	for (int i = 0; i < SIM_NODES; i++)
+		ck_assert_uint_eq(simk_sa_count(w.nodes[i].k), 0);
+	w.site_disabled = false;
+	ck_assert_int_eq(sim_site_enable(&w, SIM_BRANCH, true), 0);
+	run_to(S(40));
+	ck_assert_str_eq(active(), "pop1");
+	ck_assert(flows());
+	for (int p = 1; p <= SIM_POPS; p++)
+		one_pair(p);
+	end();
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("lifecycle");
+	TCase *tc = tcase_create("scripted");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_startup_backup_answers_first);
+	tcase_add_test(tc, test_startup_primary_late);
+	tcase_add_test(tc, test_failover_and_held_down_fallback);
+	tcase_add_test(tc, test_nat_address_change_leaves_nothing);
+	tcase_add_test(tc, test_child_refused_then_asked_again);
+	tcase_add_test(tc, test_pop_restart);
+	tcase_add_test(tc, test_simultaneous_child_rekeys);
+	tcase_add_test(tc, test_all_dark_then_back);
+	tcase_add_test(tc, test_disable_enable);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (sim_crypto_init() < 0)
+		return 1;
+	sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
