@@ -41,8 +41,16 @@ void sim_fail(struct sim_world *w, const char *invariant, const char *fmt, ...)
 static const struct xfrm_addr lan_branch = { .family = AF_INET, .a.a4 = 0x0500010a };
 static const struct xfrm_addr lan_pop = { .family = AF_INET, .a.a4 = 0x0900020a };
 
+bool sim_cut_between(const struct sim_world *w, const struct sim_node *a,
+		     const struct sim_node *b)
+{
+	const struct sim_node *pop = a->id == SIM_BRANCH ? b : a;
+
+	return (a->id == SIM_BRANCH || b->id == SIM_BRANCH) && (w->cut[pop->id] || w->dark);
+}
+
 /* The node a packet to this outer address reaches (through the NAT when it is the NAT's). */
-static struct sim_node *node_at(struct sim_world *w, const struct xfrm_addr *a)
+struct sim_node *sim_node_at(struct sim_world *w, const struct xfrm_addr *a)
 {
 	struct simnet_addr x = { .family = a->family };
 	int id;
@@ -73,14 +81,17 @@ static bool one_way(struct sim_world *w, struct sim_node *from, bool up, struct 
 			 "to a policy without SA");
 		return false;
 	}
-	to = node_at(w, &pkt.dst);
+	to = sim_node_at(w, &pkt.dst);
 	if (!to || !to->running) {
 		snprintf(why, why_len, "%s sends %s -> %s to an address nobody runs at", from->name,
 			 src, dst);
 		return false;
 	}
-	if ((from->id == SIM_BRANCH && (w->cut[to->id] || w->dark)) ||
-	    (to->id == SIM_BRANCH && (w->cut[from->id] || w->dark))) {
+	if (from->esp_drop || to->esp_drop) {
+		snprintf(why, why_len, "%s drops ESP", from->esp_drop ? from->name : to->name);
+		return false;
+	}
+	if (sim_cut_between(w, from, to)) {
 		snprintf(why, why_len, "%s and %s are cut apart", from->name, to->name);
 		return false;
 	}

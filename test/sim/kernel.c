@@ -531,10 +531,11 @@ const struct simk_policy *simk_policy_at(const struct simk *k, size_t i)
  * the model's packets have no protocol or ports, so a selector naming one does not match.
  */
 static bool pol_matches(const struct xfrm_policy *p, uint8_t dir, const struct xfrm_addr *src,
-			const struct xfrm_addr *dst, uint32_t mark, uint32_t if_id)
+			const struct xfrm_addr *dst, uint8_t proto, uint32_t mark, uint32_t if_id)
 {
 	return p->dir == dir && p->sel.src.family == src->family && src->family == dst->family &&
-	       p->if_id == if_id && (mark & p->mark_mask) == p->mark && p->sel.proto == 0 &&
+	       p->if_id == if_id && (mark & p->mark_mask) == p->mark &&
+	       (p->sel.proto == 0 || p->sel.proto == proto) &&
 	       p->sel.sport == 0 && p->sel.dport == 0 &&
 	       prefix_match(&p->sel.src.a, &src->a, p->sel.src_plen) &&
 	       prefix_match(&p->sel.dst.a, &dst->a, p->sel.dst_plen);
@@ -546,15 +547,15 @@ static bool pol_matches(const struct xfrm_policy *p, uint8_t dir, const struct x
  */
 static const struct simk_policy *pol_lookup(const struct simk *k, uint8_t dir,
 					    const struct xfrm_addr *src,
-					    const struct xfrm_addr *dst, uint32_t mark,
-					    uint32_t if_id)
+					    const struct xfrm_addr *dst, uint8_t proto,
+					    uint32_t mark, uint32_t if_id)
 {
 	const struct simk_policy *best = NULL;
 
 	for (size_t i = 0; i < k->n_pols; i++) {
 		const struct simk_policy *c = &k->pols[i];
 
-		if (!pol_matches(&c->p, dir, src, dst, mark, if_id))
+		if (!pol_matches(&c->p, dir, src, dst, proto, mark, if_id))
 			continue;
 		if (!best || c->p.priority < best->p.priority ||
 		    (c->p.priority == best->p.priority && c->pos < best->pos))
@@ -615,7 +616,15 @@ enum simk_out simk_output(struct simk *k, const struct xfrm_addr *src,
 			  const struct xfrm_addr *dst, uint32_t mark, uint32_t if_id,
 			  uint32_t len, struct simk_esp *ret)
 {
-	const struct simk_policy *pol = pol_lookup(k, XFRM_POLICY_OUT, src, dst, mark, if_id);
+	return simk_output_proto(k, src, dst, 0, mark, if_id, len, ret);
+}
+
+enum simk_out simk_output_proto(struct simk *k, const struct xfrm_addr *src,
+				const struct xfrm_addr *dst, uint8_t proto, uint32_t mark,
+				uint32_t if_id, uint32_t len, struct simk_esp *ret)
+{
+	const struct simk_policy *pol = pol_lookup(k, XFRM_POLICY_OUT, src, dst, proto, mark,
+						   if_id);
 	struct simk_sa *chosen[XFRM_MAX_TMPLS];
 	struct simk_sa *outer = NULL;
 	size_t n = 0;
@@ -696,7 +705,7 @@ static enum simk_in input(struct simk *k, const struct simk_esp *pkt, uint8_t di
 		return verdict(SIMK_IN_BAD_ICV, "the SA's keys differ from the sender's", ret_why);
 	}
 	count_use(k, e, pkt->len);
-	pol = pol_lookup(k, dir, src, dst, 0, e->sa.if_id);
+	pol = pol_lookup(k, dir, src, dst, 0, 0, e->sa.if_id);
 	if (!pol)
 		return verdict(SIMK_IN_POLICY_DROP, "decrypted, no policy for the inner packet",
 			       ret_why);
@@ -727,7 +736,7 @@ enum simk_in simk_input_clear(struct simk *k, uint8_t dir, const struct xfrm_add
 			      const struct xfrm_addr *dst, uint32_t mark, uint32_t if_id,
 			      const char **ret_why)
 {
-	const struct simk_policy *pol = pol_lookup(k, dir, src, dst, mark, if_id);
+	const struct simk_policy *pol = pol_lookup(k, dir, src, dst, 0, mark, if_id);
 
 	if (!pol)
 		return verdict(SIMK_IN_OK, "no policy: clear traffic passes", ret_why);

@@ -148,6 +148,13 @@ enum simk_in {
 enum simk_out simk_output(struct simk *k, const struct xfrm_addr *src,
 			  const struct xfrm_addr *dst, uint32_t mark, uint32_t if_id,
 			  uint32_t len, struct simk_esp *ret);
+/*
+ * The same for a packet of IP protocol proto: a selector that names a protocol matches it
+ * (simk_output's packets have none: such selectors never match them). Ports stay unmodelled.
+ */
+enum simk_out simk_output_proto(struct simk *k, const struct xfrm_addr *src,
+				const struct xfrm_addr *dst, uint8_t proto, uint32_t mark,
+				uint32_t if_id, uint32_t len, struct simk_esp *ret);
 
 /*
  * The receiver's side of pkt carrying inner src -> dst: for local delivery (IN policies) or

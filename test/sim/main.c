@@ -1,6 +1,8 @@
 /*
  * sim: run the lifecycle simulator over seeds.
- *   sim --seed N [-v] [--debug]     one seed; its trace on failure (-v: as it runs)
+ *   sim --seed N [--gen G] [-v] [--debug]
+ *                                   one seed (as generation G of the scenario generator made
+ *                                   it: world.h SIM_GEN); its trace on failure (-v: as it runs)
  *   sim [--from F] [--seeds N] [--jobs J] [--regress FILE...]
  *                                   seeds F .. F+N-1 on J processes, then each seed listed
  *                                   in the regression files; the first failure is run again
@@ -21,14 +23,22 @@
 
 struct tally {
 	uint64_t seeds, failed, first_failed, virtual_ms, events, calm, worst_calm_outage_ms;
+	unsigned first_gen;
 };
 
-static bool run_seed(uint64_t seed, int verbose, int level, bool report, struct tally *t)
+/* A regression seed, with the generation of the scenario generator that found it. */
+struct regress {
+	uint64_t seed;
+	unsigned gen;
+};
+
+static bool run_seed(uint64_t seed, unsigned gen, int verbose, int level, bool report,
+		     struct tally *t)
 {
 	static struct sim_world w;
 	bool ok;
 
-	if (sim_world_init(&w, seed, NULL, verbose, level) < 0) {
+	if (sim_world_init(&w, seed, gen, NULL, verbose, level) < 0) {
 		fprintf(stderr, "sim: seed %" PRIu64 ": out of memory\n", seed);
 		return false;
 	}
@@ -44,14 +54,17 @@ static bool run_seed(uint64_t seed, int verbose, int level, bool report, struct 
 			if (w.worst_outage_ms > t->worst_calm_outage_ms)
 				t->worst_calm_outage_ms = w.worst_outage_ms;
 		}
-		if (!ok && !t->failed++)
+		if (!ok && !t->failed++) {
 			t->first_failed = seed;
+			t->first_gen = gen;
+		}
 	}
 	sim_world_free(&w);
 	return ok;
 }
 
-static int read_seeds(const char *path, uint64_t **v, size_t *n)
+/* "SEED [GEN]" lines, # comments: GEN defaults to the current generation. */
+static int read_seeds(const char *path, struct regress **v, size_t *n)
 {
 	FILE *f = fopen(path, "r");
 	char line[256];
@@ -59,14 +72,16 @@ static int read_seeds(const char *path, uint64_t **v, size_t *n)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		char *end;
-		uint64_t s;
+		char *end, *end2;
+		uint64_t s, g = SIM_GEN;
 
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
 		errno = 0;
 		s = strtoull(line, &end, 10);
-		if (errno || end == line) {
+		if (!errno && *end == ' ')
+			g = strtoull(end, &end2, 10), end = end2;
+		if (errno || end == line || (*end != '\n' && *end) || g < 1 || g > SIM_GEN) {
 			fclose(f);
 			return -EINVAL;
 		}
@@ -75,7 +90,7 @@ static int read_seeds(const char *path, uint64_t **v, size_t *n)
 			fclose(f);
 			return -ENOMEM;
 		}
-		(*v)[(*n)++] = s;
+		(*v)[(*n)++] = (struct regress){ s, (unsigned)g };
 	}
 	fclose(f);
 	return 0;
@@ -95,7 +110,7 @@ static void worker(uint64_t from, uint64_t n, unsigned j, unsigned jobs, int fd)
 	struct tally t = { 0 };
 
 	for (uint64_t i = j; i < n; i += jobs)
-		run_seed(from + i, 0, LOG_INFO, false, &t);
+		run_seed(from + i, SIM_GEN, 0, LOG_INFO, false, &t);
 	/* exit, not _exit: the leak checker of a sanitized build runs at exit */
 	exit(write(fd, &t, sizeof(t)) == (ssize_t)sizeof(t) ? 0 : 3);
 }
@@ -110,9 +125,12 @@ int main(int argc, char **argv)
 		{ "regress", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "gen", required_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t seed = 0, from = 1, n = 1000, *regress = NULL;
+	uint64_t seed = 0, from = 1, n = 1000;
+	struct regress *regress = NULL;
+	unsigned gen = SIM_GEN;
 	size_t n_regress = 0;
 	bool one = false;
 	int verbose = 0, level = LOG_INFO, c;
@@ -120,7 +138,7 @@ int main(int argc, char **argv)
 	struct tally total = { 0 };
 	struct timespec t0;
 
-	while ((c = getopt_long(argc, argv, "s:n:f:j:r:vd", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:f:j:r:vdg:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			seed = strtoull(optarg, NULL, 10);
@@ -147,6 +165,13 @@ int main(int argc, char **argv)
 		case 'd':
 			level = LOG_DEBUG;
 			break;
+		case 'g':
+			gen = (unsigned)strtoul(optarg, NULL, 10);
+			if (gen < 1 || gen > SIM_GEN) {
+				fprintf(stderr, "sim: --gen 1..%d\n", SIM_GEN);
+				return 2;
+			}
+			break;
 		default:
 			fprintf(stderr, "usage: sim --seed N [-v] [--debug] | [--from F] [--seeds N] "
 				"[--jobs J] [--regress FILE]...\n");
@@ -160,7 +185,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (one) {
-		bool ok = run_seed(seed, verbose, level, true, NULL);
+		bool ok = run_seed(seed, gen, verbose, level, true, NULL);
 
 		printf("sim: seed %" PRIu64 " %s\n", seed, ok ? "held every invariant" : "FAILED");
 		return ok ? 0 : 1;
@@ -168,7 +193,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* The regression seeds first, here: each was a failure once. */
 	for (size_t i = 0; i < n_regress; i++)
-		run_seed(regress[i], 0, LOG_INFO, false, &total);
+		run_seed(regress[i].seed, regress[i].gen, 0, LOG_INFO, false, &total);
 	if (n) {
 		int fds[64][2];
 		unsigned nj = (unsigned)(jobs > 64 ? 64 : jobs);
@@ -195,8 +220,11 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			close(fds[j][0]);
-			if (t.failed && (!total.failed || t.first_failed < total.first_failed))
+			if (t.failed && (!total.failed || (total.first_gen == SIM_GEN &&
+							       t.first_failed < total.first_failed))) {
 				total.first_failed = t.first_failed;
+				total.first_gen = t.first_gen;
+			}
 			total.seeds += t.seeds;
 			total.failed += t.failed;
 			total.virtual_ms += t.virtual_ms;
@@ -221,7 +249,7 @@ int main(int argc, char **argv)
 	free(regress);
 	if (total.failed) {
 		printf("sim: the first failing seed, run again:\n");
-		run_seed(total.first_failed, 0, LOG_INFO, true, NULL);
+		run_seed(total.first_failed, total.first_gen, 0, LOG_INFO, true, NULL);
 		return 1;
 	}
 	return 0;

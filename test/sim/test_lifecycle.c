@@ -39,7 +39,7 @@ static struct sim_scenario defaults(void)
 
 static void begin(const struct sim_scenario *sc)
 {
-	ck_assert_int_eq(sim_world_init(&w, 1, sc, getenv("SIM_VERBOSE") != NULL, LOG_INFO), 0);
+	ck_assert_int_eq(sim_world_init(&w, 1, SIM_GEN, sc, getenv("SIM_VERBOSE") != NULL, LOG_INFO), 0);
 }
 
 static void run_to(uint64_t ms)

@@ -160,25 +160,108 @@ static int io_policy_delete(void *arg, const struct xfrm_policy *p, struct xfrm_
 	return simk_policy_delete(n->k, p, err);
 }
 
-/* POPs have no probe IP here: DPD alone watches the tunnels (as for a route-based site). */
+/*
+ * The probes (ikd/probe.c in the daemon): an ICMP echo from 10.1.0.1 (inside the site's
+ * local-ts) to the POP's probe IP, marked for its tunnel's probe policy. Sending asks the
+ * simulated kernels the way the packet goes: out through the tunnel's SA (the probe policy),
+ * into the POP (unless it drops ESP, or is cut off), and the answer back through the POP's
+ * outbound SA into the branch; when all of it holds, the echo comes back after a round trip.
+ */
+static const struct xfrm_addr probe_src = { .family = AF_INET, .a.a4 = 0x0100010a };
+
 static int io_probe_start(void *arg, struct tunnel *t, const struct site *s, const struct pop *p,
 			  char *why, size_t why_len)
 {
-	(void)arg, (void)t, (void)s, (void)p;
+	struct sim_node *n = arg;
+	struct tun_probe *pr;
+	uint16_t id = 0;
+	int rc;
+
 	why[0] = '\0';
-	(void)why_len;
-	return -ENOENT;
+	if (t->probe || !p || !p->probe_ip[0])
+		return -ENOENT;
+	if (s->if_id)
+		return snprintf(why, why_len, "the site is route-based: DPD only"), -EOPNOTSUPP;
+	for (unsigned k = 0; k < SIM_PROBE_IDS && !id; k++) {
+		uint16_t c = (uint16_t)((n->probe_next + k) % SIM_PROBE_IDS);
+
+		if (c && !n->probe_ids[c])
+			id = c;
+	}
+	pr = id ? calloc(1, sizeof(*pr)) : NULL;
+	if (!pr)
+		return -ENOSPC;
+	n->probe_next = (uint16_t)(id + 1);
+	net_addr_parse("10.1.0.1", 0, &pr->src);
+	if (net_addr_parse(p->probe_ip, 0, &pr->dst) < 0) {
+		free(pr);
+		return -EINVAL;
+	}
+	pr->id = id;
+	pr->mark = IKD_PROBE_MARK_BASE | id;
+	pr->seq = (uint16_t)randombytes_uniform(65536);
+	t->probe = pr;
+	n->probe_ids[id] = t;
+	rc = kernel_probe_policy(&n->d, t, false);
+	if (rc < 0) {
+		kernel_probe_policy(&n->d, t, true);
+		n->probe_ids[id] = NULL;
+		t->probe = NULL;
+		free(pr);
+		return snprintf(why, why_len, "the kernel refused the probe's policy"), rc;
+	}
+	return 0;
 }
 
 static void io_probe_stop(void *arg, struct tunnel *t)
 {
-	(void)arg, (void)t;
+	struct sim_node *n = arg;
+
+	if (!t->probe)
+		return;
+	kernel_probe_policy(&n->d, t, true);
+	if (n->probe_ids[t->probe->id] == t)
+		n->probe_ids[t->probe->id] = NULL;
+	free(t->probe);
+	t->probe = NULL;
 }
 
 static int io_probe_send(void *arg, struct tunnel *t)
 {
-	(void)arg, (void)t;
-	return -ENOENT;
+	struct sim_node *n = arg;
+	struct sim_world *w = n->w;
+	struct tun_probe *pr = t->probe;
+	struct xfrm_addr dst;
+	struct simk_esp pkt;
+	struct sim_node *pop, *back;
+	enum simk_out o;
+
+	if (!pr)
+		return -ENOENT;
+	pr->seq++;
+	pr->sent_ms = w->now_ms;
+	kernel_addr(&pr->dst, &dst);
+	o = simk_output_proto(n->k, &probe_src, &dst, IPPROTO_ICMP, pr->mark, 0, 84, &pkt);
+	if (o != SIMK_ESP)
+		return o == SIMK_NO_SA ? -EAGAIN : -EPERM;	/* counted as missed, as sendmsg's */
+	pop = sim_node_at(w, &pkt.dst);
+	if (!pop || pop == n || !pop->running || pop->esp_drop || sim_cut_between(w, n, pop) ||
+	    simk_input(pop->k, &pkt, &probe_src, &dst, NULL) != SIMK_IN_OK)
+		return 0;		/* sent, never answered */
+	if (simk_output_proto(pop->k, &dst, &probe_src, IPPROTO_ICMP, 0, 0, 84, &pkt) !=
+	    SIMK_ESP)
+		return 0;
+	back = sim_node_at(w, &pkt.dst);
+	if (back != n)
+		return 0;
+	kernel_addr(&n->addr, &pkt.dst);	/* behind the NAT: its private address */
+	if (simk_input(n->k, &pkt, &dst, &probe_src, NULL) != SIMK_IN_OK ||
+	    w->n_answers == SIM_PROBE_ANSWERS)
+		return 0;
+	w->answers[w->n_answers++] = (struct sim_answer){
+		.due_ms = w->now_ms + 2 * (uint64_t)w->base[pop->id].delay_ms + 1,
+		.id = pr->id, .seq = pr->seq };
+	return 0;
 }
 
 static void io_event(void *arg, const char *site, const char *pop, const char *event,
@@ -282,7 +365,7 @@ static int add_site(struct sim_world *w, struct sim_node *n, char *err, size_t e
 	return rc;
 }
 
-static int add_pops(struct sim_node *n, char *err, size_t err_len)
+static int add_pops(struct sim_world *w, struct sim_node *n, char *err, size_t err_len)
 {
 	for (int i = 1; i <= SIM_POPS; i++) {
 		char name[16], gw[32], id[64];
@@ -297,6 +380,12 @@ static int add_pops(struct sim_node *n, char *err, size_t err_len)
 		rc = rc ?: pop_set(&p, "gateway", gw, err, err_len);
 		rc = rc ?: pop_set(&p, "ike-id", id, err, err_len);
 		rc = rc ?: pop_set(&p, "accepting", "yes", err, err_len);
+		if (w->sc.probes) {
+			char probe[32];
+
+			snprintf(probe, sizeof(probe), "10.2.0.%d", i);
+			rc = rc ?: pop_set(&p, "probe-ip", probe, err, err_len);
+		}
 		rc = rc ?: site_db_add_pop(&n->d.db, &p, err, err_len);
 		if (rc < 0)
 			return rc;
@@ -335,7 +424,7 @@ int sim_node_start(struct sim_world *w, int id)
 	d->timers = &n->timers;
 	rc = node_conf(w, n, err, sizeof(err));
 	d->db.role = id == SIM_BRANCH ? SITE_ROLE_INITIATOR : SITE_ROLE_RESPONDER;
-	rc = rc ?: add_pops(n, err, sizeof(err));
+	rc = rc ?: add_pops(w, n, err, sizeof(err));
 	rc = rc ?: add_site(w, n, err, sizeof(err));
 	if (rc < 0) {
 		sim_fail(w, "setup", "%s: %s", n->name, err);
@@ -375,6 +464,7 @@ static void node_free(struct sim_world *w, struct sim_node *n)
 	secret_clear(&d->cookie_secret);
 	ike_writer_clear(&d->out);
 	timer_heap_clear(&n->timers);
+	memset(n->probe_ids, 0, sizeof(n->probe_ids));
 	n->running = false;
 }
 
@@ -474,11 +564,12 @@ int sim_crypto_init(void)
 	return rc;
 }
 
-int sim_world_init(struct sim_world *w, uint64_t seed, const struct sim_scenario *given,
-		   int verbose, int log_level)
+int sim_world_init(struct sim_world *w, uint64_t seed, unsigned gen,
+		   const struct sim_scenario *given, int verbose, int log_level)
 {
 	memset(w, 0, sizeof(*w));
 	w->seed = seed;
+	w->gen = gen;
 	w->verbose = verbose;
 	w->log_level = log_level;
 	w->current = -1;
@@ -619,9 +710,16 @@ static uint64_t next_timer_ms(struct sim_world *w, int *ret_node)
 static int step(struct sim_world *w, uint64_t limit_ms)
 {
 	uint64_t t_net = simnet_next_ms(w->net), t_timer, t_start = UINT64_MAX, t;
+	uint64_t t_answer = UINT64_MAX;
+	size_t answer = 0;
 	int tn, start = -1;
 
 	t_timer = next_timer_ms(w, &tn);
+	for (size_t i = 0; i < w->n_answers; i++)
+		if (w->answers[i].due_ms < t_answer) {
+			t_answer = w->answers[i].due_ms;
+			answer = i;
+		}
 	for (int i = 0; i < SIM_NODES; i++)
 		if (!w->nodes[i].ever_started && w->sc.start_ms[i] < t_start) {
 			t_start = w->sc.start_ms[i];
@@ -636,6 +734,8 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 		t = w->next_fault_ms;
 	if (w->next_check_ms < t)
 		t = w->next_check_ms;
+	if (t_answer < t)
+		t = t_answer;
 	if (t == UINT64_MAX || t > limit_ms) {
 		if (w->now_ms < limit_ms)
 			w->now_ms = limit_ms;
@@ -651,7 +751,18 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 		return -1;
 	}
 	w->events_run++;
-	if (t == t_start) {
+	if (t == t_answer) {
+		struct sim_answer a = w->answers[answer];
+		struct sim_node *b = &w->nodes[SIM_BRANCH];
+		struct tunnel *tun = b->running ? b->probe_ids[a.id] : NULL;
+
+		w->answers[answer] = w->answers[--w->n_answers];
+		if (tun && tun->probe && tun->probe->seq == a.seq) {
+			w->current = SIM_BRANCH;
+			tunnel_probe_answered(tun);
+			w->current = -1;
+		}
+	} else if (t == t_start) {
 		if (sim_node_start(w, start) < 0)
 			return -1;
 	} else if (t == w->next_fault_ms) {
@@ -719,5 +830,9 @@ void sim_report(struct sim_world *w, FILE *f)
 	}
 	fprintf(f, "---- the network's last events ----\n");
 	simnet_dump_recent(w->net, f);
-	fprintf(f, "replay: test/sim/run --seed %llu -v\n", (unsigned long long)w->seed);
+	if (w->gen == SIM_GEN)
+		fprintf(f, "replay: test/sim/run --seed %llu -v\n", (unsigned long long)w->seed);
+	else
+		fprintf(f, "replay: test/sim/run --seed %llu --gen %u -v\n",
+			(unsigned long long)w->seed, w->gen);
 }

@@ -21,6 +21,19 @@
 #define SIM_BRANCH 0
 #define SIM_SITE "s1"
 #define SIM_TRACE_LINES 400
+/*
+ * The scenario generator's generation: 2 added control changes and kernel refusals, 3 the
+ * probes and POPs that drop ESP. A seed is replayed by the generation that found it.
+ */
+#define SIM_GEN 3
+#define SIM_PROBE_IDS 256
+#define SIM_PROBE_ANSWERS 64
+
+/* An echo of a branch tunnel's probe on its way back. */
+struct sim_answer {
+	uint64_t due_ms;
+	uint16_t id, seq;
+};
 
 struct sim_world;
 
@@ -36,6 +49,9 @@ struct sim_node {
 	int net_id;			/* its node in the network */
 	union net_addr addr;		/* its own address (behind a NAT: the private one) */
 	bool accepting;			/* a POP's downstream health (io.accepting) */
+	bool esp_drop;			/* a POP that answers IKE but drops every ESP packet */
+	struct tunnel *probe_ids[SIM_PROBE_IDS];	/* the branch's probes by identifier */
+	uint16_t probe_next;
 	uint8_t rx[65536];
 	/* what ikd told the world (io.event and io.count): the truth invariants compare */
 	uint64_t events, failovers, fallbacks, ups, downs;
@@ -49,6 +65,7 @@ struct sim_scenario {
 	bool calm;			/* no faults after the start: every outage counts */
 	bool jitter;			/* rekey jitter on (the default) or off */
 	bool pfs;			/* Child SA rekeys with a DH exchange */
+	bool probes;			/* the POPs have probe IPs: the branch probes each tunnel */
 	uint32_t child_rekey_s[SIM_NODES], ike_rekey_s[SIM_NODES];
 	uint32_t hold_down_s, dpd_interval_s, reconnect_max_s, primary_grace_s;
 	uint64_t faults_end_ms;		/* every fault healed from here on */
@@ -70,6 +87,7 @@ struct sim_failure {
 
 struct sim_world {
 	uint64_t seed;
+	unsigned gen;			/* the scenario generator's generation (SIM_GEN) */
 	uint64_t now_ms;
 	struct simr rng;		/* the scenario's draws */
 	struct simr fault_rng;		/* the fault schedule's draws */
@@ -91,6 +109,9 @@ struct sim_world {
 	bool check_quiescence;		/* sim_world_run: end at the first quiet instant */
 	uint64_t events_run;
 	uint64_t events_now;		/* events since time last moved on */
+	/* the probes' echoes in flight back to the branch */
+	struct sim_answer answers[SIM_PROBE_ANSWERS];
+	size_t n_answers;
 	/* the fault schedule: the next action and when, and what is in force */
 	uint64_t next_fault_ms, next_action_ms;
 	uint64_t restart_at[SIM_NODES];	/* a crashed node starts again then (0: not down) */
@@ -108,8 +129,8 @@ int sim_crypto_init(void);
  * Build the world for seed: the scenario drawn from it, or given (a scripted test: no fault
  * schedule, links of 10 ms). 0 or -errno.
  */
-int sim_world_init(struct sim_world *w, uint64_t seed, const struct sim_scenario *given,
-		   int verbose, int log_level);
+int sim_world_init(struct sim_world *w, uint64_t seed, unsigned gen,
+		   const struct sim_scenario *given, int verbose, int log_level);
 void sim_world_free(struct sim_world *w);
 /*
  * Run it to the end: the quiescence invariants at the first quiet instant after settle_ms;
@@ -152,6 +173,11 @@ void sim_check_quiescence(struct sim_world *w);
 void sim_check_kernels(struct sim_world *w);
 void sim_fail(struct sim_world *w, const char *invariant, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The node a packet to this outer address reaches (the NAT's: the branch behind it). */
+struct sim_node *sim_node_at(struct sim_world *w, const struct xfrm_addr *a);
+/* The branch and that POP are cut apart now. */
+bool sim_cut_between(const struct sim_world *w, const struct sim_node *a,
+		     const struct sim_node *b);
 /* Does the site's traffic flow both ways right now? why says where it stops. */
 bool sim_traffic_flows(struct sim_world *w, char *why, size_t why_len);
 
