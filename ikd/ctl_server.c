@@ -21,7 +21,7 @@
 
 #include "ctl/handler.h"
 #include "glue.h"
-#include "tunnel/log.h"
+#include "log.h"
 
 #define CTL_MAX_CLIENTS 64	/* past it, a new client takes the place of the idlest */
 #define CTL_IDLE_MS 30000	/* a client that neither sends nor reads for this long goes */

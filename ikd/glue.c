@@ -7,7 +7,24 @@
 #include <stdlib.h>
 
 #include "glue.h"
-#include "tunnel/log.h"
+#include "log.h"
+
+/* Lines a remote peer can cause, at most 20 per 10 s (then how many were suppressed). */
+static struct log_ratelimit rl_peer = LOG_RATELIMIT_INIT(10000, 20);
+
+static void io_log(void *arg, int priority, bool from_peer, const char *line)
+{
+	unsigned suppressed;
+
+	(void)arg;
+	if (from_peer) {
+		if (!log_ratelimit_ok(&rl_peer, timer_now_ms(), &suppressed))
+			return;
+		if (suppressed)
+			log_warn("%u similar lines suppressed", suppressed);
+	}
+	log_msg(priority, "%s", line);
+}
 
 static uint64_t io_now_ms(void *arg)
 {
@@ -135,6 +152,7 @@ static bool io_accepting(void *arg)
 
 const struct ikd_io ikd_io_daemon = {
 	.now_ms = io_now_ms,
+	.log = io_log,
 	.send = io_send,
 	.send_keepalive = io_send_keepalive,
 	.route_source = io_route_source,

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "health.h"
-#include "tunnel/log.h"
+#include "log.h"
 
 /* ---- the policy: rise and fall ---- */
 

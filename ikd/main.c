@@ -17,7 +17,7 @@
 
 #include "config.h"
 #include "glue.h"
-#include "tunnel/log.h"
+#include "log.h"
 #include "notify.h"
 #include "site/store.h"
 

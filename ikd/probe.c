@@ -24,7 +24,7 @@
 #include <sodium.h>
 
 #include "glue.h"
-#include "tunnel/log.h"
+#include "log.h"
 #include "probe/icmp.h"
 
 #define PROBE_IDS 65536u

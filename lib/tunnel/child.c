@@ -108,7 +108,7 @@ void tun_pend_install(struct tunnel *t, size_t i)
 	struct child *c = tun_child_by_in(t, p->c.spi_in);
 
 	if (s && kernel_child_install(t->d, t, &p->c, s, KERNEL_SA_OUT, err, sizeof(err)) < 0)
-		log_err("site '%s': %s", t->site, err);
+		tlog_err(t->d, "site '%s': %s", t->site, err);
 	else if (c)
 		kernel_addr(&t->remote, &c->addr_remote);	/* the peer may have moved since */
 	if (c)
@@ -194,7 +194,7 @@ bool tun_child_add(struct tunnel *t, struct ike_child *c)
 	char err[256], peer[80];
 
 	if (tun_child_install_new(t, c, 0, err, sizeof(err)) < 0) {
-		log_err("site '%s' %s: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), err);
+		tlog_err(t->d, "site '%s' %s: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), err);
 		tunnel_error(t, err);
 		return false;
 	}
@@ -213,7 +213,7 @@ int tun_cc_install(void *arg, const struct ike_child *c, uint32_t old_spi_in)
 	int rc = tun_child_install_new(t, c, old_spi_in, err, sizeof(err));
 
 	if (rc < 0) {
-		log_err("site '%s' %s: %s; the peer's %s is refused", t->site,
+		tlog_err(t->d, "site '%s' %s: %s; the peer's %s is refused", t->site,
 			tun_peer_str(t, peer, sizeof(peer)), err,
 			old_spi_in ? "Child SA rekey" : "new Child SA");
 		tunnel_error(t, err);
@@ -278,9 +278,9 @@ void tun_log_received(const struct tunnel *t, const char *which, const uint8_t *
 	struct ike_header h;
 	char peer[80];
 
-	if (!log_enabled(LOG_DEBUG) || ike_header_decode(buf, len, &h, NULL) < 0)
+	if (!tlog_enabled(t->d, LOG_DEBUG) || ike_header_decode(buf, len, &h, NULL) < 0)
 		return;
-	log_debug("site '%s' %s: %s%s %s %u: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), which,
+	tlog_debug(t->d, "site '%s' %s: %s%s %s %u: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), which,
 		  ike_exchange_name(h.exchange), h.flags & IKE_FLAG_RESPONSE ? "response" : "request",
 		  h.msg_id, event_name(ev));
 }
@@ -343,14 +343,14 @@ void tun_kick(struct tunnel *t)
 		}
 		if (rc < 0) {
 			if (rc != -ENOENT)
-				log_warn("site '%s': cannot build a request: %s", t->site, strerror(-rc));
+				tlog_warn(t->d, "site '%s': cannot build a request: %s", t->site, strerror(-rc));
 			continue;
 		}
 		t->inflight = kind;
 		t->inflight_spi = spi;
 		t->tries = 0;
 		tun_send_msg(t, &d->out);
-		log_debug("site '%s': %s %08x sent, message %u", t->site, tun_req_name(kind), spi,
+		tlog_debug(t->d, "site '%s': %s %08x sent, message %u", t->site, tun_req_name(kind), spi,
 			  t->sa.next_req - 1);
 		tun_arm_retx(t);
 	}
@@ -394,7 +394,7 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 		tun_set_port(&moved, e->new_port);
 		if (net_addr_equal(&moved, &t->remote, true))
 			return;
-		log_notice("site '%s': the kernel saw the peer move from %s to %s", t->site,
+		tlog_notice(t->d, "site '%s': the kernel saw the peer move from %s to %s", t->site,
 			   net_addr_str(&t->remote, was, sizeof(was)),
 			   net_addr_str(&moved, now, sizeof(now)));
 		t->remote = moved;
@@ -411,7 +411,7 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 	if (e->hard) {
 		uint32_t spi_in = c->spi_in;
 
-		log_notice("site '%s': Child SA %08x reached its lifetime", t->site, spi_in);
+		tlog_notice(t->d, "site '%s': Child SA %08x reached its lifetime", t->site, spi_in);
 		d->io->child_gone(d->io_arg, t, c, e);
 		c->installed = false;	/* the kernel removed it */
 		tun_child_forget(t, spi_in, true);
@@ -423,7 +423,7 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 		tun_kick(t);
 	} else if (tun_may_rekey(t, c)) {
 		/* The backstop: our own rekey should have come first. */
-		log_info("site '%s': Child SA %08x soft lifetime reached: rekeying", t->site,
+		tlog_info(t->d, "site '%s': Child SA %08x soft lifetime reached: rekeying", t->site,
 			 c->spi_in);
 		c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
 		tun_kick(t);

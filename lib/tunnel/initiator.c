@@ -27,7 +27,7 @@
 static void start_failed(struct tunnel *t, const char *why)
 {
 	if (!t->last_error || strcmp(t->last_error, why))
-		log_warn("site '%s' pop '%s': cannot connect: %s (trying again with back-off)",
+		tlog_warn(t->d, "site '%s' pop '%s': cannot connect: %s (trying again with back-off)",
 			 t->site, t->pop, why);
 	tunnel_down(t, why);
 }
@@ -97,7 +97,7 @@ void tun_initiator_start(struct tunnel *t)
 	tix_ours_add(d, t, t->init->spi_i);
 	t->state = TUN_INIT;
 	t->tries = 0;
-	log_info("site '%s' pop '%s': connecting to %s", t->site, t->pop, p->gateway);
+	tlog_info(t->d, "site '%s' pop '%s': connecting to %s", t->site, t->pop, p->gateway);
 	tun_send_msg(t, &t->pending);
 	tun_arm_retx(t);
 }
@@ -203,10 +203,10 @@ void tun_probe_begin(struct tunnel *t, const struct site *s)
 	int rc = t->d->io->probe_start(t->d->io_arg, t, s, site_db_find_pop(&t->d->db, t->pop), why, sizeof(why));
 
 	if (rc == 0)
-		log_info("site '%s' pop '%s': probing %s through the tunnel", t->site, t->pop,
+		tlog_info(t->d, "site '%s' pop '%s': probing %s through the tunnel", t->site, t->pop,
 			 probe_dst(t->probe, dst, sizeof(dst)));
 	else if (why[0])
-		log_notice("site '%s' pop '%s': no ICMP probe: %s", t->site, t->pop, why);
+		tlog_notice(t->d, "site '%s' pop '%s': no ICMP probe: %s", t->site, t->pop, why);
 }
 
 /* With each liveness check: was the last echo answered? Then the next one. */
@@ -218,7 +218,7 @@ void tun_probe_tick(struct tunnel *t, const struct site *s)
 	probe_dst(pr, dst, sizeof(dst));
 	if (pr->waiting && ++pr->missed >= t->d->conf.dpd_misses && !pr->failing) {
 		pr->failing = true;
-		log_warn("site '%s' pop '%s': probe %s unanswered %u times: the tunnel carries no "
+		tlog_warn(t->d, "site '%s' pop '%s': probe %s unanswered %u times: the tunnel carries no "
 			 "traffic", t->site, t->pop, dst, pr->missed);
 		ikd_event(t->d, t->site, t->pop, "probe-failed", "%s unanswered %u times", dst,
 			  pr->missed);
@@ -228,7 +228,7 @@ void tun_probe_tick(struct tunnel *t, const struct site *s)
 	pr->waiting = true;
 	pr->sent++;
 	if (t->d->io->probe_send(t->d->io_arg, t) < 0)
-		log_debug("site '%s' pop '%s': probe to %s not sent", t->site, t->pop, dst);
+		tlog_debug(t->d, "site '%s' pop '%s': probe to %s not sent", t->site, t->pop, dst);
 }
 
 void tunnel_probe_answered(struct tunnel *t)
@@ -249,7 +249,7 @@ void tunnel_probe_answered(struct tunnel *t)
 	pr->failing = false;
 	t->healthy_since_ms = now;
 	probe_dst(pr, dst, sizeof(dst));
-	log_notice("site '%s' pop '%s': probe %s answers again", t->site, t->pop, dst);
+	tlog_notice(t->d, "site '%s' pop '%s': probe %s answers again", t->site, t->pop, dst);
 	ikd_event(t->d, t->site, t->pop, "probe-ok", "%s answers again", dst);
 	tun_site_reevaluate(t->d, ikd_site(t->d, t->site));
 }
@@ -326,13 +326,13 @@ void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child,
 		installed = true;
 	tun_peer_str(t, peer, sizeof(peer));
 	if (installed)
-		log_notice("site '%s' %s: IKE SA up (%s), Child SA up (%s%s%s, spi in %08x out %08x)",
+		tlog_notice(t->d, "site '%s' %s: IKE SA up (%s), Child SA up (%s%s%s, spi in %08x out %08x)",
 			   t->site, peer, suite, c->encr->name,
 			   c->integ ? "-" : "", c->integ ? c->integ->name : "", c->spi_in, c->spi_out);
 	else
-		log_notice("site '%s' %s: IKE SA up (%s), no Child SA", t->site, peer, suite);
+		tlog_notice(t->d, "site '%s' %s: IKE SA up (%s), no Child SA", t->site, peer, suite);
 	if (err[0]) {
-		log_err("site '%s' %s: %s", t->site, peer, err);
+		tlog_err(t->d, "site '%s' %s: %s", t->site, peer, err);
 		tunnel_error(t, err);
 		/* The peer has its half: it goes, and the Child SA is asked for again later. */
 		if (t->initiator)
@@ -391,7 +391,7 @@ void tun_on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 	t->last_heard_ms = ikd_now(t->d);
 	if (rc == IKE_INIT_SEND) {
 		/* A COOKIE or INVALID_KE_PAYLOAD round: the same exchange again. */
-		log_info("site '%s' pop '%s': IKE_SA_INIT again (%s)", t->site, t->pop,
+		tlog_info(t->d, "site '%s' pop '%s': IKE_SA_INIT again (%s)", t->site, t->pop,
 			 ike_notify_name(t->init->notify));
 		t->tries = 0;
 		tun_send_msg(t, &t->pending);
@@ -403,7 +403,7 @@ void tun_on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 			 ike_notify_name(t->init->notify),
 			 t->init->notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
 			 t->init->notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->ike_proposals : "");
-		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
+		tlog_err(t->d, "site '%s' pop '%s': %s", t->site, t->pop, why);
 		ikd_count_failure(d, t->site, ikd_failure_of(t->init->notify));
 		tunnel_down(t, why);
 		return;
@@ -416,7 +416,7 @@ void tun_on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 			t->sock = ns;
 			tun_set_port(&t->remote, d->conf.natt_port);
 			tun_set_port(&t->local, d->conf.natt_port);
-			log_info("site '%s' pop '%s': NAT detected (%s), IKE moves to port %u",
+			tlog_info(t->d, "site '%s' pop '%s': NAT detected (%s), IKE moves to port %u",
 				 t->site, t->pop, t->init->nat_local ? "this side" : "the POP's side",
 				 d->conf.natt_port);
 		}
@@ -485,7 +485,7 @@ void tun_on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 			 notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->esp_proposals : "",
 			 notify == IKE_N_NO_PROPOSAL_CHOSEN ?
 			 " (or the POP could not install the Child SA: see its log)" : "");
-		log_err("site '%s' pop '%s': %s", t->site, t->pop, why);
+		tlog_err(t->d, "site '%s' pop '%s': %s", t->site, t->pop, why);
 		ikd_count_failure(d, t->site, ikd_failure_of(notify));
 		tunnel_down(t, why);
 		return;
@@ -495,7 +495,7 @@ void tun_on_auth_response(struct tunnel *t, uint8_t *buf, size_t len)
 			 ike_notify_name(notify),
 			 notify == IKE_N_NO_PROPOSAL_CHOSEN ? "; we offered " : "",
 			 notify == IKE_N_NO_PROPOSAL_CHOSEN && s ? s->esp_proposals : "");
-		log_err("site '%s' pop '%s': %s; the IKE SA is kept, the Child SA asked for again "
+		tlog_err(t->d, "site '%s' pop '%s': %s; the IKE SA is kept, the Child SA asked for again "
 			"later", t->site, t->pop, why);
 		ikd_count_failure(d, t->site, ikd_failure_of(notify));
 		tunnel_established(t, &c, false, false);

@@ -9,8 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tunnel/tunnel.h"
-#include "tunnel/log.h"
+#include "tunnel/tunnel_int.h"
 
 /* Reqids: one per site name for the daemon's lifetime, never reused while it runs. */
 struct reqid_entry {
@@ -327,7 +326,7 @@ static int site_pair(struct xfrm_sel *sel, void *arg)
 		r = c->d->io->policy_add(c->d->io_arg, &p, true, &e);
 		if (r < 0 && rc == 0) {
 			rc = r;
-			log_err("site '%s': kernel refused a policy: %s%s%s", c->s->name,
+			tlog_err(c->d, "site '%s': kernel refused a policy: %s%s%s", c->s->name,
 				strerror(-r), e.msg[0] ? ": " : "", e.msg);
 		}
 	}
@@ -361,7 +360,7 @@ int kernel_probe_policy(struct ikd *d, const struct tunnel *t, bool remove)
 	kernel_addr(&t->remote, &p.tmpl[0].dst);
 	rc = d->io->policy_add(d->io_arg, &p, true, &e);
 	if (rc < 0)
-		log_err("site '%s' pop '%s': kernel refused the probe's policy: %s%s%s", t->site,
+		tlog_err(t->d, "site '%s' pop '%s': kernel refused the probe's policy: %s%s%s", t->site,
 			t->pop, strerror(-rc), e.msg[0] ? ": " : "", e.msg);
 	return rc;
 }
@@ -470,7 +469,7 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 
 			if (l->type != r->type || !ts_prefix(l, &sel.src, &sel.src_plen) ||
 			    !ts_prefix(r, &sel.dst, &sel.dst_plen)) {
-				log_warn("site '%s': a selector that is not one prefix is not "
+				tlog_warn(t->d, "site '%s': a selector that is not one prefix is not "
 					 "installed", s->name);
 				continue;
 			}
@@ -497,7 +496,7 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 				rr = d->io->policy_add(d->io_arg, &p, true, &e);
 				if (rr < 0 && rc == 0) {
 					rc = rr;
-					log_err("site '%s': kernel refused a policy: %s%s%s",
+					tlog_err(t->d, "site '%s': kernel refused a policy: %s%s%s",
 						s->name, strerror(-rr), e.msg[0] ? ": " : "", e.msg);
 				}
 			}

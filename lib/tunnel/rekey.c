@@ -165,7 +165,7 @@ static void adopt_peer_new(struct tunnel *t, struct extra_sa *pn, bool old_delet
 		tun_extra_add(t, &cur, false, false);
 	}
 	ike_switch(t, &peer_sa);
-	log_notice("site '%s' %s: IKE SA rekeyed (by the peer, %s)", t->site,
+	tlog_notice(t->d, "site '%s' %s: IKE SA rekeyed (by the peer, %s)", t->site,
 		   tun_peer_str(t, peer, sizeof(peer)), old_deleted ? "its rekey won" : "ours refused");
 	ikd_event(t->d, t->site, t->initiator ? t->pop : peer, "ike-rekeyed", "by the peer");
 }
@@ -216,7 +216,7 @@ static void on_ike_rekeyed(struct tunnel *t, struct ike_sa_rx *rx)
 		tun_extra_add(t, &cur, false, false);
 	}
 	/* Whose SA stays: ours, unless the collision was lost (§2.8.1). */
-	log_notice("site '%s' %s: IKE SA rekeyed (%s)", t->site, tun_peer_str(t, peer, sizeof(peer)),
+	tlog_notice(t->d, "site '%s' %s: IKE SA rekeyed (%s)", t->site, tun_peer_str(t, peer, sizeof(peer)),
 		   !rx->initiator ? (rx->verdict == IKE_REKEY_LOST ?
 				      "by the peer, whose SA won the collision with ours" :
 				     "by the peer") :
@@ -235,7 +235,7 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 	if (rx->event == IKE_SA_EV_CHILD_CREATED) {
 		/* The peer's was installed before we answered (tun_cc_install). */
 		if (rx->initiator ? tun_child_add(t, &rx->child) : !!tun_child_by_in(t, rx->child.spi_in)) {
-			log_notice("site '%s' %s: Child SA added (%s, spi in %08x out %08x)", t->site,
+			tlog_notice(t->d, "site '%s' %s: Child SA added (%s, spi in %08x out %08x)", t->site,
 				   peer, rx->child.encr->name, rx->child.spi_in, rx->child.spi_out);
 			if (t->n_children == 1) {
 				tunnel_error(t, NULL);
@@ -260,7 +260,7 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 		 */
 		struct child *old = tun_child_by_in(t, rx->old_spi_in);
 
-		log_warn("site '%s' %s: Child SA %08x not rekeyed: the new one is deleted at the "
+		tlog_warn(t->d, "site '%s' %s: Child SA %08x not rekeyed: the new one is deleted at the "
 			 "peer, the old one kept and rekeyed again in %d s", t->site, peer,
 			 rx->old_spi_in, REKEY_RETRY_S);
 		if (old) {
@@ -275,7 +275,7 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 		tun_child_hold_out(t, &rx->child, rx->old_spi_in);
 	t->rekeys_child++;
 	ikd_count(t->d, t->site, CTL_SM_CHILD_REKEYS);
-	log_notice("site '%s' %s: Child SA %08x rekeyed by %s: spi in %08x out %08x%s", t->site, peer,
+	tlog_notice(t->d, "site '%s' %s: Child SA %08x rekeyed by %s: spi in %08x out %08x%s", t->site, peer,
 		   rx->old_spi_in, rx->initiator ? "us" : "the peer", spi_in, spi_out,
 		   rx->verdict == IKE_REKEY_LOST ? " (redundant, deleted)" :
 		   rx->verdict == IKE_REKEY_WON ? " (collision won)" : "");
@@ -306,7 +306,7 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
 	struct child *c = kind == REQ_REKEY_CHILD ? tun_child_by_in(t, spi) : NULL;
 	char peer[80];
 
-	log_warn("site '%s' %s: %s refused: %s", t->site, tun_peer_str(t, peer, sizeof(peer)),
+	tlog_warn(t->d, "site '%s' %s: %s refused: %s", t->site, tun_peer_str(t, peer, sizeof(peer)),
 		 kind == REQ_REKEY_IKE ? "IKE SA rekey" : kind == REQ_CREATE_CHILD ? "Child SA" :
 		 "Child SA rekey", rx->notify ? ike_notify_name(rx->notify) : "an answer we cannot use");
 	if (kind == REQ_CREATE_CHILD) {
@@ -414,7 +414,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 		if (rc == -EACCES)
 			d->stats.bad_icv++;
 		d->stats.dropped++;
-		log_debug("site '%s' %s: message dropped: %s", t->site, tun_peer_str(t, peer, sizeof(peer)),
+		tlog_debug(t->d, "site '%s' %s: message dropped: %s", t->site, tun_peer_str(t, peer, sizeof(peer)),
 			  strerror(-rc));
 		return;
 	}
@@ -433,7 +433,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 	if (!net_addr_equal(from, &t->remote, true) && (t->sa.k.nat_remote || t->sa.k.nat_local)) {
 		char old[64], new[64];
 
-		log_notice("site '%s': peer moved from %s to %s", t->site,
+		tlog_notice(t->d, "site '%s': peer moved from %s to %s", t->site,
 			   net_addr_str(&t->remote, old, sizeof(old)), net_addr_str(from, new, sizeof(new)));
 		t->remote = *from;
 		tun_peer_moved(t);
@@ -450,10 +450,10 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 	case IKE_SA_EV_REPLY:
 	case IKE_SA_EV_RESENT:
 		if (rx.exchange == IKE_EXCH_CREATE_CHILD_SA && rx.notify)
-			log_warn("site '%s' %s: the peer's CREATE_CHILD_SA refused: %s", t->site,
+			tlog_warn(t->d, "site '%s' %s: the peer's CREATE_CHILD_SA refused: %s", t->site,
 				 tun_peer_str(t, peer, sizeof(peer)), ike_notify_name(rx.notify));
 		for (size_t i = 0; i < rx.n_child_deleted; i++) {
-			log_info("site '%s' %s: peer deleted Child SA %08x", t->site,
+			tlog_info(t->d, "site '%s' %s: peer deleted Child SA %08x", t->site,
 				 tun_peer_str(t, peer, sizeof(peer)), rx.child_deleted[i]);
 			tun_child_forget(t, rx.child_deleted[i], false);
 		}
@@ -515,7 +515,7 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 		return;
 	if (rc < 0) {
 		d->stats.dropped++;
-		log_debug("site '%s': message on an old IKE SA dropped: %s", t->site, strerror(-rc));
+		tlog_debug(t->d, "site '%s': message on an old IKE SA dropped: %s", t->site, strerror(-rc));
 		return;
 	}
 	tun_heard(t);

@@ -316,7 +316,7 @@ static void replace_older(struct tunnel *t, const char *from)
 		next = tix_site_next(d, t->site, o);
 		if (o == t || o->initiator || o->state != TUN_UP)
 			continue;
-		log_notice("site '%s' %s: replaced by a new IKE SA from %s: deleting the old one",
+		tlog_notice(t->d, "site '%s' %s: replaced by a new IKE SA from %s: deleting the old one",
 			   o->site, net_addr_str(&o->remote, was, sizeof(was)), from);
 		while (o->n_children) {
 			struct child *c = &o->children[o->n_children - 1];
@@ -384,10 +384,10 @@ void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	timer_cancel(d->timers, &t->t_half);
 	tun_send_msg(t, &t->pending);
 	if (rc == IKE_AUTH_DONE_NO_CHILD && lc.install_err[0])
-		log_err("site '%s' %s: %s: answered NO_PROPOSAL_CHOSEN, the IKE SA kept", t->site,
+		tlog_err(t->d, "site '%s' %s: %s: answered NO_PROPOSAL_CHOSEN, the IKE SA kept", t->site,
 			from, lc.install_err);
 	else if (rc == IKE_AUTH_DONE_NO_CHILD)
-		log_warn("site '%s' %s: Child SA refused: %s", t->site, from, ike_notify_name(notify));
+		tlog_warn(t->d, "site '%s' %s: Child SA refused: %s", t->site, from, ike_notify_name(notify));
 	if (rc == IKE_AUTH_DONE_NO_CHILD)
 		ikd_count_failure(d, t->site, ikd_failure_of(notify));
 	tunnel_established(t, &c, rc == IKE_AUTH_DONE, lc.installed);

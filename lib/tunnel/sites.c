@@ -258,7 +258,7 @@ void tun_site_reevaluate(struct ikd *d, const struct site *s)
 	if (out.wake_ms)
 		timer_arm(d->timers, &r->t_fallback, out.wake_ms);
 	if (out.grace_started)
-		log_info("site '%s': a backup is up; waiting up to %u s for the primary, pop '%s', "
+		tlog_info(d, "site '%s': a backup is up; waiting up to %u s for the primary, pop '%s', "
 			 "whose handshake is under way", s->name, d->conf.primary_grace_s, s->primary);
 	if (r->policies && out.to == out.from)
 		return;
@@ -273,10 +273,10 @@ void tun_site_reevaluate(struct ikd *d, const struct site *s)
 	switch (out.ev) {
 	case SITE_EV_ACTIVE:
 		if (out.from < 0) {
-			log_notice("site '%s': traffic to pop '%s'", s->name, to);
+			tlog_notice(d, "site '%s': traffic to pop '%s'", s->name, to);
 			ikd_event(d, s->name, to, "active", "traffic to pop '%s'", to);
 		} else {
-			log_notice("site '%s': traffic to pop '%s', the primary, now up (pop '%s' "
+			tlog_notice(d, "site '%s': traffic to pop '%s', the primary, now up (pop '%s' "
 				   "carried it meanwhile)", s->name, to, from);
 			ikd_event(d, s->name, to, "active", "traffic to pop '%s', the primary, from "
 				  "pop '%s'", to, from);
@@ -284,13 +284,13 @@ void tun_site_reevaluate(struct ikd *d, const struct site *s)
 		break;
 	case SITE_EV_FAILOVER:
 	case SITE_EV_FALLBACK:
-		log_notice("site '%s': %s from pop '%s' to pop '%s'", s->name,
+		tlog_notice(d, "site '%s': %s from pop '%s' to pop '%s'", s->name,
 			   site_choice_event_name(out.ev), from, to);
 		ikd_event(d, s->name, to, site_choice_event_name(out.ev), "from pop '%s' to pop '%s'",
 			  from, to);
 		break;
 	case SITE_EV_BLOCKED:
-		log_warn("site '%s': no usable POP, traffic blocked (fail-closed)", s->name);
+		tlog_warn(d, "site '%s': no usable POP, traffic blocked (fail-closed)", s->name);
 		ikd_event(d, s->name, "", "blocked", "no usable POP, traffic blocked (fail-closed)");
 		break;
 	case SITE_EV_NONE:
@@ -377,7 +377,7 @@ static void site_stop(struct ikd *d, const char *name, const struct site *s)
 		if (t->state == TUN_UP) {
 			char peer[80];
 
-			log_notice("site '%s' %s: tunnel down: the site was %s", t->site,
+			tlog_notice(t->d, "site '%s' %s: tunnel down: the site was %s", t->site,
 				   tun_peer_str(t, peer, sizeof(peer)), s && s->enabled ? "changed" :
 				   s ? "disabled" : "deleted");
 			ikd_event(d, t->site, t->initiator ? t->pop : peer, "down", "the site was %s",
@@ -410,7 +410,7 @@ static void site_start(struct ikd *d, const struct site *s)
 		struct tunnel *t;
 
 		if (!p || !p->accepting) {
-			log_info("site '%s': pop '%s' skipped (%s)", s->name, pops[i],
+			tlog_info(d, "site '%s': pop '%s' skipped (%s)", s->name, pops[i],
 				 p ? "not accepting new tunnels" : "unknown");
 			continue;
 		}
@@ -444,7 +444,7 @@ static void tunnel_retire(struct tunnel *t, const struct site *s, const char *wh
 	struct ikd *d = t->d;
 
 	if (t->state == TUN_UP) {
-		log_notice("site '%s' pop '%s': tunnel down: %s", t->site, t->pop, why);
+		tlog_notice(t->d, "site '%s' pop '%s': tunnel down: %s", t->site, t->pop, why);
 		ikd_event(d, t->site, t->pop, "down", "%s", why);
 	}
 	t->retiring = true;
@@ -484,7 +484,7 @@ void ikd_apply_pops(struct ikd *d, const char *const *names, size_t n)
 			touched = true;
 			t = pop_tunnel(d, s->name, names[k]);
 			if (!p || !p->accepting) {
-				log_info("site '%s': pop '%s' skipped (%s)", s->name, names[k],
+				tlog_info(t->d, "site '%s': pop '%s' skipped (%s)", s->name, names[k],
 					 p ? "not accepting new tunnels" : "unknown");
 				if (t) {
 					tunnel_retire(t, s, p ? "the POP no longer accepts tunnels" :
@@ -585,7 +585,7 @@ static int verb_one(struct ikd *d, struct tunnel *t, const char *action, bool ik
 			return -EOPNOTSUPP;
 		if (t->state != TUN_IDLE)
 			return 0;	/* up, or its handshake is under way */
-		log_notice("site '%s' pop '%s': initiated by hand", t->site, t->pop);
+		tlog_notice(t->d, "site '%s' pop '%s': initiated by hand", t->site, t->pop);
 		tun_initiator_start(t);
 		return 1;
 	}
@@ -593,7 +593,7 @@ static int verb_one(struct ikd *d, struct tunnel *t, const char *action, bool ik
 		return 0;
 	if (!strcmp(action, "terminate")) {
 		/* Deleted at the peer; an edge router builds it again after reconnect-min. */
-		log_notice("site '%s' %s: terminated by hand", t->site,
+		tlog_notice(t->d, "site '%s' %s: terminated by hand", t->site,
 			   tun_peer_str(t, peer, sizeof(peer)));
 		if (ike_sa_delete_request(&t->sa, &d->out) == 0)
 			tun_send_msg(t, &d->out);
@@ -615,7 +615,7 @@ static int verb_one(struct ikd *d, struct tunnel *t, const char *action, bool ik
 		if (!queued)
 			return 0;	/* no Child SA, or each one's rekey already under way */
 	}
-	log_notice("site '%s' %s: %s rekey by hand", t->site, tun_peer_str(t, peer, sizeof(peer)),
+	tlog_notice(t->d, "site '%s' %s: %s rekey by hand", t->site, tun_peer_str(t, peer, sizeof(peer)),
 		   ike ? "IKE SA" : "Child SA");
 	tun_kick(t);
 	return 1;

@@ -32,7 +32,18 @@ const char *tun_state_name(enum tun_state s)
 	return "?";
 }
 
-/* ---- up, through the io: events and counters ---- */
+/* ---- up, through the io: log lines, events and counters ---- */
+
+void tun_logf(struct ikd *d, int priority, bool from_peer, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	d->io->log(d->io_arg, priority, from_peer, line);
+}
 
 void ikd_event(struct ikd *d, const char *site, const char *pop, const char *event,
 	       const char *fmt, ...)
@@ -75,7 +86,6 @@ enum ctl_hs_fail ikd_failure_of(uint16_t notify)
 
 int ikd_tunnels_init(struct ikd *d)
 {
-	d->rl_peer = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 20);
 	return tix_init(d);
 }
 
@@ -152,7 +162,7 @@ static struct tun_props *props_get(struct ikd *d, const struct site *s)
 		return NULL;
 	if (ike_proposals_parse(s->ike_proposals, IKE_PROTO_IKE, &p->ike, &bad) < 0 ||
 	    ike_proposals_parse(s->esp_proposals, IKE_PROTO_ESP, &esp, &bad) < 0) {
-		log_err("site '%s': proposals: %s", s->name, bad);
+		tlog_err(d, "site '%s': proposals: %s", s->name, bad);
 		free(p);
 		return NULL;
 	}
@@ -310,7 +320,7 @@ void tun_send_msg(struct tunnel *t, const struct ike_writer *w)
 	t->d->stats.tx++;
 	t->last_sent_ms = ikd_now(t->d);
 	if (rc < 0)
-		log_debug("site '%s': send: %s", t->site, strerror(-rc));
+		tlog_debug(t->d, "site '%s': send: %s", t->site, strerror(-rc));
 }
 
 
@@ -358,7 +368,7 @@ void tunnel_down(struct tunnel *t, const char *why)
 
 	tunnel_error(t, why);
 	if (was_up) {
-		log_notice("site '%s' %s: tunnel down: %s", t->site, tun_peer_str(t, peer, sizeof(peer)),
+		tlog_notice(t->d, "site '%s' %s: tunnel down: %s", t->site, tun_peer_str(t, peer, sizeof(peer)),
 			   why);
 		ikd_event(d, t->site, t->initiator ? t->pop : peer, "down", "%s", why);
 	}
@@ -566,9 +576,9 @@ static void retx_fire(struct timer *tm, void *arg)
 			 t->state == TUN_INIT ? "IKE_SA_INIT" : t->state == TUN_AUTH ? "IKE_AUTH" :
 			 "peer dead", t->tries);
 		if (t->state == TUN_UP)
-			log_warn("site '%s' %s: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), why);
+			tlog_warn(t->d, "site '%s' %s: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), why);
 		else
-			log_info("site '%s' %s: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), why);
+			tlog_info(t->d, "site '%s' %s: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), why);
 		if (t->state == TUN_INIT || t->state == TUN_AUTH)
 			ikd_count_failure(d, t->site, CTL_HS_TIMEOUT);
 		t->silent = t->state == TUN_INIT || t->state == TUN_AUTH;
@@ -577,12 +587,12 @@ static void retx_fire(struct timer *tm, void *arg)
 	}
 	if (t->state == TUN_UP || t->state == TUN_DELETING) {
 		if (ike_sa_retransmit(&t->sa, &d->out) < 0) {
-			log_debug("site '%s': message %u not sent again: nothing to retransmit",
+			tlog_debug(t->d, "site '%s': message %u not sent again: nothing to retransmit",
 				  t->site, t->sa.next_req - 1);
 			return;
 		}
 		tun_send_msg(t, &d->out);
-		log_debug("site '%s': %s sent again (%u), message %u", t->site,
+		tlog_debug(t->d, "site '%s': %s sent again (%u), message %u", t->site,
 			  tun_req_name(t->inflight), t->tries, t->sa.next_req - 1);
 	} else {
 		tun_send_msg(t, &t->pending);
@@ -647,7 +657,7 @@ static void dead_fire(struct timer *tm, void *arg)
 		return;
 	snprintf(why, sizeof(why), "peer dead: nothing heard for %.1f s",
 		 (double)(ikd_now(t->d) - t->last_heard_ms) / 1000);
-	log_warn("site '%s' %s: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), why);
+	tlog_warn(t->d, "site '%s' %s: %s", t->site, tun_peer_str(t, peer, sizeof(peer)), why);
 	tunnel_down(t, why);
 }
 

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <syslog.h>
 
 #include "ctl/metrics.h"
 #include "ike/ike_auth.h"
@@ -19,7 +20,6 @@
 #include "site/site.h"
 #include "tunnel/addr.h"
 #include "tunnel/conf.h"
-#include "tunnel/log.h"
 #include "tunnel/timer.h"
 #include "xfrm/events.h"
 #include "xfrm/xfrm.h"
@@ -207,6 +207,11 @@ struct xfrm_event;
  */
 struct ikd_io {
 	uint64_t (*now_ms)(void *arg);
+	/*
+	 * A line of the log (the lifecycle keeps no log of its own: lib/ never logs), priority as
+	 * syslog's; from_peer: a line a remote peer can cause at will (rate limited by the daemon).
+	 */
+	void (*log)(void *arg, int priority, bool from_peer, const char *line);
 	int (*send)(void *arg, const struct net_sock *s, const uint8_t *msg, size_t len,
 		    const union net_addr *to, const union net_addr *local);
 	int (*send_keepalive)(void *arg, const struct net_sock *s, const union net_addr *to,
@@ -272,7 +277,6 @@ struct ikd {
 	struct ikd_stats stats;
 	uint64_t started_ms;
 	struct ike_writer out;
-	struct log_ratelimit rl_peer;	/* the lines a remote peer can cause */
 	struct site_rt **rts;		/* sites.c: each site's runtime record */
 	size_t n_rts;
 	struct site_rt **rt_buckets;	/* the same by name (rt_nb: a power of two, or 0) */

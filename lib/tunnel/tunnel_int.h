@@ -11,17 +11,21 @@
 #define TUNNEL_TUNNEL_INT_H
 
 #include "tunnel/tunnel.h"
-#include "tunnel/log.h"
 
-/* Lines a remote peer can cause are rate limited. */
-#define peer_log(d, prio, ...) do { \
-	unsigned sup_; \
-	if (log_ratelimit_ok(&(d)->rl_peer, ikd_now(d), &sup_)) { \
-		if (sup_) \
-			log_warn("%u similar lines suppressed", sup_); \
-		log_msg(prio, __VA_ARGS__); \
-	} \
-} while (0)
+/* The lifecycle's log lines, through d->io (tunnel.c), at the daemon's log level. */
+void tun_logf(struct ikd *d, int priority, bool from_peer, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+#define tlog_enabled(d, prio)	((prio) <= (d)->conf.log_level)
+#define tlog(d, prio, ...)	do { if (tlog_enabled(d, prio)) \
+					tun_logf(d, prio, false, __VA_ARGS__); } while (0)
+#define tlog_err(d, ...)	tlog(d, LOG_ERR, __VA_ARGS__)
+#define tlog_warn(d, ...)	tlog(d, LOG_WARNING, __VA_ARGS__)
+#define tlog_notice(d, ...)	tlog(d, LOG_NOTICE, __VA_ARGS__)
+#define tlog_info(d, ...)	tlog(d, LOG_INFO, __VA_ARGS__)
+#define tlog_debug(d, ...)	tlog(d, LOG_DEBUG, __VA_ARGS__)
+/* A line a remote peer can cause (the daemon rate limits them). */
+#define peer_log(d, prio, ...)	do { if (tlog_enabled(d, prio)) \
+					tun_logf(d, prio, true, __VA_ARGS__); } while (0)
 
 /*
  * The IKE_SA_INIT or IKE_AUTH message kept for retransmission goes once it cannot be asked

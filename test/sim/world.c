@@ -37,12 +37,13 @@ void sim_trace(struct sim_world *w, const char *fmt, ...)
 		printf("%s\n", line);
 }
 
-static void log_to_trace(void *arg, int priority, const char *line)
+/* A node's log line (io.log): into the trace, under its name. */
+static void io_log(void *arg, int priority, bool from_peer, const char *line)
 {
-	struct sim_world *w = arg;
+	struct sim_node *n = arg;
 
-	(void)priority;
-	sim_trace(w, "%-6s %s", w->current >= 0 ? w->nodes[w->current].name : "-", line);
+	(void)priority, (void)from_peer;
+	sim_trace(n->w, "%-6s %s", n->name, line);
 }
 
 /* ---- the io: what a node's lifecycle asks of its world ---- */
@@ -308,6 +309,7 @@ static bool io_accepting(void *arg)
 
 static const struct ikd_io sim_io = {
 	.now_ms = io_now_ms,
+	.log = io_log,
 	.send = io_send,
 	.send_keepalive = io_send_keepalive,
 	.route_source = io_route_source,
@@ -407,6 +409,8 @@ static int node_conf(struct sim_world *w, struct sim_node *n, char *err, size_t 
 	else
 		len = snprintf(text, sizeof(text), "role = responder\nidentity = pop%d.example.net\n"
 			       "rekey-jitter = %u\n", n->id, sc->jitter ? 180 : 0);
+	if (w->log_level == LOG_DEBUG)
+		len += snprintf(text + len, sizeof(text) - (size_t)len, "log-level = debug\n");
 	conf_defaults(&n->d.conf);
 	return conf_parse(&n->d.conf, n->name, text, (size_t)len, err, err_len);
 }
@@ -579,8 +583,6 @@ int sim_world_init(struct sim_world *w, uint64_t seed, unsigned gen,
 	simr_seed(&w->rng, seed);
 	w->fault_rng = simr_split(&w->rng);
 	simr_seed(&rand_stream, seed ^ 0x5eed5eed5eed5eedull);
-	log_setup(log_level);
-	log_set_sink(log_to_trace, w);
 	w->net = simnet_new(&w->rng);
 	if (!w->net)
 		return -ENOMEM;
@@ -641,7 +643,6 @@ void sim_world_free(struct sim_world *w)
 	}
 	simnet_free(w->net);
 	w->net = NULL;
-	log_set_sink(NULL, NULL);
 	free(w->trace);
 	w->trace = NULL;
 }

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tunnel/log.h"
+#include "log.h"
 
 static int log_max = LOG_INFO;
 static bool log_to_journal;

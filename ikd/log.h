@@ -5,8 +5,8 @@
  * "2026-12-06T10:45:12.345Z notice: ...". Lines start with the object they are about
  * ("site 'branch-12' pop 'fra1': ...") — the caller writes that part.
  */
-#ifndef TUNNEL_LOG_H
-#define TUNNEL_LOG_H
+#ifndef IKD_LOG_H
+#define IKD_LOG_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "tunnel/log.h"
+#include "ikd/log.h"
 
 START_TEST(test_log_parse_level_names)
 {
