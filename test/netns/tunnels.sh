@@ -9,9 +9,10 @@
 #   ikdt-c (pop2)    192.0.2.3, cloud 10.2.0.1       charon responder (and later initiator)
 #
 # On a kernel with ESP (the VM) traffic must go through the tunnel, and when pop1's ikd is
-# killed the branch must fail over to pop2 and keep the ping going. On a kernel without ESP
-# (the host) the IKE SAs must come up and ikd must say clearly that the kernel refused the
-# Child SA. Exit 0 pass, 1 fail, 77 skipped (not root).
+# killed the branch must fail over to pop2 and keep the ping going, then fall back to pop1
+# when it returns. On a kernel without ESP (the host) the IKE SAs must come up and ikd must
+# say clearly that the kernel refused the Child SA. IKD_CHARON_ROOT: charon from that root
+# (test/vm/trixie-root: strongSwan 6). Exit 0 pass, 1 fail, 77 skipped (not root).
 set -uo pipefail
 build=$(cd "${1:?usage: test/netns/tunnels.sh BUILD_DIR}" && pwd)
 [ "$(id -u)" = 0 ] || { echo "tunnels.sh: needs root for namespaces: skipped"; exit 77; }
