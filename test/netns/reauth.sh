@@ -51,6 +51,7 @@ count() { grep -c -- "$2" "$1" 2>/dev/null; }
 count_ge() { [ "$(count "$1" "$2")" -ge "$3" ]; }
 finish() {
 	echo "== ikd.log"; tail -n 30 "$work/ikd.log"
+	echo "== ikd: $(ip netns exec "$ikd_ns" "$xfrmctl" -s "$work/ikd.sock" status 2>/dev/null | grep -i dropped)"
 	echo "== charon.log"; grep -E "IKE_SA|INFORMATIONAL|retransmit|reauth|delet|AUTH_LIFETIME" "$work/charon.log" | tail -n 30
 	exit 1
 }
