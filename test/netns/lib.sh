@@ -1,9 +1,9 @@
 # Shared by the test/netns scripts (sourced). Before sourcing, set:
 #   me=NAME (for PASS/FAIL lines), prefix=ikdX (namespace names), work=DIR (mktemp -d)
 # Gives: two_pops, pass, fail, wait_for, wait_count, wait_until, ns_bridge, lans, esp_here,
-# kernel_lacks, charon_conf, charon_start, swan, xfrm_clean, xfrm_same_keys, and an EXIT trap
-# that stops what the script started ($work/*.pid) and deletes its namespaces ($prefix-*)
-# and, unless KEEP is set, $work.
+# kernel_lacks, charon_conf, charon_start, charon_version, swan, xfrm_clean, xfrm_same_keys,
+# and an EXIT trap that stops what the script started ($work/*.pid) and deletes its
+# namespaces ($prefix-*) and, unless KEEP is set, $work.
 fails=0
 
 # The store's two POPs of most scenarios: pop1 at 192.0.2.2 and pop2 at 192.0.2.3, each
@@ -100,20 +100,22 @@ kernel_lacks() {
 # charon_start NAMESPACE SWANCTL_CONF [stock]: strongSwan's charon with a private
 # strongswan.conf (log in $work/charon.log) and /run, its configuration loaded. With "stock",
 # the plugins the distribution's packages enable (what default proposals depend on).
-# $charon_extra: more lines for its charon section.
+# $charon_extra: more lines for its charon section. $charon_id: a second charon in the same
+# script gives each its own (e.g. charon_id=2: $work/charon2.log, charon2.vici, charon2.pid,
+# strongswan2.conf); swan talks to the one charon_id names.
 charon_start() {
 	local plugins="load_modular = no
 	load = random nonce openssl pem pkcs1 kdf kernel-netlink socket-default vici
-	plugins { vici { socket = unix://$work/charon.vici } }"
+	plugins { vici { socket = unix://$work/charon${charon_id:-}.vici } }"
 	[ "${3:-}" = stock ] && plugins="load_modular = yes
 	plugins { include /etc/strongswan.d/charon/*.conf
-		vici { socket = unix://$work/charon.vici } }"
-	cat >"$work/strongswan.conf" <<CONF
+		vici { socket = unix://$work/charon${charon_id:-}.vici } }"
+	cat >"$work/strongswan${charon_id:-}.conf" <<CONF
 charon {
 	$plugins
 	install_routes = no
 	${charon_extra:-}
-	filelog { log { path = $work/charon.log
+	filelog { log { path = $work/charon${charon_id:-}.log
 		flush_line = yes
 		default = 1
 		ike = 2
@@ -129,26 +131,34 @@ CONF
 			mount -t tmpfs tmpfs $r/run && mount -t proc proc $r/proc &&
 			mount --rbind /dev $r/dev && mount -t tmpfs tmpfs $r/tmp &&
 			mkdir -p $r$work && mount --bind $work $r$work &&
-			STRONGSWAN_CONF=$work/strongswan.conf exec chroot $r /usr/lib/ipsec/charon" \
-			>"$work/charon.out" 2>&1 &
+			STRONGSWAN_CONF=$work/strongswan${charon_id:-}.conf exec chroot $r /usr/lib/ipsec/charon" \
+			>"$work/charon${charon_id:-}.out" 2>&1 &
 	else
 		ip netns exec "$1" unshare -m sh -c "mount -t tmpfs tmpfs /run &&
-			STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" \
-			>"$work/charon.out" 2>&1 &
+			STRONGSWAN_CONF=$work/strongswan${charon_id:-}.conf exec /usr/lib/ipsec/charon" \
+			>"$work/charon${charon_id:-}.out" 2>&1 &
 	fi
-	echo $! >"$work/charon.pid"
-	for _ in $(seq 150); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
+	echo $! >"$work/charon${charon_id:-}.pid"
+	for _ in $(seq 150); do [ -S "$work/charon${charon_id:-}.vici" ] && break; sleep 0.1; done
 	swan --load-all --file "$2" >/dev/null 2>&1
+}
+
+# charon_version: the version of the strongSwan that charon_start runs (IKD_CHARON_ROOT's
+# when set), e.g. 6.0.1, from the package database (swanctl loads every plugin to say it).
+charon_version() {
+	dpkg-query --admindir="${IKD_CHARON_ROOT:-}/var/lib/dpkg" -W -f '${Version}' \
+		strongswan-charon 2>/dev/null | sed 's/^[0-9]*://; s/-[^-]*$//'
 }
 
 # swan COMMAND [ARGS]: swanctl on this script's charon (from IKD_CHARON_ROOT's when set).
 swan() {
 	if [ -n "${IKD_CHARON_ROOT:-}" ]; then
-		nsenter -t "$(cat "$work/charon.pid")" -m chroot "$IKD_CHARON_ROOT" \
-			env STRONGSWAN_CONF="$work/strongswan.conf" \
-			swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"
+		nsenter -t "$(cat "$work/charon${charon_id:-}.pid")" -m chroot "$IKD_CHARON_ROOT" \
+			env STRONGSWAN_CONF="$work/strongswan${charon_id:-}.conf" \
+			swanctl "$1" --uri "unix://$work/charon${charon_id:-}.vici" "${@:2}"
 	else
-		STRONGSWAN_CONF=$work/strongswan.conf swanctl "$1" --uri "unix://$work/charon.vici" "${@:2}"
+		STRONGSWAN_CONF=$work/strongswan${charon_id:-}.conf \
+			swanctl "$1" --uri "unix://$work/charon${charon_id:-}.vici" "${@:2}"
 	fi
 }
 
