@@ -63,7 +63,18 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 	int rc;
 
 	if (d->conf.role != CONF_ROLE_RESPONDER) {
+		char from[64];
+
+		/*
+		 * An edge router keeps the IKE SAs it starts and accepts none: a POP that
+		 * reauthenticates by starting a new IKE SA (strongSwan's reauth_time) gets no
+		 * answer, and its old IKE SA ends at its lifetime (the branch then reconnects).
+		 */
 		d->stats.dropped++;
+		peer_log(d, LOG_WARNING, "IKE_SA_INIT from %s dropped: this router (role initiator) "
+			 "accepts no IKE SA it did not start; a POP that reauthenticates must leave "
+			 "it to the branch (strongSwan: reauth_time = 0)",
+			 net_addr_str(&dg->from, from, sizeof(from)));
 		return;
 	}
 	t = tix_half_find(d, h->spi_i, &dg->from);

@@ -318,6 +318,40 @@ START_TEST(test_disable_enable)
 }
 END_TEST
 
+static bool traced(const char *what)
+{
+	for (size_t i = 0; i < w.trace_n; i++)
+		if (strstr(w.trace[i], what))
+			return true;
+	return false;
+}
+
+/*
+ * A POP that starts an IKE SA towards the branch (strongSwan reauthenticating with
+ * reauth_time) gets no answer from an edge router: the drop is said in its log (issue 19).
+ */
+START_TEST(test_branch_says_why_it_drops_an_ike_sa_init)
+{
+	struct sim_scenario sc = defaults();
+	uint8_t hdr[28] = { 1, 2, 3, 4, 5, 6, 7, 8 };	/* SPI_i; SPI_r zero */
+	struct simnet_addr from, to;
+
+	begin(&sc);
+	run_to(S(5));
+	hdr[17] = 0x20;		/* IKEv2 */
+	hdr[18] = 34;		/* IKE_SA_INIT */
+	hdr[19] = 0x08;		/* the original initiator's request */
+	hdr[27] = sizeof(hdr);
+	simnet_addr_parse("192.0.2.1", 500, &from);
+	simnet_addr_parse("198.51.100.2", 500, &to);
+	ck_assert_int_eq(simnet_send(w.net, w.now_ms, &from, &to, hdr, sizeof(hdr)), 0);
+	run_to(S(6));
+	ck_assert(traced("IKE_SA_INIT from 192.0.2.1:500 dropped: this router (role initiator)"));
+	ck_assert(flows());
+	end();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -333,6 +367,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_simultaneous_child_rekeys);
 	tcase_add_test(tc, test_all_dark_then_back);
 	tcase_add_test(tc, test_disable_enable);
+	tcase_add_test(tc, test_branch_says_why_it_drops_an_ike_sa_init);
 	suite_add_tcase(s, tc);
 	return s;
 }
