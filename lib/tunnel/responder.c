@@ -344,6 +344,8 @@ static void replace_older(struct tunnel *t, const char *from)
 			tun_extra_add(t, &o->sa, true, false);
 			o->have_sa = false;
 		}
+		/* A monitor saw it come up: it sees it go (its ups and downs balance). */
+		ikd_event(d, o->site, was, "down", "replaced by a new IKE SA from %s", from);
 		tunnel_free(o);	/* next is another tunnel: still linked */
 	}
 }

@@ -39,6 +39,8 @@ void tun_logf(struct ikd *d, int priority, bool from_peer, const char *fmt, ...)
 	char line[1024];
 	va_list ap;
 
+	if (!tlog_enabled(d, priority))
+		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);

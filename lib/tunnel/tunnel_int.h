@@ -12,20 +12,22 @@
 
 #include "tunnel/tunnel.h"
 
-/* The lifecycle's log lines, through d->io (tunnel.c), at the daemon's log level. */
+/*
+ * The lifecycle's log lines, through d->io (tunnel.c), at the daemon's log level. The
+ * arguments are evaluated whatever the level (some fill a buffer used after the line), but
+ * for debug lines, which cost nothing unless asked for.
+ */
 void tun_logf(struct ikd *d, int priority, bool from_peer, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 #define tlog_enabled(d, prio)	((prio) <= (d)->conf.log_level)
-#define tlog(d, prio, ...)	do { if (tlog_enabled(d, prio)) \
-					tun_logf(d, prio, false, __VA_ARGS__); } while (0)
-#define tlog_err(d, ...)	tlog(d, LOG_ERR, __VA_ARGS__)
-#define tlog_warn(d, ...)	tlog(d, LOG_WARNING, __VA_ARGS__)
-#define tlog_notice(d, ...)	tlog(d, LOG_NOTICE, __VA_ARGS__)
-#define tlog_info(d, ...)	tlog(d, LOG_INFO, __VA_ARGS__)
-#define tlog_debug(d, ...)	tlog(d, LOG_DEBUG, __VA_ARGS__)
+#define tlog_err(d, ...)	tun_logf(d, LOG_ERR, false, __VA_ARGS__)
+#define tlog_warn(d, ...)	tun_logf(d, LOG_WARNING, false, __VA_ARGS__)
+#define tlog_notice(d, ...)	tun_logf(d, LOG_NOTICE, false, __VA_ARGS__)
+#define tlog_info(d, ...)	tun_logf(d, LOG_INFO, false, __VA_ARGS__)
+#define tlog_debug(d, ...)	do { if (tlog_enabled(d, LOG_DEBUG)) \
+					tun_logf(d, LOG_DEBUG, false, __VA_ARGS__); } while (0)
 /* A line a remote peer can cause (the daemon rate limits them). */
-#define peer_log(d, prio, ...)	do { if (tlog_enabled(d, prio)) \
-					tun_logf(d, prio, true, __VA_ARGS__); } while (0)
+#define peer_log(d, prio, ...)	tun_logf(d, prio, true, __VA_ARGS__)
 
 /*
  * The IKE_SA_INIT or IKE_AUTH message kept for retransmission goes once it cannot be asked

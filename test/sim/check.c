@@ -309,6 +309,20 @@ void sim_check_quiescence(struct sim_world *w)
 			 "'%s' (want up on pop1)", status, active);
 		return;
 	}
+	/* truth: what the events said is what is */
+	for (int p = 1; p <= SIM_POPS && !w->fail.failed; p++) {
+		int64_t at_b = w->nodes[SIM_BRANCH].up_minus_down[p], at_p = w->nodes[p].up_minus_down[0];
+
+		if (at_b != 1 || at_p != 1)
+			sim_fail(w, "truth", "pop%d: up events minus down events %lld at the branch, "
+				 "%lld at the POP (one tunnel up at each)", p, (long long)at_b,
+				 (long long)at_p);
+	}
+	if (!w->fail.failed && strcmp(w->nodes[SIM_BRANCH].last_active, "pop1"))
+		sim_fail(w, "truth", "traffic on pop1, but the last move the events told of was to "
+			 "'%s'", w->nodes[SIM_BRANCH].last_active);
+	if (w->fail.failed)
+		return;
 	if (!sim_traffic_flows(w, why, sizeof(why)))
 		sim_fail(w, "traffic", "quiet and up on pop1, but %s", why);
 	else if (!w->fail.failed)

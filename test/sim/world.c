@@ -277,6 +277,17 @@ static void io_event(void *arg, const char *site, const char *pop, const char *e
 		n->fallbacks++;
 	if (!strcmp(event, "fallback"))
 		sim_check_fallback(n->w, pop);
+	/* what a monitor sees: ups and downs per tunnel, and where the traffic was sent */
+	if (!strcmp(event, "up") || !strcmp(event, "down")) {
+		int i = n->id == SIM_BRANCH && !strncmp(pop, "pop", 3) ? pop[3] - '0' : 0;
+
+		if (i >= 0 && i < SIM_NODES)
+			n->up_minus_down[i] += !strcmp(event, "up") ? 1 : -1;
+	}
+	if (!strcmp(event, "active") || !strcmp(event, "failover") || !strcmp(event, "fallback"))
+		snprintf(n->last_active, sizeof(n->last_active), "%s", pop);
+	else if (!strcmp(event, "blocked"))
+		n->last_active[0] = '\0';
 	else if (!strcmp(event, "up"))
 		n->ups++;
 	else if (!strcmp(event, "down"))
@@ -486,6 +497,9 @@ void sim_node_crash(struct sim_world *w, int id)
 	sim_trace(w, "%-6s CRASH ikd (its state is lost)", n->name);
 	n->running = false;	/* io.send drops from here on: a dead process sends nothing */
 	node_free(w, n);
+	/* a new process, a new event stream */
+	memset(n->up_minus_down, 0, sizeof(n->up_minus_down));
+	n->last_active[0] = '\0';
 	n->restarts++;
 }
 

@@ -55,6 +55,9 @@ struct sim_node {
 	uint8_t rx[65536];
 	/* what ikd told the world (io.event and io.count): the truth invariants compare */
 	uint64_t events, failovers, fallbacks, ups, downs;
+	/* the branch: up and down events per POP (index 1..3), the POP the last move named */
+	int64_t up_minus_down[SIM_NODES];
+	char last_active[16];
 	uint64_t restarts;
 };
 
