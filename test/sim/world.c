@@ -459,10 +459,8 @@ int sim_node_start(struct sim_world *w, int id)
 	randombytes_buf(d->cookie_secret.p, d->cookie_secret.len);
 	n->running = true;
 	n->ever_started = true;
-	w->current = id;
 	sim_trace(w, "%-6s START ikd (%s)", n->name, id == SIM_BRANCH ? "initiator" : "responder");
 	ikd_apply_all(d);
-	w->current = -1;
 	return 0;
 }
 
@@ -470,9 +468,7 @@ static void node_free(struct sim_world *w, struct sim_node *n)
 {
 	struct ikd *d = &n->d;
 
-	w->current = n->id;
 	ikd_tunnels_clear(d);
-	w->current = -1;
 	site_db_clear(&d->db);
 	site_index_clear(&d->names);
 	free(d->id_slots);
@@ -507,6 +503,14 @@ void sim_node_crash(struct sim_world *w, int id)
 
 static const char *const site_names[] = { SIM_SITE };
 
+/* The site's record changed in the node's database: the lifecycle applies it. */
+static int site_applied(struct sim_node *nd)
+{
+	ikd_sites_changed(&nd->d);
+	ikd_apply_sites(&nd->d, site_names, 1);
+	return 0;
+}
+
 int sim_site_edit(struct sim_world *w, int id, const char *const *kv, size_t n)
 {
 	struct sim_node *nd = &w->nodes[id];
@@ -520,11 +524,7 @@ int sim_site_edit(struct sim_world *w, int id, const char *const *kv, size_t n)
 		sim_trace(w, "%-6s CONTROL site edit refused: %s", nd->name, err);
 		return rc;
 	}
-	w->current = id;
-	ikd_sites_changed(&nd->d);
-	ikd_apply_sites(&nd->d, site_names, 1);
-	w->current = -1;
-	return 0;
+	return site_applied(nd);
 }
 
 int sim_site_enable(struct sim_world *w, int id, bool enabled)
@@ -536,13 +536,7 @@ int sim_site_enable(struct sim_world *w, int id, bool enabled)
 	if (!nd->running)
 		return -ESRCH;
 	rc = site_db_set_enabled(&nd->d.db, site_names, 1, enabled, err, sizeof(err));
-	if (rc < 0)
-		return rc;
-	w->current = id;
-	ikd_sites_changed(&nd->d);
-	ikd_apply_sites(&nd->d, site_names, 1);
-	w->current = -1;
-	return 0;
+	return rc < 0 ? rc : site_applied(nd);
 }
 
 int sim_pop_edit(struct sim_world *w, int pop, const char *key, const char *value)
@@ -560,10 +554,8 @@ int sim_pop_edit(struct sim_world *w, int pop, const char *key, const char *valu
 	rc = site_db_edit_pop(&b->d.db, name, kv, 2, err, sizeof(err));
 	if (rc < 0)
 		return rc;
-	w->current = SIM_BRANCH;
 	ikd_sites_changed(&b->d);
 	ikd_apply_pops(&b->d, names, 1);
-	w->current = -1;
 	return 0;
 }
 
@@ -590,7 +582,6 @@ int sim_world_init(struct sim_world *w, uint64_t seed, unsigned gen,
 	w->gen = gen;
 	w->verbose = verbose;
 	w->log_level = log_level;
-	w->current = -1;
 	w->trace = calloc(SIM_TRACE_LINES, sizeof(*w->trace));
 	if (!w->trace)
 		return -ENOMEM;
@@ -696,9 +687,7 @@ static void deliver(struct sim_world *w, const struct simnet_dgram *g)
 	memset(&dg, 0, sizeof(dg));
 	from_sim(&g->src, &dg.from);
 	from_sim(&g->dst, &dg.local);
-	w->current = n->id;
 	ikd_receive(&n->d, s, n->rx, len, &dg);
-	w->current = -1;
 }
 
 static uint64_t next_timer_ms(struct sim_world *w, int *ret_node)
@@ -773,9 +762,7 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 
 		w->answers[answer] = w->answers[--w->n_answers];
 		if (tun && tun->probe && tun->probe->seq == a.seq) {
-			w->current = SIM_BRANCH;
 			tunnel_probe_answered(tun);
-			w->current = -1;
 		}
 	} else if (t == t_start) {
 		if (sim_node_start(w, start) < 0)
@@ -792,9 +779,7 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 	} else if (t == t_timer) {
 		struct sim_node *n = &w->nodes[tn];
 
-		w->current = tn;
 		timer_run_due(&n->timers, w->now_ms);
-		w->current = -1;
 	} else {
 		w->next_check_ms = w->now_ms + CHECK_EVERY_MS;
 		sim_check_continuous(w);

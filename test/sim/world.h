@@ -103,7 +103,6 @@ struct sim_world {
 	/* The trace: the last SIM_TRACE_LINES lines (logs, faults, checks), for a failure. */
 	char (*trace)[200];
 	size_t trace_next, trace_n;
-	int current;			/* the node whose code runs now (for its log lines) */
 	/* the traffic invariants' memory */
 	bool flowed;			/* the site's traffic has flowed once */
 	uint64_t outage_since_ms;	/* not flowing since (0: flowing) */
