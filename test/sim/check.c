@@ -257,6 +257,40 @@ static void kernel_is_listing(struct sim_world *w, struct sim_node *n)
 			 n->name, simk_sa_count(n->k), listed);
 }
 
+/*
+ * At quiescence every policy of n leads into a tunnel n holds up (its template's addresses
+ * and reqid): none of a tunnel that is gone, and no block (a site that is up blocks nothing).
+ */
+static void policies_are_live(struct sim_world *w, struct sim_node *n)
+{
+	static const struct xfrm_addr zero;
+
+	for (size_t i = 0; i < simk_policy_count(n->k); i++) {
+		const struct xfrm_policy *p = &simk_policy_at(n->k, i)->p;
+		bool live = false;
+
+		for (size_t k = 0; p->n_tmpls && k < n->d.n_tunnels && !live; k++) {
+			const struct tunnel *t = n->d.tunnels[k];
+			struct xfrm_addr l, r;
+
+			kernel_addr(&t->local, &l);
+			kernel_addr(&t->remote, &r);
+			/* zero addresses: from any of the site's tunnels (the branch's in/fwd) */
+			live = t->state == TUN_UP && t->reqid == p->tmpl[0].reqid &&
+			       (!memcmp(&p->tmpl[0].dst.a, &zero.a, sizeof(zero.a)) ||
+				(!memcmp(&p->tmpl[0].src.a, &l.a, sizeof(l.a)) &&
+				 !memcmp(&p->tmpl[0].dst.a, &r.a, sizeof(r.a))) ||
+				(!memcmp(&p->tmpl[0].src.a, &r.a, sizeof(r.a)) &&
+				 !memcmp(&p->tmpl[0].dst.a, &l.a, sizeof(l.a))));
+		}
+		if (!live) {
+			sim_fail(w, "no-leftovers", "%s holds a policy (dir %u, %s) of no tunnel it has "
+				 "up", n->name, p->dir, p->n_tmpls ? "a template" : "no template");
+			return;
+		}
+	}
+}
+
 void sim_check_kernels(struct sim_world *w)
 {
 	for (int i = 0; i < SIM_NODES && !w->fail.failed; i++)
@@ -301,6 +335,8 @@ void sim_check_quiescence(struct sim_world *w)
 				 tp->children[0].spi_out);
 	}
 	sim_check_kernels(w);
+	for (int i = 0; i < SIM_NODES && !w->fail.failed; i++)
+		policies_are_live(w, &w->nodes[i]);
 	if (w->fail.failed)
 		return;
 	status = s ? ikd_site_status(&b->d, s, &active) : "missing";
