@@ -151,6 +151,7 @@ END_TEST
 START_TEST(test_failover_and_held_down_fallback)
 {
 	struct sim_scenario sc = defaults();
+	uint64_t t;
 
 	sc.hold_down_s = 30;
 	sc.calm = false;	/* the fault is the point: outages are expected */
@@ -158,6 +159,10 @@ START_TEST(test_failover_and_held_down_fallback)
 	run_to(S(10));
 	ck_assert_str_eq(active(), "pop1");
 	sim_cut(&w, 1, true);
+	/* the failover's bound: the default liveness (3 s of silence), and a check's 250 ms */
+	for (t = S(10); t < S(20) && !flows(); t += 250)
+		run_to(t + 250);
+	ck_assert_uint_le(t - S(10), 3500);
 	run_to(S(20));
 	ck_assert_str_eq(active(), "pop2");
 	ck_assert_uint_eq(w.nodes[SIM_BRANCH].failovers, 1);
