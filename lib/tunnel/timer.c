@@ -113,18 +113,25 @@ int timer_next_timeout_ms(const struct timer_heap *h, uint64_t now_ms)
 	return d - now_ms > INT_MAX ? INT_MAX : (int)(d - now_ms);
 }
 
+bool timer_run_one(struct timer_heap *h, uint64_t now_ms)
+{
+	struct timer *t;
+
+	if (h->n == 0 || h->v[0]->deadline_ms > now_ms)
+		return false;
+	t = h->v[0];
+	timer_cancel(h, t);
+	if (t->fn)
+		t->fn(t, t->arg);
+	return true;
+}
+
 size_t timer_run_due(struct timer_heap *h, uint64_t now_ms)
 {
 	size_t fired = 0;
 
-	while (h->n > 0 && h->v[0]->deadline_ms <= now_ms) {
-		struct timer *t = h->v[0];
-
-		timer_cancel(h, t);
+	while (timer_run_one(h, now_ms))
 		fired++;
-		if (t->fn)
-			t->fn(t, t->arg);
-	}
 	return fired;
 }
 

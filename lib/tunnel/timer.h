@@ -45,6 +45,11 @@ int timer_next_timeout_ms(const struct timer_heap *h, uint64_t now_ms);
  * so a callback may re-arm or cancel any timer, itself included. Returns how many fired.
  */
 size_t timer_run_due(struct timer_heap *h, uint64_t now_ms);
+/*
+ * Fire the earliest timer if it is due at now_ms (false: none is): one step at a time, so
+ * that a caller can see a timer re-armed for now forever (the simulator's livelock check).
+ */
+bool timer_run_one(struct timer_heap *h, uint64_t now_ms);
 
 void timer_heap_clear(struct timer_heap *h);
 

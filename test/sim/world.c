@@ -779,7 +779,7 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 	} else if (t == t_timer) {
 		struct sim_node *n = &w->nodes[tn];
 
-		timer_run_due(&n->timers, w->now_ms);
+		timer_run_one(&n->timers, w->now_ms);	/* one at a time: livelock is seen */
 	} else {
 		w->next_check_ms = w->now_ms + CHECK_EVERY_MS;
 		sim_check_continuous(w);

@@ -1,4 +1,4 @@
-/* ikd/timer.c: the heap every daemon deadline goes through. */
+/* lib/tunnel/timer.c: the heap every deadline of the lifecycle goes through. */
 #include "testutil.h"
 #include "tunnel/timer.h"
 
@@ -103,14 +103,47 @@ START_TEST(test_timer_callback_may_rearm_itself)
 }
 END_TEST
 
+struct again {
+	struct timer t;
+	struct timer_heap *h;
+	unsigned fired;
+};
+
+static void again_now(struct timer *t, void *arg)
+{
+	struct again *a = arg;
+
+	a->fired++;
+	timer_arm(a->h, t, t->deadline_ms);	/* for the same instant: forever */
+}
+
+/* One at a time: a timer that re-arms itself for now fires once per call, and returns. */
+START_TEST(test_timer_run_one_fires_one)
+{
+	struct timer_heap h = { 0 };
+	struct again a = { .h = &h };
+
+	timer_init(&a.t, again_now, &a);
+	ck_assert_int_eq(timer_arm(&h, &a.t, 10), 0);
+	ck_assert(!timer_run_one(&h, 9));
+	ck_assert(timer_run_one(&h, 10));
+	ck_assert_uint_eq(a.fired, 1);
+	ck_assert(timer_run_one(&h, 10));
+	ck_assert_uint_eq(a.fired, 2);
+	ck_assert(timer_armed(&a.t));
+	timer_heap_clear(&h);
+}
+END_TEST
+
 int main(void)
 {
-	Suite *s = suite_create("ikd_timer");
+	Suite *s = suite_create("tunnel_timer");
 	TCase *tc = tcase_create("heap");
 
 	tcase_add_test(tc, test_timer_fires_in_deadline_order);
 	tcase_add_test(tc, test_timer_cancel_and_rearm_keep_heap_order);
 	tcase_add_test(tc, test_timer_callback_may_rearm_itself);
+	tcase_add_test(tc, test_timer_run_one_fires_one);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
