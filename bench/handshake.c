@@ -6,11 +6,13 @@
  * nothing is deleted. It samples the responder's CPU time and resident memory between phases
  * (first 100, up to 1,000, the middle, the last 1,000), draining the window at each boundary
  * so that a phase holds only its own handshakes; then, with every SA kept and nothing sent, the
- * responder's CPU while idle (10 s by default).
+ * responder's CPU while idle (10 s by default). --segments K: K equal segments instead of the
+ * phases, the responder's CPU per SA in each from /proc/PID/stat, and the flatness (the last
+ * over the second). --one-psk: every site uses the base key itself (a responder with one PSK).
  *
  *   handshake --responder ADDR --local ADDR --pid PID --psk-file FILE --group modp2048|x25519
  *             [--count N] [--sites S] [--window W] [--idle SECONDS] [--label NAME]
- *             [--results FILE]
+ *             [--results FILE] [--segments K] [--one-psk]
  *   handshake --summary FILE		the table of every run appended to FILE
  * Exit 0, 1 when handshakes failed, 2 usage, 3 when the responder exited during the run.
  *
