@@ -691,6 +691,11 @@ static double kib_at_1000(const struct run *r)
 	return -1;
 }
 
+static double gen_ms(const struct sample *a, const struct sample *z)
+{
+	return z->est > a->est ? (z->gen_cpu_s - a->gen_cpu_s) * 1e3 / (z->est - a->est) : 0;
+}
+
 /* Ten segments (or K): CPU per SA from /proc/PID/stat in each, and the flatness beside its goal. */
 static void print_segments(const struct run *r)
 {
@@ -719,6 +724,11 @@ static void print_segments(const struct run *r)
 	printf("  flatness: last segment / second segment = %.3f / %.3f = %.2f (goal <= 1.1;"
 	       " the first is warm-up)\n", phase_cpu_ms(r, r->n_bounds - 1), phase_cpu_ms(r, 1),
 	       flatness(r));
+	/* Our work per handshake does not grow with the SAs held: what moves it is the machine. */
+	if (gen_ms(&m[1], &m[2]) > 0)
+		printf("    the same for the generator's own CPU: %.2f (what differs from 1.00 is"
+		       " the machine's load)\n", gen_ms(&m[r->n_bounds - 1], &m[r->n_bounds]) /
+		       gen_ms(&m[1], &m[2]));
 }
 
 static void print_run(const struct run *r)
