@@ -5,9 +5,15 @@
 # network namespace holding max(N, 10000) sites, and build/bench/handshake in a second one
 # driving N IKE_SA_INIT + IKE_AUTH handshakes at it (PSK, 64 in flight, each site once) and
 # keeping every IKE SA. Prints figures only (bench/README.md). Needs root: exit 77 otherwise.
-# charon gets one connection that accepts any site, and a PSK per site (by identity);
-# HANDSHAKE_CHARON=sites gives it one connection per site instead (loading them takes minutes).
+# charon runs twice: charon-1psk, one connection for any site and one PSK for any identity
+# (as its load-tester), and charon, the same connection and a PSK per site (by identity);
+# HANDSHAKE_CHARON=sites gives the latter one connection per site (loading them takes minutes).
 # HANDSHAKE_SITES=S gives the responders S sites instead (S >= N). KEEP=1 keeps the files.
+# HANDSHAKE_SEGMENTS=K: the run in K equal segments, CPU per SA from /proc/PID/stat in each and
+# the flatness (last / second); 10 by default when N >= 100000, else the four phases.
+# HANDSHAKE_GROUPS="x25519" and HANDSHAKE_RESPONDERS="ikd" choose what runs (default: both
+# groups; ikd, charon-1psk, charon), e.g. for the 100,000-SA run:
+#   HANDSHAKE_GROUPS=x25519 HANDSHAKE_RESPONDERS=ikd bench/handshake.sh build-bench 100000
 # HANDSHAKE_IDLE=SECONDS: how long the responder is watched idle afterwards (default 10; ikd
 # frees an IKE_AUTH answer kept for retransmission after 60 s: 65 shows what stays).
 set -uo pipefail
@@ -26,6 +32,9 @@ have_charon=1
 sites=${HANDSHAKE_SITES:-$((n > 10000 ? n : 10000))}
 [ "$sites" -ge "$n" ] || { echo "handshake.sh: HANDSHAKE_SITES must be at least N"; exit 2; }
 charon_mode=${HANDSHAKE_CHARON:-one}
+segments=${HANDSHAKE_SEGMENTS:-$((n >= 100000 ? 10 : 0))}
+groups=${HANDSHAKE_GROUPS:-modp2048 x25519}
+responders=${HANDSHAKE_RESPONDERS:-ikd charon-1psk charon}
 work=$(mktemp -d /tmp/ikd-handshake.XXXXXX)
 ns_r=ikdhs-r-$$
 ns_i=ikdhs-i-$$
@@ -70,7 +79,9 @@ base="bench-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
 printf '%s' "$base" >"$work/psk"
 base_hex=$(printf '%s' "$base" | od -An -tx1 | tr -d ' \n')
 ike_props="aes256-sha256-modp2048,aes256-sha256-x25519"
-awk -v n="$sites" -v hex="$base_hex" -v props="$ike_props" 'BEGIN {
+# write_store COUNT FILE: ikd's store with sites 0 .. COUNT-1 (COUNT = 0: the POPs alone).
+write_store() {
+	awk -v n="$1" -v hex="$base_hex" -v props="$ike_props" 'BEGIN {
 	print "version = 1\n\n[pop gw]\ngateway = 10.77.0.1\nprobe-ip = 10.77.0.1"
 	print "\n[pop spare]\ngateway = 10.77.0.9\nprobe-ip = 10.77.0.9\naccepting = no"
 	for (i = 0; i < n; i++) {
@@ -80,11 +91,14 @@ awk -v n="$sites" -v hex="$base_hex" -v props="$ike_props" 'BEGIN {
 			h = h "3" substr(num, j, 1)
 		printf "\n[site s%s]\nid = site-%s.bench.example\npsk = hex:%s\n", num, num, h
 		printf "primary = gw\nbackups = spare\n"
-		printf "local-ts = 10.%d.%d.0/24\nremote-ts = 172.16.0.0/12\n", int(i / 256), i % 256
+		printf "local-ts = %d.%d.%d.0/24\nremote-ts = 172.16.0.0/12\n", 10 + int(i / 65536),
+			int(i / 256) % 256, i % 256
 		printf "ike-proposals = %s\nesp-proposals = aes256-sha256\n", props
 		printf "dpd-interval = 86400\nvendor-rules = no\n"
 	}
-}' >"$work/ikd.store"
+}' >"$2"
+}
+write_store "$sites" "$work/ikd.store"
 cat >"$work/ikd.conf" <<CONF
 role = responder
 listen = 10.77.0.1
@@ -93,32 +107,46 @@ store = $work/ikd.store
 control-socket = $work/ikd.sock
 cookie-threshold = 1000000
 CONF
+# The same daemon with fewer sites (no SA ever): what a site held costs (site_memory).
+for k in 0 10000; do
+	write_store "$k" "$work/ikd-$k.store"
+	sed "s|^store = .*|store = $work/ikd-$k.store|; s|ikd.sock|ikd-$k.sock|" \
+		"$work/ikd.conf" >"$work/ikd-$k.conf"
+done
 
-if [ "$have_charon" = 1 ]; then
-	awk -v n="$sites" -v base="$base" -v props="$ike_props" -v mode="$charon_mode" 'BEGIN {
+# write_swanctl MODE FILE: one connection for any site (one), or one per site (sites); the
+# secrets: one PSK for any identity (1psk), or one per site by identity.
+write_swanctl() {
+	awk -v n="$sites" -v base="$base" -v props="$ike_props" -v mode="$1" 'BEGIN {
 		print "connections {"
-		for (i = 0; i < (mode == "one" ? 1 : n); i++) {
+		for (i = 0; i < (mode == "sites" ? n : 1); i++) {
 			num = sprintf("%05d", i)
 			printf "\ts%s {\n\t\tlocal_addrs = 10.77.0.1\n\t\tproposals = %s\n", num, props
 			printf "\t\tlocal {\n\t\t\tauth = psk\n\t\t\tid = gw.bench.example\n\t\t}\n"
 			printf "\t\tremote {\n\t\t\tauth = psk\n"
-			if (mode != "one")
+			if (mode == "sites")
 				printf "\t\t\tid = site-%s.bench.example\n", num
-			net = sprintf("10.%d.%d.0/24", int(i / 256), i % 256)
-			if (mode == "one")
-				net = "10.0.0.0/8"
+			net = sprintf("%d.%d.%d.0/24", 10 + int(i / 65536), int(i / 256) % 256, i % 256)
+			if (mode != "sites")
+				net = "10.0.0.0/7"
 			printf "\t\t}\n\t\tchildren {\n\t\t\ts%s {\n", num
 			printf "\t\t\t\tlocal_ts = 172.16.0.0/12\n\t\t\t\tremote_ts = %s\n", net
 			printf "\t\t\t\tesp_proposals = aes256-sha256\n\t\t\t}\n\t\t}\n\t}\n"
 		}
 		print "}\nsecrets {"
-		for (i = 0; i < n; i++) {
+		if (mode == "1psk")
+			printf "\tike-any {\n\t\tsecret = \"%s\"\n\t}\n", base
+		for (i = 0; mode != "1psk" && i < n; i++) {
 			num = sprintf("%05d", i)
 			printf "\tike-%s {\n\t\tid = site-%s.bench.example\n", num, num
 			printf "\t\tsecret = \"%s-%s\"\n\t}\n", base, num
 		}
 		print "}"
-	}' >"$work/swanctl.conf"
+	}' >"$2"
+}
+if [ "$have_charon" = 1 ]; then
+	write_swanctl "$charon_mode" "$work/swanctl.conf"
+	write_swanctl 1psk "$work/swanctl-1psk.conf"
 	cat >"$work/strongswan.conf" <<CONF
 charon {
 	load_modular = no
@@ -139,11 +167,14 @@ CONF
 fi
 
 start_ikd() {
-	ip netns exec "$ns_r" "$ikd" -c "$work/ikd.conf" >"$work/ikd.log" 2>&1 &
+	ip netns exec "$ns_r" "$ikd" -c "$work/${1:-ikd}.conf" >"$work/ikd.log" 2>&1 &
 	pid=$!
 	wait_for "$work/ikd.log" "started" 30 || { tail -5 "$work/ikd.log"; return 1; }
 }
 start_charon() {
+	local conf=$work/swanctl${1:+-$1}.conf
+
+	[ -f "$conf" ] || { echo "handshake.sh: no $conf"; return 1; }
 	: >"$work/charon.log"
 	rm -f "$work/charon.vici"
 	ip netns exec "$ns_r" unshare -m sh -c "mount -t tmpfs tmpfs /run &&
@@ -151,7 +182,7 @@ start_charon() {
 		>"$work/charon.out" 2>&1 &
 	pid=$!
 	for _ in $(seq 100); do [ -S "$work/charon.vici" ] && break; sleep 0.1; done
-	STRONGSWAN_CONF=$work/strongswan.conf swanctl --load-all --file "$work/swanctl.conf" \
+	STRONGSWAN_CONF=$work/strongswan.conf swanctl --load-all --file "$conf" \
 		--uri "unix://$work/charon.vici" >"$work/swanctl.out" 2>&1 ||
 		{ tail -3 "$work/swanctl.out"; return 1; }
 }
@@ -164,26 +195,55 @@ install_failures() {
 	fi
 }
 # One responder, one group; 3 when the responder exited during the run (stopped from outside).
+# resp: ikd, charon (a PSK per site) or charon-1psk (one PSK for any identity).
 measure() {
-	local resp=$1 group=$2 t0 rc
+	local resp=$1 group=$2 t0 rc kind=${1%%-*} variant=${1#*-} extra=()
 
 	t0=$(date +%s.%N)
-	if ! "start_$resp"; then
+	[ "$variant" = "$resp" ] && variant=
+	if ! "start_$kind" $variant; then
 		echo "handshake.sh: $resp did not start"
 		stop_responder
 		return 1
 	fi
+	[ "$resp" = charon-1psk ] && extra+=(--one-psk)
+	[ "$segments" -gt 0 ] && extra+=(--segments "$segments")
 	echo "$resp: ready in $(elapsed "$t0") s (configuration loaded)"
 	ip netns exec "$ns_i" "$gen" --responder 10.77.0.1 --local 10.77.0.2 --pid "$pid" \
 		--psk-file "$work/psk" --group "$group" --count "$n" --sites "$sites" \
 		--window "$window" --idle "${HANDSHAKE_IDLE:-10}" --label "$resp" \
-		--results "$work/results"
+		--results "$work/results" "${extra[@]}"
 	rc=$?
 	stop_responder
-	echo "  Child SA installs the kernel refused (responder's log): $(install_failures "$resp")"
-	[ "$rc" = 3 ] && echo "  $resp's last words: $(tail -1 "$work/$resp.log")"
+	echo "  Child SA installs the kernel refused (responder's log): $(install_failures "$kind")"
+	[ "$rc" = 3 ] && echo "  $resp's last words: $(tail -1 "$work/$kind.log")"
 	echo
 	return "$rc"
+}
+rss_kib() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+# ikd's resident memory with no site, 10,000 and all the run's sites, no SA ever: per site.
+site_memory() {
+	local k empty=0 rss
+
+	echo "ikd's memory per site held with no SA (VmRSS 1 s after start-up, minus an ikd with no"
+	echo "  site; goal <= 0.5 KiB per site), load average $(cut -d' ' -f1-3 /proc/loadavg):"
+	for k in 0 10000 $([ "$sites" != 10000 ] && echo "$sites"); do
+		start_ikd "$([ "$k" = "$sites" ] && echo ikd || echo "ikd-$k")" || return 1
+		sleep 1
+		rss=$(rss_kib "$pid")
+		stop_responder
+		if [ "$k" = 0 ]; then
+			empty=$rss
+			echo "  no site: $rss KiB"
+		else
+			awk -v k="$k" -v r="$rss" -v e="$empty" 'BEGIN { printf "  %6d sites: %d KiB," \
+				" %.1f MiB over none: %.2f KiB per site\n", k, r, (r - e) / 1024,
+				(r - e) / k }'
+		fi
+	done
+	echo
 }
 
 echo "bench/handshake.sh: $n handshakes per responder and DH group, $window in flight," \
@@ -195,6 +255,7 @@ if [ "$have_charon" = 1 ]; then
 	echo "  charon $(/usr/lib/ipsec/charon --version 2>/dev/null | sed -n 's/.*strongSwan //p'):" \
 		"$([ "$charon_mode" = one ] && echo "one connection for any site" ||
 		echo "one connection per site"), a PSK per site by identity;"
+	echo "    charon-1psk: one connection for any site and one PSK for any identity;"
 	echo "    cookie_threshold, cookie_threshold_ip, block_threshold = 1000000 (no cookies);"
 	echo "    ikesa_table_size = 16384 (default 1; ikd has 16384 buckets); no DPD (default);"
 	echo "    log level 1 (default) to a file"
@@ -202,13 +263,15 @@ else
 	echo "  charon: /usr/lib/ipsec/charon or swanctl not installed: skipped"
 fi
 echo "  Child SA: both responders negotiate it and try to install it; where the kernel has no"
-echo "    ESP (counted below) both keep the IKE SA: ikd logs the failure, charon refuses the"
-echo "    Child SA in its IKE_AUTH response"
+echo "    ESP (counted below) both keep the IKE SA and refuse the Child SA in their IKE_AUTH"
+echo "    response (NO_PROPOSAL_CHOSEN): ikd installs it before it answers, as charon does"
+[ "$segments" -gt 0 ] && echo "  $segments segments of $((n / segments)) handshakes each"
 echo
 t_all=$(date +%s.%N)
-for group in modp2048 x25519; do
-	for resp in ikd charon; do
-		[ "$resp" = charon ] && [ "$have_charon" = 0 ] && continue
+[[ " $responders " = *" ikd "* ]] && site_memory
+for group in $groups; do
+	for resp in $responders; do
+		[ "$resp" != ikd ] && [ "$have_charon" = 0 ] && continue
 		measure "$resp" "$group"
 		if [ $? = 3 ]; then
 			echo "handshake.sh: $resp was stopped from outside during the run: once more"
