@@ -359,11 +359,19 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
 
 void tun_peer_moved(struct tunnel *t)
 {
+	uint64_t now = ikd_now(t->d);
+
 	if (t->probe)
 		kernel_probe_policy(t->d, t, false);	/* its template names the endpoints */
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];
 
+		/*
+		 * Due now: if this rekey is refused (TEMPORARY_FAILURE: the peer's own exchange is
+		 * out, or its kernel said no), or cannot start yet, the rekey tick tries again
+		 * until the SAs carry the new address, not at the regular rekey time.
+		 */
+		c->rekey_at_ms = now;
 		if (tun_may_rekey(t, c))
 			c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
 	}

@@ -295,6 +295,8 @@ void sim_check_kernels(struct sim_world *w)
 {
 	for (int i = 0; i < SIM_NODES && !w->fail.failed; i++)
 		kernel_is_listing(w, &w->nodes[i]);
+	for (int i = 0; i < SIM_NODES && !w->fail.failed; i++)
+		policies_are_live(w, &w->nodes[i]);
 }
 
 void sim_check_quiescence(struct sim_world *w)
@@ -335,8 +337,6 @@ void sim_check_quiescence(struct sim_world *w)
 				 tp->children[0].spi_out);
 	}
 	sim_check_kernels(w);
-	for (int i = 0; i < SIM_NODES && !w->fail.failed; i++)
-		policies_are_live(w, &w->nodes[i]);
 	if (w->fail.failed)
 		return;
 	status = s ? ikd_site_status(&b->d, s, &active) : "missing";

@@ -24,7 +24,15 @@
 struct tally {
 	uint64_t seeds, failed, first_failed, virtual_ms, events, calm, worst_calm_outage_ms;
 	unsigned first_gen;
+	uint64_t listed[16];		/* the first failing seeds, to replay each */
+	unsigned n_listed;
 };
+
+static void list_failed(struct tally *t, uint64_t seed)
+{
+	if (t->n_listed < sizeof(t->listed) / sizeof(t->listed[0]))
+		t->listed[t->n_listed++] = seed;
+}
 
 /* A regression seed, with the generation of the scenario generator that found it. */
 struct regress {
@@ -54,6 +62,8 @@ static bool run_seed(uint64_t seed, unsigned gen, int verbose, int level, bool r
 			if (w.worst_outage_ms > t->worst_calm_outage_ms)
 				t->worst_calm_outage_ms = w.worst_outage_ms;
 		}
+		if (!ok)
+			list_failed(t, seed);
 		if (!ok && !t->failed++) {
 			t->first_failed = seed;
 			t->first_gen = gen;
@@ -225,6 +235,8 @@ int main(int argc, char **argv)
 				total.first_failed = t.first_failed;
 				total.first_gen = t.first_gen;
 			}
+			for (unsigned k = 0; k < t.n_listed; k++)
+				list_failed(&total, t.listed[k]);
 			total.seeds += t.seeds;
 			total.failed += t.failed;
 			total.virtual_ms += t.virtual_ms;
@@ -247,6 +259,12 @@ int main(int argc, char **argv)
 		       total.worst_calm_outage_ms, total.failed);
 	}
 	free(regress);
+	if (total.n_listed) {
+		printf("sim: failing seeds:");
+		for (unsigned k = 0; k < total.n_listed; k++)
+			printf(" %" PRIu64, total.listed[k]);
+		printf("%s\n", total.failed > total.n_listed ? " ..." : "");
+	}
 	if (total.failed) {
 		printf("sim: the first failing seed, run again:\n");
 		run_seed(total.first_failed, total.first_gen, 0, LOG_INFO, true, NULL);

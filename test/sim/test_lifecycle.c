@@ -204,6 +204,32 @@ START_TEST(test_nat_address_change_leaves_nothing)
 END_TEST
 
 /*
+ * The NAT moves while the branch's kernel refuses the next SA: the rekey that carries a
+ * tunnel's SAs to the new address is refused once, and tried again at once, not at the
+ * regular rekey time (the campaign's seed 72704).
+ */
+START_TEST(test_nat_change_with_a_refused_rekey)
+{
+	struct sim_scenario sc = defaults();
+	struct simnet_addr pub;
+
+	sc.nat = true;
+	sc.calm = false;	/* the fault is the point: outages are expected */
+	begin(&sc);
+	run_to(S(10));
+	simk_fail_next(w.nodes[SIM_BRANCH].k, SIMK_OP_SA_ADD, ENOMEM, 1);
+	simnet_addr_parse("198.51.100.77", 0, &pub);
+	simnet_nat_change_address(w.net, (uint32_t)w.nodes[SIM_BRANCH].net_id, &pub);
+	run_to(S(60));
+	for (int p = 1; p <= SIM_POPS; p++)
+		one_pair(p);
+	sim_check_kernels(&w);
+	ck_assert_msg(!w.fail.failed, "%s", w.fail.detail);
+	end();
+}
+END_TEST
+
+/*
  * Issue 15, defect 5: the POP's kernel refuses the Child SA of IKE_AUTH: the POP answers
  * without it (never announcing one it does not have), the branch keeps the IKE SA and asks
  * again with CREATE_CHILD_SA; then one pair, and traffic.
@@ -367,6 +393,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_startup_primary_late);
 	tcase_add_test(tc, test_failover_and_held_down_fallback);
 	tcase_add_test(tc, test_nat_address_change_leaves_nothing);
+	tcase_add_test(tc, test_nat_change_with_a_refused_rekey);
 	tcase_add_test(tc, test_child_refused_then_asked_again);
 	tcase_add_test(tc, test_pop_restart);
 	tcase_add_test(tc, test_simultaneous_child_rekeys);

@@ -171,7 +171,10 @@ void sim_check_fallback(struct sim_world *w, const char *pop);
 /* At quiescence: true when quiet (then every quiescence invariant was checked). */
 bool sim_quiet(struct sim_world *w);
 void sim_check_quiescence(struct sim_world *w);
-/* Each node's kernel holds exactly the SAs its ikd lists (no-leftovers, kernel-truth). */
+/*
+ * Each node's kernel holds exactly the SAs its ikd lists, and only policies of tunnels it
+ * holds up (no-leftovers, kernel-truth): for a quiet moment.
+ */
 void sim_check_kernels(struct sim_world *w);
 void sim_fail(struct sim_world *w, const char *invariant, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
