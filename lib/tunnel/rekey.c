@@ -263,7 +263,8 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 		tlog_warn(t->d, "site '%s' %s: Child SA %08x not rekeyed: the new one is deleted at the "
 			 "peer, the old one kept and rekeyed again in %d s", t->site, peer,
 			 rx->old_spi_in, REKEY_RETRY_S);
-		if (old) {
+		/* (a lost collision: the peer's new SA replaces it, as below) */
+		if (old && rx->verdict != IKE_REKEY_LOST) {
 			old->rekeying = false;
 			old->rekey_at_ms = ikd_now(t->d) + REKEY_RETRY_S * 1000 +
 					   randombytes_uniform(5000);
@@ -285,8 +286,13 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 	if (rx->initiator) {
 		struct child *old = tun_child_by_in(t, rx->old_spi_in);
 
+		/*
+		 * Our rekey lost a collision (§2.8.1): the peer's new SA replaces the old one and
+		 * the peer deletes it; until then it is not ours to rekey again (that would make a
+		 * second pair that neither end deletes).
+		 */
 		if (old)
-			old->rekeying = false;
+			old->rekeying = rx->verdict == IKE_REKEY_LOST;
 		tun_enqueue(t, REQ_DELETE_CHILD, rx->verdict == IKE_REKEY_LOST ? spi_in :
 			    rx->old_spi_in);
 	} else if (rx->verdict == IKE_REKEY_LOST && rx->ours_spi_in) {
