@@ -36,8 +36,6 @@ bool tun_same_ts(const struct child *a, const struct child *b)
 /* Remove a Child SA (by our inbound or the peer's SPI) from the kernel and the tunnel. */
 void tun_child_forget(struct tunnel *t, uint32_t spi, bool by_in)
 {
-	const struct site *s = ikd_site(t->d, t->site);
-
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];
 		bool shared = false;
@@ -60,8 +58,8 @@ void tun_child_forget(struct tunnel *t, uint32_t spi, bool by_in)
 		for (size_t j = 0; j < t->n_children; j++)
 			if (j != i && tun_same_ts(c, &t->children[j]))
 				shared = true;
-		if (!t->initiator && s && !shared)
-			kernel_child_policies(t->d, t, c, s, true);
+		if (!t->initiator && !shared)
+			kernel_child_policies(t->d, t, c, NULL, true);
 		tun_child_unlist(t, i);
 		/*
 		 * The last one gone from an IKE SA that stays (the peer deleted it, or refused
@@ -409,11 +407,19 @@ void ikd_kernel_event(const struct xfrm_event *e, void *arg)
 		return;
 	c = &t->children[idx];
 	if (e->hard) {
-		uint32_t spi_in = c->spi_in;
+		uint32_t spi_in = c->spi_in, other;
+		const struct xfrm_addr *other_dst;
 
 		tlog_notice(t->d, "site '%s': Child SA %08x reached its lifetime", t->site, spi_in);
 		d->io->child_gone(d->io_arg, t, c, e);
-		c->installed = false;	/* the kernel removed it */
+		/*
+		 * The kernel removed the SA the event names, and only that one: the other half
+		 * (installed later, or limited otherwise) is ours to remove.
+		 */
+		other_dst = e->spi == c->spi_in ? &c->addr_remote : &c->addr_local;
+		other = e->spi == c->spi_in ? c->spi_out : c->spi_in;
+		d->io->sa_delete(d->io_arg, other_dst, other, IPPROTO_ESP, 0, 0, NULL);
+		c->installed = false;
 		tun_child_forget(t, spi_in, true);
 		if (t->n_children == 0) {
 			tunnel_down(t, "the last Child SA expired");

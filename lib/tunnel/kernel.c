@@ -250,11 +250,20 @@ static int for_each_pair(const struct site *s, int (*fn)(struct xfrm_sel *sel, v
 
 struct pol_ctx {
 	struct ikd *d;
-	const struct site *s;
+	const struct site *s;		/* NULL: a gateway's Child SA policies going out */
 	const struct tunnel *active;
 	uint32_t reqid;
 	bool remove;
+	uint32_t if_id, mark, mark_mask;	/* the policies' keys */
 };
+
+static struct pol_ctx pol_ctx_of(struct ikd *d, const struct site *s, const struct tunnel *active,
+				 uint32_t reqid, bool remove)
+{
+	return (struct pol_ctx){ .d = d, .s = s, .active = active, .reqid = reqid,
+				 .remove = remove, .if_id = s->if_id, .mark = s->mark,
+				 .mark_mask = s->mark_mask };
+}
 
 static void fill_policy(struct xfrm_policy *p, const struct xfrm_sel *sel, uint8_t dir,
 			const struct pol_ctx *c)
@@ -270,11 +279,11 @@ static void fill_policy(struct xfrm_policy *p, const struct xfrm_sel *sel, uint8
 		p->sel.src_plen = sel->dst_plen;
 		p->sel.dst_plen = sel->src_plen;
 	}
-	p->if_id = c->s->if_id;
+	p->if_id = c->if_id;
 	/* The engineer's mark selects outbound traffic; what comes back carries none. */
-	if (out && c->s->mark_mask) {
-		p->mark = c->s->mark;
-		p->mark_mask = c->s->mark_mask;
+	if (out && c->mark_mask) {
+		p->mark = c->mark;
+		p->mark_mask = c->mark_mask;
 	}
 	p->priority = IKD_POLICY_PRIORITY;
 }
@@ -367,7 +376,7 @@ int kernel_probe_policy(struct ikd *d, const struct tunnel *t, bool remove)
 
 int kernel_site_policies(struct ikd *d, const struct site *s, const struct tunnel *active)
 {
-	struct pol_ctx c = { d, s, active, kernel_reqid(d, s), false };
+	struct pol_ctx c = pol_ctx_of(d, s, active, kernel_reqid(d, s), false);
 
 	return for_each_pair(s, site_pair, &c);
 }
@@ -406,8 +415,8 @@ static int drop_if_gone(struct xfrm_sel *sel, void *arg)
 
 int kernel_site_policies_change(struct ikd *d, const struct site *old, const struct site *now)
 {
-	struct change_ctx cc = { { d, old, NULL, kernel_reqid(d, old), true }, now };
-	struct pol_ctx block = { d, now, NULL, kernel_reqid(d, now), false };
+	struct change_ctx cc = { pol_ctx_of(d, old, NULL, kernel_reqid(d, old), true), now };
+	struct pol_ctx block = pol_ctx_of(d, now, NULL, kernel_reqid(d, now), false);
 	int rc;
 
 	/* The new record's policies first (blocking until a tunnel is up: an atomic update
@@ -419,7 +428,7 @@ int kernel_site_policies_change(struct ikd *d, const struct site *old, const str
 
 void kernel_site_policies_remove(struct ikd *d, const struct site *s)
 {
-	struct pol_ctx c = { d, s, NULL, kernel_reqid(d, s), true };
+	struct pol_ctx c = pol_ctx_of(d, s, NULL, kernel_reqid(d, s), true);
 
 	for_each_pair(s, site_pair, &c);
 }
@@ -457,8 +466,21 @@ static bool ts_prefix(const struct ike_ts *ts, struct xfrm_addr *a, uint8_t *ple
 int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *ch,
 			  const struct site *s, bool remove)
 {
-	struct pol_ctx c = { d, s, t, t->reqid, remove };
+	struct pol_ctx c = { .d = d, .s = s, .active = t, .reqid = t->reqid, .remove = remove };
 	int rc = 0;
+
+	/*
+	 * Removed with the keys they went in with: the site may be gone by now (deleted) or
+	 * carry other keys (edited).
+	 */
+	if (!remove) {
+		t->pol_if_id = s->if_id;
+		t->pol_mark = s->mark;
+		t->pol_mark_mask = s->mark_mask;
+	}
+	c.if_id = t->pol_if_id;
+	c.mark = t->pol_mark;
+	c.mark_mask = t->pol_mark_mask;
 
 	for (uint8_t i = 0; i < ch->n_ts_local; i++)
 		for (uint8_t j = 0; j < ch->n_ts_remote; j++) {
@@ -470,7 +492,7 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 			if (l->type != r->type || !ts_prefix(l, &sel.src, &sel.src_plen) ||
 			    !ts_prefix(r, &sel.dst, &sel.dst_plen)) {
 				tlog_warn(t->d, "site '%s': a selector that is not one prefix is not "
-					 "installed", s->name);
+					 "installed", t->site);
 				continue;
 			}
 			if (l->ip_proto == r->ip_proto)
@@ -497,7 +519,7 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 				if (rr < 0 && rc == 0) {
 					rc = rr;
 					tlog_err(t->d, "site '%s': kernel refused a policy: %s%s%s",
-						s->name, strerror(-rr), e.msg[0] ? ": " : "", e.msg);
+						t->site, strerror(-rr), e.msg[0] ? ": " : "", e.msg);
 				}
 			}
 		}

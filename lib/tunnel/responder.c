@@ -319,7 +319,6 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 static void replace_older(struct tunnel *t, const char *from)
 {
 	struct ikd *d = t->d;
-	const struct site *s = ikd_site(d, t->site);
 
 	for (struct tunnel *o = tix_site_next(d, t->site, NULL), *next; o; o = next) {
 		char was[64];
@@ -336,8 +335,8 @@ static void replace_older(struct tunnel *t, const char *from)
 			kernel_child_remove(d, o, c);
 			for (size_t j = 0; j < t->n_children && !shared; j++)
 				shared = tun_same_ts(c, &t->children[j]);
-			if (s && !shared)
-				kernel_child_policies(d, o, c, s, true);
+			if (!shared)
+				kernel_child_policies(d, o, c, NULL, true);
 			tun_child_unlist(o, o->n_children - 1);
 		}
 		if (o->have_sa) {

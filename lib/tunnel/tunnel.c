@@ -265,12 +265,8 @@ void tunnel_reset(struct tunnel *t)
 
 	for (size_t i = 0; i < t->n_children; i++)
 		kernel_child_remove(d, t, &t->children[i]);
-	if (!t->initiator && t->n_children) {
-		const struct site *s = ikd_site(d, t->site);
-
-		for (size_t i = 0; s && i < t->n_children; i++)
-			kernel_child_policies(d, t, &t->children[i], s, true);
-	}
+	for (size_t i = 0; !t->initiator && i < t->n_children; i++)
+		kernel_child_policies(d, t, &t->children[i], NULL, true);
 	while (t->n_children)
 		tun_child_unlist(t, t->n_children - 1);
 	free(t->children);

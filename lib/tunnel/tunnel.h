@@ -139,6 +139,8 @@ struct tunnel {
 	uint64_t pop_cfg, pop_probe;
 	bool retiring;			/* being taken down: carries no traffic any more */
 	uint32_t reqid;
+	/* A gateway's Child SA policies: the keys they went in with (the site's, then) */
+	uint32_t pol_if_id, pol_mark, pol_mark_mask;
 	enum tun_state state;
 	struct net_sock *sock;		/* the socket for this peer (500, or 4500 after NAT-D) */
 	union net_addr local, remote;
@@ -367,7 +369,10 @@ void kernel_site_policies_remove(struct ikd *d, const struct site *s);
  * so marked traffic never finds no policy and leaves in clear.
  */
 int kernel_site_policies_change(struct ikd *d, const struct site *old, const struct site *now);
-/* Responder: policies for one Child SA from its negotiated selectors. */
+/*
+ * Responder: policies for one Child SA from its negotiated selectors, with s's keys (mark,
+ * if_id); removed (s may be NULL) with the keys they went in with.
+ */
 int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c,
 			  const struct site *s, bool remove);
 /* t's probe policy: its echoes (by mark) to the probe IP through t's SA. */

@@ -3,7 +3,9 @@
  * every node's lifecycle and of its simulated kernel:
  *   continuously: fail-closed (no packet of the site leaves the branch in clear once ikd
  *     runs); bounded outage (in a calm run, once traffic flowed, it never stops longer than
- *     OUTAGE_BOUND_MS: rekeys, collisions, DPD);
+ *     OUTAGE_BOUND_MS: rekeys, collisions, DPD); failover (an outage while another POP was
+ *     ready to carry the site ends within the time it takes to see the old one dead, unless
+ *     another fault comes first);
  *   at quiescence (after the network healed, the hold-down passed and every exchange
  *     settled): one IKE SA and one Child SA pair per tunnel at both ends, matching SPIs;
  *     each kernel holds exactly the SAs its ikd lists and no policy of a tunnel that is gone;
@@ -126,6 +128,69 @@ bool sim_traffic_flows(struct sim_world *w, char *why, size_t why_len)
 	return one_way(w, pop, false, &back, why, why_len);
 }
 
+/*
+ * A POP the branch could move the site's traffic to at once: nothing wrong with it or its
+ * link, and the branch's tunnel to it up, with its Child SA, usable since that POP's ikd
+ * last started.
+ */
+static bool ready_pop(struct sim_world *w, int p)
+{
+	struct sim_node *n = &w->nodes[p];
+	struct ikd *d = &w->nodes[SIM_BRANCH].d;
+	char name[16];
+
+	if (!n->running || w->cut[p] || w->dark || w->lossy[p] || n->esp_drop || !n->accepting ||
+	    w->pop_refused[p] || w->site_deleted[p])
+		return false;
+	snprintf(name, sizeof(name), "pop%d", p);
+	for (size_t k = 0; k < d->n_tunnels; k++) {
+		const struct tunnel *t = d->tunnels[k];
+
+		if (strcmp(t->pop, name) || t->retiring)
+			continue;
+		return t->state == TUN_UP && t->have_sa && t->n_children &&
+		       t->children[0].installed && t->healthy_since_ms &&
+		       t->healthy_since_ms >= n->started_ms && !(t->probe && t->probe->failing);
+	}
+	return false;
+}
+
+/*
+ * The failover bound (DESIGN.md "Steering and failover"): the site's traffic stopped while
+ * a POP was ready to carry it. Unless another fault or control change comes, it moves there
+ * within the time the branch takes to see the POP it was on dead: dpd-misses intervals of
+ * silence (DPD), or as many unanswered probes after the next one (the probe), and a check.
+ * Not bounded: the site disabled or deleted at the branch, a NAT change that every tunnel
+ * has to follow, a POP dropping only ESP when nothing probes (IKE alone cannot see that).
+ */
+static void failover_bound(struct sim_world *w)
+{
+	struct ikd *d = &w->nodes[SIM_BRANCH].d;
+	const struct site *s = ikd_site(d, SIM_SITE);
+	uint64_t ival, bound;
+	int ready = 0;
+
+	if (!s || !s->enabled || w->site_disabled || w->site_deleted[SIM_BRANCH])
+		return;
+	ival = (uint64_t)(s->dpd_interval_s ? s->dpd_interval_s : d->conf.dpd_interval_s) * 1000;
+	bound = ival * (d->conf.dpd_misses + 1) + 1000;
+	if (w->last_nat_ms && w->now_ms - w->last_nat_ms < bound)
+		return;
+	for (int p = 1; p <= SIM_POPS; p++)
+		if (w->nodes[p].esp_drop && !w->sc.probes)
+			return;
+	for (int p = 1; p <= SIM_POPS && !ready; p++)
+		if (ready_pop(w, p))
+			ready = p;
+	if (!ready)
+		return;
+	w->fo_deadline_ms = w->now_ms + bound;
+	w->fo_faults = w->faults;
+	snprintf(w->fo_why, sizeof(w->fo_why), "pop%d was ready to carry the site (bound %llu ms)",
+		 ready, (unsigned long long)bound);
+	sim_trace(w, "CHECK  failover bound: %s", w->fo_why);
+}
+
 void sim_check_continuous(struct sim_world *w)
 {
 	struct sim_node *b = &w->nodes[SIM_BRANCH];
@@ -138,7 +203,7 @@ void sim_check_continuous(struct sim_world *w)
 	 * fail-closed: whatever else happens, never in clear (but for a site the operator
 	 * disabled: ikd takes its policies away, and its traffic is the routing's)
 	 */
-	if (!w->site_disabled) {
+	if (!w->site_disabled && !w->site_deleted[SIM_BRANCH]) {
 		struct simk_esp pkt;
 
 		if (simk_output(b->k, &lan_branch, &lan_pop, 0, 0, 0, &pkt) == SIMK_CLEAR) {
@@ -147,6 +212,8 @@ void sim_check_continuous(struct sim_world *w)
 		}
 	}
 	flows = sim_traffic_flows(w, why, sizeof(why));
+	if (w->fo_deadline_ms && (flows || w->faults != w->fo_faults))
+		w->fo_deadline_ms = 0;	/* it ended, or another fault came: no longer bounded */
 	if (flows) {
 		if (!w->flowed)
 			sim_trace(w, "CHECK  traffic flows (the first time)");
@@ -162,6 +229,13 @@ void sim_check_continuous(struct sim_world *w)
 	if (!w->outage_since_ms) {
 		w->outage_since_ms = w->now_ms;
 		sim_trace(w, "CHECK  traffic stops: %s", why);
+		failover_bound(w);
+	}
+	if (w->fo_deadline_ms && w->now_ms > w->fo_deadline_ms) {
+		sim_fail(w, "failover", "%s; the traffic stopped %llu ms ago, no fault came since, "
+			 "and it has not moved: %s", w->fo_why,
+			 (unsigned long long)(w->now_ms - w->outage_since_ms), why);
+		return;
 	}
 	if (w->now_ms - w->outage_since_ms > w->worst_outage_ms)
 		w->worst_outage_ms = w->now_ms - w->outage_since_ms;

@@ -3,8 +3,10 @@
  * starts when (every POP first in some seeds), a NAT or not, and a schedule of faults until
  * faults_end_ms — loss with bursts, duplication, reordering and jitter, one POP or all of them
  * cut off, the NAT rebinding its port or changing its address, a POP crashing (its state
- * lost) and coming back, a POP not accepting new tunnels. A calm run has no fault at all, so
- * that every stop of the traffic counts (check.c). Then everything heals.
+ * lost) and coming back, a POP not accepting new tunnels, the kernel refusing SAs or expiring
+ * them early; control changes: the site disabled, edited, deleted and added again, a POP
+ * marked not accepting. A calm run has no fault at all, so that every stop of the traffic
+ * counts (check.c). Then everything heals.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -123,12 +125,19 @@ void sim_dark(struct sim_world *w, bool on)
 void sim_faults_heal(struct sim_world *w)
 {
 	sim_trace(w, "FAULT  all healed: links as at the start, no cut, every POP up and accepting");
+	w->faults++;
 	w->dark = false;
+	for (int i = 0; i < SIM_NODES; i++)
+		if (w->site_deleted[i]) {
+			w->site_deleted[i] = false;
+			sim_site_add(w, i);	/* a crashed POP gets it when it starts, below */
+		}
 	if (w->site_disabled) {
 		w->site_disabled = false;
 		sim_site_enable(w, SIM_BRANCH, true);
 	}
 	for (int i = 1; i < SIM_NODES; i++) {
+		w->lossy[i] = false;
 		link_both(w, i, &w->base[i]);
 		sim_cut(w, i, false);
 		w->nodes[i].accepting = true;
@@ -154,9 +163,14 @@ static void fault_action(struct sim_world *w)
 	unsigned kind = (unsigned)simr_below(r, 13);
 	struct simr x = simr_derive(r, 2);
 
-	/* the kinds added later, from their own stream (see sim_scenario_draw) */
+	struct simr y = simr_derive(r, 3);
+
+	/* the kinds added later, from their own streams (see sim_scenario_draw) */
 	if (w->gen >= 3 && simr_chance(&x, 1, 14))
 		kind = 13;
+	if (w->gen >= 4 && simr_chance(&y, 2, 15))
+		kind = simr_chance(&y, 1, 2) ? 14 : 15;
+	w->faults++;
 	switch (kind) {
 	case 0:		/* loss, in bursts or not */
 		c.loss_good_ppm = (uint32_t)simr_below(r, 400000);
@@ -166,6 +180,7 @@ static void fault_action(struct sim_world *w)
 			c.loss_bad_ppm = (uint32_t)simr_range(r, 500000, 1000000);
 		}
 		link_both(w, pop, &c);
+		w->lossy[pop] = true;
 		sim_trace(w, "FAULT  %s's link loses %u ppm%s", p->name, c.loss_good_ppm,
 			  c.good_to_bad_ppm ? " (and in bursts)" : "");
 		break;
@@ -175,11 +190,13 @@ static void fault_action(struct sim_world *w)
 		c.reorder_ms = (uint32_t)simr_range(r, 10, 2000);
 		c.jitter_ms = (uint32_t)simr_range(r, 0, 500);
 		link_both(w, pop, &c);
+		w->lossy[pop] = true;
 		sim_trace(w, "FAULT  %s's link duplicates %u ppm, reorders %u ppm by %u ms, jitter "
 			  "%u ms", p->name, c.dup_ppm, c.reorder_ppm, c.reorder_ms, c.jitter_ms);
 		break;
 	case 2:
 		link_both(w, pop, &w->base[pop]);
+		w->lossy[pop] = false;
 		sim_trace(w, "FAULT  %s's link healthy again", p->name);
 		break;
 	case 3:
@@ -197,6 +214,7 @@ static void fault_action(struct sim_world *w)
 			struct simnet_addr pub;
 			char a[32];
 
+			w->last_nat_ms = w->now_ms;
 			if (simr_chance(r, 1, 2)) {
 				simnet_nat_rebind_port(w->net, (uint32_t)w->nodes[SIM_BRANCH].net_id);
 				sim_trace(w, "FAULT  the NAT forgets its mappings (new ports)");
@@ -232,6 +250,8 @@ static void fault_action(struct sim_world *w)
 		break;
 	}
 	case 10:	/* the operator disables the site at the branch, or enables it again */
+		if (w->site_deleted[SIM_BRANCH])
+			break;	/* no site to disable */
 		w->site_disabled = !w->site_disabled;
 		sim_trace(w, "CONTROL site %s at the branch", w->site_disabled ? "disable" : "enable");
 		sim_site_enable(w, SIM_BRANCH, !w->site_disabled);
@@ -253,6 +273,45 @@ static void fault_action(struct sim_world *w)
 		sim_trace(w, "FAULT  %s %s", p->name, p->esp_drop ? "drops ESP (IKE still answers)" :
 			  "carries ESP again");
 		break;
+	case 14: {	/* the operator deletes the site at one end, or adds it again */
+		int node = (int)simr_below(r, SIM_NODES);
+		struct sim_node *nd = &w->nodes[node];
+
+		w->site_deleted[node] = !w->site_deleted[node];
+		sim_trace(w, "CONTROL site %s at %s", w->site_deleted[node] ? "delete" : "add",
+			  nd->name);
+		if (w->site_deleted[node])
+			sim_site_delete(w, node);
+		else
+			sim_site_add(w, node);
+		break;
+	}
+	case 15: {	/* the kernel expires an SA (a byte limit: one; its lifetime: both halves) */
+		int node = (int)simr_below(r, SIM_NODES);
+		struct sim_node *nd = &w->nodes[node];
+		size_t n = simk_sa_count(nd->k), i;
+		bool hard = simr_chance(r, 1, 3), both = simr_chance(r, 1, 2);
+		const struct simk_sa *k;
+		struct tunnel *t;
+		uint32_t other = 0;
+		size_t idx;
+
+		if (!n || !nd->running)
+			break;
+		i = (size_t)simr_below(r, n);
+		k = simk_sa_at(nd->k, i);
+		t = tix_child_find(&nd->d, k->sa.spi, &idx);
+		if (both && t)
+			other = t->children[idx].spi_in == k->sa.spi ? t->children[idx].spi_out :
+				t->children[idx].spi_in;
+		sim_kernel_expire(w, node, i, hard);
+		for (size_t j = 0; other && j < simk_sa_count(nd->k); j++)
+			if (simk_sa_at(nd->k, j)->sa.spi == other) {
+				sim_kernel_expire(w, node, j, hard);
+				break;
+			}
+		break;
+	}
 	case 12:	/* the operator marks a POP not accepting at the branch, or accepting */
 		w->pop_refused[pop] = !w->pop_refused[pop];
 		sim_trace(w, "CONTROL pop edit %s accepting %s", p->name,
@@ -269,6 +328,7 @@ void sim_fault_step(struct sim_world *w)
 	for (int i = 1; i < SIM_NODES; i++)
 		if (w->restart_at[i] && w->restart_at[i] <= w->now_ms) {
 			w->restart_at[i] = 0;
+			w->faults++;
 			sim_node_start(w, i);
 		}
 	if (w->now_ms >= w->sc.faults_end_ms && w->next_action_ms != UINT64_MAX) {

@@ -259,6 +259,80 @@ START_TEST(test_child_refused_then_asked_again)
 END_TEST
 
 /* A POP crashes and comes back: the branch's new IKE SA replaces the old; one pair. */
+/* The index in node's kernel of the SA with this SPI. */
+static size_t sa_index(int node, uint32_t spi)
+{
+	struct simk *k = w.nodes[node].k;
+
+	for (size_t i = 0; i < simk_sa_count(k); i++)
+		if (simk_sa_at(k, i)->sa.spi == spi)
+			return i;
+	ck_abort_msg("%s holds no SA %08x", w.nodes[node].name, spi);
+	return 0;
+}
+
+/*
+ * The POP's kernel hard-expires the outbound half of the Child SA alone (its byte limit, or
+ * installed earlier than the inbound one): the POP removes the inbound half itself (the
+ * kernel removed only what the event names), and a new pair follows; nothing is left behind.
+ */
+START_TEST(test_one_half_hard_expired)
+{
+	struct sim_scenario sc = defaults();
+	struct tunnel *p = NULL;
+	struct xfrm_addr local;
+	uint32_t spi_in, spi_out;
+
+	sc.calm = false;	/* the expiry is the point: an outage is expected */
+	begin(&sc);
+	run_to(S(10));
+	one_pair(1);
+	ck_assert_uint_eq(site_tunnels(1, 1, &p), 1);
+	spi_in = p->children[0].spi_in;
+	spi_out = p->children[0].spi_out;
+	local = p->children[0].addr_local;
+	/* p goes with its last Child SA */
+	ck_assert_int_eq(sim_kernel_expire(&w, 1, sa_index(1, spi_out), true), 0);
+	ck_assert_ptr_null(simk_sa_lookup(w.nodes[1].k, &local, spi_in, IPPROTO_ESP, 0, 0));
+	run_to(S(120));
+	nothing_left();
+	ck_assert(flows());
+	end();
+}
+END_TEST
+
+/*
+ * The operator deletes the site at its primary POP, then adds it again: the POP tears the
+ * tunnel down and refuses the site meanwhile, the branch fails over and keeps trying, and
+ * comes back to the primary after the hold-down once the site is back.
+ */
+START_TEST(test_site_deleted_and_added_at_a_pop)
+{
+	struct sim_scenario sc = defaults();
+
+	sc.calm = false;	/* the deletion is the point: an outage is expected */
+	sc.hold_down_s = 20;
+	begin(&sc);
+	run_to(S(10));
+	ck_assert_str_eq(active(), "pop1");
+	ck_assert_int_eq(sim_site_delete(&w, 1), 0);
+	w.site_deleted[1] = true;
+	run_to(S(15));
+	ck_assert_str_eq(active(), "pop2");
+	ck_assert_uint_eq(w.nodes[1].d.n_tunnels, 0);
+	ck_assert_uint_eq(simk_sa_count(w.nodes[1].k), 0);
+	ck_assert_uint_eq(simk_policy_count(w.nodes[1].k), 0);
+	ck_assert(flows());
+	ck_assert_int_eq(sim_site_add(&w, 1), 0);
+	w.site_deleted[1] = false;
+	run_to(S(200));
+	ck_assert_str_eq(active(), "pop1");
+	nothing_left();
+	ck_assert(flows());
+	end();
+}
+END_TEST
+
 START_TEST(test_pop_restart)
 {
 	struct sim_scenario sc = defaults();
@@ -397,6 +471,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_nat_change_with_a_refused_rekey);
 	tcase_add_test(tc, test_child_refused_then_asked_again);
 	tcase_add_test(tc, test_pop_restart);
+	tcase_add_test(tc, test_one_half_hard_expired);
+	tcase_add_test(tc, test_site_deleted_and_added_at_a_pop);
 	tcase_add_test(tc, test_simultaneous_child_rekeys);
 	tcase_add_test(tc, test_all_dark_then_back);
 	tcase_add_test(tc, test_disable_enable);

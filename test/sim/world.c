@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "tunnel/conf.h"
+#include "xfrm/events.h"
 #include "world.h"
 
 #define CHECK_EVERY_MS 250
@@ -370,6 +371,9 @@ static int add_site(struct sim_world *w, struct sim_node *n, char *err, size_t e
 	rc = rc ?: site_set(&s, "esp-proposals", sc->pfs ? "aes256gcm16-x25519" : "aes256gcm16",
 			    err, err_len);
 	rc = rc ?: site_set_psk(&s, (const uint8_t *)psk, sizeof(psk) - 1, err, err_len);
+	/* added again at the branch while the operator has it disabled: as it was */
+	if (rc == 0 && n->id == SIM_BRANCH && w->site_disabled)
+		rc = site_set(&s, "enabled", "no", err, err_len);
 	/* A gateway knows the branch's address unless a NAT hides it. */
 	if (rc == 0 && n->id != SIM_BRANCH && !sc->nat)
 		rc = site_set(&s, "source-ip", "198.51.100.2", err, err_len);
@@ -440,7 +444,8 @@ int sim_node_start(struct sim_world *w, int id)
 	rc = node_conf(w, n, err, sizeof(err));
 	d->db.role = id == SIM_BRANCH ? SITE_ROLE_INITIATOR : SITE_ROLE_RESPONDER;
 	rc = rc ?: add_pops(w, n, err, sizeof(err));
-	rc = rc ?: add_site(w, n, err, sizeof(err));
+	/* ikd starts with what its store holds: not a site the operator deleted */
+	rc = rc ?: w->site_deleted[id] ? 0 : add_site(w, n, err, sizeof(err));
 	if (rc < 0) {
 		sim_fail(w, "setup", "%s: %s", n->name, err);
 		return rc;
@@ -459,6 +464,7 @@ int sim_node_start(struct sim_world *w, int id)
 	randombytes_buf(d->cookie_secret.p, d->cookie_secret.len);
 	n->running = true;
 	n->ever_started = true;
+	n->started_ms = w->now_ms;
 	sim_trace(w, "%-6s START ikd (%s)", n->name, id == SIM_BRANCH ? "initiator" : "responder");
 	ikd_apply_all(d);
 	return 0;
@@ -537,6 +543,66 @@ int sim_site_enable(struct sim_world *w, int id, bool enabled)
 		return -ESRCH;
 	rc = site_db_set_enabled(&nd->d.db, site_names, 1, enabled, err, sizeof(err));
 	return rc < 0 ? rc : site_applied(nd);
+}
+
+int sim_site_delete(struct sim_world *w, int id)
+{
+	struct sim_node *nd = &w->nodes[id];
+	char err[256];
+	int rc;
+
+	if (!nd->running)
+		return -ESRCH;
+	rc = site_db_delete_sites(&nd->d.db, site_names, 1, err, sizeof(err));
+	if (rc < 0) {
+		sim_trace(w, "%-6s CONTROL site delete refused: %s", nd->name, err);
+		return rc;
+	}
+	return site_applied(nd);
+}
+
+int sim_site_add(struct sim_world *w, int id)
+{
+	struct sim_node *nd = &w->nodes[id];
+	char err[256];
+	int rc;
+
+	if (!nd->running)
+		return -ESRCH;
+	rc = add_site(w, nd, err, sizeof(err));
+	if (rc < 0) {
+		sim_trace(w, "%-6s CONTROL site add refused: %s", nd->name, err);
+		return rc;
+	}
+	return site_applied(nd);
+}
+
+int sim_kernel_expire(struct sim_world *w, int id, size_t i, bool hard)
+{
+	struct sim_node *nd = &w->nodes[id];
+	const struct simk_sa *k = simk_sa_at(nd->k, i);
+	struct xfrm_event e;
+
+	if (!k)
+		return -ESRCH;
+	memset(&e, 0, sizeof(e));
+	e.type = XFRM_EVENT_EXPIRE;
+	e.hard = hard;
+	e.src = k->sa.src;
+	e.dst = k->sa.dst;
+	e.spi = k->sa.spi;
+	e.proto = k->sa.proto;
+	e.reqid = k->sa.reqid;
+	e.mark = k->sa.mark;
+	e.mark_mask = k->sa.mark_mask;
+	e.stats = k->stats;
+	sim_trace(w, "%-6s KERNEL %s expiry of SA %08x", nd->name, hard ? "hard" : "soft", e.spi);
+	if (simk_sa_expire(nd->k, &e.dst, e.spi, e.proto, e.mark, e.mark_mask, hard) < 0)
+		return -ESRCH;
+	/* k is gone after a hard expiry: the event carries copies */
+	if (nd->running)
+		ikd_kernel_event(&e, &nd->d);
+	return 0;
 }
 
 int sim_pop_edit(struct sim_world *w, int pop, const char *key, const char *value)

@@ -23,9 +23,10 @@
 #define SIM_TRACE_LINES 400
 /*
  * The scenario generator's generation: 2 added control changes and kernel refusals, 3 the
- * probes and POPs that drop ESP. A seed is replayed by the generation that found it.
+ * probes and POPs that drop ESP, 4 sites deleted and added again at either end and the
+ * kernel's expiry events. A seed is replayed by the generation that found it.
  */
-#define SIM_GEN 3
+#define SIM_GEN 4
 #define SIM_PROBE_IDS 256
 #define SIM_PROBE_ANSWERS 64
 
@@ -59,6 +60,7 @@ struct sim_node {
 	int64_t up_minus_down[SIM_NODES];
 	char last_active[16];
 	uint64_t restarts;
+	uint64_t started_ms;		/* when its ikd last started */
 };
 
 /* What one seed makes of the world: timers, faults, their times. */
@@ -122,6 +124,15 @@ struct sim_world {
 	unsigned nat_changes;
 	bool site_disabled;		/* at the branch, by a control change */
 	bool pop_refused[SIM_NODES];	/* the branch's record says: not accepting */
+	bool site_deleted[SIM_NODES];	/* the operator deleted the site at that node */
+	bool lossy[SIM_NODES];		/* that POP's link is not as at the start */
+	/*
+	 * The failover bound (check.c): an outage that must end by fo_deadline_ms (0: none is
+	 * bounded now) unless another fault comes first (faults moves past fo_faults).
+	 */
+	uint64_t faults, last_nat_ms;	/* faults and control changes so far; a NAT change */
+	uint64_t fo_faults, fo_deadline_ms;
+	char fo_why[160];
 	struct simnet_link_conf base[SIM_NODES];	/* each POP's link when healthy */
 };
 
@@ -151,6 +162,14 @@ void sim_node_crash(struct sim_world *w, int id);
 /* world.c: control changes, as the control socket makes them */
 int sim_site_edit(struct sim_world *w, int id, const char *const *kv, size_t n);
 int sim_site_enable(struct sim_world *w, int id, bool enabled);
+/* The operator deletes the site at node id, or adds it again (as it was at the start). */
+int sim_site_delete(struct sim_world *w, int id);
+int sim_site_add(struct sim_world *w, int id);
+/*
+ * The kernel of node id expires the SA at index i of its table (soft: dying; hard: removed)
+ * and tells ikd as the kernel's XFRM_MSG_EXPIRE does. -ESRCH when there is none.
+ */
+int sim_kernel_expire(struct sim_world *w, int id, size_t i, bool hard);
 /* The branch's record of a POP (key = value). */
 int sim_pop_edit(struct sim_world *w, int pop, const char *key, const char *value);
 
