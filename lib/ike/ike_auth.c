@@ -285,6 +285,7 @@ static int respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void 
 		   struct ike_child *ret, struct ike_pld_id *ret_idi, uint16_t *ret_notify)
 {
 	struct ike_pld_auth auth;
+	struct ike_pld_id idr;
 	struct ike_pld_sa offered, ours, answer = { .n = 1 };
 	struct ike_pld_ts tsi, tsr;
 	struct ike_auth_peer peer = { 0 };
@@ -294,13 +295,17 @@ static int respond(const struct ike_init *init, ike_auth_lookup_fn lookup, void 
 	struct ike_pld_auth our_auth = { .method = IKE_AUTH_SHARED_KEY_MIC, .data = mac,
 					 .len = init->suite.prf->out_len };
 	uint16_t child_err = 0;
+	bool have_idr;
 	int rc;
 
 	if (IKE_CHAIN_DECODE(inner, IKE_PLD_IDI, ike_pld_id_decode, ret_idi) < 0 ||
 	    IKE_CHAIN_DECODE(inner, IKE_PLD_AUTH, ike_pld_auth_decode, &auth) < 0)
 		return -EPROTO;
+	/* The IDr it asked for, optional: absent, or not decodable, it is no request. */
+	have_idr = IKE_CHAIN_DECODE(inner, IKE_PLD_IDR, ike_pld_id_decode, &idr) == 0;
 	/* Unknown identity and wrong PSK look the same to the peer (§2.21.2). */
-	if (lookup(arg, ret_idi, &peer) < 0 || verify_auth(init, true, peer.psk, ret_idi, &auth) < 0) {
+	if (lookup(arg, ret_idi, have_idr ? &idr : NULL, &peer) < 0 ||
+	    verify_auth(init, true, peer.psk, ret_idi, &auth) < 0) {
 		*ret_notify = IKE_N_AUTHENTICATION_FAILED;
 		return refuse(init, out);
 	}

@@ -59,9 +59,13 @@ struct ike_auth_peer {
 	int (*install)(void *arg, const struct ike_child *c);
 };
 
-/* -ENOENT: nobody by that identity (answered AUTHENTICATION_FAILED, as any failure is). */
+/*
+ * idi: the initiator's identity; idr: the identity it asked us to be (§3.5: an optional IDr
+ * in its IKE_AUTH), NULL when it asked none. -ENOENT: nobody by that identity (answered
+ * AUTHENTICATION_FAILED, as any failure is).
+ */
 typedef int (*ike_auth_lookup_fn)(void *arg, const struct ike_pld_id *idi,
-				  struct ike_auth_peer *ret);
+				  const struct ike_pld_id *idr, struct ike_auth_peer *ret);
 
 enum ike_auth_result {
 	IKE_AUTH_DONE = 1,		/* authenticated, Child SA negotiated */

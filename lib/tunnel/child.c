@@ -88,7 +88,7 @@ struct child *tun_child_by_in(struct tunnel *t, uint32_t spi_in)
  */
 bool tun_may_rekey(const struct tunnel *t, const struct child *c)
 {
-	if (!c->installed || c->rekeying || c->replaces)
+	if (!c->installed || c->rekeying || c->replaces || c->of_old_ike)
 		return false;
 	for (size_t k = 0; k < t->n_pend; k++)
 		if (t->pend[k].c.spi_in == c->spi_in)

@@ -41,14 +41,24 @@ static void extras_arm(struct tunnel *t)
 
 static void extra_drop(struct tunnel *t, size_t i)
 {
+	bool reauthed = t->extras[i].reauthed;
+
 	tix_extra_del(t->d, t, t->extras[i].spi);
 	ike_sa_clear(&t->extras[i].sa);
 	t->extras[i] = t->extras[--t->n_extras];
 	extras_arm(t);
+	/* §1.4.1: an IKE SA deleted (or given up on) takes the Child SAs made under it along. */
+	for (size_t k = t->n_children; reauthed && k-- > 0;)
+		if (k < t->n_children && t->children[k].of_old_ike)
+			tun_child_forget(t, t->children[k].spi_in, true);
 }
 
-/* Keep sa (taken: *sa is emptied) beside the current one; ours_to_delete sends its Delete. */
-void tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, bool peer_new)
+/*
+ * Keep sa (taken: *sa is emptied) beside the current one; ours_to_delete sends its Delete.
+ * Its record, or NULL when there was no room (sa is gone then).
+ */
+struct extra_sa *tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete,
+			       bool peer_new)
 {
 	struct ikd *d = t->d;
 	struct extra_sa *e;
@@ -58,13 +68,13 @@ void tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, boo
 		t->extras = calloc(TUN_EXTRA_MAX, sizeof(*t->extras));
 	if (!t->extras) {
 		ike_sa_clear(sa);
-		return;
+		return NULL;
 	}
 	if (t->n_extras == TUN_EXTRA_MAX)
 		extra_drop(t, 0);
 	if (tix_extra_add(d, t, tun_sa_spi_ours(sa)) < 0) {
 		ike_sa_clear(sa);
-		return;
+		return NULL;
 	}
 	e = &t->extras[t->n_extras++];
 	memset(e, 0, sizeof(*e));
@@ -80,6 +90,7 @@ void tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, boo
 		e->next_retx_ms = now + d->conf.retransmit_base_ms;
 	}
 	extras_arm(t);
+	return e;
 }
 
 void tun_extras_fire(struct timer *tm, void *arg)
@@ -107,7 +118,7 @@ void tun_extras_fire(struct timer *tm, void *arg)
 }
 
 /* The current IKE SA becomes new_sa (taken); children stay (§1.3.2: they move with it). */
-static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
+void tun_ike_switch(struct tunnel *t, struct ike_sa *new_sa, bool rekey)
 {
 	struct ikd *d = t->d;
 
@@ -118,8 +129,10 @@ static void ike_switch(struct tunnel *t, struct ike_sa *new_sa)
 	tix_ours_add(d, t, tun_sa_spi_ours(&t->sa));
 	t->ike_created_ms = ikd_now(t->d);
 	t->ike_rekey_at_ms = tun_rekey_deadline(d, ikd_site(d, t->site), true);
-	t->rekeys_ike++;
-	ikd_count(d, t->site, CTL_SM_IKE_REKEYS);
+	if (rekey) {
+		t->rekeys_ike++;
+		ikd_count(d, t->site, CTL_SM_IKE_REKEYS);
+	}
 	/*
 	 * Requests that were queued go out on the new SA, but for a rekey of the IKE SA: it was
 	 * for the SA just replaced, and the new one has its own deadline. A Delete of a Child SA
@@ -164,7 +177,7 @@ static void adopt_peer_new(struct tunnel *t, struct extra_sa *pn, bool old_delet
 		memset(&t->sa, 0, sizeof(t->sa));
 		tun_extra_add(t, &cur, false, false);
 	}
-	ike_switch(t, &peer_sa);
+	tun_ike_switch(t, &peer_sa, true);
 	tlog_notice(t->d, "site '%s' %s: IKE SA rekeyed (by the peer, %s)", t->site,
 		   tun_peer_str(t, peer, sizeof(peer)), old_deleted ? "its rekey won" : "ours refused");
 	ikd_event(t->d, t->site, t->initiator ? t->pop : peer, "ike-rekeyed", "by the peer");
@@ -189,7 +202,7 @@ static void on_ike_rekeyed(struct tunnel *t, struct ike_sa_rx *rx)
 			cur = t->sa;
 			memset(&t->sa, 0, sizeof(t->sa));
 			tun_extra_add(t, &cur, false, false);	/* the peer deletes the old one */
-			ike_switch(t, &peer_sa);
+			tun_ike_switch(t, &peer_sa, true);
 		}
 	} else if (rx->initiator) {
 		/* Ours stays (alone, or won): we delete the old SA; the peer deletes its new. */
@@ -197,7 +210,7 @@ static void on_ike_rekeyed(struct tunnel *t, struct ike_sa_rx *rx)
 			pn->peer_new = false;
 		cur = t->sa;
 		memset(&t->sa, 0, sizeof(t->sa));
-		ike_switch(t, &rx->new_sa);
+		tun_ike_switch(t, &rx->new_sa, true);
 		tun_extra_add(t, &cur, true, false);
 	} else if (rx->verdict == IKE_REKEY_PENDING) {
 		tun_extra_add(t, &rx->new_sa, false, true);
@@ -206,13 +219,13 @@ static void on_ike_rekeyed(struct tunnel *t, struct ike_sa_rx *rx)
 		/* Ours completed first and is current; the peer's new SA is the one that stays. */
 		cur = t->sa;
 		memset(&t->sa, 0, sizeof(t->sa));
-		ike_switch(t, &rx->new_sa);
+		tun_ike_switch(t, &rx->new_sa, true);
 		tun_extra_add(t, &cur, true, false);
 	} else {
 		/* The peer's rekey, no collision: the peer deletes the old SA. */
 		cur = t->sa;
 		memset(&t->sa, 0, sizeof(t->sa));
-		ike_switch(t, &rx->new_sa);
+		tun_ike_switch(t, &rx->new_sa, true);
 		tun_extra_add(t, &cur, false, false);
 	}
 	/* Whose SA stays: ours, unless the collision was lost (§2.8.1). */
@@ -452,7 +465,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 		t->remote = *from;
 		tun_peer_moved(t);
 	}
-	if (!t->initiator && t->pending.buf)
+	if (t->pending.buf && (!t->initiator || t->pending.len))
 		tun_pending_release(t);	/* the peer has our IKE_AUTH answer */
 	/* A reply goes out with the SA that received the request, before any switch. */
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
@@ -611,8 +624,9 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 		t->remote = dg->from;
 		t->local = dg->local;
 		tun_on_auth_request(t, buf, len);
-	} else if (!t->initiator && t->state == TUN_UP && h.exchange == IKE_EXCH_IKE_AUTH &&
-		   !response && h.msg_id == 1) {
+	} else if ((!t->initiator || t->pending.len) && t->state == TUN_UP &&
+		   h.exchange == IKE_EXCH_IKE_AUTH && !response && h.msg_id == 1) {
+		/* (an edge router keeps an answer only to its POP's reauthentication) */
 		struct ike_header fh;
 		struct ike_frag_piece pc = { 0 };
 		struct ike_chain inner;

@@ -59,21 +59,20 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 					  .version = d->cookie_version };
 	struct ike_init_cfg cfg = { .fragmentation = d->conf.fragmentation };
 	struct ike_endpoint le, re;
+	bool reauth = d->conf.role != CONF_ROLE_RESPONDER;
 	struct tunnel *t;
 	int rc;
 
-	if (d->conf.role != CONF_ROLE_RESPONDER) {
+	if (reauth && !tun_reauth_possible(d, &dg->from)) {
 		char from[64];
 
 		/*
-		 * An edge router keeps the IKE SAs it starts and accepts none: a POP that
-		 * reauthenticates by starting a new IKE SA (strongSwan's reauth_time) gets no
-		 * answer, and its old IKE SA ends at its lifetime (the branch then reconnects).
+		 * An edge router starts its IKE SAs itself; the only one it answers is a POP's
+		 * reauthentication of a tunnel it holds up with it (strongSwan's reauth_time).
 		 */
 		d->stats.dropped++;
 		peer_log(d, LOG_WARNING, "IKE_SA_INIT from %s dropped: this router (role initiator) "
-			 "accepts no IKE SA it did not start; a POP that reauthenticates must leave "
-			 "it to the branch (strongSwan: reauth_time = 0)",
+			 "answers only a POP it holds a tunnel up with (its reauthentication)",
 			 net_addr_str(&dg->from, from, sizeof(from)));
 		return;
 	}
@@ -98,6 +97,7 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 	t = tunnel_new(d, false, "", "");
 	if (!t)
 		return;
+	t->pop_reauth = reauth;
 	t->sock = ns;
 	t->remote = dg->from;
 	t->local = dg->local;
@@ -166,19 +166,24 @@ void tun_half_fire(struct timer *tm, void *arg)
 		tunnel_free(t);
 }
 
-/* Does the site's identity equal the peer's IDi? (IDs are not secret; memcmp is fine.) */
+/* Two identities the same? Names compare case-folded. (IDs are not secret: memcmp is fine.) */
+static bool id_equal(const struct ike_pld_id *a, const struct ike_pld_id *b)
+{
+	if (a->type != b->type || a->len != b->len)
+		return false;
+	if (a->type == IKE_ID_FQDN || a->type == IKE_ID_RFC822_ADDR)
+		return strncasecmp((const char *)a->data, (const char *)b->data, a->len) == 0;
+	return memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* Does the site's identity equal the peer's IDi? */
 static bool site_has_id(const struct site *s, const struct ike_pld_id *idi)
 {
 	struct ike_pld_id mine;
 	uint8_t buf[SITE_ID_MAX];
 
-	if (tun_id_from_text((uint8_t)s->id_type, s->id, buf, sizeof(buf), &mine) < 0)
-		return false;
-	if (mine.type != idi->type || mine.len != idi->len)
-		return false;
-	if (mine.type == IKE_ID_FQDN || mine.type == IKE_ID_RFC822_ADDR)
-		return strncasecmp((const char *)mine.data, (const char *)idi->data, mine.len) == 0;
-	return memcmp(mine.data, idi->data, mine.len) == 0;
+	return tun_id_from_text((uint8_t)s->id_type, s->id, buf, sizeof(buf), &mine) == 0 &&
+	       id_equal(&mine, idi);
 }
 
 /* An identity's hash: its type and bytes, names case-folded (FQDN and email compare so). */
@@ -230,6 +235,8 @@ struct lookup_ctx {
 	char idi_text[SITE_ID_MAX];
 	bool wrong_source;
 	bool not_accepting;
+	size_t n_reauth;		/* an edge router: the tunnels the POP may be reauthenticating */
+	struct tunnel *adopt;		/* the one it is: the new IKE SA and Child SA go there */
 	bool installed;			/* auth_install() put the Child SA in */
 	char install_err[256];		/* or why the kernel refused it */
 };
@@ -241,13 +248,79 @@ struct lookup_ctx {
 static int auth_install(void *arg, const struct ike_child *c)
 {
 	struct lookup_ctx *lc = arg;
-	int rc = tun_child_install_new(lc->t, c, 0, lc->install_err, sizeof(lc->install_err));
+	int rc = tun_child_install_new(lc->adopt ? lc->adopt : lc->t, c, 0, lc->install_err,
+				       sizeof(lc->install_err));
 
 	lc->installed = rc == 0;
 	return rc;
 }
 
-static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
+/* The tunnels an edge router holds up with the POP at this address. */
+static bool reauth_candidate(const struct tunnel *o, const union net_addr *from)
+{
+	return o->initiator && o->state == TUN_UP && o->have_sa && !o->retiring &&
+	       net_addr_equal(&o->remote, from, false);
+}
+
+bool tun_reauth_possible(struct ikd *d, const union net_addr *from)
+{
+	for (size_t k = 0; k < d->n_tunnels; k++)
+		if (reauth_candidate(d->tunnels[k], from))
+			return true;
+	return false;
+}
+
+/*
+ * An edge router's POP reauthenticates (strongSwan's reauth_time: a new IKE SA from the POP,
+ * make-before-break): which of the tunnels up with that POP. The POP is who it says (its
+ * ike-id, when the POP record names one) and proves the site's pre-shared key; the site is
+ * the one its IDr names, or the only one up with that POP when it names none. Our identity
+ * is the site's, as when we start the IKE SA.
+ */
+static int reauth_lookup(struct lookup_ctx *lc, const struct ike_pld_id *idi,
+			 const struct ike_pld_id *idr, struct ike_auth_peer *ret)
+{
+	struct tunnel *t = lc->t, *found = NULL;
+	struct ikd *d = t->d;
+	const struct site *s;
+
+	for (size_t k = 0; k < d->n_tunnels; k++) {
+		struct tunnel *o = d->tunnels[k];
+		const struct pop *p;
+		struct ike_pld_id pid;
+		uint8_t buf[SITE_ID_MAX];
+
+		if (!reauth_candidate(o, &t->remote))
+			continue;
+		p = site_db_find_pop(&d->db, o->pop);
+		s = ikd_site(d, o->site);
+		if (!p || !s || !s->enabled)
+			continue;
+		if (p->ike_id[0] && (tun_id_infer(p->ike_id, buf, sizeof(buf), &pid) < 0 ||
+				     !id_equal(&pid, idi)))
+			continue;
+		if (idr && !site_has_id(s, idr))
+			continue;
+		found = o;
+		lc->n_reauth++;
+	}
+	if (lc->n_reauth != 1)
+		return -ENOENT;
+	s = ikd_site(d, found->site);
+	tix_set_site(d, t, s->name);
+	if (tunnel_config(t, s) < 0 || tun_child_cfg_of(t, s, &lc->child) < 0 ||
+	    tun_id_from_text((uint8_t)s->id_type, s->id, lc->idr_buf, sizeof(lc->idr_buf),
+			     &ret->id) < 0)
+		return -ENOENT;
+	ret->psk = &s->psk;
+	ret->child = &lc->child;
+	ret->install = auth_install;
+	lc->adopt = found;
+	return 0;
+}
+
+static int auth_lookup(void *arg, const struct ike_pld_id *idi,
+			const struct ike_pld_id *idr, struct ike_auth_peer *ret)
 {
 	struct lookup_ctx *lc = arg;
 	struct tunnel *t = lc->t;
@@ -259,6 +332,8 @@ static int auth_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_
 		inet_ntop(AF_INET, idi->data, lc->idi_text, sizeof(lc->idi_text));
 	else if (idi->type == IKE_ID_IPV6_ADDR && idi->len == 16)
 		inet_ntop(AF_INET6, idi->data, lc->idi_text, sizeof(lc->idi_text));
+	if (t->pop_reauth)
+		return reauth_lookup(lc, idi, idr, ret);
 	if (!d->io->accepting(d->io_arg)) {	/* the downstream check fails: ikd.conf(5) */
 		lc->not_accepting = true;
 		return -ENOENT;
@@ -349,6 +424,58 @@ static void replace_older(struct tunnel *t, const char *from)
 	}
 }
 
+/*
+ * The POP reauthenticated the edge router's tunnel o (t: the handshake it started). Make-
+ * before-break, the new IKE SA and its Child SA are up before the POP deletes the old IKE SA,
+ * so the new one takes the old one's place in o at once (o stays the site's tunnel to that
+ * POP: its traffic, probe and liveness go on), the new Child SA is o's newest, and the old
+ * IKE SA is kept beside it until the POP deletes it; the Child SAs made under it end with it
+ * (§1.4.1), not before: the POP may still send on them until it has switched.
+ */
+static void reauth_adopt(struct tunnel *o, struct tunnel *t, const struct ike_child *c,
+			 bool installed, const char *from)
+{
+	struct ikd *d = o->d;
+	struct ike_sa new_sa, old;
+	struct ike_writer answer;
+	struct extra_sa *e;
+
+	ike_sa_from_init(&new_sa, t->init);
+	tun_init_drop(t);
+	tix_ours_del(d, t);	/* our SPI of the new IKE SA: o's from here on */
+	for (size_t k = 0; k < o->n_children; k++)
+		if (!installed || o->children[k].spi_in != c->spi_in)
+			o->children[k].of_old_ike = true;
+	old = o->sa;
+	memset(&o->sa, 0, sizeof(o->sa));
+	e = tun_extra_add(o, &old, false, false);
+	if (e)
+		e->reauthed = true;
+	o->sock = t->sock;
+	o->remote = t->remote;
+	o->local = t->local;
+	tun_ike_switch(o, &new_sa, false);
+	/* Our IKE_AUTH answer, for the POP's retransmission should it be lost. */
+	answer = o->pending;
+	o->pending = t->pending;
+	t->pending = answer;
+	tun_heard(o);
+	if (installed)
+		tlog_notice(d, "site '%s' pop '%s': reauthenticated by the POP (%s): new IKE SA, Child SA "
+			   "spi in %08x out %08x; the old ones go when the POP deletes them", o->site,
+			   o->pop, from, c->spi_in, c->spi_out);
+	else
+		tlog_warn(d, "site '%s' pop '%s': reauthenticated by the POP (%s): new IKE SA, no Child "
+			  "SA; the old one's stays until the POP deletes it", o->site, o->pop, from);
+	ikd_event(d, o->site, o->pop, "ike-rekeyed", "reauthenticated by the POP");
+	if (!e) {
+		/* no room to keep the old IKE SA: its Child SAs go now */
+		for (size_t k = o->n_children; k-- > 0;)
+			if (k < o->n_children && o->children[k].of_old_ike)
+				tun_child_forget(o, o->children[k].spi_in, true);
+	}
+}
+
 void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 {
 	struct ikd *d = t->d;
@@ -368,12 +495,24 @@ void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	if (rc < 0) {
 		/* Installed for an answer that could not be built: the site never hears of it. */
 		if (lc.installed)
-			tun_child_forget(t, spi_in, true);
+			tun_child_forget(lc.adopt ? lc.adopt : t, spi_in, true);
 		d->stats.dropped++;
 		tix_set_site(d, t, "");
 		return;
 	}
 	net_addr_str(&t->remote, from, sizeof(from));
+	if (rc == IKE_AUTH_REFUSED && t->pop_reauth) {
+		d->stats.auth_failed++;
+		peer_log(d, LOG_WARNING, "IKE_AUTH from %s refused (AUTHENTICATION_FAILED): %s "
+			 "(identity '%s')", from, lc.n_reauth > 1 ?
+			 "a reauthentication that names no site (no IDr), with several sites up "
+			 "with this POP" : lc.n_reauth ? "bad pre-shared key for a reauthentication" :
+			 "no tunnel up with a POP of that identity (and IDr) to reauthenticate",
+			 lc.idi_text);
+		tun_send_msg(t, &t->pending);
+		tunnel_free(t);
+		return;
+	}
 	if (rc == IKE_AUTH_REFUSED) {
 		d->stats.auth_failed++;
 		ikd_count_failure(d, t->site, CTL_HS_AUTH_FAILED);
@@ -395,6 +534,15 @@ void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	tix_half_del(d, t);
 	timer_cancel(d->timers, &t->t_half);
 	tun_send_msg(t, &t->pending);
+	if (lc.adopt) {
+		if (lc.install_err[0])
+			tlog_err(d, "site '%s' %s: %s: answered NO_PROPOSAL_CHOSEN", t->site, from,
+				 lc.install_err);
+		reauth_adopt(lc.adopt, t, &c, rc == IKE_AUTH_DONE && lc.installed, from);
+		ike_child_clear(&c);
+		tunnel_free(t);
+		return;
+	}
 	if (rc == IKE_AUTH_DONE_NO_CHILD && lc.install_err[0])
 		tlog_err(t->d, "site '%s' %s: %s: answered NO_PROPOSAL_CHOSEN, the IKE SA kept", t->site,
 			from, lc.install_err);

@@ -504,7 +504,7 @@ int tun_child_cfg_of(const struct tunnel *t, const struct site *s, struct ike_ch
 	if (!s || !t->props)
 		return -ENOENT;
 	ret->proposals = &t->props->esp;
-	if (t->initiator)
+	if (t->initiator || t->pop_reauth)
 		return ts_from_cidrs(s->local_ts, s->n_local_ts, &ret->local) ?:
 		       ts_from_cidrs(s->remote_ts, s->n_remote_ts, &ret->remote);
 	return ts_from_cidrs(s->remote_ts, s->n_remote_ts, &ret->local) ?:
@@ -700,7 +700,7 @@ static void rekey_fire(struct timer *tm, void *arg)
 	tunnel_trim(t);
 	if (t->settle_at_ms && now >= t->settle_at_ms && ike_sa_settle(&t->sa))
 		t->settle_at_ms = 0;
-	if (t->pending.buf && now - t->up_since_ms >= PENDING_KEEP_MS)
+	if (t->pending.buf && now - t->ike_created_ms >= PENDING_KEEP_MS)
 		tun_pending_release(t);
 	for (size_t i = 0; i < t->n_children; i++) {
 		struct child *c = &t->children[i];

@@ -50,6 +50,8 @@ struct child {
 	 */
 	uint32_t replaces;
 	bool out_held;			/* installed inbound only: its outbound half waits (pend) */
+	bool of_old_ike;		/* made under an IKE SA the peer's reauthentication replaced:
+					   it ends with that one (tun_reauth_adopt) */
 	uint8_t n_ts_local, n_ts_remote;
 	uint64_t created_ms;
 	uint64_t rekey_at_ms;		/* when we rekey it (jittered) */
@@ -97,6 +99,8 @@ struct extra_sa {
 	uint8_t spi[IKE_SPI_LEN];	/* ours, as indexed (sa may be taken out before the drop) */
 	bool ours_to_delete;		/* we send its Delete (and retransmit it) */
 	bool peer_new;			/* the peer's new SA whose fate our own rekey decides */
+	bool reauthed;			/* replaced by the peer's reauthentication: the Child SAs
+					   made under it (of_old_ike) end with it */
 	uint64_t expires_ms;
 	unsigned tries;
 	uint64_t next_retx_ms;
@@ -130,6 +134,11 @@ struct tun_probe {
 struct tunnel {
 	struct ikd *d;
 	bool initiator;
+	/*
+	 * An edge router's handshake as the responder: its POP reauthenticating an established
+	 * tunnel (make-before-break); on success the IKE SA moves into that tunnel.
+	 */
+	bool pop_reauth;
 	char site[SITE_NAME_MAX];
 	char pop[SITE_NAME_MAX];	/* initiator: the POP it goes to */
 	/*

@@ -112,7 +112,15 @@ void tun_dequeue(struct tunnel *t, uint8_t kind, uint32_t spi);
 void tun_kick(struct tunnel *t);
 void tun_answered(struct tunnel *t);
 /* rekey.c */
-void tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete, bool peer_new);
+struct extra_sa *tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to_delete,
+			       bool peer_new);
+/*
+ * t's IKE SA is new_sa from now on (taken: *new_sa is emptied); the old one must have been
+ * taken out. rekey: counted as an IKE SA rekey.
+ */
+void tun_ike_switch(struct tunnel *t, struct ike_sa *new_sa, bool rekey);
+/* An edge router answers its POP: is there an established tunnel to that address? */
+bool tun_reauth_possible(struct ikd *d, const union net_addr *from);
 void tun_extras_fire(struct timer *tm, void *arg);
 void tun_peer_moved(struct tunnel *t);
 /* sites.c */

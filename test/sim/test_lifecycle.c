@@ -433,14 +433,19 @@ static bool traced(const char *what)
 }
 
 /*
- * A POP that starts an IKE SA towards the branch (strongSwan reauthenticating with
- * reauth_time) gets no answer from an edge router: the drop is said in its log (issue 19).
+ * An edge router answers an IKE SA only from a POP it holds a tunnel up with (the POP
+ * reauthenticating it, strongSwan's reauth_time); from anyone else the drop is said in its
+ * log (issue 19). From pop1 the same (header-only) message is read as a POP's: then dropped
+ * for what it lacks.
  */
 START_TEST(test_branch_says_why_it_drops_an_ike_sa_init)
 {
 	struct sim_scenario sc = defaults();
 	uint8_t hdr[28] = { 1, 2, 3, 4, 5, 6, 7, 8 };	/* SPI_i; SPI_r zero */
 	struct simnet_addr from, to;
+	struct sim_node *b = &w.nodes[SIM_BRANCH];
+	struct net_dgram dg;
+	uint8_t copy[sizeof(hdr)];
 
 	begin(&sc);
 	run_to(S(5));
@@ -450,9 +455,18 @@ START_TEST(test_branch_says_why_it_drops_an_ike_sa_init)
 	hdr[27] = sizeof(hdr);
 	simnet_addr_parse("192.0.2.1", 500, &from);
 	simnet_addr_parse("198.51.100.2", 500, &to);
+	/* from an address no node of the world has: straight into the branch's ikd */
+	memset(&dg, 0, sizeof(dg));
+	ck_assert_int_eq(net_addr_parse("192.0.2.77", 500, &dg.from), 0);
+	ck_assert_int_eq(net_addr_parse("198.51.100.2", 500, &dg.local), 0);
+	memcpy(copy, hdr, sizeof(hdr));
+	ikd_receive(&b->d, &b->d.socks[0], copy, sizeof(copy), &dg);
 	ck_assert_int_eq(simnet_send(w.net, w.now_ms, &from, &to, hdr, sizeof(hdr)), 0);
 	run_to(S(6));
-	ck_assert(traced("IKE_SA_INIT from 192.0.2.1:500 dropped: this router (role initiator)"));
+	ck_assert(traced("IKE_SA_INIT from 192.0.2.77:500 dropped: this router (role initiator) "
+			 "answers only a POP it holds a tunnel up with"));
+	ck_assert(traced("IKE_SA_INIT from 192.0.2.1:500 dropped: "));
+	ck_assert(!traced("IKE_SA_INIT from 192.0.2.1:500 dropped: this router"));
 	ck_assert(flows());
 	end();
 }

@@ -107,7 +107,8 @@ static void configure(void)
 					  .remote = prefix(10, 1, 0, 0, 16) };
 }
 
-static int lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
+static int lookup(void *arg, const struct ike_pld_id *idi,
+			const struct ike_pld_id *idr, struct ike_auth_peer *ret)
 {
 	(void)arg;
 	(void)idi;

@@ -65,7 +65,8 @@ static int install(void *arg, const struct ike_child *c)
 	return s->install_rc;
 }
 
-static int lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
+static int lookup(void *arg, const struct ike_pld_id *idi,
+			const struct ike_pld_id *idr, struct ike_auth_peer *ret)
 {
 	struct site *s = arg;
 
@@ -420,7 +421,8 @@ static uint8_t *cap(const char *name, size_t *len)
 	return raw;
 }
 
-static int charon_lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
+static int charon_lookup(void *arg, const struct ike_pld_id *idi,
+			const struct ike_pld_id *idr, struct ike_auth_peer *ret)
 {
 	struct site *s = arg;
 

@@ -21,7 +21,8 @@ static struct ike_pld_sa esp;
 static struct ike_child_cfg child_cfg;
 static struct secret psk;
 
-static int lookup(void *arg, const struct ike_pld_id *idi, struct ike_auth_peer *ret)
+static int lookup(void *arg, const struct ike_pld_id *idi,
+			const struct ike_pld_id *idr, struct ike_auth_peer *ret)
 {
 	(void)arg;
 	(void)idi;
