@@ -11,6 +11,8 @@
  *     each kernel holds exactly the SAs its ikd lists and no policy of a tunnel that is gone;
  *     the site on its primary POP, status "up" with that POP; traffic both ways;
  *   hold-down: a fallback to the primary only after it was usable for the hold-down;
+ *   rekey-on-time: in a calm run the kernel's soft expiry never finds a Child SA that ikd
+ *     should have rekeyed by then (generation 5: the kernels time the lifetimes);
  *   liveness: quiescence comes within a bound after the network healed (world.c), and
  *     time moves on (no machine re-arms a timer for now forever: livelock).
  */
@@ -23,6 +25,7 @@
 #include "world.h"
 
 #define OUTAGE_BOUND_MS 1000
+#define REKEY_SLACK_MS 2500	/* the rekey tick (2 s) and the kernel's whole seconds */
 
 void sim_fail(struct sim_world *w, const char *invariant, const char *fmt, ...)
 {
@@ -242,6 +245,36 @@ void sim_check_continuous(struct sim_world *w)
 	if (w->sc.calm && w->now_ms - w->outage_since_ms > OUTAGE_BOUND_MS)
 		sim_fail(w, "bounded-outage", "a calm run's traffic stopped for over %d ms: %s",
 			 OUTAGE_BOUND_MS, why);
+}
+
+/*
+ * rekey-on-time: ikd rekeys each Child SA at its own time (child-rekey, up to rekey-jitter
+ * earlier); the kernel's soft expiry, a quarter of the way from there to the lifetime, is
+ * only the backstop for a rekey that could not be made. In a calm run nothing stops a
+ * rekey, so the soft expiry may find a Child SA still unrekeyed only within a moment of its
+ * time (the kernel counts whole seconds) or with its rekey under way.
+ */
+void sim_check_rekey_on_time(struct sim_world *w, int node, size_t i)
+{
+	struct sim_node *n = &w->nodes[node];
+	const struct simk_sa *sa = simk_sa_at(n->k, i);
+	const struct child *c;
+	struct tunnel *t;
+	size_t idx;
+
+	if (!w->sc.calm || !n->running || !sa)
+		return;
+	t = tix_child_find(&n->d, sa->sa.spi, &idx);
+	if (!t || t->state != TUN_UP)
+		return;
+	c = &t->children[idx];
+	if (c->rekeying || c->replaces || c->of_old_ike || c->out_held)
+		return;
+	if (w->now_ms > c->rekey_at_ms + REKEY_SLACK_MS)
+		sim_fail(w, "rekey-on-time", "%s's Child SA %08x (%s '%s') was due for its rekey "
+			 "%llu ms ago; the kernel's soft expiry came first", n->name, c->spi_in,
+			 t->pop[0] ? "pop" : "site", t->pop[0] ? t->pop : t->site,
+			 (unsigned long long)(w->now_ms - c->rekey_at_ms));
 }
 
 void sim_check_fallback(struct sim_world *w, const char *pop)

@@ -359,6 +359,29 @@ int simk_sa_expire(struct simk *k, const struct xfrm_addr *dst, uint32_t spi, ui
 	return 0;
 }
 
+uint64_t simk_next_expiry(const struct simk *k, size_t *ret_i, bool *ret_hard)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (size_t i = 0; i < k->n_sas; i++) {
+		const struct simk_sa *e = k->sas[i];
+		uint64_t soft = e->stats.add_time + e->sa.lft.soft_add_s;
+		uint64_t hard = e->stats.add_time + e->sa.lft.hard_add_s;
+
+		if (e->sa.lft.soft_add_s && !e->dying && soft < best) {
+			best = soft;
+			*ret_i = i;
+			*ret_hard = false;
+		}
+		if (e->sa.lft.hard_add_s && hard < best) {
+			best = hard;
+			*ret_i = i;
+			*ret_hard = true;
+		}
+	}
+	return best;
+}
+
 size_t simk_sa_count(const struct simk *k)
 {
 	return k->n_sas;

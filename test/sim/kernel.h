@@ -13,8 +13,9 @@
  *   input: the SA by SPI, a key check standing for the ICV, the IN (or FWD) policy check.
  *
  * What it leaves out:
- * - Lifetimes are not timed: the simulator injects expiries (simk_sa_expire) and delivers the
- *   events itself; byte/packet limits are not enforced.
+ * - Lifetimes are not timed here: the world times them (simk_next_expiry, from the add times
+ *   simk_set_time gives) or injects expiries (simk_sa_expire) and delivers the events itself;
+ *   byte/packet limits are not enforced.
  * - Replay windows, ESN, sequence numbers, fragmentation, MTU, offload, per-CPU SAs, the
  *   default-policy sysctls (always "accept"), SPI allocation (XFRM_MSG_ALLOCSPI), ACQUIRE
  *   states (an outbound miss returns SIMK_NO_SA; no larval SA is created), socket policies.
@@ -103,6 +104,12 @@ void simk_fail_next(struct simk *k, enum simk_op op, int errno_value, unsigned i
 uint64_t simk_calls(const struct simk *k, enum simk_op op);
 
 /* The tables, in install order (index 0 oldest), for invariants. */
+/*
+ * The next lifetime event of k's SAs, as the kernel's timer would raise it: add time plus the
+ * soft seconds (an SA not yet dying) or the hard ones. Its time in seconds, the SA's index
+ * and which; UINT64_MAX when no SA has a lifetime. (simk_set_time gives the add times.)
+ */
+uint64_t simk_next_expiry(const struct simk *k, size_t *ret_i, bool *ret_hard);
 size_t simk_sa_count(const struct simk *k);
 const struct simk_sa *simk_sa_at(const struct simk *k, size_t i);
 /*

@@ -63,6 +63,22 @@ void sim_scenario_draw(struct sim_world *w)
 		sc->ike_rekey_s[i] = same ? sc->ike_rekey_s[0] : (uint32_t)simr_range(r, 60, 900);
 		sc->start_ms[i] = simr_below(r, S(20));
 	}
+	/*
+	 * Short lifetimes at some nodes (generation 5: the kernels time them), so that the
+	 * kernel's soft expiry and a rekey race, and a rekey that does not come is an outage.
+	 */
+	if (w->gen >= 5) {
+		struct simr x = simr_derive(r, 4);
+
+		for (int i = 0; i < SIM_NODES; i++) {
+			if (!simr_chance(&x, 1, 2))
+				continue;
+			sc->child_life_s[i] = sc->child_rekey_s[i] +
+					      (uint32_t)simr_range(&x, 5, sc->child_rekey_s[i]);
+			sc->ike_life_s[i] = sc->ike_rekey_s[i] +
+					    (uint32_t)simr_range(&x, 10, sc->ike_rekey_s[i]);
+		}
+	}
 	for (int i = 1; i < SIM_NODES; i++) {
 		struct simnet_link_conf *c = &w->base[i];
 
@@ -91,6 +107,10 @@ void sim_scenario_draw(struct sim_world *w)
 	say(sc, "; ike-rekey");
 	for (int i = 0; i < SIM_NODES; i++)
 		say(sc, " %u", sc->ike_rekey_s[i]);
+	for (int i = 0; i < SIM_NODES; i++)
+		if (sc->child_life_s[i])
+			say(sc, "; %s lifetimes child %u ike %u", i ? (const char *[]){ "", "pop1", "pop2",
+			    "pop3" }[i] : "branch", sc->child_life_s[i], sc->ike_life_s[i]);
 	say(sc, "; faults until %llu s", (unsigned long long)(sc->faults_end_ms / 1000));
 }
 

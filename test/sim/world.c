@@ -368,6 +368,12 @@ static int add_site(struct sim_world *w, struct sim_node *n, char *err, size_t e
 	rc = rc ?: site_set(&s, "ike-rekey", buf, err, err_len);
 	snprintf(buf, sizeof(buf), "%u", sc->dpd_interval_s);
 	rc = rc ?: site_set(&s, "dpd-interval", buf, err, err_len);
+	if (sc->child_life_s[n->id]) {
+		snprintf(buf, sizeof(buf), "%u", sc->child_life_s[n->id]);
+		rc = rc ?: site_set(&s, "child-lifetime", buf, err, err_len);
+		snprintf(buf, sizeof(buf), "%u", sc->ike_life_s[n->id]);
+		rc = rc ?: site_set(&s, "ike-lifetime", buf, err, err_len);
+	}
 	rc = rc ?: site_set(&s, "esp-proposals", sc->pfs ? "aes256gcm16-x25519" : "aes256gcm16",
 			    err, err_len);
 	rc = rc ?: site_set_psk(&s, (const uint8_t *)psk, sizeof(psk) - 1, err, err_len);
@@ -780,11 +786,25 @@ static uint64_t next_timer_ms(struct sim_world *w, int *ret_node)
 static int step(struct sim_world *w, uint64_t limit_ms)
 {
 	uint64_t t_net = simnet_next_ms(w->net), t_timer, t_start = UINT64_MAX, t;
-	uint64_t t_answer = UINT64_MAX;
-	size_t answer = 0;
-	int tn, start = -1;
+	uint64_t t_answer = UINT64_MAX, t_expire = UINT64_MAX;
+	size_t answer = 0, expire_i = 0;
+	int tn, start = -1, expire_node = -1;
+	bool expire_hard = false;
 
 	t_timer = next_timer_ms(w, &tn);
+	/* the kernels' lifetimes, timed from generation 5 on (before: only injected expiries) */
+	for (int i = 0; w->gen >= 5 && i < SIM_NODES; i++) {
+		size_t j = 0;
+		bool hard = false;
+		uint64_t s = simk_next_expiry(w->nodes[i].k, &j, &hard);
+
+		if (s != UINT64_MAX && s * 1000 < t_expire) {
+			t_expire = s * 1000;
+			expire_node = i;
+			expire_i = j;
+			expire_hard = hard;
+		}
+	}
 	for (size_t i = 0; i < w->n_answers; i++)
 		if (w->answers[i].due_ms < t_answer) {
 			t_answer = w->answers[i].due_ms;
@@ -806,6 +826,8 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 		t = w->next_check_ms;
 	if (t_answer < t)
 		t = t_answer;
+	if (t_expire < t)
+		t = t_expire;
 	if (t == UINT64_MAX || t > limit_ms) {
 		if (w->now_ms < limit_ms)
 			w->now_ms = limit_ms;
@@ -821,7 +843,13 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 		return -1;
 	}
 	w->events_run++;
-	if (t == t_answer) {
+	for (int i = 0; i < SIM_NODES; i++)
+		simk_set_time(w->nodes[i].k, w->now_ms / 1000);
+	if (t == t_expire) {
+		if (!expire_hard)
+			sim_check_rekey_on_time(w, expire_node, expire_i);
+		sim_kernel_expire(w, expire_node, expire_i, expire_hard);
+	} else if (t == t_answer) {
 		struct sim_answer a = w->answers[answer];
 		struct sim_node *b = &w->nodes[SIM_BRANCH];
 		struct tunnel *tun = b->running ? b->probe_ids[a.id] : NULL;

@@ -24,9 +24,10 @@
 /*
  * The scenario generator's generation: 2 added control changes and kernel refusals, 3 the
  * probes and POPs that drop ESP, 4 sites deleted and added again at either end and the
- * kernel's expiry events. A seed is replayed by the generation that found it.
+ * kernel's expiry events, 5 the kernels' lifetimes timed (and short ones in some seeds). A
+ * seed is replayed by the generation that found it.
  */
-#define SIM_GEN 4
+#define SIM_GEN 5
 #define SIM_PROBE_IDS 256
 #define SIM_PROBE_ANSWERS 64
 
@@ -72,6 +73,8 @@ struct sim_scenario {
 	bool pfs;			/* Child SA rekeys with a DH exchange */
 	bool probes;			/* the POPs have probe IPs: the branch probes each tunnel */
 	uint32_t child_rekey_s[SIM_NODES], ike_rekey_s[SIM_NODES];
+	/* the site's lifetimes at each node (0: the defaults, 7200 s and 86400 s) */
+	uint32_t child_life_s[SIM_NODES], ike_life_s[SIM_NODES];
 	uint32_t hold_down_s, dpd_interval_s, reconnect_max_s, primary_grace_s;
 	uint64_t faults_end_ms;		/* every fault healed from here on */
 	/*
@@ -185,6 +188,8 @@ void sim_dark(struct sim_world *w, bool on);
 
 /* check.c: the invariants */
 void sim_check_continuous(struct sim_world *w);
+/* The kernel of node is about to soft-expire its SA at index i: was it ikd's to rekey by now? */
+void sim_check_rekey_on_time(struct sim_world *w, int node, size_t i);
 /* A fallback to pop: the primary has been usable for the hold-down (DESIGN.md). */
 void sim_check_fallback(struct sim_world *w, const char *pop);
 /* At quiescence: true when quiet (then every quiescence invariant was checked). */
