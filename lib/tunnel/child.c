@@ -184,6 +184,7 @@ void tun_child_hold_out(struct tunnel *t, struct ike_child *c, uint32_t old_spi_
 	memset(c, 0, sizeof(*c));	/* the keys are ours now */
 	p->old_spi_in = old_spi_in;
 	p->deadline_ms = ikd_now(t->d) + tun_peer_window_ms(t);
+	tun_wake(t, p->deadline_ms);
 }
 
 /* A Child SA from our own CREATE_CHILD_SA, answered: into the kernel and the tunnel. */

@@ -160,6 +160,7 @@ bool tun_child_record(struct tunnel *t, const struct ike_child *c)
 	ch->spi_out = c->spi_out;
 	ch->created_ms = ikd_now(t->d);
 	ch->rekey_at_ms = tun_rekey_deadline(t->d, ikd_site(t->d, t->site), false);
+	tun_wake(t, ch->rekey_at_ms);
 	ch->suite = c->encr->name;
 	kernel_addr(&t->local, &ch->addr_local);
 	kernel_addr(&t->remote, &ch->addr_remote);
@@ -270,6 +271,7 @@ void tun_child_retry_later(struct tunnel *t)
 		t->child_retry_s = cf->reconnect_min_s;
 	t->child_retry_at_ms = ikd_now(t->d) + (uint64_t)t->child_retry_s * 1000 +
 			       randombytes_uniform(1000);
+	tun_wake(t, t->child_retry_at_ms);
 	t->child_retry_s = t->child_retry_s * 2 > cf->reconnect_max_s ? cf->reconnect_max_s :
 			   t->child_retry_s * 2;
 }
@@ -352,7 +354,7 @@ void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child,
 	t->sa.cc_cfg = &t->cc;
 	t->ike_created_ms = ikd_now(t->d);
 	t->ike_rekey_at_ms = tun_rekey_deadline(d, s, true);
-	timer_arm(d->timers, &t->t_rekey, ikd_now(t->d) + REKEY_TICK_MS);
+	tun_tick_start(t);
 	if (tun_dpd_interval(t, s))
 		timer_arm(d->timers, &t->t_dpd,
 			  ikd_now(t->d) + (uint64_t)tun_dpd_interval(t, s) * 1000);

@@ -129,6 +129,7 @@ void tun_ike_switch(struct tunnel *t, struct ike_sa *new_sa, bool rekey)
 	tix_ours_add(d, t, tun_sa_spi_ours(&t->sa));
 	t->ike_created_ms = ikd_now(t->d);
 	t->ike_rekey_at_ms = tun_rekey_deadline(d, ikd_site(d, t->site), true);
+	tun_wake(t, t->ike_rekey_at_ms);
 	if (rekey) {
 		t->rekeys_ike++;
 		ikd_count(d, t->site, CTL_SM_IKE_REKEYS);
@@ -281,6 +282,7 @@ static void on_child_event(struct tunnel *t, struct ike_sa_rx *rx)
 			old->rekeying = false;
 			old->rekey_at_ms = ikd_now(t->d) + REKEY_RETRY_S * 1000 +
 					   randombytes_uniform(5000);
+			tun_wake(t, old->rekey_at_ms);
 		}
 		tun_enqueue(t, REQ_DELETE_CHILD, spi_in);
 		return;
@@ -364,10 +366,16 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
 	 * SA's after 2 to 5 s: the peer refuses it while an exchange of its own is out (§2.25),
 	 * which under loss may take seconds; the jitter keeps two ends from refusing each other.
 	 */
-	if (c)
+	if (c) {
 		c->rekeying = false;
-	if (kind == REQ_REKEY_IKE)
+		/* due already, most likely: tried again at the tick's pace */
+		tun_wake(t, c->rekey_at_ms > ikd_now(t->d) ? c->rekey_at_ms :
+			 ikd_now(t->d) + REKEY_TICK_MS);
+	}
+	if (kind == REQ_REKEY_IKE) {
 		t->ike_rekey_at_ms = ikd_now(t->d) + 2000 + randombytes_uniform(3000);
+		tun_wake(t, t->ike_rekey_at_ms);
+	}
 }
 
 /*
@@ -391,6 +399,7 @@ void tun_peer_moved(struct tunnel *t)
 		 * until the SAs carry the new address, not at the regular rekey time.
 		 */
 		c->rekey_at_ms = now;
+		tun_wake(t, now + REKEY_TICK_MS);
 		if (tun_may_rekey(t, c))
 			c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
 	}
@@ -416,8 +425,10 @@ static int sa_receive(struct tunnel *t, struct ike_sa *sa, uint8_t *buf, size_t 
 	if (rc < 0 && t->cb_spi_in)
 		tun_child_forget(t, t->cb_spi_in, true);
 	t->cb_spi_in = 0;
-	if (cc)
+	if (cc) {
 		t->settle_at_ms = ikd_now(t->d) + SETTLE_MS;
+		tun_wake(t, t->settle_at_ms);
+	}
 	return rc;
 }
 

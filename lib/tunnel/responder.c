@@ -459,6 +459,7 @@ static void reauth_adopt(struct tunnel *o, struct tunnel *t, const struct ike_ch
 	answer = o->pending;
 	o->pending = t->pending;
 	t->pending = answer;
+	tun_wake(o, o->ike_created_ms + PENDING_KEEP_MS);
 	tun_heard(o);
 	if (installed)
 		tlog_notice(d, "site '%s' pop '%s': reauthenticated by the POP (%s): new IKE SA, Child SA "

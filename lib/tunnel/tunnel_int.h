@@ -38,7 +38,7 @@ void tun_logf(struct ikd *d, int priority, bool from_peer, const char *fmt, ...)
 
 #define HANDSHAKE_RETX_MAX_MS 2000
 
-#define REKEY_TICK_MS 2000
+#define REKEY_TICK_MS 2000	/* the tick's pace while something due waits its turn */
 
 /* A rekey our kernel refused the new SA of is tried again after this (and up to 5 s more). */
 #define REKEY_RETRY_S 10
@@ -50,6 +50,10 @@ void tun_logf(struct ikd *d, int priority, bool from_peer, const char *fmt, ...)
 const uint8_t *tun_sa_spi_ours(const struct ike_sa *sa);
 struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const char *pop);
 void tun_pending_release(struct tunnel *t);
+/* The tunnel's tick (rekeys, lifetimes, windows) from now on, at the next time one is due. */
+void tun_tick_start(struct tunnel *t);
+/* Something of t's is due at at_ms (a rekey, a window's end): the tick runs by then. */
+void tun_wake(struct tunnel *t, uint64_t at_ms);
 struct ike_init *tun_init_new(struct tunnel *t);
 void tun_init_drop(struct tunnel *t);
 void tun_child_unlist(struct tunnel *t, size_t i);

@@ -174,7 +174,9 @@ if [ "$have_charon" = 1 ]; then
 		fail "charon did not detect the NAT"
 fi
 if [ "$have_esp" = 1 ]; then
-	ip -n ikdn-a xfrm state | grep -q 'encap type espinudp sport 4500 dport 4500' &&
+	# (the gateway logs its IKE SA as it answers: the branch's Child SA follows the answer)
+	branch_encap() { ip -n ikdn-a xfrm state | grep -q 'encap type espinudp sport 4500 dport 4500'; }
+	wait_until 10 branch_encap &&
 		pass "the branch's SAs are UDP-encapsulated (RFC 3948)" || fail "no UDP encapsulation on the branch's SAs"
 	if ip netns exec ikdn-a ping -n -q -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null; then
 		pass "ping through the NAT to pop1 (ESP in UDP)"
