@@ -47,8 +47,12 @@ void site_choose(struct site_choice *c, const struct site_choice_cfg *cfg,
 		else
 			out->wake_ms = pops[0].usable_since_ms + cfg->hold_down_ms;
 	}
-	/* The primary's handshake is under way: a backup that is up waits for it a little. */
-	if (choice < 0 && n && pops[0].state == SITE_POP_CONNECTING && cfg->grace_ms) {
+	/*
+	 * A site with no active POP (at start-up, or blocked) whose primary's handshake is under
+	 * way: a backup that is up waits for it a little. Not a failover: the traffic was
+	 * flowing, and a usable backup takes it at once.
+	 */
+	if (choice < 0 && cur < 0 && n && pops[0].state == SITE_POP_CONNECTING && cfg->grace_ms) {
 		bool backup_up = any_backup(pops, n, SITE_POP_USABLE);
 
 		if (backup_up && !c->grace_until_ms) {

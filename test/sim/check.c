@@ -131,10 +131,25 @@ bool sim_traffic_flows(struct sim_world *w, char *why, size_t why_len)
 	return one_way(w, pop, false, &back, why, why_len);
 }
 
+/* The POP's own tunnel of the site holds the Child SA whose outbound SPI is spi_in. */
+static bool pop_holds(struct sim_node *n, uint32_t spi_in)
+{
+	for (size_t k = 0; k < n->d.n_tunnels; k++) {
+		const struct tunnel *t = n->d.tunnels[k];
+
+		if (strcmp(t->site, SIM_SITE) || t->state != TUN_UP)
+			continue;
+		for (size_t c = 0; c < t->n_children; c++)
+			if (t->children[c].installed && t->children[c].spi_out == spi_in)
+				return true;
+	}
+	return false;
+}
+
 /*
  * A POP the branch could move the site's traffic to at once: nothing wrong with it or its
- * link, and the branch's tunnel to it up, with its Child SA, usable since that POP's ikd
- * last started.
+ * link, the branch's tunnel to it up with its Child SA, usable since that POP's ikd last
+ * started, and the same Child SA up at the POP.
  */
 static bool ready_pop(struct sim_world *w, int p)
 {
@@ -153,7 +168,8 @@ static bool ready_pop(struct sim_world *w, int p)
 			continue;
 		return t->state == TUN_UP && t->have_sa && t->n_children &&
 		       t->children[0].installed && t->healthy_since_ms &&
-		       t->healthy_since_ms >= n->started_ms && !(t->probe && t->probe->failing);
+		       t->healthy_since_ms >= n->started_ms && !(t->probe && t->probe->failing) &&
+		       pop_holds(n, t->children[0].spi_in);
 	}
 	return false;
 }

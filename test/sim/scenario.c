@@ -146,6 +146,12 @@ void sim_faults_heal(struct sim_world *w)
 {
 	sim_trace(w, "FAULT  all healed: links as at the start, no cut, every POP up and accepting");
 	w->faults++;
+	/*
+	 * A kernel told to refuse its next SAs forgets it (from generation 5: before, a refusal
+	 * not yet used outlived the heal, and a short lifetime then ran out after it).
+	 */
+	for (int i = 0; w->gen >= 5 && i < SIM_NODES; i++)
+		simk_fail_next(w->nodes[i].k, SIMK_OP_SA_ADD, 0, 0);
 	w->dark = false;
 	for (int i = 0; i < SIM_NODES; i++)
 		if (w->site_deleted[i]) {

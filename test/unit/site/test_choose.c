@@ -115,6 +115,32 @@ START_TEST(test_choose_late_primary_is_no_fallback)
 }
 END_TEST
 
+/*
+ * The backup carrying the traffic dies while the primary is mid-handshake (it is retrying a
+ * dead primary, say): another usable backup takes the traffic at once, a failover. The grace
+ * is for a site that had no active POP; this one had, and waiting would block it (found by
+ * the simulator's failover bound, seed 35265).
+ */
+START_TEST(test_choose_failover_does_not_wait_for_a_connecting_primary)
+{
+	struct fx f;
+
+	fx_init(&f);
+	set(&f, 0, SITE_POP_DOWN);
+	up(&f, 1, S(1));
+	up(&f, 2, S(1));
+	ask(&f, S(10));
+	ck_assert_int_eq(f.out.to, 1);
+	set(&f, 0, SITE_POP_CONNECTING);
+	set(&f, 1, SITE_POP_DOWN);
+	ask(&f, S(20));
+	ck_assert_int_eq(f.out.from, 1);
+	ck_assert_int_eq(f.out.to, 2);
+	ck_assert_int_eq(f.out.ev, SITE_EV_FAILOVER);
+	ck_assert(!f.out.grace_started);
+}
+END_TEST
+
 /* The primary's attempt fails during the grace: the backup need not wait any longer. */
 START_TEST(test_choose_grace_ends_when_the_primary_fails)
 {
@@ -315,6 +341,7 @@ int main(void)
 	tcase_add_test(tc, test_choose_backup_first_waits_for_the_primary);
 	tcase_add_test(tc, test_choose_late_primary_is_no_fallback);
 	tcase_add_test(tc, test_choose_grace_ends_when_the_primary_fails);
+	tcase_add_test(tc, test_choose_failover_does_not_wait_for_a_connecting_primary);
 	tcase_add_test(tc, test_choose_no_grace);
 	tcase_add_test(tc, test_choose_failover_and_held_down_fallback);
 	tcase_add_test(tc, test_choose_flapping_primary);
