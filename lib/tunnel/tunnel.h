@@ -51,7 +51,7 @@ struct child {
 	uint32_t replaces;
 	bool out_held;			/* installed inbound only: its outbound half waits (pend) */
 	bool of_old_ike;		/* made under an IKE SA the peer's reauthentication replaced:
-					   it ends with that one (tun_reauth_adopt) */
+					   it ends with that one (responder.c) */
 	uint8_t n_ts_local, n_ts_remote;
 	uint64_t created_ms;
 	uint64_t rekey_at_ms;		/* when we rekey it (jittered) */
