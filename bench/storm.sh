@@ -16,9 +16,10 @@
 # Variants, to see where the time goes (the header says when one is in use):
 #   STORM_SPREAD_MS=M   the N sites start evenly over M ms instead of at once (sites that notice
 #                       the restart at different moments, e.g. within a liveness interval);
-#   STORM_RMEM=BYTES    net.core.rmem_default in the POP's namespace only (per namespace since
-#                       Linux 6.x): the receive buffer of ikd's sockets, which ikd leaves at the
-#                       default; not an ikd setting.
+#   STORM_RCVBUF=BYTES  ikd's UDP sockets get a receive buffer of BYTES (build/bench/librcvbuf.so
+#                       preloaded sets SO_RCVBUFFORCE when ikd binds them) instead of
+#                       net.core.rmem_default, which ikd keeps; an experiment, not an ikd setting
+#                       (a namespace's rmem_default is read-only, the host's is everyone's).
 #   STORM_DEADLINE=S    in-flight handshakes are given up S s after the storm began (120).
 # Exit 77 without root, 1 when a step failed or not every site came back (the output says
 # which), 0 otherwise.
@@ -28,7 +29,12 @@ n=${2:-10000}
 groups=${STORM_GROUPS:-modp2048 x25519}
 deadline=${STORM_DEADLINE:-120}
 spread_ms=${STORM_SPREAD_MS:-0}
-rmem=${STORM_RMEM:-}
+rcvbuf=${STORM_RCVBUF:-}
+preload=()
+if [ -n "$rcvbuf" ]; then
+	[ -f "$build/bench/librcvbuf.so" ] || { echo "storm.sh: no $build/bench/librcvbuf.so"; exit 1; }
+	preload=(env "LD_PRELOAD=$build/bench/librcvbuf.so" "STORM_RCVBUF=$rcvbuf")
+fi
 [ "$(id -u)" = 0 ] || { echo "storm.sh: needs root for network namespaces: skipped"; exit 77; }
 ikd=$build/ikd/ikd
 xfrmctl=$build/xfrmctl/xfrmctl
@@ -91,6 +97,10 @@ backlog_drops() {
 	while read -r _ dropped _; do s=$((s + 0x$dropped)); done </proc/net/softnet_stat
 	echo "$s"
 }
+# The receive buffer of ikd's IKE socket (port 500) as the kernel has it: ss's skmem rb.
+ikd_rcvbuf() {
+	ip netns exec "$ns_r" ss -Huamn 'sport = :500' | grep -o 'rb[0-9]*' | head -1 | tr -d rb
+}
 # ikd's own count of established IKE SAs (xfrmctl status), empty when it does not answer.
 ikd_ike_sas() {
 	"$xfrmctl" -s "$work/ikd.sock" status 2>/dev/null | awk '$1 == "ike-sas:" { print $2 }'
@@ -105,11 +115,6 @@ ip -n "$ns_i" addr add 10.77.0.2/24 dev "st$$i"
 for ns in "$ns_r" "$ns_i"; do ip -n "$ns" link set lo up; done
 ip -n "$ns_r" link set "st$$r" up
 ip -n "$ns_i" link set "st$$i" up
-if [ -n "$rmem" ]; then
-	ip netns exec "$ns_r" sysctl -qw net.core.rmem_max="$rmem" net.core.rmem_default="$rmem" ||
-		fail "cannot set net.core.rmem_default in the POP's namespace"
-fi
-rmem_now=$(ip netns exec "$ns_r" cat /proc/sys/net/core/rmem_default)
 
 # The sites as build/bench/handshake expects them (bench/handshake.sh writes the same):
 # identity site-NNNNN.bench.example, key BASE-NNNNN, network 10.x.y.0/24.
@@ -150,7 +155,7 @@ start_ikd() {
 
 	rm -f "$work/ikd.sock"
 	t0=$(now)
-	ip netns exec "$ns_r" "$ikd" -c "$work/ikd.conf" >>"$work/ikd.log" 2>&1 &
+	ip netns exec "$ns_r" "${preload[@]}" "$ikd" -c "$work/ikd.conf" >>"$work/ikd.log" 2>&1 &
 	pid=$!
 	while ! "$xfrmctl" -s "$work/ikd.sock" status >/dev/null 2>&1; do
 		kill -0 "$pid" 2>/dev/null || { tail -3 "$work/ikd.log"; return 1; }
@@ -162,7 +167,7 @@ start_ikd() {
 # One group: the sites up, the POP restarted, the storm. Figures to stdout; a line of the
 # summary to $work/summary; 1 when a step failed or a site did not come back.
 storm() {
-	local group=$1 rc count udp0 udp1 bl0 bl1 cpu_up t_answer
+	local group=$1 rc count udp0 udp1 gudp0 gudp1 bl0 bl1 cpu_up t_answer rb
 
 	echo "== $group: $n sites, IKE aes256-sha256-$group, load average $(loadavg)"
 	: >"$work/ikd.log"
@@ -193,6 +198,7 @@ storm() {
 		>"$work/storm.$group" 2>&1 &
 	gen_pid=$!
 	read -r -a udp0 <<<"$(udp_counters "$ns_r")"
+	read -r -a gudp0 <<<"$(udp_counters "$ns_i")"
 	bl0=$(backlog_drops)
 	echo "  2. kill -9 $pid (the POP's state is lost), a new ikd from the same store"
 	kill -9 "$pid"
@@ -201,12 +207,14 @@ storm() {
 	start_ikd || { echo "storm.sh: $group: the new ikd did not start"; return 1; }
 	cpu_up=$(cpu_s "$pid")
 	echo "$pid" >"$work/go"
+	rb=$(ikd_rcvbuf)
 	echo "     its control socket answered $t_answer s after its start (its CPU by then:" \
 		"$cpu_up s); every site reconnects now"
 	wait "$gen_pid"
 	rc=$?
 	gen_pid=
 	read -r -a udp1 <<<"$(udp_counters "$ns_r")"
+	read -r -a gudp1 <<<"$(udp_counters "$ns_i")"
 	bl1=$(backlog_drops)
 	count=$(ikd_ike_sas)
 	echo "  3. the storm"
@@ -215,10 +223,11 @@ storm() {
 	echo "    UDP datagrams in ikd's namespace during the storm:" \
 		"$(( ${udp1[0]:-0} - ${udp0[0]:-0} )) received by ikd's sockets," \
 		"$(( ${udp1[3]:-0} - ${udp0[3]:-0} )) dropped"
-	echo "      because the socket's receive buffer was full (RcvbufErrors;"
-	echo "      ikd leaves SO_RCVBUF at net.core.rmem_default =" \
-		"$rmem_now bytes in its namespace), $(( ${udp1[2]:-0} - ${udp0[2]:-0} ))" \
-		"input errors in all, $(( ${udp1[1]:-0} - ${udp0[1]:-0} )) to no port"
+	echo "      because the socket's receive buffer was full (RcvbufErrors; ikd's port 500" \
+		"socket: $rb bytes), $(( ${udp1[2]:-0} - ${udp0[2]:-0} )) input errors in all," \
+		"$(( ${udp1[1]:-0} - ${udp0[1]:-0} )) to no port"
+	echo "    at the generator's socket (its own namespace): $(( ${gudp1[0]:-0} - ${gudp0[0]:-0} ))" \
+		"received, $(( ${gudp1[3]:-0} - ${gudp0[3]:-0} )) dropped (buffer full)"
 	echo "    the host's input backlog drops meanwhile (netdev_max_backlog" \
 		"$(cat /proc/sys/net/core/netdev_max_backlog), every CPU): $((bl1 - bl0))"
 	echo "    Child SAs the kernel refused (ikd's log, both runs): $(grep -c \
@@ -249,8 +258,8 @@ echo "  Child SA: this kernel may lack ESP; ikd then refuses the Child SA (NO_PR
 	"and keeps the IKE SA:"
 echo "    IKE SAs are counted, as bench/handshake.sh does"
 [ "$spread_ms" != 0 ] && echo "  VARIANT: the sites start evenly over $spread_ms ms, not at once"
-[ -n "$rmem" ] && echo "  VARIANT: net.core.rmem_default = $rmem in the POP's namespace (ikd's" \
-	"socket buffers; the host's default is $(cat /proc/sys/net/core/rmem_default))"
+[ -n "$rcvbuf" ] && echo "  VARIANT: ikd's UDP sockets with a receive buffer of $rcvbuf bytes" \
+	"(librcvbuf.so preloaded; ikd's own is net.core.rmem_default, $(cat /proc/sys/net/core/rmem_default))"
 echo
 failed=
 t_all=$(now)
