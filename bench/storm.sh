@@ -20,6 +20,8 @@
 #                       preloaded sets SO_RCVBUFFORCE when ikd binds them) instead of
 #                       net.core.rmem_default, which ikd keeps; an experiment, not an ikd setting
 #                       (a namespace's rmem_default is read-only, the host's is everyone's).
+#   STORM_PERF=1        perf record -g on the new ikd during the storm; its top symbols are
+#                       printed (perf report --no-children), the data kept in the work directory.
 #   STORM_DEADLINE=S    in-flight handshakes are given up S s after the storm began (120).
 # Exit 77 without root, 1 when a step failed or not every site came back (the output says
 # which), 0 otherwise.
@@ -30,6 +32,8 @@ groups=${STORM_GROUPS:-modp2048 x25519}
 deadline=${STORM_DEADLINE:-120}
 spread_ms=${STORM_SPREAD_MS:-0}
 rcvbuf=${STORM_RCVBUF:-}
+perf=${STORM_PERF:-}
+perf_pid=
 preload=()
 if [ -n "$rcvbuf" ]; then
 	[ -f "$build/bench/librcvbuf.so" ] || { echo "storm.sh: no $build/bench/librcvbuf.so"; exit 1; }
@@ -206,6 +210,10 @@ storm() {
 	pid=
 	start_ikd || { echo "storm.sh: $group: the new ikd did not start"; return 1; }
 	cpu_up=$(cpu_s "$pid")
+	if [ -n "$perf" ]; then
+		perf record -q -F 499 -g -p "$pid" -o "$work/perf.$group.data" 2>"$work/perf.err" &
+		perf_pid=$!
+	fi
 	echo "$pid" >"$work/go"
 	rb=$(ikd_rcvbuf)
 	echo "     its control socket answered $t_answer s after its start (its CPU by then:" \
@@ -213,6 +221,11 @@ storm() {
 	wait "$gen_pid"
 	rc=$?
 	gen_pid=
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid"
+		wait "$perf_pid" 2>/dev/null
+		perf_pid=
+	fi
 	read -r -a udp1 <<<"$(udp_counters "$ns_r")"
 	read -r -a gudp1 <<<"$(udp_counters "$ns_i")"
 	bl1=$(backlog_drops)
@@ -232,6 +245,11 @@ storm() {
 		"$(cat /proc/sys/net/core/netdev_max_backlog), every CPU): $((bl1 - bl0))"
 	echo "    Child SAs the kernel refused (ikd's log, both runs): $(grep -c \
 		"kernel refused the Child SA" "$work/ikd.log")"
+	if [ -n "$perf" ]; then
+		echo "    perf: ikd's samples during the storm, top symbols (self):"
+		perf report -i "$work/perf.$group.data" --no-children --stdio --sort sym 2>/dev/null |
+			grep -E '^ +[0-9.]+%' | head -15 | sed 's/^/      /'
+	fi
 	stop_ikd
 	if [ -s "$work/results.$group" ]; then
 		echo "$(cat "$work/results.$group") $t_answer $cpu_up $(( ${udp1[3]:-0} - ${udp0[3]:-0} ))" \
