@@ -277,7 +277,9 @@ echo "  Child SA: this kernel may lack ESP; ikd then refuses the Child SA (NO_PR
 echo "    IKE SAs are counted, as bench/handshake.sh does"
 [ "$spread_ms" != 0 ] && echo "  VARIANT: the sites start evenly over $spread_ms ms, not at once"
 [ -n "$rcvbuf" ] && echo "  VARIANT: ikd's UDP sockets with a receive buffer of $rcvbuf bytes" \
-	"(librcvbuf.so preloaded; ikd's own is net.core.rmem_default, $(cat /proc/sys/net/core/rmem_default))"
+	"(librcvbuf.so preloaded;"
+[ -n "$rcvbuf" ] && echo "    ikd's own is net.core.rmem_default," \
+	"$(cat /proc/sys/net/core/rmem_default))"
 echo
 failed=
 t_all=$(now)
