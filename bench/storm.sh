@@ -208,7 +208,14 @@ storm() {
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	pid=
-	start_ikd || { echo "storm.sh: $group: the new ikd did not start"; return 1; }
+	if ! start_ikd; then
+		echo "storm.sh: $group: the new ikd did not start"
+		kill "$gen_pid" 2>/dev/null
+		wait "$gen_pid" 2>/dev/null
+		gen_pid=
+		stop_ikd
+		return 1
+	fi
 	cpu_up=$(cpu_s "$pid")
 	if [ -n "$perf" ]; then
 		perf record -q -F 499 -g -p "$pid" -o "$work/perf.$group.data" 2>"$work/perf.err" &
