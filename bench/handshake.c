@@ -528,14 +528,14 @@ static void receive_all(void)
 	for (;;) {
 		ssize_t n = recv(b.fd, b.buf, sizeof(b.buf), MSG_DONTWAIT);
 		struct ike_header h;
+		struct slot *sl;
 
 		if (n < 0)
 			return;
 		if (ike_header_decode(b.buf, (size_t)n, &h, NULL) < 0 ||
 		    !(h.flags & IKE_FLAG_RESPONSE))
 			continue;
-		struct slot *sl = spi_find(h.spi_i);
-
+		sl = spi_find(h.spi_i);
 		if (!sl || !sl->busy)
 			continue;
 		if (!sl->auth && h.exchange == IKE_EXCH_IKE_SA_INIT)
@@ -989,7 +989,7 @@ static double storm_at(const struct run *r, double share)
 	return k <= b.est ? b.est_at_s[k - 1] : -1;
 }
 
-/* storm_at() as text: "-" when that share never came back. */
+/* storm_at() as text in buf (16 bytes): "never" when that share never came back. */
 static const char *storm_at_str(const struct run *r, double share, char *buf)
 {
 	double v = storm_at(r, share);
