@@ -9,10 +9,19 @@
  * responder's CPU while idle (10 s by default). --segments K: K equal segments instead of the
  * phases, the responder's CPU per SA in each from /proc/PID/stat, and the flatness (the last
  * over the second). --one-psk: every site uses the base key itself (a responder with one PSK).
+ * --storm: the reconnect storm of bench/storm.sh, every one of the N handshakes in flight at
+ * once (window N), each site once; --wait-pid FIFO: set up, then wait for the responder's PID
+ * on FIFO (the script writes it once the restarted responder answers) and start at once. It
+ * prints the time from the first IKE_SA_INIT to the last IKE SA, the responder's and our CPU,
+ * cookie rounds, retransmissions per handshake and the handshakes given up: a request
+ * unanswered after TRIES transmissions, or anything still in flight --deadline seconds (120)
+ * after the storm began. --spread MS: the N starts paced evenly over MS milliseconds instead
+ * (sites that notice the restart at different moments).
  *
  *   handshake --responder ADDR --local ADDR --pid PID --psk-file FILE --group modp2048|x25519
  *             [--count N] [--sites S] [--window W] [--idle SECONDS] [--label NAME]
  *             [--results FILE] [--segments K] [--one-psk]
+ *   handshake --storm ... [--wait-pid FIFO] [--deadline SECONDS]	(bench/storm.sh)
  *   handshake --summary FILE		the table of every run appended to FILE
  * Exit 0, 1 when handshakes failed, 2 usage, 3 when the responder exited during the run.
  *
@@ -46,8 +55,9 @@
 #define ID_FORMAT	"site-%05u.bench.example"
 #define NONCE_LEN	32
 #define RTO_MS		2000	/* first retransmission; doubles (RFC 7296 §2.1) */
-#define TRIES		5
-#define MAX_WINDOW	1024
+#define TRIES		5	/* transmissions of a request: gives up after 2+4+8+16+32 = 62 s */
+#define RETX_CHECK_MS	10	/* how often the window is checked for due retransmissions */
+#define MAX_RETX_HIST	3	/* retransmissions per handshake: 0, 1, 2, more */
 #define MAX_PHASES	20
 #define MAX_SITES	131072	/* networks 10.x.y.0/24, then 11.x.y.0/24 */
 
@@ -61,7 +71,10 @@ struct slot {
 	struct secret psk;		/* the site's: the base key, '-' and its number */
 	uint32_t spi_in;
 	uint64_t sent_ms;
-	unsigned tries;
+	unsigned tries;			/* retransmissions of the request out */
+	unsigned retx;			/* retransmissions of the whole handshake, every request */
+	unsigned spi_next;		/* the next slot in its SPI bucket, plus one (0: none) */
+	bool hashed;			/* in the SPI table */
 };
 
 struct sample {
@@ -86,6 +99,13 @@ static struct {
 	pid_t pid;
 	clockid_t cpu_clock;
 	unsigned started, est, with_child, no_child, failed, retransmits, cookies;
+	unsigned given_up;		/* of the failed: a request unanswered TRIES times, or the deadline */
+	unsigned retx_hist[MAX_RETX_HIST + 1], retx_max;	/* per established handshake */
+	double *est_at_s;		/* storm: when each SA was established, from the first request */
+	double t_first_s;		/* when the first request went out */
+	double deadline_s;		/* 0: none; else in-flight handshakes are given up then */
+	double spread_s;		/* storm: handshake k starts k / N of this after the first */
+	uint64_t next_retx_ms;
 	uint16_t no_child_notify;
 	unsigned reported;
 	bool responder_gone;
@@ -93,7 +113,9 @@ static struct {
 	unsigned *order;		/* handshake k uses site order[k] */
 	bool one_psk;			/* every site's key is the base key itself */
 	unsigned n_sites;
-	struct slot slots[MAX_WINDOW];
+	struct slot *slots;		/* the window */
+	unsigned *spi_head;		/* SPI table: the first slot of each bucket, plus one */
+	unsigned spi_bits;
 	unsigned window, inflight;
 	uint8_t buf[IKE_MAX_MSG_LEN];
 } b;
@@ -318,6 +340,56 @@ static int init_request(struct slot *sl)
 	return rc ?: ike_writer_bytes(&st->msg_i, sl->msg.buf, sl->msg.len);
 }
 
+/* ---- the window's handshakes by their SPIi: a response finds its slot in O(1) ---- */
+
+static int spi_table_init(unsigned window)
+{
+	b.spi_bits = 4;
+	while ((1u << b.spi_bits) < 2 * window)
+		b.spi_bits++;
+	b.spi_head = calloc(1u << b.spi_bits, sizeof(*b.spi_head));
+	return b.spi_head ? 0 : -ENOMEM;
+}
+
+static unsigned spi_bucket(const uint8_t *spi)
+{
+	uint64_t v;
+
+	memcpy(&v, spi, sizeof(v));
+	return (unsigned)((v * 0x9e3779b97f4a7c15ull) >> (64 - b.spi_bits));
+}
+
+static void spi_add(struct slot *sl)
+{
+	unsigned h = spi_bucket(sl->st.spi_i);
+
+	sl->spi_next = b.spi_head[h];
+	b.spi_head[h] = (unsigned)(sl - b.slots) + 1;
+	sl->hashed = true;
+}
+
+static void spi_del(struct slot *sl)
+{
+	unsigned me = (unsigned)(sl - b.slots) + 1, *p;
+
+	if (!sl->hashed)
+		return;
+	for (p = &b.spi_head[spi_bucket(sl->st.spi_i)]; *p && *p != me;
+	     p = &b.slots[*p - 1].spi_next)
+		;
+	if (*p)
+		*p = sl->spi_next;
+	sl->hashed = false;
+}
+
+static struct slot *spi_find(const uint8_t *spi)
+{
+	for (unsigned i = b.spi_head[spi_bucket(spi)]; i; i = b.slots[i - 1].spi_next)
+		if (!memcmp(b.slots[i - 1].st.spi_i, spi, IKE_SPI_LEN))
+			return &b.slots[i - 1];
+	return NULL;
+}
+
 static void send_msg(struct slot *sl)
 {
 	if (sendto(b.fd, sl->msg.buf, sl->msg.len, 0, (const struct sockaddr *)&b.peer,
@@ -328,6 +400,7 @@ static void send_msg(struct slot *sl)
 
 static void slot_end(struct slot *sl)
 {
+	spi_del(sl);
 	sl->st.dh = NULL;	/* the shared key stays */
 	ike_init_clear(&sl->st);
 	secret_clear(&sl->psk);
@@ -369,6 +442,7 @@ static void slot_start(struct slot *sl, unsigned k)
 	sl->auth = false;
 	sl->idx = idx;
 	sl->tries = 0;
+	sl->retx = 0;
 	b.inflight++;
 	b.started++;
 	/* The site's own network (its local-ts in the store) to the gateway's side. */
@@ -381,6 +455,9 @@ static void slot_start(struct slot *sl, unsigned k)
 		slot_fail(sl, "cannot build IKE_SA_INIT");
 		return;
 	}
+	spi_add(sl);
+	if (!b.t_first_s)
+		b.t_first_s = mono_s();
 	send_msg(sl);
 }
 
@@ -427,7 +504,12 @@ static void on_auth_response(struct slot *sl, size_t len)
 	if (rc < 0)
 		return;
 	if (rc == IKE_AUTH_DONE || rc == IKE_AUTH_DONE_NO_CHILD) {
+		if (b.est_at_s)
+			b.est_at_s[b.est] = mono_s() - b.t_first_s;
 		b.est++;
+		b.retx_hist[sl->retx < MAX_RETX_HIST ? sl->retx : MAX_RETX_HIST]++;
+		if (sl->retx > b.retx_max)
+			b.retx_max = sl->retx;
 		if (rc == IKE_AUTH_DONE) {
 			b.with_child++;
 		} else {
@@ -446,40 +528,54 @@ static void receive_all(void)
 	for (;;) {
 		ssize_t n = recv(b.fd, b.buf, sizeof(b.buf), MSG_DONTWAIT);
 		struct ike_header h;
+		struct slot *sl;
 
 		if (n < 0)
 			return;
 		if (ike_header_decode(b.buf, (size_t)n, &h, NULL) < 0 ||
 		    !(h.flags & IKE_FLAG_RESPONSE))
 			continue;
-		for (unsigned i = 0; i < b.window; i++) {
-			struct slot *sl = &b.slots[i];
-
-			if (!sl->busy || memcmp(sl->st.spi_i, h.spi_i, IKE_SPI_LEN))
-				continue;
-			if (!sl->auth && h.exchange == IKE_EXCH_IKE_SA_INIT)
-				on_init_response(sl, (size_t)n);
-			else if (sl->auth && h.exchange == IKE_EXCH_IKE_AUTH)
-				on_auth_response(sl, (size_t)n);
-			break;
-		}
+		sl = spi_find(h.spi_i);
+		if (!sl || !sl->busy)
+			continue;
+		if (!sl->auth && h.exchange == IKE_EXCH_IKE_SA_INIT)
+			on_init_response(sl, (size_t)n);
+		else if (sl->auth && h.exchange == IKE_EXCH_IKE_AUTH)
+			on_auth_response(sl, (size_t)n);
 	}
 }
 
+/*
+ * Due retransmissions, every RETX_CHECK_MS (a window of 10,000 is not walked per packet). A
+ * request unanswered TRIES times, or anything in flight at the deadline, is given up.
+ */
 static void retransmit(void)
 {
 	uint64_t now = now_ms();
+	bool late = b.deadline_s > 0 && mono_s() >= b.deadline_s;
 
+	if (now < b.next_retx_ms && !late)
+		return;
+	b.next_retx_ms = now + RETX_CHECK_MS;
 	for (unsigned i = 0; i < b.window; i++) {
 		struct slot *sl = &b.slots[i];
 
-		if (!sl->busy || now - sl->sent_ms < ((uint64_t)RTO_MS << sl->tries))
+		if (!sl->busy)
+			continue;
+		if (late) {
+			b.given_up++;
+			slot_fail(sl, "still in flight at the deadline");
+			continue;
+		}
+		if (now - sl->sent_ms < ((uint64_t)RTO_MS << sl->tries))
 			continue;
 		if (++sl->tries >= TRIES) {
+			b.given_up++;
 			slot_fail(sl, sl->auth ? "IKE_AUTH: no answer" : "IKE_SA_INIT: no answer");
 			continue;
 		}
 		b.retransmits++;
+		sl->retx++;
 		send_msg(sl);
 	}
 }
@@ -496,10 +592,16 @@ static void run_until(unsigned upto)
 			b.next_check_s = mono_s() + 0.2;
 		}
 
-		for (unsigned i = 0; i < b.window && b.started < upto; i++)
+		for (unsigned i = 0; i < b.window && b.started < upto; i++) {
+			/* --spread: the sites' starts paced evenly over the spread. */
+			if (b.spread_s > 0 && b.started &&
+			    mono_s() - b.t_first_s < b.spread_s * b.started / upto)
+				break;
 			if (!b.slots[i].busy)
 				slot_start(&b.slots[i], b.started);
-		if (poll(&p, 1, 20) > 0)
+		}
+		/* Pacing a spread storm needs a finer tick than retransmissions do. */
+		if (poll(&p, 1, b.spread_s > 0 && b.started < upto ? 1 : 20) > 0)
 			receive_all();
 		retransmit();
 	}
@@ -599,7 +701,7 @@ static int read_psk(const char *path)
 static int open_socket(const char *local, const char *remote)
 {
 	struct sockaddr_in la = { .sin_family = AF_INET, .sin_port = htons(500) };
-	int size = 4 << 20;
+	int size = 16 << 20;
 
 	b.peer = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(500) };
 	if (inet_pton(AF_INET, local, &la.sin_addr) != 1 ||
@@ -608,7 +710,12 @@ static int open_socket(const char *local, const char *remote)
 	b.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (b.fd < 0)
 		return -errno;
-	setsockopt(b.fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	/*
+	 * Room for a storm's answers while we are still sending (root may pass rmem_max): the
+	 * datagrams lost are then the responder's, not ours.
+	 */
+	if (setsockopt(b.fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(b.fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	if (bind(b.fd, (const struct sockaddr *)&la, sizeof(la)) < 0)
 		return -errno;
 	b.le = (struct ike_endpoint){ .addr_len = 4, .port = 500 };
@@ -624,6 +731,10 @@ static void usage(FILE *f)
 		   "                 --group modp2048|x25519 [--count N] [--sites S] [--window W]\n"
 		   "                 [--idle SECONDS] [--label NAME] [--results FILE]\n"
 		   "                 [--segments K] [--one-psk]\n"
+		   "       handshake --storm --responder ADDR --local ADDR --pid PID|--wait-pid FIFO\n"
+		   "                 --psk-file FILE --group G [--count N] [--sites S]\n"
+		   "                 [--deadline SECONDS] [--spread MS] [--label NAME]\n"
+		   "                 [--results FILE]\n"
 		   "       handshake --summary FILE\n");
 }
 
@@ -739,8 +850,11 @@ static void print_run(const struct run *r)
 
 	printf("%s, IKE aes256-sha256-%s, ESP aes256-sha256: %u handshakes, window %u\n",
 	       r->label, r->group, r->n, b.window);
-	printf("  established %u IKE SAs, failed %u, retransmissions %u, cookie rounds %u\n",
-	       b.est, b.failed, b.retransmits, b.cookies);
+	printf("  established %u IKE SAs, failed %u (given up %u), retransmissions %u, cookie "
+	       "rounds %u\n", b.est, b.failed, b.given_up, b.retransmits, b.cookies);
+	printf("  retransmissions per established handshake: max %u; none %u, one %u, two %u, "
+	       "more %u\n", b.retx_max, b.retx_hist[0], b.retx_hist[1], b.retx_hist[2],
+	       b.retx_hist[MAX_RETX_HIST]);
 	if (b.responder_gone) {
 		printf("  the responder (pid %d) exited during the run: no figures\n", (int)b.pid);
 		return;
@@ -857,6 +971,140 @@ static void run(struct run *r)
 	sample(&r->idle1);
 }
 
+/* ---- the reconnect storm (--storm): every site at once, after the responder restarted ---- */
+
+/* Issue 18's goals for the time until every site is up again, on the 2-CPU build host. */
+static double storm_goal_s(const char *group)
+{
+	return strcmp(group, "x25519") == 0 ? 6 : strcmp(group, "modp2048") == 0 ? 15 : -1;
+}
+
+/* When k of the N handshakes had been established, from the first request; -1: never. */
+static double storm_at(const struct run *r, double share)
+{
+	unsigned k = (unsigned)(share * r->n + 0.999999);
+
+	if (k < 1)
+		k = 1;
+	return k <= b.est ? b.est_at_s[k - 1] : -1;
+}
+
+/* storm_at() as text in buf (16 bytes): "never" when that share never came back. */
+static const char *storm_at_str(const struct run *r, double share, char *buf)
+{
+	double v = storm_at(r, share);
+
+	if (v < 0)
+		return "never";
+	snprintf(buf, 16, "%.2f s", v);
+	return buf;
+}
+
+/* The responder's PID from FILE (a FIFO the script writes once the restarted POP answers). */
+static pid_t wait_pid(const char *path)
+{
+	char line[32] = "";
+	FILE *f = fopen(path, "re");
+	long v = 0;
+
+	if (f) {
+		if (fgets(line, sizeof(line), f))
+			v = strtol(line, NULL, 10);
+		fclose(f);
+	}
+	return v > 0 ? (pid_t)v : -1;
+}
+
+static void storm_run(struct run *r)
+{
+	sample(&r->marks[0]);
+	r->stat0_s = r->marks[0].stat_s;
+	run_until(r->n);
+	sample(&r->marks[1]);
+	r->stat1_s = r->marks[1].stat_s;
+	r->n_bounds = 1;
+	r->bounds[0] = r->n;
+}
+
+static void print_storm(const struct run *r)
+{
+	const struct sample *a = &r->marks[0], *z = &r->marks[1];
+	double goal = storm_goal_s(r->group), last = b.est ? b.est_at_s[b.est - 1] : -1;
+	double cpu = z->stat_s - a->stat_s, dh_ms = (r->dh.keygen_us + r->dh.derive_us) / 1e3;
+	char t1[16], t2[16], t3[16];
+	unsigned step;
+
+	printf("%s, IKE aes256-sha256-%s: %u sites reconnect ", r->label, r->group, r->n);
+	if (b.spread_s > 0)
+		printf("spread evenly over %.2f s\n", b.spread_s);
+	else
+		printf("at once (%u in flight)\n", b.window);
+	printf("  established %u of %u IKE SAs; given up %u (goal 0); refused %u\n", b.est, r->n,
+	       b.given_up, b.failed - b.given_up);
+	printf("    given up: a request unanswered after %d transmissions (RFC 7296 section 2.1 "
+	       "timeouts\n    from %d s, doubling: %d s), or still in flight %.0f s after the "
+	       "first request\n", TRIES, RTO_MS / 1000, RTO_MS / 1000 * ((1 << TRIES) - 1),
+	       b.deadline_s > 0 ? b.deadline_s - b.t_first_s : 0.0);
+	if (b.responder_gone) {
+		printf("  the responder (pid %d) exited during the storm: no figures\n", (int)b.pid);
+		return;
+	}
+	printf("  IKE_AUTH responses with the Child SA: %u; with it refused: %u%s%s%s\n",
+	       b.with_child, b.no_child, b.no_child ? " (" : "",
+	       b.no_child ? ike_notify_name(b.no_child_notify) : "", b.no_child ? ")" : "");
+	if (last >= 0) {
+		printf("  time from the first IKE_SA_INIT to the last IKE SA established: %.2f s",
+		       last);
+		if (goal > 0)
+			printf(" (goal <= %.0f s)", goal);
+		printf("%s\n", b.est < r->n ? ", not every site" : "");
+		printf("    half of them after %s, 90%% %s, 99%% %s\n", storm_at_str(r, 0.5, t1),
+		       storm_at_str(r, 0.9, t2), storm_at_str(r, 0.99, t3));
+		/* Established by each second (or each few): the retransmission waves show. */
+		step = (unsigned)(last / 20) + 1;
+		printf("    established by (s):");
+		for (unsigned t = step, k = 0; ; t += step) {
+			while (k < b.est && b.est_at_s[k] <= t)
+				k++;
+			printf(" %u: %u%s", t, k, k == b.est ? "\n" : "");
+			if (k == b.est)
+				break;
+		}
+	}
+	printf("  the responder's CPU from the first request to the end (/proc/%d/stat utime+stime):"
+	       "\n    %.2f s, %.3f ms per SA established; its CPU clock: %.3f s\n", (int)b.pid, cpu,
+	       b.est ? cpu * 1e3 / b.est : 0, z->cpu_s - a->cpu_s);
+	printf("  the generator's own CPU: %.2f s (%.3f ms per SA)\n", z->gen_cpu_s - a->gen_cpu_s,
+	       b.est ? (z->gen_cpu_s - a->gen_cpu_s) * 1e3 / b.est : 0);
+	printf("  cookie rounds (COOKIE answers to IKE_SA_INIT): %u\n", b.cookies);
+	printf("  retransmissions: %u in all; per established handshake (every request of it): "
+	       "max %u (goal <= 2);\n    none %u, one %u, two %u, more %u\n", b.retransmits,
+	       b.retx_max, b.retx_hist[0], b.retx_hist[1], b.retx_hist[2],
+	       b.retx_hist[MAX_RETX_HIST]);
+	printf("  load average (1 min) at the start %.2f, at the end %.2f\n", a->load1, z->load1);
+	printf("  DH bound (lib/crypto keygen + derive, here, after the storm): %.3f ms per "
+	       "handshake,\n    %.2f s for %u: the least the responder's DH can take\n", dh_ms,
+	       dh_ms * r->n / 1e3, r->n);
+}
+
+/* One line per storm for bench/storm.sh's summary. */
+static void write_storm(const struct run *r, const char *path)
+{
+	const struct sample *a = &r->marks[0], *z = &r->marks[1];
+	FILE *f = fopen(path, "ae");
+
+	if (!f)
+		return;
+	fprintf(f, "%s %u %u %u %u %.3f %.3f %.3f %.3f %.3f %.3f %u %u %u %u %u %u %u %.2f %.2f "
+		"%u %.4f\n", r->group, r->n, b.est, b.given_up, b.failed - b.given_up,
+		b.est ? b.est_at_s[b.est - 1] : -1, storm_at(r, 0.5), storm_at(r, 0.9),
+		storm_at(r, 0.99), z->stat_s - a->stat_s, z->gen_cpu_s - a->gen_cpu_s, b.cookies,
+		b.retransmits, b.retx_max, b.retx_hist[0], b.retx_hist[1], b.retx_hist[2],
+		b.retx_hist[MAX_RETX_HIST], a->load1, z->load1, b.with_child,
+		(r->dh.keygen_us + r->dh.derive_us) / 1e3);
+	fclose(f);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -874,10 +1122,17 @@ int main(int argc, char **argv)
 		{ "summary", required_argument, NULL, 'S' },
 		{ "segments", required_argument, NULL, 'K' },
 		{ "one-psk", no_argument, NULL, '1' },
+		{ "storm", no_argument, NULL, 'T' },
+		{ "wait-pid", required_argument, NULL, 'W' },
+		{ "deadline", required_argument, NULL, 'D' },
+		{ "spread", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *responder = NULL, *local = NULL, *psk_file = NULL, *results = NULL, *bad;
+	const char *pid_fifo = NULL;
 	struct run r = { .label = "responder", .group = "modp2048", .n = 10000, .idle_s = 10 };
+	bool storm = false;
+	double deadline_s = 120;
 	char props[64];
 	int c, rc;
 
@@ -899,13 +1154,22 @@ int main(int argc, char **argv)
 		case 'S': return summary(optarg);
 		case 'K': r.segments = (unsigned)strtoul(optarg, NULL, 10); break;
 		case '1': b.one_psk = true; break;
+		case 'T': storm = true; break;
+		case 'W': pid_fifo = optarg; break;
+		case 'D': deadline_s = strtod(optarg, NULL); break;
+		case 'P': b.spread_s = strtod(optarg, NULL) / 1e3; break;
 		default: usage(stderr); return 2;
 		}
 	}
+	/* A storm: every handshake in flight at once, each site once. */
+	if (storm)
+		b.window = r.n;
 	/* Networks 10.x.y.0/24, then 11.x.y.0/24: MAX_SITES. */
-	if (!responder || !local || !psk_file || b.pid <= 0 || r.n == 0 || b.n_sites > MAX_SITES ||
-	    r.n > b.n_sites || b.window == 0 || b.window > MAX_WINDOW || r.segments == 1 ||
-	    r.segments > MAX_PHASES || r.n < 10 * r.segments) {
+	if (!responder || !local || !psk_file || (b.pid <= 0 && !pid_fifo) || r.n == 0 ||
+	    b.n_sites > MAX_SITES || r.n > b.n_sites || b.window == 0 || b.window > MAX_SITES ||
+	    r.segments == 1 || r.segments > MAX_PHASES || r.n < 10 * r.segments ||
+	    (storm && (r.segments || !(deadline_s > 0))) || (!storm && b.spread_s != 0) ||
+	    !(b.spread_s >= 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -928,31 +1192,53 @@ int main(int argc, char **argv)
 		fprintf(stderr, "handshake: socket %s:500: %s\n", local, strerror(-rc));
 		return 1;
 	}
+	b.slots = calloc(b.window, sizeof(*b.slots));
+	b.est_at_s = storm ? calloc(r.n, sizeof(*b.est_at_s)) : NULL;
+	/* A storm measures the responder's DH bound afterwards: not while it starts. */
+	if (!b.slots || (storm && !b.est_at_s) || spi_table_init(b.window) < 0 ||
+	    shuffle_sites(b.n_sites) < 0 || fixed_key(b.cfg.dh_group, &b.dh) < 0 ||
+	    (!storm && dh_bound(b.cfg.dh_group, &r.dh) < 0)) {
+		fprintf(stderr, "handshake: cannot set up the %s handshakes\n", r.group);
+		return 1;
+	}
+	for (unsigned i = 0; i < b.window; i++)
+		ike_writer_init(&b.slots[i].msg, IKE_MAX_MSG_LEN);
+	/* Ready: a storm waits here for the restarted responder to answer its control socket. */
+	if (pid_fifo && (b.pid = wait_pid(pid_fifo)) <= 0) {
+		fprintf(stderr, "handshake: no responder PID from %s\n", pid_fifo);
+		return 1;
+	}
 	if (clock_getcpuclockid(b.pid, &b.cpu_clock) != 0 || clock_s(b.cpu_clock) < 0 ||
 	    rss_kib(b.pid) < 0) {
 		fprintf(stderr, "handshake: cannot read process %d's CPU time and memory\n",
 			(int)b.pid);
 		return 1;
 	}
-	if (shuffle_sites(b.n_sites) < 0 || fixed_key(b.cfg.dh_group, &b.dh) < 0 ||
-	    dh_bound(b.cfg.dh_group, &r.dh) < 0) {
-		fprintf(stderr, "handshake: cannot set up the %s handshakes\n", r.group);
-		return 1;
+	if (storm) {
+		b.deadline_s = mono_s() + deadline_s;
+		storm_run(&r);
+		if (dh_bound(b.cfg.dh_group, &r.dh) < 0)
+			memset(&r.dh, 0, sizeof(r.dh));
+		print_storm(&r);
+		if (results && !b.responder_gone)
+			write_storm(&r, results);
+	} else {
+		run(&r);
+		print_run(&r);
+		if (results && !b.responder_gone)
+			write_results(&r, results);
 	}
-	for (unsigned i = 0; i < MAX_WINDOW; i++)
-		ike_writer_init(&b.slots[i].msg, IKE_MAX_MSG_LEN);
-	run(&r);
-	print_run(&r);
-	if (results && !b.responder_gone)
-		write_results(&r, results);
-	for (unsigned i = 0; i < b.window; i++)
+	for (unsigned i = 0; i < b.window; i++) {
 		if (b.slots[i].busy)
 			slot_end(&b.slots[i]);
-	for (unsigned i = 0; i < MAX_WINDOW; i++)
 		ike_writer_clear(&b.slots[i].msg);
+	}
 	crypto_dh_free(b.dh);
 	secret_clear(&b.psk);
+	free(b.slots);
+	free(b.spi_head);
+	free(b.est_at_s);
 	free(b.order);
 	close(b.fd);
-	return b.responder_gone ? 3 : b.failed ? 1 : 0;
+	return b.responder_gone ? 3 : b.failed || b.est < r.n ? 1 : 0;
 }
