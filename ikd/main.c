@@ -185,7 +185,8 @@ static int open_sockets(struct ikd *d)
 		for (size_t natt = 0; natt < 2; natt++) {
 			size_t k = f * 2 + natt;
 			uint16_t port = natt ? d->conf.natt_port : d->conf.ike_port;
-			int rc = net_sock_open(&d->socks[k], families[f], ba, port, natt);
+			int rc = net_sock_open(&d->socks[k], families[f], ba, port, natt,
+					       (int)d->conf.receive_buffer);
 
 			if (rc < 0) {
 				d->socks[k].fd = -1;
@@ -197,6 +198,12 @@ static int open_sockets(struct ikd *d)
 					families[f] == AF_INET ? "IPv4" : "IPv6", strerror(-rc));
 				return rc;
 			}
+			if (net_sock_rcvbuf(&d->socks[k]) < (int)d->conf.receive_buffer)
+				log_warn("IKE socket on port %u (%s): a receive buffer of %d bytes, "
+					 "not the %u of receive-buffer (net.core.rmem_max caps it "
+					 "without CAP_NET_ADMIN)", port, families[f] == AF_INET ?
+					 "IPv4" : "IPv6", net_sock_rcvbuf(&d->socks[k]),
+					 d->conf.receive_buffer);
 			rc = loop_add(&daemon_of(d)->loop, &daemon_of(d)->sock_fds[k], d->socks[k].fd, EPOLLIN, on_sock, d);
 			if (rc < 0)
 				return rc;

@@ -38,7 +38,7 @@ static int set_bypass(int fd, int family)
 }
 
 int net_sock_open(struct net_sock *s, int family, const union net_addr *addr, uint16_t port,
-		  bool natt)
+		  bool natt, int rcvbuf)
 {
 	union net_addr bind_addr;
 	int one = 1, fd, r;
@@ -66,6 +66,12 @@ int net_sock_open(struct net_sock *s, int family, const union net_addr *addr, ui
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		goto fail_errno;
+	/*
+	 * Room for a storm (every site of a POP reconnecting at once): beyond net.core.rmem_max
+	 * with CAP_NET_ADMIN, which ikd keeps; else as much as that allows. Not fatal.
+	 */
+	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	r = set_bypass(fd, family);
 	if (r < 0)
 		goto fail;
@@ -88,6 +94,14 @@ fail_errno:
 fail:
 	close(fd);
 	return r;
+}
+
+int net_sock_rcvbuf(const struct net_sock *s)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	return getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, &len) < 0 ? -errno : v / 2;
 }
 
 int net_route_source(const union net_addr *remote, union net_addr *ret)

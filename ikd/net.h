@@ -14,11 +14,15 @@
 
 /*
  * Open a UDP socket bound to addr (any address of family when NULL) and port, with bypass
- * policies, IP_PKTINFO/IPV6_RECVPKTINFO (to learn and reuse the local address), and
- * UDP_ENCAP_ESPINUDP when natt. Returns 0 or -errno; on error nothing is left open.
+ * policies, IP_PKTINFO/IPV6_RECVPKTINFO (to learn and reuse the local address),
+ * UDP_ENCAP_ESPINUDP when natt, and a receive buffer of rcvbuf bytes (as far as the kernel
+ * allows: net_sock_rcvbuf says what it gave). Returns 0 or -errno; on error nothing is left
+ * open.
  */
 int net_sock_open(struct net_sock *s, int family, const union net_addr *addr, uint16_t port,
-		  bool natt);
+		  bool natt, int rcvbuf);
+/* The receive buffer the kernel gave s, in bytes of data (it reports twice that). */
+int net_sock_rcvbuf(const struct net_sock *s);
 void net_sock_close(struct net_sock *s);
 
 /*

@@ -37,6 +37,7 @@ void conf_defaults(struct ikd_conf *c)
 	c->dpd_misses = 3;
 	c->hold_down_s = 60;
 	c->primary_grace_s = 5;
+	c->receive_buffer = 16 << 20;
 	c->fragmentation = true;
 	c->probe = true;
 	c->health = CONF_HEALTH_NONE;
@@ -114,6 +115,7 @@ static const struct num_key num_keys[] = {
 	NUM("dpd-misses", 1, 100, dpd_misses),
 	NUM("hold-down", 0, 86400, hold_down_s),
 	NUM("primary-grace", 0, 3600, primary_grace_s),
+	NUM("receive-buffer", 65536, 1u << 30, receive_buffer),
 	NUM("health-interval", 1, 3600, health_interval_s),
 	NUM("health-timeout", 1, 3600, health_timeout_s),
 	NUM("health-rise", 1, 100, health_rise),

@@ -48,6 +48,7 @@ struct ikd_conf {
 	uint32_t dpd_misses;		/* intervals of silence before a POP is dead */
 	uint32_t hold_down_s;		/* the primary stays healthy this long before fallback */
 	uint32_t primary_grace_s;	/* with no active POP: the primary's head start */
+	uint32_t receive_buffer;	/* bytes: each IKE socket's receive buffer */
 	bool fragmentation;
 	bool probe;			/* initiator: ICMP echo to each POP's probe IP */
 	enum conf_health health;

@@ -201,7 +201,7 @@ int main(int argc, char **argv)
 		return 2;
 	memcpy(local.addr, &laddr.in.sin_addr, 4);
 	memcpy(remote.addr, &peer.in.sin_addr, 4);
-	rc = net_sock_open(&sock, AF_INET, &laddr, 500, false);
+	rc = net_sock_open(&sock, AF_INET, &laddr, 500, false, 0);
 	if (rc < 0) {
 		fprintf(stderr, "ike_client: socket: %s\n", strerror(-rc));
 		return 1;

@@ -317,13 +317,13 @@ static struct net_sock natt_a, natt_b;
 static int open_natt_a(void *arg)
 {
 	(void)arg;
-	return net_sock_open(&natt_a, AF_INET, NULL, 4500, true);
+	return net_sock_open(&natt_a, AF_INET, NULL, 4500, true, 0);
 }
 
 static int open_natt_b(void *arg)
 {
 	(void)arg;
-	return net_sock_open(&natt_b, AF_INET, NULL, 4500, true);
+	return net_sock_open(&natt_b, AF_INET, NULL, 4500, true, 0);
 }
 
 /* ESP in UDP 4500 (RFC 3948), received through ikd's own NAT-T sockets. */
