@@ -104,15 +104,31 @@ void tun_pend_install(struct tunnel *t, size_t i)
 	char err[256];
 
 	struct child *c = tun_child_by_in(t, p->c.spi_in);
+	uint32_t spi_in = p->c.spi_in;
+	bool failed = s && kernel_child_install(t->d, t, &p->c, s, KERNEL_SA_OUT, err,
+						sizeof(err)) < 0;
 
-	if (s && kernel_child_install(t->d, t, &p->c, s, KERNEL_SA_OUT, err, sizeof(err)) < 0)
-		tlog_err(t->d, "site '%s': %s", t->site, err);
-	else if (c)
+	if (!failed && c)
 		kernel_addr(&t->remote, &c->addr_remote);	/* the peer may have moved since */
 	if (c)
 		c->out_held = false;
 	ike_child_clear(&p->c);
 	t->pend[i] = t->pend[--t->n_pend];
+	if (failed && c) {
+		/*
+		 * Inbound only, and the old SA it replaced is gone: it carries nothing out. It
+		 * goes (at the peer too) and the tunnel asks for a new one, as when the kernel
+		 * refuses a Child SA at IKE_AUTH; meanwhile the site moves to another POP.
+		 */
+		tlog_err(t->d, "site '%s': %s: Child SA %08x has no outbound half: deleted, a new one "
+			"asked for", t->site, err, spi_in);
+		tun_child_forget(t, spi_in, true);
+		tun_enqueue(t, REQ_DELETE_CHILD, spi_in);
+		if (t->initiator)
+			tun_site_reevaluate(t->d, s);
+	} else if (failed) {
+		tlog_err(t->d, "site '%s': %s", t->site, err);
+	}
 }
 
 void tun_pend_drop(struct tunnel *t, size_t i)

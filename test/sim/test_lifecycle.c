@@ -333,6 +333,41 @@ START_TEST(test_site_deleted_and_added_at_a_pop)
 }
 END_TEST
 
+/*
+ * The POP rekeys the Child SA; the branch holds the new outbound half back until the POP
+ * deletes the old SA, and then its kernel refuses that half: the Child SA is inbound only
+ * and the old one gone. The branch deletes it (at the POP too), fails over at once, asks for
+ * a new one, and comes back after the hold-down (the campaign's seed 115209).
+ */
+START_TEST(test_held_back_half_refused)
+{
+	struct sim_scenario sc = defaults();
+	struct tunnel *b = NULL;
+	uint64_t t;
+
+	sc.calm = false;	/* the refusal is the point: an outage is expected */
+	sc.hold_down_s = 20;
+	sc.child_rekey_s[1] = 30;	/* pop1 rekeys first */
+	begin(&sc);
+	run_to(S(10));
+	one_pair(1);
+	for (t = S(10); t < S(60); t++) {
+		run_to(t);
+		if (site_tunnels(SIM_BRANCH, 1, &b) == 1 && b->n_pend)
+			break;
+	}
+	ck_assert_uint_eq(b->n_pend, 1);
+	simk_fail_next(w.nodes[SIM_BRANCH].k, SIMK_OP_SA_ADD, ENOMEM, 1);
+	run_to(t + S(1));
+	ck_assert_str_eq(active(), "pop2");
+	run_to(S(150));
+	ck_assert_str_eq(active(), "pop1");
+	nothing_left();
+	ck_assert(flows());
+	end();
+}
+END_TEST
+
 START_TEST(test_pop_restart)
 {
 	struct sim_scenario sc = defaults();
@@ -486,6 +521,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_child_refused_then_asked_again);
 	tcase_add_test(tc, test_pop_restart);
 	tcase_add_test(tc, test_one_half_hard_expired);
+	tcase_add_test(tc, test_held_back_half_refused);
 	tcase_add_test(tc, test_site_deleted_and_added_at_a_pop);
 	tcase_add_test(tc, test_simultaneous_child_rekeys);
 	tcase_add_test(tc, test_all_dark_then_back);
