@@ -16,10 +16,8 @@
 # Variants, to see where the time goes (the header says when one is in use):
 #   STORM_SPREAD_MS=M   the N sites start evenly over M ms instead of at once (sites that notice
 #                       the restart at different moments, e.g. within a liveness interval);
-#   STORM_RCVBUF=BYTES  ikd's UDP sockets get a receive buffer of BYTES (build/bench/librcvbuf.so
-#                       preloaded sets SO_RCVBUFFORCE when ikd binds them) instead of
-#                       net.core.rmem_default, which ikd keeps; an experiment, not an ikd setting
-#                       (a namespace's rmem_default is read-only, the host's is everyone's).
+#   STORM_RCVBUF=BYTES  ikd's IKE sockets get a receive buffer of BYTES (ikd.conf's
+#                       receive-buffer) instead of its default, 16 MiB.
 #   STORM_PERF=1        perf record -g on the new ikd during the storm; its top symbols are
 #                       printed (perf report --no-children), the data kept in the work directory.
 #   STORM_DEADLINE=S    in-flight handshakes are given up S s after the storm began (120).
@@ -34,11 +32,6 @@ spread_ms=${STORM_SPREAD_MS:-0}
 rcvbuf=${STORM_RCVBUF:-}
 perf=${STORM_PERF:-}
 perf_pid=
-preload=()
-if [ -n "$rcvbuf" ]; then
-	[ -f "$build/bench/librcvbuf.so" ] || { echo "storm.sh: no $build/bench/librcvbuf.so"; exit 1; }
-	preload=(env "LD_PRELOAD=$build/bench/librcvbuf.so" "STORM_RCVBUF=$rcvbuf")
-fi
 [ "$(id -u)" = 0 ] || { echo "storm.sh: needs root for network namespaces: skipped"; exit 77; }
 ikd=$build/ikd/ikd
 xfrmctl=$build/xfrmctl/xfrmctl
@@ -150,6 +143,7 @@ listen = 10.77.0.1
 identity = gw.bench.example
 store = $work/ikd.store
 control-socket = $work/ikd.sock
+${rcvbuf:+receive-buffer = $rcvbuf}
 CONF
 
 # Start ikd; sets pid and t_answer (seconds from its exec to its control socket's first
@@ -159,7 +153,7 @@ start_ikd() {
 
 	rm -f "$work/ikd.sock"
 	t0=$(now)
-	ip netns exec "$ns_r" "${preload[@]}" "$ikd" -c "$work/ikd.conf" >>"$work/ikd.log" 2>&1 &
+	ip netns exec "$ns_r" "$ikd" -c "$work/ikd.conf" >>"$work/ikd.log" 2>&1 &
 	pid=$!
 	while ! "$xfrmctl" -s "$work/ikd.sock" status >/dev/null 2>&1; do
 		kill -0 "$pid" 2>/dev/null || { tail -3 "$work/ikd.log"; return 1; }
@@ -283,10 +277,8 @@ echo "  Child SA: this kernel may lack ESP; ikd then refuses the Child SA (NO_PR
 	"and keeps the IKE SA:"
 echo "    IKE SAs are counted, as bench/handshake.sh does"
 [ "$spread_ms" != 0 ] && echo "  VARIANT: the sites start evenly over $spread_ms ms, not at once"
-[ -n "$rcvbuf" ] && echo "  VARIANT: ikd's UDP sockets with a receive buffer of $rcvbuf bytes" \
-	"(librcvbuf.so preloaded;"
-[ -n "$rcvbuf" ] && echo "    ikd's own is net.core.rmem_default," \
-	"$(cat /proc/sys/net/core/rmem_default))"
+[ -n "$rcvbuf" ] && echo "  VARIANT: ikd's IKE sockets with a receive buffer of $rcvbuf bytes" \
+	"(receive-buffer; its default is 16 MiB)"
 echo
 failed=
 t_all=$(now)
