@@ -179,6 +179,7 @@ static bool ready_pop(struct sim_world *w, int p)
  * a POP was ready to carry it. Unless another fault or control change comes, it moves there
  * within the time the branch takes to see the POP it was on dead: dpd-misses intervals of
  * silence (DPD), or as many unanswered probes after the next one (the probe), and a check.
+ * A site without an active POP (its record changed) may wait the primary's grace on top.
  * Not bounded: the site disabled or deleted at the branch, a NAT change that every tunnel
  * has to follow, a POP dropping only ESP when nothing probes (IKE alone cannot see that).
  */
@@ -193,6 +194,17 @@ static void failover_bound(struct sim_world *w)
 		return;
 	ival = (uint64_t)(s->dpd_interval_s ? s->dpd_interval_s : d->conf.dpd_interval_s) * 1000;
 	bound = ival * (d->conf.dpd_misses + 1) + 1000;
+	/*
+	 * A site with no active POP (its record just changed, say: its tunnels start again)
+	 * waits up to primary-grace for the primary's handshake before a backup carries it.
+	 */
+	{
+		const char *active = "";
+
+		ikd_site_status(d, s, &active);
+		if (!active[0])
+			bound += (uint64_t)d->conf.primary_grace_s * 1000;
+	}
 	if (w->last_nat_ms && w->now_ms - w->last_nat_ms < bound)
 		return;
 	for (int p = 1; p <= SIM_POPS; p++)
