@@ -96,6 +96,15 @@ bool tun_may_rekey(const struct tunnel *t, const struct child *c)
 	return true;
 }
 
+/* Has the peer's rekey of c made a Child SA that is to replace it (c is the peer's to delete)? */
+bool tun_child_replaced(const struct tunnel *t, const struct child *c)
+{
+	for (size_t j = 0; j < t->n_children; j++)
+		if (t->children[j].replaces == c->spi_in)
+			return true;
+	return false;
+}
+
 /* Install a held-back outbound half now (the old SA is gone, or time is up). */
 void tun_pend_install(struct tunnel *t, size_t i)
 {

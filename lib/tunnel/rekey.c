@@ -366,6 +366,14 @@ static void on_cc_refused(struct tunnel *t, struct ike_sa_rx *rx, uint8_t kind, 
 	 * SA's after 2 to 5 s: the peer refuses it while an exchange of its own is out (§2.25),
 	 * which under loss may take seconds; the jitter keeps two ends from refusing each other.
 	 */
+	if (c && tun_child_replaced(t, c)) {
+		/*
+		 * The peer rekeyed it meanwhile (its request crossed ours, and we answered it): the
+		 * peer's new SA stands and the peer deletes this one. Another rekey of it would make
+		 * a second pair that neither end deletes.
+		 */
+		return;
+	}
 	if (c) {
 		c->rekeying = false;
 		/* due already, most likely: tried again at the tick's pace */
@@ -460,12 +468,15 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 	tun_log_received(t, "", buf, len, rx.event);
 	/*
 	 * A new request of the peer (not one sent again): with a window of one it has every
-	 * answer we gave before, so each Child SA its rekeys made is known to it.
+	 * answer we gave before, so each Child SA its rekeys made is known to it; not the one
+	 * this request made, whose answer is only now on its way.
 	 */
 	if (!rx.initiator && rx.event && rx.event != IKE_SA_EV_RESENT &&
 	    rx.event != IKE_SA_EV_ANSWERED && rx.event != IKE_SA_EV_CC_REFUSED)
 		for (size_t j = 0; j < t->n_children; j++)
-			t->children[j].replaces = 0;
+			if (rx.event != IKE_SA_EV_CHILD_REKEYED ||
+			    t->children[j].spi_in != rx.child.spi_in)
+				t->children[j].replaces = 0;
 	t->dpd_missed = 0;
 	/* RFC 7296 §2.23: a peer behind a NAT may move; follow authenticated messages. */
 	if (!net_addr_equal(from, &t->remote, true) && (t->sa.k.nat_remote || t->sa.k.nat_local)) {

@@ -101,6 +101,7 @@ bool tun_same_ts(const struct child *a, const struct child *b);
 void tun_child_forget(struct tunnel *t, uint32_t spi, bool by_in);
 struct child *tun_child_by_in(struct tunnel *t, uint32_t spi_in);
 bool tun_may_rekey(const struct tunnel *t, const struct child *c);
+bool tun_child_replaced(const struct tunnel *t, const struct child *c);
 void tun_pend_install(struct tunnel *t, size_t i);
 void tun_pend_drop(struct tunnel *t, size_t i);
 int tun_child_install_new(struct tunnel *t, const struct ike_child *c, uint32_t old_spi_in,

@@ -6,9 +6,11 @@
  * continuous invariants (check.c: fail-closed, no livelock) hold throughout every one.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunnel/tunnel_int.h"
 #include "world.h"
 
 #define S(x) ((uint64_t)(x) * 1000)
@@ -414,6 +416,55 @@ START_TEST(test_simultaneous_child_rekeys)
 }
 END_TEST
 
+/*
+ * Crossed Child SA rekeys (campaign seed 561302): the POP's kernel refuses the branch's new SA,
+ * so the POP answers TEMPORARY_FAILURE, while the branch takes the POP's rekey and its answer
+ * is lost. The POP's new SA stands: the branch keeps it (its outbound half held back) and does
+ * not rekey the old SA again, which would make a second pair that neither end deletes. The
+ * POP's retransmission gets the same answer, the POP deletes the old SA, one pair is left.
+ */
+START_TEST(test_crossed_rekeys_ours_refused_answer_lost)
+{
+	struct sim_scenario sc = defaults();
+	struct sim_node *b = &w.nodes[SIM_BRANCH], *p = &w.nodes[1];
+	struct simnet_link_conf up, lossy;
+	struct tunnel *bt = NULL, *pt = NULL;
+	uint64_t at;
+
+	sc.calm = false;	/* the POP's refusal costs the branch's outbound half a moment */
+	begin(&sc);
+	run_to(S(10));
+	one_pair(1);
+	ck_assert_uint_eq(site_tunnels(SIM_BRANCH, 1, &bt), 1);
+	ck_assert_uint_eq(site_tunnels(1, 1, &pt), 1);
+	/* both ends rekey the one Child SA at the same instant */
+	at = S(40);
+	bt->children[0].rekey_at_ms = pt->children[0].rekey_at_ms = at;
+	tun_wake(bt, at);
+	tun_wake(pt, at);
+	simk_fail_next(p->k, SIMK_OP_SA_ADD, ENOMEM, 1);
+	/* both requests are on the wire; the branch's answer to the POP's, and the next, are lost */
+	run_to(at + 5);
+	ck_assert(bt->children[0].rekeying && pt->children[0].rekeying);
+	ck_assert_int_eq(simnet_link_get(w.net, (uint32_t)b->net_id, (uint32_t)p->net_id, &up), 0);
+	lossy = up;
+	lossy.loss_good_ppm = lossy.loss_bad_ppm = 1000000;
+	simnet_link_set(w.net, (uint32_t)b->net_id, (uint32_t)p->net_id, &lossy);
+	run_to(at + 1500);
+	simnet_link_set(w.net, (uint32_t)b->net_id, (uint32_t)p->net_id, &up);
+	ck_assert_uint_eq(bt->rekeys_child, 1);	/* the POP's, taken */
+	ck_assert_uint_eq(pt->rekeys_child, 0);	/* its answer never came */
+	run_to(S(60));
+	one_pair(1);
+	ck_assert_uint_eq(bt->rekeys_child, 1);
+	ck_assert_uint_eq(pt->rekeys_child, 1);
+	ck_assert(flows());
+	sim_check_kernels(&w);
+	ck_assert(!w.fail.failed);
+	end();
+}
+END_TEST
+
 /* Every POP dark for a minute, then back: traffic on the primary again within seconds. */
 START_TEST(test_all_dark_then_back)
 {
@@ -524,6 +575,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_held_back_half_refused);
 	tcase_add_test(tc, test_site_deleted_and_added_at_a_pop);
 	tcase_add_test(tc, test_simultaneous_child_rekeys);
+	tcase_add_test(tc, test_crossed_rekeys_ours_refused_answer_lost);
 	tcase_add_test(tc, test_all_dark_then_back);
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_branch_says_why_it_drops_an_ike_sa_init);
