@@ -440,8 +440,10 @@ static int sa_receive(struct tunnel *t, struct ike_sa *sa, uint8_t *buf, size_t 
 	return rc;
 }
 
-static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const union net_addr *from)
+static void on_established(struct tunnel *t, uint8_t *buf, size_t len, struct net_sock *ns,
+			   const struct net_dgram *dg)
 {
+	const union net_addr *from = &dg->from;
 	struct ikd *d = t->d;
 	struct ike_sa_rx rx;
 	uint8_t kind = t->inflight;
@@ -492,7 +494,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 	/* A reply goes out with the SA that received the request, before any switch. */
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
 	    rx.event == IKE_SA_EV_DELETED)
-		tun_send_msg(t, &d->out);
+		tun_send_reply(t, ns, dg, &d->out);
 	if (rx.initiator || rx.event == IKE_SA_EV_ANSWERED)
 		tun_answered(t);
 	switch (rx.event) {
@@ -553,7 +555,8 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, const uni
 }
 
 /* A message for an IKE SA that a rekey left beside the current one. */
-static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
+static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len, struct net_sock *ns,
+		     const struct net_dgram *dg)
 {
 	struct ikd *d = t->d;
 	struct extra_sa *e = &t->extras[i];
@@ -573,7 +576,7 @@ static void on_extra(struct tunnel *t, size_t i, uint8_t *buf, size_t len)
 	extras_arm(t);
 	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
 	    rx.event == IKE_SA_EV_DELETED)
-		tun_send_msg(t, &d->out);
+		tun_send_reply(t, ns, dg, &d->out);
 	for (size_t k = 0; k < rx.n_child_deleted; k++)
 		tun_child_forget(t, rx.child_deleted[k], false);
 	if (rx.event == IKE_SA_EV_DELETED || (rx.event == IKE_SA_EV_ANSWERED && e->ours_to_delete))
@@ -623,7 +626,7 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 		size_t i;
 
 		if (find_extra(d, (h.flags & IKE_FLAG_INITIATOR) ? h.spi_r : h.spi_i, &t, &i))
-			on_extra(t, i, buf, len);
+			on_extra(t, i, buf, len, ns, dg);
 		else
 			d->stats.dropped++;
 		return;
@@ -666,7 +669,7 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 			tun_send_msg(t, &t->pending);
 		}
 	} else if ((t->state == TUN_UP || t->state == TUN_DELETING) && t->have_sa) {
-		on_established(t, buf, len, &dg->from);
+		on_established(t, buf, len, ns, dg);
 	} else {
 		d->stats.dropped++;
 	}

@@ -310,6 +310,23 @@ void tunnel_free(struct tunnel *t)
 	free(t);
 }
 
+/*
+ * A response goes to the address and port the request came from, from the one it came to
+ * (RFC 7296 §2.11): an old IKE SA's request (a POP's reauthentication deletes the old one
+ * from its old ports) is answered there, not at the tunnel's current endpoints.
+ */
+void tun_send_reply(struct tunnel *t, struct net_sock *ns, const struct net_dgram *dg,
+		    const struct ike_writer *w)
+{
+	int rc = t->d->io->send(t->d->io_arg, ns, w->buf, w->len, &dg->from,
+				dg->local.sa.sa_family ? &dg->local : NULL);
+
+	t->d->stats.tx++;
+	t->last_sent_ms = ikd_now(t->d);
+	if (rc < 0)
+		tlog_debug(t->d, "site '%s': send: %s", t->site, strerror(-rc));
+}
+
 void tun_send_msg(struct tunnel *t, const struct ike_writer *w)
 {
 	int rc = t->d->io->send(t->d->io_arg, t->sock, w->buf, w->len, &t->remote,

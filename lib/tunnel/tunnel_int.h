@@ -61,6 +61,8 @@ void tunnel_error(struct tunnel *t, const char *why);
 void tunnel_reset(struct tunnel *t);
 void tunnel_free(struct tunnel *t);
 void tun_send_msg(struct tunnel *t, const struct ike_writer *w);
+void tun_send_reply(struct tunnel *t, struct net_sock *ns, const struct net_dgram *dg,
+		    const struct ike_writer *w);
 void tun_arm_retx(struct tunnel *t);
 const char *tun_peer_str(const struct tunnel *t, char *buf, size_t len);
 void tunnel_down(struct tunnel *t, const char *why);

@@ -117,6 +117,8 @@ charon {
 	${charon_extra:-}
 	filelog { log { path = $work/charon${charon_id:-}.log
 		flush_line = yes
+		time_format = %T
+		time_add_ms = yes
 		default = 1
 		ike = 2
 		chd = 2 } }

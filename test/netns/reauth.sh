@@ -80,7 +80,7 @@ else
 	# One POP (vendor-rules no): the branch's only tunnel is the one charon reauthenticates.
 	printf 'version = 1\n[pop pop1]\ngateway = 192.0.2.2\nprobe-ip = 10.2.0.1\nike-id = pop1.example.net\n[site branch1]\nid = branch1.example.com\npsk = hex:%s\nprimary = pop1\nvendor-rules = no\nlocal-ts = 10.1.0.0/24\nremote-ts = 10.2.0.0/24\n' \
 		"$psk_hex" >"$work/ikd.store"
-	printf 'role = initiator\nstore = %s/ikd.store\ncontrol-socket = %s/ikd.sock\n' \
+	printf 'role = initiator\nstore = %s/ikd.store\ncontrol-socket = %s/ikd.sock\nlog-level = debug\n' \
 		"$work" "$work" >"$work/ikd.conf"
 	local_id=pop1.example.net remote_id=branch1.example.com
 	local_ts=10.2.0.0/24 remote_ts=10.1.0.0/24 local_addr=192.0.2.2 remote_addr=192.0.2.1
@@ -144,6 +144,10 @@ else
 fi
 if grep -q "retransmit" "$work/charon.log"; then
 	fail "charon retransmitted: $(grep "retransmit" "$work/charon.log" | head -n 3 | tr '\n' ' ')"
+	# What was retransmitted, and what ikd made of it meanwhile (both logs carry times).
+	echo "== charon.log before the first retransmission"
+	grep -B 25 -m 1 "retransmit" "$work/charon.log" | grep -E "IKE_SA|request|response|retransmit|reauth|delet"
+	echo "== ikd.log (debug)"; grep -E "message|IKE_SA_INIT|IKE_AUTH|INFORMATIONAL|reauth|dropped" "$work/ikd.log" | tail -n 40
 else
 	pass "charon never had to retransmit (every request answered at once)"
 fi

@@ -6,6 +6,7 @@
  * continuous invariants (check.c: fail-closed, no livelock) hold throughout every one.
  */
 #include <check.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@ static struct sim_scenario defaults(void)
 
 static void begin(const struct sim_scenario *sc)
 {
-	ck_assert_int_eq(sim_world_init(&w, 1, SIM_GEN, sc, getenv("SIM_VERBOSE") != NULL, LOG_INFO), 0);
+	ck_assert_int_eq(sim_world_init(&w, 1, SIM_GEN, sc, getenv("SIM_VERBOSE") != NULL, getenv("SIM_DEBUG") ? LOG_DEBUG : LOG_INFO), 0);
 }
 
 static void run_to(uint64_t ms)
@@ -465,6 +466,42 @@ START_TEST(test_crossed_rekeys_ours_refused_answer_lost)
 }
 END_TEST
 
+/*
+ * A request is answered at the address and port it came from (RFC 7296 §2.11), not at the
+ * tunnel's endpoint: a POP that reauthenticates (strongSwan) deletes the old IKE SA from the
+ * old SA's port 500 while the branch's tunnel has moved on to the new SA's 4500. Here the
+ * branch's tunnel names the POP's port 4500, the POP's request comes from its 500, and the
+ * POP hears nothing at 4500.
+ */
+START_TEST(test_answer_goes_where_the_request_came_from)
+{
+	struct sim_scenario sc = defaults();
+	struct sim_node *b = &w.nodes[SIM_BRANCH], *p = &w.nodes[1];
+	struct tunnel *bt = NULL, *pt = NULL;
+	uint64_t at;
+
+	begin(&sc);
+	run_to(S(10));
+	one_pair(1);
+	ck_assert_uint_eq(site_tunnels(SIM_BRANCH, 1, &bt), 1);
+	ck_assert_uint_eq(site_tunnels(1, 1, &pt), 1);
+	ck_assert_uint_eq(ntohs(bt->remote.in.sin_port), 500);
+	bt->sock = &b->d.socks[1];
+	ck_assert(bt->sock->natt);
+	bt->remote.in.sin_port = htons(4500);
+	p->deaf_4500 = true;
+	/* now, and over before the branch's next request (which the POP would not hear) */
+	at = w.now_ms + 1;
+	pt->children[0].rekey_at_ms = at;
+	tun_wake(pt, at);
+	run_to(at + 100);
+	ck_assert_uint_eq(pt->rekeys_child, 1);
+	ck_assert_uint_eq(bt->rekeys_child, 1);
+	ck_assert_uint_eq(pt->tries, 0);	/* answered the first time */
+	end();
+}
+END_TEST
+
 /* Every POP dark for a minute, then back: traffic on the primary again within seconds. */
 START_TEST(test_all_dark_then_back)
 {
@@ -576,6 +613,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_site_deleted_and_added_at_a_pop);
 	tcase_add_test(tc, test_simultaneous_child_rekeys);
 	tcase_add_test(tc, test_crossed_rekeys_ours_refused_answer_lost);
+	tcase_add_test(tc, test_answer_goes_where_the_request_came_from);
 	tcase_add_test(tc, test_all_dark_then_back);
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_branch_says_why_it_drops_an_ike_sa_init);

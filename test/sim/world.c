@@ -744,7 +744,7 @@ static void deliver(struct sim_world *w, const struct simnet_dgram *g)
 	if (!n || !n->running)
 		return;		/* nobody listens: an ICMP error the lifecycle never reads */
 	s = &n->d.socks[port == 4500 ? 1 : 0];
-	if (port != 500 && port != 4500)
+	if ((port != 500 && port != 4500) || (port == 4500 && n->deaf_4500))
 		return;
 	if (s->natt) {
 		/* as net_recv: a keepalive (0xff) or ESP is not IKE; IKE after the marker */

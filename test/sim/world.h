@@ -52,6 +52,7 @@ struct sim_node {
 	union net_addr addr;		/* its own address (behind a NAT: the private one) */
 	bool accepting;			/* a POP's downstream health (io.accepting) */
 	bool esp_drop;			/* a POP that answers IKE but drops every ESP packet */
+	bool deaf_4500;		/* hears nothing at port 4500 (a script's, none of a seed's) */
 	struct tunnel *probe_ids[SIM_PROBE_IDS];	/* the branch's probes by identifier */
 	uint16_t probe_next;
 	uint8_t rx[65536];
