@@ -9,6 +9,7 @@
 #include "health.h"
 #include "tunnel/tunnel.h"
 #include "loop.h"
+#include "rxq.h"
 #include "net.h"
 
 /*
@@ -26,6 +27,8 @@ struct ikd_daemon {
 	bool esp_ok;
 	const char *esp_missing;
 	uint8_t *rxbuf;
+	struct rxq costly;		/* new IKE SAs' IKE_SA_INITs, answered after the rest */
+	struct timer costly_timer;	/* works through them, a few at a time */
 	int ctl_listen_fd;
 	struct loop_fd ctl_fd;
 	struct ctl_client *clients;

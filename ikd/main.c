@@ -22,6 +22,8 @@
 #include "site/store.h"
 
 #define RXBUF_LEN 65536
+/* costly_fire()'s share of the loop before it looks at the sockets again */
+#define COSTLY_SLICE_MS 2
 
 static void usage(FILE *out)
 {
@@ -82,16 +84,42 @@ static void watchdog_fire(struct timer *t, void *arg)
 	timer_arm(&daemon_of(d)->loop.timers, t, timer_now_ms() + watchdog_ms);
 }
 
+/*
+ * The new IKE SAs' IKE_SA_INITs that waited (on_sock): a few at a time, each a DH, and back to
+ * the loop in between, so that what arrives meanwhile (IKE_AUTH, the established SAs'
+ * requests) is read and answered before the next ones.
+ */
+static void costly_fire(struct timer *t, void *arg)
+{
+	struct ikd *d = arg;
+	struct ikd_daemon *dm = daemon_of(d);
+	uint64_t until = timer_now_ms() + COSTLY_SLICE_MS;
+	struct rxq_item *it;
+
+	(void)t;
+	while ((it = rxq_pop(&dm->costly))) {
+		d->half_open_waiting = dm->costly.n;
+		ikd_receive(d, it->sock, it->buf, it->len, &it->dg);
+		free(it);
+		if (timer_now_ms() >= until)
+			break;
+	}
+	if (dm->costly.n)
+		timer_arm(&dm->loop.timers, &dm->costly_timer, timer_now_ms());
+}
+
 static void on_sock(struct loop *l, struct loop_fd *f, uint32_t events)
 {
 	struct ikd *d = f->arg;
-	struct net_sock *s = &d->socks[f - daemon_of(d)->sock_fds];
+	struct ikd_daemon *dm = daemon_of(d);
+	struct net_sock *s = &d->socks[f - dm->sock_fds];
 
 	(void)l;
 	(void)events;
 	for (int i = 0; i < 256; i++) {
 		struct net_dgram dg;
-		ssize_t n = net_recv(s, daemon_of(d)->rxbuf, RXBUF_LEN, &dg);
+		ssize_t n = net_recv(s, dm->rxbuf, RXBUF_LEN, &dg);
+		int rc;
 
 		if (n == -EAGAIN)
 			return;
@@ -100,7 +128,22 @@ static void on_sock(struct loop *l, struct loop_fd *f, uint32_t events)
 				log_debug("receive on port %u: %s", s->port, strerror((int)-n));
 			continue;
 		}
-		ikd_receive(d, s, daemon_of(d)->rxbuf, (size_t)n, &dg);
+		if (!ikd_receive_costly(d, dm->rxbuf, (size_t)n, &dg)) {
+			ikd_receive(d, s, dm->rxbuf, (size_t)n, &dg);
+			continue;
+		}
+		/* A new IKE SA's DH: after what is already waiting and what is cheaper. */
+		rc = rxq_push(&dm->costly, s, dm->rxbuf, (size_t)n, &dg);
+		d->half_open_waiting = dm->costly.n;
+		if (rc == 0) {
+			if (!timer_armed(&dm->costly_timer))
+				timer_arm(&dm->loop.timers, &dm->costly_timer, timer_now_ms());
+		} else {
+			/* as if the socket's buffer were full: the peer sends it again */
+			d->stats.dropped++;
+			log_debug("IKE_SA_INIT on port %u dropped: %zu new IKE SAs wait already (%s)",
+				  s->port, dm->costly.n, strerror(-rc));
+		}
 	}
 }
 
@@ -392,6 +435,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	randombytes_buf(d->cookie_secret.p, d->cookie_secret.len);
+	/* as much as a socket's receive buffer holds */
+	rxq_init(&dm.costly, d->conf.receive_buffer ? d->conf.receive_buffer : 16u << 20);
+	timer_init(&dm.costly_timer, costly_fire, d);
 	health_init(&dm.health, &dm.loop, health_changed, d);
 	rc = xfrm_open(&dm.xs);
 	if (rc < 0) {
@@ -458,6 +504,8 @@ int main(int argc, char **argv)
 	free(d->id_slots);
 	secret_clear(&d->cookie_secret);
 	ike_writer_clear(&d->out);
+	timer_cancel(&dm.loop.timers, &dm.costly_timer);
+	rxq_clear(&dm.costly);
 	free(dm.rxbuf);
 	log_notice("ikd stopped");
 	return rc < 0 ? 1 : 0;

@@ -51,10 +51,31 @@ static void responder_proposals(struct ikd *d)
 	d->resp_props_stale = false;
 }
 
+bool ikd_receive_costly(struct ikd *d, const uint8_t *buf, size_t len, const struct net_dgram *dg)
+{
+	static const uint8_t zero[IKE_SPI_LEN];
+	struct ike_header h;
+	bool cookie;
+
+	if (ike_header_decode(buf, len, &h, NULL) < 0 || h.major != 2 ||
+	    h.exchange != IKE_EXCH_IKE_SA_INIT || (h.flags & IKE_FLAG_RESPONSE) ||
+	    memcmp(h.spi_r, zero, IKE_SPI_LEN) != 0)
+		return false;
+	if (tix_half_find(d, h.spi_i, &dg->from))
+		return false;	/* sent again: the answer we keep goes again */
+	/* §2.6: a returned cookie is the first payload, a Notify (protocol 0, no SPI) */
+	cookie = h.next_payload == IKE_PLD_NOTIFY && len >= IKE_HEADER_LEN + 8 &&
+		 buf[IKE_HEADER_LEN + 5] == 0 &&
+		 ((unsigned)buf[IKE_HEADER_LEN + 6] << 8 | buf[IKE_HEADER_LEN + 7]) == IKE_N_COOKIE;
+	/* those held back already count: each will be a half-open SA */
+	return cookie || d->half_open + d->half_open_waiting < d->conf.cookie_threshold;
+}
+
 void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 			 const struct ike_header *h, const struct net_dgram *dg)
 {
-	struct ike_cookie_cfg cookies = { .required = d->half_open >= d->conf.cookie_threshold,
+	struct ike_cookie_cfg cookies = { .required = d->half_open + d->half_open_waiting >=
+						      d->conf.cookie_threshold,
 					  .secret = &d->cookie_secret,
 					  .version = d->cookie_version };
 	struct ike_init_cfg cfg = { .fragmentation = d->conf.fragmentation };

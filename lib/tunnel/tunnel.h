@@ -283,6 +283,7 @@ struct ikd {
 	struct extra_node **by_extra;
 	size_t n_buckets;
 	size_t half_open;
+	size_t half_open_waiting;	/* IKE_SA_INITs the daemon holds back (ikd_receive_costly) */
 	struct secret cookie_secret;
 	uint8_t cookie_version;
 	struct ikd_stats stats;
@@ -335,6 +336,14 @@ int ikd_tunnels_init(struct ikd *d);
 void ikd_tunnels_clear(struct ikd *d);
 void ikd_receive(struct ikd *d, struct net_sock *s, uint8_t *buf, size_t len,
 		 const struct net_dgram *dg);
+/*
+ * Would ikd_receive() start a new IKE SA's Diffie-Hellman for this datagram now: a new
+ * IKE_SA_INIT request (not a retransmission of one being answered) that gets no COOKIE round
+ * (too few half-open SAs, or it carries a cookie)? The daemon answers everything else first
+ * (IKE_AUTH, the established SAs' requests, COOKIE rounds), so that a storm of new handshakes
+ * does not hold up the ones under way and the tunnels that are up.
+ */
+bool ikd_receive_costly(struct ikd *d, const uint8_t *buf, size_t len, const struct net_dgram *dg);
 /*
  * A site was renamed (its record otherwise the same): its runtime record and its tunnels take
  * the new name; nothing is restarted.

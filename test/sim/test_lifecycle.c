@@ -502,6 +502,59 @@ START_TEST(test_answer_goes_where_the_request_came_from)
 }
 END_TEST
 
+/*
+ * What the daemon holds back in a storm (ikd_receive_costly): a new IKE SA's IKE_SA_INIT that
+ * would get its Diffie-Hellman now; not one that gets a COOKIE round, not one sent again, not
+ * IKE_AUTH or anything else. Those waiting count as half-open for the cookie threshold.
+ */
+START_TEST(test_what_waits_in_a_storm)
+{
+	struct sim_scenario sc = defaults();
+	struct ikd *d;
+	struct net_dgram dg = { 0 };
+	/* IKE header: SPI_i, SPI_r 0, next payload SA (33), 2.0, IKE_SA_INIT (34), I flag */
+	uint8_t init[28 + 8] = { 9, 9, 9, 9, 9, 9, 9, 9, [16] = 33, [17] = 0x20, [18] = 34,
+				 [19] = 0x08, [27] = 36 };
+	uint8_t msg[sizeof(init)];
+
+	begin(&sc);
+	run_to(S(10));
+	d = &w.nodes[1].d;
+	dg.from = w.nodes[SIM_BRANCH].addr;
+	ck_assert_uint_eq(d->half_open, 0);
+	ck_assert(ikd_receive_costly(d, init, sizeof(init), &dg));
+	/* short, or not version 2: ikd_receive drops it at once */
+	ck_assert(!ikd_receive_costly(d, init, 20, &dg));
+	memcpy(msg, init, sizeof(msg));
+	msg[17] = 0x30;
+	ck_assert(!ikd_receive_costly(d, msg, sizeof(msg), &dg));
+	/* a response, IKE_AUTH, a request on an established SA */
+	memcpy(msg, init, sizeof(msg));
+	msg[19] = 0x20;
+	ck_assert(!ikd_receive_costly(d, msg, sizeof(msg), &dg));
+	memcpy(msg, init, sizeof(msg));
+	msg[18] = 35;
+	msg[8] = 1;
+	ck_assert(!ikd_receive_costly(d, msg, sizeof(msg), &dg));
+	memcpy(msg, init, sizeof(msg));
+	msg[8] = 1;	/* SPI_r set */
+	ck_assert(!ikd_receive_costly(d, msg, sizeof(msg), &dg));
+	/* at the threshold (those waiting included) a COOKIE round, cheap; with a cookie, DH */
+	d->half_open_waiting = d->conf.cookie_threshold;
+	ck_assert(!ikd_receive_costly(d, init, sizeof(init), &dg));
+	memcpy(msg, init, sizeof(msg));
+	msg[16] = 41;					/* Notify first */
+	msg[28 + 5] = 0;				/* no SPI */
+	msg[28 + 6] = 16390 >> 8;			/* COOKIE */
+	msg[28 + 7] = 16390 & 0xff;
+	ck_assert(ikd_receive_costly(d, msg, sizeof(msg), &dg));
+	msg[28 + 7] ^= 1;				/* another notify */
+	ck_assert(!ikd_receive_costly(d, msg, sizeof(msg), &dg));
+	d->half_open_waiting = 0;
+	end();
+}
+END_TEST
+
 /* Every POP dark for a minute, then back: traffic on the primary again within seconds. */
 START_TEST(test_all_dark_then_back)
 {
@@ -614,6 +667,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_simultaneous_child_rekeys);
 	tcase_add_test(tc, test_crossed_rekeys_ours_refused_answer_lost);
 	tcase_add_test(tc, test_answer_goes_where_the_request_came_from);
+	tcase_add_test(tc, test_what_waits_in_a_storm);
 	tcase_add_test(tc, test_all_dark_then_back);
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_branch_says_why_it_drops_an_ike_sa_init);
