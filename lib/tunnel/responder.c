@@ -99,7 +99,11 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 	}
 	t = tix_half_find(d, h->spi_i, &dg->from);
 	if (t) {
+		char from[64];
+
 		/* §2.1: a retransmitted request gets the same response. */
+		tlog_debug(d, "IKE_SA_INIT from %s sent again: %s", net_addr_str(&dg->from, from,
+			   sizeof(from)), t->state == TUN_INIT ? "answered again" : "ignored (past it)");
 		if (t->state == TUN_INIT)
 			tun_send_msg(t, &t->pending);
 		return;
@@ -130,6 +134,10 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 	}
 	rc = ike_init_respond(t->init, &cfg, &cookies, buf, len, &le, &re, &t->pending);
 	if (rc == IKE_INIT_DONE) {
+		char from[64];
+
+		tlog_debug(d, "IKE_SA_INIT from %s: answered%s", net_addr_str(&dg->from, from,
+			   sizeof(from)), reauth ? " (the POP reauthenticates)" : "");
 		memcpy(t->spi_peer_i, h->spi_i, IKE_SPI_LEN);
 		tix_half_add(d, t);
 		tix_ours_add(d, t, t->init->spi_r);
