@@ -1,6 +1,7 @@
 /* See sk.h. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -13,15 +14,34 @@
 
 #define ICV_MAX 32
 
+/*
+ * The ciphers fetched from OpenSSL's provider once (an EVP_aes_*() object is fetched again at
+ * every init, most of a short message's cost). Immutable once fetched: any thread may use
+ * them; a failed fetch leaves NULL and that cipher unusable, as before.
+ */
+static const char *const cipher_names[6] = {
+	"AES-128-CBC", "AES-192-CBC", "AES-256-CBC", "AES-128-GCM", "AES-192-GCM", "AES-256-GCM",
+};
+static EVP_CIPHER *ciphers[6];
+static pthread_once_t ciphers_once = PTHREAD_ONCE_INIT;
+
+static void ciphers_fetch(void)
+{
+	for (size_t i = 0; i < 6; i++)
+		ciphers[i] = EVP_CIPHER_fetch(NULL, cipher_names[i], NULL);
+	ERR_clear_error();
+}
+
 static const EVP_CIPHER *cipher_for(const struct crypto_encr *e)
 {
-	if (e->id == IKE_ENCR_AES_CBC)
-		return e->key_bits == 128 ? EVP_aes_128_cbc() :
-		       e->key_bits == 192 ? EVP_aes_192_cbc() : EVP_aes_256_cbc();
+	size_t i = e->key_bits == 128 ? 0 : e->key_bits == 192 ? 1 : 2;
+
 	if (e->id == IKE_ENCR_AES_GCM_16)
-		return e->key_bits == 128 ? EVP_aes_128_gcm() :
-		       e->key_bits == 192 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
-	return NULL;
+		i += 3;
+	else if (e->id != IKE_ENCR_AES_CBC)
+		return NULL;
+	pthread_once(&ciphers_once, ciphers_fetch);
+	return ciphers[i];
 }
 
 static size_t icv_len(const struct crypto_sk_dir *k)
