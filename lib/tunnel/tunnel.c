@@ -310,6 +310,19 @@ void tunnel_free(struct tunnel *t)
 	free(t);
 }
 
+/* One of t's messages out through sock to the peer at to, from local (unset: the route's). */
+static void send_via(struct tunnel *t, struct net_sock *sock, const union net_addr *to,
+		     const union net_addr *local, const struct ike_writer *w)
+{
+	int rc = t->d->io->send(t->d->io_arg, sock, w->buf, w->len, to,
+				local->sa.sa_family ? local : NULL);
+
+	t->d->stats.tx++;
+	t->last_sent_ms = ikd_now(t->d);
+	if (rc < 0)
+		tlog_debug(t->d, "site '%s': send: %s", t->site, strerror(-rc));
+}
+
 /*
  * A response goes to the address and port the request came from, from the one it came to
  * (RFC 7296 §2.11): an old IKE SA's request (a POP's reauthentication deletes the old one
@@ -318,27 +331,13 @@ void tunnel_free(struct tunnel *t)
 void tun_send_reply(struct tunnel *t, struct net_sock *ns, const struct net_dgram *dg,
 		    const struct ike_writer *w)
 {
-	int rc = t->d->io->send(t->d->io_arg, ns, w->buf, w->len, &dg->from,
-				dg->local.sa.sa_family ? &dg->local : NULL);
-
-	t->d->stats.tx++;
-	t->last_sent_ms = ikd_now(t->d);
-	if (rc < 0)
-		tlog_debug(t->d, "site '%s': send: %s", t->site, strerror(-rc));
+	send_via(t, ns, &dg->from, &dg->local, w);
 }
 
 void tun_send_msg(struct tunnel *t, const struct ike_writer *w)
 {
-	int rc = t->d->io->send(t->d->io_arg, t->sock, w->buf, w->len, &t->remote,
-			  t->local.sa.sa_family ? &t->local : NULL);
-
-	t->d->stats.tx++;
-	t->last_sent_ms = ikd_now(t->d);
-	if (rc < 0)
-		tlog_debug(t->d, "site '%s': send: %s", t->site, strerror(-rc));
+	send_via(t, t->sock, &t->remote, &t->local, w);
 }
-
-
 
 /*
  * The next transmission of our request: retransmit-timeout, doubling each time (RFC 7296
