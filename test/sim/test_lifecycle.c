@@ -105,6 +105,16 @@ static void one_pair(int pop)
 	ck_assert_uint_eq(b->children[0].spi_in, p->children[0].spi_out);
 }
 
+/* Started, and up with pop1 after 10 s: the branch's tunnel to it and pop1's to the branch. */
+static void up_with_pop1(const struct sim_scenario *sc, struct tunnel **bt, struct tunnel **pt)
+{
+	begin(sc);
+	run_to(S(10));
+	one_pair(1);
+	ck_assert_uint_eq(site_tunnels(SIM_BRANCH, 1, bt), 1);
+	ck_assert_uint_eq(site_tunnels(1, 1, pt), 1);
+}
+
 static bool flows(void)
 {
 	char why[256];
@@ -433,11 +443,7 @@ START_TEST(test_crossed_rekeys_ours_refused_answer_lost)
 	uint64_t at;
 
 	sc.calm = false;	/* the POP's refusal costs the branch's outbound half a moment */
-	begin(&sc);
-	run_to(S(10));
-	one_pair(1);
-	ck_assert_uint_eq(site_tunnels(SIM_BRANCH, 1, &bt), 1);
-	ck_assert_uint_eq(site_tunnels(1, 1, &pt), 1);
+	up_with_pop1(&sc, &bt, &pt);
 	/* both ends rekey the one Child SA at the same instant */
 	at = S(40);
 	bt->children[0].rekey_at_ms = pt->children[0].rekey_at_ms = at;
@@ -480,11 +486,7 @@ START_TEST(test_answer_goes_where_the_request_came_from)
 	struct tunnel *bt = NULL, *pt = NULL;
 	uint64_t at;
 
-	begin(&sc);
-	run_to(S(10));
-	one_pair(1);
-	ck_assert_uint_eq(site_tunnels(SIM_BRANCH, 1, &bt), 1);
-	ck_assert_uint_eq(site_tunnels(1, 1, &pt), 1);
+	up_with_pop1(&sc, &bt, &pt);
 	ck_assert_uint_eq(ntohs(bt->remote.in.sin_port), 500);
 	bt->sock = &b->d.socks[1];
 	ck_assert(bt->sock->natt);
