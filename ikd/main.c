@@ -40,8 +40,11 @@ static void usage(FILE *out)
 		"into the kernel's XFRM framework. See ikd(8) and ikd.conf(5).\n");
 }
 
-static struct timer t_status, t_watchdog;
-static uint64_t watchdog_ms;
+/* How long a stopping ikd waits for the answers to its Deletes */
+#define STOP_WAIT_MS	3000
+
+static struct timer t_status, t_watchdog, t_stop;
+static uint64_t watchdog_ms, stop_until_ms;
 static char last_status[160];
 
 /* STATUS= for systemctl status: "N sites up, M down", sent when it changes. */
@@ -187,6 +190,25 @@ static void reload(struct ikd *d)
 	log_notice("reloaded %s; established tunnels kept", daemon_of(d)->conf_path);
 }
 
+/*
+ * Stopping: the Deletes are out (or wait for the request out on their IKE SA); once each is
+ * answered, or after STOP_WAIT_MS, what is left goes, SAs and policies with it.
+ */
+static void stop_fire(struct timer *t, void *arg)
+{
+	struct ikd *d = arg;
+
+	if (d->n_tunnels && timer_now_ms() < stop_until_ms) {
+		timer_arm(&daemon_of(d)->loop.timers, t, timer_now_ms() + 10);
+		return;
+	}
+	if (d->n_tunnels)
+		log_info("stopping: %zu IKE SA Deletes not answered within %u ms", d->n_tunnels,
+			 STOP_WAIT_MS);
+	ikd_shutdown_tunnels(d);
+	loop_stop(&daemon_of(d)->loop, 0);
+}
+
 static void on_signal(struct loop *l, struct loop_fd *f, uint32_t events)
 {
 	struct ikd *d = f->arg;
@@ -198,13 +220,20 @@ static void on_signal(struct loop *l, struct loop_fd *f, uint32_t events)
 			notify_send("RELOADING=1");
 			reload(d);
 			notify_send("READY=1");
+		} else if (d->stopping) {
+			/* asked again: no more waiting */
+			timer_cancel(&daemon_of(d)->loop.timers, &t_stop);
+			ikd_shutdown_tunnels(d);
+			loop_stop(l, 0);
+			return;
 		} else {
 			notify_send("STOPPING=1");
 			log_notice("signal %s: deleting the SAs and stopping",
 				   si.ssi_signo == SIGTERM ? "TERM" : "INT");
-			ikd_shutdown_tunnels(d);
-			loop_stop(l, 0);
-			return;
+			ikd_stop_begin(d);
+			stop_until_ms = timer_now_ms() + STOP_WAIT_MS;
+			timer_init(&t_stop, stop_fire, d);
+			timer_arm(&daemon_of(d)->loop.timers, &t_stop, timer_now_ms());
 		}
 	}
 }

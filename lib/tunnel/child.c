@@ -324,6 +324,21 @@ void tun_kick(struct tunnel *t)
 {
 	struct ikd *d = t->d;
 
+	if (t->farewell) {
+		/* the daemon stops: the Delete of the IKE SA, as soon as the window is free */
+		if (t->state == TUN_UP && t->have_sa && !t->sa.waiting &&
+		    ike_sa_delete_request(&t->sa, &d->out) == 0) {
+			t->state = TUN_DELETING;
+			t->inflight = 0;
+			t->tries = 0;
+			tun_send_msg(t, &d->out);
+			tlog_debug(t->d, "site '%s': IKE SA delete sent, message %u", t->site,
+				   t->sa.next_req - 1);
+			tun_arm_retx(t);
+		}
+		return;
+	}
+
 	while (t->state == TUN_UP && t->have_sa && !t->sa.waiting && t->n_queue) {
 		uint8_t kind = t->queue[0].kind;
 		uint32_t spi = t->queue[0].spi;

@@ -84,6 +84,10 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 	struct tunnel *t;
 	int rc;
 
+	if (d->stopping) {
+		d->stats.dropped++;	/* no new IKE SA: the daemon stops */
+		return;
+	}
 	if (reauth && !tun_reauth_possible(d, &dg->from)) {
 		char from[64];
 

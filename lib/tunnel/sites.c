@@ -401,7 +401,7 @@ static void site_start(struct ikd *d, const struct site *s)
 	const char *pops[1 + SITE_MAX_BACKUPS];
 	size_t n = site_pops(s, pops);
 
-	if (!s->enabled || d->conf.role != CONF_ROLE_INITIATOR)
+	if (!s->enabled || d->conf.role != CONF_ROLE_INITIATOR || d->stopping)
 		return;
 	/* Fail-closed from the start: block until a POP's tunnel is up. */
 	tun_site_reevaluate(d, s);
@@ -525,6 +525,30 @@ void ikd_shutdown_tunnels(struct ikd *d)
 			kernel_site_policies_remove(d, &d->rts[i]->pol);
 	while (d->n_rts)
 		site_rt_drop(d, d->rts[0]->name);
+}
+
+/*
+ * The daemon is stopping: each IKE SA up is deleted at its peer, now, or once the request out
+ * on it is answered (a window of one, RFC 7296 §2.3); every other tunnel goes at once. Nothing
+ * new starts. The tunnels left wait for their Deletes' answers (tunnel_down() frees each);
+ * ikd_shutdown_tunnels() ends it. Returns how many are left.
+ */
+size_t ikd_stop_begin(struct ikd *d)
+{
+	d->stopping = true;
+	for (size_t i = d->n_tunnels; i-- > 0;) {
+		struct tunnel *t = d->tunnels[i];
+
+		if (t->state != TUN_UP || !t->have_sa) {
+			tunnel_free(t);
+			continue;
+		}
+		t->farewell = true;
+		t->n_queue = 0;
+		timer_cancel(d->timers, &t->t_reconnect);
+		tun_kick(t);
+	}
+	return d->n_tunnels;
 }
 
 void ikd_tunnels_clear(struct ikd *d)

@@ -387,7 +387,7 @@ void tunnel_down(struct tunnel *t, const char *why)
 		ikd_event(d, t->site, t->initiator ? t->pop : peer, "down", "%s", why);
 	}
 	tunnel_reset(t);
-	if (!t->initiator) {
+	if (!t->initiator || d->stopping) {
 		tunnel_free(t);
 		return;
 	}

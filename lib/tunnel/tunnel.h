@@ -147,6 +147,7 @@ struct tunnel {
 	 */
 	uint64_t pop_cfg, pop_probe;
 	bool retiring;			/* being taken down: carries no traffic any more */
+	bool farewell;			/* the daemon stops: its Delete goes next (ikd_stop_begin) */
 	uint32_t reqid;
 	/* A gateway's Child SA policies: the keys they went in with (the site's, then) */
 	uint32_t pol_if_id, pol_mark, pol_mark_mask;
@@ -284,6 +285,7 @@ struct ikd {
 	size_t n_buckets;
 	size_t half_open;
 	size_t half_open_waiting;	/* IKE_SA_INITs the daemon holds back (ikd_receive_costly) */
+	bool stopping;			/* ikd_stop_begin(): Deletes out, nothing new */
 	struct secret cookie_secret;
 	uint8_t cookie_version;
 	struct ikd_stats stats;
@@ -359,6 +361,12 @@ void ikd_apply_all(struct ikd *d);
  * active POP and hold-down.
  */
 void ikd_apply_pops(struct ikd *d, const char *const *names, size_t n);
+/*
+ * Stopping: ikd_stop_begin() sends the Deletes (some after the request out on their IKE SA is
+ * answered) and returns how many tunnels wait for an answer; the daemon runs on until none is
+ * left or it will wait no longer, then ikd_shutdown_tunnels() removes everything.
+ */
+size_t ikd_stop_begin(struct ikd *d);
 void ikd_shutdown_tunnels(struct ikd *d);
 void ikd_kernel_event(const struct xfrm_event *e, void *arg);
 const char *tun_state_name(enum tun_state s);

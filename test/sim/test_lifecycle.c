@@ -650,6 +650,35 @@ START_TEST(test_branch_says_why_it_drops_an_ike_sa_init)
 }
 END_TEST
 
+/*
+ * A daemon that stops deletes its IKE SAs at the peers, one whose liveness check is out too:
+ * the Delete waits for that answer (a window of one, RFC 7296 §2.3) and goes then. It used not
+ * to go at all, and a POP that checks no liveness (strongSwan's default) kept the IKE SA and
+ * its Child SA.
+ */
+START_TEST(test_stop_deletes_behind_a_request_out)
+{
+	struct sim_scenario sc = defaults();
+	struct sim_node *b = &w.nodes[SIM_BRANCH];
+	struct tunnel *bt = NULL, *pt = NULL;
+
+	sc.calm = false;	/* a stopped daemon carries no traffic */
+	up_with_pop1(&sc, &bt, &pt);
+	for (int p = 1; p <= SIM_POPS; p++)
+		one_pair(p);
+	ck_assert(tun_enqueue(bt, REQ_DPD, 0));
+	tun_kick(bt);
+	ck_assert(bt->sa.waiting);
+	ck_assert_uint_eq(ikd_stop_begin(&b->d), SIM_POPS);	/* each waits for its answer */
+	ck_assert_int_eq(bt->state, TUN_UP);	/* its Delete after the check's answer */
+	run_to(w.now_ms + 3000);
+	for (int p = 1; p <= SIM_POPS; p++)
+		ck_assert_uint_eq(site_tunnels(p, p, &pt), 0);
+	ck_assert_uint_eq(b->d.n_tunnels, 0);
+	end();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -673,6 +702,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_all_dark_then_back);
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_branch_says_why_it_drops_an_ike_sa_init);
+	tcase_add_test(tc, test_stop_deletes_behind_a_request_out);
 	suite_add_tcase(s, tc);
 	return s;
 }
