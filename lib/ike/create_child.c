@@ -817,7 +817,7 @@ int ike_cc_respond(struct ike_sa *sa, const struct ike_chain *inner, ike_sa_spi_
 		   IKE_CHAIN_DECODE(inner, IKE_PLD_NONCE, ike_pld_nonce_decode, &ni) < 0 ||
 		   offered.n == 0) {
 		err.type = IKE_N_INVALID_SYNTAX;
-	} else if (sa->waiting && sa->req_delete_ike) {
+	} else if ((sa->waiting && sa->req_delete_ike) || sa->closing) {
 		/* §2.25.2: we are closing this IKE SA (for a Child SA as for its rekey). */
 		err.type = IKE_N_TEMPORARY_FAILURE;
 	} else {

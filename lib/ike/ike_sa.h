@@ -67,6 +67,11 @@ struct ike_sa {
 	/* What the outstanding request does, for the collision rules (§2.25). */
 	uint8_t req_exchange;
 	bool req_delete_ike;		/* it deletes this IKE SA */
+	/*
+	 * Set by the caller: this IKE SA is being deleted (our Delete is out, or waits for the
+	 * window); the peer's CREATE_CHILD_SA requests get TEMPORARY_FAILURE (§2.25.2).
+	 */
+	bool closing;
 	uint16_t req_n_delete;		/* it deletes these Child SAs (our inbound SPIs) */
 	uint32_t req_delete[IKE_SA_MAX_DELETE_OUT];
 	/* Set by the caller after ike_sa_from_init(); NULL refuses with NO_ADDITIONAL_SAS. */

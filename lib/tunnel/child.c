@@ -276,6 +276,7 @@ const char *tun_req_name(uint8_t kind)
 	case REQ_REKEY_IKE: return "IKE SA rekey";
 	case REQ_DELETE_CHILD: return "Child SA delete";
 	case REQ_CREATE_CHILD: return "Child SA";
+	case REQ_DELETE_IKE: return "IKE SA delete";
 	}
 	return "request";
 }
@@ -325,17 +326,24 @@ void tun_kick(struct tunnel *t)
 	struct ikd *d = t->d;
 
 	if (t->farewell) {
-		/* the daemon stops: the Delete of the IKE SA, as soon as the window is free */
-		if (t->state == TUN_UP && t->have_sa && !t->sa.waiting &&
-		    ike_sa_delete_request(&t->sa, &d->out) == 0) {
-			t->state = TUN_DELETING;
-			t->inflight = 0;
-			t->tries = 0;
-			tun_send_msg(t, &d->out);
-			tlog_debug(t->d, "site '%s': IKE SA delete sent, message %u", t->site,
-				   t->sa.next_req - 1);
-			tun_arm_retx(t);
+		/* the Delete of the IKE SA, as soon as the window is free, and nothing else */
+		if (!t->have_sa || t->sa.waiting || t->inflight == REQ_DELETE_IKE)
+			return;
+		t->sa.closing = true;
+		t->state = TUN_DELETING;
+		t->tries = 0;
+		if (ike_sa_delete_request(&t->sa, &d->out) < 0) {
+			/* not to be built: retx_fire() gives up on it at once */
+			t->tries = d->conf.retransmit_tries;
+			timer_arm(d->timers, &t->t_retx, ikd_now(d));
+			return;
 		}
+		t->inflight = REQ_DELETE_IKE;
+		t->inflight_spi = 0;
+		tun_send_msg(t, &d->out);
+		tlog_debug(t->d, "site '%s': IKE SA delete sent, message %u", t->site,
+			   t->sa.next_req - 1);
+		tun_arm_retx(t);
 		return;
 	}
 

@@ -508,10 +508,9 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, struct ne
 				 tun_peer_str(t, peer, sizeof(peer)), rx.child_deleted[i]);
 			tun_child_forget(t, rx.child_deleted[i], false);
 		}
-		if (rx.n_child_deleted && t->n_children == 0 && t->initiator) {
+		if (rx.n_child_deleted && t->n_children == 0 && t->initiator && !t->farewell) {
 			/* Nothing left to carry traffic: build the tunnel again. */
-			if (ike_sa_delete_request(&t->sa, &d->out) == 0)
-				tun_send_msg(t, &d->out);
+			tun_farewell(t);
 			ike_sa_rx_clear(&rx);
 			tunnel_down(t, "the POP deleted the last Child SA");
 			return;
@@ -533,7 +532,7 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, struct ne
 	case IKE_SA_EV_ANSWERED:
 		if (kind == REQ_DELETE_CHILD)
 			tun_child_forget(t, kind_spi, true);
-		if (t->state == TUN_DELETING) {
+		if (kind == REQ_DELETE_IKE) {
 			ike_sa_rx_clear(&rx);
 			tunnel_down(t, "deleted");
 			return;
@@ -541,13 +540,17 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, struct ne
 		break;
 	case IKE_SA_EV_CHILD_CREATED:
 	case IKE_SA_EV_CHILD_REKEYED:
-		on_child_event(t, &rx);
+		/* a farewell's: the peer's copy goes with the IKE SA's Delete, ours never came */
+		if (!t->farewell)
+			on_child_event(t, &rx);
 		break;
 	case IKE_SA_EV_IKE_REKEYED:
+		/* a farewell's too: the old SA's Delete goes now, the new one's next */
 		on_ike_rekeyed(t, &rx);
 		break;
 	case IKE_SA_EV_CC_REFUSED:
-		on_cc_refused(t, &rx, kind, kind_spi);
+		if (!t->farewell)
+			on_cc_refused(t, &rx, kind, kind_spi);
 		break;
 	}
 	ike_sa_rx_clear(&rx);

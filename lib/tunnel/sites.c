@@ -383,8 +383,7 @@ static void site_stop(struct ikd *d, const char *name, const struct site *s)
 			ikd_event(d, t->site, t->initiator ? t->pop : peer, "down", "the site was %s",
 				  s && s->enabled ? "changed" : s ? "disabled" : "deleted");
 		}
-		if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
-			tun_send_msg(t, &d->out);
+		tun_farewell(t);
 		tunnel_free(t);
 	}
 	if (r && r->policies && d->conf.role == CONF_ROLE_INITIATOR) {
@@ -449,8 +448,7 @@ static void tunnel_retire(struct tunnel *t, const struct site *s, const char *wh
 	}
 	t->retiring = true;
 	tun_site_reevaluate(d, s);	/* make before break: the policy moves first */
-	if (t->state == TUN_UP && t->have_sa && ike_sa_delete_request(&t->sa, &d->out) == 0)
-		tun_send_msg(t, &d->out);
+	tun_farewell(t);
 	tunnel_reset(t);
 	t->retiring = false;
 }
@@ -619,8 +617,7 @@ static int verb_one(struct ikd *d, struct tunnel *t, const char *action, bool ik
 		/* Deleted at the peer; an edge router builds it again after reconnect-min. */
 		tlog_notice(t->d, "site '%s' %s: terminated by hand", t->site,
 			   tun_peer_str(t, peer, sizeof(peer)));
-		if (ike_sa_delete_request(&t->sa, &d->out) == 0)
-			tun_send_msg(t, &d->out);
+		tun_farewell(t);
 		t->silent = true;
 		tunnel_down(t, "terminated by hand (xfrmctl tunnel terminate)");
 		return 1;

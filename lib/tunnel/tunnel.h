@@ -73,6 +73,7 @@ enum tun_req {
 	REQ_REKEY_IKE,
 	REQ_DELETE_CHILD,	/* spi: the inbound SPI of the Child SA to delete */
 	REQ_CREATE_CHILD,	/* a Child SA on an IKE SA that has none (it was refused) */
+	REQ_DELETE_IKE,		/* the IKE SA's Delete (a tunnel's farewell) */
 };
 
 #define TUN_QUEUE_MAX 8
@@ -147,7 +148,11 @@ struct tunnel {
 	 */
 	uint64_t pop_cfg, pop_probe;
 	bool retiring;			/* being taken down: carries no traffic any more */
-	bool farewell;			/* the daemon stops: its Delete goes next (ikd_stop_begin) */
+	/*
+	 * Its IKE SA's Delete goes as soon as the window is free, and nothing else: the daemon
+	 * stops (ikd_stop_begin), or the tunnel is one of tun_farewell()'s, of no site.
+	 */
+	bool farewell;
 	uint32_t reqid;
 	/* A gateway's Child SA policies: the keys they went in with (the site's, then) */
 	uint32_t pol_if_id, pol_mark, pol_mark_mask;

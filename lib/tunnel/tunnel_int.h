@@ -66,6 +66,7 @@ void tun_send_reply(struct tunnel *t, struct net_sock *ns, const struct net_dgra
 void tun_arm_retx(struct tunnel *t);
 const char *tun_peer_str(const struct tunnel *t, char *buf, size_t len);
 void tunnel_down(struct tunnel *t, const char *why);
+void tun_farewell(struct tunnel *t);
 uint32_t tun_dpd_interval(const struct tunnel *t, const struct site *s);
 uint64_t tun_peer_window_ms(const struct tunnel *t);
 void tun_heard(struct tunnel *t);

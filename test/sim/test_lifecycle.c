@@ -679,6 +679,55 @@ START_TEST(test_stop_deletes_behind_a_request_out)
 }
 END_TEST
 
+/*
+ * The site is disabled while a request of the branch is out on its IKE SA with pop1: pop1 is
+ * told all the same, the Delete going once that request is answered, whatever it was (a
+ * liveness check, a Child SA rekey, an IKE SA rekey: then the old SA and the new one are
+ * deleted). The Delete used to be skipped, and the POP kept the IKE SA until its own liveness
+ * check found the branch gone (a strongSwan POP, which checks none by default, for good).
+ */
+static void disabled_with(uint8_t kind)
+{
+	struct sim_scenario sc = defaults();
+	struct sim_node *b = &w.nodes[SIM_BRANCH], *p = &w.nodes[1];
+	struct tunnel *bt = NULL, *pt = NULL;
+
+	sc.calm = false;	/* disabling the site is the point */
+	up_with_pop1(&sc, &bt, &pt);
+	if (kind == REQ_REKEY_CHILD)
+		bt->children[0].rekeying = true;
+	ck_assert(tun_enqueue(bt, kind, kind == REQ_REKEY_CHILD ? bt->children[0].spi_in : 0));
+	tun_kick(bt);
+	ck_assert(bt->sa.waiting);
+	w.site_disabled = true;
+	ck_assert_int_eq(sim_site_enable(&w, SIM_BRANCH, false), 0);
+	run_to(w.now_ms + 3000);
+	ck_assert_uint_eq(site_tunnels(1, 1, &pt), 0);
+	ck_assert_uint_eq(p->d.n_tunnels, 0);
+	ck_assert_uint_eq(simk_sa_count(p->k), 0);
+	ck_assert_uint_eq(b->d.n_tunnels, 0);
+	ck_assert_uint_eq(simk_sa_count(b->k), 0);
+	end();
+}
+
+START_TEST(test_disabled_with_a_check_out)
+{
+	disabled_with(REQ_DPD);
+}
+END_TEST
+
+START_TEST(test_disabled_with_a_child_rekey_out)
+{
+	disabled_with(REQ_REKEY_CHILD);
+}
+END_TEST
+
+START_TEST(test_disabled_with_an_ike_rekey_out)
+{
+	disabled_with(REQ_REKEY_IKE);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -703,6 +752,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_branch_says_why_it_drops_an_ike_sa_init);
 	tcase_add_test(tc, test_stop_deletes_behind_a_request_out);
+	tcase_add_test(tc, test_disabled_with_a_check_out);
+	tcase_add_test(tc, test_disabled_with_a_child_rekey_out);
+	tcase_add_test(tc, test_disabled_with_an_ike_rekey_out);
 	suite_add_tcase(s, tc);
 	return s;
 }
