@@ -537,6 +537,8 @@ size_t ikd_stop_begin(struct ikd *d)
 	for (size_t i = d->n_tunnels; i-- > 0;) {
 		struct tunnel *t = d->tunnels[i];
 
+		if (t->farewell)
+			continue;	/* tun_farewell()'s: its Delete is on its way */
 		if (t->state != TUN_UP || !t->have_sa) {
 			tunnel_free(t);
 			continue;
