@@ -172,6 +172,8 @@ void sim_faults_heal(struct sim_world *w)
 			w->pop_refused[i] = false;
 			sim_pop_edit(w, i, "accepting", "yes");
 		}
+		if (w->stop_until[i])
+			sim_node_stop_end(w, i);
 		if (!w->nodes[i].running && w->nodes[i].ever_started) {
 			w->restart_at[i] = 0;
 			sim_node_start(w, i);
@@ -256,9 +258,18 @@ static void fault_action(struct sim_world *w)
 		/* without a NAT, a crash instead */
 		__attribute__((fallthrough));
 	case 7:
-		if (p->running) {
-			sim_node_crash(w, pop);
-			w->restart_at[pop] = w->now_ms + S(simr_range(r, 1, 90));
+		if (p->running && !w->stop_until[pop]) {
+			uint64_t back = w->now_ms + S(simr_range(r, 1, 90));
+
+			/* generation 6: half of them a stop (SIGTERM) instead, Deletes sent */
+			if (w->gen >= 6 && simr_chance(&w->stop_rng, 1, 2)) {
+				sim_node_stop(w, pop);
+				if (back <= w->stop_until[pop])
+					back = w->stop_until[pop] + 1;
+			} else {
+				sim_node_crash(w, pop);
+			}
+			w->restart_at[pop] = back;
 		}
 		break;
 	case 8:
@@ -352,6 +363,9 @@ void sim_fault_step(struct sim_world *w)
 	uint64_t next;
 
 	for (int i = 1; i < SIM_NODES; i++)
+		if (w->stop_until[i] && (w->stop_until[i] <= w->now_ms || !w->nodes[i].d.n_tunnels))
+			sim_node_stop_end(w, i);
+	for (int i = 1; i < SIM_NODES; i++)
 		if (w->restart_at[i] && w->restart_at[i] <= w->now_ms) {
 			w->restart_at[i] = 0;
 			w->faults++;
@@ -368,8 +382,12 @@ void sim_fault_step(struct sim_world *w)
 	next = w->next_action_ms;
 	if (next != UINT64_MAX && next > w->sc.faults_end_ms)
 		next = w->sc.faults_end_ms;
-	for (int i = 1; i < SIM_NODES; i++)
+	for (int i = 1; i < SIM_NODES; i++) {
 		if (w->restart_at[i] && w->restart_at[i] < next)
 			next = w->restart_at[i];
+		/* a stopping node is looked at every 10 ms, as ikd/main.c's stop_fire() does */
+		if (w->stop_until[i] && w->now_ms + 10 < next)
+			next = w->now_ms + 10;
+	}
 	w->next_fault_ms = next;
 }

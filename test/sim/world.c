@@ -496,6 +496,16 @@ static void node_free(struct sim_world *w, struct sim_node *n)
  * when it starts again (kernel_reconcile, start-up): the same as removing it now, since
  * nothing runs in between that could use it.
  */
+static void node_down(struct sim_node *n)
+{
+	n->running = false;	/* io.send drops from here on: a dead process sends nothing */
+	node_free(n->w, n);
+	/* a new process, a new event stream */
+	memset(n->up_minus_down, 0, sizeof(n->up_minus_down));
+	n->last_active[0] = '\0';
+	n->restarts++;
+}
+
 void sim_node_crash(struct sim_world *w, int id)
 {
 	struct sim_node *n = &w->nodes[id];
@@ -503,12 +513,32 @@ void sim_node_crash(struct sim_world *w, int id)
 	if (!n->running)
 		return;
 	sim_trace(w, "%-6s CRASH ikd (its state is lost)", n->name);
-	n->running = false;	/* io.send drops from here on: a dead process sends nothing */
-	node_free(w, n);
-	/* a new process, a new event stream */
-	memset(n->up_minus_down, 0, sizeof(n->up_minus_down));
-	n->last_active[0] = '\0';
-	n->restarts++;
+	w->stop_until[id] = 0;
+	node_down(n);
+}
+
+void sim_node_stop(struct sim_world *w, int id)
+{
+	struct sim_node *n = &w->nodes[id];
+
+	if (!n->running || w->stop_until[id])
+		return;
+	sim_trace(w, "%-6s STOP ikd (SIGTERM: each IKE SA deleted at its peer)", n->name);
+	ikd_stop_begin(&n->d);
+	w->stop_until[id] = w->now_ms + SIM_STOP_WAIT_MS;
+}
+
+void sim_node_stop_end(struct sim_world *w, int id)
+{
+	struct sim_node *n = &w->nodes[id];
+
+	w->stop_until[id] = 0;
+	if (!n->running)
+		return;
+	sim_trace(w, "%-6s STOPPED (%zu tunnels still waiting for an answer)", n->name,
+		  n->d.n_tunnels);
+	ikd_shutdown_tunnels(&n->d);
+	node_down(n);
 }
 
 /* ---- control changes, as the control socket makes them (ikd/ctl_server.c) ---- */
@@ -659,6 +689,7 @@ int sim_world_init(struct sim_world *w, uint64_t seed, unsigned gen,
 		return -ENOMEM;
 	simr_seed(&w->rng, seed);
 	w->fault_rng = simr_split(&w->rng);
+	w->stop_rng = simr_derive(&w->fault_rng, 6);
 	simr_seed(&rand_stream, seed ^ 0x5eed5eed5eed5eedull);
 	w->net = simnet_new(&w->rng);
 	if (!w->net)

@@ -27,7 +27,7 @@
  * kernel's expiry events, 5 the kernels' lifetimes timed (and short ones in some seeds). A
  * seed is replayed by the generation that found it.
  */
-#define SIM_GEN 5
+#define SIM_GEN 6
 #define SIM_PROBE_IDS 256
 #define SIM_PROBE_ANSWERS 64
 
@@ -123,6 +123,9 @@ struct sim_world {
 	/* the fault schedule: the next action and when, and what is in force */
 	uint64_t next_fault_ms, next_action_ms;
 	uint64_t restart_at[SIM_NODES];	/* a crashed node starts again then (0: not down) */
+	/* a node told to stop (SIGTERM) ends then, or when its Deletes are answered (0: not) */
+	uint64_t stop_until[SIM_NODES];
+	struct simr stop_rng;		/* generation 6: a crash or a stop */
 	bool cut[SIM_NODES];		/* the branch and that POP cut apart */
 	bool dark;			/* the branch cut from every POP */
 	unsigned nat_changes;
@@ -162,6 +165,13 @@ void sim_report(struct sim_world *w, FILE *f);
 /* world.c: nodes */
 int sim_node_start(struct sim_world *w, int id);
 void sim_node_crash(struct sim_world *w, int id);
+/*
+ * ikd told to stop (SIGTERM), as ikd/main.c does it: ikd_stop_begin() now; sim_node_stop_end()
+ * (from sim_fault_step) once no tunnel is left or after SIM_STOP_WAIT_MS.
+ */
+#define SIM_STOP_WAIT_MS 3000
+void sim_node_stop(struct sim_world *w, int id);
+void sim_node_stop_end(struct sim_world *w, int id);
 
 /* world.c: control changes, as the control socket makes them */
 int sim_site_edit(struct sim_world *w, int id, const char *const *kv, size_t n);
