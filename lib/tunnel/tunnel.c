@@ -400,6 +400,9 @@ void tun_farewell(struct tunnel *t)
 	f->sock = t->sock;
 	f->remote = t->remote;
 	f->local = t->local;
+	f->props = t->props;		/* what f->cc names stays while f does */
+	if (f->props)
+		f->props->refs++;
 	f->cc = t->cc;
 	f->cc.install = NULL;		/* it takes no Child SA (closing refuses them anyway) */
 	tix_ours_del(d, t);
