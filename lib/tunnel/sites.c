@@ -544,6 +544,7 @@ size_t ikd_stop_begin(struct ikd *d)
 			continue;
 		}
 		t->farewell = true;
+		t->sa.closing = true;	/* the peer's CREATE_CHILD_SA: TEMPORARY_FAILURE */
 		t->n_queue = 0;
 		timer_cancel(d->timers, &t->t_reconnect);
 		tun_kick(t);
