@@ -458,9 +458,9 @@ static int bench_stream(int n)
 		printf("peak RSS, ikd's side (the handler and the store): %.0f MB at start, %.0f MB "
 		       "after the import, %.0f MB after the export, %.0f MB after the import again\n",
 		       srv_base, srv_import, srv_export, srv_again);
-		printf("          the sites themselves: %d x %zu bytes = %.0f MB; an import of n sites "
-		       "into n holds two copies\n", n, sizeof(struct site),
-		       n * (double)sizeof(struct site) / 1e6);
+		printf("          the site records: %d x %zu bytes = %.0f MB, and their fields on the "
+		       "heap (bench_site_mem); an import of n sites into n holds two copies\n", n,
+		       sizeof(struct site), n * (double)sizeof(struct site) / 1e6);
 		printf("peak RSS, the client (xfrmctl): import %.1f MB, export %.1f MB, import again "
 		       "%.1f MB\n", rss_import, rss_export, rss_again);
 	}

@@ -86,7 +86,7 @@ static bool addr_in(const struct xfrm_addr *a, const struct xfrm_addr *net, uint
 	return true;
 }
 
-static bool cidrs_cover(const char (*cidrs)[SITE_ADDR_MAX + 4], size_t n,
+static bool cidrs_cover(const char *const *cidrs, size_t n,
 			const struct xfrm_addr *a)
 {
 	for (size_t i = 0; i < n; i++) {

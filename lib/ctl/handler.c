@@ -226,13 +226,13 @@ static int parse_parts(struct req *r, const struct verb *v)
 
 /* ---- writing records ---- */
 
-static void join(char *buf, size_t cap, const char *first, size_t stride, size_t n)
+static void join(char *buf, size_t cap, const char *const *items, size_t n)
 {
 	size_t o = 0;
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < n && o < cap; i++) {
-		int k = snprintf(buf + o, cap - o, "%s%s", i ? "," : "", first + i * stride);
+		int k = snprintf(buf + o, cap - o, "%s%s", i ? "," : "", items[i]);
 
 		if (k < 0)
 			break;
@@ -268,13 +268,13 @@ static int put_site_fields(struct ike_writer *w, const struct site *s)
 	rc = rc ?: ctl_put_kv(w, "source-ip", s->source_ip);
 	rc = rc ?: ctl_put_kv(w, "psk", s->psk.p ? "(set)" : "(none)");
 	rc = rc ?: ctl_put_kv(w, "primary", s->primary);
-	join(v, sizeof(v), s->backups[0], sizeof(s->backups[0]), s->n_backups);
+	join(v, sizeof(v), s->backups, s->n_backups);
 	rc = rc ?: ctl_put_kv(w, "backups", v);
 	rc = rc ?: ctl_put_kv(w, "traffic", site_traffic_name(s->traffic));
 	rc = rc ?: ctl_put_kv(w, "enabled", s->enabled ? "yes" : "no");
-	join(v, sizeof(v), s->local_ts[0], sizeof(s->local_ts[0]), s->n_local_ts);
+	join(v, sizeof(v), s->local_ts, s->n_local_ts);
 	rc = rc ?: ctl_put_kv(w, "local-ts", v);
-	join(v, sizeof(v), s->remote_ts[0], sizeof(s->remote_ts[0]), s->n_remote_ts);
+	join(v, sizeof(v), s->remote_ts, s->n_remote_ts);
 	rc = rc ?: ctl_put_kv(w, "remote-ts", v);
 	snprintf(v, sizeof(v), "0x%" PRIx32 "/0x%" PRIx32, s->mark, s->mark_mask);
 	rc = rc ?: ctl_put_kv(w, "mark", v);
@@ -841,38 +841,6 @@ static int site_delete(struct req *r)
 	return rc ?: put_kv_size(r->w, "sites", r->n_names);
 }
 
-static bool lists_equal(const char *a, const char *b, size_t stride, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(a + i * stride, b + i * stride))
-			return false;
-	return true;
-}
-
-/* Whether two records configure the same thing (field by field: arrays hold stale tails). */
-static bool site_same(const struct site *a, const struct site *b)
-{
-	return !strcmp(a->name, b->name) && a->id_type == b->id_type && !strcmp(a->id, b->id) &&
-	       !strcmp(a->source_ip, b->source_ip) && a->psk.len == b->psk.len &&
-	       (a->psk.len == 0 || secret_equal(a->psk.p, b->psk.p, a->psk.len)) &&
-	       !strcmp(a->primary, b->primary) && a->n_backups == b->n_backups &&
-	       lists_equal(a->backups[0], b->backups[0], sizeof(a->backups[0]), a->n_backups) &&
-	       a->traffic == b->traffic && a->enabled == b->enabled &&
-	       a->n_local_ts == b->n_local_ts &&
-	       lists_equal(a->local_ts[0], b->local_ts[0], sizeof(a->local_ts[0]), a->n_local_ts) &&
-	       a->n_remote_ts == b->n_remote_ts &&
-	       lists_equal(a->remote_ts[0], b->remote_ts[0], sizeof(a->remote_ts[0]),
-			   a->n_remote_ts) &&
-	       a->mark == b->mark && a->mark_mask == b->mark_mask && a->if_id == b->if_id &&
-	       !strcmp(a->ike_proposals, b->ike_proposals) &&
-	       !strcmp(a->esp_proposals, b->esp_proposals) &&
-	       a->ike_lifetime_s == b->ike_lifetime_s &&
-	       a->child_lifetime_s == b->child_lifetime_s &&
-	       a->ike_rekey_s == b->ike_rekey_s && a->child_rekey_s == b->child_rekey_s &&
-	       a->max_child_sas == b->max_child_sas && a->dpd_interval_s == b->dpd_interval_s &&
-	       a->vendor_rules == b->vendor_rules && a->psk_short == b->psk_short;
-}
-
 /* The sites of after that are new or differ from before: names point into after. */
 static int import_diff(const struct site_db *before, const struct site_db *after,
 		       const char ***ret_names, size_t *ret_added, size_t *ret_changed)
@@ -891,7 +859,7 @@ static int import_diff(const struct site_db *before, const struct site_db *after
 
 		if (at < 0)
 			added++;
-		if (at < 0 || !site_same(&before->sites[at], &after->sites[i]))
+		if (at < 0 || !site_equal(&before->sites[at], &after->sites[i]))
 			names[n++] = after->sites[i].name;
 	}
 	site_index_clear(&ix);

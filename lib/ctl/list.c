@@ -136,13 +136,17 @@ static int parse_one(struct ctl_list_query *q, const char *key, const char *v, b
 			return fail(err, len, -EINVAL, "status '%s': up, down or disabled", v);
 		q->status = v;
 	} else if (!strcmp(key, "traffic") || !strcmp(key, "enabled")) {
+		int rc;
+
 		site_init(&probe);
-		if (site_set(&probe, key, v, why, sizeof(why)) < 0)
-			return fail(err, len, -EINVAL, "%s", why);
-		if (key[0] == 't')
+		rc = site_set(&probe, key, v, why, sizeof(why));
+		if (rc == 0 && key[0] == 't')
 			q->traffic = (int)probe.traffic;
-		else
+		else if (rc == 0)
 			q->enabled = probe.enabled;
+		site_clear(&probe);	/* owns nothing here (traffic, enabled): the discipline */
+		if (rc < 0)
+			return fail(err, len, -EINVAL, "%s", why);
 	} else if (!strcmp(key, "source-ip")) {
 		if (parse_source(q, v) < 0)
 			return fail(err, len, -EINVAL, "source-ip '%s': an address, a prefix "

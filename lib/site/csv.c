@@ -357,6 +357,7 @@ static void secrets_done(struct site_csv_import *im)
 	im->n_secrets = out;
 }
 
+/* s moves into the import's database (which owns it then), or is cleared on -ENOMEM. */
 static int add_site(struct site_csv_import *im, struct site *s, unsigned line)
 {
 	unsigned before;
@@ -365,8 +366,10 @@ static int add_site(struct site_csv_import *im, struct site *s, unsigned line)
 		size_t cap = im->cap_sites ? im->cap_sites * 2 : 64;
 		struct site *v = realloc(im->db.sites, cap * sizeof(*v));
 
-		if (!v)
+		if (!v) {
+			site_clear(s);
 			return -ENOMEM;
+		}
 		im->db.sites = v;
 		im->cap_sites = cap;
 	}
@@ -438,7 +441,7 @@ static int on_site(struct site_csv_import *im, unsigned line, char **f, size_t n
 	rc = rc ?: site_validate(&s, &im->db, err, sizeof(err));
 	if (rc == 0 && existing) {
 		site_clear(existing);
-		*existing = s;
+		*existing = s;		/* a move: existing owns s's fields now */
 		return 0;
 	}
 	if (rc == 0) {
@@ -518,7 +521,7 @@ int site_csv_import_begin(struct site_csv_import **ret, const struct site_db *db
 	for (size_t i = 0; i < db->n_sites; i++, im->db.n_sites++)
 		if (site_copy(&im->db.sites[i], &db->sites[i]) < 0 ||
 		    site_index_add(&im->names, im->db.sites, i + 1, i) < 0) {
-			im->db.n_sites++;	/* a half copy has no PSK yet: clearing it is safe */
+			im->db.n_sites++;	/* a failed copy is left cleared: clearing it is safe */
 			site_csv_import_free(im);
 			return -ENOMEM;
 		}

@@ -199,6 +199,8 @@ int site_db_edit_site(struct site_db *db, const char *name, const char *const *k
 	if (n_kv % 2)
 		return fail(err, len, -EINVAL, "site '%s': '%s' needs a value", name, kv[n_kv - 1]);
 	rc = site_copy(&copy, &db->sites[i]);
+	if (rc < 0)
+		fail(err, len, rc, "site '%s': out of memory", name);
 	for (size_t k = 0; rc == 0 && k < n_kv; k += 2)
 		rc = !strcmp(kv[k], "name") ?
 			fail(err, len, -EINVAL, "site '%s': name: a site is renamed with site rename "
@@ -226,13 +228,14 @@ int site_db_rename_site(struct site_db *db, const char *old_name, const char *ne
 		return fail(err, len, -ENOENT, "site '%s': no such site", old_name);
 	site_init(&probe);
 	rc = site_set(&probe, "name", new_name, err, len);
+	site_clear(&probe);	/* only the check was wanted: new_name fits the inline name */
 	if (rc < 0)
 		return rc;
 	if (!strcmp(old_name, new_name))
 		return fail(err, len, -EINVAL, "site '%s': already its name", old_name);
 	if (site_index(db, new_name) >= 0)
 		return fail(err, len, -EEXIST, "site '%s': exists", new_name);
-	strcpy(db->sites[i].name, probe.name);
+	strcpy(db->sites[i].name, new_name);
 	return 0;
 }
 

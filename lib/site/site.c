@@ -45,19 +45,114 @@ const char *site_id_type_name(enum site_id_type t)
 	return "?";
 }
 
+/*
+ * The record's heap fields (site.h). Shared constants stand for what most records hold: the
+ * empty string, the default proposals, the default selector; they are never freed, and a
+ * value equal to one of them is stored as it (not a copy).
+ */
+static const char no_text[] = "";
+static const char default_ike[] = "aes256-sha256-modp2048";
+static const char default_esp[] = "aes256gcm16,aes256-sha256";
+static const char *const any_ts[] = { "0.0.0.0/0" };
+
+static bool text_shared(const char *t)
+{
+	return !t || t == no_text || t == default_ike || t == default_esp;
+}
+
+static void text_free(const char *t)
+{
+	if (!text_shared(t))
+		free((void *)t);
+}
+
+/* v (NULL: "") as a record's text: a shared constant or a copy. 0 or -ENOMEM. */
+static int text_new(const char *v, const char **ret)
+{
+	char *t;
+
+	if (!v || !*v) {
+		*ret = no_text;
+		return 0;
+	}
+	if (!strcmp(v, default_ike) || !strcmp(v, default_esp)) {
+		*ret = !strcmp(v, default_ike) ? default_ike : default_esp;
+		return 0;
+	}
+	t = strdup(v);
+	if (!t)
+		return -ENOMEM;
+	*ret = t;
+	return 0;
+}
+
+static void list_free(const char *const *l)
+{
+	if (l && l != any_ts)
+		free((void *)l);
+}
+
+/*
+ * n strings as a record's list: NULL for none, the shared default selector, or one
+ * allocation holding the n pointers and then the strings. 0 or -ENOMEM.
+ */
+static int list_new(const char *const *items, size_t n, const char *const **ret)
+{
+	size_t size = n * sizeof(char *);
+	const char **v;
+	char *p;
+
+	if (n == 0) {
+		*ret = NULL;
+		return 0;
+	}
+	if (n == 1 && !strcmp(items[0], any_ts[0])) {
+		*ret = any_ts;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		size += strlen(items[i]) + 1;
+	v = malloc(size);
+	if (!v)
+		return -ENOMEM;
+	p = (char *)(v + n);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(items[i]) + 1;
+
+		memcpy(p, items[i], l);
+		v[i] = p;
+		p += l;
+	}
+	*ret = v;
+	return 0;
+}
+
+static bool lists_equal(const char *const *a, size_t na, const char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]))
+			return false;
+	return true;
+}
+
 void site_init(struct site *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->id_type = SITE_ID_FQDN;
+	s->id = no_text;
+	s->source_ip = no_text;
+	s->primary = no_text;
 	s->traffic = SITE_TRAFFIC_USER;
 	s->enabled = true;
-	strcpy(s->local_ts[0], "0.0.0.0/0");
+	s->local_ts = any_ts;
 	s->n_local_ts = 1;
-	strcpy(s->remote_ts[0], "0.0.0.0/0");
+	s->remote_ts = any_ts;
 	s->n_remote_ts = 1;
 	/* The seeds' recommended suites (bold in the vendor table) and lifetimes. */
-	strcpy(s->ike_proposals, "aes256-sha256-modp2048");
-	strcpy(s->esp_proposals, "aes256gcm16,aes256-sha256");
+	s->ike_proposals = default_ike;
+	s->esp_proposals = default_esp;
 	s->ike_lifetime_s = SITE_IKE_LIFETIME_S;
 	s->child_lifetime_s = SITE_CHILD_LIFETIME_S;
 	s->ike_rekey_s = SITE_IKE_LIFETIME_S - 2 * SITE_REKEY_MARGIN_S;
@@ -70,14 +165,72 @@ void site_init(struct site *s)
 void site_clear(struct site *s)
 {
 	secret_clear(&s->psk);
+	text_free(s->id);
+	text_free(s->source_ip);
+	text_free(s->primary);
+	text_free(s->ike_proposals);
+	text_free(s->esp_proposals);
+	list_free(s->backups);
+	list_free(s->local_ts);
+	list_free(s->remote_ts);
 	memset(s, 0, sizeof(*s));
+	/* Read after a clear, as before the fields moved to the heap: empty, no entries. */
+	s->id = s->source_ip = s->primary = s->ike_proposals = s->esp_proposals = no_text;
+}
+
+static int copy(struct site *dst, const struct site *src, bool with_psk)
+{
+	struct site c = *src;
+	int rc;
+
+	/* Nothing of src's is shared: each field its own copy, or none at all. */
+	c.psk = (struct secret){ 0 };
+	c.id = c.source_ip = c.primary = c.ike_proposals = c.esp_proposals = NULL;
+	c.backups = c.local_ts = c.remote_ts = NULL;
+	rc = text_new(src->id, &c.id);
+	rc = rc ?: text_new(src->source_ip, &c.source_ip);
+	rc = rc ?: text_new(src->primary, &c.primary);
+	rc = rc ?: text_new(src->ike_proposals, &c.ike_proposals);
+	rc = rc ?: text_new(src->esp_proposals, &c.esp_proposals);
+	rc = rc ?: list_new(src->backups, src->n_backups, &c.backups);
+	rc = rc ?: list_new(src->local_ts, src->n_local_ts, &c.local_ts);
+	rc = rc ?: list_new(src->remote_ts, src->n_remote_ts, &c.remote_ts);
+	if (rc == 0 && with_psk && src->psk.p)
+		rc = secret_dup(&c.psk, &src->psk);
+	if (rc < 0)
+		site_clear(&c);
+	*dst = c;
+	return rc;
 }
 
 int site_copy(struct site *dst, const struct site *src)
 {
-	*dst = *src;
-	dst->psk = (struct secret){ 0 };
-	return src->psk.p ? secret_dup(&dst->psk, &src->psk) : 0;
+	return copy(dst, src, true);
+}
+
+int site_copy_nokey(struct site *dst, const struct site *src)
+{
+	return copy(dst, src, false);
+}
+
+bool site_equal(const struct site *a, const struct site *b)
+{
+	return !strcmp(a->name, b->name) && a->id_type == b->id_type && !strcmp(a->id, b->id) &&
+	       !strcmp(a->source_ip, b->source_ip) && a->psk.len == b->psk.len &&
+	       (a->psk.len == 0 || secret_equal(a->psk.p, b->psk.p, a->psk.len)) &&
+	       !strcmp(a->primary, b->primary) &&
+	       lists_equal(a->backups, a->n_backups, b->backups, b->n_backups) &&
+	       a->traffic == b->traffic && a->enabled == b->enabled &&
+	       lists_equal(a->local_ts, a->n_local_ts, b->local_ts, b->n_local_ts) &&
+	       lists_equal(a->remote_ts, a->n_remote_ts, b->remote_ts, b->n_remote_ts) &&
+	       a->mark == b->mark && a->mark_mask == b->mark_mask && a->if_id == b->if_id &&
+	       !strcmp(a->ike_proposals, b->ike_proposals) &&
+	       !strcmp(a->esp_proposals, b->esp_proposals) &&
+	       a->ike_lifetime_s == b->ike_lifetime_s &&
+	       a->child_lifetime_s == b->child_lifetime_s &&
+	       a->ike_rekey_s == b->ike_rekey_s && a->child_rekey_s == b->child_rekey_s &&
+	       a->max_child_sas == b->max_child_sas && a->dpd_interval_s == b->dpd_interval_s &&
+	       a->vendor_rules == b->vendor_rules && a->psk_short == b->psk_short;
 }
 
 void pop_init(struct pop *p)
@@ -194,7 +347,7 @@ static int set_identity(struct site *s, const char *v, char *err, size_t len)
 	} prefixes[] = { { "fqdn:", SITE_ID_FQDN }, { "email:", SITE_ID_EMAIL },
 			 { "ipv4:", SITE_ID_IPV4 }, { "ipv6:", SITE_ID_IPV6 } };
 	enum site_id_type type = SITE_ID_FQDN;
-	const char *body = v;
+	const char *body = v, *id;
 	bool given = false;
 	int family;
 
@@ -219,8 +372,11 @@ static int set_identity(struct site *s, const char *v, char *err, size_t len)
 	     (!valid_ip(body, &family) || (family == AF_INET) != (type == SITE_ID_IPV4))))
 		return fail(err, len, -EINVAL, "id '%s': not a valid %s identity", v,
 			    site_id_type_name(type));
+	if (text_new(body, &id) < 0)
+		return fail(err, len, -ENOMEM, "id: out of memory");
+	text_free(s->id);
+	s->id = id;
 	s->id_type = type;
-	strcpy(s->id, body);
 	return 0;
 }
 
@@ -250,11 +406,16 @@ static int parse_bool(const char *v, bool *ret)
 	return 0;
 }
 
-/* A comma-separated list of up to max items, each checked by ok(). */
-static int set_list(char (*dst)[SITE_ADDR_MAX + 4], size_t *n, size_t max, const char *v,
+/*
+ * A comma-separated list of up to max items, each checked by ok(), into *dst (the old list
+ * freed): -EINVAL for a bad list, -ENOMEM, and *dst unchanged then.
+ */
+static int set_list(const char *const **dst, size_t *n, size_t max, const char *v,
 		    bool (*ok)(const char *))
 {
-	char items[SITE_MAX_TS][SITE_ADDR_MAX + 4];
+	char items[SITE_MAX_TS][SITE_CIDR_MAX];
+	const char *ptrs[SITE_MAX_TS];
+	const char *const *list;
 	size_t count = 0;
 	const char *p = v;
 
@@ -268,6 +429,7 @@ static int set_list(char (*dst)[SITE_ADDR_MAX + 4], size_t *n, size_t max, const
 		items[count][len] = '\0';
 		if (!ok(items[count]))
 			return -EINVAL;
+		ptrs[count] = items[count];
 		count++;
 		p += len + (comma ? 1 : 0);
 		if (comma && !*p)
@@ -275,7 +437,10 @@ static int set_list(char (*dst)[SITE_ADDR_MAX + 4], size_t *n, size_t max, const
 	}
 	if (count == 0)
 		return -EINVAL;
-	memcpy(dst, items, sizeof(items[0]) * count);
+	if (list_new(ptrs, count, &list) < 0)
+		return -ENOMEM;
+	list_free(*dst);
+	*dst = list;
 	*n = count;
 	return 0;
 }
@@ -355,16 +520,28 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 	} else if (!strcmp(key, "source-ip")) {
 		int family;
 
+		const char *t;
+
 		if (*v && !valid_ip(v, &family))
 			return fail(err, len, -EINVAL, "source-ip '%s': not an IP address", v);
-		strcpy(s->source_ip, v);
+		if (text_new(v, &t) < 0)
+			return fail(err, len, -ENOMEM, "source-ip: out of memory");
+		text_free(s->source_ip);
+		s->source_ip = t;
 	} else if (!strcmp(key, "primary")) {
 		/* Empty: none (a gateway's site; site_validate() says where one is needed). */
+		const char *t;
+
 		if (*v && !valid_name(v))
 			return fail(err, len, -EINVAL, "primary '%s': not a POP name", v);
-		strcpy(s->primary, v);
+		if (text_new(v, &t) < 0)
+			return fail(err, len, -ENOMEM, "primary: out of memory");
+		text_free(s->primary);
+		s->primary = t;
 	} else if (!strcmp(key, "backups")) {
 		char names[SITE_MAX_BACKUPS][SITE_NAME_MAX];
+		const char *ptrs[SITE_MAX_BACKUPS];
+		const char *const *list;
 		size_t n = 0;
 		const char *p = v;
 
@@ -380,12 +557,15 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 			if (!valid_name(names[n]))
 				return fail(err, len, -EINVAL, "backups '%s': '%s' is not a POP name",
 					    v, names[n]);
+			ptrs[n] = names[n];
 			n++;
 			p += l + (comma ? 1 : 0);
 		}
 		/* Empty: none (site_validate() says where one is needed). */
-		if (n)
-			memcpy(s->backups, names, sizeof(names[0]) * n);
+		if (list_new(ptrs, n, &list) < 0)
+			return fail(err, len, -ENOMEM, "backups: out of memory");
+		list_free(s->backups);
+		s->backups = list;
 		s->n_backups = n;
 	} else if (!strcmp(key, "traffic")) {
 		size_t i;
@@ -404,9 +584,12 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 		s->enabled = b;
 	} else if (!strcmp(key, "local-ts") || !strcmp(key, "remote-ts")) {
 		bool local = key[0] == 'l';
+		int rc = set_list(local ? &s->local_ts : &s->remote_ts,
+				  local ? &s->n_local_ts : &s->n_remote_ts, SITE_MAX_TS, v, valid_cidr);
 
-		if (set_list(local ? s->local_ts : s->remote_ts, local ? &s->n_local_ts : &s->n_remote_ts,
-			     SITE_MAX_TS, v, valid_cidr) < 0)
+		if (rc == -ENOMEM)
+			return fail(err, len, rc, "%s: out of memory", key);
+		if (rc < 0)
 			return fail(err, len, -EINVAL, "%s '%s': a list of up to %d CIDRs", key, v,
 				    SITE_MAX_TS);
 	} else if (!strcmp(key, "mark")) {
@@ -431,11 +614,14 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 		s->if_id = u;
 	} else if (!strcmp(key, "ike-proposals") || !strcmp(key, "esp-proposals")) {
 		bool ike = key[0] == 'i';
-		const char *bad = "";
+		const char *bad = "", *t;
 
 		if (check_proposals(v, ike, false, &bad) < 0)
 			return fail(err, len, -EINVAL, "%s '%s': %s", key, v, bad);
-		strcpy(ike ? s->ike_proposals : s->esp_proposals, v);
+		if (text_new(v, &t) < 0)
+			return fail(err, len, -ENOMEM, "%s: out of memory", key);
+		text_free(ike ? s->ike_proposals : s->esp_proposals);
+		*(ike ? &s->ike_proposals : &s->esp_proposals) = t;
 	} else if (!strcmp(key, "ike-lifetime") || !strcmp(key, "child-lifetime") ||
 		   !strcmp(key, "ike-rekey") || !strcmp(key, "child-rekey") ||
 		   !strcmp(key, "dpd-interval") || !strcmp(key, "max-child-sas")) {

@@ -17,6 +17,7 @@
 #define SITE_NAME_MAX		64	/* with the NUL */
 #define SITE_ID_MAX		256
 #define SITE_ADDR_MAX		46	/* INET6_ADDRSTRLEN */
+#define SITE_CIDR_MAX		(SITE_ADDR_MAX + 4)	/* "ADDR/PLEN", with the NUL */
 #define SITE_TEXT_MAX		128
 #define SITE_PROPOSALS_MAX	256
 #define SITE_MAX_BACKUPS	8
@@ -61,29 +62,42 @@ struct pop {
 	char ike_id[SITE_ID_MAX];	/* empty: the gateway address */
 };
 
+/*
+ * A site record. The fields that vary in length live on the heap, sized to their content,
+ * and are owned by the record: site_init() (which allocates nothing), site_copy() (a deep
+ * copy), site_set() and site_clear() keep them; a struct assignment shares them, so it is a
+ * move (the source dropped, not cleared) or a bug. The limits above still bound them.
+ *   - text (id, source_ip, primary, the proposals): never NULL in a record site_init() or
+ *     site_copy() made; "" when empty. The proposals at their defaults, the empty strings
+ *     and the default selector are shared constants, never freed.
+ *   - lists (backups, local_ts, remote_ts): n entries, each a string; one allocation (the
+ *     pointers, then the strings). NULL when n is 0.
+ * Readers use them as before (s->id, s->backups[i]); writes go through site_set().
+ */
 struct site {
 	char name[SITE_NAME_MAX];
 	enum site_id_type id_type;
-	char id[SITE_ID_MAX];
-	char source_ip[SITE_ADDR_MAX];	/* empty: dynamic */
-	struct secret psk;
-	char primary[SITE_NAME_MAX];
-	char backups[SITE_MAX_BACKUPS][SITE_NAME_MAX];
-	size_t n_backups;
 	enum site_traffic traffic;
-	bool enabled;
-	char local_ts[SITE_MAX_TS][SITE_ADDR_MAX + 4];	/* CIDRs */
+	const char *id;			/* < SITE_ID_MAX bytes */
+	const char *source_ip;		/* < SITE_ADDR_MAX; empty: dynamic */
+	struct secret psk;
+	const char *primary;		/* < SITE_NAME_MAX */
+	const char *const *backups;	/* up to SITE_MAX_BACKUPS names */
+	size_t n_backups;
+	const char *const *local_ts;	/* up to SITE_MAX_TS CIDRs, < SITE_CIDR_MAX each */
 	size_t n_local_ts;
-	char remote_ts[SITE_MAX_TS][SITE_ADDR_MAX + 4];
+	const char *const *remote_ts;
 	size_t n_remote_ts;
 	uint32_t mark, mark_mask;
 	uint32_t if_id;
-	char ike_proposals[SITE_PROPOSALS_MAX];
-	char esp_proposals[SITE_PROPOSALS_MAX];
-	uint32_t ike_lifetime_s, child_lifetime_s;
+	uint32_t ike_lifetime_s;
+	const char *ike_proposals;	/* < SITE_PROPOSALS_MAX */
+	const char *esp_proposals;
+	uint32_t child_lifetime_s;
 	uint32_t ike_rekey_s, child_rekey_s;
 	uint32_t max_child_sas;
 	uint32_t dpd_interval_s;
+	bool enabled;
 	bool vendor_rules;		/* false: the peer is not a Netskope POP; the seeds' limits off */
 	bool psk_short;			/* a PSK shorter than SITE_PSK_MIN accepted, on purpose */
 };
@@ -106,15 +120,31 @@ struct site_db {
 	size_t n_sites;
 };
 
-/* Defaults: the seeds' recommended suites and lifetimes, 0.0.0.0/0 both ways, enabled. */
+/*
+ * Defaults: the seeds' recommended suites and lifetimes, 0.0.0.0/0 both ways, enabled.
+ * Allocates nothing (cannot fail); a record from site_init() still wants site_clear().
+ */
 void site_init(struct site *s);
+/* Frees what the record owns (the PSK wiped); it then reads as an empty record. */
 void site_clear(struct site *s);
-int site_copy(struct site *dst, const struct site *src);	/* PSK duplicated */
+/*
+ * A deep copy: dst owns copies of everything (PSK duplicated). -ENOMEM leaves dst cleared
+ * (owning nothing). dst is overwritten, not cleared first.
+ */
+int site_copy(struct site *dst, const struct site *src);
+/* The same without the PSK (dst->psk empty): a record kept for what it configured. */
+int site_copy_nokey(struct site *dst, const struct site *src);
+/*
+ * Whether two records configure the same thing: every field by content, the PSK compared
+ * in constant time.
+ */
+bool site_equal(const struct site *a, const struct site *b);
 void pop_init(struct pop *p);
 
 /*
  * Set one field from its text form (the store's and xfrmctl's "key value"). On error,
- * err says "FIELD 'VALUE': reason" (the PSK's value is never repeated) and s is unchanged.
+ * err says "FIELD 'VALUE': reason" (the PSK's value is never repeated), or "FIELD: out of
+ * memory" (-ENOMEM), and s is unchanged.
  */
 int site_set(struct site *s, const char *key, const char *value, char *err, size_t err_len);
 int pop_set(struct pop *p, const char *key, const char *value, char *err, size_t err_len);

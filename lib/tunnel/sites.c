@@ -56,7 +56,7 @@ struct site_rt {
 	struct timer t_fallback;	/* when the choice wants to be asked again */
 	struct ikd *d;
 	bool policies;
-	struct site pol;	/* the record the policies were made from (its key left out) */
+	struct site pol;	/* a copy of the record the policies were made from, no key */
 	struct site_rt *next;	/* hash chain (d->rt_buckets) */
 	size_t idx;		/* its place in d->rts */
 };
@@ -145,6 +145,7 @@ static void site_rt_drop(struct ikd *d, const char *name)
 	timer_cancel(d->timers, &r->t_fallback);
 	d->rts[r->idx] = d->rts[--d->n_rts];
 	d->rts[r->idx]->idx = r->idx;
+	site_clear(&r->pol);
 	free(r);
 }
 
@@ -264,9 +265,20 @@ void tun_site_reevaluate(struct ikd *d, const struct site *s)
 		return;
 	if (kernel_site_policies(d, s, out.to >= 0 ? tuns[out.to] : NULL) == 0) {
 		/* What to remove later, even after the record is edited or deleted. */
-		memcpy(&r->pol, s, sizeof(r->pol));
-		memset(&r->pol.psk, 0, sizeof(r->pol.psk));
-		r->policies = true;
+		struct site pol;
+
+		if (site_copy_nokey(&pol, s) == 0) {
+			site_clear(&r->pol);
+			r->pol = pol;
+			r->policies = true;
+		} else if (r->policies) {
+			/* The copy made when they went in stays: the same record (an edit
+			 * restarts the site, and a rename renames the copy too). */
+			tlog_err(d, "site '%s': out of memory (the policies' record kept)", s->name);
+		} else {
+			tlog_err(d, "site '%s': out of memory: its policies will not be removed "
+				"when it stops", s->name);
+		}
 	}
 	to = out.to >= 0 ? pops[out.to] : "";
 	from = out.from >= 0 ? pops[out.from] : "(none)";

@@ -537,7 +537,7 @@ int tun_id_infer(const char *text, uint8_t *buf, size_t cap, struct ike_pld_id *
 			    ret);
 }
 
-static int ts_from_cidrs(const char (*cidrs)[SITE_ADDR_MAX + 4], size_t n, struct ike_pld_ts *ret)
+static int ts_from_cidrs(const char *const *cidrs, size_t n, struct ike_pld_ts *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	for (size_t i = 0; i < n && ret->n < IKE_MAX_TS; i++) {

@@ -384,7 +384,7 @@ static int add_site(struct sim_world *w, struct sim_node *n, char *err, size_t e
 	if (rc == 0 && n->id != SIM_BRANCH && !sc->nat)
 		rc = site_set(&s, "source-ip", "198.51.100.2", err, err_len);
 	rc = rc ?: site_db_add_site(&n->d.db, &s, err, err_len);
-	secret_clear(&s.psk);
+	site_clear(&s);
 	return rc;
 }
 

@@ -4,11 +4,42 @@
 
 static char err[SITE_ERR_MAX];
 
+static bool same_list(const char *const *a, const char *const *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(a[i], b[i]))
+			return false;
+	return true;
+}
+
+/*
+ * What the heap fields hold (the record's bytes, pointers included, are compared apart):
+ * spelled out here rather than site_equal(), which is what is under test elsewhere.
+ */
+static bool same_heap(const struct site *a, const struct site *b)
+{
+	return !strcmp(a->id, b->id) && !strcmp(a->source_ip, b->source_ip) &&
+	       !strcmp(a->primary, b->primary) && !strcmp(a->ike_proposals, b->ike_proposals) &&
+	       !strcmp(a->esp_proposals, b->esp_proposals) && a->psk.len == b->psk.len &&
+	       (!a->psk.len || !memcmp(a->psk.p, b->psk.p, a->psk.len)) &&
+	       a->n_backups == b->n_backups && same_list(a->backups, b->backups, a->n_backups) &&
+	       a->n_local_ts == b->n_local_ts && same_list(a->local_ts, b->local_ts, a->n_local_ts) &&
+	       a->n_remote_ts == b->n_remote_ts &&
+	       same_list(a->remote_ts, b->remote_ts, a->n_remote_ts);
+}
+
+/*
+ * Refused, and the record unchanged: byte for byte (the same heap fields, none freed or
+ * replaced), and what those hold against a deep copy taken before.
+ */
 #define REJECT(s, key, value, needle) do {						\
-	struct site before_ = *(s);							\
+	struct site bytes_ = *(s), before_;						\
+	ck_assert_int_eq(site_copy(&before_, (s)), 0);					\
 	ck_assert_int_lt(site_set((s), (key), (value), err, sizeof(err)), 0);		\
 	ck_assert_msg(strstr(err, (needle)) != NULL, "'%s' lacks '%s'", err, (needle));	\
-	ck_assert(memcmp(&before_, (s), sizeof(before_)) == 0);				\
+	ck_assert(memcmp(&bytes_, (s), sizeof(bytes_)) == 0);				\
+	ck_assert(same_heap(&before_, (s)));						\
+	site_clear(&before_);								\
 } while (0)
 
 START_TEST(test_site_identity_types_inferred_and_explicit)
@@ -289,6 +320,127 @@ START_TEST(test_site_same_identity_as_a_gateway_compares)
 }
 END_TEST
 
+/* The fields on the heap (site.h): a copy shares none of them; records compare by content. */
+START_TEST(test_site_copy_is_deep_and_equal_compares_contents)
+{
+	static const char *const set[][2] = {
+		{ "id", "b7.example.com" }, { "source-ip", "192.0.2.9" }, { "primary", "fra1" },
+		{ "backups", "ams1,lon1" }, { "local-ts", "10.1.0.0/24,10.3.0.0/16" },
+		{ "remote-ts", "172.16.0.0/12" }, { "ike-proposals", "aes128-sha256-modp3072" },
+		{ "esp-proposals", "aes128gcm16" },
+	};
+	static const char *const other[][2] = {
+		{ "id", "b8.example.com" }, { "source-ip", "" }, { "primary", "lon1" },
+		{ "backups", "ams1" }, { "local-ts", "10.1.0.0/24,10.3.0.0/17" },
+		{ "remote-ts", "172.17.0.0/16" }, { "ike-proposals", "aes256-sha256-modp2048" },
+		{ "esp-proposals", "aes256gcm16" }, { "name", "branch-13" }, { "enabled", "no" },
+		{ "mark", "0x2a" }, { "dpd-interval", "30" }, { "psk-short", "yes" },
+	};
+	struct site a, b, c;
+
+	valid_site(&a);
+	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+		ck_assert_int_eq(site_set(&a, set[i][0], set[i][1], err, sizeof(err)), 0);
+	ck_assert_int_eq(site_copy(&b, &a), 0);
+	ck_assert(site_equal(&a, &b));
+	ck_assert(site_equal(&b, &a));
+	ck_assert_ptr_ne(a.id, b.id);
+	ck_assert_ptr_ne(a.source_ip, b.source_ip);
+	ck_assert_ptr_ne(a.primary, b.primary);
+	ck_assert_ptr_ne(a.psk.p, b.psk.p);
+	ck_assert_ptr_ne(a.backups, b.backups);
+	ck_assert_ptr_ne(a.backups[1], b.backups[1]);
+	ck_assert_ptr_ne(a.local_ts, b.local_ts);
+	ck_assert_ptr_ne(a.remote_ts, b.remote_ts);
+	ck_assert_ptr_ne(a.ike_proposals, b.ike_proposals);
+	ck_assert_ptr_ne(a.esp_proposals, b.esp_proposals);
+	/* Each field differing is a difference, and changing the copy leaves the original. */
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		ck_assert_int_eq(site_copy(&c, &a), 0);
+		ck_assert_msg(site_set(&c, other[i][0], other[i][1], err, sizeof(err)) == 0, "%s",
+			      err);
+		ck_assert_msg(!site_equal(&a, &c), "%s", other[i][0]);
+		ck_assert_msg(site_equal(&a, &b), "%s", other[i][0]);
+		site_clear(&c);
+	}
+	/* The key: another of the same length differs, and a copy without it lacks it. */
+	ck_assert_int_eq(site_copy(&c, &a), 0);
+	ck_assert_int_eq(site_set_psk(&c, (const uint8_t *)"k3y-of-20-bytes-ok?", 20, err,
+				      sizeof(err)), 0);
+	ck_assert(!site_equal(&a, &c));
+	site_clear(&c);
+	ck_assert_int_eq(site_copy_nokey(&c, &a), 0);
+	ck_assert_ptr_null(c.psk.p);
+	ck_assert_uint_eq(c.psk.len, 0);
+	ck_assert(!site_equal(&a, &c));
+	ck_assert_int_eq(site_set_psk(&c, a.psk.p, a.psk.len, err, sizeof(err)), 0);
+	ck_assert(site_equal(&a, &c));
+	site_clear(&c);
+	/* The original cleared, the copy is whole (under ASan: nothing freed under it)... */
+	site_clear(&a);
+	ck_assert_str_eq(b.id, "b7.example.com");
+	ck_assert_str_eq(b.source_ip, "192.0.2.9");
+	ck_assert_str_eq(b.primary, "fra1");
+	ck_assert_uint_eq(b.n_backups, 2);
+	ck_assert_str_eq(b.backups[0], "ams1");
+	ck_assert_str_eq(b.backups[1], "lon1");
+	ck_assert_uint_eq(b.n_local_ts, 2);
+	ck_assert_str_eq(b.local_ts[1], "10.3.0.0/16");
+	ck_assert_str_eq(b.remote_ts[0], "172.16.0.0/12");
+	ck_assert_str_eq(b.ike_proposals, "aes128-sha256-modp3072");
+	ck_assert_str_eq(b.esp_proposals, "aes128gcm16");
+	ck_assert_mem_eq(b.psk.p, "k3y-of-20-bytes-ok!", 20);
+	/* ...and the cleared one reads as an empty record. */
+	ck_assert_str_eq(a.id, "");
+	ck_assert_str_eq(a.source_ip, "");
+	ck_assert_str_eq(a.primary, "");
+	ck_assert_str_eq(a.ike_proposals, "");
+	ck_assert_uint_eq(a.n_backups + a.n_local_ts + a.n_remote_ts, 0);
+	ck_assert_ptr_null(a.psk.p);
+	site_clear(&b);
+}
+END_TEST
+
+/* What most sites hold is not allocated per site: the defaults and the empty fields. */
+START_TEST(test_site_defaults_are_shared)
+{
+	struct site a, b, c;
+
+	site_init(&a);
+	site_init(&b);
+	ck_assert_ptr_eq(a.ike_proposals, b.ike_proposals);
+	ck_assert_ptr_eq(a.esp_proposals, b.esp_proposals);
+	ck_assert_ptr_eq(a.local_ts, b.local_ts);
+	ck_assert_ptr_eq(a.remote_ts, b.remote_ts);
+	ck_assert_ptr_eq(a.id, b.id);
+	ck_assert_ptr_null(a.backups);
+	ck_assert_str_eq(a.local_ts[0], "0.0.0.0/0");
+	ck_assert_str_eq(a.ike_proposals, "aes256-sha256-modp2048");
+	ck_assert_str_eq(a.esp_proposals, "aes256gcm16,aes256-sha256");
+	ck_assert_int_eq(site_set(&a, "ike-proposals", "aes128-sha256-modp2048", err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(site_set(&a, "local-ts", "10.0.0.0/8", err, sizeof(err)), 0);
+	ck_assert_ptr_ne(a.ike_proposals, b.ike_proposals);
+	ck_assert_ptr_ne(a.local_ts, b.local_ts);
+	ck_assert_int_eq(site_copy(&c, &a), 0);
+	ck_assert_ptr_ne(c.local_ts, a.local_ts);
+	ck_assert_ptr_eq(c.remote_ts, b.remote_ts);
+	ck_assert_ptr_eq(c.esp_proposals, b.esp_proposals);
+	site_clear(&c);
+	/* Set back to the defaults (as a store or a CSV writes them): shared again. */
+	ck_assert_int_eq(site_set(&a, "ike-proposals", "aes256-sha256-modp2048", err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(site_set(&a, "local-ts", "0.0.0.0/0", err, sizeof(err)), 0);
+	ck_assert_int_eq(site_set(&a, "backups", "", err, sizeof(err)), 0);
+	ck_assert_ptr_eq(a.ike_proposals, b.ike_proposals);
+	ck_assert_ptr_eq(a.local_ts, b.local_ts);
+	ck_assert_ptr_null(a.backups);
+	ck_assert(site_equal(&a, &b));
+	site_clear(&a);
+	site_clear(&b);
+}
+END_TEST
+
 START_TEST(test_pop_fields)
 {
 	struct pop p;
@@ -324,6 +476,8 @@ int main(void)
 	tcase_add_test(tc, test_site_selector_with_host_bits_names_the_network);
 	tcase_add_test(tc, test_site_pops_needed_by_role);
 	tcase_add_test(tc, test_site_same_identity_as_a_gateway_compares);
+	tcase_add_test(tc, test_site_copy_is_deep_and_equal_compares_contents);
+	tcase_add_test(tc, test_site_defaults_are_shared);
 	tcase_add_test(tc, test_pop_fields);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
