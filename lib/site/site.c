@@ -48,83 +48,147 @@ const char *site_id_type_name(enum site_id_type t)
 /*
  * The record's heap fields (site.h). Shared constants stand for what most records hold: the
  * empty string, the default proposals, the default selector; they are never freed, and a
- * value equal to one of them is stored as it (not a copy).
+ * value equal to one of them is stored as it (not a copy). The rest live in one allocation
+ * per record, s->heap: the lists' pointers, then every string.
  */
 static const char no_text[] = "";
 static const char default_ike[] = "aes256-sha256-modp2048";
 static const char default_esp[] = "aes256gcm16,aes256-sha256";
 static const char *const any_ts[] = { "0.0.0.0/0" };
 
-static bool text_shared(const char *t)
+enum { T_ID, T_SOURCE_IP, T_PRIMARY, T_IKE, T_ESP, N_TEXT };
+enum { L_BACKUPS, L_LOCAL_TS, L_REMOTE_TS, N_LIST };
+
+/* A record's heap fields as values: what pack() lays out, one of them changed. */
+struct fields {
+	const char *text[N_TEXT];		/* NULL: "" */
+	const char *const *list[N_LIST];
+	size_t n[N_LIST];
+};
+
+static struct fields fields_of(const struct site *s)
 {
-	return !t || t == no_text || t == default_ike || t == default_esp;
+	return (struct fields){
+		.text = { s->id, s->source_ip, s->primary, s->ike_proposals, s->esp_proposals },
+		.list = { s->backups, s->local_ts, s->remote_ts },
+		.n = { s->n_backups, s->n_local_ts, s->n_remote_ts },
+	};
 }
 
-static void text_free(const char *t)
+/* The shared constant with v's value, or NULL. */
+static const char *shared_text(const char *v)
 {
-	if (!text_shared(t))
-		free((void *)t);
+	return !v || !*v ? no_text : !strcmp(v, default_ike) ? default_ike :
+	       !strcmp(v, default_esp) ? default_esp : NULL;
 }
 
-/* v (NULL: "") as a record's text: a shared constant or a copy. 0 or -ENOMEM. */
-static int text_new(const char *v, const char **ret)
+static const char *const *shared_list(const char *const *items, size_t n)
 {
-	char *t;
-
-	if (!v || !*v) {
-		*ret = no_text;
-		return 0;
-	}
-	if (!strcmp(v, default_ike) || !strcmp(v, default_esp)) {
-		*ret = !strcmp(v, default_ike) ? default_ike : default_esp;
-		return 0;
-	}
-	t = strdup(v);
-	if (!t)
-		return -ENOMEM;
-	*ret = t;
-	return 0;
-}
-
-static void list_free(const char *const *l)
-{
-	if (l && l != any_ts)
-		free((void *)l);
+	return n == 1 && !strcmp(items[0], any_ts[0]) ? any_ts : NULL;
 }
 
 /*
- * n strings as a record's list: NULL for none, the shared default selector, or one
- * allocation holding the n pointers and then the strings. 0 or -ENOMEM.
+ * f's values (read only here: they may point into the allocation they replace) into *out,
+ * which points into *ret_heap (NULL when every value is shared). 0 or -ENOMEM.
  */
-static int list_new(const char *const *items, size_t n, const char *const **ret)
+static int pack(const struct fields *f, struct fields *out, void **ret_heap)
 {
-	size_t size = n * sizeof(char *);
-	const char **v;
-	char *p;
+	size_t n_ptrs = 0, n_chars = 0;
+	const char **pv;
+	char *pc;
 
-	if (n == 0) {
-		*ret = NULL;
-		return 0;
+	*out = *f;
+	for (int i = 0; i < N_TEXT; i++)
+		if (!shared_text(f->text[i]))
+			n_chars += strlen(f->text[i]) + 1;
+	for (int l = 0; l < N_LIST; l++) {
+		if (f->n[l] == 0 || shared_list(f->list[l], f->n[l]))
+			continue;
+		n_ptrs += f->n[l];
+		for (size_t k = 0; k < f->n[l]; k++)
+			n_chars += strlen(f->list[l][k]) + 1;
 	}
-	if (n == 1 && !strcmp(items[0], any_ts[0])) {
-		*ret = any_ts;
+	for (int l = 0; l < N_LIST; l++)
+		out->list[l] = f->n[l] ? shared_list(f->list[l], f->n[l]) : NULL;
+	for (int i = 0; i < N_TEXT; i++)
+		out->text[i] = shared_text(f->text[i]);
+	*ret_heap = NULL;
+	if (n_ptrs + n_chars == 0)
 		return 0;
-	}
-	for (size_t i = 0; i < n; i++)
-		size += strlen(items[i]) + 1;
-	v = malloc(size);
-	if (!v)
+	*ret_heap = malloc(n_ptrs * sizeof(*pv) + n_chars);
+	if (!*ret_heap)
 		return -ENOMEM;
-	p = (char *)(v + n);
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(items[i]) + 1;
+	pv = *ret_heap;
+	pc = (char *)(pv + n_ptrs);
+	for (int l = 0; l < N_LIST; l++) {
+		if (f->n[l] == 0 || out->list[l])
+			continue;
+		out->list[l] = pv;
+		for (size_t k = 0; k < f->n[l]; k++) {
+			size_t len = strlen(f->list[l][k]) + 1;
 
-		memcpy(p, items[i], l);
-		v[i] = p;
-		p += l;
+			memcpy(pc, f->list[l][k], len);
+			*pv++ = pc;
+			pc += len;
+		}
 	}
-	*ret = v;
+	for (int i = 0; i < N_TEXT; i++) {
+		size_t len;
+
+		if (out->text[i])
+			continue;
+		len = strlen(f->text[i]) + 1;
+		out->text[i] = memcpy(pc, f->text[i], len);
+		pc += len;
+	}
 	return 0;
+}
+
+static void fields_put(struct site *s, const struct fields *f)
+{
+	s->id = f->text[T_ID];
+	s->source_ip = f->text[T_SOURCE_IP];
+	s->primary = f->text[T_PRIMARY];
+	s->ike_proposals = f->text[T_IKE];
+	s->esp_proposals = f->text[T_ESP];
+	s->backups = f->list[L_BACKUPS];
+	s->local_ts = f->list[L_LOCAL_TS];
+	s->remote_ts = f->list[L_REMOTE_TS];
+	s->n_backups = f->n[L_BACKUPS];
+	s->n_local_ts = f->n[L_LOCAL_TS];
+	s->n_remote_ts = f->n[L_REMOTE_TS];
+}
+
+/* s's heap fields become f's (read before the old allocation goes): 0, or -ENOMEM. */
+static int fields_set(struct site *s, const struct fields *f)
+{
+	struct fields out;
+	void *heap;
+
+	if (pack(f, &out, &heap) < 0)
+		return -ENOMEM;
+	free(s->heap);
+	s->heap = heap;
+	fields_put(s, &out);
+	return 0;
+}
+
+/* One text field set: 0, or -ENOMEM and s unchanged. */
+static int set_text(struct site *s, int which, const char *v)
+{
+	struct fields f = fields_of(s);
+
+	f.text[which] = v;
+	return fields_set(s, &f);
+}
+
+static int set_items(struct site *s, int which, const char *const *items, size_t n)
+{
+	struct fields f = fields_of(s);
+
+	f.list[which] = items;
+	f.n[which] = n;
+	return fields_set(s, &f);
 }
 
 static bool lists_equal(const char *const *a, size_t na, const char *const *b, size_t nb)
@@ -165,14 +229,7 @@ void site_init(struct site *s)
 void site_clear(struct site *s)
 {
 	secret_clear(&s->psk);
-	text_free(s->id);
-	text_free(s->source_ip);
-	text_free(s->primary);
-	text_free(s->ike_proposals);
-	text_free(s->esp_proposals);
-	list_free(s->backups);
-	list_free(s->local_ts);
-	list_free(s->remote_ts);
+	free(s->heap);
 	memset(s, 0, sizeof(*s));
 	/* Read after a clear, as before the fields moved to the heap: empty, no entries. */
 	s->id = s->source_ip = s->primary = s->ike_proposals = s->esp_proposals = no_text;
@@ -180,25 +237,19 @@ void site_clear(struct site *s)
 
 static int copy(struct site *dst, const struct site *src, bool with_psk)
 {
+	struct fields f = fields_of(src), out;
 	struct site c = *src;
 	int rc;
 
-	/* Nothing of src's is shared: each field its own copy, or none at all. */
+	/* Nothing of src's is shared: its fields packed anew, its key duplicated. */
 	c.psk = (struct secret){ 0 };
-	c.id = c.source_ip = c.primary = c.ike_proposals = c.esp_proposals = NULL;
-	c.backups = c.local_ts = c.remote_ts = NULL;
-	rc = text_new(src->id, &c.id);
-	rc = rc ?: text_new(src->source_ip, &c.source_ip);
-	rc = rc ?: text_new(src->primary, &c.primary);
-	rc = rc ?: text_new(src->ike_proposals, &c.ike_proposals);
-	rc = rc ?: text_new(src->esp_proposals, &c.esp_proposals);
-	rc = rc ?: list_new(src->backups, src->n_backups, &c.backups);
-	rc = rc ?: list_new(src->local_ts, src->n_local_ts, &c.local_ts);
-	rc = rc ?: list_new(src->remote_ts, src->n_remote_ts, &c.remote_ts);
+	rc = pack(&f, &out, &c.heap);
+	if (rc == 0)
+		fields_put(&c, &out);
 	if (rc == 0 && with_psk && src->psk.p)
 		rc = secret_dup(&c.psk, &src->psk);
 	if (rc < 0)
-		site_clear(&c);
+		site_clear(&c);		/* what c made only: pack() leaves c.heap NULL on failure */
 	*dst = c;
 	return rc;
 }
@@ -347,7 +398,7 @@ static int set_identity(struct site *s, const char *v, char *err, size_t len)
 	} prefixes[] = { { "fqdn:", SITE_ID_FQDN }, { "email:", SITE_ID_EMAIL },
 			 { "ipv4:", SITE_ID_IPV4 }, { "ipv6:", SITE_ID_IPV6 } };
 	enum site_id_type type = SITE_ID_FQDN;
-	const char *body = v, *id;
+	const char *body = v;
 	bool given = false;
 	int family;
 
@@ -372,10 +423,8 @@ static int set_identity(struct site *s, const char *v, char *err, size_t len)
 	     (!valid_ip(body, &family) || (family == AF_INET) != (type == SITE_ID_IPV4))))
 		return fail(err, len, -EINVAL, "id '%s': not a valid %s identity", v,
 			    site_id_type_name(type));
-	if (text_new(body, &id) < 0)
+	if (set_text(s, T_ID, body) < 0)
 		return fail(err, len, -ENOMEM, "id: out of memory");
-	text_free(s->id);
-	s->id = id;
 	s->id_type = type;
 	return 0;
 }
@@ -407,15 +456,14 @@ static int parse_bool(const char *v, bool *ret)
 }
 
 /*
- * A comma-separated list of up to max items, each checked by ok(), into *dst (the old list
- * freed): -EINVAL for a bad list, -ENOMEM, and *dst unchanged then.
+ * A comma-separated list of up to max items, each checked by ok(), into s's list which:
+ * -EINVAL for a bad list, -ENOMEM, and s unchanged then.
  */
-static int set_list(const char *const **dst, size_t *n, size_t max, const char *v,
+static int set_list(struct site *s, int which, size_t max, const char *v,
 		    bool (*ok)(const char *))
 {
 	char items[SITE_MAX_TS][SITE_CIDR_MAX];
 	const char *ptrs[SITE_MAX_TS];
-	const char *const *list;
 	size_t count = 0;
 	const char *p = v;
 
@@ -437,12 +485,7 @@ static int set_list(const char *const **dst, size_t *n, size_t max, const char *
 	}
 	if (count == 0)
 		return -EINVAL;
-	if (list_new(ptrs, count, &list) < 0)
-		return -ENOMEM;
-	list_free(*dst);
-	*dst = list;
-	*n = count;
-	return 0;
+	return set_items(s, which, ptrs, count);
 }
 
 /* Proposal tokens the seeds list (Phase 1 / Phase 2), and what needs the vendor opt-out. */
@@ -520,28 +563,19 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 	} else if (!strcmp(key, "source-ip")) {
 		int family;
 
-		const char *t;
-
 		if (*v && !valid_ip(v, &family))
 			return fail(err, len, -EINVAL, "source-ip '%s': not an IP address", v);
-		if (text_new(v, &t) < 0)
+		if (set_text(s, T_SOURCE_IP, v) < 0)
 			return fail(err, len, -ENOMEM, "source-ip: out of memory");
-		text_free(s->source_ip);
-		s->source_ip = t;
 	} else if (!strcmp(key, "primary")) {
 		/* Empty: none (a gateway's site; site_validate() says where one is needed). */
-		const char *t;
-
 		if (*v && !valid_name(v))
 			return fail(err, len, -EINVAL, "primary '%s': not a POP name", v);
-		if (text_new(v, &t) < 0)
+		if (set_text(s, T_PRIMARY, v) < 0)
 			return fail(err, len, -ENOMEM, "primary: out of memory");
-		text_free(s->primary);
-		s->primary = t;
 	} else if (!strcmp(key, "backups")) {
 		char names[SITE_MAX_BACKUPS][SITE_NAME_MAX];
 		const char *ptrs[SITE_MAX_BACKUPS];
-		const char *const *list;
 		size_t n = 0;
 		const char *p = v;
 
@@ -562,11 +596,8 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 			p += l + (comma ? 1 : 0);
 		}
 		/* Empty: none (site_validate() says where one is needed). */
-		if (list_new(ptrs, n, &list) < 0)
+		if (set_items(s, L_BACKUPS, ptrs, n) < 0)
 			return fail(err, len, -ENOMEM, "backups: out of memory");
-		list_free(s->backups);
-		s->backups = list;
-		s->n_backups = n;
 	} else if (!strcmp(key, "traffic")) {
 		size_t i;
 
@@ -583,9 +614,8 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 			return fail(err, len, -EINVAL, "enabled '%s': yes or no", v);
 		s->enabled = b;
 	} else if (!strcmp(key, "local-ts") || !strcmp(key, "remote-ts")) {
-		bool local = key[0] == 'l';
-		int rc = set_list(local ? &s->local_ts : &s->remote_ts,
-				  local ? &s->n_local_ts : &s->n_remote_ts, SITE_MAX_TS, v, valid_cidr);
+		int rc = set_list(s, key[0] == 'l' ? L_LOCAL_TS : L_REMOTE_TS, SITE_MAX_TS, v,
+				  valid_cidr);
 
 		if (rc == -ENOMEM)
 			return fail(err, len, rc, "%s: out of memory", key);
@@ -614,14 +644,12 @@ int site_set(struct site *s, const char *key, const char *v, char *err, size_t l
 		s->if_id = u;
 	} else if (!strcmp(key, "ike-proposals") || !strcmp(key, "esp-proposals")) {
 		bool ike = key[0] == 'i';
-		const char *bad = "", *t;
+		const char *bad = "";
 
 		if (check_proposals(v, ike, false, &bad) < 0)
 			return fail(err, len, -EINVAL, "%s '%s': %s", key, v, bad);
-		if (text_new(v, &t) < 0)
+		if (set_text(s, ike ? T_IKE : T_ESP, v) < 0)
 			return fail(err, len, -ENOMEM, "%s: out of memory", key);
-		text_free(ike ? s->ike_proposals : s->esp_proposals);
-		*(ike ? &s->ike_proposals : &s->esp_proposals) = t;
 	} else if (!strcmp(key, "ike-lifetime") || !strcmp(key, "child-lifetime") ||
 		   !strcmp(key, "ike-rekey") || !strcmp(key, "child-rekey") ||
 		   !strcmp(key, "dpd-interval") || !strcmp(key, "max-child-sas")) {

@@ -68,10 +68,13 @@ struct pop {
  * copy), site_set() and site_clear() keep them; a struct assignment shares them, so it is a
  * move (the source dropped, not cleared) or a bug. The limits above still bound them.
  *   - text (id, source_ip, primary, the proposals): never NULL in a record site_init() or
- *     site_copy() made; "" when empty. The proposals at their defaults, the empty strings
- *     and the default selector are shared constants, never freed.
- *   - lists (backups, local_ts, remote_ts): n entries, each a string; one allocation (the
- *     pointers, then the strings). NULL when n is 0.
+ *     site_copy() made; "" when empty.
+ *   - lists (backups, local_ts, remote_ts): n entries, each a string; NULL when n is 0.
+ * The empty string, the default proposals and the default selector are shared constants;
+ * every other value is in one allocation per record (heap: the lists' pointers, then the
+ * strings), made anew by each change of one of these fields. So a pointer to any of them
+ * is good until the record's next site_set() of a heap field, site_copy() into it or
+ * site_clear().
  * Readers use them as before (s->id, s->backups[i]); writes go through site_set().
  */
 struct site {
@@ -100,6 +103,7 @@ struct site {
 	bool enabled;
 	bool vendor_rules;		/* false: the peer is not a Netskope POP; the seeds' limits off */
 	bool psk_short;			/* a PSK shorter than SITE_PSK_MIN accepted, on purpose */
+	void *heap;			/* the fields' values: lib/site/site.c's alone */
 };
 
 /*

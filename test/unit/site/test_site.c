@@ -339,8 +339,15 @@ START_TEST(test_site_copy_is_deep_and_equal_compares_contents)
 	struct site a, b, c;
 
 	valid_site(&a);
-	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++) {
 		ck_assert_int_eq(site_set(&a, set[i][0], set[i][1], err, sizeof(err)), 0);
+		/* The fields set before keep their values (they share one allocation). */
+		ck_assert_str_eq(a.id, "b7.example.com");
+		ck_assert_str_eq(a.primary, "fra1");
+		ck_assert_str_eq(a.backups[0], "ams1");
+		ck_assert_str_eq(a.local_ts[0], i >= 4 ? "10.1.0.0/24" : "0.0.0.0/0");
+		ck_assert_str_eq(a.esp_proposals, i >= 7 ? "aes128gcm16" : "aes256gcm16,aes256-sha256");
+	}
 	ck_assert_int_eq(site_copy(&b, &a), 0);
 	ck_assert(site_equal(&a, &b));
 	ck_assert(site_equal(&b, &a));
