@@ -6,10 +6,10 @@
  * child of its own, so one's heap does not flatter the next.
  *
  * Profiles:
- *   bench    bench/handshake.sh's store: an identity, a PSK, primary and backup, one local
- *            and one remote selector, IKE and ESP proposals of its own, vendor-rules no.
- *   minimal  bench_sites' CSV fields: an identity, a PSK, primary and backup; the selectors
- *            and proposals left at their defaults.
+ *   handshake  bench/handshake.sh's store: an identity, a PSK, primary and backup, one local
+ *              and one remote selector, IKE and ESP proposals of its own, vendor-rules no.
+ *   defaults   bench_sites' CSV fields: an identity, a PSK, primary and backup; the selectors
+ *              and proposals left at their defaults.
  *
  * Usage: bench_site_mem [N] (default 10000).
  */
@@ -45,7 +45,7 @@ static size_t heap_bytes(void)
 	return mi.uordblks + mi.hblkhd;
 }
 
-static int write_store(const char *path, int n, bool minimal)
+static int write_store(const char *path, int n, bool defaults)
 {
 	FILE *f = fopen(path, "w");
 
@@ -61,7 +61,7 @@ static int write_store(const char *path, int n, bool minimal)
 		fprintf(f, "%02x%02x%02x%02x%02x\n", '0' + i / 10000 % 10, '0' + i / 1000 % 10,
 			'0' + i / 100 % 10, '0' + i / 10 % 10, '0' + i % 10);
 		fprintf(f, "primary = gw\nbackups = spare\n");
-		if (minimal)
+		if (defaults)
 			continue;
 		fprintf(f, "local-ts = %d.%d.%d.0/24\nremote-ts = 172.16.0.0/12\n", 10 + i / 65536,
 			i / 256 % 256, i % 256);
@@ -86,7 +86,7 @@ static int measure(const char *path, int n, const char *label)
 	rss1 = rss_kib();
 	/* The array's room for more sites (the loader doubles it) is allocated, not used. */
 	heap1 = heap_bytes() - (malloc_usable_size(db.sites) - db.n_sites * sizeof(*db.sites));
-	printf("%-8s %6d sites: VmRSS %6ld -> %6ld KiB, %.2f KiB a site; heap in use %.2f KiB "
+	printf("%-9s %6d sites: VmRSS %6ld -> %6ld KiB, %.2f KiB a site; heap in use %.2f KiB "
 	       "a site\n", label, n, rss0, rss1, (double)(rss1 - rss0) / n,
 	       (double)(heap1 - heap0) / 1024 / n);
 	site_db_clear(&db);
@@ -96,7 +96,7 @@ static int measure(const char *path, int n, const char *label)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 10000;
-	static const char *const labels[] = { "bench", "minimal" };
+	static const char *const labels[] = { "handshake", "defaults" };
 	char dir[] = "/tmp/bench-site-mem-XXXXXX", path[64];
 	int failed = 0;
 
