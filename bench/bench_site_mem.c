@@ -21,22 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "site/store.h"
-
-static long rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kib = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
 
 static size_t heap_bytes(void)
 {
@@ -79,11 +65,11 @@ static int measure(const char *path, int n, const char *label)
 	size_t heap0, heap1;
 
 	malloc_trim(0);
-	rss0 = rss_kib();
+	rss0 = proc_rss_kib(0);
 	heap0 = heap_bytes();
 	if (site_store_load(path, &db, err, sizeof(err)) < 0)
 		return fprintf(stderr, "bench_site_mem: %s\n", err), 1;
-	rss1 = rss_kib();
+	rss1 = proc_rss_kib(0);
 	/* The array's room for more sites (the loader doubles it) is allocated, not used. */
 	heap1 = heap_bytes() - (malloc_usable_size(db.sites) - db.n_sites * sizeof(*db.sites));
 	printf("%-9s %6d sites: VmRSS %6ld -> %6ld KiB, %.2f KiB a site; heap in use %.2f KiB "

@@ -51,6 +51,7 @@
 #include "ike/ike_auth.h"
 #include "ike/proposal.h"
 #include "ike/ts.h"
+#include "proc.h"
 
 #define ID_FORMAT	"site-%05u.bench.example"
 #define NONCE_LEN	32
@@ -163,23 +164,6 @@ static double stat_cpu_s(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static long rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static double load1(void)
 {
 	double l = -1;
@@ -200,7 +184,7 @@ static void sample(struct sample *s)
 	s->stat_s = stat_cpu_s(b.pid);
 	s->load1 = load1();
 	s->gen_cpu_s = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-	s->rss_kib = rss_kib(b.pid);
+	s->rss_kib = proc_rss_kib(b.pid);
 	s->est = b.est;
 }
 
@@ -588,7 +572,7 @@ static void run_until(unsigned upto)
 
 		if (mono_s() >= b.next_check_s) {
 			/* A process that exited (a zombie included) has no VmRSS. */
-			b.responder_gone = rss_kib(b.pid) < 0;
+			b.responder_gone = proc_rss_kib(b.pid) < 0;
 			b.next_check_s = mono_s() + 0.2;
 		}
 
@@ -966,7 +950,7 @@ static void run(struct run *r)
 		if (poll(&p, 1, 100) > 0)
 			while (recv(b.fd, b.buf, sizeof(b.buf), MSG_DONTWAIT) >= 0)
 				;
-		b.responder_gone = rss_kib(b.pid) < 0;
+		b.responder_gone = proc_rss_kib(b.pid) < 0;
 	}
 	sample(&r->idle1);
 }
@@ -1209,7 +1193,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (clock_getcpuclockid(b.pid, &b.cpu_clock) != 0 || clock_s(b.cpu_clock) < 0 ||
-	    rss_kib(b.pid) < 0) {
+	    proc_rss_kib(b.pid) < 0) {
 		fprintf(stderr, "handshake: cannot read process %d's CPU time and memory\n",
 			(int)b.pid);
 		return 1;

@@ -403,6 +403,56 @@ void tun_kick(struct tunnel *t)
 	}
 }
 
+/*
+ * t's IKE SA is about to go with t (reset or freed): it is deleted at the peer. Now, when the
+ * window is free; with a request of ours out on it (a window of one, RFC 7296 §2.3), by a
+ * tunnel of its own, of no site, that takes the IKE SA over, waits for that answer (sending
+ * the request again as t would have), sends the Delete and goes when it is answered or its
+ * retransmissions end. Before, the Delete was skipped then, and a POP that checks no liveness
+ * (strongSwan's default) kept the IKE SA and its Child SAs.
+ */
+void tun_farewell(struct tunnel *t)
+{
+	struct ikd *d = t->d;
+	struct tunnel *f;
+
+	if (t->state != TUN_UP || !t->have_sa || t->farewell)
+		return;
+	if (!t->sa.waiting) {
+		if (ike_sa_delete_request(&t->sa, &d->out) == 0)
+			tun_send_msg(t, &d->out);
+		return;
+	}
+	if (d->stopping || !(f = tunnel_new(d, t->initiator, t->site, t->pop)))
+		return;
+	tix_site_unlink(d, f);		/* no site's: nothing a site does finds it */
+	f->farewell = true;
+	f->state = TUN_DELETING;
+	f->sock = t->sock;
+	f->remote = t->remote;
+	f->local = t->local;
+	f->props = t->props;		/* what f->cc names stays while f does */
+	if (f->props)
+		f->props->refs++;
+	f->cc = t->cc;
+	f->cc.install = NULL;		/* it takes no Child SA (closing refuses them anyway) */
+	tix_ours_del(d, t);
+	f->sa = t->sa;
+	memset(&t->sa, 0, sizeof(t->sa));
+	t->have_sa = false;
+	f->have_sa = true;
+	f->sa.cc_cfg = &f->cc;
+	f->sa.closing = true;
+	tix_ours_add(d, f, tun_sa_spi_ours(&f->sa));
+	f->inflight = t->inflight;
+	f->inflight_spi = t->inflight_spi;
+	f->tries = t->tries;
+	f->last_heard_ms = t->last_heard_ms;
+	tun_arm_retx(f);
+	tlog_debug(d, "site '%s': the IKE SA's Delete waits for the answer to our %s", f->site,
+		   tun_req_name(f->inflight));
+}
+
 /* Our request was answered (whatever the answer): the next one may go. */
 void tun_answered(struct tunnel *t)
 {
