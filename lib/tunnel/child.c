@@ -427,6 +427,7 @@ void tun_farewell(struct tunnel *t)
 		return;
 	tix_site_unlink(d, f);		/* no site's: nothing a site does finds it */
 	f->farewell = true;
+	f->orphan = true;
 	f->state = TUN_DELETING;
 	f->sock = t->sock;
 	f->remote = t->remote;

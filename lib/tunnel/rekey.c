@@ -492,8 +492,8 @@ static void on_established(struct tunnel *t, uint8_t *buf, size_t len, struct ne
 	if (t->pending.buf && (!t->initiator || t->pending.len))
 		tun_pending_release(t);	/* the peer has our IKE_AUTH answer */
 	/* A reply goes out with the SA that received the request, before any switch. */
-	if (rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
-	    rx.event == IKE_SA_EV_DELETED)
+	if ((rx.reply || rx.event == IKE_SA_EV_REPLY || rx.event == IKE_SA_EV_RESENT ||
+	     rx.event == IKE_SA_EV_DELETED) && (!t->orphan || rx.event == IKE_SA_EV_DELETED))
 		tun_send_reply(t, ns, dg, &d->out);
 	if (rx.initiator || rx.event == IKE_SA_EV_ANSWERED)
 		tun_answered(t);

@@ -153,6 +153,12 @@ struct tunnel {
 	 * stops (ikd_stop_begin), or the tunnel is one of tun_farewell()'s, of no site.
 	 */
 	bool farewell;
+	/*
+	 * tun_farewell()'s: of no site, its Child SAs gone. It answers the peer's Delete and
+	 * nothing else: an answered liveness check would tell the peer that a tunnel it can no
+	 * longer send through is alive, and keep it from failing over.
+	 */
+	bool orphan;
 	uint32_t reqid;
 	/* A gateway's Child SA policies: the keys they went in with (the site's, then) */
 	uint32_t pol_if_id, pol_mark, pol_mark_mask;
