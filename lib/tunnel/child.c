@@ -423,7 +423,12 @@ void tun_farewell(struct tunnel *t)
 			tun_send_msg(t, &d->out);
 		return;
 	}
-	if (d->stopping || !(f = tunnel_new(d, t->initiator, t->site, t->pop)))
+	/*
+	 * A request out for a whole retransmission budget (a liveness check goes on past it,
+	 * the peer declared dead by time): the peer will not hear a Delete either.
+	 */
+	if (d->stopping || t->tries >= d->conf.retransmit_tries ||
+	    !(f = tunnel_new(d, t->initiator, t->site, t->pop)))
 		return;
 	tix_site_unlink(d, f);		/* no site's: nothing a site does finds it */
 	f->farewell = true;
