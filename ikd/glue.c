@@ -173,8 +173,6 @@ const struct ikd_io ikd_io_daemon = {
 
 /* ---- start-up: what an earlier ikd left behind ---- */
 
-#define REQID_OURS(r) ((r) >= IKD_REQID_BASE && (r) <= IKD_REQID_BASE + 0xffffu)
-
 struct leftovers {
 	struct xfrm_sa_entry *sas;
 	size_t n_sas, cap_sas;
@@ -200,7 +198,7 @@ static int collect_sa(const struct xfrm_sa_entry *sa, void *arg)
 {
 	struct leftovers *l = arg;
 
-	if (!REQID_OURS(sa->reqid))
+	if (!ikd_reqid_ours(sa->reqid))
 		return 0;
 	if (grow((void **)&l->sas, &l->cap_sas, l->n_sas, sizeof(*l->sas)) < 0)
 		return -ENOMEM;
@@ -214,7 +212,7 @@ static int collect_policy(const struct xfrm_policy *p, void *arg)
 
 	/* Ours: our priority, and a template of ours or none (a fail-closed block). */
 	if ((p->priority != IKD_POLICY_PRIORITY && p->priority != IKD_PROBE_PRIORITY) ||
-	    (p->n_tmpls && !REQID_OURS(p->tmpl[0].reqid)))
+	    (p->n_tmpls && !ikd_reqid_ours(p->tmpl[0].reqid)))
 		return 0;
 	if (grow((void **)&l->pols, &l->cap_pols, l->n_pols, sizeof(*l->pols)) < 0)
 		return -ENOMEM;

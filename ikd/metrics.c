@@ -18,12 +18,27 @@
 #include "config.h"
 #include "glue.h"
 
+/* The traffic counters, CTL_SM_BYTES_IN to CTL_SM_PACKETS_OUT. */
+#define ACC_TRAFFIC (CTL_SM_PACKETS_OUT - CTL_SM_BYTES_IN + 1)
+
+/* One a site, once it has something to count: sized to its name. */
 struct site_acc {
-	char name[SITE_NAME_MAX];
-	uint64_t n[CTL_SM_MAX];		/* events; traffic of the Child SAs that are gone */
-	uint64_t shown[CTL_SM_MAX];	/* traffic last reported: never less again */
 	struct site_acc *next;
+	uint64_t n[CTL_SM_MAX];		/* events; traffic of the Child SAs that are gone */
+	uint64_t shown[ACC_TRAFFIC];	/* traffic last reported: never less again */
+	char name[];
 };
+
+/* A record for name (of at most SITE_NAME_MAX - 1 bytes), zeroed. */
+static struct site_acc *acc_new(const char *name)
+{
+	size_t len = strnlen(name, SITE_NAME_MAX - 1);
+	struct site_acc *a = calloc(1, sizeof(*a) + len + 1);
+
+	if (a)
+		memcpy(a->name, name, len);
+	return a;
+}
 
 static struct site_acc **buckets;
 static size_t n_buckets, n_accs;
@@ -72,10 +87,9 @@ static struct site_acc *acc_get(const char *name, bool create)
 			return a;
 	if (!create || (n_accs >= n_buckets && acc_grow() < 0))
 		return NULL;
-	a = calloc(1, sizeof(*a));
+	a = acc_new(name);
 	if (!a)
 		return NULL;
-	snprintf(a->name, sizeof(a->name), "%s", name);
 	k = name_hash(name) & (n_buckets - 1);
 	a->next = buckets[k];
 	buckets[k] = a;
@@ -115,7 +129,19 @@ void ikd_metrics_rename(const char *old_name, const char *new_name)
 		}
 	if (!a)
 		return;
-	snprintf(a->name, sizeof(a->name), "%s", new_name);
+	{
+		struct site_acc *b = acc_new(new_name);
+
+		if (!b) {
+			free(a);	/* no memory: the counts start again */
+			n_accs--;
+			return;
+		}
+		memcpy(b->n, a->n, sizeof(b->n));
+		memcpy(b->shown, a->shown, sizeof(b->shown));
+		free(a);
+		a = b;
+	}
 	p = &buckets[name_hash(new_name) & (n_buckets - 1)];
 	a->next = *p;
 	*p = a;
@@ -238,9 +264,11 @@ static void add_acc(struct ctl_metrics_site *row)
 		 * An SA that left the kernel without us reading it (flushed by hand) takes its
 		 * traffic with it: the total holds until the live SAs make up for it.
 		 */
-		if (row->v[k] < a->shown[k])
-			row->v[k] = a->shown[k];
-		a->shown[k] = row->v[k];
+		if (k < CTL_SM_BYTES_IN || k > CTL_SM_PACKETS_OUT)
+			continue;	/* events: only ever counted up */
+		if (row->v[k] < a->shown[k - CTL_SM_BYTES_IN])
+			row->v[k] = a->shown[k - CTL_SM_BYTES_IN];
+		a->shown[k - CTL_SM_BYTES_IN] = row->v[k];
 	}
 }
 

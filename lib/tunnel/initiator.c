@@ -133,7 +133,8 @@ bool tun_child_record(struct tunnel *t, const struct ike_child *c)
 	if (t->n_children == IKD_MAX_CHILDREN)
 		return false;
 	if (t->n_children == t->cap_children) {
-		size_t cap = t->cap_children ? 2 * t->cap_children : 2;
+		/* One, as most tunnels have; a rekey makes it two for a while. */
+		size_t cap = t->cap_children ? 2 * t->cap_children : 1;
 		struct child *v = realloc(t->children, cap * sizeof(*v));
 
 		if (!v)

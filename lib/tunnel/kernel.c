@@ -11,26 +11,38 @@
 
 #include "tunnel/tunnel_int.h"
 
-/* Reqids: one per site name for the daemon's lifetime, never reused while it runs. */
+/*
+ * Reqids: one per site name for the daemon's lifetime, never reused while it runs. An open
+ * table of 16-byte slots, the names apart, sized to them: a gateway has one per site.
+ */
 struct reqid_entry {
-	char name[SITE_NAME_MAX];
+	char *name;
 	uint32_t reqid;		/* 0: an empty slot */
+	uint32_t hash;
 };
 
-static size_t reqid_slot(const struct reqid_entry *tab, size_t cap, const char *name)
+static uint32_t reqid_hash(const char *name)
 {
-	uint32_t h = 2166136261u;
-	size_t i;
+	uint32_t h = 2166136261u;	/* FNV-1a */
 
 	for (const char *p = name; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	for (i = h & (cap - 1); tab[i].reqid && strcmp(tab[i].name, name); i = (i + 1) & (cap - 1))
+	return h;
+}
+
+static size_t reqid_slot(const struct reqid_entry *tab, size_t cap, const char *name, uint32_t h)
+{
+	size_t i;
+
+	for (i = h & (cap - 1); tab[i].reqid && (tab[i].hash != h || strcmp(tab[i].name, name));
+	     i = (i + 1) & (cap - 1))
 		;
 	return i;
 }
 
 uint32_t kernel_reqid(struct ikd *d, const struct site *s)
 {
+	uint32_t h = reqid_hash(s->name);
 	size_t i;
 
 	if (2 * (d->n_reqids + 1) > d->cap_reqids) {
@@ -41,21 +53,30 @@ uint32_t kernel_reqid(struct ikd *d, const struct site *s)
 			return 0;
 		for (size_t k = 0; k < d->cap_reqids; k++)
 			if (d->reqids[k].reqid)
-				v[reqid_slot(v, cap, d->reqids[k].name)] = d->reqids[k];
+				v[reqid_slot(v, cap, d->reqids[k].name, d->reqids[k].hash)] =
+					d->reqids[k];
 		free(d->reqids);
 		d->reqids = v;
 		d->cap_reqids = cap;
 	}
-	i = reqid_slot(d->reqids, d->cap_reqids, s->name);
+	i = reqid_slot(d->reqids, d->cap_reqids, s->name, h);
 	if (!d->reqids[i].reqid) {
-		snprintf(d->reqids[i].name, sizeof(d->reqids[i].name), "%s", s->name);
-		d->reqids[i].reqid = IKD_REQID_BASE + (uint32_t)++d->n_reqids;
+		char *name;
+
+		if (d->n_reqids >= IKD_REQID_LAST - IKD_REQID_BASE)
+			return 0;	/* the range is spent: restart the daemon */
+		if (!(name = strdup(s->name)))
+			return 0;
+		d->reqids[i] = (struct reqid_entry){ .name = name, .hash = h,
+			.reqid = IKD_REQID_BASE + (uint32_t)++d->n_reqids };
 	}
 	return d->reqids[i].reqid;
 }
 
 void kernel_reqids_clear(struct ikd *d)
 {
+	for (size_t k = 0; k < d->cap_reqids; k++)
+		free(d->reqids[k].name);
 	free(d->reqids);
 	d->reqids = NULL;
 	d->n_reqids = d->cap_reqids = 0;
@@ -64,19 +85,31 @@ void kernel_reqids_clear(struct ikd *d)
 void kernel_reqid_rename(struct ikd *d, const char *old_name, const char *new_name)
 {
 	struct reqid_entry *v = d->cap_reqids ? calloc(d->cap_reqids, sizeof(*v)) : NULL;
+	char *renamed = NULL;
 
-	if (!v)
+	if (!v || !(renamed = strdup(new_name))) {
+		free(v);
 		return;		/* none yet, or no memory: the site gets a new reqid when used */
+	}
 	for (size_t k = 0; k < d->cap_reqids; k++) {
 		struct reqid_entry e = d->reqids[k];
 
-		/* A deleted site's entry under the new name goes: its number is never reused. */
-		if (!e.reqid || !strcmp(e.name, new_name))
+		if (!e.reqid)
 			continue;
-		if (!strcmp(e.name, old_name))
-			snprintf(e.name, sizeof(e.name), "%s", new_name);
-		v[reqid_slot(v, d->cap_reqids, e.name)] = e;
+		/* A deleted site's entry under the new name goes: its number is never reused. */
+		if (!strcmp(e.name, new_name)) {
+			free(e.name);
+			continue;
+		}
+		if (renamed && !strcmp(e.name, old_name)) {
+			free(e.name);
+			e.name = renamed;
+			e.hash = reqid_hash(renamed);
+			renamed = NULL;
+		}
+		v[reqid_slot(v, d->cap_reqids, e.name, e.hash)] = e;
 	}
+	free(renamed);
 	free(d->reqids);
 	d->reqids = v;
 }

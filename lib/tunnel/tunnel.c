@@ -230,6 +230,12 @@ void tun_child_unlist(struct tunnel *t, size_t i)
 	tix_child_del(t->d, t, t->children[i].spi_out);
 	free(t->children[i].ts);
 	t->children[i] = t->children[--t->n_children];
+	/* A tunnel with none (a POP that refused it, a kernel without ESP) keeps no array. */
+	if (!t->n_children) {
+		free(t->children);
+		t->children = NULL;
+		t->cap_children = 0;
+	}
 }
 
 /* What went wrong last, for `site show` (NULL: nothing). */

@@ -25,7 +25,13 @@
 #include "xfrm/xfrm.h"
 
 #define IKD_MAX_CHILDREN 16
-#define IKD_REQID_BASE 0x494b0000u	/* "IK": the reqids ikd owns (64 Ki of them) */
+/* "IK": the reqids ikd owns, one per site name over a daemon's life (16 Mi of them) */
+#define IKD_REQID_BASE 0x494b0000u
+#define IKD_REQID_LAST (IKD_REQID_BASE + 0xffffffu)
+static inline bool ikd_reqid_ours(uint32_t reqid)
+{
+	return reqid >= IKD_REQID_BASE && reqid <= IKD_REQID_LAST;
+}
 #define IKD_POLICY_PRIORITY 0x494bu	/* the priority of every policy ikd installs */
 #define IKD_PROBE_PRIORITY 0x494au	/* a tunnel's probe policy: before the site's */
 #define IKD_PROBE_MARK_BASE 0x494b0000u	/* a probe's mark: this | its 16-bit identifier */
