@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "crypto/random.h"
 #include "glue.h"
 #include "log.h"
 #include "notify.h"
@@ -437,7 +438,8 @@ int main(int argc, char **argv)
 	if (debug)
 		d->conf.log_level = LOG_DEBUG;
 	log_setup(d->conf.log_level);
-	if (sodium_init() < 0) {
+	/* Nonces, SPIs, IVs and keys: a getrandom(2) call per 4 KiB, not per draw. */
+	if (crypto_random_install() < 0 || sodium_init() < 0) {
 		log_err("libsodium cannot start");
 		return 1;
 	}
