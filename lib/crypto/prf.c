@@ -131,22 +131,39 @@ int crypto_prf_plus(const struct crypto_prf *prf, const uint8_t *key, size_t key
 void crypto_ike_keys_clear(struct crypto_ike_keys *k)
 {
 	secret_clear(&k->skeyseed);
-	secret_clear(&k->sk_d);
-	secret_clear(&k->sk_ai);
-	secret_clear(&k->sk_ar);
-	secret_clear(&k->sk_ei);
-	secret_clear(&k->sk_er);
 	secret_clear(&k->sk_pi);
 	secret_clear(&k->sk_pr);
+	secret_clear(&k->blk);	/* SK_d, SK_a*, SK_e* */
+	k->sk_d = k->sk_ai = k->sk_ar = k->sk_ei = k->sk_er = (struct secret){ 0 };
 }
 
-/* Cut the next len bytes of km into s. */
-static int take(struct secret *s, const uint8_t *km, size_t *pos, size_t len)
+static struct secret view(uint8_t *blk, size_t *pos, size_t len)
 {
-	int rc = secret_set(s, km + *pos, len);
+	struct secret s = { len ? blk + *pos : NULL, len };
 
 	*pos += len;
-	return rc;
+	return s;
+}
+
+int crypto_ike_keys_cut(const uint8_t *km, size_t prf_len, size_t integ_len, size_t encr_len,
+			struct crypto_ike_keys *ret)
+{
+	size_t kept = prf_len + 2 * integ_len + 2 * encr_len, pos = 0;
+	int rc = secret_set(&ret->blk, km, kept);
+
+	rc = rc ?: secret_set(&ret->sk_pi, km + kept, prf_len);
+	rc = rc ?: secret_set(&ret->sk_pr, km + kept + prf_len, prf_len);
+	if (rc < 0) {
+		secret_clear(&ret->blk);
+		secret_clear(&ret->sk_pi);
+		return rc;
+	}
+	ret->sk_d = view(ret->blk.p, &pos, prf_len);
+	ret->sk_ai = view(ret->blk.p, &pos, integ_len);
+	ret->sk_ar = view(ret->blk.p, &pos, integ_len);
+	ret->sk_ei = view(ret->blk.p, &pos, encr_len);
+	ret->sk_er = view(ret->blk.p, &pos, encr_len);
+	return 0;
 }
 
 int crypto_ike_keys_derive(const struct crypto_suite *suite, const struct secret *shared,
@@ -159,7 +176,7 @@ int crypto_ike_keys_derive(const struct crypto_suite *suite, const struct secret
 	size_t prf_len = prf->out_len;
 	size_t integ_len = suite->integ ? suite->integ->key_len : 0;
 	size_t encr_len = suite->encr->key_bits / 8 + suite->encr->salt_len;
-	size_t total = 3 * prf_len + 2 * integ_len + 2 * encr_len, pos = 0;
+	size_t total = 3 * prf_len + 2 * integ_len + 2 * encr_len;
 	struct crypto_buf seed[4] = {
 		{ nonce_i, nonce_i_len }, { nonce_r, nonce_r_len }, { spi_i, 8 }, { spi_r, 8 },
 	};
@@ -198,18 +215,21 @@ int crypto_ike_keys_derive(const struct crypto_suite *suite, const struct secret
 	rc = crypto_prf_plus(prf, ret->skeyseed.p, ret->skeyseed.len, seed, 4, km.p, total);
 	if (rc < 0)
 		goto out;
-	rc = take(&ret->sk_d, km.p, &pos, prf_len);
-	rc = rc ?: take(&ret->sk_ai, km.p, &pos, integ_len);
-	rc = rc ?: take(&ret->sk_ar, km.p, &pos, integ_len);
-	rc = rc ?: take(&ret->sk_ei, km.p, &pos, encr_len);
-	rc = rc ?: take(&ret->sk_er, km.p, &pos, encr_len);
-	rc = rc ?: take(&ret->sk_pi, km.p, &pos, prf_len);
-	rc = rc ?: take(&ret->sk_pr, km.p, &pos, prf_len);
+	rc = crypto_ike_keys_cut(km.p, prf_len, integ_len, encr_len, ret);
 out:
 	free(nonces);	/* nonces are public */
 	secret_clear(&km);
 	if (rc < 0)
 		crypto_ike_keys_clear(ret);
+	return rc;
+}
+
+/* Cut the next len bytes of km into s. */
+static int take(struct secret *s, const uint8_t *km, size_t *pos, size_t len)
+{
+	int rc = secret_set(s, km + *pos, len);
+
+	*pos += len;
 	return rc;
 }
 

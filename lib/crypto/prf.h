@@ -24,13 +24,26 @@ int crypto_prf(const struct crypto_prf *prf, const uint8_t *key, size_t key_len,
 int crypto_prf_plus(const struct crypto_prf *prf, const uint8_t *key, size_t key_len,
 		    const struct crypto_buf *seed, size_t n_seed, uint8_t *out, size_t out_len);
 
+/*
+ * SK_d, SK_a* and SK_e* are views into one allocation, blk (an established IKE SA keeps
+ * them, one block instead of five): never secret_clear() them, crypto_ike_keys_clear() the
+ * whole. SKEYSEED, SK_pi and SK_pr are allocations of their own, done with after IKE_AUTH.
+ */
 struct crypto_ike_keys {
 	struct secret skeyseed;
 	struct secret sk_d;
 	struct secret sk_ai, sk_ar;	/* empty for AEAD */
 	struct secret sk_ei, sk_er;	/* cipher key, then the salt for AEAD */
 	struct secret sk_pi, sk_pr;
+	struct secret blk;
 };
+
+/*
+ * Cut prf+'s output km (SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr, §2.14) into
+ * ret's keys (skeyseed is not touched). -ENOMEM leaves none of them.
+ */
+int crypto_ike_keys_cut(const uint8_t *km, size_t prf_len, size_t integ_len, size_t encr_len,
+			struct crypto_ike_keys *ret);
 
 /*
  * §2.14: SKEYSEED = prf(Ni | Nr, g^ir), then

@@ -249,13 +249,7 @@ int ike_cc_rekey_keys(const struct crypto_prf *old_prf, const struct secret *old
 	const struct crypto_prf *prf = suite->prf;
 	size_t integ_len = suite->integ ? suite->integ->key_len : 0;
 	size_t encr_len = suite->encr->key_bits / 8 + suite->encr->salt_len;
-	struct secret *const parts_out[] = {
-		&ret->sk_d, &ret->sk_ai, &ret->sk_ar, &ret->sk_ei, &ret->sk_er, &ret->sk_pi,
-		&ret->sk_pr,
-	};
-	const size_t lens[] = {
-		prf->out_len, integ_len, integ_len, encr_len, encr_len, prf->out_len, prf->out_len,
-	};
+	size_t total = 3 * prf->out_len + 2 * integ_len + 2 * encr_len;
 	struct crypto_buf parts[3] = {
 		{ shared->p, shared->len }, { nonce_i, nonce_i_len }, { nonce_r, nonce_r_len },
 	};
@@ -264,21 +258,15 @@ int ike_cc_rekey_keys(const struct crypto_prf *old_prf, const struct secret *old
 		{ spi_r, IKE_SPI_LEN },
 	};
 	struct secret km = { 0 };
-	size_t total = 0, pos = 0;
 	int rc;
 
 	memset(ret, 0, sizeof(*ret));
-	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
-		total += lens[i];
 	/* The rekey belongs to the old IKE SA: its PRF makes SKEYSEED (§2.18). */
 	rc = secret_alloc(&ret->skeyseed, old_prf->out_len);
 	rc = rc ?: crypto_prf(old_prf, old_sk_d->p, old_sk_d->len, parts, 3, ret->skeyseed.p);
 	rc = rc ?: secret_alloc(&km, total);
 	rc = rc ?: crypto_prf_plus(prf, ret->skeyseed.p, ret->skeyseed.len, seed, 4, km.p, total);
-	for (size_t i = 0; rc == 0 && i < sizeof(lens) / sizeof(lens[0]); i++) {
-		rc = secret_set(parts_out[i], km.p + pos, lens[i]);
-		pos += lens[i];
-	}
+	rc = rc ?: crypto_ike_keys_cut(km.p, prf->out_len, integ_len, encr_len, ret);
 	secret_clear(&km);
 	if (rc < 0)
 		crypto_ike_keys_clear(ret);

@@ -578,6 +578,7 @@ void ikd_tunnels_clear(struct ikd *d)
 	d->rt_buckets = NULL;
 	d->rt_nb = 0;
 	kernel_reqids_clear(d);
+	tun_texts_clear(d);
 }
 
 /* ---- a site renamed ---- */

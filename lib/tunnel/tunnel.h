@@ -221,7 +221,7 @@ struct tunnel {
 	struct tun_probe *probe;	/* initiator with a probe IP: its ICMP probe, or NULL */
 	unsigned dpd_missed;
 	uint64_t handshakes, failures;
-	char *last_error;		/* NULL when none */
+	const char *last_error;		/* NULL when none; shared (tunnel_error) */
 };
 
 struct xfrm_event;
@@ -312,6 +312,8 @@ struct ikd {
 	size_t n_rts;
 	struct site_rt **rt_buckets;	/* the same by name (rt_nb: a power of two, or 0) */
 	size_t rt_nb;
+	struct tun_text **texts;	/* tunnel.c: the tunnels' error texts, shared */
+	size_t n_texts, cap_texts;
 	struct reqid_entry *reqids;	/* kernel.c: a reqid per site name, open addressing */
 	size_t n_reqids, cap_reqids;
 };
@@ -428,6 +430,7 @@ uint32_t kernel_reqid(struct ikd *d, const struct site *s);
 /* A site was renamed: it keeps its reqid, so its SAs and policies stay its own. */
 void kernel_reqid_rename(struct ikd *d, const char *old_name, const char *new_name);
 void kernel_reqids_clear(struct ikd *d);
+void tun_texts_clear(struct ikd *d);
 /* A Child SA's kernel counters (zero when not installed or not readable). */
 void ikd_child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
 			struct xfrm_sa_stats *ret_in, struct xfrm_sa_stats *ret_out);
