@@ -16,6 +16,9 @@
 #   HANDSHAKE_GROUPS=x25519 HANDSHAKE_RESPONDERS=ikd bench/handshake.sh build-bench 100000
 # HANDSHAKE_IDLE=SECONDS: how long the responder is watched idle afterwards (default 10; ikd
 # frees an IKE_AUTH answer kept for retransmission after 60 s: 65 shows what stays).
+# HANDSHAKE_CPUS="1 2": each responder once on one CPU (it on CPU 0, the generator on CPU 1)
+# and once on every CPU (neither pinned), and the ratio of their handshakes/s (issue 18's
+# "both cores"); the default runs each once, unpinned.
 set -uo pipefail
 build=$(cd "${1:?usage: bench/handshake.sh BUILD_DIR [N]}" && pwd)
 n=${2:-10000}
@@ -35,6 +38,16 @@ charon_mode=${HANDSHAKE_CHARON:-one}
 segments=${HANDSHAKE_SEGMENTS:-$((n >= 100000 ? 10 : 0))}
 groups=${HANDSHAKE_GROUPS:-modp2048 x25519}
 responders=${HANDSHAKE_RESPONDERS:-ikd charon-1psk charon}
+cpus=${HANDSHAKE_CPUS:-all}
+for c in $cpus; do
+	case $c in
+	all) ;;
+	1) [ "$(nproc)" -ge 2 ] || { echo "handshake.sh: HANDSHAKE_CPUS=1 needs two CPUs"; exit 2; } ;;
+	2) [ "$(nproc)" -ge 2 ] || { echo "handshake.sh: HANDSHAKE_CPUS=2 needs two CPUs"; exit 2; } ;;
+	*) echo "handshake.sh: HANDSHAKE_CPUS takes 1, 2 or all"; exit 2 ;;
+	esac
+done
+pin_r=() pin_i=()
 work=$(mktemp -d /tmp/ikd-handshake.XXXXXX)
 ns_r=ikdhs-r-$$
 ns_i=ikdhs-i-$$
@@ -167,7 +180,7 @@ CONF
 fi
 
 start_ikd() {
-	ip netns exec "$ns_r" "$ikd" -c "$work/${1:-ikd}.conf" >"$work/ikd.log" 2>&1 &
+	ip netns exec "$ns_r" "${pin_r[@]}" "$ikd" -c "$work/${1:-ikd}.conf" >"$work/ikd.log" 2>&1 &
 	pid=$!
 	wait_for "$work/ikd.log" "started" 30 || { tail -5 "$work/ikd.log"; return 1; }
 }
@@ -177,7 +190,7 @@ start_charon() {
 	[ -f "$conf" ] || { echo "handshake.sh: no $conf"; return 1; }
 	: >"$work/charon.log"
 	rm -f "$work/charon.vici"
-	ip netns exec "$ns_r" unshare -m sh -c "mount -t tmpfs tmpfs /run &&
+	ip netns exec "$ns_r" "${pin_r[@]}" unshare -m sh -c "mount -t tmpfs tmpfs /run &&
 		STRONGSWAN_CONF=$work/strongswan.conf exec /usr/lib/ipsec/charon" \
 		>"$work/charon.out" 2>&1 &
 	pid=$!
@@ -197,7 +210,7 @@ install_failures() {
 # One responder, one group; 3 when the responder exited during the run (stopped from outside).
 # resp: ikd, charon (a PSK per site) or charon-1psk (one PSK for any identity).
 measure() {
-	local resp=$1 group=$2 t0 rc kind=${1%%-*} variant=${1#*-} extra=()
+	local resp=$1 group=$2 label=${3:-$1} t0 rc kind=${1%%-*} variant=${1#*-} extra=()
 
 	t0=$(date +%s.%N)
 	[ "$variant" = "$resp" ] && variant=
@@ -209,9 +222,9 @@ measure() {
 	[ "$resp" = charon-1psk ] && extra+=(--one-psk)
 	[ "$segments" -gt 0 ] && extra+=(--segments "$segments")
 	echo "$resp: ready in $(elapsed "$t0") s (configuration loaded)"
-	ip netns exec "$ns_i" "$gen" --responder 10.77.0.1 --local 10.77.0.2 --pid "$pid" \
-		--psk-file "$work/psk" --group "$group" --count "$n" --sites "$sites" \
-		--window "$window" --idle "${HANDSHAKE_IDLE:-10}" --label "$resp" \
+	ip netns exec "$ns_i" "${pin_i[@]}" "$gen" --responder 10.77.0.1 --local 10.77.0.2 \
+		--pid "$pid" --psk-file "$work/psk" --group "$group" --count "$n" --sites "$sites" \
+		--window "$window" --idle "${HANDSHAKE_IDLE:-10}" --label "$label" \
 		--results "$work/results" "${extra[@]}"
 	rc=$?
 	stop_responder
@@ -266,18 +279,55 @@ echo "  Child SA: both responders negotiate it and try to install it; where the 
 echo "    ESP (counted below) both keep the IKE SA and refuse the Child SA in their IKE_AUTH"
 echo "    response (NO_PROPOSAL_CHOSEN): ikd installs it before it answers, as charon does"
 [ "$segments" -gt 0 ] && echo "  $segments segments of $((n / segments)) handshakes each"
+[ "$cpus" != all ] && echo "  CPUs: each responder on 1 (pinned to CPU 0, the generator to CPU 1) and on" \
+	"2 (neither pinned), as HANDSHAKE_CPUS says: $cpus"
 echo
 t_all=$(date +%s.%N)
 [[ " $responders " = *" ikd "* ]] && site_memory
+# Handshakes/s of the generator's "all" line, from a run's output; then the CPUs the responder
+# and the generator kept busy on average (CPU ms per SA x handshakes/s).
+hs_rate() {
+	awk '$1 == "all" && NF == 5 { r = $4; c = $3 * $4 / 1000; g = $5 * $4 / 1000 }
+		END { if (r) printf "%d %.2f %.2f\n", r, c, g }' "$1"
+}
+scaling=()
 for group in $groups; do
 	for resp in $responders; do
 		[ "$resp" != ikd ] && [ "$have_charon" = 0 ] && continue
-		measure "$resp" "$group"
-		if [ $? = 3 ]; then
-			echo "handshake.sh: $resp was stopped from outside during the run: once more"
-			measure "$resp" "$group"
+		for c in $cpus; do
+			label=$resp
+			case $c in
+			1) pin_r=(taskset -c 0) pin_i=(taskset -c 1) label=$resp/1cpu ;;
+			2) pin_r=() pin_i=() label=$resp/2cpu ;;
+			*) pin_r=() pin_i=() ;;
+			esac
+			measure "$resp" "$group" "$label" | tee "$work/out.$c"
+			if [ "${PIPESTATUS[0]}" = 3 ]; then
+				echo "handshake.sh: $resp was stopped from outside during the run: once more"
+				measure "$resp" "$group" "$label" | tee "$work/out.$c"
+			fi
+		done
+		pin_r=() pin_i=()
+		if [[ " $cpus " = *" 1 "* ]] && [[ " $cpus " = *" 2 "* ]]; then
+			one=$(hs_rate "$work/out.1") two=$(hs_rate "$work/out.2")
+			if [ -z "$one" ] || [ -z "$two" ]; then
+				scaling+=("  $resp, $group: a run gave no figure (see above)")
+			else
+				scaling+=("$(awk -v r="$resp" -v g="$group" -v a="$one" -v b="$two" 'BEGIN {
+					split(a, x, " "); split(b, y, " ")
+					printf "  %-12s %-9s %6d hs/s on 1 CPU, %6d on 2: %.2fx (goal >= 1.8x);" \
+					" busy %.2f / %.2f CPUs, the generator %.2f / %.2f",
+					r, g, x[1], y[1], y[1] / x[1], x[2], y[2], x[3], y[3] }')")
+			fi
 		fi
 	done
 done
 [ -f "$work/results" ] && "$gen" --summary "$work/results"
+if [ "${#scaling[@]}" -gt 0 ]; then
+	echo "Both CPUs: handshakes/s on two over one, in this run; busy: CPU per SA x handshakes/s,"
+	echo "  the CPUs each side kept busy on average, on one and on two (the generator has the"
+	echo "  second CPU alone in the one-CPU runs and shares both in the two-CPU runs: the most"
+	echo "  a responder can reach here is 2 / (its CPU per SA + the generator's) handshakes/s)"
+	printf '%s\n' "${scaling[@]}"
+fi
 echo "handshake.sh: $(elapsed "$t_all") s; load average $(cut -d' ' -f1-3 /proc/loadavg)"

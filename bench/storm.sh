@@ -18,6 +18,8 @@
 #                       the restart at different moments, e.g. within a liveness interval);
 #   STORM_RCVBUF=BYTES  ikd's IKE sockets get a receive buffer of BYTES (ikd.conf's
 #                       receive-buffer) instead of its default, 16 MiB.
+#   STORM_DH_WORKERS=K  ikd.conf's dh-workers (threads making DH key pairs ahead) instead of
+#                       its default, one less than the CPUs (0: every pair made when needed).
 #   STORM_PERF=1        perf record -g on the new ikd during the storm; its top symbols are
 #                       printed (perf report --no-children), the data kept in the work directory.
 #   STORM_DEADLINE=S    in-flight handshakes are given up S s after the storm began (120).
@@ -30,6 +32,7 @@ groups=${STORM_GROUPS:-modp2048 x25519}
 deadline=${STORM_DEADLINE:-120}
 spread_ms=${STORM_SPREAD_MS:-0}
 rcvbuf=${STORM_RCVBUF:-}
+dh_workers=${STORM_DH_WORKERS:-}
 perf=${STORM_PERF:-}
 perf_pid=
 [ "$(id -u)" = 0 ] || { echo "storm.sh: needs root for network namespaces: skipped"; exit 77; }
@@ -144,6 +147,7 @@ identity = gw.bench.example
 store = $work/ikd.store
 control-socket = $work/ikd.sock
 ${rcvbuf:+receive-buffer = $rcvbuf}
+${dh_workers:+dh-workers = $dh_workers}
 CONF
 
 # Start ikd; sets pid and t_answer (seconds from its exec to its control socket's first
@@ -279,6 +283,8 @@ echo "    IKE SAs are counted, as bench/handshake.sh does"
 [ "$spread_ms" != 0 ] && echo "  VARIANT: the sites start evenly over $spread_ms ms, not at once"
 [ -n "$rcvbuf" ] && echo "  VARIANT: ikd's IKE sockets with a receive buffer of $rcvbuf bytes" \
 	"(receive-buffer; its default is 16 MiB)"
+[ -n "$dh_workers" ] && echo "  VARIANT: dh-workers = $dh_workers (its default: one less than the CPUs," \
+	"$(($(nproc) - 1)) here)"
 echo
 failed=
 t_all=$(now)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <glob.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "crypto/dh.h"
 #include "crypto/random.h"
 #include "glue.h"
 #include "log.h"
@@ -43,6 +45,7 @@ static void usage(FILE *out)
 
 /* How long a stopping ikd waits for the answers to its Deletes */
 #define STOP_WAIT_MS	3000
+#define DH_POOL_DEPTH 32	/* key pairs made ahead of each group in demand */
 
 static struct timer t_status, t_watchdog, t_stop;
 static uint64_t watchdog_ms, stop_until_ms;
@@ -383,6 +386,30 @@ static void probe_kernel(struct ikd *d)
 			 "installed", missing ? ": it lacks " : "", missing ? missing : "");
 }
 
+/*
+ * DH key pairs made ahead on the other CPUs (dh-workers, ikd.conf(5)): as many workers as
+ * the CPUs ikd may run on, less the one that runs everything else, at most 8.
+ */
+static void start_dh_workers(struct ikd *d)
+{
+	unsigned n = d->conf.dh_workers;
+	cpu_set_t cpus;
+	int rc;
+
+	if (n == CONF_AUTO) {
+		int k = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+
+		n = k > 9 ? 8 : k > 1 ? (unsigned)k - 1 : 0;
+	}
+	if (!n)
+		return;
+	rc = crypto_dh_pool_start(n, DH_POOL_DEPTH);
+	if (rc < 0)
+		log_warn("DH key pairs: no worker threads (%s): made as needed", strerror(-rc));
+	else
+		log_info("DH key pairs made ahead by %u worker thread%s", n, n == 1 ? "" : "s");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -504,6 +531,8 @@ int main(int argc, char **argv)
 	rc = drop_capabilities();
 	if (rc < 0)
 		log_warn("cannot drop capabilities: %s", strerror(-rc));
+	/* After the signal mask and the capabilities: the workers inherit both. */
+	start_dh_workers(d);
 	log_notice("ikd %s started: role %s, %zu sites, %zu POPs", IKD_VERSION,
 		   d->conf.role == CONF_ROLE_INITIATOR ? "initiator" : "responder", d->db.n_sites,
 		   d->db.n_pops);
@@ -518,6 +547,7 @@ int main(int argc, char **argv)
 		timer_arm(&dm.loop.timers, &t_watchdog, timer_now_ms() + watchdog_ms);
 	}
 	rc = loop_run(&dm.loop);
+	crypto_dh_pool_stop();
 	health_clear(&dm.health);
 	ctl_server_close(d);
 	ikd_tunnels_clear(d);

@@ -1,5 +1,6 @@
 /* See dh.h. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,18 +26,33 @@ struct crypto_dh {
 };
 
 /*
- * Each MODP group's parameters and prime, built once. The one mutable global in lib/: it is
- * a cache of constants, filled on first use (ikd is single-threaded), and it saves a
- * parameter decode on every key generation.
+ * Each MODP group's parameters and prime, built once: a cache of constants, filled on first
+ * use under a lock (the key-pair workers use it too, dh_pool.c), read without one after; it
+ * saves a parameter decode on every key generation.
  */
+static pthread_mutex_t modp_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	uint16_t id;
 	EVP_PKEY *params;
 	uint8_t p[DH_PUB_MAX];
 } modp_cache[4];
 
+static int modp_params_locked(const struct crypto_dh_group *g, EVP_PKEY **ret_params,
+			      const uint8_t **ret_p);
+
 static int modp_params(const struct crypto_dh_group *g, EVP_PKEY **ret_params,
 		       const uint8_t **ret_p)
+{
+	int rc;
+
+	pthread_mutex_lock(&modp_lock);
+	rc = modp_params_locked(g, ret_params, ret_p);
+	pthread_mutex_unlock(&modp_lock);
+	return rc;
+}
+
+static int modp_params_locked(const struct crypto_dh_group *g, EVP_PKEY **ret_params,
+			      const uint8_t **ret_p)
 {
 	OSSL_PARAM params[2];
 	EVP_PKEY_CTX *ctx = NULL;
@@ -118,7 +134,7 @@ static int alloc_dh(uint16_t group, struct crypto_dh **ret)
 	return 0;
 }
 
-int crypto_dh_new(uint16_t group, struct crypto_dh **ret)
+int crypto_dh_generate(uint16_t group, struct crypto_dh **ret)
 {
 	struct crypto_dh *dh;
 	EVP_PKEY_CTX *ctx = NULL;

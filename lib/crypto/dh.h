@@ -15,8 +15,34 @@
 
 struct crypto_dh;
 
-/* Generate a key pair for IANA group id: -EOPNOTSUPP for an unknown group. */
+/*
+ * A fresh key pair for IANA group id: -EOPNOTSUPP for an unknown group. One made ahead by the
+ * pool's workers when there is one (below), else made here and now.
+ */
 int crypto_dh_new(uint16_t group, struct crypto_dh **ret);
+/* A key pair made here and now, on the caller's thread. */
+int crypto_dh_generate(uint16_t group, struct crypto_dh **ret);
+
+/*
+ * Key pairs made ahead by worker threads (dh_pool.c), so that a responder's thread, which
+ * runs every state machine, spends its time on the rest of a handshake and the DH key
+ * generation runs on the other cores. Each pair is handed out once and freed (wiped) by its
+ * user as before. The workers keep up to depth pairs of each group crypto_dh_new() was asked
+ * for in the last minute, none of a group asked for no more. Not started (the default, and
+ * the simulator's), crypto_dh_new() makes every pair itself.
+ */
+int crypto_dh_pool_start(unsigned workers, unsigned depth);	/* -EALREADY, -errno */
+void crypto_dh_pool_stop(void);	/* joins the workers, frees what they made */
+
+struct crypto_dh_pool_stats {
+	unsigned workers;
+	uint64_t ahead;		/* pairs crypto_dh_new() took from the pool */
+	uint64_t made_here;	/* pairs it made itself, the pool having none of that group */
+	unsigned ready;		/* pairs made ahead and not taken yet */
+};
+void crypto_dh_pool_stats(struct crypto_dh_pool_stats *ret);
+/* Pairs of group made ahead and not taken yet. */
+unsigned crypto_dh_pool_ready(uint16_t group);
 /* A key pair from a known private value (big-endian; 32 bytes for X25519): for known-answer tests. */
 int crypto_dh_new_from_private(uint16_t group, const uint8_t *priv, size_t priv_len,
 			       struct crypto_dh **ret);

@@ -38,6 +38,7 @@ void conf_defaults(struct ikd_conf *c)
 	c->hold_down_s = 60;
 	c->primary_grace_s = 5;
 	c->receive_buffer = 16 << 20;
+	c->dh_workers = CONF_AUTO;
 	c->fragmentation = true;
 	c->probe = true;
 	c->health = CONF_HEALTH_NONE;
@@ -116,6 +117,7 @@ static const struct num_key num_keys[] = {
 	NUM("hold-down", 0, 86400, hold_down_s),
 	NUM("primary-grace", 0, 3600, primary_grace_s),
 	NUM("receive-buffer", 65536, 1u << 30, receive_buffer),
+	NUM("dh-workers", 0, 64, dh_workers),
 	NUM("health-interval", 1, 3600, health_interval_s),
 	NUM("health-timeout", 1, 3600, health_timeout_s),
 	NUM("health-rise", 1, 100, health_rise),

@@ -27,6 +27,8 @@ enum conf_role {
 	CONF_ROLE_RESPONDER,	/* a gateway: accepts the enabled sites */
 };
 
+#define CONF_AUTO UINT32_MAX	/* a number ikd chooses (ikd.conf(5) says how) */
+
 struct ikd_conf {
 	enum conf_role role;
 	char listen[2][64];		/* addresses the IKE sockets bind; empty: any */
@@ -49,6 +51,7 @@ struct ikd_conf {
 	uint32_t hold_down_s;		/* the primary stays healthy this long before fallback */
 	uint32_t primary_grace_s;	/* with no active POP: the primary's head start */
 	uint32_t receive_buffer;	/* bytes: each IKE socket's receive buffer */
+	uint32_t dh_workers;		/* threads making DH key pairs ahead; CONF_AUTO: CPUs - 1 */
 	bool fragmentation;
 	bool probe;			/* initiator: ICMP echo to each POP's probe IP */
 	enum conf_health health;

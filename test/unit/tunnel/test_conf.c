@@ -22,6 +22,7 @@ START_TEST(test_conf_defaults_and_every_key)
 	ck_assert_uint_eq(c.hold_down_s, 60);
 	ck_assert_uint_eq(c.keepalive_s, 20);
 	ck_assert_str_eq(c.socket, "/run/ikd/ikd.sock");
+	ck_assert_uint_eq(c.dh_workers, CONF_AUTO);
 	ck_assert_int_eq(parse(&c,
 		"# a gateway\n"
 		"role = responder\n"
@@ -38,6 +39,7 @@ START_TEST(test_conf_defaults_and_every_key)
 		"retransmit-tries = 4\n"
 		"cookie-threshold = 0\n"
 		"hold-down = 5\n"
+		"dh-workers = 3\n"
 		"fragmentation = no\n", err), 0);
 	ck_assert_int_eq(c.role, CONF_ROLE_RESPONDER);
 	ck_assert_uint_eq(c.n_listen, 2);
@@ -52,6 +54,7 @@ START_TEST(test_conf_defaults_and_every_key)
 	ck_assert_uint_eq(c.retransmit_tries, 4);
 	ck_assert_uint_eq(c.cookie_threshold, 0);
 	ck_assert_uint_eq(c.hold_down_s, 5);
+	ck_assert_uint_eq(c.dh_workers, 3);
 	ck_assert(!c.fragmentation);
 }
 END_TEST
@@ -63,6 +66,7 @@ START_TEST(test_conf_errors_name_line_key_value_and_change_nothing)
 		{ "\n\nike-port = 70000\n", "ikd.conf:3: ike-port '70000': not a port number" },
 		{ "hold-down = -1\n", "ikd.conf:1: hold-down '-1': not a number in range" },
 		{ "retransmit-timeout = 10\n", "ikd.conf:1: retransmit-timeout '10': not a number in range" },
+		{ "dh-workers = 65\n", "ikd.conf:1: dh-workers '65': not a number in range" },
 		{ "listen = example.com\n", "ikd.conf:1: listen 'example.com': not an IPv4 or IPv6 address" },
 		{ "store = relative/path\n", "ikd.conf:1: store 'relative/path': not an absolute path" },
 		{ "colour = blue\n", "ikd.conf:1: colour 'blue': unknown key" },

@@ -1,0 +1,221 @@
+/*
+ * See dh.h: key pairs made ahead. One lock over small rings, one per group in demand;
+ * crypto_dh_new() takes a pair or, when its group's ring is empty, makes one itself (the
+ * caller never waits for a worker) and wakes the workers. A worker makes pairs for the group
+ * whose ring is emptiest while any ring is short, sleeps otherwise, and a minute after a
+ * group was last asked for frees its pairs: keys are not kept ahead for nobody.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "crypto/dh.h"
+
+#define POOL_GROUPS 8		/* groups with a ring at once */
+#define POOL_DEPTH_MAX 256
+#define POOL_IDLE_MS 60000	/* a group not asked for this long: its pairs go */
+#define POOL_WORKERS_MAX 64
+
+struct ring {
+	uint16_t group;		/* 0: the slot is free */
+	unsigned n;
+	uint64_t asked_ms;	/* the last crypto_dh_new() of this group */
+	struct crypto_dh *v[POOL_DEPTH_MAX];
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	bool running, stopping;
+	unsigned depth, n_workers;
+	pthread_t workers[POOL_WORKERS_MAX];
+	struct ring rings[POOL_GROUPS];
+	uint64_t ahead, made_here;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void ring_empty(struct ring *r)
+{
+	while (r->n)
+		crypto_dh_free(r->v[--r->n]);
+}
+
+/* The ring a worker should fill next (the emptiest of the groups in demand), or NULL. */
+static struct ring *ring_to_fill(uint64_t now)
+{
+	struct ring *best = NULL;
+
+	for (int i = 0; i < POOL_GROUPS; i++) {
+		struct ring *r = &pool.rings[i];
+
+		if (!r->group)
+			continue;
+		if (now - r->asked_ms > POOL_IDLE_MS) {
+			ring_empty(r);
+			r->group = 0;
+			continue;
+		}
+		if (r->n < pool.depth && (!best || r->n < best->n))
+			best = r;
+	}
+	return best;
+}
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.lock);
+	while (!pool.stopping) {
+		struct ring *r = ring_to_fill(now_ms());
+		struct crypto_dh *dh = NULL;
+		uint16_t group;
+
+		if (!r) {
+			/* Asleep until asked; a look each minute frees what went unused. */
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += POOL_IDLE_MS / 1000;
+			pthread_cond_timedwait(&pool.work, &pool.lock, &until);
+			continue;
+		}
+		group = r->group;
+		pthread_mutex_unlock(&pool.lock);
+		(void)crypto_dh_generate(group, &dh);
+		pthread_mutex_lock(&pool.lock);
+		/* The ring may have been freed or given to another group meanwhile. */
+		if (dh && !pool.stopping && r->group == group && r->n < pool.depth) {
+			r->v[r->n++] = dh;
+			dh = NULL;
+		}
+		if (dh) {
+			pthread_mutex_unlock(&pool.lock);
+			crypto_dh_free(dh);
+			pthread_mutex_lock(&pool.lock);
+		}
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return NULL;
+}
+
+int crypto_dh_new(uint16_t group, struct crypto_dh **ret)
+{
+	struct crypto_dh *dh = NULL;
+	struct ring *r = NULL, *free_slot = NULL;
+
+	if (!__atomic_load_n(&pool.running, __ATOMIC_ACQUIRE))
+		return crypto_dh_generate(group, ret);
+	pthread_mutex_lock(&pool.lock);
+	for (int i = 0; i < POOL_GROUPS && !r; i++) {
+		if (pool.rings[i].group == group)
+			r = &pool.rings[i];
+		else if (!pool.rings[i].group && !free_slot)
+			free_slot = &pool.rings[i];
+	}
+	if (!r && free_slot && crypto_dh_find(group)) {
+		r = free_slot;
+		r->group = group;
+		r->n = 0;
+	}
+	if (r) {
+		r->asked_ms = now_ms();
+		if (r->n)
+			dh = r->v[--r->n];
+		pthread_cond_signal(&pool.work);	/* one short now: refill it */
+	}
+	if (dh)
+		pool.ahead++;
+	else
+		pool.made_here++;
+	pthread_mutex_unlock(&pool.lock);
+	if (dh) {
+		*ret = dh;
+		return 0;
+	}
+	return crypto_dh_generate(group, ret);
+}
+
+int crypto_dh_pool_start(unsigned workers, unsigned depth)
+{
+	int rc = 0;
+
+	if (!workers)
+		return 0;
+	if (workers > POOL_WORKERS_MAX)
+		workers = POOL_WORKERS_MAX;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.running || pool.n_workers) {
+		pthread_mutex_unlock(&pool.lock);
+		return -EALREADY;
+	}
+	pool.depth = !depth ? 1 : depth > POOL_DEPTH_MAX ? POOL_DEPTH_MAX : depth;
+	pool.stopping = false;
+	for (unsigned i = 0; i < workers; i++) {
+		rc = -pthread_create(&pool.workers[i], NULL, worker, NULL);
+		if (rc < 0)
+			break;
+		pool.n_workers++;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	if (rc < 0) {
+		crypto_dh_pool_stop();
+		return rc;
+	}
+	__atomic_store_n(&pool.running, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void crypto_dh_pool_stop(void)
+{
+	unsigned n;
+
+	__atomic_store_n(&pool.running, false, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&pool.lock);
+	pool.stopping = true;
+	n = pool.n_workers;
+	pthread_cond_broadcast(&pool.work);
+	pthread_mutex_unlock(&pool.lock);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(pool.workers[i], NULL);
+	pthread_mutex_lock(&pool.lock);
+	for (int i = 0; i < POOL_GROUPS; i++) {
+		ring_empty(&pool.rings[i]);
+		pool.rings[i].group = 0;
+	}
+	pool.n_workers = 0;
+	pool.stopping = false;
+	pthread_mutex_unlock(&pool.lock);
+}
+
+void crypto_dh_pool_stats(struct crypto_dh_pool_stats *ret)
+{
+	pthread_mutex_lock(&pool.lock);
+	ret->workers = pool.n_workers;
+	ret->ahead = pool.ahead;
+	ret->made_here = pool.made_here;
+	ret->ready = 0;
+	for (int i = 0; i < POOL_GROUPS; i++)
+		ret->ready += pool.rings[i].n;
+	pthread_mutex_unlock(&pool.lock);
+}
+
+unsigned crypto_dh_pool_ready(uint16_t group)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&pool.lock);
+	for (int i = 0; i < POOL_GROUPS; i++)
+		if (pool.rings[i].group == group)
+			n = pool.rings[i].n;
+	pthread_mutex_unlock(&pool.lock);
+	return n;
+}
