@@ -19,6 +19,7 @@
 
 #include <sodium.h>
 
+#include "crypto/dh.h"
 #include "ctl/handler.h"
 #include "glue.h"
 #include "log.h"
@@ -267,6 +268,14 @@ static int rt_status(void *arg, struct ike_writer *w)
 	rc = rc ?: ctl_put_u64(w, "bad-icv", d->stats.bad_icv);
 	rc = rc ?: ctl_put_u64(w, "auth-failed", d->stats.auth_failed);
 	rc = rc ?: ctl_put_u64(w, "cookies-sent", d->stats.cookies_sent);
+	{
+		struct crypto_dh_pool_stats dh;
+
+		crypto_dh_pool_stats(&dh);
+		rc = rc ?: ctl_put_u64(w, "dh-workers", dh.workers);
+		rc = rc ?: ctl_put_u64(w, "dh-pairs-ahead", dh.ahead);
+		rc = rc ?: ctl_put_u64(w, "dh-pairs-here", dh.made_here);
+	}
 	return rc ?: health_status(d, w);
 }
 

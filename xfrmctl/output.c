@@ -88,7 +88,8 @@ enum xo_kind xo_key_kind(const char *key)
 		"ike-rekey", "child-rekey", "dpd-interval", "max-child-sas", "sites", "pops",
 		"rows", "added", "changed", "unchanged", "ike-sas", "child-sas", "half-open",
 		"auth-failed", "cookies-sent", "ike-received", "ike-sent", "ike-dropped", "bad-icv",
-		"health-checks", "health-failures", "health-refused",
+		"health-checks", "health-failures", "health-refused", "dh-workers", "dh-pairs-ahead",
+		"dh-pairs-here",
 	};
 	static const char *const prefixes[] = { "sites-", "bytes-", "packets-", "tunnels-" };
 	static const char *const suffixes[] = {

@@ -109,6 +109,21 @@ if wait_for "$work/g.log" "site 's2' .*IKE SA up" 20; then
 else
 	fail "the new site could not get in during the flood"
 fi
+# The handshakes' DH key pairs: made ahead by dh-workers threads (default: one less than the
+# CPUs), which the new sites' IKE_SA_INITs took.
+status=$(ip netns exec ikdf-g "$xfrmctl" -j -s "$work/g.sock" status 2>/dev/null)
+json_n() { echo "$status" | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"; }
+workers=$(json_n dh_workers) ahead=$(json_n dh_pairs_ahead) here=$(json_n dh_pairs_here)
+cpus=$(nproc)
+want=$((cpus > 9 ? 8 : cpus - 1))
+[ "$workers" = "$want" ] &&
+	pass "DH key pairs made ahead: dh-workers $workers with $cpus CPUs" ||
+	fail "dh-workers ${workers:-?}, not $want with $cpus CPUs"
+if [ "$want" -gt 0 ]; then
+	[ "${ahead:-0}" -gt 0 ] &&
+		pass "handshakes took key pairs made ahead ($ahead; $here made in place)" ||
+		fail "no handshake took a key pair made ahead (${here:-?} made in place)"
+fi
 grep -q "site 's1'.*tunnel down\|site 's1'.*peer dead" "$work/a.log" "$work/g.log" &&
 	fail "the established site went down during the flood" || pass "the established site stayed up"
 [ "$fails" = 0 ] || { tail -n 20 "$work/g.log"; exit 1; }
