@@ -55,6 +55,8 @@ static void sift_down(struct timer_heap *h, size_t i)
 
 int timer_arm(struct timer_heap *h, struct timer *t, uint64_t deadline_ms)
 {
+	if (deadline_ms > TIMER_NEVER)
+		deadline_ms = TIMER_NEVER;
 	if (timer_armed(t)) {
 		size_t i = t->heap_idx - 1;
 		uint64_t old = t->deadline_ms;
@@ -66,6 +68,8 @@ int timer_arm(struct timer_heap *h, struct timer *t, uint64_t deadline_ms)
 			sift_down(h, i);
 		return 0;
 	}
+	if (h->n >= TIMER_MAX)
+		return -ENOMEM;
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 64;
 		struct timer **v = reallocarray(h->v, cap, sizeof(*v));

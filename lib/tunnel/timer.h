@@ -13,10 +13,16 @@
 struct timer;
 typedef void (*timer_fn)(struct timer *t, void *arg);
 
-/* Embedded in its owner; zero-initialised or timer_init()ed before first use. */
+/*
+ * Embedded in its owner; zero-initialised or timer_init()ed before first use. 24 bytes: a
+ * tunnel has eight. Deadlines are capped at TIMER_NEVER (69 years of milliseconds), a heap
+ * holds at most TIMER_MAX timers.
+ */
+#define TIMER_NEVER ((UINT64_C(1) << 41) - 1)
+#define TIMER_MAX ((UINT64_C(1) << 23) - 2)
 struct timer {
-	uint64_t deadline_ms;
-	size_t heap_idx;	/* position + 1 in the heap; 0 when not armed */
+	uint64_t deadline_ms : 41;
+	uint64_t heap_idx : 23;	/* position + 1 in the heap; 0 when not armed */
 	timer_fn fn;
 	void *arg;
 };
@@ -33,7 +39,7 @@ static inline bool timer_armed(const struct timer *t)
 	return t->heap_idx != 0;
 }
 
-/* Arm or re-arm t for deadline_ms. -ENOMEM leaves t as it was. */
+/* Arm or re-arm t for deadline_ms (past TIMER_NEVER: then). -ENOMEM leaves t as it was. */
 int timer_arm(struct timer_heap *h, struct timer *t, uint64_t deadline_ms);
 /* Disarm t; a no-op when it is not armed. */
 void timer_cancel(struct timer_heap *h, struct timer *t);

@@ -1,4 +1,6 @@
 /* lib/tunnel/timer.c: the heap every deadline of the lifecycle goes through. */
+#include <limits.h>
+
 #include "testutil.h"
 #include "tunnel/timer.h"
 
@@ -103,6 +105,35 @@ START_TEST(test_timer_callback_may_rearm_itself)
 }
 END_TEST
 
+static void count_fire(struct timer *t, void *arg)
+{
+	(void)t;
+	++*(int *)arg;
+}
+
+/* A deadline past TIMER_NEVER (UINT64_MAX: "never") waits until then, in 24 bytes. */
+START_TEST(test_timer_never_is_capped_not_wrapped)
+{
+	struct timer_heap h = { 0 };
+	struct timer a, b;
+	int ca = 0, cb = 0;
+
+	ck_assert_uint_eq(sizeof(struct timer), 24);
+	timer_init(&a, count_fire, &ca);
+	timer_init(&b, count_fire, &cb);
+	ck_assert_int_eq(timer_arm(&h, &a, UINT64_MAX), 0);
+	ck_assert_int_eq(timer_arm(&h, &b, TIMER_NEVER - 1), 0);
+	ck_assert_int_eq(timer_next_timeout_ms(&h, 1000), INT_MAX);
+	ck_assert_uint_eq(timer_run_due(&h, TIMER_NEVER - 2), 0);
+	ck_assert_uint_eq(timer_run_due(&h, TIMER_NEVER - 1), 1);	/* b first */
+	ck_assert_int_eq(cb, 1);
+	ck_assert(timer_armed(&a));
+	ck_assert_uint_eq(timer_run_due(&h, UINT64_MAX), 1);
+	ck_assert_int_eq(ca, 1);
+	timer_heap_clear(&h);
+}
+END_TEST
+
 struct again {
 	struct timer t;
 	struct timer_heap *h;
@@ -144,6 +175,7 @@ int main(void)
 	tcase_add_test(tc, test_timer_cancel_and_rearm_keep_heap_order);
 	tcase_add_test(tc, test_timer_callback_may_rearm_itself);
 	tcase_add_test(tc, test_timer_run_one_fires_one);
+	tcase_add_test(tc, test_timer_never_is_capped_not_wrapped);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
