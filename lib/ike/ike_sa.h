@@ -60,9 +60,9 @@ struct ike_sa {
 	struct ike_sa_keys k;		/* SPIs, role, suite, keys */
 	uint32_t next_req;		/* the ID of our next request */
 	uint32_t peer_next;		/* the ID the peer's next request must carry */
-	bool waiting;			/* our request is outstanding */
 	struct ike_writer req;		/* it, as sent, for retransmission */
 	struct ike_writer reply;	/* our answer to the peer's last request */
+	bool waiting;			/* our request is outstanding */
 	bool have_reply;
 	/* What the outstanding request does, for the collision rules (§2.25). */
 	uint8_t req_exchange;

@@ -46,14 +46,14 @@ struct ike_frag_rx;
  * (nonces, DH, messages: a kilobyte it no longer needs).
  */
 #define IKE_SA_KEYS_FIELDS						\
-	bool initiator;							\
 	uint8_t spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];			\
 	uint16_t group;							\
-	struct crypto_suite suite;					\
-	struct crypto_ike_keys keys;					\
+	bool initiator;							\
 	bool peer_fragmentation;					\
 	bool nat_local;		/* this side is behind a NAT */		\
-	bool nat_remote;	/* the peer is behind a NAT */
+	bool nat_remote;	/* the peer is behind a NAT */		\
+	struct crypto_suite suite;					\
+	struct crypto_ike_keys keys;
 
 struct ike_sa_keys {
 	IKE_SA_KEYS_FIELDS

@@ -302,8 +302,14 @@ void tix_site_unlink(struct ikd *d, struct tunnel *t)
 
 void tix_set_site(struct ikd *d, struct tunnel *t, const char *site)
 {
+	/* The new name first: site may be the old one's text. Out of memory: unchanged. */
+	const char *name = tun_text_get(d, site);
+
+	if (!name)
+		return;
 	tix_site_unlink(d, t);
-	snprintf(t->site, sizeof(t->site), "%s", site);
+	tun_text_put(d, t->site);
+	t->site = name;
 	tix_site_link(d, t);
 }
 

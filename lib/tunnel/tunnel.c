@@ -114,8 +114,14 @@ struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const
 		return NULL;
 	t->d = d;
 	t->initiator = initiator;
-	snprintf(t->site, sizeof(t->site), "%s", site);
-	snprintf(t->pop, sizeof(t->pop), "%s", pop);
+	t->site = tun_text_get(d, site);
+	t->pop = tun_text_get(d, pop);
+	if (!t->site || !t->pop) {
+		tun_text_put(d, t->site);
+		tun_text_put(d, t->pop);
+		free(t);
+		return NULL;
+	}
 	ike_writer_init(&t->pending, IKE_MAX_MSG_LEN);
 	timer_init(&t->t_retx, retx_fire, t);
 	timer_init(&t->t_dpd, dpd_fire, t);
@@ -128,6 +134,8 @@ struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const
 	t->reconnect_s = d->conf.reconnect_min_s;
 	if (tix_tunnel_add(d, t) < 0) {
 		ike_writer_clear(&t->pending);
+		tun_text_put(d, t->site);
+		tun_text_put(d, t->pop);
 		free(t);
 		return NULL;
 	}
@@ -259,12 +267,18 @@ static uint32_t text_hash(const char *s)
 	return h;
 }
 
-static const char *text_get(struct ikd *d, const char *s)
+static const char no_text[] = "";
+
+const char *tun_text_get(struct ikd *d, const char *s)
 {
-	uint32_t h = text_hash(s);
-	size_t len = strlen(s);
+	uint32_t h;
+	size_t len;
 	struct tun_text *x;
 
+	if (!s[0])
+		return no_text;
+	h = text_hash(s);
+	len = strlen(s);
 	if (d->n_texts >= d->cap_texts) {
 		size_t cap = d->cap_texts ? 2 * d->cap_texts : 64;
 		struct tun_text **v = calloc(cap, sizeof(*v));
@@ -298,11 +312,11 @@ static const char *text_get(struct ikd *d, const char *s)
 	return x->s;
 }
 
-static void text_put(struct ikd *d, const char *s)
+void tun_text_put(struct ikd *d, const char *s)
 {
 	struct tun_text **p, *x;
 
-	if (!s)
+	if (!s || s == no_text)
 		return;
 	x = (struct tun_text *)(void *)(s - offsetof(struct tun_text, s));
 	if (--x->refs)
@@ -326,11 +340,11 @@ void tunnel_error(struct tunnel *t, const char *why)
 {
 	char buf[201];
 
-	text_put(t->d, t->last_error);
+	tun_text_put(t->d, t->last_error);
 	t->last_error = NULL;
 	if (why) {
 		snprintf(buf, sizeof(buf), "%.200s", why);
-		t->last_error = text_get(t->d, buf);
+		t->last_error = tun_text_get(t->d, buf);
 	}
 }
 
@@ -395,6 +409,8 @@ void tunnel_free(struct tunnel *t)
 	tunnel_error(t, NULL);
 	ike_writer_clear(&t->pending);
 	tix_tunnel_del(d, t);
+	tun_text_put(d, t->site);
+	tun_text_put(d, t->pop);
 	sodium_memzero(t, sizeof(*t));
 	free(t);
 }

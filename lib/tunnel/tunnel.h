@@ -83,6 +83,11 @@ enum tun_req {
 };
 
 #define TUN_QUEUE_MAX 8
+/* A request waiting its turn: enum tun_req, and the SPI it is about (5 bytes). */
+struct tun_queued {
+	uint32_t spi;
+	uint8_t kind;
+} __attribute__((packed));
 #define TUN_PENDING_OUT_MAX 4
 
 /*
@@ -140,19 +145,20 @@ struct tun_probe {
 
 struct tunnel {
 	struct ikd *d;
+	/* Shared texts (tun_text_get), "" for none: change them with tix_set_site() only. */
+	const char *site;
+	const char *pop;		/* initiator: the POP it goes to */
+	/*
+	 * Initiator: a hash of what it was built from of its POP's record (gateway, IKE
+	 * identity; and apart, the probe IP), so an edit of the POP touches only what it changes.
+	 */
+	uint64_t pop_cfg, pop_probe;
 	bool initiator;
 	/*
 	 * An edge router's handshake as the responder: its POP reauthenticating an established
 	 * tunnel (make-before-break); on success the IKE SA moves into that tunnel.
 	 */
 	bool pop_reauth;
-	char site[SITE_NAME_MAX];
-	char pop[SITE_NAME_MAX];	/* initiator: the POP it goes to */
-	/*
-	 * Initiator: a hash of what it was built from of its POP's record (gateway, IKE
-	 * identity; and apart, the probe IP), so an edit of the POP touches only what it changes.
-	 */
-	uint64_t pop_cfg, pop_probe;
 	bool retiring;			/* being taken down: carries no traffic any more */
 	/*
 	 * Its IKE SA's Delete goes as soon as the window is free, and nothing else: the daemon
@@ -165,28 +171,34 @@ struct tunnel {
 	 * longer send through is alive, and keep it from failing over.
 	 */
 	bool orphan;
+	bool in_half_table;
+	bool have_sa;
+	/*
+	 * The handshake ended for want of an answer (no word from the POP, not a refusal): the
+	 * next attempt comes after reconnect-min, not a growing back-off, so a POP that was dark
+	 * is found again within seconds of its return.
+	 */
+	bool silent;
 	uint32_t reqid;
 	/* A gateway's Child SA policies: the keys they went in with (the site's, then) */
 	uint32_t pol_if_id, pol_mark, pol_mark_mask;
 	enum tun_state state;
+	uint32_t inflight_spi;		/* the SPI the request out is about */
 	struct net_sock *sock;		/* the socket for this peer (500, or 4500 after NAT-D) */
 	union net_addr local, remote;
 	uint8_t spi_ours[IKE_SPI_LEN];	/* hash key: our IKE SPI */
 	uint8_t spi_peer_i[IKE_SPI_LEN];	/* responder: the initiator's SPI, for retransmits */
 	struct tunnel *next_ours, *next_half, *next_site;	/* hash chains (index.c) */
 	size_t idx;			/* its place in ikd.tunnels */
-	bool in_half_table;
 	struct ike_init *init;		/* while a handshake runs */
 	struct ike_sa sa;
-	bool have_sa;
 	struct tun_props *props;	/* the site's proposals, NULL until known */
 	struct ike_cc_cfg cc;		/* what CREATE_CHILD_SA uses on this IKE SA */
 	uint16_t pfs_group;		/* as props, unless the peer asked for another */
 	uint16_t ike_group;
-	struct { uint8_t kind; uint32_t spi; } queue[TUN_QUEUE_MAX];
-	size_t n_queue;
+	struct tun_queued queue[TUN_QUEUE_MAX];
+	uint8_t n_queue;
 	uint8_t inflight;		/* enum tun_req of the request out, 0 when none */
-	uint32_t inflight_spi;
 	struct pending_out *pend;	/* TUN_PENDING_OUT_MAX of them while any is held */
 	size_t n_pend;
 	struct extra_sa *extras;	/* TUN_EXTRA_MAX of them while a rekey settles */
@@ -207,19 +219,13 @@ struct tunnel {
 	unsigned child_retry_s;
 	unsigned tries;
 	unsigned reconnect_s;
-	/*
-	 * The handshake ended for want of an answer (no word from the POP, not a refusal): the
-	 * next attempt comes after reconnect-min, not a growing back-off, so a POP that was dark
-	 * is found again within seconds of its return.
-	 */
-	bool silent;
+	unsigned dpd_missed;
 	struct timer t_retx, t_dpd, t_keepalive, t_reconnect, t_rekey, t_half, t_dead;
 	struct child *children;
 	size_t n_children, cap_children;
 	uint64_t up_since_ms, last_heard_ms, last_sent_ms;
 	uint64_t healthy_since_ms;	/* usable since (up, and its probe answered) */
 	struct tun_probe *probe;	/* initiator with a probe IP: its ICMP probe, or NULL */
-	unsigned dpd_missed;
 	uint64_t handshakes, failures;
 	const char *last_error;		/* NULL when none; shared (tunnel_error) */
 };
@@ -431,6 +437,12 @@ uint32_t kernel_reqid(struct ikd *d, const struct site *s);
 void kernel_reqid_rename(struct ikd *d, const char *old_name, const char *new_name);
 void kernel_reqids_clear(struct ikd *d);
 void tun_texts_clear(struct ikd *d);
+/*
+ * Texts tunnels share (site and POP names, error texts), counted: s held once however many
+ * tunnels show it. "" is a constant; NULL only when out of memory. Put back what was got.
+ */
+const char *tun_text_get(struct ikd *d, const char *s);
+void tun_text_put(struct ikd *d, const char *s);
 /* A Child SA's kernel counters (zero when not installed or not readable). */
 void ikd_child_counters(struct ikd *d, const struct tunnel *t, const struct child *c,
 			struct xfrm_sa_stats *ret_in, struct xfrm_sa_stats *ret_out);

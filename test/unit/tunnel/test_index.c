@@ -21,8 +21,12 @@ static struct tunnel *make(struct ikd *d, unsigned i)
 	uint8_t spi[IKE_SPI_LEN];
 
 	ck_assert_ptr_nonnull(t);
-	snprintf(t->site, sizeof(t->site), "site-%u", i / 2);	/* two tunnels a site */
-	snprintf(t->pop, sizeof(t->pop), "pop%u", i % 2);
+	char site[SITE_NAME_MAX], pop[SITE_NAME_MAX];
+
+	snprintf(site, sizeof(site), "site-%u", i / 2);	/* two tunnels a site */
+	snprintf(pop, sizeof(pop), "pop%u", i % 2);
+	t->site = tun_text_get(d, site);
+	t->pop = tun_text_get(d, pop);
 	ck_assert_int_eq(tix_tunnel_add(d, t), 0);
 	spi_of(i, spi, 0xa5);
 	tix_ours_add(d, t, spi);
@@ -32,6 +36,15 @@ static struct tunnel *make(struct ikd *d, unsigned i)
 	spi_of(i, spi, 0xee);
 	ck_assert_int_eq(tix_extra_add(d, t, spi), 0);
 	return t;
+}
+
+static void drop(struct ikd *d, struct tunnel *t)
+{
+	if (!t)
+		return;
+	tun_text_put(d, t->site);
+	tun_text_put(d, t->pop);
+	free(t);
 }
 
 static void check_found(struct ikd *d, struct tunnel **v, unsigned i)
@@ -102,17 +115,22 @@ START_TEST(test_index_finds_every_tunnel_through_growth_and_removal)
 		ck_assert_ptr_null(tix_ours_find(&d, spi));
 		spi_of(i, spi, 0xee);
 		ck_assert_ptr_null(tix_extra_find(&d, spi));
-		free(v[i]);
+		drop(&d, v[i]);
 		v[i] = NULL;
 	}
 	ck_assert_uint_eq(d.n_tunnels, N - (N + 2) / 3);
+	/* A site's tunnels share its name; POPs theirs. */
+	ck_assert_ptr_eq(v[4]->site, v[5]->site);
+	ck_assert_ptr_eq(v[5]->pop, v[7]->pop);
 	/* A renamed site's tunnels are found by the new name only. */
 	tix_set_site(&d, v[1], "renamed");
 	ck_assert_ptr_eq(tix_site_next(&d, "renamed", NULL), v[1]);
 	ck_assert_ptr_null(tix_site_next(&d, "renamed", v[1]));
 	ck_assert_ptr_null(tix_site_next(&d, "site-0", NULL));	/* v[0], its twin, left */
 	for (unsigned i = 0; i < N; i++)
-		free(v[i]);
+		drop(&d, v[i]);
+	ck_assert_uint_eq(d.n_texts, 0);	/* every name went with its last tunnel */
+	tun_texts_clear(&d);
 	tix_clear(&d);
 	free(d.tunnels);
 	free(v);
