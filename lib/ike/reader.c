@@ -122,6 +122,19 @@ void ike_writer_clear(struct ike_writer *w)
 	w->len = w->cap = 0;
 }
 
+void ike_writer_shrink(struct ike_writer *w)
+{
+	uint8_t *p;
+
+	if (!w->buf || w->cap == w->len || !w->len || !(p = malloc(w->len)))
+		return;		/* out of memory: it stays as it was */
+	memcpy(p, w->buf, w->len);
+	sodium_memzero(w->buf, w->cap);
+	free(w->buf);
+	w->buf = p;
+	w->cap = w->len;
+}
+
 static int grow(struct ike_writer *w, size_t n)
 {
 	size_t cap;

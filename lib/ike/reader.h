@@ -56,6 +56,8 @@ struct ike_writer {
 
 void ike_writer_init(struct ike_writer *w, size_t max);
 void ike_writer_clear(struct ike_writer *w);	/* frees the buffer (wiped first) */
+/* Its buffer sized to what it holds: a message kept, written no more (it may grow again). */
+void ike_writer_shrink(struct ike_writer *w);
 int ike_writer_u8(struct ike_writer *w, uint8_t v);
 int ike_writer_u16(struct ike_writer *w, uint16_t v);
 int ike_writer_u32(struct ike_writer *w, uint32_t v);

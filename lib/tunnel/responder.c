@@ -568,6 +568,7 @@ void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	tix_half_del(d, t);
 	timer_cancel(d->timers, &t->t_half);
 	tun_send_msg(t, &t->pending);
+	ike_writer_shrink(&t->pending);	/* kept up to a minute for the peer's retransmission */
 	if (lc.adopt) {
 		if (lc.install_err[0])
 			tlog_err(d, "site '%s' %s: %s: answered NO_PROPOSAL_CHOSEN", t->site, from,

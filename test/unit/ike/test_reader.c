@@ -71,6 +71,31 @@ START_TEST(test_writer_fails_cleanly_at_its_maximum)
 }
 END_TEST
 
+/* A message kept: its buffer sized to it, the bytes the same, and it grows again after. */
+START_TEST(test_writer_shrinks_to_what_it_holds)
+{
+	struct ike_writer w;
+	uint8_t want[300];
+
+	ike_writer_init(&w, 4096);
+	for (size_t i = 0; i < sizeof(want); i++) {
+		want[i] = (uint8_t)(i * 7);
+		ck_assert_int_eq(ike_writer_u8(&w, want[i]), 0);
+	}
+	ck_assert_uint_eq(w.cap, 512);
+	ike_writer_shrink(&w);
+	ck_assert_uint_eq(w.cap, sizeof(want));
+	ck_assert_uint_eq(w.len, sizeof(want));
+	ck_assert_mem_eq(w.buf, want, sizeof(want));
+	ck_assert_int_eq(ike_writer_u8(&w, 1), 0);
+	ck_assert_uint_eq(w.len, sizeof(want) + 1);
+	ck_assert_mem_eq(w.buf, want, sizeof(want));
+	ike_writer_clear(&w);
+	ike_writer_shrink(&w);	/* nothing held: nothing to do */
+	ck_assert_ptr_null(w.buf);
+}
+END_TEST
+
 START_TEST(test_writer_grows_across_reallocations)
 {
 	struct ike_writer w;
@@ -93,6 +118,7 @@ int main(void)
 	tcase_add_test(tc, test_reader_rejects_length_past_end_without_advancing);
 	tcase_add_test(tc, test_writer_fails_cleanly_at_its_maximum);
 	tcase_add_test(tc, test_writer_grows_across_reallocations);
+	tcase_add_test(tc, test_writer_shrinks_to_what_it_holds);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
