@@ -16,6 +16,7 @@
 #   HANDSHAKE_GROUPS=x25519 HANDSHAKE_RESPONDERS=ikd bench/handshake.sh build-bench 100000
 # HANDSHAKE_IDLE=SECONDS: how long the responder is watched idle afterwards (default 10; ikd
 # frees an IKE_AUTH answer kept for retransmission after 60 s: 65 shows what stays).
+# HANDSHAKE_DH_WORKERS=K: ikd's dh-workers (threads making DH key pairs ahead; 0: none).
 # HANDSHAKE_CPUS="1 2": each responder once on one CPU (it on CPU 0, the generator on CPU 1)
 # and once on every CPU (neither pinned), and the ratio of their handshakes/s (issue 18's
 # "both cores"); the default runs each once, unpinned.
@@ -119,6 +120,7 @@ identity = gw.bench.example
 store = $work/ikd.store
 control-socket = $work/ikd.sock
 cookie-threshold = 1000000
+${HANDSHAKE_DH_WORKERS:+dh-workers = $HANDSHAKE_DH_WORKERS}
 CONF
 # The same daemon with fewer sites (no SA ever): what a site held costs (site_memory).
 for k in 0 10000; do
@@ -263,7 +265,8 @@ echo "bench/handshake.sh: $n handshakes per responder and DH group, $window in f
 	"$sites sites, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  responder and load generator in two network namespaces (veth); every IKE SA is kept"
 echo "  ikd: role responder, cookie-threshold = 1000000 (no cookies), half-open-timeout 30 s"
-echo "    (default), log-level info (default), site dpd-interval = 86400 (no DPD in the run)"
+echo "    (default), log-level info (default), site dpd-interval = 86400 (no DPD in the run),"
+echo "    dh-workers ${HANDSHAKE_DH_WORKERS:-default (one less than the CPUs it may run on)}"
 if [ "$have_charon" = 1 ]; then
 	echo "  charon $(/usr/lib/ipsec/charon --version 2>/dev/null | sed -n 's/.*strongSwan //p'):" \
 		"$([ "$charon_mode" = one ] && echo "one connection for any site" ||
