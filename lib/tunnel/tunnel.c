@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,94 +244,6 @@ void tun_child_unlist(struct tunnel *t, size_t i)
 		t->children = NULL;
 		t->cap_children = 0;
 	}
-}
-
-/*
- * Error texts, each held once however many tunnels show it (a kernel without ESP, a POP
- * that refuses every site): counted references, found by content in a small hash.
- */
-struct tun_text {
-	struct tun_text *next;
-	uint32_t refs;
-	uint32_t hash;
-	char s[];
-};
-
-static uint32_t text_hash(const char *s)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
-}
-
-static const char no_text[] = "";
-
-const char *tun_text_get(struct ikd *d, const char *s)
-{
-	uint32_t h;
-	size_t len;
-	struct tun_text *x;
-
-	if (!s[0])
-		return no_text;
-	h = text_hash(s);
-	len = strlen(s);
-	if (d->n_texts >= d->cap_texts) {
-		size_t cap = d->cap_texts ? 2 * d->cap_texts : 64;
-		struct tun_text **v = calloc(cap, sizeof(*v));
-
-		if (!v)
-			return NULL;
-		for (size_t i = 0; i < d->cap_texts; i++)
-			while ((x = d->texts[i])) {
-				d->texts[i] = x->next;
-				x->next = v[x->hash & (cap - 1)];
-				v[x->hash & (cap - 1)] = x;
-			}
-		free(d->texts);
-		d->texts = v;
-		d->cap_texts = cap;
-	}
-	for (x = d->texts[h & (d->cap_texts - 1)]; x; x = x->next)
-		if (x->hash == h && !strcmp(x->s, s)) {
-			x->refs++;
-			return x->s;
-		}
-	x = malloc(sizeof(*x) + len + 1);
-	if (!x)
-		return NULL;
-	x->refs = 1;
-	x->hash = h;
-	memcpy(x->s, s, len + 1);
-	x->next = d->texts[h & (d->cap_texts - 1)];
-	d->texts[h & (d->cap_texts - 1)] = x;
-	d->n_texts++;
-	return x->s;
-}
-
-void tun_text_put(struct ikd *d, const char *s)
-{
-	struct tun_text **p, *x;
-
-	if (!s || s == no_text)
-		return;
-	x = (struct tun_text *)(void *)(s - offsetof(struct tun_text, s));
-	if (--x->refs)
-		return;
-	for (p = &d->texts[x->hash & (d->cap_texts - 1)]; *p != x; p = &(*p)->next)
-		;
-	*p = x->next;
-	d->n_texts--;
-	free(x);
-}
-
-void tun_texts_clear(struct ikd *d)
-{
-	free(d->texts);		/* every text went with its last tunnel */
-	d->texts = NULL;
-	d->n_texts = d->cap_texts = 0;
 }
 
 /* What went wrong last, for `site show` (NULL: nothing). */
