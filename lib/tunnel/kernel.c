@@ -21,15 +21,6 @@ struct reqid_entry {
 	uint32_t hash;
 };
 
-static uint32_t reqid_hash(const char *name)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h;
-}
-
 static size_t reqid_slot(const struct reqid_entry *tab, size_t cap, const char *name, uint32_t h)
 {
 	size_t i;
@@ -42,7 +33,7 @@ static size_t reqid_slot(const struct reqid_entry *tab, size_t cap, const char *
 
 uint32_t kernel_reqid(struct ikd *d, const struct site *s)
 {
-	uint32_t h = reqid_hash(s->name);
+	uint32_t h = tun_name_hash(s->name);
 	size_t i;
 
 	if (2 * (d->n_reqids + 1) > d->cap_reqids) {
@@ -104,7 +95,7 @@ void kernel_reqid_rename(struct ikd *d, const char *old_name, const char *new_na
 		if (renamed && !strcmp(e.name, old_name)) {
 			free(e.name);
 			e.name = renamed;
-			e.hash = reqid_hash(renamed);
+			e.hash = tun_name_hash(renamed);
 			renamed = NULL;
 		}
 		v[reqid_slot(v, d->cap_reqids, e.name, e.hash)] = e;

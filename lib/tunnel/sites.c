@@ -63,15 +63,6 @@ struct site_rt {
 
 static void fallback_fire(struct timer *t, void *arg);
 
-static uint32_t rt_hash(const char *name)
-{
-	uint32_t h = 2166136261u;
-
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h;
-}
-
 /* The buckets (a power of two, at least twice the records) made again for n records. */
 static int rt_rehash(struct ikd *d, size_t n)
 {
@@ -87,7 +78,7 @@ static int rt_rehash(struct ikd *d, size_t n)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->n_rts; i++) {
 		struct site_rt *r = d->rts[i];
-		size_t k = rt_hash(r->name) & (nb - 1);
+		size_t k = tun_name_hash(r->name) & (nb - 1);
 
 		r->next = b[k];
 		b[k] = r;
@@ -105,7 +96,7 @@ static struct site_rt *site_rt_get(struct ikd *d, const char *name, bool create)
 	size_t k;
 
 	if (d->rt_nb)
-		for (r = d->rt_buckets[rt_hash(name) & (d->rt_nb - 1)]; r; r = r->next)
+		for (r = d->rt_buckets[tun_name_hash(name) & (d->rt_nb - 1)]; r; r = r->next)
 			if (!strcmp(r->name, name))
 				return r;
 	if (!create || rt_rehash(d, d->n_rts + 1) < 0)
@@ -123,7 +114,7 @@ static struct site_rt *site_rt_get(struct ikd *d, const char *name, bool create)
 	site_choice_init(&r->choice);
 	timer_init(&r->t_fallback, fallback_fire, r);
 	d->rts[d->n_rts++] = r;
-	k = rt_hash(name) & (d->rt_nb - 1);
+	k = tun_name_hash(name) & (d->rt_nb - 1);
 	r->next = d->rt_buckets[k];
 	d->rt_buckets[k] = r;
 	return r;
@@ -135,7 +126,7 @@ static void site_rt_drop(struct ikd *d, const char *name)
 
 	if (!d->rt_nb)
 		return;
-	for (p = &d->rt_buckets[rt_hash(name) & (d->rt_nb - 1)]; *p; p = &(*p)->next)
+	for (p = &d->rt_buckets[tun_name_hash(name) & (d->rt_nb - 1)]; *p; p = &(*p)->next)
 		if (!strcmp((*p)->name, name))
 			break;
 	r = *p;
@@ -596,8 +587,8 @@ void ikd_site_renamed(struct ikd *d, const char *old_name, const char *new_name)
 	site_rt_drop(d, new_name);	/* none: the name was free; never two records for it */
 	r = site_rt_get(d, old_name, false);
 	if (r) {
-		struct site_rt **p = &d->rt_buckets[rt_hash(old_name) & (d->rt_nb - 1)];
-		size_t k = rt_hash(new_name) & (d->rt_nb - 1);
+		struct site_rt **p = &d->rt_buckets[tun_name_hash(old_name) & (d->rt_nb - 1)];
+		size_t k = tun_name_hash(new_name) & (d->rt_nb - 1);
 
 		/* out of the old name's chain, into the new one's */
 		while (*p != r)

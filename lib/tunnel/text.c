@@ -18,15 +18,6 @@ struct tun_text {
 	char s[];
 };
 
-static uint32_t text_hash(const char *s)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
-}
-
 static const char no_text[] = "";
 
 const char *tun_text_get(struct ikd *d, const char *s)
@@ -37,7 +28,7 @@ const char *tun_text_get(struct ikd *d, const char *s)
 
 	if (!s[0])
 		return no_text;
-	h = text_hash(s);
+	h = tun_name_hash(s);
 	len = strlen(s);
 	if (d->n_texts >= d->cap_texts) {
 		size_t cap = d->cap_texts ? 2 * d->cap_texts : 64;

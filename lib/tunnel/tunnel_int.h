@@ -136,4 +136,14 @@ bool tun_established(const struct tunnel *t);
 struct tunnel *tun_site_active_tunnel(struct ikd *d, const struct site *s);
 void tun_site_reevaluate(struct ikd *d, const struct site *s);
 
+/* A name's 32-bit FNV-1a: the sites' runtime records, the reqids and the shared texts. */
+static inline uint32_t tun_name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h;
+}
+
 #endif
