@@ -28,7 +28,8 @@ int crypto_dh_generate(uint16_t group, struct crypto_dh **ret);
  * runs every state machine, spends its time on the rest of a handshake and the DH key
  * generation runs on the other cores. Each pair is handed out once and freed (wiped) by its
  * user as before. The workers keep up to depth pairs of each group crypto_dh_new() was asked
- * for in the last minute, none of a group asked for no more. Not started (the default, and
+ * for in the last minute, none of a group asked for no more; they fill a ring to depth and
+ * are woken again when it is down to half. Not started (the default, and
  * the simulator's), crypto_dh_new() makes every pair itself.
  */
 int crypto_dh_pool_start(unsigned workers, unsigned depth);	/* -EALREADY, -errno */
@@ -38,6 +39,7 @@ struct crypto_dh_pool_stats {
 	unsigned workers;
 	uint64_t ahead;		/* pairs crypto_dh_new() took from the pool */
 	uint64_t made_here;	/* pairs it made itself, the pool having none of that group */
+	uint64_t wakeups;	/* times it woke a sleeping worker */
 	unsigned ready;		/* pairs made ahead and not taken yet */
 };
 void crypto_dh_pool_stats(struct crypto_dh_pool_stats *ret);

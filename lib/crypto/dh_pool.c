@@ -1,9 +1,12 @@
 /*
  * See dh.h: key pairs made ahead. One lock over small rings, one per group in demand;
  * crypto_dh_new() takes a pair or, when its group's ring is empty, makes one itself (the
- * caller never waits for a worker) and wakes the workers. A worker makes pairs for the group
- * whose ring is emptiest while any ring is short, sleeps otherwise, and a minute after a
- * group was last asked for frees its pairs: keys are not kept ahead for nobody.
+ * caller never waits for a worker). A worker fills the rings to the brim, the emptiest group
+ * first, then sleeps; crypto_dh_new() wakes a sleeping worker only when a ring is down to
+ * half (or empty, or new), so that a worker keeping up costs the caller's thread a wake-up
+ * per half a ring, not one per pair (each a system call, and the worker's lock taken against
+ * it). A minute after a group was last asked for its pairs are freed: keys are not kept
+ * ahead for nobody.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,9 +33,10 @@ static struct {
 	pthread_cond_t work;
 	bool running, stopping;
 	unsigned depth, n_workers;
+	unsigned sleeping;	/* workers waiting for work */
 	pthread_t workers[POOL_WORKERS_MAX];
 	struct ring rings[POOL_GROUPS];
-	uint64_t ahead, made_here;
+	uint64_t ahead, made_here, wakeups;
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
 
 static uint64_t now_ms(void)
@@ -85,7 +89,9 @@ static void *worker(void *arg)
 
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += POOL_IDLE_MS / 1000;
+			pool.sleeping++;
 			pthread_cond_timedwait(&pool.work, &pool.lock, &until);
+			pool.sleeping--;
 			continue;
 		}
 		group = r->group;
@@ -130,7 +136,11 @@ int crypto_dh_new(uint16_t group, struct crypto_dh **ret)
 		r->asked_ms = now_ms();
 		if (r->n)
 			dh = r->v[--r->n];
-		pthread_cond_signal(&pool.work);	/* one short now: refill it */
+		/* Down to half (a new ring, an empty one): a worker refills it to the brim. */
+		if (pool.sleeping && r->n <= pool.depth / 2) {
+			pool.wakeups++;
+			pthread_cond_signal(&pool.work);
+		}
 	}
 	if (dh)
 		pool.ahead++;
@@ -202,6 +212,7 @@ void crypto_dh_pool_stats(struct crypto_dh_pool_stats *ret)
 	ret->workers = pool.n_workers;
 	ret->ahead = pool.ahead;
 	ret->made_here = pool.made_here;
+	ret->wakeups = pool.wakeups;
 	ret->ready = 0;
 	for (int i = 0; i < POOL_GROUPS; i++)
 		ret->ready += pool.rings[i].n;

@@ -106,6 +106,42 @@ START_TEST(test_pool_hands_each_pair_out_once)
 }
 END_TEST
 
+/*
+ * A worker that keeps up is woken when a ring is down to half, not for every pair taken: a
+ * wake-up is a system call in the caller's thread (and the worker's lock against it).
+ */
+START_TEST(test_pool_wakes_a_worker_at_half)
+{
+	struct crypto_dh *v[5], *peer;
+	struct crypto_dh_pool_stats a, b;
+
+	ck_assert_int_eq(crypto_dh_pool_start(1, 8), 0);
+	ck_assert_int_eq(crypto_dh_new(IKE_DH_CURVE25519, &peer), 0);
+	wait_ready(IKE_DH_CURVE25519, 8);
+	crypto_dh_pool_stats(&a);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(crypto_dh_new(IKE_DH_CURVE25519, &v[i]), 0);
+	crypto_dh_pool_stats(&b);
+	ck_assert_uint_eq(b.ahead - a.ahead, 3);
+	ck_assert_uint_eq(b.wakeups, a.wakeups);	/* five left of eight: none */
+	usleep(50 * 1000);
+	ck_assert_uint_eq(crypto_dh_pool_ready(IKE_DH_CURVE25519), 5);	/* not refilled */
+	ck_assert_int_eq(crypto_dh_new(IKE_DH_CURVE25519, &v[3]), 0);	/* four left: half */
+	crypto_dh_pool_stats(&b);
+	ck_assert_uint_eq(b.wakeups, a.wakeups + 1);
+	wait_ready(IKE_DH_CURVE25519, 8);		/* to the brim again */
+	ck_assert_int_eq(crypto_dh_new(IKE_DH_CURVE25519, &v[4]), 0);
+	crypto_dh_pool_stats(&b);
+	ck_assert_uint_eq(b.wakeups, a.wakeups + 1);
+	for (int i = 0; i < 5; i++) {
+		agree(v[i], peer);
+		crypto_dh_free(v[i]);
+	}
+	crypto_dh_free(peer);
+	crypto_dh_pool_stop();
+}
+END_TEST
+
 /* A storm: taken faster than made, while the workers make more; every pair still unique. */
 START_TEST(test_pool_taken_faster_than_made)
 {
@@ -140,6 +176,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_pool_not_started_makes_pairs_in_place);
 	tcase_add_test(tc, test_pool_hands_each_pair_out_once);
+	tcase_add_test(tc, test_pool_wakes_a_worker_at_half);
 	tcase_add_test(tc, test_pool_taken_faster_than_made);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
