@@ -73,11 +73,10 @@ static void client_close(struct ctl_client *c)
 	n_clients--;
 }
 
-static void idle_fire(struct timer *t, void *arg)
+static void idle_fire(struct timer *t)
 {
-	struct ctl_client *c = arg;
+	struct ctl_client *c = timer_owner(t, struct ctl_client, t_idle);
 
-	(void)t;
 	log_info("control: client pid %d stalled, dropped", (int)c->pid);
 	client_close(c);
 }
@@ -673,7 +672,7 @@ static void on_accept(struct loop *l, struct loop_fd *f, uint32_t events)
 		c->events = EPOLLIN;
 		c->active_ms = timer_now_ms();
 		ike_writer_init(&c->out, CTL_MAX_MSG + 4);
-		timer_init(&c->t_idle, idle_fire, c);
+		timer_init(&c->t_idle, idle_fire);
 		if (loop_add(l, &c->lfd, fd, EPOLLIN, on_client, c) < 0) {
 			close(fd);
 			ike_writer_clear(&c->out);

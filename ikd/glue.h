@@ -29,6 +29,9 @@ struct ikd_daemon {
 	uint8_t *rxbuf;
 	struct rxq costly;		/* new IKE SAs' IKE_SA_INITs, answered after the rest */
 	struct timer costly_timer;	/* works through them, a few at a time */
+	struct timer t_status;		/* STATUS= for systemd, every 5 s */
+	struct timer t_watchdog;	/* WATCHDOG=1, when systemd asks for it */
+	struct timer t_stop;		/* stopping: waits for the Deletes' answers */
 	int ctl_listen_fd;
 	struct loop_fd ctl_fd;
 	struct ctl_client *clients;

@@ -308,12 +308,11 @@ static bool running(const struct health *h)
 	return h->pid || h->sock_fd.fd >= 0;
 }
 
-static void on_next(struct timer *t, void *arg)
+static void on_next(struct timer *t)
 {
-	struct health *h = arg;
+	struct health *h = timer_owner(t, struct health, t_next);
 	uint64_t now = timer_now_ms();
 
-	(void)t;
 	if (h->kind == CONF_HEALTH_NONE || running(h))
 		return;
 	h->started_ms = now;
@@ -326,11 +325,10 @@ static void on_next(struct timer *t, void *arg)
 		start_tcp(h);
 }
 
-static void on_timeout(struct timer *t, void *arg)
+static void on_timeout(struct timer *t)
 {
-	struct health *h = arg;
+	struct health *h = timer_owner(t, struct health, t_timeout);
 
-	(void)t;
 	if (h->pid) {
 		/* The group: a script's own children go too. Reaped by on_proc. */
 		h->timed_out = true;
@@ -352,8 +350,8 @@ void health_init(struct health *h, struct loop *l, health_change_fn fn, void *ar
 	h->on_change = fn;
 	h->arg = arg;
 	health_policy_init(&h->policy, 1, 1);
-	timer_init(&h->t_next, on_next, h);
-	timer_init(&h->t_timeout, on_timeout, h);
+	timer_init(&h->t_next, on_next);
+	timer_init(&h->t_timeout, on_timeout);
 }
 
 bool health_accepting(const struct health *h)
@@ -390,7 +388,7 @@ void health_configure(struct health *h, const struct ikd_conf *c)
 	if (running(h)) {
 		/* Killed or closed without waiting; its end starts the next check, if any. */
 		h->discard = true;
-		on_timeout(&h->t_timeout, h);
+		on_timeout(&h->t_timeout);
 		return;
 	}
 	if (h->kind != CONF_HEALTH_NONE)

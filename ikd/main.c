@@ -47,14 +47,13 @@ static void usage(FILE *out)
 #define STOP_WAIT_MS	3000
 #define DH_POOL_DEPTH 32	/* key pairs made ahead of each group in demand */
 
-static struct timer t_status, t_watchdog, t_stop;
 static uint64_t watchdog_ms, stop_until_ms;
 static char last_status[160];
 
 /* STATUS= for systemctl status: "N sites up, M down", sent when it changes. */
-static void status_fire(struct timer *t, void *arg)
+static void status_fire(struct timer *t)
 {
-	struct ikd *d = arg;
+	struct ikd *d = &timer_owner(t, struct ikd_daemon, t_status)->core;
 	size_t up, down, disabled;
 	char msg[160];
 
@@ -79,13 +78,13 @@ static void health_changed(struct health *h, void *arg)
 	ikd_event(d, "", "", ok ? "accepting" : "not-accepting", "%s",
 		  ok ? "accepting new tunnels again" :
 		  "downstream check failed: not accepting new tunnels");
-	if (timer_armed(&t_status))
-		timer_arm(&daemon_of(d)->loop.timers, &t_status, timer_now_ms());
+	if (timer_armed(&daemon_of(d)->t_status))
+		timer_arm(&daemon_of(d)->loop.timers, &daemon_of(d)->t_status, timer_now_ms());
 }
 
-static void watchdog_fire(struct timer *t, void *arg)
+static void watchdog_fire(struct timer *t)
 {
-	struct ikd *d = arg;
+	struct ikd *d = &timer_owner(t, struct ikd_daemon, t_watchdog)->core;
 
 	notify_send("WATCHDOG=1");
 	timer_arm(&daemon_of(d)->loop.timers, t, timer_now_ms() + watchdog_ms);
@@ -96,14 +95,13 @@ static void watchdog_fire(struct timer *t, void *arg)
  * the loop in between, so that what arrives meanwhile (IKE_AUTH, the established SAs'
  * requests) is read and answered before the next ones.
  */
-static void costly_fire(struct timer *t, void *arg)
+static void costly_fire(struct timer *t)
 {
-	struct ikd *d = arg;
-	struct ikd_daemon *dm = daemon_of(d);
+	struct ikd_daemon *dm = timer_owner(t, struct ikd_daemon, costly_timer);
+	struct ikd *d = &dm->core;
 	uint64_t until = timer_now_ms() + COSTLY_SLICE_MS;
 	struct rxq_item *it;
 
-	(void)t;
 	while ((it = rxq_pop(&dm->costly))) {
 		d->half_open_waiting = dm->costly.n;
 		ikd_receive(d, it->sock, it->buf, it->len, &it->dg);
@@ -198,9 +196,9 @@ static void reload(struct ikd *d)
  * Stopping: the Deletes are out (or wait for the request out on their IKE SA); once each is
  * answered, or after STOP_WAIT_MS, what is left goes, SAs and policies with it.
  */
-static void stop_fire(struct timer *t, void *arg)
+static void stop_fire(struct timer *t)
 {
-	struct ikd *d = arg;
+	struct ikd *d = &timer_owner(t, struct ikd_daemon, t_stop)->core;
 
 	if (d->n_tunnels && timer_now_ms() < stop_until_ms) {
 		timer_arm(&daemon_of(d)->loop.timers, t, timer_now_ms() + 10);
@@ -226,7 +224,7 @@ static void on_signal(struct loop *l, struct loop_fd *f, uint32_t events)
 			notify_send("READY=1");
 		} else if (d->stopping) {
 			/* asked again: no more waiting */
-			timer_cancel(&daemon_of(d)->loop.timers, &t_stop);
+			timer_cancel(&daemon_of(d)->loop.timers, &daemon_of(d)->t_stop);
 			ikd_shutdown_tunnels(d);
 			loop_stop(l, 0);
 			return;
@@ -236,8 +234,8 @@ static void on_signal(struct loop *l, struct loop_fd *f, uint32_t events)
 				   si.ssi_signo == SIGTERM ? "TERM" : "INT");
 			ikd_stop_begin(d);
 			stop_until_ms = timer_now_ms() + STOP_WAIT_MS;
-			timer_init(&t_stop, stop_fire, d);
-			timer_arm(&daemon_of(d)->loop.timers, &t_stop, timer_now_ms());
+			timer_init(&daemon_of(d)->t_stop, stop_fire);
+			timer_arm(&daemon_of(d)->loop.timers, &daemon_of(d)->t_stop, timer_now_ms());
 		}
 	}
 }
@@ -495,7 +493,7 @@ int main(int argc, char **argv)
 	randombytes_buf(d->cookie_secret.p, d->cookie_secret.len);
 	/* as much as a socket's receive buffer holds */
 	rxq_init(&dm.costly, d->conf.receive_buffer ? d->conf.receive_buffer : 16u << 20);
-	timer_init(&dm.costly_timer, costly_fire, d);
+	timer_init(&dm.costly_timer, costly_fire);
 	health_init(&dm.health, &dm.loop, health_changed, d);
 	rc = xfrm_open(&dm.xs);
 	if (rc < 0) {
@@ -539,12 +537,12 @@ int main(int argc, char **argv)
 	ikd_apply_all(d);
 	health_configure(&dm.health, &d->conf);
 	notify_send("READY=1");
-	timer_init(&t_status, status_fire, d);
-	timer_arm(&dm.loop.timers, &t_status, timer_now_ms());
+	timer_init(&dm.t_status, status_fire);
+	timer_arm(&dm.loop.timers, &dm.t_status, timer_now_ms());
 	watchdog_ms = notify_watchdog_usec() / 2000;
 	if (watchdog_ms) {
-		timer_init(&t_watchdog, watchdog_fire, d);
-		timer_arm(&dm.loop.timers, &t_watchdog, timer_now_ms() + watchdog_ms);
+		timer_init(&dm.t_watchdog, watchdog_fire);
+		timer_arm(&dm.loop.timers, &dm.t_watchdog, timer_now_ms() + watchdog_ms);
 	}
 	rc = loop_run(&dm.loop);
 	crypto_dh_pool_stop();

@@ -102,10 +102,9 @@ void tun_initiator_start(struct tunnel *t)
 	tun_arm_retx(t);
 }
 
-void tun_reconnect_fire(struct timer *tm, void *arg)
+void tun_reconnect_fire(struct timer *tm)
 {
-	(void)tm;
-	tun_initiator_start(arg);
+	tun_initiator_start(timer_owner(tm, struct tunnel, t_reconnect));
 }
 
 /*

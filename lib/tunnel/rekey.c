@@ -93,13 +93,12 @@ struct extra_sa *tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to
 	return e;
 }
 
-void tun_extras_fire(struct timer *tm, void *arg)
+void tun_extras_fire(struct timer *tm)
 {
-	struct tunnel *t = arg;
+	struct tunnel *t = timer_owner(tm, struct tunnel, t_extras);
 	struct ikd *d = t->d;
 	uint64_t now = ikd_now(t->d);
 
-	(void)tm;
 	for (size_t i = 0; i < t->n_extras; i++) {
 		struct extra_sa *e = &t->extras[i];
 

@@ -188,11 +188,10 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 	tunnel_free(t);
 }
 
-void tun_half_fire(struct timer *tm, void *arg)
+void tun_half_fire(struct timer *tm)
 {
-	struct tunnel *t = arg;
+	struct tunnel *t = timer_owner(tm, struct tunnel, t_half);
 
-	(void)tm;
 	if (t->state != TUN_UP)
 		ikd_count_failure(t->d, t->site, CTL_HS_TIMEOUT);
 	if (t->state != TUN_UP)

@@ -61,7 +61,7 @@ struct site_rt {
 	size_t idx;		/* its place in d->rts */
 };
 
-static void fallback_fire(struct timer *t, void *arg);
+static void fallback_fire(struct timer *t);
 
 /* The buckets (a power of two, at least twice the records) made again for n records. */
 static int rt_rehash(struct ikd *d, size_t n)
@@ -112,7 +112,7 @@ static struct site_rt *site_rt_get(struct ikd *d, const char *name, bool create)
 	r->d = d;
 	r->idx = d->n_rts;
 	site_choice_init(&r->choice);
-	timer_init(&r->t_fallback, fallback_fire, r);
+	timer_init(&r->t_fallback, fallback_fire);
 	d->rts[d->n_rts++] = r;
 	k = tun_name_hash(name) & (d->rt_nb - 1);
 	r->next = d->rt_buckets[k];
@@ -191,12 +191,11 @@ struct tunnel *tun_site_active_tunnel(struct ikd *d, const struct site *s)
 	return r && r->active[0] ? pop_tunnel(d, s->name, r->active) : NULL;
 }
 
-static void fallback_fire(struct timer *tm, void *arg)
+static void fallback_fire(struct timer *tm)
 {
-	struct site_rt *r = arg;
+	struct site_rt *r = timer_owner(tm, struct site_rt, t_fallback);
 	const struct site *s = ikd_site(r->d, r->name);
 
-	(void)tm;
 	if (s)
 		tun_site_reevaluate(r->d, s);
 }

@@ -5,12 +5,11 @@
 
 #include "tunnel/timer.h"
 
-void timer_init(struct timer *t, timer_fn fn, void *arg)
+void timer_init(struct timer *t, timer_fn fn)
 {
 	t->deadline_ms = 0;
 	t->heap_idx = 0;
 	t->fn = fn;
-	t->arg = arg;
 }
 
 static void heap_set(struct timer_heap *h, size_t i, struct timer *t)
@@ -126,7 +125,7 @@ bool timer_run_one(struct timer_heap *h, uint64_t now_ms)
 	t = h->v[0];
 	timer_cancel(h, t);
 	if (t->fn)
-		t->fn(t, t->arg);
+		t->fn(t);
 	return true;
 }
 

@@ -11,11 +11,12 @@
 #include <stdint.h>
 
 struct timer;
-typedef void (*timer_fn)(struct timer *t, void *arg);
+/* A timer knows no owner: its callback finds it with timer_owner(). */
+typedef void (*timer_fn)(struct timer *t);
 
 /*
- * Embedded in its owner; zero-initialised or timer_init()ed before first use. 24 bytes: a
- * tunnel has eight. Deadlines are capped at TIMER_NEVER (69 years of milliseconds), a heap
+ * Embedded in its owner; zero-initialised or timer_init()ed before first use. 16 bytes: a
+ * tunnel has eight, a daemon 100,000 tunnels. Deadlines are capped at TIMER_NEVER (69 years of milliseconds), a heap
  * holds at most TIMER_MAX timers.
  */
 #define TIMER_NEVER ((UINT64_C(1) << 41) - 1)
@@ -24,8 +25,10 @@ struct timer {
 	uint64_t deadline_ms : 41;
 	uint64_t heap_idx : 23;	/* position + 1 in the heap; 0 when not armed */
 	timer_fn fn;
-	void *arg;
 };
+
+/* The struct of type a timer is the member of: (type *) from a timer_fn's t. */
+#define timer_owner(t, type, member) ((type *)(void *)((char *)(t) - offsetof(type, member)))
 
 struct timer_heap {
 	struct timer **v;
@@ -33,7 +36,7 @@ struct timer_heap {
 	size_t cap;
 };
 
-void timer_init(struct timer *t, timer_fn fn, void *arg);
+void timer_init(struct timer *t, timer_fn fn);
 static inline bool timer_armed(const struct timer *t)
 {
 	return t->heap_idx != 0;

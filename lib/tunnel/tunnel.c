@@ -93,11 +93,11 @@ int ikd_tunnels_init(struct ikd *d)
 
 /* ---- tunnels ---- */
 
-static void retx_fire(struct timer *tm, void *arg);
-static void dpd_fire(struct timer *tm, void *arg);
-static void keepalive_fire(struct timer *tm, void *arg);
-static void rekey_fire(struct timer *tm, void *arg);
-static void dead_fire(struct timer *tm, void *arg);
+static void retx_fire(struct timer *tm);
+static void dpd_fire(struct timer *tm);
+static void keepalive_fire(struct timer *tm);
+static void rekey_fire(struct timer *tm);
+static void dead_fire(struct timer *tm);
 
 /* Our SPI of an IKE SA: what the peer's messages on it carry for us. */
 const uint8_t *tun_sa_spi_ours(const struct ike_sa *sa)
@@ -122,14 +122,14 @@ struct tunnel *tunnel_new(struct ikd *d, bool initiator, const char *site, const
 		return NULL;
 	}
 	ike_writer_init(&t->pending, IKE_MAX_MSG_LEN);
-	timer_init(&t->t_retx, retx_fire, t);
-	timer_init(&t->t_dpd, dpd_fire, t);
-	timer_init(&t->t_keepalive, keepalive_fire, t);
-	timer_init(&t->t_reconnect, tun_reconnect_fire, t);
-	timer_init(&t->t_half, tun_half_fire, t);
-	timer_init(&t->t_rekey, rekey_fire, t);
-	timer_init(&t->t_extras, tun_extras_fire, t);
-	timer_init(&t->t_dead, dead_fire, t);
+	timer_init(&t->t_retx, retx_fire);
+	timer_init(&t->t_dpd, dpd_fire);
+	timer_init(&t->t_keepalive, keepalive_fire);
+	timer_init(&t->t_reconnect, tun_reconnect_fire);
+	timer_init(&t->t_half, tun_half_fire);
+	timer_init(&t->t_rekey, rekey_fire);
+	timer_init(&t->t_extras, tun_extras_fire);
+	timer_init(&t->t_dead, dead_fire);
 	t->reconnect_s = d->conf.reconnect_min_s;
 	if (tix_tunnel_add(d, t) < 0) {
 		ike_writer_clear(&t->pending);
@@ -591,13 +591,12 @@ struct net_sock *tun_sock_for(struct ikd *d, int family, bool natt)
 
 /* ---- timers ---- */
 
-static void retx_fire(struct timer *tm, void *arg)
+static void retx_fire(struct timer *tm)
 {
-	struct tunnel *t = arg;
+	struct tunnel *t = timer_owner(tm, struct tunnel, t_retx);
 	struct ikd *d = t->d;
 	char why[128], peer[80];
 
-	(void)tm;
 	t->tries++;
 	/* A peer checked for liveness is declared dead by dead_fire(), not by a count. */
 	if (t->tries >= d->conf.retransmit_tries &&
@@ -653,13 +652,12 @@ static void dpd_old_sa(struct tunnel *t)
 	}
 }
 
-static void dpd_fire(struct timer *tm, void *arg)
+static void dpd_fire(struct timer *tm)
 {
-	struct tunnel *t = arg;
+	struct tunnel *t = timer_owner(tm, struct tunnel, t_dpd);
 	struct ikd *d = t->d;
 	const struct site *s = ikd_site(d, t->site);
 
-	(void)tm;
 	if (!s || t->state != TUN_UP)
 		return;
 	/* A miss: our last request is unanswered and the peer has been silent an interval. */
@@ -677,12 +675,11 @@ static void dpd_fire(struct timer *tm, void *arg)
 	timer_arm(d->timers, &t->t_dpd, ikd_now(t->d) + (uint64_t)tun_dpd_interval(t, s) * 1000);
 }
 
-static void dead_fire(struct timer *tm, void *arg)
+static void dead_fire(struct timer *tm)
 {
-	struct tunnel *t = arg;
+	struct tunnel *t = timer_owner(tm, struct tunnel, t_dead);
 	char why[96], peer[80];
 
-	(void)tm;
 	if (t->state != TUN_UP)
 		return;
 	snprintf(why, sizeof(why), "peer dead: nothing heard for %.1f s",
@@ -691,12 +688,11 @@ static void dead_fire(struct timer *tm, void *arg)
 	tunnel_down(t, why);
 }
 
-static void keepalive_fire(struct timer *tm, void *arg)
+static void keepalive_fire(struct timer *tm)
 {
-	struct tunnel *t = arg;
+	struct tunnel *t = timer_owner(tm, struct tunnel, t_keepalive);
 	struct ikd *d = t->d;
 
-	(void)tm;
 	if (t->state != TUN_UP || !t->sock || !t->sock->natt)
 		return;
 	/* RFC 3948 §2.3, only when nothing else went out lately. */
@@ -752,14 +748,13 @@ void tun_wake(struct tunnel *t, uint64_t at_ms)
 }
 
 /* The rekeys that are due, and the IKE SA's hard lifetime: at the next time one is due. */
-static void rekey_fire(struct timer *tm, void *arg)
+static void rekey_fire(struct timer *tm)
 {
-	struct tunnel *t = arg;
+	struct tunnel *t = timer_owner(tm, struct tunnel, t_rekey);
 	struct ikd *d = t->d;
 	const struct site *s = ikd_site(d, t->site);
 	uint64_t now = ikd_now(t->d);
 
-	(void)tm;
 	if (t->state != TUN_UP || !s)
 		return;
 	if (s->ike_lifetime_s && now - t->ike_created_ms >= (uint64_t)s->ike_lifetime_s * 1000) {

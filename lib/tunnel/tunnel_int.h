@@ -81,7 +81,7 @@ struct net_sock *tun_sock_for(struct ikd *d, int family, bool natt);
 /* initiator.c */
 uint64_t tun_pop_hash(const struct pop *p, bool probe);
 void tun_initiator_start(struct tunnel *t);
-void tun_reconnect_fire(struct timer *tm, void *arg);
+void tun_reconnect_fire(struct timer *tm);
 uint64_t tun_rekey_deadline(struct ikd *d, const struct site *s, bool ike);
 bool tun_child_record(struct tunnel *t, const struct ike_child *c);
 uint32_t tun_new_spi(void);
@@ -96,7 +96,7 @@ void tun_on_auth_response(struct tunnel *t, uint8_t *buf, size_t len);
 /* responder.c */
 void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 			 const struct ike_header *h, const struct net_dgram *dg);
-void tun_half_fire(struct timer *tm, void *arg);
+void tun_half_fire(struct timer *tm);
 void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len);
 /* child.c */
 uint32_t tun_spi_map(void *arg, uint32_t peer_spi);
@@ -129,7 +129,7 @@ struct extra_sa *tun_extra_add(struct tunnel *t, struct ike_sa *sa, bool ours_to
 void tun_ike_switch(struct tunnel *t, struct ike_sa *new_sa, bool rekey);
 /* An edge router answers its POP: is there an established tunnel to that address? */
 bool tun_reauth_possible(struct ikd *d, const union net_addr *from);
-void tun_extras_fire(struct timer *tm, void *arg);
+void tun_extras_fire(struct timer *tm);
 void tun_peer_moved(struct tunnel *t);
 /* sites.c */
 bool tun_established(const struct tunnel *t);

@@ -114,9 +114,9 @@ static void on_change(struct health *h, void *arg)
 	r->accepting_seen[health_accepting(h)] = true;
 }
 
-static void on_poll(struct timer *t, void *arg)
+static void on_poll(struct timer *t)
 {
-	struct run *r = arg;
+	struct run *r = timer_owner(t, struct run, poll);
 
 	if (r->want_pid ? r->h.pid != 0 : r->h.checks >= r->want_checks)
 		loop_stop(&r->l, 0);
@@ -124,11 +124,10 @@ static void on_poll(struct timer *t, void *arg)
 		timer_arm(&r->l.timers, t, timer_now_ms() + 5);
 }
 
-static void on_deadline(struct timer *t, void *arg)
+static void on_deadline(struct timer *t)
 {
-	struct run *r = arg;
+	struct run *r = timer_owner(t, struct run, deadline);
 
-	(void)t;
 	loop_stop(&r->l, -ETIMEDOUT);
 }
 
@@ -149,8 +148,8 @@ static void run_setup(struct run *r, enum conf_health kind, const char *target, 
 	c.health_rise = rise;
 	c.health_fall = fall;
 	health_configure(&r->h, &c);
-	timer_init(&r->poll, on_poll, r);
-	timer_init(&r->deadline, on_deadline, r);
+	timer_init(&r->poll, on_poll);
+	timer_init(&r->deadline, on_deadline);
 }
 
 /* Run until n checks have ended; returns the milliseconds it took. */

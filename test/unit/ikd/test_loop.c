@@ -27,10 +27,12 @@ static void on_readable(struct loop *l, struct loop_fd *f, uint32_t events)
 	}
 }
 
-static void on_timer_stop(struct timer *t, void *arg)
+static struct loop *stop_loop;	/* the loop on_timer_stop() stops */
+
+static void on_timer_stop(struct timer *t)
 {
 	(void)t;
-	loop_stop(arg, 42);
+	loop_stop(stop_loop, 42);
 }
 
 START_TEST(test_loop_runs_fd_handlers_then_stops_from_a_timer)
@@ -44,7 +46,8 @@ START_TEST(test_loop_runs_fd_handlers_then_stops_from_a_timer)
 	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
 	ck_assert_int_eq(loop_add(&l, &p.lf, fds[0], EPOLLIN, on_readable, &p), 0);
 	ck_assert_int_eq(write(fds[1], "ab", 2), 2);
-	timer_init(&stop, on_timer_stop, &l);
+	stop_loop = &l;
+	timer_init(&stop, on_timer_stop);
 	ck_assert_int_eq(timer_arm(&l.timers, &stop, timer_now_ms() + 20), 0);
 	ck_assert_int_eq(loop_run(&l), 42);
 	ck_assert_int_eq(p.reads, 2);
@@ -72,7 +75,8 @@ START_TEST(test_loop_delete_during_dispatch_drops_the_pending_event)
 	b.victim = &a.lf;
 	ck_assert_int_eq(write(pa[1], "x", 1), 1);
 	ck_assert_int_eq(write(pb[1], "x", 1), 1);
-	timer_init(&stop, on_timer_stop, &l);
+	stop_loop = &l;
+	timer_init(&stop, on_timer_stop);
 	ck_assert_int_eq(timer_arm(&l.timers, &stop, timer_now_ms() + 20), 0);
 	ck_assert_int_eq(loop_run(&l), 42);
 	ck_assert_int_eq(a.reads + b.reads, 1);

@@ -11,11 +11,10 @@ struct rec {
 	size_t *n;
 };
 
-static void record(struct timer *t, void *arg)
+static void record(struct timer *t)
 {
-	struct rec *r = arg;
+	struct rec *r = timer_owner(t, struct rec, t);
 
-	(void)t;
 	r->log[(*r->n)++] = r->id;
 }
 
@@ -30,7 +29,7 @@ START_TEST(test_timer_fires_in_deadline_order)
 
 	for (size_t i = 0; i < n; i++) {
 		r[i] = (struct rec){ .id = (int)deadlines[i], .log = log, .n = &fired };
-		timer_init(&r[i].t, record, &r[i]);
+		timer_init(&r[i].t, record);
 		ck_assert_int_eq(timer_arm(&h, &r[i].t, deadlines[i]), 0);
 	}
 	ck_assert_int_eq(timer_next_timeout_ms(&h, 0), 5);
@@ -56,7 +55,7 @@ START_TEST(test_timer_cancel_and_rearm_keep_heap_order)
 	/* Pseudo-random deadlines; cancel every third, move every fifth. */
 	for (int i = 0; i < 200; i++) {
 		r[i] = (struct rec){ .id = i, .log = log, .n = &fired };
-		timer_init(&r[i].t, record, &r[i]);
+		timer_init(&r[i].t, record);
 		ck_assert_int_eq(timer_arm(&h, &r[i].t, (uint64_t)((i * 7919) % 1000) + 1), 0);
 	}
 	for (int i = 0; i < 200; i += 3)
@@ -78,9 +77,14 @@ END_TEST
 
 static struct timer_heap *rearm_heap;
 
-static void rearm_once(struct timer *t, void *arg)
+struct counted {
+	struct timer t;
+	int count;
+};
+
+static void rearm_once(struct timer *t)
 {
-	int *count = arg;
+	int *count = &timer_owner(t, struct counted, t)->count;
 
 	if (++*count == 1)
 		ck_assert_int_eq(timer_arm(rearm_heap, t, t->deadline_ms + 100), 0);
@@ -89,47 +93,44 @@ static void rearm_once(struct timer *t, void *arg)
 START_TEST(test_timer_callback_may_rearm_itself)
 {
 	struct timer_heap h = { 0 };
-	struct timer t;
-	int count = 0;
+	struct counted c = { .count = 0 };
 
 	rearm_heap = &h;
-	timer_init(&t, rearm_once, &count);
-	ck_assert_int_eq(timer_arm(&h, &t, 10), 0);
+	timer_init(&c.t, rearm_once);
+	ck_assert_int_eq(timer_arm(&h, &c.t, 10), 0);
 	ck_assert_uint_eq(timer_run_due(&h, 50), 1);
-	ck_assert(timer_armed(&t));
+	ck_assert(timer_armed(&c.t));
 	ck_assert_int_eq(timer_next_timeout_ms(&h, 50), 60);
 	ck_assert_uint_eq(timer_run_due(&h, 110), 1);
-	ck_assert_int_eq(count, 2);
-	ck_assert(!timer_armed(&t));
+	ck_assert_int_eq(c.count, 2);
+	ck_assert(!timer_armed(&c.t));
 	timer_heap_clear(&h);
 }
 END_TEST
 
-static void count_fire(struct timer *t, void *arg)
+static void count_fire(struct timer *t)
 {
-	(void)t;
-	++*(int *)arg;
+	timer_owner(t, struct counted, t)->count++;
 }
 
-/* A deadline past TIMER_NEVER (UINT64_MAX: "never") waits until then, in 24 bytes. */
+/* A deadline past TIMER_NEVER (UINT64_MAX: "never") waits until then, in 16 bytes. */
 START_TEST(test_timer_never_is_capped_not_wrapped)
 {
 	struct timer_heap h = { 0 };
-	struct timer a, b;
-	int ca = 0, cb = 0;
+	struct counted a = { .count = 0 }, b = { .count = 0 };
 
-	ck_assert_uint_eq(sizeof(struct timer), 24);
-	timer_init(&a, count_fire, &ca);
-	timer_init(&b, count_fire, &cb);
-	ck_assert_int_eq(timer_arm(&h, &a, UINT64_MAX), 0);
-	ck_assert_int_eq(timer_arm(&h, &b, TIMER_NEVER - 1), 0);
+	ck_assert_uint_eq(sizeof(struct timer), 16);
+	timer_init(&a.t, count_fire);
+	timer_init(&b.t, count_fire);
+	ck_assert_int_eq(timer_arm(&h, &a.t, UINT64_MAX), 0);
+	ck_assert_int_eq(timer_arm(&h, &b.t, TIMER_NEVER - 1), 0);
 	ck_assert_int_eq(timer_next_timeout_ms(&h, 1000), INT_MAX);
 	ck_assert_uint_eq(timer_run_due(&h, TIMER_NEVER - 2), 0);
 	ck_assert_uint_eq(timer_run_due(&h, TIMER_NEVER - 1), 1);	/* b first */
-	ck_assert_int_eq(cb, 1);
-	ck_assert(timer_armed(&a));
+	ck_assert_int_eq(b.count, 1);
+	ck_assert(timer_armed(&a.t));
 	ck_assert_uint_eq(timer_run_due(&h, UINT64_MAX), 1);
-	ck_assert_int_eq(ca, 1);
+	ck_assert_int_eq(a.count, 1);
 	timer_heap_clear(&h);
 }
 END_TEST
@@ -140,9 +141,9 @@ struct again {
 	unsigned fired;
 };
 
-static void again_now(struct timer *t, void *arg)
+static void again_now(struct timer *t)
 {
-	struct again *a = arg;
+	struct again *a = timer_owner(t, struct again, t);
 
 	a->fired++;
 	timer_arm(a->h, t, t->deadline_ms);	/* for the same instant: forever */
@@ -154,7 +155,7 @@ START_TEST(test_timer_run_one_fires_one)
 	struct timer_heap h = { 0 };
 	struct again a = { .h = &h };
 
-	timer_init(&a.t, again_now, &a);
+	timer_init(&a.t, again_now);
 	ck_assert_int_eq(timer_arm(&h, &a.t, 10), 0);
 	ck_assert(!timer_run_one(&h, 9));
 	ck_assert(timer_run_one(&h, 10));
