@@ -130,62 +130,73 @@ int crypto_prf_plus(const struct crypto_prf *prf, const uint8_t *key, size_t key
 
 void crypto_ike_keys_clear(struct crypto_ike_keys *k)
 {
-	secret_clear(&k->skeyseed);
-	secret_clear(&k->sk_pi);
-	secret_clear(&k->sk_pr);
 	secret_clear(&k->blk);	/* SK_d, SK_a*, SK_e* */
-	k->sk_d = k->sk_ai = k->sk_ar = k->sk_ei = k->sk_er = (struct secret){ 0 };
+	k->prf_len = k->integ_len = k->encr_len = 0;
 }
 
-static struct secret view(uint8_t *blk, size_t *pos, size_t len)
+void crypto_ike_auth_keys_clear(struct crypto_ike_auth_keys *k)
 {
-	struct secret s = { len ? blk + *pos : NULL, len };
+	secret_clear(&k->sk_pi);
+	secret_clear(&k->sk_pr);
+}
 
-	*pos += len;
-	return s;
+/* len bytes of blk from off; an empty key is {NULL, 0}, never a pointer past the block. */
+static struct secret view(const struct crypto_ike_keys *k, size_t off, size_t len)
+{
+	if (!len || !k->blk.p)
+		return (struct secret){ 0 };
+	return (struct secret){ k->blk.p + off, len };
+}
+
+struct secret crypto_ike_sk_d(const struct crypto_ike_keys *k)
+{
+	return view(k, 0, k->prf_len);
+}
+
+struct secret crypto_ike_sk_a(const struct crypto_ike_keys *k, bool initiator)
+{
+	return view(k, k->prf_len + (initiator ? 0 : k->integ_len), k->integ_len);
+}
+
+struct secret crypto_ike_sk_e(const struct crypto_ike_keys *k, bool initiator)
+{
+	return view(k, k->prf_len + 2 * k->integ_len + (initiator ? 0 : k->encr_len),
+		    k->encr_len);
 }
 
 int crypto_ike_keys_cut(const uint8_t *km, size_t prf_len, size_t integ_len, size_t encr_len,
-			struct crypto_ike_keys *ret)
+			struct crypto_ike_keys *ret, struct crypto_ike_auth_keys *ret_auth)
 {
-	size_t kept = prf_len + 2 * integ_len + 2 * encr_len, pos = 0;
-	int rc = secret_set(&ret->blk, km, kept);
+	size_t kept = prf_len + 2 * integ_len + 2 * encr_len;
+	int rc;
 
-	rc = rc ?: secret_set(&ret->sk_pi, km + kept, prf_len);
-	rc = rc ?: secret_set(&ret->sk_pr, km + kept + prf_len, prf_len);
+	if (prf_len > UINT8_MAX || integ_len > UINT8_MAX || encr_len > UINT8_MAX)
+		return -EINVAL;
+	rc = secret_set(&ret->blk, km, kept);
+	if (rc == 0 && ret_auth) {
+		rc = secret_set(&ret_auth->sk_pi, km + kept, prf_len);
+		rc = rc ?: secret_set(&ret_auth->sk_pr, km + kept + prf_len, prf_len);
+		if (rc < 0)
+			crypto_ike_auth_keys_clear(ret_auth);
+	}
 	if (rc < 0) {
 		secret_clear(&ret->blk);
-		secret_clear(&ret->sk_pi);
 		return rc;
 	}
-	ret->sk_d = view(ret->blk.p, &pos, prf_len);
-	ret->sk_ai = view(ret->blk.p, &pos, integ_len);
-	ret->sk_ar = view(ret->blk.p, &pos, integ_len);
-	ret->sk_ei = view(ret->blk.p, &pos, encr_len);
-	ret->sk_er = view(ret->blk.p, &pos, encr_len);
+	ret->prf_len = (uint8_t)prf_len;
+	ret->integ_len = (uint8_t)integ_len;
+	ret->encr_len = (uint8_t)encr_len;
 	return 0;
 }
 
-int crypto_ike_keys_derive(const struct crypto_suite *suite, const struct secret *shared,
-			   const uint8_t *nonce_i, size_t nonce_i_len,
-			   const uint8_t *nonce_r, size_t nonce_r_len,
-			   const uint8_t spi_i[8], const uint8_t spi_r[8],
-			   const struct secret *old_sk_d, struct crypto_ike_keys *ret)
+int crypto_ike_skeyseed(const struct crypto_prf *prf, const struct secret *shared,
+			const uint8_t *nonce_i, size_t nonce_i_len,
+			const uint8_t *nonce_r, size_t nonce_r_len,
+			const struct secret *old_sk_d, struct secret *ret)
 {
-	const struct crypto_prf *prf = suite->prf;
-	size_t prf_len = prf->out_len;
-	size_t integ_len = suite->integ ? suite->integ->key_len : 0;
-	size_t encr_len = suite->encr->key_bits / 8 + suite->encr->salt_len;
-	size_t total = 3 * prf_len + 2 * integ_len + 2 * encr_len;
-	struct crypto_buf seed[4] = {
-		{ nonce_i, nonce_i_len }, { nonce_r, nonce_r_len }, { spi_i, 8 }, { spi_r, 8 },
-	};
-	struct secret km = { 0 };
 	uint8_t *nonces = NULL;
-	int rc;
+	int rc = secret_alloc(ret, prf->out_len);
 
-	memset(ret, 0, sizeof(*ret));
-	rc = secret_alloc(&ret->skeyseed, prf_len);
 	if (rc < 0)
 		return rc;
 	if (old_sk_d) {
@@ -193,7 +204,7 @@ int crypto_ike_keys_derive(const struct crypto_suite *suite, const struct secret
 			{ shared->p, shared->len }, { nonce_i, nonce_i_len }, { nonce_r, nonce_r_len },
 		};
 
-		rc = crypto_prf(prf, old_sk_d->p, old_sk_d->len, parts, 3, ret->skeyseed.p);
+		rc = crypto_prf(prf, old_sk_d->p, old_sk_d->len, parts, 3, ret->p);
 	} else {
 		/* The key is Ni | Nr, used whole: HMAC PRFs take any key length. */
 		struct crypto_buf part = { shared->p, shared->len };
@@ -205,22 +216,44 @@ int crypto_ike_keys_derive(const struct crypto_suite *suite, const struct secret
 		}
 		memcpy(nonces, nonce_i, nonce_i_len);
 		memcpy(nonces + nonce_i_len, nonce_r, nonce_r_len);
-		rc = crypto_prf(prf, nonces, nonce_i_len + nonce_r_len, &part, 1, ret->skeyseed.p);
+		rc = crypto_prf(prf, nonces, nonce_i_len + nonce_r_len, &part, 1, ret->p);
 	}
-	if (rc < 0)
-		goto out;
-	rc = secret_alloc(&km, total);
-	if (rc < 0)
-		goto out;
-	rc = crypto_prf_plus(prf, ret->skeyseed.p, ret->skeyseed.len, seed, 4, km.p, total);
-	if (rc < 0)
-		goto out;
-	rc = crypto_ike_keys_cut(km.p, prf_len, integ_len, encr_len, ret);
 out:
 	free(nonces);	/* nonces are public */
-	secret_clear(&km);
 	if (rc < 0)
-		crypto_ike_keys_clear(ret);
+		secret_clear(ret);
+	return rc;
+}
+
+int crypto_ike_keys_derive(const struct crypto_suite *suite, const struct secret *shared,
+			   const uint8_t *nonce_i, size_t nonce_i_len,
+			   const uint8_t *nonce_r, size_t nonce_r_len,
+			   const uint8_t spi_i[8], const uint8_t spi_r[8],
+			   const struct secret *old_sk_d, struct crypto_ike_keys *ret,
+			   struct crypto_ike_auth_keys *ret_auth)
+{
+	const struct crypto_prf *prf = suite->prf;
+	size_t prf_len = prf->out_len;
+	size_t integ_len = suite->integ ? suite->integ->key_len : 0;
+	size_t encr_len = suite->encr->key_bits / 8 + suite->encr->salt_len;
+	/* prf+ is a stream: without SK_pi and SK_pr, the same keys from a shorter run. */
+	size_t total = prf_len + 2 * integ_len + 2 * encr_len + (ret_auth ? 2 * prf_len : 0);
+	struct crypto_buf seed[4] = {
+		{ nonce_i, nonce_i_len }, { nonce_r, nonce_r_len }, { spi_i, 8 }, { spi_r, 8 },
+	};
+	struct secret skeyseed = { 0 }, km = { 0 };
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if (ret_auth)
+		memset(ret_auth, 0, sizeof(*ret_auth));
+	rc = crypto_ike_skeyseed(prf, shared, nonce_i, nonce_i_len, nonce_r, nonce_r_len, old_sk_d,
+				 &skeyseed);
+	rc = rc ?: secret_alloc(&km, total);
+	rc = rc ?: crypto_prf_plus(prf, skeyseed.p, skeyseed.len, seed, 4, km.p, total);
+	rc = rc ?: crypto_ike_keys_cut(km.p, prf_len, integ_len, encr_len, ret, ret_auth);
+	secret_clear(&skeyseed);
+	secret_clear(&km);
 	return rc;
 }
 

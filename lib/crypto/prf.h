@@ -5,6 +5,7 @@
 #ifndef IKD_CRYPTO_PRF_H
 #define IKD_CRYPTO_PRF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,36 +26,64 @@ int crypto_prf_plus(const struct crypto_prf *prf, const uint8_t *key, size_t key
 		    const struct crypto_buf *seed, size_t n_seed, uint8_t *out, size_t out_len);
 
 /*
- * SK_d, SK_a* and SK_e* are views into one allocation, blk (an established IKE SA keeps
- * them, one block instead of five): never secret_clear() them, crypto_ike_keys_clear() the
- * whole. SKEYSEED, SK_pi and SK_pr are allocations of their own, done with after IKE_AUTH.
+ * What an established IKE SA keeps of its keys: SK_d | SK_ai | SK_ar | SK_ei | SK_er (§2.14)
+ * in one allocation, blk, and the three lengths that cut it. crypto_ike_sk_*() make a key's
+ * view into blk where it is used: a gateway holds many IKE SAs, and three bytes in each are
+ * cheaper than five (pointer, length) pairs. Never secret_clear() a view: only blk is
+ * freed, by crypto_ike_keys_clear().
  */
 struct crypto_ike_keys {
-	struct secret skeyseed;
-	struct secret sk_d;
-	struct secret sk_ai, sk_ar;	/* empty for AEAD */
-	struct secret sk_ei, sk_er;	/* cipher key, then the salt for AEAD */
-	struct secret sk_pi, sk_pr;
 	struct secret blk;
+	uint8_t prf_len, integ_len, encr_len;	/* bytes; integ_len is 0 for AEAD */
 };
 
-/*
- * Cut prf+'s output km (SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr, §2.14) into
- * ret's keys (skeyseed is not touched). -ENOMEM leaves none of them.
- */
-int crypto_ike_keys_cut(const uint8_t *km, size_t prf_len, size_t integ_len, size_t encr_len,
-			struct crypto_ike_keys *ret);
+/* The views into blk; an empty key (SK_a* for AEAD, any of cleared keys) is {NULL, 0}. */
+struct secret crypto_ike_sk_d(const struct crypto_ike_keys *k);
+/* SK_ai (initiator) or SK_ar. */
+struct secret crypto_ike_sk_a(const struct crypto_ike_keys *k, bool initiator);
+/* SK_ei (initiator) or SK_er: the cipher key, then the salt for AEAD. */
+struct secret crypto_ike_sk_e(const struct crypto_ike_keys *k, bool initiator);
 
 /*
- * §2.14: SKEYSEED = prf(Ni | Nr, g^ir), then
- * {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr).
- * With old_sk_d (an IKE SA rekey, §2.18): SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr).
+ * SK_pi and SK_pr, allocations of their own: only IKE_AUTH's AUTH values (§2.15) use them,
+ * so they stay with the IKE_SA_INIT state and are not kept by an established IKE SA.
+ */
+struct crypto_ike_auth_keys {
+	struct secret sk_pi, sk_pr;
+};
+
+void crypto_ike_auth_keys_clear(struct crypto_ike_auth_keys *k);
+
+/*
+ * §2.14: SKEYSEED = prf(Ni | Nr, g^ir); with old_sk_d (an IKE SA rekey, §2.18)
+ * SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr), prf being the old SA's. ret (empty) gets
+ * prf->out_len bytes. Its only use is the prf+ that makes the SK_*: nothing keeps it.
+ */
+int crypto_ike_skeyseed(const struct crypto_prf *prf, const struct secret *shared,
+			const uint8_t *nonce_i, size_t nonce_i_len,
+			const uint8_t *nonce_r, size_t nonce_r_len,
+			const struct secret *old_sk_d, struct secret *ret);
+
+/*
+ * Cut prf+'s output km (SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr, §2.14) into ret
+ * and, unless ret_auth is NULL, SK_pi and SK_pr into ret_auth (without them km may end after
+ * SK_er: a rekeyed IKE SA does no IKE_AUTH). -EINVAL for a length past a byte; -ENOMEM
+ * leaves none of them.
+ */
+int crypto_ike_keys_cut(const uint8_t *km, size_t prf_len, size_t integ_len, size_t encr_len,
+			struct crypto_ike_keys *ret, struct crypto_ike_auth_keys *ret_auth);
+
+/*
+ * §2.14: SKEYSEED (crypto_ike_skeyseed() with suite's PRF), then
+ * {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr)
+ * into ret and ret_auth (NULL: SK_pi and SK_pr are not made).
  */
 int crypto_ike_keys_derive(const struct crypto_suite *suite, const struct secret *shared,
 			   const uint8_t *nonce_i, size_t nonce_i_len,
 			   const uint8_t *nonce_r, size_t nonce_r_len,
 			   const uint8_t spi_i[8], const uint8_t spi_r[8],
-			   const struct secret *old_sk_d, struct crypto_ike_keys *ret);
+			   const struct secret *old_sk_d, struct crypto_ike_keys *ret,
+			   struct crypto_ike_auth_keys *ret_auth);
 void crypto_ike_keys_clear(struct crypto_ike_keys *k);
 
 /* Keys of one Child SA direction: encryption key (salt included) and integrity key. */

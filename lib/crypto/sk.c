@@ -63,7 +63,7 @@ static int integ_mac(const struct crypto_sk_dir *k, const uint8_t *msg, size_t n
 	struct crypto_prf as_prf = { .md = k->integ->md, .out_len = (uint8_t)k->integ->key_len };
 	struct crypto_buf part = { msg, n };
 	uint8_t full[64];
-	int rc = crypto_prf(&as_prf, k->key_a->p, k->key_a->len, &part, 1, full);
+	int rc = crypto_prf(&as_prf, k->key_a.p, k->key_a.len, &part, 1, full);
 
 	if (rc == 0)
 		memcpy(icv, full, k->integ->icv_len);
@@ -127,14 +127,14 @@ int crypto_sk_unprotect(const struct crypto_sk_dir *k, uint8_t *msg, size_t len,
 	uint8_t pad_len;
 	int rc;
 
-	if (!cipher_for(e) || (!e->aead && (!k->integ || !k->key_a)))
+	if (!cipher_for(e) || (!e->aead && (!k->integ || !k->key_a.p)))
 		return -EOPNOTSUPP;
 	if (iv_off < hdr_off + 4 || iv_off > len || len - iv_off < e->iv_len + icv + 1)
 		return -EBADMSG;
 	ct_off = iv_off + e->iv_len;
 	ct_len = len - icv - ct_off;
 	if (e->aead) {
-		rc = crypto_cipher(e, k->key_e->p, false, msg + iv_off, msg, iv_off, msg + ct_off,
+		rc = crypto_cipher(e, k->key_e.p, false, msg + iv_off, msg, iv_off, msg + ct_off,
 				   ct_len, msg + len - icv);
 	} else {
 		uint8_t mac[ICV_MAX];
@@ -147,7 +147,7 @@ int crypto_sk_unprotect(const struct crypto_sk_dir *k, uint8_t *msg, size_t len,
 			return -EACCES;
 		if (ct_len % e->block_len)
 			return -EBADMSG;
-		rc = crypto_cipher(e, k->key_e->p, false, msg + iv_off, NULL, 0, msg + ct_off,
+		rc = crypto_cipher(e, k->key_e.p, false, msg + iv_off, NULL, 0, msg + ct_off,
 				   ct_len, NULL);
 	}
 	if (rc < 0)
@@ -168,7 +168,7 @@ int crypto_sk_protect(const struct crypto_sk_dir *k, struct ike_writer *w, size_
 	size_t iv_off = w->len, ct_off, ct_len, pad;
 	int rc;
 
-	if (!cipher_for(e) || (!e->aead && (!k->integ || !k->key_a)))
+	if (!cipher_for(e) || (!e->aead && (!k->integ || !k->key_a.p)))
 		return -EOPNOTSUPP;
 	if (hdr_off + 4 > w->len || w->len < IKE_HEADER_LEN)
 		return -EINVAL;
@@ -188,9 +188,9 @@ int crypto_sk_protect(const struct crypto_sk_dir *k, struct ike_writer *w, size_
 	ike_writer_put_u16_at(w, hdr_off + 2, (uint16_t)(w->len - hdr_off));
 	ike_writer_put_u32_at(w, 24, (uint32_t)w->len);
 	if (e->aead)
-		return crypto_cipher(e, k->key_e->p, true, w->buf + iv_off, w->buf, iv_off,
+		return crypto_cipher(e, k->key_e.p, true, w->buf + iv_off, w->buf, iv_off,
 				     w->buf + ct_off, ct_len, w->buf + w->len - icv);
-	rc = crypto_cipher(e, k->key_e->p, true, w->buf + iv_off, NULL, 0, w->buf + ct_off, ct_len,
+	rc = crypto_cipher(e, k->key_e.p, true, w->buf + iv_off, NULL, 0, w->buf + ct_off, ct_len,
 			   NULL);
 	return rc ?: integ_mac(k, w->buf, w->len - icv, w->buf + w->len - icv);
 }

@@ -19,8 +19,9 @@
 struct crypto_sk_dir {
 	const struct crypto_encr *encr;
 	const struct crypto_integ *integ;	/* NULL for AEAD */
-	const struct secret *key_e;		/* cipher key | salt */
-	const struct secret *key_a;		/* NULL for AEAD */
+	/* Borrowed, by value: an IKE SA's are views into its keys (crypto_ike_sk_e(), _a()). */
+	struct secret key_e;			/* cipher key | salt */
+	struct secret key_a;			/* {NULL, 0} for AEAD */
 };
 
 /*

@@ -225,6 +225,7 @@ static int child_keys(const struct ike_sa *sa, const struct secret *shared,
 	const struct ike_transform *e = ike_proposal_get(&c->chosen, IKE_TRANSFORM_ENCR);
 	const struct ike_transform *i = ike_proposal_get(&c->chosen, IKE_TRANSFORM_INTEG);
 	const struct ike_transform *esn = ike_proposal_get(&c->chosen, IKE_TRANSFORM_ESN);
+	struct secret sk_d = crypto_ike_sk_d(&sa->k.keys);
 
 	if (!e)
 		return -EPROTO;
@@ -235,8 +236,8 @@ static int child_keys(const struct ike_sa *sa, const struct secret *shared,
 	if (!c->encr || !(c->encr->use & CRYPTO_USE_CHILD) || (!c->encr->aead && !c->integ) ||
 	    (c->encr->aead && c->integ))
 		return -EOPNOTSUPP;
-	return crypto_child_keys_derive(sa->k.suite.prf, &sa->k.keys.sk_d, c->encr, c->integ,
-					shared, n->i, n->i_len, n->r, n->r_len, &c->keys);
+	return crypto_child_keys_derive(sa->k.suite.prf, &sk_d, c->encr, c->integ, shared, n->i,
+					n->i_len, n->r, n->r_len, &c->keys);
 }
 
 int ike_cc_rekey_keys(const struct crypto_prf *old_prf, const struct secret *old_sk_d,
@@ -249,27 +250,24 @@ int ike_cc_rekey_keys(const struct crypto_prf *old_prf, const struct secret *old
 	const struct crypto_prf *prf = suite->prf;
 	size_t integ_len = suite->integ ? suite->integ->key_len : 0;
 	size_t encr_len = suite->encr->key_bits / 8 + suite->encr->salt_len;
-	size_t total = 3 * prf->out_len + 2 * integ_len + 2 * encr_len;
-	struct crypto_buf parts[3] = {
-		{ shared->p, shared->len }, { nonce_i, nonce_i_len }, { nonce_r, nonce_r_len },
-	};
+	/* Up to SK_er: SK_pi and SK_pr are for IKE_AUTH, which a rekeyed IKE SA never does. */
+	size_t total = prf->out_len + 2 * integ_len + 2 * encr_len;
 	struct crypto_buf seed[4] = {
 		{ nonce_i, nonce_i_len }, { nonce_r, nonce_r_len }, { spi_i, IKE_SPI_LEN },
 		{ spi_r, IKE_SPI_LEN },
 	};
-	struct secret km = { 0 };
+	struct secret skeyseed = { 0 }, km = { 0 };
 	int rc;
 
 	memset(ret, 0, sizeof(*ret));
 	/* The rekey belongs to the old IKE SA: its PRF makes SKEYSEED (§2.18). */
-	rc = secret_alloc(&ret->skeyseed, old_prf->out_len);
-	rc = rc ?: crypto_prf(old_prf, old_sk_d->p, old_sk_d->len, parts, 3, ret->skeyseed.p);
+	rc = crypto_ike_skeyseed(old_prf, shared, nonce_i, nonce_i_len, nonce_r, nonce_r_len,
+				 old_sk_d, &skeyseed);
 	rc = rc ?: secret_alloc(&km, total);
-	rc = rc ?: crypto_prf_plus(prf, ret->skeyseed.p, ret->skeyseed.len, seed, 4, km.p, total);
-	rc = rc ?: crypto_ike_keys_cut(km.p, prf->out_len, integ_len, encr_len, ret);
+	rc = rc ?: crypto_prf_plus(prf, skeyseed.p, skeyseed.len, seed, 4, km.p, total);
+	rc = rc ?: crypto_ike_keys_cut(km.p, prf->out_len, integ_len, encr_len, ret, NULL);
+	secret_clear(&skeyseed);
 	secret_clear(&km);
-	if (rc < 0)
-		crypto_ike_keys_clear(ret);
 	return rc;
 }
 
@@ -285,6 +283,7 @@ static int new_ike_sa(const struct ike_sa *old, bool initiator, const uint8_t *s
 	const struct ike_transform *e = ike_proposal_get(chosen, IKE_TRANSFORM_ENCR);
 	const struct ike_transform *p = ike_proposal_get(chosen, IKE_TRANSFORM_PRF);
 	const struct ike_transform *i = ike_proposal_get(chosen, IKE_TRANSFORM_INTEG);
+	struct secret old_sk_d = crypto_ike_sk_d(&old->k.keys);
 	struct ike_sa_keys *k = &ret->k;
 	int rc;
 
@@ -305,8 +304,8 @@ static int new_ike_sa(const struct ike_sa *old, bool initiator, const uint8_t *s
 			       k->group);
 	if (rc == 0 && !(k->suite.encr->use & CRYPTO_USE_IKE))
 		rc = -EOPNOTSUPP;
-	rc = rc ?: ike_cc_rekey_keys(old->k.suite.prf, &old->k.keys.sk_d, &k->suite, shared,
-				     n->i, n->i_len, n->r, n->r_len, spi_i, spi_r, &k->keys);
+	rc = rc ?: ike_cc_rekey_keys(old->k.suite.prf, &old_sk_d, &k->suite, shared, n->i,
+				     n->i_len, n->r, n->r_len, spi_i, spi_r, &k->keys);
 	if (rc < 0)
 		ike_sa_clear(ret);
 	return rc;

@@ -29,8 +29,8 @@ void ike_cc_free(struct ike_sa *sa);
 
 /*
  * §2.18: the keys of the IKE SA a rekey makes: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)
- * with the OLD SA's PRF, then {SK_d | SK_ai | ... | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi |
- * SPIr) with the new suite's (§2.14). Exposed for the tests.
+ * with the OLD SA's PRF, then {SK_d | SK_ai | ... | SK_er} = prf+(SKEYSEED, Ni | Nr | SPIi |
+ * SPIr) with the new suite's (§2.14); no SK_pi or SK_pr (no IKE_AUTH). Exposed for the tests.
  */
 int ike_cc_rekey_keys(const struct crypto_prf *old_prf, const struct secret *old_sk_d,
 		      const struct crypto_suite *suite, const struct secret *shared,

@@ -50,7 +50,7 @@ static int auth_value(const struct ike_init *init, bool initiator, const struct 
 				   initiator ? init->msg_i.len : init->msg_r.len,
 				   initiator ? init->nonce_r : init->nonce_i,
 				   initiator ? init->nonce_r_len : init->nonce_i_len,
-				   initiator ? &init->keys.sk_pi : &init->keys.sk_pr,
+				   initiator ? &init->auth_keys.sk_pi : &init->auth_keys.sk_pr,
 				   body.buf, body.len, out);
 	ike_writer_clear(&body);
 	return rc;
@@ -139,7 +139,8 @@ static int verify_auth(const struct ike_init *init, bool peer_is_initiator,
 				      peer_is_initiator ? init->msg_i.len : init->msg_r.len,
 				      peer_is_initiator ? init->nonce_r : init->nonce_i,
 				      peer_is_initiator ? init->nonce_r_len : init->nonce_i_len,
-				      peer_is_initiator ? &init->keys.sk_pi : &init->keys.sk_pr,
+				      peer_is_initiator ? &init->auth_keys.sk_pi :
+							  &init->auth_keys.sk_pr,
 				      peer_id->body, peer_id->body_len, auth->data, auth->len);
 }
 
@@ -149,6 +150,7 @@ static int child_keys(const struct ike_init *init, bool initiator, struct ike_ch
 	const struct ike_transform *e = ike_proposal_get(&c->chosen, IKE_TRANSFORM_ENCR);
 	const struct ike_transform *i = ike_proposal_get(&c->chosen, IKE_TRANSFORM_INTEG);
 	const struct ike_transform *n = ike_proposal_get(&c->chosen, IKE_TRANSFORM_ESN);
+	struct secret sk_d = crypto_ike_sk_d(&init->keys);
 
 	if (!e)
 		return -EPROTO;
@@ -159,7 +161,7 @@ static int child_keys(const struct ike_init *init, bool initiator, struct ike_ch
 	if (!c->encr || !(c->encr->use & CRYPTO_USE_CHILD) || (!c->encr->aead && !c->integ) ||
 	    (c->encr->aead && c->integ))
 		return -EOPNOTSUPP;
-	return crypto_child_keys_derive(init->suite.prf, &init->keys.sk_d, c->encr, c->integ, NULL,
+	return crypto_child_keys_derive(init->suite.prf, &sk_d, c->encr, c->integ, NULL,
 					init->nonce_i, init->nonce_i_len, init->nonce_r,
 					init->nonce_r_len, &c->keys);
 }

@@ -16,14 +16,13 @@
 void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init)
 {
 	memset(sa, 0, sizeof(*sa));
-	/* The keys move; what IKE_AUTH needed and an established SA does not is freed. */
+	/*
+	 * The keys move; what IKE_AUTH needed and an established SA does not (SK_pi and SK_pr
+	 * among it) is freed with the rest of init.
+	 */
 	sa->k = init->k;
 	sodium_memzero(&init->k, sizeof(init->k));
 	ike_init_clear(init);
-	/* SKEYSEED made the SK_*, SK_pi and SK_pr signed IKE_AUTH: their work is done. */
-	secret_clear(&sa->k.keys.skeyseed);
-	secret_clear(&sa->k.keys.sk_pi);
-	secret_clear(&sa->k.keys.sk_pr);
 	sa->next_req = sa->k.initiator ? 2 : 0;
 	sa->peer_next = sa->k.initiator ? 0 : 2;
 	ike_writer_init(&sa->req, IKE_MAX_MSG_LEN);

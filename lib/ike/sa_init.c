@@ -17,6 +17,7 @@ void ike_init_clear(struct ike_init *st)
 {
 	crypto_dh_free(st->dh);
 	crypto_ike_keys_clear(&st->keys);
+	crypto_ike_auth_keys_clear(&st->auth_keys);
 	ike_writer_clear(&st->msg_i);
 	ike_writer_clear(&st->msg_r);
 	ike_frag_rx_free(st->frag_rx);
@@ -169,7 +170,7 @@ static int derive(struct ike_init *st, const struct ike_pld_ke *peer_ke)
 	rc = rc ?: crypto_dh_derive(st->dh, peer_ke->data, peer_ke->len, &shared);
 	rc = rc ?: crypto_ike_keys_derive(&st->suite, &shared, st->nonce_i, st->nonce_i_len,
 					  st->nonce_r, st->nonce_r_len, st->spi_i, st->spi_r, NULL,
-					  &st->keys);
+					  &st->keys, &st->auth_keys);
 	secret_clear(&shared);
 	return rc;
 }
@@ -276,6 +277,7 @@ int ike_init_on_response(struct ike_init *st, const struct ike_init_cfg *cfg, co
 	if (rc < 0) {
 		/* A peer value we refuse (a bad KE) ends the attempt; nothing half-derived stays. */
 		crypto_ike_keys_clear(&st->keys);
+		crypto_ike_auth_keys_clear(&st->auth_keys);
 		st->notify = rc == -EINVAL ? IKE_N_INVALID_SYNTAX : 0;
 		return rc == -EINVAL ? IKE_INIT_FAILED : rc;
 	}

@@ -66,6 +66,7 @@ struct ike_init {
 			IKE_SA_KEYS_FIELDS
 		};
 	};
+	struct crypto_ike_auth_keys auth_keys;	/* SK_pi, SK_pr: IKE_AUTH's, not the SA's */
 	struct crypto_dh *dh;
 	uint8_t nonce_i[IKE_NONCE_MAX], nonce_r[IKE_NONCE_MAX];
 	size_t nonce_i_len, nonce_r_len;

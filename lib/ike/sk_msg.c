@@ -9,8 +9,8 @@ static struct crypto_sk_dir dir_of(const struct ike_sa_keys *sa, bool from_initi
 {
 	return (struct crypto_sk_dir){
 		sa->suite.encr, sa->suite.integ,
-		from_initiator ? &sa->keys.sk_ei : &sa->keys.sk_er,
-		sa->suite.integ ? (from_initiator ? &sa->keys.sk_ai : &sa->keys.sk_ar) : NULL,
+		crypto_ike_sk_e(&sa->keys, from_initiator),
+		crypto_ike_sk_a(&sa->keys, from_initiator),	/* {NULL, 0} for AEAD */
 	};
 }
 

@@ -58,7 +58,7 @@ static void make_side(struct ike_init *st, bool initiator, bool gcm)
 				     IKE_AUTH_HMAC_SHA2_256_128, IKE_DH_CURVE25519)) < 0 ||
 	    secret_set(&shared, seed, sizeof(seed)) < 0 ||
 	    crypto_ike_keys_derive(&st->suite, &shared, nonce_i, sizeof(nonce_i), nonce_r,
-				   sizeof(nonce_r), spi_i, spi_r, NULL, &st->keys) < 0)
+				   sizeof(nonce_r), spi_i, spi_r, NULL, &st->keys, NULL) < 0)
 		abort();
 	secret_clear(&shared);
 }

@@ -136,11 +136,26 @@ static const struct {
 	{ "aes192_sha1", IKE_ENCR_AES_CBC, 192, IKE_PRF_HMAC_SHA1, IKE_AUTH_HMAC_SHA1_96 },
 };
 
+/* A view into the keys: a pointer, and exactly the reference's bytes. */
+static void assert_view_eq(struct secret v, const char *name)
+{
+	ck_assert_ptr_nonnull(v.p);
+	assert_secret_eq(&v, name);
+}
+
+static void assert_view_empty(struct secret v)
+{
+	ck_assert_ptr_null(v.p);
+	ck_assert_uint_eq(v.len, 0);
+}
+
 START_TEST(test_ike_keys_match_reference_for_each_suite)
 {
 	struct derive_inputs in = { 0 };
 	struct crypto_suite suite;
-	struct crypto_ike_keys k;
+	struct crypto_ike_keys k, k_no_auth;
+	struct crypto_ike_auth_keys auth;
+	struct secret skeyseed = { 0 };
 	char name[64];
 
 	inputs_load(&in);
@@ -150,26 +165,46 @@ START_TEST(test_ike_keys_match_reference_for_each_suite)
 		ck_assert_int_eq(crypto_suite_init(&suite, ike_suites[i].encr, ike_suites[i].key_bits,
 						   ike_suites[i].prf, ike_suites[i].integ,
 						   IKE_DH_MODP_2048), 0);
+#define NAME(key) (snprintf(name, sizeof(name), "%s_" #key, n), name)
+		ck_assert_int_eq(crypto_ike_skeyseed(suite.prf, &in.shared, in.ni, in.ni_len, in.nr,
+						     in.nr_len, NULL, &skeyseed), 0);
+		assert_secret_eq(&skeyseed, NAME(skeyseed));
+		secret_clear(&skeyseed);
 		ck_assert_int_eq(crypto_ike_keys_derive(&suite, &in.shared, in.ni, in.ni_len, in.nr,
-							in.nr_len, in.spi_i, in.spi_r, NULL, &k), 0);
-#define CHECK(field) do { snprintf(name, sizeof(name), "%s_" #field, n); \
-		assert_secret_eq(&k.field, name); } while (0)
-		CHECK(skeyseed);
-		CHECK(sk_d);
-		CHECK(sk_ei);
-		CHECK(sk_er);
-		CHECK(sk_pi);
-		CHECK(sk_pr);
+							in.nr_len, in.spi_i, in.spi_r, NULL, &k,
+							&auth), 0);
+		assert_view_eq(crypto_ike_sk_d(&k), NAME(sk_d));
+		assert_view_eq(crypto_ike_sk_e(&k, true), NAME(sk_ei));
+		assert_view_eq(crypto_ike_sk_e(&k, false), NAME(sk_er));
+		assert_secret_eq(&auth.sk_pi, NAME(sk_pi));
+		assert_secret_eq(&auth.sk_pr, NAME(sk_pr));
 		if (suite.integ) {
-			CHECK(sk_ai);
-			CHECK(sk_ar);
+			assert_view_eq(crypto_ike_sk_a(&k, true), NAME(sk_ai));
+			assert_view_eq(crypto_ike_sk_a(&k, false), NAME(sk_ar));
 		} else {
-			ck_assert_uint_eq(k.sk_ai.len, 0);
-			ck_assert_uint_eq(k.sk_ar.len, 0);
+			/* AEAD: no SK_a, as {NULL, 0}, not a pointer into the block. */
+			ck_assert(suite.encr->aead);
+			assert_view_empty(crypto_ike_sk_a(&k, true));
+			assert_view_empty(crypto_ike_sk_a(&k, false));
 		}
-#undef CHECK
+#undef NAME
+		/* The views tile blk in §2.14's order, SK_d first, SK_er last. */
+		ck_assert_ptr_eq(crypto_ike_sk_d(&k).p, k.blk.p);
+		ck_assert_ptr_eq(crypto_ike_sk_e(&k, false).p + k.encr_len, k.blk.p + k.blk.len);
+		ck_assert_uint_eq(k.blk.len, k.prf_len + 2 * k.integ_len + 2 * k.encr_len);
+		/* Without SK_pi and SK_pr, prf+ stops early: the same keys. */
+		ck_assert_int_eq(crypto_ike_keys_derive(&suite, &in.shared, in.ni, in.ni_len, in.nr,
+							in.nr_len, in.spi_i, in.spi_r, NULL,
+							&k_no_auth, NULL), 0);
+		ck_assert_uint_eq(k_no_auth.blk.len, k.blk.len);
+		ck_assert_mem_eq(k_no_auth.blk.p, k.blk.p, k.blk.len);
+		crypto_ike_keys_clear(&k_no_auth);
+		crypto_ike_auth_keys_clear(&auth);
+		ck_assert_ptr_null(auth.sk_pi.p);
 		crypto_ike_keys_clear(&k);
-		ck_assert_ptr_null(k.sk_d.p);
+		ck_assert_ptr_null(k.blk.p);
+		assert_view_empty(crypto_ike_sk_d(&k));
+		assert_view_empty(crypto_ike_sk_e(&k, true));
 	}
 	inputs_free(&in);
 }
@@ -180,21 +215,56 @@ START_TEST(test_ike_rekey_skeyseed_uses_old_sk_d)
 	struct derive_inputs in = { 0 };
 	struct crypto_suite suite;
 	struct crypto_ike_keys k;
-	struct secret old = { 0 };
-	size_t len;
+	struct secret old = { 0 }, skeyseed = { 0 };
+	size_t len, seed_len;
 	uint8_t *old_raw = vec("rekey_old_sk_d", &len);
+	uint8_t *want_seed = vec("rekey_skeyseed", &seed_len);
+	uint8_t want[32 + 2 * 32 + 2 * 16];	/* SK_d | SK_ai | SK_ar | SK_ei | SK_er */
+	struct crypto_buf s[4];
 
 	inputs_load(&in);
 	ck_assert_int_eq(secret_set(&old, old_raw, len), 0);
 	ck_assert_int_eq(crypto_suite_init(&suite, IKE_ENCR_AES_CBC, 128, IKE_PRF_HMAC_SHA2_256,
 					   IKE_AUTH_HMAC_SHA2_256_128, IKE_DH_MODP_2048), 0);
+	ck_assert_int_eq(crypto_ike_skeyseed(suite.prf, &in.shared, in.ni, in.ni_len, in.nr,
+					     in.nr_len, &old, &skeyseed), 0);
+	assert_secret_eq(&skeyseed, "rekey_skeyseed");
+	secret_clear(&skeyseed);
+	/* And the keys derive makes from it: prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) up to SK_er. */
 	ck_assert_int_eq(crypto_ike_keys_derive(&suite, &in.shared, in.ni, in.ni_len, in.nr,
-						in.nr_len, in.spi_i, in.spi_r, &old, &k), 0);
-	assert_secret_eq(&k.skeyseed, "rekey_skeyseed");
+						in.nr_len, in.spi_i, in.spi_r, &old, &k, NULL), 0);
+	s[0] = (struct crypto_buf){ in.ni, in.ni_len };
+	s[1] = (struct crypto_buf){ in.nr, in.nr_len };
+	s[2] = (struct crypto_buf){ in.spi_i, 8 };
+	s[3] = (struct crypto_buf){ in.spi_r, 8 };
+	ck_assert_uint_eq(k.blk.len, sizeof(want));
+	ck_assert_int_eq(crypto_prf_plus(suite.prf, want_seed, seed_len, s, 4, want, k.blk.len),
+			 0);
+	ck_assert_mem_eq(k.blk.p, want, k.blk.len);
 	crypto_ike_keys_clear(&k);
 	secret_clear(&old);
 	free(old_raw);
+	free(want_seed);
 	inputs_free(&in);
+}
+END_TEST
+
+START_TEST(test_ike_keys_cut_refuses_a_length_past_a_byte)
+{
+	static const uint8_t km[3 * 256 + 4 * 32];
+	struct crypto_ike_keys k = { 0 };
+	struct crypto_ike_auth_keys auth = { 0 };
+
+	ck_assert_int_eq(crypto_ike_keys_cut(km, 256, 32, 32, &k, &auth), -EINVAL);
+	ck_assert_int_eq(crypto_ike_keys_cut(km, 32, 256, 32, &k, NULL), -EINVAL);
+	ck_assert_int_eq(crypto_ike_keys_cut(km, 32, 32, 256, &k, NULL), -EINVAL);
+	ck_assert_ptr_null(k.blk.p);
+	ck_assert_ptr_null(auth.sk_pi.p);
+	ck_assert_int_eq(crypto_ike_keys_cut(km, 255, 0, 32, &k, NULL), 0);
+	ck_assert_uint_eq(crypto_ike_sk_d(&k).len, 255);
+	assert_view_empty(crypto_ike_sk_a(&k, false));
+	ck_assert_ptr_eq(crypto_ike_sk_e(&k, true).p, k.blk.p + 255);
+	crypto_ike_keys_clear(&k);
 }
 END_TEST
 
@@ -291,6 +361,7 @@ int main(void)
 	tcase_add_test(tc, test_prf_plus_matches_reference);
 	tcase_add_test(tc, test_ike_keys_match_reference_for_each_suite);
 	tcase_add_test(tc, test_ike_rekey_skeyseed_uses_old_sk_d);
+	tcase_add_test(tc, test_ike_keys_cut_refuses_a_length_past_a_byte);
 	tcase_add_test(tc, test_child_keymat_with_and_without_pfs);
 	tcase_add_test(tc, test_psk_auth_matches_reference_and_rejects_any_change);
 	suite_add_tcase(s, tc);

@@ -117,7 +117,7 @@ static void keys_init(struct keys *k, const struct suite_case *c)
 		for (size_t i = 0; i < k->a.len; i++)
 			k->a.p[i] = (uint8_t)(i * 5 + 2);
 	}
-	k->dir = (struct crypto_sk_dir){ e, in, &k->e, in ? &k->a : NULL };
+	k->dir = (struct crypto_sk_dir){ e, in, k->e, k->a };
 }
 
 static void keys_clear(struct keys *k)

@@ -16,9 +16,8 @@ static inline void fragment_msg(const struct ike_sa_keys *from, const struct ike
 {
 	struct crypto_sk_dir dir = {
 		from->suite.encr, from->suite.integ,
-		from->initiator ? &from->keys.sk_ei : &from->keys.sk_er,
-		!from->suite.integ ? NULL :
-		from->initiator ? &from->keys.sk_ai : &from->keys.sk_ar,
+		crypto_ike_sk_e(&from->keys, from->initiator),
+		crypto_ike_sk_a(&from->keys, from->initiator),
 	};
 	struct ike_writer copy, plain;
 	struct ike_msg m;

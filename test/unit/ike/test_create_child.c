@@ -262,13 +262,12 @@ static void assert_ike_pair(const struct ike_sa *i, const struct ike_sa *r)
 	ck_assert_uint_eq(r->peer_next, 0);
 	ck_assert_ptr_eq(i->k.suite.prf, r->k.suite.prf);
 	ck_assert_ptr_eq(i->k.suite.encr, r->k.suite.encr);
-	assert_secret_same(&i->k.keys.sk_d, &r->k.keys.sk_d);
-	assert_secret_same(&i->k.keys.sk_ei, &r->k.keys.sk_ei);
-	assert_secret_same(&i->k.keys.sk_er, &r->k.keys.sk_er);
-	assert_secret_same(&i->k.keys.sk_ai, &r->k.keys.sk_ai);
-	assert_secret_same(&i->k.keys.sk_ar, &r->k.keys.sk_ar);
-	assert_secret_same(&i->k.keys.sk_pi, &r->k.keys.sk_pi);
-	assert_secret_same(&i->k.keys.sk_pr, &r->k.keys.sk_pr);
+	/* SK_d | SK_a* | SK_e*, cut the same way. */
+	ck_assert_uint_eq(i->k.keys.prf_len, r->k.keys.prf_len);
+	ck_assert_uint_eq(i->k.keys.integ_len, r->k.keys.integ_len);
+	ck_assert_uint_eq(i->k.keys.encr_len, r->k.keys.encr_len);
+	ck_assert_uint_gt(i->k.keys.blk.len, 0);
+	assert_secret_same(&i->k.keys.blk, &r->k.keys.blk);
 }
 
 /* A DPD from a to b over an IKE SA and its answer. */
@@ -346,6 +345,7 @@ START_TEST(test_cc_new_child_with_pfs)
 	struct fx f;
 	struct ike_sa_rx rp, rb;
 	struct crypto_child_keys no_pfs;
+	struct secret sk_d;
 
 	establish(&f);
 	f.pcfg.pfs_group = IKE_DH_CURVE25519;
@@ -376,8 +376,9 @@ START_TEST(test_cc_new_child_with_pfs)
 	ck_assert_uint_eq(ike_proposal_get(&rb.child.chosen, IKE_TRANSFORM_DH)->id,
 			  IKE_DH_CURVE25519);
 	/* g^ir is in KEYMAT (§2.17): without it the keys would differ. */
-	ck_assert_int_eq(crypto_child_keys_derive(f.b.k.suite.prf, &f.b.k.keys.sk_d, rb.child.encr,
-						  NULL, NULL, rb.nonces.i, rb.nonces.i_len,
+	sk_d = crypto_ike_sk_d(&f.b.k.keys);
+	ck_assert_int_eq(crypto_child_keys_derive(f.b.k.suite.prf, &sk_d, rb.child.encr, NULL, NULL,
+						  rb.nonces.i, rb.nonces.i_len,
 						  rb.nonces.r, rb.nonces.r_len, &no_pfs), 0);
 	ck_assert_uint_eq(no_pfs.encr_i.len, rb.child.keys.encr_i.len);
 	ck_assert(memcmp(no_pfs.encr_i.p, rb.child.keys.encr_i.p, no_pfs.encr_i.len) != 0);
@@ -537,7 +538,8 @@ START_TEST(test_cc_rekey_ike)
 	/* New SPIs both ways, new keys. */
 	ck_assert(memcmp(rb.new_sa.k.spi_i, f.b.k.spi_i, IKE_SPI_LEN) != 0);
 	ck_assert(memcmp(rb.new_sa.k.spi_r, f.b.k.spi_r, IKE_SPI_LEN) != 0);
-	ck_assert(memcmp(rb.new_sa.k.keys.sk_d.p, f.b.k.keys.sk_d.p, f.b.k.keys.sk_d.len) != 0);
+	ck_assert(memcmp(crypto_ike_sk_d(&rb.new_sa.k.keys).p, crypto_ike_sk_d(&f.b.k.keys).p,
+			 f.b.k.keys.prf_len) != 0);
 	ck_assert_uint_eq(rb.new_sa.k.group, IKE_DH_MODP_2048);
 	ck_assert_ptr_eq(rb.new_sa.cc_cfg, &f.bcfg);
 	take_sa(&nb, &rb);
@@ -572,11 +574,11 @@ START_TEST(test_cc_rekey_ike_keys)
 {
 	static const uint8_t spi_i[IKE_SPI_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	static const uint8_t spi_r[IKE_SPI_LEN] = { 9, 10, 11, 12, 13, 14, 15, 16 };
-	uint8_t ni[32], nr[40], raw[32];
+	uint8_t ni[32], nr[40], raw[32], km[64 + 2 * (32 + 4)];
 	struct secret old_sk_d = { 0 }, shared = { 0 };
 	struct crypto_suite same, other;
 	struct crypto_ike_keys want, got;
-	struct crypto_buf parts[3];
+	struct crypto_buf parts[3], seed[4];
 	struct fx f;
 	struct ike_sa_rx rp, rb;
 	struct ike_sa nb, np;
@@ -590,17 +592,13 @@ START_TEST(test_cc_rekey_ike_keys)
 	ck_assert_int_eq(crypto_suite_init(&same, IKE_ENCR_AES_CBC, 256, IKE_PRF_HMAC_SHA2_256,
 					   IKE_AUTH_HMAC_SHA2_256_128, IKE_DH_CURVE25519), 0);
 	ck_assert_int_eq(crypto_ike_keys_derive(&same, &shared, ni, sizeof(ni), nr, sizeof(nr),
-						spi_i, spi_r, &old_sk_d, &want), 0);
+						spi_i, spi_r, &old_sk_d, &want, NULL), 0);
 	ck_assert_int_eq(ike_cc_rekey_keys(same.prf, &old_sk_d, &same, &shared, ni, sizeof(ni), nr,
 					   sizeof(nr), spi_i, spi_r, &got), 0);
-	assert_secret_same(&got.skeyseed, &want.skeyseed);
-	assert_secret_same(&got.sk_d, &want.sk_d);
-	assert_secret_same(&got.sk_ai, &want.sk_ai);
-	assert_secret_same(&got.sk_ar, &want.sk_ar);
-	assert_secret_same(&got.sk_ei, &want.sk_ei);
-	assert_secret_same(&got.sk_er, &want.sk_er);
-	assert_secret_same(&got.sk_pi, &want.sk_pi);
-	assert_secret_same(&got.sk_pr, &want.sk_pr);
+	ck_assert_uint_eq(got.prf_len, want.prf_len);
+	ck_assert_uint_eq(got.integ_len, want.integ_len);
+	ck_assert_uint_eq(got.encr_len, want.encr_len);
+	assert_secret_same(&got.blk, &want.blk);
 	crypto_ike_keys_clear(&got);
 	crypto_ike_keys_clear(&want);
 	/* A new PRF (SHA-512): SKEYSEED is still the old PRF's (32 bytes), SK_d the new one's. */
@@ -612,11 +610,18 @@ START_TEST(test_cc_rekey_ike_keys)
 	parts[1] = (struct crypto_buf){ ni, sizeof(ni) };
 	parts[2] = (struct crypto_buf){ nr, sizeof(nr) };
 	ck_assert_int_eq(crypto_prf(same.prf, old_sk_d.p, old_sk_d.len, parts, 3, raw), 0);
-	ck_assert_uint_eq(got.skeyseed.len, 32);
-	ck_assert_mem_eq(got.skeyseed.p, raw, 32);
-	ck_assert_uint_eq(got.sk_d.len, 64);
-	ck_assert_uint_eq(got.sk_ai.len, 0);
-	ck_assert_uint_eq(got.sk_ei.len, 32 + 4);
+	seed[0] = (struct crypto_buf){ ni, sizeof(ni) };
+	seed[1] = (struct crypto_buf){ nr, sizeof(nr) };
+	seed[2] = (struct crypto_buf){ spi_i, IKE_SPI_LEN };
+	seed[3] = (struct crypto_buf){ spi_r, IKE_SPI_LEN };
+	ck_assert_int_eq(crypto_prf_plus(other.prf, raw, sizeof(raw), seed, 4, km, sizeof(km)), 0);
+	ck_assert_uint_eq(got.blk.len, sizeof(km));
+	ck_assert_mem_eq(got.blk.p, km, sizeof(km));
+	ck_assert_uint_eq(crypto_ike_sk_d(&got).len, 64);
+	ck_assert_ptr_null(crypto_ike_sk_a(&got, true).p);
+	ck_assert_uint_eq(crypto_ike_sk_a(&got, false).len, 0);
+	ck_assert_uint_eq(crypto_ike_sk_e(&got, true).len, 32 + 4);
+	ck_assert_ptr_eq(crypto_ike_sk_e(&got, false).p, got.blk.p + 64 + 32 + 4);
 	crypto_ike_keys_clear(&got);
 	secret_clear(&old_sk_d);
 	secret_clear(&shared);
@@ -631,7 +636,7 @@ START_TEST(test_cc_rekey_ike_keys)
 	ck_assert_int_eq(rb.event, IKE_SA_EV_IKE_REKEYED);
 	assert_ike_pair(&rb.new_sa, &rp.new_sa);
 	ck_assert_uint_eq(rb.new_sa.k.suite.prf->id, IKE_PRF_HMAC_SHA2_512);
-	ck_assert_uint_eq(rb.new_sa.k.keys.skeyseed.len, 32);
+	ck_assert_uint_eq(rb.new_sa.k.keys.prf_len, 64);
 	take_sa(&nb, &rb);
 	take_sa(&np, &rp);
 	dpd(&np, &nb);

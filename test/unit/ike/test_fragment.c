@@ -133,9 +133,8 @@ static void craft(const struct ike_sa_keys *from, uint8_t exchange, bool respons
 				.msg_id = msg_id };
 	struct crypto_sk_dir dir = {
 		from->suite.encr, from->suite.integ,
-		from->initiator ? &from->keys.sk_ei : &from->keys.sk_er,
-		!from->suite.integ ? NULL :
-		from->initiator ? &from->keys.sk_ai : &from->keys.sk_ar,
+		crypto_ike_sk_e(&from->keys, from->initiator),
+		crypto_ike_sk_a(&from->keys, from->initiator),
 	};
 	struct ike_pld_skf skf = { .frag_num = num, .total = total };
 	struct ike_builder b;

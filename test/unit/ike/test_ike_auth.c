@@ -468,7 +468,7 @@ START_TEST(test_ike_auth_verifies_charons_real_request)
 		memcpy(km + 32 * i, v, 32);
 		free(v);
 	}
-	ck_assert_int_eq(crypto_ike_keys_cut(km, 32, 32, 32, &st.keys), 0);
+	ck_assert_int_eq(crypto_ike_keys_cut(km, 32, 32, 32, &st.keys, &st.auth_keys), 0);
 	{
 		uint8_t *v = test_kv_hex(keys, "psk", &l);
 
@@ -506,6 +506,7 @@ START_TEST(test_ike_auth_verifies_charons_real_request)
 	ike_child_clear(&cr);
 	ike_writer_clear(&resp);
 	crypto_ike_keys_clear(&st.keys);
+	crypto_ike_auth_keys_clear(&st.auth_keys);
 	ike_writer_clear(&st.msg_i);
 	ike_writer_clear(&st.msg_r);
 	secret_clear(&s.psk);

@@ -33,11 +33,15 @@ static void assert_same_keys(const struct ike_init *i, const struct ike_init *r)
 	ck_assert_mem_eq(i->spi_r, r->spi_r, 8);
 	ck_assert_mem_eq(i->spi_i, r->spi_i, 8);
 	ck_assert_ptr_eq(i->suite.encr, r->suite.encr);
-	ck_assert_uint_eq(i->keys.sk_d.len, r->keys.sk_d.len);
-	ck_assert_mem_eq(i->keys.skeyseed.p, r->keys.skeyseed.p, i->keys.skeyseed.len);
-	ck_assert_mem_eq(i->keys.sk_ei.p, r->keys.sk_ei.p, i->keys.sk_ei.len);
-	ck_assert_mem_eq(i->keys.sk_er.p, r->keys.sk_er.p, i->keys.sk_er.len);
-	ck_assert_mem_eq(i->keys.sk_pr.p, r->keys.sk_pr.p, i->keys.sk_pr.len);
+	/* SK_d | SK_a* | SK_e*, cut the same way, and SK_pi, SK_pr. */
+	ck_assert_uint_eq(i->keys.prf_len, r->keys.prf_len);
+	ck_assert_uint_eq(i->keys.integ_len, r->keys.integ_len);
+	ck_assert_uint_eq(i->keys.encr_len, r->keys.encr_len);
+	ck_assert_uint_eq(i->keys.blk.len, r->keys.blk.len);
+	ck_assert_mem_eq(i->keys.blk.p, r->keys.blk.p, i->keys.blk.len);
+	ck_assert_uint_eq(i->auth_keys.sk_pi.len, i->keys.prf_len);
+	ck_assert_mem_eq(i->auth_keys.sk_pi.p, r->auth_keys.sk_pi.p, i->auth_keys.sk_pi.len);
+	ck_assert_mem_eq(i->auth_keys.sk_pr.p, r->auth_keys.sk_pr.p, i->auth_keys.sk_pr.len);
 	/* Both keep the same two messages for IKE_AUTH. */
 	ck_assert_uint_eq(i->msg_i.len, r->msg_i.len);
 	ck_assert_mem_eq(i->msg_i.buf, r->msg_i.buf, i->msg_i.len);
@@ -112,8 +116,9 @@ START_TEST(test_sa_init_aead_suite_without_retry)
 			 IKE_INIT_DONE);
 	assert_same_keys(&i, &r);
 	ck_assert(i.suite.encr->aead);
-	ck_assert_uint_eq(i.keys.sk_ai.len, 0);
-	ck_assert_uint_eq(i.keys.sk_ei.len, 16 + 4);
+	ck_assert_ptr_null(crypto_ike_sk_a(&i.keys, true).p);
+	ck_assert_uint_eq(crypto_ike_sk_a(&i.keys, false).len, 0);
+	ck_assert_uint_eq(crypto_ike_sk_e(&i.keys, false).len, 16 + 4);
 	ck_assert(!i.peer_fragmentation);
 	ike_init_clear(&i);
 	ike_init_clear(&r);

@@ -205,7 +205,8 @@ static void nonces(const struct capture *c, struct ike_pld_nonce *ni, struct ike
 	*hr = resp.hdr;
 }
 
-static void derive(const struct capture *c, struct crypto_suite *suite, struct crypto_ike_keys *k)
+static void derive(const struct capture *c, struct crypto_suite *suite, struct crypto_ike_keys *k,
+		   struct crypto_ike_auth_keys *auth)
 {
 	struct suite_ids s = suite_of(c);
 	struct ike_pld_nonce ni, nr;
@@ -220,7 +221,7 @@ static void derive(const struct capture *c, struct crypto_suite *suite, struct c
 	free(raw);
 	nonces(c, &ni, &nr, &hi, &hr);
 	ck_assert_int_eq(crypto_ike_keys_derive(suite, &shared, ni.data, ni.len, nr.data, nr.len,
-						hi.spi_i, hr.spi_r, NULL, k), 0);
+						hi.spi_i, hr.spi_r, NULL, k, auth), 0);
 	secret_clear(&shared);
 }
 
@@ -239,19 +240,40 @@ START_TEST(test_strongswan_key_derivation_matches_charon)
 	struct capture c;
 	struct crypto_suite suite;
 	struct crypto_ike_keys k;
+	struct crypto_ike_auth_keys auth;
+	struct ike_pld_nonce ni, nr;
+	struct ike_header hi, hr;
+	struct secret shared = { 0 }, skeyseed = { 0 };
+	struct secret sk_d, sk_ai, sk_ar, sk_ei, sk_er;
+	size_t len;
+	uint8_t *raw;
 
 	capture_load(&c, captures[_i]);
-	derive(&c, &suite, &k);
-	assert_key(&c, &k.skeyseed, "skeyseed");
-	assert_key(&c, &k.sk_d, "sk_d");
+	derive(&c, &suite, &k, &auth);
+	raw = key(&c, "shared", &len);
+	ck_assert_int_eq(secret_set(&shared, raw, len), 0);
+	free(raw);
+	nonces(&c, &ni, &nr, &hi, &hr);
+	ck_assert_int_eq(crypto_ike_skeyseed(suite.prf, &shared, ni.data, ni.len, nr.data, nr.len,
+					     NULL, &skeyseed), 0);
+	assert_key(&c, &skeyseed, "skeyseed");
+	sk_d = crypto_ike_sk_d(&k);
+	sk_ai = crypto_ike_sk_a(&k, true);
+	sk_ar = crypto_ike_sk_a(&k, false);
+	sk_ei = crypto_ike_sk_e(&k, true);
+	sk_er = crypto_ike_sk_e(&k, false);
+	assert_key(&c, &sk_d, "sk_d");
 	if (suite.integ) {
-		assert_key(&c, &k.sk_ai, "sk_ai");
-		assert_key(&c, &k.sk_ar, "sk_ar");
+		assert_key(&c, &sk_ai, "sk_ai");
+		assert_key(&c, &sk_ar, "sk_ar");
 	}
-	assert_key(&c, &k.sk_ei, "sk_ei");
-	assert_key(&c, &k.sk_er, "sk_er");
-	assert_key(&c, &k.sk_pi, "sk_pi");
-	assert_key(&c, &k.sk_pr, "sk_pr");
+	assert_key(&c, &sk_ei, "sk_ei");
+	assert_key(&c, &sk_er, "sk_er");
+	assert_key(&c, &auth.sk_pi, "sk_pi");
+	assert_key(&c, &auth.sk_pr, "sk_pr");
+	secret_clear(&skeyseed);
+	secret_clear(&shared);
+	crypto_ike_auth_keys_clear(&auth);
 	crypto_ike_keys_clear(&k);
 	capture_free(&c);
 }
@@ -262,6 +284,7 @@ START_TEST(test_strongswan_ike_auth_decrypts_and_psk_auth_verifies)
 	struct capture c;
 	struct crypto_suite suite;
 	struct crypto_ike_keys k;
+	struct crypto_ike_auth_keys sk_p;
 	struct ike_pld_nonce ni, nr;
 	struct ike_header hi, hr;
 	struct secret psk = { 0 };
@@ -269,7 +292,7 @@ START_TEST(test_strongswan_ike_auth_decrypts_and_psk_auth_verifies)
 	uint8_t *raw = NULL;
 
 	capture_load(&c, captures[_i]);
-	derive(&c, &suite, &k);
+	derive(&c, &suite, &k, &sk_p);
 	nonces(&c, &ni, &nr, &hi, &hr);
 	raw = key(&c, "psk", &len);
 	ck_assert_int_eq(secret_set(&psk, raw, len), 0);
@@ -277,8 +300,8 @@ START_TEST(test_strongswan_ike_auth_decrypts_and_psk_auth_verifies)
 	for (int m = AUTH_REQ; m <= AUTH_RESP; m++) {
 		bool from_i = m == AUTH_REQ;
 		struct crypto_sk_dir dir = {
-			suite.encr, suite.integ, from_i ? &k.sk_ei : &k.sk_er,
-			suite.integ ? (from_i ? &k.sk_ai : &k.sk_ar) : NULL,
+			suite.encr, suite.integ, crypto_ike_sk_e(&k, from_i),
+			crypto_ike_sk_a(&k, from_i),
 		};
 		struct ike_msg msg;
 		struct ike_chain inner;
@@ -317,7 +340,7 @@ START_TEST(test_strongswan_ike_auth_decrypts_and_psk_auth_verifies)
 							c.len[from_i ? SA_INIT_REQ : SA_INIT_RESP],
 							from_i ? nr.data : ni.data,
 							from_i ? nr.len : ni.len,
-							from_i ? &k.sk_pi : &k.sk_pr, id.body,
+							from_i ? &sk_p.sk_pi : &sk_p.sk_pr, id.body,
 							id.body_len, auth.data, auth.len), 0);
 		/* The wrong PSK does not verify. */
 		psk.p[0] ^= 1;
@@ -326,7 +349,7 @@ START_TEST(test_strongswan_ike_auth_decrypts_and_psk_auth_verifies)
 							c.len[from_i ? SA_INIT_REQ : SA_INIT_RESP],
 							from_i ? nr.data : ni.data,
 							from_i ? nr.len : ni.len,
-							from_i ? &k.sk_pi : &k.sk_pr, id.body,
+							from_i ? &sk_p.sk_pi : &sk_p.sk_pr, id.body,
 							id.body_len, auth.data, auth.len), -EACCES);
 		psk.p[0] ^= 1;
 		if (!from_i) {
@@ -356,6 +379,7 @@ START_TEST(test_strongswan_ike_auth_decrypts_and_psk_auth_verifies)
 		ck_assert_mem_eq(ts.ts[0].end, "\xff\xff\xff\xff", 4);	/* 0.0.0.0/0 */
 	}
 	secret_clear(&psk);
+	crypto_ike_auth_keys_clear(&sk_p);
 	crypto_ike_keys_clear(&k);
 	capture_free(&c);
 }
