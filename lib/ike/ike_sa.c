@@ -4,6 +4,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -29,9 +30,18 @@ void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init)
 	ike_writer_init(&sa->reply, IKE_MAX_MSG_LEN);
 }
 
+/* The Child SAs our request deletes: done with once it is answered, replaced or cleared. */
+static void req_delete_drop(struct ike_sa *sa)
+{
+	free(sa->req_delete);
+	sa->req_delete = NULL;
+	sa->req_n_delete = 0;
+}
+
 void ike_sa_clear(struct ike_sa *sa)
 {
 	ike_cc_free(sa);
+	req_delete_drop(sa);
 	ike_frag_rx_free(sa->frag_req);
 	ike_frag_rx_free(sa->frag_resp);
 	crypto_ike_keys_clear(&sa->k.keys);
@@ -61,7 +71,7 @@ int ike_sa_send_request(struct ike_sa *sa, uint8_t exchange, const struct ike_wr
 	sa->next_req++;
 	sa->req_exchange = exchange;
 	sa->req_delete_ike = false;
-	sa->req_n_delete = 0;
+	req_delete_drop(sa);
 	return 0;
 }
 
@@ -108,10 +118,16 @@ int ike_sa_delete_child_request(struct ike_sa *sa, const uint32_t *spis_in, size
 {
 	uint8_t spis[4 * IKE_SA_MAX_DELETE_OUT];
 	struct ike_pld_delete d = { .protocol = IKE_PROTO_ESP, .spi_len = 4, .spis = spis };
+	uint32_t *keep;
 	int rc;
 
 	if (n == 0 || n > IKE_SA_MAX_DELETE_OUT)
 		return -EINVAL;
+	/* Before anything is sent: without the list, no request (the SA stays as it was). */
+	keep = malloc(n * sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
+	memcpy(keep, spis_in, n * sizeof(*keep));
 	for (size_t i = 0; i < n; i++) {
 		uint32_t be = htonl(spis_in[i]);
 
@@ -119,11 +135,13 @@ int ike_sa_delete_child_request(struct ike_sa *sa, const uint32_t *spis_in, size
 	}
 	d.n_spis = (uint16_t)n;
 	rc = delete_request(sa, &d, out);
-	if (rc == 0) {
-		memcpy(sa->req_delete, spis_in, n * sizeof(*spis_in));
-		sa->req_n_delete = (uint16_t)n;
+	if (rc < 0) {
+		free(keep);
+		return rc;
 	}
-	return rc;
+	sa->req_delete = keep;
+	sa->req_n_delete = (uint16_t)n;
+	return 0;
 }
 
 int ike_sa_retransmit(const struct ike_sa *sa, struct ike_writer *out)
@@ -215,7 +233,7 @@ static int process(struct ike_sa *sa, const struct ike_header *h, const struct i
 			return -EPROTO;	/* not the answer to our outstanding request */
 		sa->waiting = false;
 		sa->req_delete_ike = false;
-		sa->req_n_delete = 0;
+		req_delete_drop(sa);
 		if (h->exchange == IKE_EXCH_CREATE_CHILD_SA)
 			ike_cc_on_response(sa, inner, rx);
 		else

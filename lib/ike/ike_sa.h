@@ -72,8 +72,13 @@ struct ike_sa {
 	 * window); the peer's CREATE_CHILD_SA requests get TEMPORARY_FAILURE (§2.25.2).
 	 */
 	bool closing;
-	uint16_t req_n_delete;		/* it deletes these Child SAs (our inbound SPIs) */
-	uint32_t req_delete[IKE_SA_MAX_DELETE_OUT];
+	/*
+	 * It deletes these Child SAs (our inbound SPIs): req_n_delete of them, allocated while
+	 * such a request is out and freed when it is answered or the SA cleared, so that the
+	 * many IKE SAs with no Delete out carry a pointer instead of IKE_SA_MAX_DELETE_OUT SPIs.
+	 */
+	uint16_t req_n_delete;
+	uint32_t *req_delete;
 	/* Set by the caller after ike_sa_from_init(); NULL refuses with NO_ADDITIONAL_SAS. */
 	const struct ike_cc_cfg *cc_cfg;
 	struct ike_cc_state *cc;	/* create_child.c's, NULL until first needed */
@@ -86,6 +91,10 @@ struct ike_sa {
  * move, its DH, nonces and IKE_SA_INIT messages are freed). The initiator used IDs 0 and 1.
  */
 void ike_sa_from_init(struct ike_sa *sa, struct ike_init *init);
+/*
+ * An IKE SA owns what its pointers hold (keys, cc, fragments, our Delete's SPIs): it may be
+ * moved by value when the source is zeroed after, and is freed once, here.
+ */
 void ike_sa_clear(struct ike_sa *sa);
 
 /* Our requests; -EBUSY while one is outstanding. out gets the message to send. */

@@ -217,6 +217,78 @@ START_TEST(test_ike_sa_delete_child_and_ike)
 }
 END_TEST
 
+/* The SPIs b's outstanding Delete names, as it keeps them. */
+static void assert_deleting(const struct ike_sa *b, const uint32_t *spis, size_t n)
+{
+	ck_assert_uint_eq(b->req_n_delete, n);
+	if (!n) {
+		ck_assert_ptr_null(b->req_delete);
+		return;
+	}
+	ck_assert_ptr_nonnull(b->req_delete);
+	ck_assert_mem_eq(b->req_delete, spis, n * sizeof(*spis));
+}
+
+/* b's request to p, p's answer back to b. */
+static void exchange(struct ike_sa *b, struct ike_sa *p, struct ike_writer *m,
+		     struct ike_writer *reply)
+{
+	struct ike_sa_rx rx;
+
+	ck_assert_int_eq(ike_sa_receive(p, m->buf, m->len, pop_map, NULL, reply, &rx), 0);
+	ck_assert_int_eq(rx.event, IKE_SA_EV_REPLY);
+	ck_assert_int_eq(ike_sa_receive(b, reply->buf, reply->len, NULL, NULL, m, &rx), 0);
+	ck_assert_int_eq(rx.event, IKE_SA_EV_ANSWERED);
+}
+
+/*
+ * The list of Child SAs our Delete names is allocated while the request is out (exactly its
+ * SPIs) and freed when it is answered, replaced or the SA cleared; under ASan a leak or a
+ * double free of it fails here.
+ */
+START_TEST(test_ike_sa_delete_child_list_lives_with_the_request)
+{
+	struct ike_sa b, p;
+	struct ike_writer m, reply;
+	const uint32_t three[] = { 0x1111, 0x9999, 0xaaaa }, one[] = { 0x2222 };
+	uint32_t all[IKE_SA_MAX_DELETE_OUT];
+
+	establish(&b, &p);
+	ike_writer_init(&m, IKE_MAX_MSG_LEN);
+	ike_writer_init(&reply, IKE_MAX_MSG_LEN);
+	assert_deleting(&b, NULL, 0);
+	/* Several SPIs, answered: the list goes with the answer. */
+	ck_assert_int_eq(ike_sa_delete_child_request(&b, three, 3, &m), 0);
+	assert_deleting(&b, three, 3);
+	exchange(&b, &p, &m, &reply);
+	assert_deleting(&b, NULL, 0);
+	/* A second one after it, of one SPI. */
+	ck_assert_int_eq(ike_sa_delete_child_request(&b, one, 1, &m), 0);
+	assert_deleting(&b, one, 1);
+	/* Refused while it is out (the window of one): nothing kept of the refused one. */
+	ck_assert_int_eq(ike_sa_delete_child_request(&b, three, 3, &m), -EBUSY);
+	assert_deleting(&b, one, 1);
+	ck_assert_int_eq(ike_sa_retransmit(&b, &m), 0);
+	exchange(&b, &p, &m, &reply);
+	assert_deleting(&b, NULL, 0);
+	/* A request given up on and replaced by a liveness check: its list goes then. */
+	ck_assert_int_eq(ike_sa_delete_child_request(&b, three, 3, &m), 0);
+	b.waiting = false;
+	ck_assert_int_eq(ike_sa_dpd_request(&b, &m), 0);
+	assert_deleting(&b, NULL, 0);
+	b.waiting = false;
+	/* The most one Delete names, still out when the SA is cleared (teardown). */
+	for (uint32_t i = 0; i < IKE_SA_MAX_DELETE_OUT; i++)
+		all[i] = 0x3000 + i;
+	ck_assert_int_eq(ike_sa_delete_child_request(&b, all, IKE_SA_MAX_DELETE_OUT, &m), 0);
+	assert_deleting(&b, all, IKE_SA_MAX_DELETE_OUT);
+	ike_writer_clear(&m);
+	ike_writer_clear(&reply);
+	teardown(&b, &p);
+	assert_deleting(&b, NULL, 0);
+}
+END_TEST
+
 START_TEST(test_ike_sa_drops_what_does_not_belong)
 {
 	struct ike_sa b, p, other_b, other_p;
@@ -461,6 +533,7 @@ int main(void)
 	tcase_add_test(tc, test_ike_sa_dpd_both_ways_and_the_window);
 	tcase_add_test(tc, test_ike_sa_retransmitted_request_gets_the_cached_reply);
 	tcase_add_test(tc, test_ike_sa_delete_child_and_ike);
+	tcase_add_test(tc, test_ike_sa_delete_child_list_lives_with_the_request);
 	tcase_add_test(tc, test_ike_sa_drops_what_does_not_belong);
 	tcase_add_test(tc, test_ike_sa_fragmented_request_answered_once);
 	tcase_add_test(tc, test_ike_sa_fragment_with_wrong_icv_changes_nothing);
