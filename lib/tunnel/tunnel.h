@@ -199,10 +199,9 @@ struct tunnel {
 	struct tun_queued queue[TUN_QUEUE_MAX];
 	uint8_t n_queue;
 	uint8_t inflight;		/* enum tun_req of the request out, 0 when none */
+	uint8_t n_pend, n_extras;	/* of pend and extras below */
 	struct pending_out *pend;	/* TUN_PENDING_OUT_MAX of them while any is held */
-	size_t n_pend;
 	struct extra_sa *extras;	/* TUN_EXTRA_MAX of them while a rekey settles */
-	size_t n_extras;
 	struct timer t_extras;
 	uint64_t rekeys_child, rekeys_ike;
 	uint64_t ike_created_ms, ike_rekey_at_ms;
@@ -222,7 +221,7 @@ struct tunnel {
 	unsigned dpd_missed;
 	struct timer t_retx, t_dpd, t_keepalive, t_reconnect, t_rekey, t_half, t_dead;
 	struct child *children;
-	size_t n_children, cap_children;
+	uint32_t n_children, cap_children;	/* at most IKD_MAX_CHILDREN */
 	uint64_t up_since_ms, last_heard_ms, last_sent_ms;
 	uint64_t healthy_since_ms;	/* usable since (up, and its probe answered) */
 	struct tun_probe *probe;	/* initiator with a probe IP: its ICMP probe, or NULL */

@@ -459,7 +459,7 @@ void sim_check_quiescence(struct sim_world *w)
 		}
 		if (tb->n_children != 1 || tp->n_children != 1 || !tb->children[0].installed ||
 		    !tp->children[0].installed) {
-			sim_fail(w, "one-child-sa", "pop%d: %zu Child SAs at the branch, %zu at the "
+			sim_fail(w, "one-child-sa", "pop%d: %u Child SAs at the branch, %u at the "
 				 "POP (each must have one pair, installed)", p, tb->n_children,
 				 tp->n_children);
 			break;
