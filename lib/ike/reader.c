@@ -109,7 +109,7 @@ int ike_fail(struct ike_err *err, const struct ike_reader *r, int rc, const char
 
 void ike_writer_init(struct ike_writer *w, size_t max)
 {
-	*w = (struct ike_writer){ .max = max };
+	*w = (struct ike_writer){ .max = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max };
 }
 
 void ike_writer_clear(struct ike_writer *w)

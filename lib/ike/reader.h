@@ -47,13 +47,18 @@ int ike_reader_sub(struct ike_reader *r, size_t n, struct ike_reader *ret);
 int ike_fail(struct ike_err *err, const struct ike_reader *r, int rc, const char *field,
 	     const char *reason);
 
+/*
+ * 24 bytes: a tunnel holds three (the message being exchanged, our request and our answer
+ * kept for retransmission), and a gateway 100,000 tunnels.
+ */
 struct ike_writer {
 	uint8_t *buf;
-	size_t len;
-	size_t cap;
-	size_t max;	/* hard limit on len */
+	uint32_t len;
+	uint32_t cap;
+	uint32_t max;	/* hard limit on len */
 };
 
+/* max past 4 GiB - 1 is that. */
 void ike_writer_init(struct ike_writer *w, size_t max);
 void ike_writer_clear(struct ike_writer *w);	/* frees the buffer (wiped first) */
 /* Its buffer sized to what it holds: a message kept, written no more (it may grow again). */

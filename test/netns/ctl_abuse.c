@@ -235,7 +235,7 @@ static int mode_noread(unsigned n, double hold_s)
 		if (request(&w, i + 1, i % 2 ? CTL_SITE_LIST : CTL_SITE_EXPORT) < 0)
 			return 1;
 	sent = send_some(fd, w.buf, w.len);
-	printf("ctl_abuse: noread: %zu of %zu request bytes (%u requests) taken, no reply read\n",
+	printf("ctl_abuse: noread: %zu of %u request bytes (%u requests) taken, no reply read\n",
 	       sent, w.len, n);
 	fflush(stdout);
 	/* Never read: only watch for the hang-up. */
