@@ -32,13 +32,13 @@ struct ike_cc_state;
  */
 struct ike_cc_cfg {
 	const struct ike_child_cfg *child;	/* Child SAs: ESP proposals, our selectors */
+	const struct ike_pld_sa *ike_proposals;	/* IKE SA rekey (§1.3.2): protocol IKE, with DH */
+	unsigned max_children;			/* NO_ADDITIONAL_SAS past; 0: the default */
 	/*
 	 * §1.3.1 PFS: a DH group added to each ESP proposal that names none, so a request
 	 * must carry a KE of it (INVALID_KE_PAYLOAD otherwise); 0 accepts no KE.
 	 */
 	uint16_t pfs_group;
-	const struct ike_pld_sa *ike_proposals;	/* IKE SA rekey (§1.3.2): protocol IKE, with DH */
-	unsigned max_children;			/* NO_ADDITIONAL_SAS past; 0: the default */
 	/* A new inbound ESP SPI (the kernel allocates them), 0 when there is none. */
 	uint32_t (*alloc_spi)(void *arg);
 	/* How many Child SAs this IKE SA has now; NULL counts none. */
