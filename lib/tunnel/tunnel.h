@@ -203,7 +203,7 @@ struct tunnel {
 	struct pending_out *pend;	/* TUN_PENDING_OUT_MAX of them while any is held */
 	struct extra_sa *extras;	/* TUN_EXTRA_MAX of them while a rekey settles */
 	struct timer t_extras;
-	uint64_t rekeys_child, rekeys_ike;
+	uint32_t rekeys_child, rekeys_ike;	/* for the tests: a rekey a minute wraps in 8,000 years */
 	uint64_t ike_created_ms, ike_rekey_at_ms;
 	uint64_t settle_at_ms;		/* when what a rekey kept may go (0: nothing kept) */
 	struct ike_writer pending;	/* IKE_SA_INIT/IKE_AUTH message for retransmission */
