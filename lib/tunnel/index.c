@@ -3,7 +3,9 @@
  * kernel event costs the same with ten tunnels or a hundred thousand: by our IKE SPI, by the
  * initiator's SPI of a half-open SA, by the IKE SPI of an SA kept beside the current one
  * (extras), by site (and site + POP), and by Child SA SPI. Chained hash tables of a fixed
- * number of buckets that grow with the tunnels; the tunnels own their links.
+ * number of buckets that grow with the tunnels; the tunnels own their links. The half-open
+ * and extras tables grow with what they hold, not with the tunnels: a gateway of 100,000
+ * established tunnels has few of either, and their buckets would be 16 bytes a tunnel.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,9 +25,14 @@ static uint64_t fnv(const void *p, size_t n, uint64_t h)
 	return h;
 }
 
+static size_t spi_hash(const uint8_t spi[IKE_SPI_LEN], size_t n_buckets)
+{
+	return (size_t)(fnv(spi, IKE_SPI_LEN, 1469598103934665603ull) & (n_buckets - 1));
+}
+
 static size_t spi_bucket(const struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
 {
-	return (size_t)(fnv(spi, IKE_SPI_LEN, 1469598103934665603ull) & (d->n_buckets - 1));
+	return spi_hash(spi, d->n_buckets);
 }
 
 static size_t name_bucket(const struct ikd *d, const char *name)
@@ -54,32 +61,82 @@ struct extra_node {
 
 static int alloc_tables(struct ikd *d, size_t n)
 {
-	struct tunnel **o = calloc(n, sizeof(*o)), **h = calloc(n, sizeof(*h)),
-		      **s = calloc(n, sizeof(*s));
+	struct tunnel **o = calloc(n, sizeof(*o)), **s = calloc(n, sizeof(*s));
 	struct spi_node **c = calloc(n, sizeof(*c));
-	struct extra_node **e = calloc(n, sizeof(*e));
 
-	if (!o || !h || !s || !c || !e) {
+	if (!o || !s || !c) {
 		free(o);
-		free(h);
 		free(s);
 		free(c);
-		free(e);
 		return -ENOMEM;
 	}
 	d->by_ours = o;
-	d->by_half = h;
 	d->by_site = s;
 	d->by_child = c;
-	d->by_extra = e;
 	d->n_buckets = n;
 	return 0;
 }
 
+#define SMALL_BUCKETS 64u
+
 /* Small at first (an edge router holds a few tunnels); grown with the tunnels. */
 int tix_init(struct ikd *d)
 {
-	return alloc_tables(d, 64);
+	d->by_half = calloc(SMALL_BUCKETS, sizeof(*d->by_half));
+	d->by_extra = calloc(SMALL_BUCKETS, sizeof(*d->by_extra));
+	if (!d->by_half || !d->by_extra || alloc_tables(d, SMALL_BUCKETS) < 0) {
+		free(d->by_half);
+		free(d->by_extra);
+		d->by_half = NULL;
+		d->by_extra = NULL;
+		return -ENOMEM;
+	}
+	d->n_half_buckets = d->n_extra_buckets = SMALL_BUCKETS;
+	return 0;
+}
+
+/* The half-open table twice as large once it holds as many as its buckets. */
+static void half_maybe_grow(struct ikd *d)
+{
+	size_t n = d->n_half_buckets;
+	struct tunnel **h;
+
+	if (d->half_open < n || !(h = calloc(2 * n, sizeof(*h))))
+		return;
+	for (size_t i = 0; i < n; i++)
+		while (d->by_half[i]) {
+			struct tunnel *t = d->by_half[i];
+			size_t b = spi_hash(t->spi_peer_i, 2 * n);
+
+			d->by_half[i] = t->next_half;
+			t->next_half = h[b];
+			h[b] = t;
+		}
+	free(d->by_half);
+	d->by_half = h;
+	d->n_half_buckets = 2 * n;
+}
+
+/* The same for the extras' table. */
+static void extra_maybe_grow(struct ikd *d)
+{
+	size_t n = d->n_extra_buckets;
+	struct extra_node **e;
+
+	if (d->n_extra_nodes < n || !(e = calloc(2 * n, sizeof(*e))))
+		return;
+	for (size_t i = 0; i < n; i++)
+		while (d->by_extra[i]) {
+			struct extra_node *x = d->by_extra[i];
+			size_t b = spi_hash(x->spi, 2 * n);
+
+			d->by_extra[i] = x->next;
+			x->next = e[b];
+			e[b] = x;
+		}
+	free(d->by_extra);
+	d->by_extra = e;
+	d->n_extra_buckets = 2 * n;
 }
 
 /*
@@ -88,9 +145,8 @@ int tix_init(struct ikd *d)
  */
 static void maybe_grow(struct ikd *d)
 {
-	struct tunnel **o = d->by_ours, **h = d->by_half, **s = d->by_site;
+	struct tunnel **o = d->by_ours, **s = d->by_site;
 	struct spi_node **c = d->by_child;
-	struct extra_node **e = d->by_extra;
 	size_t n = d->n_buckets;
 
 	if (d->n_tunnels < n || alloc_tables(d, 2 * n) < 0)
@@ -103,14 +159,6 @@ static void maybe_grow(struct ikd *d)
 			o[i] = t->next_ours;
 			t->next_ours = d->by_ours[b];
 			d->by_ours[b] = t;
-		}
-		while (h[i]) {
-			struct tunnel *t = h[i];
-			size_t b = spi_bucket(d, t->spi_peer_i);
-
-			h[i] = t->next_half;
-			t->next_half = d->by_half[b];
-			d->by_half[b] = t;
 		}
 		while (s[i]) {
 			struct tunnel *t = s[i];
@@ -128,38 +176,28 @@ static void maybe_grow(struct ikd *d)
 			x->next = d->by_child[b];
 			d->by_child[b] = x;
 		}
-		while (e[i]) {
-			struct extra_node *x = e[i];
-			size_t b = spi_bucket(d, x->spi);
-
-			e[i] = x->next;
-			x->next = d->by_extra[b];
-			d->by_extra[b] = x;
-		}
 	}
 	free(o);
-	free(h);
 	free(s);
 	free(c);
-	free(e);
 }
 
 void tix_clear(struct ikd *d)
 {
-	for (size_t i = 0; i < d->n_buckets; i++) {
-		while (d->by_child && d->by_child[i]) {
+	for (size_t i = 0; d->by_child && i < d->n_buckets; i++)
+		while (d->by_child[i]) {
 			struct spi_node *x = d->by_child[i];
 
 			d->by_child[i] = x->next;
 			free(x);
 		}
-		while (d->by_extra && d->by_extra[i]) {
+	for (size_t i = 0; d->by_extra && i < d->n_extra_buckets; i++)
+		while (d->by_extra[i]) {
 			struct extra_node *x = d->by_extra[i];
 
 			d->by_extra[i] = x->next;
 			free(x);
 		}
-	}
 	free(d->by_ours);
 	free(d->by_half);
 	free(d->by_site);
@@ -168,7 +206,8 @@ void tix_clear(struct ikd *d)
 	d->by_ours = d->by_half = d->by_site = NULL;
 	d->by_child = NULL;
 	d->by_extra = NULL;
-	d->n_buckets = 0;
+	d->n_buckets = d->n_half_buckets = d->n_extra_buckets = 0;
+	d->n_extra_nodes = 0;
 }
 
 /* ---- the tunnel list: O(1) in and out ---- */
@@ -238,17 +277,18 @@ struct tunnel *tix_ours_find(struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
 
 void tix_half_add(struct ikd *d, struct tunnel *t)
 {
-	size_t b = spi_bucket(d, t->spi_peer_i);
+	size_t b = spi_hash(t->spi_peer_i, d->n_half_buckets);
 
 	t->next_half = d->by_half[b];
 	d->by_half[b] = t;
 	t->in_half_table = true;
 	d->half_open++;
+	half_maybe_grow(d);
 }
 
 void tix_half_del(struct ikd *d, struct tunnel *t)
 {
-	struct tunnel **p = &d->by_half[spi_bucket(d, t->spi_peer_i)];
+	struct tunnel **p = &d->by_half[spi_hash(t->spi_peer_i, d->n_half_buckets)];
 
 	if (!t->in_half_table)
 		return;
@@ -264,7 +304,7 @@ void tix_half_del(struct ikd *d, struct tunnel *t)
 struct tunnel *tix_half_find(struct ikd *d, const uint8_t spi_i[IKE_SPI_LEN],
 			     const union net_addr *from)
 {
-	for (struct tunnel *t = d->by_half[spi_bucket(d, spi_i)]; t; t = t->next_half)
+	for (struct tunnel *t = d->by_half[spi_hash(spi_i, d->n_half_buckets)]; t; t = t->next_half)
 		if (!memcmp(t->spi_peer_i, spi_i, IKE_SPI_LEN) &&
 		    net_addr_equal(&t->remote, from, true))
 			return t;
@@ -374,29 +414,33 @@ int tix_extra_add(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN
 
 	if (!x)
 		return -ENOMEM;
-	b = spi_bucket(d, spi);
+	b = spi_hash(spi, d->n_extra_buckets);
 	memcpy(x->spi, spi, IKE_SPI_LEN);
 	x->t = t;
 	x->next = d->by_extra[b];
 	d->by_extra[b] = x;
+	d->n_extra_nodes++;
+	extra_maybe_grow(d);
 	return 0;
 }
 
 void tix_extra_del(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN])
 {
-	for (struct extra_node **p = &d->by_extra[spi_bucket(d, spi)]; *p; p = &(*p)->next)
+	for (struct extra_node **p = &d->by_extra[spi_hash(spi, d->n_extra_buckets)]; *p;
+	     p = &(*p)->next)
 		if ((*p)->t == t && !memcmp((*p)->spi, spi, IKE_SPI_LEN)) {
 			struct extra_node *x = *p;
 
 			*p = x->next;
 			free(x);
+			d->n_extra_nodes--;
 			return;
 		}
 }
 
 struct tunnel *tix_extra_find(struct ikd *d, const uint8_t spi[IKE_SPI_LEN])
 {
-	for (struct extra_node *x = d->by_extra[spi_bucket(d, spi)]; x; x = x->next)
+	for (struct extra_node *x = d->by_extra[spi_hash(spi, d->n_extra_buckets)]; x; x = x->next)
 		if (!memcmp(x->spi, spi, IKE_SPI_LEN))
 			return x->t;
 	return NULL;

@@ -300,11 +300,15 @@ struct ikd {
 	bool ids_stale;
 	struct tunnel **tunnels;
 	size_t n_tunnels, cap_tunnels;
-	/* index.c: hash buckets by our IKE SPI, half-open SPI, site, Child SA SPI, extra SA */
+	/*
+	 * index.c: hash buckets by our IKE SPI, site, Child SA SPI (n_buckets, grown with the
+	 * tunnels); by half-open SPI and by extra SA's SPI (each grown with what it holds).
+	 */
 	struct tunnel **by_ours, **by_half, **by_site;
 	struct spi_node **by_child;
 	struct extra_node **by_extra;
-	size_t n_buckets;
+	size_t n_buckets, n_half_buckets, n_extra_buckets;
+	size_t n_extra_nodes;
 	size_t half_open;
 	size_t half_open_waiting;	/* IKE_SA_INITs the daemon holds back (ikd_receive_costly) */
 	bool stopping;			/* ikd_stop_begin(): Deletes out, nothing new */

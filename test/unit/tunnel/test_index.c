@@ -83,6 +83,9 @@ START_TEST(test_index_finds_every_tunnel_through_growth_and_removal)
 	ck_assert_uint_eq(d.n_tunnels, N);
 	ck_assert_uint_ge(d.n_buckets, N);	/* grown with the tunnels */
 	ck_assert_uint_eq(d.half_open, N);
+	ck_assert_uint_ge(d.n_half_buckets, N);	/* and with what they hold */
+	ck_assert_uint_eq(d.n_extra_nodes, N);
+	ck_assert_uint_ge(d.n_extra_buckets, N);
 	for (unsigned i = 0; i < N; i++)
 		check_found(&d, v, i);
 	/* Child SPIs: a tunnel with the SPI among its Child SAs is what the index gives. */
@@ -119,6 +122,8 @@ START_TEST(test_index_finds_every_tunnel_through_growth_and_removal)
 		v[i] = NULL;
 	}
 	ck_assert_uint_eq(d.n_tunnels, N - (N + 2) / 3);
+	ck_assert_uint_eq(d.half_open, N - (N + 2) / 3);
+	ck_assert_uint_eq(d.n_extra_nodes, N - (N + 2) / 3);
 	/* A site's tunnels share its name; POPs theirs. */
 	ck_assert_ptr_eq(v[4]->site, v[5]->site);
 	ck_assert_ptr_eq(v[5]->pop, v[7]->pop);
@@ -137,6 +142,58 @@ START_TEST(test_index_finds_every_tunnel_through_growth_and_removal)
 }
 END_TEST
 
+/*
+ * A gateway's established tunnels: the half-open and extras tables keep their first size
+ * while the tunnels' grow, and hold what comes and goes meanwhile.
+ */
+START_TEST(test_index_half_open_and_extras_sized_by_their_own)
+{
+	struct ikd d;
+	struct tunnel **v = calloc(N, sizeof(*v));
+	uint8_t spi[IKE_SPI_LEN];
+	size_t half0, extra0;
+
+	memset(&d, 0, sizeof(d));
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(tix_init(&d), 0);
+	half0 = d.n_half_buckets;
+	extra0 = d.n_extra_buckets;
+	for (unsigned i = 0; i < N; i++) {
+		v[i] = make(&d, i);
+		/* established: out of the half-open table; its rekey's extra SA gone */
+		tix_half_del(&d, v[i]);
+		spi_of(i, spi, 0xee);
+		tix_extra_del(&d, v[i], spi);
+	}
+	ck_assert_uint_ge(d.n_buckets, N);
+	ck_assert_uint_eq(d.half_open, 0);
+	ck_assert_uint_eq(d.n_extra_nodes, 0);
+	ck_assert_uint_eq(d.n_half_buckets, half0);
+	ck_assert_uint_eq(d.n_extra_buckets, extra0);
+	/* A storm of half-open SAs and rekeys over them: the two tables grow for them. */
+	for (unsigned i = 0; i < N; i += 4) {
+		tix_half_add(&d, v[i]);
+		spi_of(i, spi, 0xee);
+		ck_assert_int_eq(tix_extra_add(&d, v[i], spi), 0);
+	}
+	ck_assert_uint_gt(d.n_half_buckets, half0);
+	ck_assert_uint_ge(d.n_half_buckets, N / 4);
+	ck_assert_uint_ge(d.n_extra_buckets, N / 4);
+	for (unsigned i = 0; i < N; i++) {
+		spi_of(i, spi, 0xee);
+		ck_assert_ptr_eq(tix_half_find(&d, v[i]->spi_peer_i, &v[i]->remote),
+				 i % 4 ? NULL : v[i]);
+		ck_assert_ptr_eq(tix_extra_find(&d, spi), i % 4 ? NULL : v[i]);
+	}
+	for (unsigned i = 0; i < N; i++)
+		drop(&d, v[i]);
+	tun_texts_clear(&d);
+	tix_clear(&d);
+	free(d.tunnels);
+	free(v);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ikd_index");
@@ -144,6 +201,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_index_finds_every_tunnel_through_growth_and_removal);
+	tcase_add_test(tc, test_index_half_open_and_extras_sized_by_their_own);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
