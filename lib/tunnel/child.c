@@ -30,7 +30,8 @@ uint32_t tun_spi_map(void *arg, uint32_t peer_spi)
 bool tun_same_ts(const struct child *a, const struct child *b)
 {
 	return a->n_ts_local == b->n_ts_local && a->n_ts_remote == b->n_ts_remote &&
-	       !memcmp(a->ts, b->ts, (a->n_ts_local + a->n_ts_remote) * sizeof(a->ts[0]));
+	       !memcmp(child_ts(a), child_ts(b),
+		       (a->n_ts_local + a->n_ts_remote) * sizeof(struct ike_ts));
 }
 
 /* Remove a Child SA (by our inbound or the peer's SPI) from the kernel and the tunnel. */

@@ -127,6 +127,7 @@ uint64_t tun_rekey_deadline(struct ikd *d, const struct site *s, bool ike)
 bool tun_child_record(struct tunnel *t, const struct ike_child *c)
 {
 	size_t n_ts = (size_t)c->ts_local.n + c->ts_remote.n;
+	struct ike_ts *ts;
 	struct child *ch;
 
 	if (t->n_children == IKD_MAX_CHILDREN)
@@ -143,16 +144,20 @@ bool tun_child_record(struct tunnel *t, const struct ike_child *c)
 	}
 	ch = &t->children[t->n_children];
 	memset(ch, 0, sizeof(*ch));
-	ch->ts = n_ts ? calloc(n_ts, sizeof(*ch->ts)) : NULL;
-	if (n_ts && !ch->ts)
+	ch->n_ts_local = c->ts_local.n;
+	ch->n_ts_remote = c->ts_remote.n;
+	if (child_ts_heap(ch) && !(ch->ts_.heap = calloc(n_ts, sizeof(*ch->ts_.heap))))
 		return false;
+	ts = child_ts_heap(ch) ? ch->ts_.heap : ch->ts_.in;
 	if (tix_child_add(t->d, t, c->spi_in) < 0) {
-		free(ch->ts);
+		if (child_ts_heap(ch))
+			free(ch->ts_.heap);
 		return false;
 	}
 	if (tix_child_add(t->d, t, c->spi_out) < 0) {
 		tix_child_del(t->d, t, c->spi_in);
-		free(ch->ts);
+		if (child_ts_heap(ch))
+			free(ch->ts_.heap);
 		return false;
 	}
 	t->n_children++;
@@ -164,10 +169,8 @@ bool tun_child_record(struct tunnel *t, const struct ike_child *c)
 	ch->suite = c->encr->name;
 	kernel_addr(&t->local, &ch->addr_local);
 	kernel_addr(&t->remote, &ch->addr_remote);
-	ch->n_ts_local = c->ts_local.n;
-	ch->n_ts_remote = c->ts_remote.n;
-	memcpy(ch->ts, c->ts_local.ts, c->ts_local.n * sizeof(ch->ts[0]));
-	memcpy(ch->ts + c->ts_local.n, c->ts_remote.ts, c->ts_remote.n * sizeof(ch->ts[0]));
+	memcpy(ts, c->ts_local.ts, c->ts_local.n * sizeof(ts[0]));
+	memcpy(ts + c->ts_local.n, c->ts_remote.ts, c->ts_remote.n * sizeof(ts[0]));
 	return true;
 }
 

@@ -511,7 +511,8 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 			struct xfrm_sel sel = { 0 };
 			static const uint8_t dirs[] = { XFRM_POLICY_OUT, XFRM_POLICY_IN,
 							XFRM_POLICY_FWD };
-			const struct ike_ts *l = &ch->ts[i], *r = &ch->ts[ch->n_ts_local + j];
+			const struct ike_ts *l = &child_ts(ch)[i];
+			const struct ike_ts *r = &child_ts(ch)[ch->n_ts_local + j];
 
 			if (l->type != r->type || !ts_prefix(l, &sel.src, &sel.src_plen) ||
 			    !ts_prefix(r, &sel.dst, &sel.dst_plen)) {

@@ -78,8 +78,8 @@ static int child_row(struct ikd *d, const struct tunnel *t, const struct site *s
 	ikd_child_counters(d, t, c, &in, &out);
 	snprintf(s_in, sizeof(s_in), "%08x", c->spi_in);
 	snprintf(s_out, sizeof(s_out), "%08x", c->spi_out);
-	ts_list(c->ts, c->n_ts_local, ts_l, sizeof(ts_l));
-	ts_list(c->ts + c->n_ts_local, c->n_ts_remote, ts_r, sizeof(ts_r));
+	ts_list(child_ts(c), c->n_ts_local, ts_l, sizeof(ts_l));
+	ts_list(child_ts(c) + c->n_ts_local, c->n_ts_remote, ts_r, sizeof(ts_r));
 	rc = ctl_row_begin(w, &mark);
 	rc = rc ?: ctl_put_kv(w, "type", "child");
 	rc = rc ?: ctl_put_kv(w, "site", t->site);

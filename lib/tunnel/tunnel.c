@@ -236,7 +236,8 @@ void tun_child_unlist(struct tunnel *t, size_t i)
 {
 	tix_child_del(t->d, t, t->children[i].spi_in);
 	tix_child_del(t->d, t, t->children[i].spi_out);
-	free(t->children[i].ts);
+	if (child_ts_heap(&t->children[i]))
+		free(t->children[i].ts_.heap);
 	t->children[i] = t->children[--t->n_children];
 	/* A tunnel with none (a POP that refused it, a kernel without ESP) keeps no array. */
 	if (!t->n_children) {

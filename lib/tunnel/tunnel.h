@@ -45,16 +45,19 @@ enum tun_state {
 	TUN_DELETING,		/* our Delete of the IKE SA is out */
 };
 
+/* Selectors a Child SA holds in itself (one each way, as most have); more are allocated. */
+#define CHILD_TS_INLINE 2
+
 struct child {
 	uint32_t spi_in, spi_out;
-	bool installed;
-	bool rekeying;			/* our rekey of it is queued or out */
 	/*
 	 * Made by the peer's rekey of the Child SA with this inbound SPI, and the peer has not
 	 * shown yet that it has our answer (it deletes that old SA, or sends a new request): 0
 	 * once it has.
 	 */
 	uint32_t replaces;
+	bool installed;
+	bool rekeying;			/* our rekey of it is queued or out */
 	bool out_held;			/* installed inbound only: its outbound half waits (pend) */
 	bool of_old_ike;		/* made under an IKE SA the peer's reauthentication replaced:
 					   it ends with that one (responder.c) */
@@ -67,8 +70,23 @@ struct child {
 	 * SPI): a peer that moved since (NAT, §2.23) must not make its old SAs unfindable.
 	 */
 	struct xfrm_addr addr_local, addr_remote;
-	struct ike_ts *ts;		/* negotiated: n_ts_local of ours, then the peer's */
+	/* negotiated: n_ts_local of ours, then the peer's; child_ts() says where */
+	union {
+		struct ike_ts in[CHILD_TS_INLINE];
+		struct ike_ts *heap;	/* more than CHILD_TS_INLINE */
+	} ts_;
 };
+
+static inline bool child_ts_heap(const struct child *c)
+{
+	return (unsigned)c->n_ts_local + c->n_ts_remote > CHILD_TS_INLINE;
+}
+
+/* Its selectors: in the struct, or allocated (a struct child may be moved: ask each time). */
+static inline const struct ike_ts *child_ts(const struct child *c)
+{
+	return child_ts_heap(c) ? c->ts_.heap : c->ts_.in;
+}
 
 struct ikd;
 

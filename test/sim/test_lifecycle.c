@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ike/ts.h"
 #include "tunnel/tunnel_int.h"
 #include "world.h"
 
@@ -427,6 +428,56 @@ START_TEST(test_simultaneous_child_rekeys)
 }
 END_TEST
 
+/* The selectors a Child SA holds, ours then the peer's, as text. */
+static void child_ts_text(const struct child *c, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < (unsigned)c->n_ts_local + c->n_ts_remote; i++) {
+		char one[96];
+
+		ike_ts_format(&child_ts(c)[i], one, sizeof(one));
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? " " : "", one);
+		ck_assert_uint_lt(off, len);
+	}
+}
+
+/*
+ * A site of two selectors each way: four a Child SA, more than struct child holds in itself
+ * (they are allocated). Through rekeys (each Child SA made anew, the old one gone) every
+ * Child SA keeps the four, both ends agree, and the kernels hold every pair's policies.
+ */
+START_TEST(test_many_selectors_through_rekeys)
+{
+	struct sim_scenario sc = defaults();
+	struct tunnel *b = NULL, *p = NULL;
+	char tb[512], tp[512];
+
+	sc.many_ts = true;
+	sc.child_rekey_s[SIM_BRANCH] = sc.child_rekey_s[1] = 60;
+	begin(&sc);
+	run_to(S(400));
+	ck_assert_uint_eq(site_tunnels(SIM_BRANCH, 1, &b), 1);
+	ck_assert_uint_ge(b->rekeys_child, 5);
+	for (uint64_t t = S(400); !sim_quiet(&w) && t < S(460); t += 100)
+		run_to(t);
+	one_pair(1);
+	ck_assert_uint_eq(site_tunnels(1, 1, &p), 1);
+	ck_assert_uint_eq(b->children[0].n_ts_local, 2);
+	ck_assert_uint_eq(b->children[0].n_ts_remote, 2);
+	ck_assert(child_ts_heap(&b->children[0]));
+	child_ts_text(&b->children[0], tb, sizeof(tb));
+	child_ts_text(&p->children[0], tp, sizeof(tp));
+	ck_assert_str_eq(tb, "10.1.0.0/24 10.1.1.0/24 10.2.0.0/16 10.3.0.0/16");
+	ck_assert_str_eq(tp, "10.2.0.0/16 10.3.0.0/16 10.1.0.0/24 10.1.1.0/24");
+	ck_assert_uint_eq(w.worst_outage_ms, 0);
+	sim_check_kernels(&w);
+	ck_assert(!w.fail.failed);
+	end();
+}
+END_TEST
+
 /*
  * Crossed Child SA rekeys (campaign seed 561302): the POP's kernel refuses the branch's new SA,
  * so the POP answers TEMPORARY_FAILURE, while the branch takes the POP's rekey and its answer
@@ -745,6 +796,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_held_back_half_refused);
 	tcase_add_test(tc, test_site_deleted_and_added_at_a_pop);
 	tcase_add_test(tc, test_simultaneous_child_rekeys);
+	tcase_add_test(tc, test_many_selectors_through_rekeys);
 	tcase_add_test(tc, test_crossed_rekeys_ours_refused_answer_lost);
 	tcase_add_test(tc, test_answer_goes_where_the_request_came_from);
 	tcase_add_test(tc, test_what_waits_in_a_storm);

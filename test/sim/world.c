@@ -356,8 +356,9 @@ static int add_site(struct sim_world *w, struct sim_node *n, char *err, size_t e
 		{ "name", SIM_SITE }, { "id", "s1.example.com" }, { "vendor-rules", "no" },
 		/* X25519: fast, and every key drawn through libsodium (the seed's) */
 		{ "ike-proposals", "aes256gcm16-prfsha256-x25519" }, { "primary", "pop1" },
-		{ "backups", "pop2,pop3" }, { "traffic", "mixed" }, { "local-ts", "10.1.0.0/24" },
-		{ "remote-ts", "10.2.0.0/16" },
+		{ "backups", "pop2,pop3" }, { "traffic", "mixed" },
+		{ "local-ts", sc->many_ts ? "10.1.0.0/24,10.1.1.0/24" : "10.1.0.0/24" },
+		{ "remote-ts", sc->many_ts ? "10.2.0.0/16,10.3.0.0/16" : "10.2.0.0/16" },
 	};
 	rc = 0;
 	for (size_t i = 0; rc == 0 && i < sizeof(kv) / sizeof(kv[0]); i++)

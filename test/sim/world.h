@@ -73,6 +73,11 @@ struct sim_scenario {
 	bool jitter;			/* rekey jitter on (the default) or off */
 	bool pfs;			/* Child SA rekeys with a DH exchange */
 	bool probes;			/* the POPs have probe IPs: the branch probes each tunnel */
+	/*
+	 * The site has two selectors each way (four a Child SA: past what struct child holds
+	 * in itself). Scripted scenarios only: the seeded ones draw no such thing.
+	 */
+	bool many_ts;
 	uint32_t child_rekey_s[SIM_NODES], ike_rekey_s[SIM_NODES];
 	/* the site's lifetimes at each node (0: the defaults, 7200 s and 86400 s) */
 	uint32_t child_life_s[SIM_NODES], ike_life_s[SIM_NODES];
