@@ -314,7 +314,6 @@ void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child,
 	tunnel_error(t, NULL);
 	t->tries = 0;
 	t->dpd_missed = 0;
-	t->handshakes++;
 	t->up_since_ms = t->last_heard_ms = t->healthy_since_ms = ikd_now(t->d);
 	t->reconnect_s = d->conf.reconnect_min_s;
 	timer_cancel(d->timers, &t->t_retx);

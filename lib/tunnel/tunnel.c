@@ -408,7 +408,6 @@ void tunnel_down(struct tunnel *t, const char *why)
 		tunnel_free(t);
 		return;
 	}
-	t->failures++;
 	/*
 	 * A POP that refused us (or a failure of ours) is tried again with a back-off that
 	 * doubles; a POP that did not answer at all is tried at the minimum: each attempt is a

@@ -243,7 +243,6 @@ struct tunnel {
 	uint64_t up_since_ms, last_heard_ms, last_sent_ms;
 	uint64_t healthy_since_ms;	/* usable since (up, and its probe answered) */
 	struct tun_probe *probe;	/* initiator with a probe IP: its ICMP probe, or NULL */
-	uint64_t handshakes, failures;
 	const char *last_error;		/* NULL when none; shared (tunnel_error) */
 };
 
