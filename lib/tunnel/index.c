@@ -3,9 +3,10 @@
  * kernel event costs the same with ten tunnels or a hundred thousand: by our IKE SPI, by the
  * initiator's SPI of a half-open SA, by the IKE SPI of an SA kept beside the current one
  * (extras), by site (and site + POP), and by Child SA SPI. Chained hash tables of a fixed
- * number of buckets that grow with the tunnels; the tunnels own their links. The half-open
- * and extras tables grow with what they hold, not with the tunnels: a gateway of 100,000
- * established tunnels has few of either, and their buckets would be 16 bytes a tunnel.
+ * number of buckets that grow with the tunnels (the tunnels own their links), and an open
+ * addressed table for the Child SA SPIs (below). The half-open and extras tables grow with
+ * what they hold, not with the tunnels: a gateway of 100,000 established tunnels has few of
+ * either, and their buckets would be 16 bytes a tunnel.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,17 +41,11 @@ static size_t name_bucket(const struct ikd *d, const char *name)
 	return (size_t)(fnv(name, strlen(name), 1469598103934665603ull) & (d->n_buckets - 1));
 }
 
-static size_t child_bucket(const struct ikd *d, uint32_t spi)
+/* A Child SA SPI's home slot (the kernel draws ours at random, the peer its own). */
+static size_t child_slot(uint32_t spi, size_t cap)
 {
-	return (size_t)(fnv(&spi, sizeof(spi), 1469598103934665603ull) & (d->n_buckets - 1));
+	return (size_t)((spi * 0x9e3779b1u) ^ (spi >> 16)) & (cap - 1);
 }
-
-/* The node of one Child SA SPI (inbound or outbound) in the index. */
-struct spi_node {
-	uint32_t spi;
-	struct tunnel *t;
-	struct spi_node *next;
-};
 
 /* An IKE SA kept beside a tunnel's current one, by its SPI of ours. */
 struct extra_node {
@@ -62,17 +57,14 @@ struct extra_node {
 static int alloc_tables(struct ikd *d, size_t n)
 {
 	struct tunnel **o = calloc(n, sizeof(*o)), **s = calloc(n, sizeof(*s));
-	struct spi_node **c = calloc(n, sizeof(*c));
 
-	if (!o || !s || !c) {
+	if (!o || !s) {
 		free(o);
 		free(s);
-		free(c);
 		return -ENOMEM;
 	}
 	d->by_ours = o;
 	d->by_site = s;
-	d->by_child = c;
 	d->n_buckets = n;
 	return 0;
 }
@@ -146,7 +138,6 @@ static void extra_maybe_grow(struct ikd *d)
 static void maybe_grow(struct ikd *d)
 {
 	struct tunnel **o = d->by_ours, **s = d->by_site;
-	struct spi_node **c = d->by_child;
 	size_t n = d->n_buckets;
 
 	if (d->n_tunnels < n || alloc_tables(d, 2 * n) < 0)
@@ -168,29 +159,13 @@ static void maybe_grow(struct ikd *d)
 			t->next_site = d->by_site[b];
 			d->by_site[b] = t;
 		}
-		while (c[i]) {
-			struct spi_node *x = c[i];
-			size_t b = child_bucket(d, x->spi);
-
-			c[i] = x->next;
-			x->next = d->by_child[b];
-			d->by_child[b] = x;
-		}
 	}
 	free(o);
 	free(s);
-	free(c);
 }
 
 void tix_clear(struct ikd *d)
 {
-	for (size_t i = 0; d->by_child && i < d->n_buckets; i++)
-		while (d->by_child[i]) {
-			struct spi_node *x = d->by_child[i];
-
-			d->by_child[i] = x->next;
-			free(x);
-		}
 	for (size_t i = 0; d->by_extra && i < d->n_extra_buckets; i++)
 		while (d->by_extra[i]) {
 			struct extra_node *x = d->by_extra[i];
@@ -201,10 +176,13 @@ void tix_clear(struct ikd *d)
 	free(d->by_ours);
 	free(d->by_half);
 	free(d->by_site);
-	free(d->by_child);
+	free(d->child_spis);
+	free(d->child_tuns);
 	free(d->by_extra);
 	d->by_ours = d->by_half = d->by_site = NULL;
-	d->by_child = NULL;
+	d->child_spis = NULL;
+	d->child_tuns = NULL;
+	d->child_cap = d->n_child_spis = 0;
 	d->by_extra = NULL;
 	d->n_buckets = d->n_half_buckets = d->n_extra_buckets = 0;
 	d->n_extra_nodes = 0;
@@ -362,44 +340,98 @@ struct tunnel *tix_site_next(struct ikd *d, const char *site, struct tunnel *aft
 	return t;
 }
 
-/* ---- Child SAs by SPI (ours inbound, the peer's outbound) ---- */
+/*
+ * ---- Child SAs by SPI (ours inbound, the peer's outbound) ----
+ *
+ * Open addressing with linear probing, the SPIs and their tunnels in two arrays (12 bytes a
+ * slot, at most 80 % full): two SPIs a Child SA cost 30-60 bytes, not two 32-byte nodes and
+ * their buckets. An SPI may be there more than once (the peer chooses its own), each with its
+ * tunnel; a lookup walks the run of slots from the SPI's home to an empty one.
+ */
+
+static void child_put(uint32_t *spis, struct tunnel **tuns, size_t cap, uint32_t spi,
+		      struct tunnel *t)
+{
+	size_t i = child_slot(spi, cap);
+
+	while (tuns[i])
+		i = (i + 1) & (cap - 1);
+	spis[i] = spi;
+	tuns[i] = t;
+}
+
+static int child_grow(struct ikd *d)
+{
+	size_t cap = d->child_cap ? 2 * d->child_cap : 64;
+	uint32_t *spis = calloc(cap, sizeof(*spis));
+	struct tunnel **tuns = calloc(cap, sizeof(*tuns));
+
+	if (!spis || !tuns) {
+		free(spis);
+		free(tuns);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < d->child_cap; i++)
+		if (d->child_tuns[i])
+			child_put(spis, tuns, cap, d->child_spis[i], d->child_tuns[i]);
+	free(d->child_spis);
+	free(d->child_tuns);
+	d->child_spis = spis;
+	d->child_tuns = tuns;
+	d->child_cap = cap;
+	return 0;
+}
 
 int tix_child_add(struct ikd *d, struct tunnel *t, uint32_t spi)
 {
-	struct spi_node *x = malloc(sizeof(*x));
-	size_t b;
-
-	if (!x)
+	if ((d->n_child_spis + 1) * 5 > d->child_cap * 4 && child_grow(d) < 0)
 		return -ENOMEM;
-	b = child_bucket(d, spi);
-	x->spi = spi;
-	x->t = t;
-	x->next = d->by_child[b];
-	d->by_child[b] = x;
+	child_put(d->child_spis, d->child_tuns, d->child_cap, spi, t);
+	d->n_child_spis++;
 	return 0;
 }
 
 void tix_child_del(struct ikd *d, struct tunnel *t, uint32_t spi)
 {
-	for (struct spi_node **p = &d->by_child[child_bucket(d, spi)]; *p; p = &(*p)->next)
-		if ((*p)->spi == spi && (*p)->t == t) {
-			struct spi_node *x = *p;
+	size_t mask = d->child_cap - 1, i, j;
 
-			*p = x->next;
-			free(x);
-			return;
-		}
+	if (!d->child_cap)
+		return;
+	for (i = child_slot(spi, d->child_cap); d->child_tuns[i]; i = (i + 1) & mask)
+		if (d->child_spis[i] == spi && d->child_tuns[i] == t)
+			break;
+	if (!d->child_tuns[i])
+		return;
+	/* Close the gap: a later slot of the run moves up unless its home is past the gap. */
+	for (j = (i + 1) & mask; d->child_tuns[j]; j = (j + 1) & mask) {
+		size_t home = child_slot(d->child_spis[j], d->child_cap);
+
+		if (((j - home) & mask) < ((j - i) & mask))
+			continue;	/* home lies between the gap and j: it stays */
+		d->child_spis[i] = d->child_spis[j];
+		d->child_tuns[i] = d->child_tuns[j];
+		i = j;
+	}
+	d->child_tuns[i] = NULL;
+	d->child_spis[i] = 0;
+	d->n_child_spis--;
 }
 
 struct tunnel *tix_child_find(struct ikd *d, uint32_t spi, size_t *ret_idx)
 {
-	for (struct spi_node *x = d->by_child[child_bucket(d, spi)]; x; x = x->next) {
-		if (x->spi != spi)
+	size_t mask = d->child_cap - 1;
+
+	if (!d->child_cap)
+		return NULL;
+	for (size_t i = child_slot(spi, d->child_cap); d->child_tuns[i]; i = (i + 1) & mask) {
+		struct tunnel *t = d->child_tuns[i];
+
+		if (d->child_spis[i] != spi)
 			continue;
-		for (size_t j = 0; j < x->t->n_children; j++)
-			if (x->t->children[j].spi_in == spi || x->t->children[j].spi_out == spi) {
+		for (size_t j = 0; j < t->n_children; j++)
+			if (t->children[j].spi_in == spi || t->children[j].spi_out == spi) {
 				*ret_idx = j;
-				return x->t;
+				return t;
 			}
 	}
 	return NULL;

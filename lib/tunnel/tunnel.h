@@ -318,14 +318,17 @@ struct ikd {
 	struct tunnel **tunnels;
 	size_t n_tunnels, cap_tunnels;
 	/*
-	 * index.c: hash buckets by our IKE SPI, site, Child SA SPI (n_buckets, grown with the
-	 * tunnels); by half-open SPI and by extra SA's SPI (each grown with what it holds).
+	 * index.c: hash buckets by our IKE SPI and by site (n_buckets, grown with the tunnels);
+	 * by half-open SPI and by extra SA's SPI (each grown with what it holds); Child SA SPIs
+	 * by open addressing (child_tuns[i] NULL: an empty slot).
 	 */
 	struct tunnel **by_ours, **by_half, **by_site;
-	struct spi_node **by_child;
 	struct extra_node **by_extra;
 	size_t n_buckets, n_half_buckets, n_extra_buckets;
 	size_t n_extra_nodes;
+	uint32_t *child_spis;
+	struct tunnel **child_tuns;
+	size_t child_cap, n_child_spis;
 	size_t half_open;
 	size_t half_open_waiting;	/* IKE_SA_INITs the daemon holds back (ikd_receive_costly) */
 	bool stopping;			/* ikd_stop_begin(): Deletes out, nothing new */

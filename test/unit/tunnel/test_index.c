@@ -194,6 +194,76 @@ START_TEST(test_index_half_open_and_extras_sized_by_their_own)
 }
 END_TEST
 
+/*
+ * Child SA SPIs (open addressing): SPIs drawn from a small range so that many are there more
+ * than once (in different tunnels, as a peer's own SPI may equal another's) and runs of slots
+ * are long; adds and deletes in a pseudo-random order, each lookup checked against a plain
+ * list of what should be there, through the table's growth and after every delete.
+ */
+START_TEST(test_index_child_spis_against_a_list)
+{
+	enum { T = 64, OPS = 30000, RANGE = 3000 };
+	struct ikd d;
+	static struct tunnel tun[T];
+	static struct child ch[T];
+	static uint32_t have[OPS];	/* SPIs in, by tunnel: have[k] for tunnel k % T */
+	static bool in[OPS];
+	uint64_t x = 88172645463325252ull;
+	size_t n_in = 0, idx;
+
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(tix_init(&d), 0);
+	for (int k = 0; k < T; k++) {
+		tun[k].children = &ch[k];
+		tun[k].n_children = 1;
+	}
+	for (unsigned op = 0; op < OPS; op++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (op > 1000 && x % 3 == 0) {
+			/* a delete of one that is in */
+			unsigned k = (unsigned)(x >> 8) % op;
+
+			while (!in[k])
+				k = (k + 1) % op;
+			tix_child_del(&d, &tun[k % T], have[k]);
+			in[k] = false;
+			n_in--;
+		} else {
+			have[op] = 1 + (uint32_t)((x >> 20) % RANGE);
+			ck_assert_int_eq(tix_child_add(&d, &tun[op % T], have[op]), 0);
+			in[op] = true;
+			n_in++;
+		}
+		ck_assert_uint_eq(d.n_child_spis, n_in);
+		if (op % 193)
+			continue;
+		/* Each tunnel's Child SA is the SPI asked for: the index must give a tunnel that
+		 * holds it, and give one whenever some tunnel holding it is in. */
+		for (uint32_t spi = 1; spi <= RANGE; spi += 7) {
+			bool want = false;
+			struct tunnel *t;
+
+			for (unsigned k = 0; k <= op; k++)
+				want |= in[k] && have[k] == spi;
+			for (int k = 0; k < T; k++)
+				ch[k].spi_in = spi;
+			t = tix_child_find(&d, spi, &idx);
+			ck_assert_msg((t != NULL) == want, "SPI %u: %s", spi, want ? "lost" : "left");
+			for (int k = 0; k < T; k++)
+				ch[k].spi_in = 0;
+		}
+	}
+	ck_assert_uint_le(d.n_child_spis * 5, d.child_cap * 4);	/* at most 80 % full */
+	for (unsigned k = 0; k < OPS; k++)
+		if (in[k])
+			tix_child_del(&d, &tun[k % T], have[k]);
+	ck_assert_uint_eq(d.n_child_spis, 0);
+	for (size_t i = 0; i < d.child_cap; i++)
+		ck_assert_ptr_null(d.child_tuns[i]);
+	tix_clear(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ikd_index");
@@ -202,6 +272,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_index_finds_every_tunnel_through_growth_and_removal);
 	tcase_add_test(tc, test_index_half_open_and_extras_sized_by_their_own);
+	tcase_add_test(tc, test_index_child_spis_against_a_list);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
