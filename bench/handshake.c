@@ -85,6 +85,7 @@ struct sample {
 	double gen_cpu_s;		/* ours */
 	double load1;			/* the machine's load average (1 min) */
 	long rss_kib;			/* the responder's VmRSS */
+	long anon_kib;			/* and its anonymous part (RssAnon) */
 	unsigned est;			/* IKE SAs established so far */
 };
 
@@ -185,6 +186,7 @@ static void sample(struct sample *s)
 	s->load1 = load1();
 	s->gen_cpu_s = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 	s->rss_kib = proc_rss_kib(b.pid);
+	s->anon_kib = proc_anon_kib(b.pid);
 	s->est = b.est;
 }
 
@@ -611,6 +613,12 @@ static double per_sa_kib(const struct sample *a, const struct sample *z)
 	return z->est > a->est ? (double)(z->rss_kib - a->rss_kib) / (z->est - a->est) : 0;
 }
 
+/* The same of its anonymous memory (RssAnon): without the program's pages touched. */
+static double per_sa_anon_kib(const struct sample *a, const struct sample *z)
+{
+	return z->est > a->est ? (double)(z->anon_kib - a->anon_kib) / (z->est - a->est) : 0;
+}
+
 /* v with d decimals in buf (16 bytes), or "-" when the run has no such figure (v < 0). */
 static const char *or_dash(double v, int d, char *buf)
 {
@@ -873,6 +881,9 @@ static void print_run(const struct run *r)
 		if (r->bounds[k] == 1000)
 			printf("    from 1000 to %u SAs: %.1f KiB per SA\n", m[r->n_bounds].est,
 			       per_sa_kib(&m[k + 1], &m[r->n_bounds]));
+	printf("    anonymous (RssAnon, without the program's and libraries' pages): %.2f KiB "
+	       "per SA at %u SAs\n", per_sa_anon_kib(&m[0], &m[r->n_bounds]),
+	       m[r->n_bounds].est);
 	if (r->idle_s)
 		printf("  idle afterwards, %u SAs kept, %.0f s: %.1f%% of a CPU; resident memory "
 		       "then %.1f KiB per SA\n", r->idle1.est, r->idle1.wall_s - r->idle0.wall_s,
