@@ -274,6 +274,8 @@ static int rt_status(void *arg, struct ike_writer *w)
 		rc = rc ?: ctl_put_u64(w, "dh-workers", dh.workers);
 		rc = rc ?: ctl_put_u64(w, "dh-pairs-ahead", dh.ahead);
 		rc = rc ?: ctl_put_u64(w, "dh-pairs-here", dh.made_here);
+		rc = rc ?: ctl_put_u64(w, "dh-keys-later", d->stats.jobs);
+		rc = rc ?: ctl_put_u64(w, "ike-auth-held", d->stats.auth_held);
 	}
 	return rc ?: health_status(d, w);
 }

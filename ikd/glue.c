@@ -4,6 +4,7 @@
  * the kernel (a dump, before the lifecycle runs).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "glue.h"
@@ -150,6 +151,19 @@ static bool io_accepting(void *arg)
 	return false;
 }
 
+static void job_work(struct crypto_work *w)
+{
+	ike_init_job_run((struct ike_init_job *)((char *)w - offsetof(struct ike_init_job, work)));
+}
+
+/* A responder's derive to a DH worker; it comes back through the pool's fd (main.c on_jobs). */
+static int io_run_job(void *arg, struct ike_init_job *job)
+{
+	(void)arg;
+	job->work.run = job_work;
+	return crypto_dh_pool_submit(&job->work);
+}
+
 const struct ikd_io ikd_io_daemon = {
 	.now_ms = io_now_ms,
 	.log = io_log,
@@ -169,6 +183,7 @@ const struct ikd_io ikd_io_daemon = {
 	.child_gone = io_child_gone,
 	.child_out_gone = io_child_out_gone,
 	.accepting = io_accepting,
+	.run_job = io_run_job,
 };
 
 /* ---- start-up: what an earlier ikd left behind ---- */

@@ -37,6 +37,7 @@ struct ikd_daemon {
 	struct ctl_client *clients;
 	int signal_fd;
 	struct loop_fd sig_fd;
+	struct loop_fd jobs_fd;		/* the DH workers' done derives (on_jobs) */
 	int probe_fd[2];		/* raw ICMP and ICMPv6 sockets of the probes, -1: none */
 	struct loop_fd probe_lfd[2];
 	struct tunnel **probe_ids;	/* tunnels by probe identifier, made on first use */

@@ -152,6 +152,23 @@ static void on_sock(struct loop *l, struct loop_fd *f, uint32_t events)
 	}
 }
 
+/* The DH workers made keys for IKE_SA_INITs answered: the IKE_AUTHs waiting for them go on. */
+static void jobs_done(struct ikd *d)
+{
+	for (struct crypto_work *w = crypto_dh_pool_done(), *next; w; w = next) {
+		next = w->next;
+		ikd_job_done(d, (struct ike_init_job *)((char *)w -
+						       offsetof(struct ike_init_job, work)));
+	}
+}
+
+static void on_jobs(struct loop *l, struct loop_fd *f, uint32_t events)
+{
+	(void)l;
+	(void)events;
+	jobs_done(f->arg);
+}
+
 static void on_kernel(struct loop *l, struct loop_fd *f, uint32_t events)
 {
 	struct ikd *d = f->arg;
@@ -402,10 +419,15 @@ static void start_dh_workers(struct ikd *d)
 	if (!n)
 		return;
 	rc = crypto_dh_pool_start(n, DH_POOL_DEPTH);
-	if (rc < 0)
-		log_warn("DH key pairs: no worker threads (%s): made as needed", strerror(-rc));
-	else
-		log_info("DH key pairs made ahead by %u worker thread%s", n, n == 1 ? "" : "s");
+	rc = rc ?: loop_add(&daemon_of(d)->loop, &daemon_of(d)->jobs_fd, crypto_dh_pool_fd(),
+			    EPOLLIN, on_jobs, d);
+	if (rc < 0) {
+		crypto_dh_pool_stop();
+		log_warn("DH workers: none (%s): key pairs and keys made as needed", strerror(-rc));
+	} else {
+		log_info("DH key pairs made ahead, and responders' keys made, by %u worker "
+			 "thread%s", n, n == 1 ? "" : "s");
+	}
 }
 
 int main(int argc, char **argv)
@@ -545,10 +567,13 @@ int main(int argc, char **argv)
 		timer_arm(&dm.loop.timers, &dm.t_watchdog, timer_now_ms() + watchdog_ms);
 	}
 	rc = loop_run(&dm.loop);
-	crypto_dh_pool_stop();
+	if (crypto_dh_pool_fd() >= 0)
+		loop_del(&dm.loop, &dm.jobs_fd);
+	crypto_dh_pool_stop();	/* runs what was queued: every job is on the done list */
 	health_clear(&dm.health);
 	ctl_server_close(d);
 	ikd_tunnels_clear(d);
+	jobs_done(d);		/* their tunnels gone: each job is freed */
 	probe_close(d);
 	ikd_metrics_clear();	/* after the tunnels: their last SAs are counted */
 	for (size_t i = 0; i < 4; i++)

@@ -89,7 +89,7 @@ enum xo_kind xo_key_kind(const char *key)
 		"rows", "added", "changed", "unchanged", "ike-sas", "child-sas", "half-open",
 		"auth-failed", "cookies-sent", "ike-received", "ike-sent", "ike-dropped", "bad-icv",
 		"health-checks", "health-failures", "health-refused", "dh-workers", "dh-pairs-ahead",
-		"dh-pairs-here",
+		"dh-pairs-here", "dh-keys-later", "ike-auth-held",
 	};
 	static const char *const prefixes[] = { "sites-", "bytes-", "packets-", "tunnels-" };
 	static const char *const suffixes[] = {

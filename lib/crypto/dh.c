@@ -350,6 +350,27 @@ static int peer_key(const struct crypto_dh *dh, const uint8_t *peer, EVP_PKEY **
 	return rc;
 }
 
+int crypto_dh_check_peer(const struct crypto_dh *dh, const uint8_t *peer, size_t peer_len)
+{
+	const struct crypto_dh_group *g = dh->g;
+	EVP_PKEY *pk = NULL;
+	EVP_PKEY *params;
+	const uint8_t *p;
+	int rc;
+
+	if (peer_len != g->pub_len)
+		return -EINVAL;
+	if (g->kind == CRYPTO_DH_X25519)
+		return 0;	/* a low-order point shows only as the derive's zero result */
+	if (g->kind == CRYPTO_DH_MODP) {
+		rc = modp_params(g, &params, &p);
+		return rc < 0 ? rc : modp_in_range(peer, p, g->pub_len) ? 0 : -EINVAL;
+	}
+	rc = peer_key(dh, peer, &pk);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
 int crypto_dh_derive(const struct crypto_dh *dh, const uint8_t *peer, size_t peer_len,
 		     struct secret *ret_shared)
 {

@@ -40,11 +40,34 @@ struct crypto_dh_pool_stats {
 	uint64_t ahead;		/* pairs crypto_dh_new() took from the pool */
 	uint64_t made_here;	/* pairs it made itself, the pool having none of that group */
 	uint64_t wakeups;	/* times it woke a sleeping worker */
+	uint64_t work;		/* work submitted (crypto_dh_pool_submit) */
 	unsigned ready;		/* pairs made ahead and not taken yet */
 };
 void crypto_dh_pool_stats(struct crypto_dh_pool_stats *ret);
 /* Pairs of group made ahead and not taken yet. */
 unsigned crypto_dh_pool_ready(uint16_t group);
+
+/*
+ * Work for the pool's workers besides the key pairs: a responder's derive (g^ir and the keys
+ * after it, lib/ike's struct ike_init_job), run before any pair is made ahead, then handed
+ * back to the submitting thread through crypto_dh_pool_done(). Embedded in its owner.
+ */
+struct crypto_work {
+	void (*run)(struct crypto_work *w);	/* on a worker */
+	struct crypto_work *next;
+};
+/* Queued for a worker; -EAGAIN when none runs (the caller runs it itself). */
+int crypto_dh_pool_submit(struct crypto_work *w);
+/*
+ * The work run since the last call, in the order it was submitted, as a list through next
+ * (NULL: none). After crypto_dh_pool_stop() it holds what was queued too, run by the stop.
+ */
+struct crypto_work *crypto_dh_pool_done(void);
+/*
+ * Readable while done work waits to be taken (an eventfd, for the submitting thread's
+ * epoll); -1 while the pool is not running.
+ */
+int crypto_dh_pool_fd(void);
 /* A key pair from a known private value (big-endian; 32 bytes for X25519): for known-answer tests. */
 int crypto_dh_new_from_private(uint16_t group, const uint8_t *priv, size_t priv_len,
 			       struct crypto_dh **ret);
@@ -53,6 +76,12 @@ void crypto_dh_free(struct crypto_dh *dh);
 const struct crypto_dh_group *crypto_dh_group_of(const struct crypto_dh *dh);
 /* Our public value, pub_len bytes, owned by dh. */
 const uint8_t *crypto_dh_public(const struct crypto_dh *dh);
+/*
+ * The checks crypto_dh_derive() makes of a peer's value, without the derive: its length, the
+ * MODP range, an ECP point on the curve. An X25519 value passes: only the derive can tell a
+ * low-order point (its result is zero).
+ */
+int crypto_dh_check_peer(const struct crypto_dh *dh, const uint8_t *peer, size_t peer_len);
 /* The shared secret g^ir, shared_len bytes (MODP left-padded to the prime length, ECP x). */
 int crypto_dh_derive(const struct crypto_dh *dh, const uint8_t *peer, size_t peer_len,
 		     struct secret *ret_shared);

@@ -7,12 +7,18 @@
  * per half a ring, not one per pair (each a system call, and the worker's lock taken against
  * it). A minute after a group was last asked for its pairs are freed: keys are not kept
  * ahead for nobody.
+ *
+ * Work submitted (crypto_dh_pool_submit) comes before the rings: it is a handshake waiting.
+ * It goes back to the submitting thread on a list, with an eventfd written only when that
+ * list stops being empty, so that many done at once cost one wake-up of that thread.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto/dh.h"
 
@@ -36,8 +42,12 @@ static struct {
 	unsigned sleeping;	/* workers waiting for work */
 	pthread_t workers[POOL_WORKERS_MAX];
 	struct ring rings[POOL_GROUPS];
-	uint64_t ahead, made_here, wakeups;
-} pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
+	uint64_t ahead, made_here, wakeups, submitted;
+	/* crypto_dh_pool_submit()'s work: queued (head, tail), then done (head, tail) */
+	struct crypto_work *queued, **queued_end, *done, **done_end;
+	int done_fd;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+	   .queued_end = &pool.queued, .done_end = &pool.done, .done_fd = -1 };
 
 static uint64_t now_ms(void)
 {
@@ -74,15 +84,52 @@ static struct ring *ring_to_fill(uint64_t now)
 	return best;
 }
 
+/* Done: onto the list for the submitting thread, woken when the list was empty. Locked. */
+static void work_done(struct crypto_work *w)
+{
+	bool was_empty = !pool.done;
+
+	w->next = NULL;
+	*pool.done_end = w;
+	pool.done_end = &w->next;
+	if (was_empty && pool.done_fd >= 0) {
+		uint64_t one = 1;
+
+		(void)!write(pool.done_fd, &one, sizeof(one));
+	}
+}
+
+/* The oldest queued work, unlinked, or NULL. Locked. */
+static struct crypto_work *work_next(void)
+{
+	struct crypto_work *w = pool.queued;
+
+	if (w) {
+		pool.queued = w->next;
+		if (!pool.queued)
+			pool.queued_end = &pool.queued;
+	}
+	return w;
+}
+
 static void *worker(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&pool.lock);
 	while (!pool.stopping) {
-		struct ring *r = ring_to_fill(now_ms());
+		struct crypto_work *w = work_next();
+		struct ring *r;
 		struct crypto_dh *dh = NULL;
 		uint16_t group;
 
+		if (w) {
+			pthread_mutex_unlock(&pool.lock);
+			w->run(w);
+			pthread_mutex_lock(&pool.lock);
+			work_done(w);
+			continue;
+		}
+		r = ring_to_fill(now_ms());
 		if (!r) {
 			/* Asleep until asked; a look each minute frees what went unused. */
 			struct timespec until;
@@ -154,6 +201,54 @@ int crypto_dh_new(uint16_t group, struct crypto_dh **ret)
 	return crypto_dh_generate(group, ret);
 }
 
+int crypto_dh_pool_submit(struct crypto_work *w)
+{
+	if (!__atomic_load_n(&pool.running, __ATOMIC_ACQUIRE))
+		return -EAGAIN;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.stopping || !pool.n_workers) {
+		pthread_mutex_unlock(&pool.lock);
+		return -EAGAIN;
+	}
+	w->next = NULL;
+	*pool.queued_end = w;
+	pool.queued_end = &w->next;
+	pool.submitted++;
+	if (pool.sleeping) {
+		pool.wakeups++;
+		pthread_cond_signal(&pool.work);
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return 0;
+}
+
+struct crypto_work *crypto_dh_pool_done(void)
+{
+	struct crypto_work *list;
+
+	pthread_mutex_lock(&pool.lock);
+	list = pool.done;
+	pool.done = NULL;
+	pool.done_end = &pool.done;
+	if (list && pool.done_fd >= 0) {
+		uint64_t n;
+
+		(void)!read(pool.done_fd, &n, sizeof(n));
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return list;
+}
+
+int crypto_dh_pool_fd(void)
+{
+	int fd;
+
+	pthread_mutex_lock(&pool.lock);
+	fd = pool.done_fd;
+	pthread_mutex_unlock(&pool.lock);
+	return fd;
+}
+
 int crypto_dh_pool_start(unsigned workers, unsigned depth)
 {
 	int rc = 0;
@@ -169,7 +264,10 @@ int crypto_dh_pool_start(unsigned workers, unsigned depth)
 	}
 	pool.depth = !depth ? 1 : depth > POOL_DEPTH_MAX ? POOL_DEPTH_MAX : depth;
 	pool.stopping = false;
-	for (unsigned i = 0; i < workers; i++) {
+	pool.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (pool.done_fd < 0)
+		rc = -errno;
+	for (unsigned i = 0; i < workers && rc == 0; i++) {
 		rc = -pthread_create(&pool.workers[i], NULL, worker, NULL);
 		if (rc < 0)
 			break;
@@ -197,6 +295,16 @@ void crypto_dh_pool_stop(void)
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(pool.workers[i], NULL);
 	pthread_mutex_lock(&pool.lock);
+	/* Work no worker took: run here, so that all of it comes back done. */
+	for (struct crypto_work *w; (w = work_next());) {
+		pthread_mutex_unlock(&pool.lock);
+		w->run(w);
+		pthread_mutex_lock(&pool.lock);
+		work_done(w);
+	}
+	if (pool.done_fd >= 0)
+		close(pool.done_fd);
+	pool.done_fd = -1;
 	for (int i = 0; i < POOL_GROUPS; i++) {
 		ring_empty(&pool.rings[i]);
 		pool.rings[i].group = 0;
@@ -213,6 +321,7 @@ void crypto_dh_pool_stats(struct crypto_dh_pool_stats *ret)
 	ret->ahead = pool.ahead;
 	ret->made_here = pool.made_here;
 	ret->wakeups = pool.wakeups;
+	ret->work = pool.submitted;
 	ret->ready = 0;
 	for (int i = 0; i < POOL_GROUPS; i++)
 		ret->ready += pool.rings[i].n;

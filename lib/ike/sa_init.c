@@ -1,5 +1,6 @@
 /* The IKE_SA_INIT exchange, both roles (see sa_init.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -154,25 +155,104 @@ static int read_nat(struct ike_init *st, const struct ike_chain *c,
 	return 0;
 }
 
-/* g^ir, then SKEYSEED and SK_* for the chosen suite. */
-static int derive(struct ike_init *st, const struct ike_pld_ke *peer_ke)
+/* The chosen proposal as the suite the keys are made for. */
+static int suite_of(struct ike_init *st)
 {
 	const struct ike_transform *e = ike_proposal_get(&st->chosen, IKE_TRANSFORM_ENCR);
 	const struct ike_transform *p = ike_proposal_get(&st->chosen, IKE_TRANSFORM_PRF);
 	const struct ike_transform *i = ike_proposal_get(&st->chosen, IKE_TRANSFORM_INTEG);
-	struct secret shared = { 0 };
-	int rc;
 
 	if (!e || !p)
 		return -EPROTO;
-	rc = crypto_suite_init(&st->suite, e->id, e->key_bits, p->id, i ? i->id : IKE_AUTH_NONE,
-			       st->group);
-	rc = rc ?: crypto_dh_derive(st->dh, peer_ke->data, peer_ke->len, &shared);
-	rc = rc ?: crypto_ike_keys_derive(&st->suite, &shared, st->nonce_i, st->nonce_i_len,
-					  st->nonce_r, st->nonce_r_len, st->spi_i, st->spi_r, NULL,
-					  &st->keys, &st->auth_keys);
+	return crypto_suite_init(&st->suite, e->id, e->key_bits, p->id,
+				 i ? i->id : IKE_AUTH_NONE, st->group);
+}
+
+/* g^ir, then SKEYSEED and SK_* (the same for both roles, on whichever thread). */
+static int make_keys(const struct crypto_suite *suite, const struct crypto_dh *dh,
+		     const uint8_t *peer, size_t peer_len, const uint8_t *nonce_i,
+		     size_t nonce_i_len, const uint8_t *nonce_r, size_t nonce_r_len,
+		     const uint8_t *spi_i, const uint8_t *spi_r, struct crypto_ike_keys *ret,
+		     struct crypto_ike_auth_keys *ret_auth)
+{
+	struct secret shared = { 0 };
+	int rc = crypto_dh_derive(dh, peer, peer_len, &shared);
+
+	rc = rc ?: crypto_ike_keys_derive(suite, &shared, nonce_i, nonce_i_len, nonce_r,
+					  nonce_r_len, spi_i, spi_r, NULL, ret, ret_auth);
 	secret_clear(&shared);
 	return rc;
+}
+
+static int derive(struct ike_init *st, const struct ike_pld_ke *peer_ke)
+{
+	return suite_of(st) ?: make_keys(&st->suite, st->dh, peer_ke->data, peer_ke->len,
+					 st->nonce_i, st->nonce_i_len, st->nonce_r,
+					 st->nonce_r_len, st->spi_i, st->spi_r, &st->keys,
+					 &st->auth_keys);
+}
+
+/* The derive handed to a job: its own copy of what it reads, the key pair moved into it. */
+static int job_new(struct ike_init *st, const struct ike_pld_ke *peer_ke,
+		   struct ike_init_job **ret)
+{
+	struct ike_init_job *j;
+	int rc = suite_of(st) ?: crypto_dh_check_peer(st->dh, peer_ke->data, peer_ke->len);
+
+	if (rc < 0)
+		return rc;
+	j = calloc(1, sizeof(*j) + peer_ke->len);
+	if (!j)
+		return -ENOMEM;
+	j->suite = st->suite;
+	j->dh = st->dh;
+	st->dh = NULL;
+	memcpy(j->spi_i, st->spi_i, IKE_SPI_LEN);
+	memcpy(j->spi_r, st->spi_r, IKE_SPI_LEN);
+	memcpy(j->nonce_i, st->nonce_i, st->nonce_i_len);
+	memcpy(j->nonce_r, st->nonce_r, st->nonce_r_len);
+	j->nonce_i_len = (uint16_t)st->nonce_i_len;
+	j->nonce_r_len = (uint16_t)st->nonce_r_len;
+	memcpy(j->peer, peer_ke->data, peer_ke->len);
+	j->peer_len = (uint16_t)peer_ke->len;
+	j->rc = -EINPROGRESS;
+	*ret = j;
+	return 0;
+}
+
+void ike_init_job_run(struct ike_init_job *j)
+{
+	j->rc = make_keys(&j->suite, j->dh, j->peer, j->peer_len, j->nonce_i, j->nonce_i_len,
+			  j->nonce_r, j->nonce_r_len, j->spi_i, j->spi_r, &j->keys, &j->auth_keys);
+	crypto_dh_free(j->dh);	/* its part is done: wiped now, not when the job is freed */
+	j->dh = NULL;
+}
+
+int ike_init_job_take(struct ike_init *st, struct ike_init_job *j)
+{
+	int rc = j->rc;
+
+	if (rc == 0) {
+		crypto_ike_keys_clear(&st->keys);
+		crypto_ike_auth_keys_clear(&st->auth_keys);
+		st->keys = j->keys;
+		st->auth_keys = j->auth_keys;
+		memset(&j->keys, 0, sizeof(j->keys));
+		memset(&j->auth_keys, 0, sizeof(j->auth_keys));
+	}
+	ike_init_job_free(j);
+	return rc;
+}
+
+void ike_init_job_free(struct ike_init_job *j)
+{
+	if (!j)
+		return;
+	crypto_dh_free(j->dh);
+	crypto_ike_keys_clear(&j->keys);
+	crypto_ike_auth_keys_clear(&j->auth_keys);
+	sodium_memzero(j, sizeof(*j));
+	free(j);
 }
 
 /* The first error notify (type < 16384) of a chain, 0 for none. */
@@ -326,10 +406,10 @@ static int check_cookie(struct ike_init *st, const struct ike_cookie_cfg *cookie
 	return ok ? 0 : build_refusal(st, &m->hdr, IKE_N_COOKIE, want, sizeof(want), out);
 }
 
-int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
-		     const struct ike_cookie_cfg *cookies, const uint8_t *msg, size_t len,
-		     const struct ike_endpoint *local, const struct ike_endpoint *remote,
-		     struct ike_writer *out)
+static int respond(struct ike_init *st, const struct ike_init_cfg *cfg,
+		   const struct ike_cookie_cfg *cookies, const uint8_t *msg, size_t len,
+		   const struct ike_endpoint *local, const struct ike_endpoint *remote,
+		   struct ike_writer *out, struct ike_init_job **later)
 {
 	struct ike_msg m;
 	struct ike_pld_sa offered;
@@ -343,9 +423,12 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 	struct ike_pld_sa answer = { .n = 1 };
 	struct ike_pld_ke our_ke;
 	struct ike_pld_nonce nr;
+	const struct crypto_dh *dh_pair;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	if (later)
+		*later = NULL;
 	rc = ike_msg_decode(msg, len, &m, &st->err);
 	if (rc < 0)
 		return rc;
@@ -385,7 +468,10 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 		ike_chain_find_notify(&m.chain, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, &n) == 0;
 	rc = new_dh(st, dh->id);
 	rc = rc ?: read_nat(st, &m.chain, local, remote);
-	rc = rc ?: derive(st, &ke);
+	if (later)
+		rc = rc ?: job_new(st, &ke, later);
+	else
+		rc = rc ?: derive(st, &ke);
 	if (rc == -EINVAL) {
 		/* A KE value outside the group (RFC 6989): refuse, keep nothing. */
 		ike_init_clear(st);
@@ -396,8 +482,9 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 	memcpy(h.spi_i, st->spi_i, IKE_SPI_LEN);
 	memcpy(h.spi_r, st->spi_r, IKE_SPI_LEN);
 	answer.p[0] = st->chosen;
-	our_ke = (struct ike_pld_ke){ .group = st->group, .data = crypto_dh_public(st->dh),
-				      .len = crypto_dh_group_of(st->dh)->pub_len };
+	dh_pair = later ? (*later)->dh : st->dh;
+	our_ke = (struct ike_pld_ke){ .group = st->group, .data = crypto_dh_public(dh_pair),
+				      .len = crypto_dh_group_of(dh_pair)->pub_len };
 	nr = (struct ike_pld_nonce){ .data = st->nonce_r, .len = st->nonce_r_len };
 	out->len = 0;
 	rc = ike_build_begin(&b, out, &h);
@@ -413,6 +500,26 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 	if (rc == 0)
 		return IKE_INIT_DONE;
 fail:
+	if (later) {
+		ike_init_job_free(*later);
+		*later = NULL;
+	}
 	ike_init_clear(st);
 	return rc;
+}
+
+int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
+		     const struct ike_cookie_cfg *cookies, const uint8_t *msg, size_t len,
+		     const struct ike_endpoint *local, const struct ike_endpoint *remote,
+		     struct ike_writer *out)
+{
+	return respond(st, cfg, cookies, msg, len, local, remote, out, NULL);
+}
+
+int ike_init_respond_later(struct ike_init *st, const struct ike_init_cfg *cfg,
+			   const struct ike_cookie_cfg *cookies, const uint8_t *msg, size_t len,
+			   const struct ike_endpoint *local, const struct ike_endpoint *remote,
+			   struct ike_writer *out, struct ike_init_job **ret_job)
+{
+	return respond(st, cfg, cookies, msg, len, local, remote, out, ret_job);
 }

@@ -112,6 +112,41 @@ int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 		     const struct ike_cookie_cfg *cookies, const uint8_t *msg, size_t len,
 		     const struct ike_endpoint *local, const struct ike_endpoint *remote,
 		     struct ike_writer *out);
+/*
+ * Responder, keys later: as ike_init_respond(), but the larger part of its cost, the derive
+ * (g^ir, SKEYSEED, SK_*), which its answer does not need and the IKE_AUTH after does, is left
+ * to *ret_job (set with IKE_INIT_DONE only; NULL otherwise). The peer's KE value is checked
+ * here as the derive would (INVALID_SYNTAX refusal) except an X25519 low-order point, which
+ * only the derive finds. The job holds copies of what it reads and the key pair: it may run on
+ * another thread (ike_init_job_run), st being used meanwhile; its result goes into st with
+ * ike_init_job_take(). Until then st has no keys.
+ */
+struct ike_init_job {
+	struct crypto_work work;	/* for a worker pool: the caller's to use */
+	void *owner;			/* the caller's */
+	int rc;				/* -EINPROGRESS until run, then 0 or -errno (-EINVAL:
+					   the peer's KE value refused) */
+	uint16_t nonce_i_len, nonce_r_len, peer_len;
+	uint8_t spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
+	struct crypto_dh *dh;
+	struct crypto_suite suite;
+	struct crypto_ike_keys keys;
+	struct crypto_ike_auth_keys auth_keys;
+	uint8_t nonce_i[IKE_NONCE_MAX], nonce_r[IKE_NONCE_MAX];
+	uint8_t peer[];			/* the peer's KE value */
+};
+
+int ike_init_respond_later(struct ike_init *st, const struct ike_init_cfg *cfg,
+			   const struct ike_cookie_cfg *cookies, const uint8_t *msg, size_t len,
+			   const struct ike_endpoint *local, const struct ike_endpoint *remote,
+			   struct ike_writer *out, struct ike_init_job **ret_job);
+/* The derive: touches the job alone, so any thread may run it (once). */
+void ike_init_job_run(struct ike_init_job *j);
+/* The keys a job made into the state it was made for; frees the job; returns its rc. */
+int ike_init_job_take(struct ike_init *st, struct ike_init_job *j);
+/* A job not taken (its state gone first): frees it, keys and key pair wiped. NULL is fine. */
+void ike_init_job_free(struct ike_init_job *j);
+
 void ike_init_clear(struct ike_init *st);
 
 #endif

@@ -603,11 +603,17 @@ static bool find_extra(struct ikd *d, const uint8_t spi[IKE_SPI_LEN], struct tun
 void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 		 const struct net_dgram *dg)
 {
+	d->stats.rx++;
+	tun_receive(d, ns, buf, len, dg);
+}
+
+void tun_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
+		 const struct net_dgram *dg)
+{
 	struct ike_header h;
 	struct tunnel *t;
 	bool response;
 
-	d->stats.rx++;
 	if (ike_header_decode(buf, len, &h, NULL) < 0 || h.major != 2) {
 		d->stats.dropped++;
 		return;
@@ -646,11 +652,7 @@ void ikd_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 		tun_on_auth_response(t, buf, len);
 	} else if (!t->initiator && t->state == TUN_INIT && h.exchange == IKE_EXCH_IKE_AUTH &&
 		   !response && h.msg_id == 1) {
-		/* A NATed initiator switched to 4500 (§2.23): so do we, both ends. */
-		t->sock = ns;
-		t->remote = dg->from;
-		t->local = dg->local;
-		tun_on_auth_request(t, buf, len);
+		tun_on_auth_arrival(t, ns, buf, len, dg);
 	} else if ((!t->initiator || t->pending.len) && t->state == TUN_UP &&
 		   h.exchange == IKE_EXCH_IKE_AUTH && !response && h.msg_id == 1) {
 		/* (an edge router keeps an answer only to its POP's reauthentication) */

@@ -71,6 +71,26 @@ bool ikd_receive_costly(struct ikd *d, const uint8_t *buf, size_t len, const str
 	return cookie || d->half_open + d->half_open_waiting < d->conf.cookie_threshold;
 }
 
+/*
+ * The keys of the IKE_SA_INIT just answered: made by io.run_job's worker while the answer
+ * travels and the IKE_AUTH comes back (tun_init's job, IKE_AUTH held until ikd_job_done()),
+ * or here when it takes none. <0: they could not be made (the peer's KE value, only an X25519
+ * low-order point gets this far; or no memory): nothing is answered.
+ */
+static int keys_later(struct tunnel *t, struct ike_init_job *job)
+{
+	struct ikd *d = t->d;
+
+	job->owner = t;
+	if (d->io->run_job(d->io_arg, job) == 0) {
+		tun_init_of(t)->job = job;
+		d->stats.jobs++;
+		return 0;
+	}
+	ike_init_job_run(job);
+	return ike_init_job_take(t->init, job);
+}
+
 void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 			 const struct ike_header *h, const struct net_dgram *dg)
 {
@@ -136,7 +156,24 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 		tunnel_free(t);
 		return;
 	}
-	rc = ike_init_respond(t->init, &cfg, &cookies, buf, len, &le, &re, &t->pending);
+	if (d->io->run_job) {
+		struct ike_init_job *job;
+
+		rc = ike_init_respond_later(t->init, &cfg, &cookies, buf, len, &le, &re,
+					    &t->pending, &job);
+		if (rc == IKE_INIT_DONE && keys_later(t, job) < 0) {
+			char from[64];
+
+			d->stats.dropped++;
+			ikd_count_failure(d, "", CTL_HS_OTHER);
+			peer_log(d, LOG_WARNING, "IKE_SA_INIT from %s dropped: KE value outside "
+				 "the group (RFC 6989)", net_addr_str(&dg->from, from, sizeof(from)));
+			tunnel_free(t);
+			return;
+		}
+	} else {
+		rc = ike_init_respond(t->init, &cfg, &cookies, buf, len, &le, &re, &t->pending);
+	}
 	if (rc == IKE_INIT_DONE) {
 		char from[64];
 
@@ -186,6 +223,73 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 			 t->init->err.reason ? t->init->err.reason : "not processed", strerror(-rc));
 	}
 	tunnel_free(t);
+}
+
+void ikd_job_done(struct ikd *d, struct ike_init_job *job)
+{
+	struct tunnel *t = job->owner;
+	struct tun_held *held;
+	char from[64];
+	int rc;
+
+	if (!t) {
+		ike_init_job_free(job);	/* its IKE SA went first */
+		return;
+	}
+	tun_init_of(t)->job = NULL;
+	rc = ike_init_job_take(t->init, job);
+	if (rc < 0) {
+		d->stats.dropped++;
+		peer_log(d, LOG_WARNING, "IKE_SA_INIT from %s: no keys (%s): the half-open IKE SA "
+			 "is dropped", net_addr_str(&t->remote, from, sizeof(from)),
+			 rc == -EINVAL ? "KE value outside the group (RFC 6989)" : strerror(-rc));
+		ikd_count_failure(d, "", CTL_HS_OTHER);
+		tunnel_free(t);
+		return;
+	}
+	/* What came meanwhile, as if it came now: t may be gone after any of it. */
+	held = tun_init_of(t)->held;
+	tun_init_of(t)->held = NULL;
+	tun_init_of(t)->n_held = 0;
+	while (held) {
+		struct tun_held *h = held;
+
+		held = h->next;
+		tun_receive(d, h->sock, h->buf, h->len, &h->dg);
+		free(h);
+	}
+}
+
+void tun_on_auth_arrival(struct tunnel *t, struct net_sock *ns, uint8_t *buf, size_t len,
+			 const struct net_dgram *dg)
+{
+	struct tun_init *ti;
+	struct tun_held *h, **end;
+
+	if (!tun_keys_pending(t)) {
+		/* A NATed initiator switched to 4500 (§2.23): so do we, both ends. */
+		t->sock = ns;
+		t->remote = dg->from;
+		t->local = dg->local;
+		tun_on_auth_request(t, buf, len);
+		return;
+	}
+	ti = tun_init_of(t);
+	h = ti->n_held < TUN_HELD_MAX ? malloc(sizeof(*h) + len) : NULL;
+	if (!h) {
+		t->d->stats.dropped++;	/* the peer sends it again */
+		return;
+	}
+	h->next = NULL;
+	h->sock = ns;
+	h->dg = *dg;
+	h->len = len;
+	memcpy(h->buf, buf, len);
+	for (end = &ti->held; *end; end = &(*end)->next)
+		;
+	*end = h;
+	ti->n_held++;
+	t->d->stats.auth_held++;
 }
 
 void tun_half_fire(struct timer *tm)

@@ -217,17 +217,32 @@ void tun_pending_release(struct tunnel *t)
 /* The handshake's state (nonces, DH, messages) lives only while a handshake runs. */
 struct ike_init *tun_init_new(struct tunnel *t)
 {
-	if (!t->init)
-		t->init = calloc(1, sizeof(*t->init));
+	if (!t->init) {
+		struct tun_init *ti = calloc(1, sizeof(*ti));
+
+		t->init = ti ? &ti->st : NULL;
+	}
 	return t->init;
 }
 
 void tun_init_drop(struct tunnel *t)
 {
+	struct tun_init *ti;
+
 	if (!t->init)
 		return;
-	ike_init_clear(t->init);
-	free(t->init);
+	ti = tun_init_of(t);
+	/* A job still out is the io's: it comes back to ikd_job_done(), which frees it. */
+	if (ti->job)
+		ti->job->owner = NULL;
+	while (ti->held) {
+		struct tun_held *h = ti->held;
+
+		ti->held = h->next;
+		free(h);
+	}
+	ike_init_clear(&ti->st);
+	free(ti);
 	t->init = NULL;
 }
 

@@ -293,10 +293,19 @@ struct ikd_io {
 	void (*child_out_gone)(void *arg, const struct tunnel *t, const struct child *c);
 	/* Responder: whether new tunnels are accepted (the downstream health check). */
 	bool (*accepting)(void *arg);
+	/*
+	 * Responder (may be NULL): the derive of an IKE_SA_INIT just answered, for another thread
+	 * (the daemon's DH workers) or later (the simulator): 0 when taken, then ike_init_job_run()
+	 * runs on it once and it comes back through ikd_job_done(); <0 when not (no worker): the
+	 * lifecycle runs it at once.
+	 */
+	int (*run_job)(void *arg, struct ike_init_job *job);
 };
 
 struct ikd_stats {
 	uint64_t rx, tx, dropped, bad_icv, cookies_sent, auth_failed;
+	uint64_t jobs;			/* derives handed to io.run_job */
+	uint64_t auth_held;		/* IKE_AUTH datagrams that waited for theirs */
 	uint64_t hs_failed[CTL_HS_MAX];	/* failed handshakes by reason, both roles */
 };
 
@@ -394,6 +403,11 @@ void ikd_receive(struct ikd *d, struct net_sock *s, uint8_t *buf, size_t len,
  * does not hold up the ones under way and the tunnels that are up.
  */
 bool ikd_receive_costly(struct ikd *d, const uint8_t *buf, size_t len, const struct net_dgram *dg);
+/*
+ * An io.run_job job was run: its keys go to its half-open IKE SA, and the IKE_AUTH that came
+ * meanwhile is answered; a job whose IKE SA is gone (timed out, the daemon stopping) is freed.
+ */
+void ikd_job_done(struct ikd *d, struct ike_init_job *job);
 /*
  * A site was renamed (its record otherwise the same): its runtime record and its tunnels take
  * the new name; nothing is restarted.

@@ -10,6 +10,8 @@
 #ifndef TUNNEL_TUNNEL_INT_H
 #define TUNNEL_TUNNEL_INT_H
 
+#include <stddef.h>
+
 #include "tunnel/tunnel.h"
 
 /*
@@ -54,6 +56,32 @@ void tun_pending_release(struct tunnel *t);
 void tun_tick_start(struct tunnel *t);
 /* Something of t's is due at at_ms (a rekey, a window's end): the tick runs by then. */
 void tun_wake(struct tunnel *t, uint64_t at_ms);
+/*
+ * A handshake's state (t->init is its st): lib/ike's, and the responder's derive while a job
+ * makes its keys (io.run_job) with the IKE_AUTH datagrams that came before they were ready.
+ */
+#define TUN_HELD_MAX 8	/* an IKE_AUTH's fragments (RFC 7383) held; more are dropped */
+struct tun_held {
+	struct tun_held *next;
+	struct net_sock *sock;
+	struct net_dgram dg;
+	size_t len;
+	uint8_t buf[];
+};
+struct tun_init {
+	struct ike_init st;
+	struct ike_init_job *job;	/* the keys being made: IKE_AUTH waits */
+	struct tun_held *held;		/* that IKE_AUTH, in the order it came */
+	uint8_t n_held;
+};
+static inline struct tun_init *tun_init_of(const struct tunnel *t)
+{
+	return (struct tun_init *)((char *)t->init - offsetof(struct tun_init, st));
+}
+static inline bool tun_keys_pending(const struct tunnel *t)
+{
+	return t->init && tun_init_of(t)->job;
+}
 struct ike_init *tun_init_new(struct tunnel *t);
 void tun_init_drop(struct tunnel *t);
 void tun_child_unlist(struct tunnel *t, size_t i);
@@ -94,6 +122,12 @@ void tunnel_established(struct tunnel *t, struct ike_child *c, bool have_child,
 void tun_on_init_response(struct tunnel *t, uint8_t *buf, size_t len);
 void tun_on_auth_response(struct tunnel *t, uint8_t *buf, size_t len);
 /* responder.c */
+/* rekey.c: ikd_receive() but for the count (a datagram held, taken again) */
+void tun_receive(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
+		 const struct net_dgram *dg);
+/* An IKE_AUTH request for the half-open t: answered, or held while its keys are made. */
+void tun_on_auth_arrival(struct tunnel *t, struct net_sock *ns, uint8_t *buf, size_t len,
+			 const struct net_dgram *dg);
 void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_t len,
 			 const struct ike_header *h, const struct net_dgram *dg);
 void tun_half_fire(struct timer *tm);

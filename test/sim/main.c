@@ -23,6 +23,7 @@
 
 struct tally {
 	uint64_t seeds, failed, first_failed, virtual_ms, events, calm, worst_calm_outage_ms;
+	uint64_t jobs, jobs_late, auth_held;	/* derives made late; of them, their SA gone first */
 	unsigned first_gen;
 	uint64_t listed[16];		/* the first failing seeds, to replay each */
 	unsigned n_listed;
@@ -57,6 +58,9 @@ static bool run_seed(uint64_t seed, unsigned gen, int verbose, int level, bool r
 		t->seeds++;
 		t->virtual_ms += w.now_ms;
 		t->events += w.events_run;
+		t->jobs += w.jobs_given;
+		t->jobs_late += w.jobs_orphaned;
+		t->auth_held += sim_auth_held(&w);
 		if (w.sc.calm) {
 			t->calm++;
 			if (w.worst_outage_ms > t->worst_calm_outage_ms)
@@ -241,6 +245,9 @@ int main(int argc, char **argv)
 			total.failed += t.failed;
 			total.virtual_ms += t.virtual_ms;
 			total.events += t.events;
+			total.jobs += t.jobs;
+			total.jobs_late += t.jobs_late;
+			total.auth_held += t.auth_held;
 			total.calm += t.calm;
 			if (t.worst_calm_outage_ms > total.worst_calm_outage_ms)
 				total.worst_calm_outage_ms = t.worst_calm_outage_ms;
@@ -257,6 +264,9 @@ int main(int argc, char **argv)
 		       total.seeds, n_regress, n, from, s, jobs, (double)total.seeds / s,
 		       (double)total.virtual_ms / 3.6e6, total.events, total.calm,
 		       total.worst_calm_outage_ms, total.failed);
+		printf("sim: %" PRIu64 " IKE_SA_INITs' keys made late (generation 7), %" PRIu64
+		       " IKE_AUTH datagrams held for them, %" PRIu64 " done after their IKE SA went\n",
+		       total.jobs, total.auth_held, total.jobs_late);
 	}
 	free(regress);
 	if (total.n_listed) {

@@ -79,6 +79,14 @@ void sim_scenario_draw(struct sim_world *w)
 					    (uint32_t)simr_range(&x, 10, sc->ike_rekey_s[i]);
 		}
 	}
+	/* Generation 7: DH workers, whose keys come back after the IKE_AUTH at times. */
+	if (w->gen >= 7) {
+		struct simr x = simr_derive(r, 7);
+
+		for (int i = 0; i < SIM_NODES; i++)
+			if (simr_chance(&x, 2, 3))
+				sc->job_ms[i] = (uint32_t)simr_range(&x, 1, 2500);
+	}
 	for (int i = 1; i < SIM_NODES; i++) {
 		struct simnet_link_conf *c = &w->base[i];
 
@@ -107,6 +115,10 @@ void sim_scenario_draw(struct sim_world *w)
 	say(sc, "; ike-rekey");
 	for (int i = 0; i < SIM_NODES; i++)
 		say(sc, " %u", sc->ike_rekey_s[i]);
+	for (int i = 0; i < SIM_NODES; i++)
+		if (sc->job_ms[i])
+			say(sc, "; %s keys up to %u ms late", i ? (const char *[]){ "", "pop1", "pop2",
+			    "pop3" }[i] : "branch", sc->job_ms[i]);
 	for (int i = 0; i < SIM_NODES; i++)
 		if (sc->child_life_s[i])
 			say(sc, "; %s lifetimes child %u ike %u", i ? (const char *[]){ "", "pop1", "pop2",

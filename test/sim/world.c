@@ -319,6 +319,21 @@ static bool io_accepting(void *arg)
 	return n->accepting;
 }
 
+static int io_run_job(void *arg, struct ike_init_job *job)
+{
+	struct sim_node *n = arg;
+	struct sim_world *w = n->w;
+	uint32_t ms = w->sc.job_ms[n->id];
+
+	if (!ms || w->n_jobs == SIM_JOBS)
+		return -EAGAIN;	/* no worker (or all busy): made at once, as ikd does */
+	w->jobs_given++;
+	w->jobs[w->n_jobs++] = (struct sim_job){
+		.due_ms = w->now_ms + ms / 2 + simr_below(&w->job_rng, ms / 2 + 1),
+		.node = n->id, .job = job };
+	return 0;
+}
+
 static const struct ikd_io sim_io = {
 	.now_ms = io_now_ms,
 	.log = io_log,
@@ -338,6 +353,7 @@ static const struct ikd_io sim_io = {
 	.child_gone = io_child_gone,
 	.child_out_gone = io_child_out_gone,
 	.accepting = io_accepting,
+	.run_job = io_run_job,
 };
 
 /* ---- nodes ---- */
@@ -481,6 +497,7 @@ static void node_free(struct sim_world *w, struct sim_node *n)
 {
 	struct ikd *d = &n->d;
 
+	w->auth_held += d->stats.auth_held;
 	ikd_tunnels_clear(d);
 	site_db_clear(&d->db);
 	site_index_clear(&d->names);
@@ -692,6 +709,7 @@ int sim_world_init(struct sim_world *w, uint64_t seed, unsigned gen,
 	w->fault_rng = simr_split(&w->rng);
 	w->stop_rng = simr_derive(&w->fault_rng, 6);
 	simr_seed(&rand_stream, seed ^ 0x5eed5eed5eed5eedull);
+	w->job_rng = simr_derive(&w->fault_rng, 7);
 	w->net = simnet_new(&w->rng);
 	if (!w->net)
 		return -ENOMEM;
@@ -750,10 +768,23 @@ void sim_world_free(struct sim_world *w)
 		simk_free(w->nodes[i].k);
 		w->nodes[i].k = NULL;
 	}
+	for (size_t i = 0; i < w->n_jobs; i++)
+		ike_init_job_free(w->jobs[i].job);
+	w->n_jobs = 0;
 	simnet_free(w->net);
 	w->net = NULL;
 	free(w->trace);
 	w->trace = NULL;
+}
+
+uint64_t sim_auth_held(const struct sim_world *w)
+{
+	uint64_t n = w->auth_held;
+
+	for (int i = 0; i < SIM_NODES; i++)
+		if (w->nodes[i].running)
+			n += w->nodes[i].d.stats.auth_held;
+	return n;
 }
 
 static struct sim_node *node_of_net(struct sim_world *w, int net_id)
@@ -818,8 +849,8 @@ static uint64_t next_timer_ms(struct sim_world *w, int *ret_node)
 static int step(struct sim_world *w, uint64_t limit_ms)
 {
 	uint64_t t_net = simnet_next_ms(w->net), t_timer, t_start = UINT64_MAX, t;
-	uint64_t t_answer = UINT64_MAX, t_expire = UINT64_MAX;
-	size_t answer = 0, expire_i = 0;
+	uint64_t t_answer = UINT64_MAX, t_expire = UINT64_MAX, t_job = UINT64_MAX;
+	size_t answer = 0, expire_i = 0, job = 0;
 	int tn, start = -1, expire_node = -1;
 	bool expire_hard = false;
 
@@ -842,6 +873,11 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 			t_answer = w->answers[i].due_ms;
 			answer = i;
 		}
+	for (size_t i = 0; i < w->n_jobs; i++)
+		if (w->jobs[i].due_ms < t_job) {
+			t_job = w->jobs[i].due_ms;
+			job = i;
+		}
 	for (int i = 0; i < SIM_NODES; i++)
 		if (!w->nodes[i].ever_started && w->sc.start_ms[i] < t_start) {
 			t_start = w->sc.start_ms[i];
@@ -860,6 +896,8 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 		t = t_answer;
 	if (t_expire < t)
 		t = t_expire;
+	if (t_job < t)
+		t = t_job;
 	if (t == UINT64_MAX || t > limit_ms) {
 		if (w->now_ms < limit_ms)
 			w->now_ms = limit_ms;
@@ -877,7 +915,17 @@ static int step(struct sim_world *w, uint64_t limit_ms)
 	w->events_run++;
 	for (int i = 0; i < SIM_NODES; i++)
 		simk_set_time(w->nodes[i].k, w->now_ms / 1000);
-	if (t == t_expire) {
+	if (t == t_job) {
+		struct sim_job j = w->jobs[job];
+
+		/* in the order they were given (a worker's queue), not swapped */
+		memmove(&w->jobs[job], &w->jobs[job + 1], (w->n_jobs - job - 1) * sizeof(w->jobs[0]));
+		w->n_jobs--;
+		ike_init_job_run(j.job);
+		w->jobs_orphaned += !j.job->owner;
+		/* its tunnel's ikd died meanwhile: the tunnel let go of it (owner NULL) */
+		ikd_job_done(&w->nodes[j.node].d, j.job);
+	} else if (t == t_expire) {
 		if (!expire_hard)
 			sim_check_rekey_on_time(w, expire_node, expire_i);
 		sim_kernel_expire(w, expire_node, expire_i, expire_hard);

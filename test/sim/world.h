@@ -24,12 +24,22 @@
 /*
  * The scenario generator's generation: 2 added control changes and kernel refusals, 3 the
  * probes and POPs that drop ESP, 4 sites deleted and added again at either end and the
- * kernel's expiry events, 5 the kernels' lifetimes timed (and short ones in some seeds). A
- * seed is replayed by the generation that found it.
+ * kernel's expiry events, 5 the kernels' lifetimes timed (and short ones in some seeds), 6
+ * stops (SIGTERM) besides crashes, 7 DH workers (an IKE_SA_INIT's keys made late). A seed is
+ * replayed by the generation that found it.
  */
-#define SIM_GEN 6
+#define SIM_GEN 7
 #define SIM_PROBE_IDS 256
 #define SIM_PROBE_ANSWERS 64
+
+#define SIM_JOBS 256	/* derives out at once (io.run_job), all nodes */
+
+/* A responder's derive (io.run_job) that a worker would be running: done at due_ms. */
+struct sim_job {
+	uint64_t due_ms;
+	int node;
+	struct ike_init_job *job;
+};
 
 /* An echo of a branch tunnel's probe on its way back. */
 struct sim_answer {
@@ -78,6 +88,11 @@ struct sim_scenario {
 	 * in itself). Scripted scenarios only: the seeded ones draw no such thing.
 	 */
 	bool many_ts;
+	/*
+	 * Generation 7: each node's DH worker (io.run_job): an IKE_SA_INIT's keys are ready up
+	 * to this long after its answer went (half of it at least); 0: no worker, made at once.
+	 */
+	uint32_t job_ms[SIM_NODES];
 	uint32_t child_rekey_s[SIM_NODES], ike_rekey_s[SIM_NODES];
 	/* the site's lifetimes at each node (0: the defaults, 7200 s and 86400 s) */
 	uint32_t child_life_s[SIM_NODES], ike_life_s[SIM_NODES];
@@ -125,6 +140,11 @@ struct sim_world {
 	/* the probes' echoes in flight back to the branch */
 	struct sim_answer answers[SIM_PROBE_ANSWERS];
 	size_t n_answers;
+	struct sim_job jobs[SIM_JOBS];	/* the derives out (generation 7) */
+	size_t n_jobs;
+	struct simr job_rng;		/* their delays */
+	uint64_t jobs_given, jobs_orphaned;	/* given; done with their tunnel gone */
+	uint64_t auth_held;		/* IKE_AUTHs held by nodes that died since */
 	/* the fault schedule: the next action and when, and what is in force */
 	uint64_t next_fault_ms, next_action_ms;
 	uint64_t restart_at[SIM_NODES];	/* a crashed node starts again then (0: not down) */
@@ -157,6 +177,8 @@ int sim_crypto_init(void);
 int sim_world_init(struct sim_world *w, uint64_t seed, unsigned gen,
 		   const struct sim_scenario *given, int verbose, int log_level);
 void sim_world_free(struct sim_world *w);
+/* IKE_AUTH datagrams held for their keys so far, every node, every process of it. */
+uint64_t sim_auth_held(const struct sim_world *w);
 /*
  * Run it to the end: the quiescence invariants at the first quiet instant after settle_ms;
  * false when an invariant failed (w->fail says which).
