@@ -114,6 +114,7 @@ fi
 status=$(ip netns exec ikdf-g "$xfrmctl" -j -s "$work/g.sock" status 2>/dev/null)
 json_n() { echo "$status" | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"; }
 workers=$(json_n dh_workers) ahead=$(json_n dh_pairs_ahead) here=$(json_n dh_pairs_here)
+later=$(json_n dh_keys_later) held=$(json_n ike_auth_held)
 cpus=$(nproc)
 want=$((cpus > 9 ? 8 : cpus - 1))
 [ "$workers" = "$want" ] &&
@@ -123,6 +124,10 @@ if [ "$want" -gt 0 ]; then
 	[ "${ahead:-0}" -gt 0 ] &&
 		pass "handshakes took key pairs made ahead ($ahead; $here made in place)" ||
 		fail "no handshake took a key pair made ahead (${here:-?} made in place)"
+	# The sites that got in (s1, s2) had their keys made by a worker, IKE_AUTH after them.
+	[ "${later:-0}" -ge 2 ] &&
+		pass "IKE_SA_INITs answered before their keys, made by a worker ($later; $held IKE_AUTH waited)" ||
+		fail "keys made by a worker for ${later:-?} IKE_SA_INITs, not at least the 2 sites'"
 fi
 grep -q "site 's1'.*tunnel down\|site 's1'.*peer dead" "$work/a.log" "$work/g.log" &&
 	fail "the established site went down during the flood" || pass "the established site stayed up"

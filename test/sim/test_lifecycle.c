@@ -733,6 +733,59 @@ START_TEST(test_stop_deletes_behind_a_request_out)
 END_TEST
 
 /*
+ * pop1's DH worker makes an IKE_SA_INIT's keys 1.25-2.5 s after its answer went: the branch's
+ * IKE_AUTH (20 ms later) and its retransmissions wait at pop1 for them, then are answered;
+ * the site comes up with pop1 within the primary's grace, nothing failed over.
+ */
+START_TEST(test_ike_auth_waits_for_keys_made_late)
+{
+	struct sim_scenario sc = defaults();
+	struct tunnel *p = NULL;
+
+	sc.job_ms[1] = 2500;
+	begin(&sc);
+	run_to(S(1));
+	ck_assert_uint_eq(site_tunnels(1, 1, &p), 0);	/* no site known before IKE_AUTH */
+	ck_assert_uint_eq(w.nodes[1].d.n_tunnels, 1);
+	p = w.nodes[1].d.tunnels[0];
+	ck_assert_int_eq(p->state, TUN_INIT);
+	ck_assert(tun_keys_pending(p));
+	ck_assert_uint_ge(tun_init_of(p)->n_held, 1);
+	run_to(S(10));
+	one_pair(1);
+	ck_assert_str_eq(active(), "pop1");
+	ck_assert(flows());
+	ck_assert_uint_eq(w.nodes[1].d.stats.jobs, 1);
+	ck_assert_uint_ge(w.nodes[1].d.stats.auth_held, 1);
+	ck_assert_uint_eq(w.nodes[SIM_BRANCH].failovers, 0);
+	end();
+}
+END_TEST
+
+/*
+ * pop1's keys come 40-80 s late, after its half-open IKE SA expired (30 s): each job comes back
+ * to a tunnel that is gone and is freed. The site runs on pop2; once pop1's keys are prompt
+ * again the site falls back to it.
+ */
+START_TEST(test_keys_later_than_the_half_open_sa)
+{
+	struct sim_scenario sc = defaults();
+
+	sc.job_ms[1] = 80000;
+	begin(&sc);
+	run_to(S(60));
+	ck_assert_str_eq(active(), "pop2");
+	ck_assert(flows());
+	ck_assert_uint_ge(w.nodes[1].d.stats.jobs, 1);
+	ck_assert_uint_ge(w.jobs_orphaned, 1);
+	w.sc.job_ms[1] = 0;
+	run_to(S(300));
+	ck_assert_str_eq(active(), "pop1");
+	ck_assert(flows());
+	end();
+}
+END_TEST
+/*
  * The site is disabled while a request of the branch is out on its IKE SA with pop1: pop1 is
  * told all the same, the Delete going once that request is answered, whatever it was (a
  * liveness check, a Child SA rekey, an IKE SA rekey: then the old SA and the new one are
@@ -809,6 +862,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_disabled_with_a_check_out);
 	tcase_add_test(tc, test_disabled_with_a_child_rekey_out);
 	tcase_add_test(tc, test_disabled_with_an_ike_rekey_out);
+	tcase_add_test(tc, test_ike_auth_waits_for_keys_made_late);
+	tcase_add_test(tc, test_keys_later_than_the_half_open_sa);
 	suite_add_tcase(s, tc);
 	return s;
 }
