@@ -161,15 +161,19 @@ void tun_on_init_request(struct ikd *d, struct net_sock *ns, uint8_t *buf, size_
 
 		rc = ike_init_respond_later(t->init, &cfg, &cookies, buf, len, &le, &re,
 					    &t->pending, &job);
-		if (rc == IKE_INIT_DONE && keys_later(t, job) < 0) {
+		if (rc == IKE_INIT_DONE) {
 			char from[64];
+			int krc = keys_later(t, job);
 
-			d->stats.dropped++;
-			ikd_count_failure(d, "", CTL_HS_OTHER);
-			peer_log(d, LOG_WARNING, "IKE_SA_INIT from %s dropped: KE value outside "
-				 "the group (RFC 6989)", net_addr_str(&dg->from, from, sizeof(from)));
-			tunnel_free(t);
-			return;
+			if (krc < 0) {
+				d->stats.dropped++;
+				ikd_count_failure(d, "", CTL_HS_OTHER);
+				peer_log(d, LOG_WARNING, "IKE_SA_INIT from %s dropped: %s",
+					 net_addr_str(&dg->from, from, sizeof(from)), krc == -EINVAL ?
+					 "KE value outside the group (RFC 6989)" : strerror(-krc));
+				tunnel_free(t);
+				return;
+			}
 		}
 	} else {
 		rc = ike_init_respond(t->init, &cfg, &cookies, buf, len, &le, &re, &t->pending);
