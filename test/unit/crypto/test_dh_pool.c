@@ -3,8 +3,14 @@
  * makes every pair itself; started, the workers fill a ring for each group asked for, each
  * pair is handed out once (every public value differs) and agrees with a peer's like one made
  * in place; taking faster than the workers make falls back to making pairs in place; stopping
- * frees what is left. Run under ThreadSanitizer too (meson -Db_sanitize=thread).
+ * frees what is left. Submitted work runs on a worker and comes back, in the order submitted,
+ * through crypto_dh_pool_done() and a readable fd; stopping runs what is still queued. Run
+ * under ThreadSanitizer too (meson -Db_sanitize=thread).
  */
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +69,73 @@ static void take_ahead(uint16_t group, unsigned depth)
 	for (unsigned i = 0; i < depth; i++)
 		crypto_dh_free(v[i]);
 	crypto_dh_free(peer);
+}
+
+/*
+ * A work that notes which thread ran it, how often, and in which place of all runs. Its
+ * runner writes thread and order, the test reads them after crypto_dh_pool_done() or a join,
+ * either of which orders the two; the counters and flags are atomic.
+ */
+struct test_work {
+	struct crypto_work w;
+	pthread_t thread;
+	int order;
+	int runs;
+	bool block;		/* wait for gate_open before returning */
+	unsigned sleep_us;
+};
+
+static int run_seq;		/* atomic: runs so far, all works */
+static int block_started;	/* atomic: a blocking work is running */
+static int gate_open;		/* atomic: it may return */
+
+static struct test_work *test_work_of(struct crypto_work *w)
+{
+	return (struct test_work *)((char *)w - offsetof(struct test_work, w));
+}
+
+static void test_work_run(struct crypto_work *w)
+{
+	struct test_work *t = test_work_of(w);
+
+	t->thread = pthread_self();
+	t->order = __atomic_fetch_add(&run_seq, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&t->runs, 1, __ATOMIC_RELAXED);
+	if (t->block) {
+		__atomic_store_n(&block_started, 1, __ATOMIC_RELEASE);
+		while (!__atomic_load_n(&gate_open, __ATOMIC_ACQUIRE))
+			usleep(1000);
+	}
+	if (t->sleep_us)
+		usleep(t->sleep_us);
+}
+
+static void test_work_init(struct test_work *t, unsigned sleep_us)
+{
+	memset(t, 0, sizeof(*t));
+	t->w.run = test_work_run;
+	t->order = -1;
+	t->sleep_us = sleep_us;
+}
+
+/* 1 when fd is readable within ms, 0 when not. */
+static int readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n = poll(&p, 1, ms);
+
+	ck_assert_int_ge(n, 0);
+	return n > 0 && (p.revents & POLLIN);
+}
+
+/* The done list is v[*got], v[*got + 1], ...: in the order submitted. */
+static void take_done_in_order(struct test_work *v, unsigned n, unsigned *got)
+{
+	for (struct crypto_work *w = crypto_dh_pool_done(); w; w = w->next) {
+		ck_assert_uint_lt(*got, n);
+		ck_assert_ptr_eq(test_work_of(w), &v[*got]);
+		(*got)++;
+	}
 }
 
 START_TEST(test_pool_not_started_makes_pairs_in_place)
@@ -168,6 +241,168 @@ START_TEST(test_pool_taken_faster_than_made)
 }
 END_TEST
 
+/* No worker runs: the caller is told to run its work itself, and nothing is queued. */
+START_TEST(test_pool_refuses_work_when_not_started)
+{
+	struct test_work t;
+	struct crypto_dh_pool_stats st;
+
+	test_work_init(&t, 0);
+	ck_assert_int_eq(crypto_dh_pool_fd(), -1);
+	ck_assert_int_eq(crypto_dh_pool_submit(&t.w), -EAGAIN);
+	ck_assert_int_eq(crypto_dh_pool_start(0, 8), 0);	/* no workers: not started */
+	ck_assert_int_eq(crypto_dh_pool_submit(&t.w), -EAGAIN);
+	ck_assert_int_eq(crypto_dh_pool_start(1, 8), 0);
+	crypto_dh_pool_stop();
+	ck_assert_int_eq(crypto_dh_pool_submit(&t.w), -EAGAIN);	/* stopped again */
+	ck_assert_ptr_null(crypto_dh_pool_done());
+	ck_assert_int_eq(crypto_dh_pool_fd(), -1);
+	crypto_dh_pool_stats(&st);
+	ck_assert_uint_eq(st.work, 0);
+	ck_assert_int_eq(__atomic_load_n(&t.runs, __ATOMIC_RELAXED), 0);
+}
+END_TEST
+
+/*
+ * Started, work runs on a worker, not the submitting thread; it comes back in the order
+ * submitted, the fd readable while some waits to be taken and not once all was taken.
+ */
+START_TEST(test_pool_runs_work_on_a_worker_and_hands_it_back_in_order)
+{
+	enum { N = 8 };
+	struct test_work v[N];
+	struct crypto_dh_pool_stats a, b;
+	unsigned got = 0;
+	int fd;
+
+	ck_assert_int_eq(crypto_dh_pool_start(1, 4), 0);
+	fd = crypto_dh_pool_fd();
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(readable(fd, 0), 0);		/* nothing done yet */
+	ck_assert_ptr_null(crypto_dh_pool_done());
+	crypto_dh_pool_stats(&a);
+	for (int i = 0; i < N; i++) {
+		test_work_init(&v[i], 2000);
+		ck_assert_int_eq(crypto_dh_pool_submit(&v[i].w), 0);
+	}
+	crypto_dh_pool_stats(&b);
+	ck_assert_uint_eq(b.work - a.work, N);
+	while (got < N) {
+		unsigned before = got;
+
+		ck_assert_msg(readable(fd, 5000), "%u of %u works came back", got, N);
+		take_done_in_order(v, N, &got);
+		ck_assert_uint_gt(got, before);	/* readable: something was there to take */
+	}
+	ck_assert_int_eq(readable(fd, 0), 0);		/* all taken: no longer readable */
+	ck_assert_ptr_null(crypto_dh_pool_done());
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(__atomic_load_n(&v[i].runs, __ATOMIC_RELAXED), 1);
+		ck_assert(!pthread_equal(v[i].thread, pthread_self()));
+		ck_assert(pthread_equal(v[i].thread, v[0].thread));	/* the one worker */
+		ck_assert_int_eq(v[i].order, i);
+	}
+	crypto_dh_pool_stats(&b);
+	ck_assert_uint_eq(b.work - a.work, N);
+	crypto_dh_pool_stop();
+	ck_assert_int_eq(crypto_dh_pool_fd(), -1);
+}
+END_TEST
+
+static void *stop_pool(void *arg)
+{
+	(void)arg;
+	crypto_dh_pool_stop();
+	return NULL;
+}
+
+/*
+ * Work still queued when the pool stops is run by the stop, once, and comes back with the
+ * rest. The one worker is held in the first work while more is queued behind it and, from
+ * another thread, the stop begins: submitted until the pool refuses, every accepted work then
+ * runs on the stopping thread, the refused one never.
+ */
+START_TEST(test_pool_stop_runs_the_work_still_queued)
+{
+	enum { MAX = 2000 };
+	static struct test_work v[MAX + 1];
+	pthread_t stopper;
+	struct crypto_dh_pool_stats st;
+	unsigned n, got = 0;
+
+	ck_assert_int_eq(crypto_dh_pool_start(1, 4), 0);
+	test_work_init(&v[0], 0);
+	v[0].block = true;
+	ck_assert_int_eq(crypto_dh_pool_submit(&v[0].w), 0);
+	for (int i = 0; !__atomic_load_n(&block_started, __ATOMIC_ACQUIRE); i++) {
+		ck_assert_msg(i < 5000, "the worker did not take the first work");
+		usleep(1000);
+	}
+	for (n = 1; n < 8; n++) {
+		test_work_init(&v[n], 0);
+		ck_assert_int_eq(crypto_dh_pool_submit(&v[n].w), 0);
+	}
+	ck_assert_int_eq(pthread_create(&stopper, NULL, stop_pool, NULL), 0);
+	/* Until the stop has begun: what it accepts meanwhile is queued too. */
+	for (;;) {
+		ck_assert_uint_lt(n, MAX);
+		test_work_init(&v[n], 0);
+		if (crypto_dh_pool_submit(&v[n].w) < 0)
+			break;
+		n++;
+		usleep(1000);
+	}
+	ck_assert_int_eq(crypto_dh_pool_submit(&v[n].w), -EAGAIN);
+	usleep(100 * 1000);	/* the stop marks the pool stopping, then waits for the worker */
+	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
+	ck_assert_int_eq(pthread_join(stopper, NULL), 0);
+
+	ck_assert_int_eq(crypto_dh_pool_fd(), -1);
+	crypto_dh_pool_stats(&st);
+	ck_assert_uint_eq(st.work, n);
+	ck_assert_uint_eq(st.workers, 0);
+	take_done_in_order(v, n, &got);
+	ck_assert_uint_eq(got, n);
+	ck_assert_ptr_null(crypto_dh_pool_done());
+	ck_assert(!pthread_equal(v[0].thread, pthread_self()));
+	ck_assert(!pthread_equal(v[0].thread, stopper));
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_int_eq(__atomic_load_n(&v[i].runs, __ATOMIC_RELAXED), 1);
+		ck_assert_int_eq(v[i].order, (int)i);
+		if (i > 0)
+			ck_assert_msg(pthread_equal(v[i].thread, stopper),
+				      "work %u of %u not run by the stop", i, n);
+	}
+	ck_assert_int_eq(__atomic_load_n(&v[n].runs, __ATOMIC_RELAXED), 0);	/* refused */
+}
+END_TEST
+
+/* Stopped right after many slow works were submitted: each is run once and comes back. */
+START_TEST(test_pool_stop_right_after_submitting_loses_no_work)
+{
+	enum { N = 32 };
+	struct test_work v[N];
+	unsigned got = 0;
+
+	ck_assert_int_eq(crypto_dh_pool_start(1, 4), 0);
+	for (int i = 0; i < N; i++) {
+		test_work_init(&v[i], 5000);
+		ck_assert_int_eq(crypto_dh_pool_submit(&v[i].w), 0);
+	}
+	crypto_dh_pool_stop();
+	ck_assert_int_eq(crypto_dh_pool_fd(), -1);
+	take_done_in_order(v, N, &got);
+	ck_assert_uint_eq(got, N);
+	ck_assert_ptr_null(crypto_dh_pool_done());
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(__atomic_load_n(&v[i].runs, __ATOMIC_RELAXED), 1);
+		ck_assert_int_eq(v[i].order, i);
+	}
+	/* The last ones at least were still queued: run by the stop, on this thread. */
+	ck_assert(pthread_equal(v[N - 1].thread, pthread_self()));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("crypto_dh_pool");
@@ -178,6 +413,10 @@ int main(void)
 	tcase_add_test(tc, test_pool_hands_each_pair_out_once);
 	tcase_add_test(tc, test_pool_wakes_a_worker_at_half);
 	tcase_add_test(tc, test_pool_taken_faster_than_made);
+	tcase_add_test(tc, test_pool_refuses_work_when_not_started);
+	tcase_add_test(tc, test_pool_runs_work_on_a_worker_and_hands_it_back_in_order);
+	tcase_add_test(tc, test_pool_stop_runs_the_work_still_queued);
+	tcase_add_test(tc, test_pool_stop_right_after_submitting_loses_no_work);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
