@@ -264,7 +264,8 @@ int crypto_dh_pool_start(unsigned workers, unsigned depth)
 	}
 	pool.depth = !depth ? 1 : depth > POOL_DEPTH_MAX ? POOL_DEPTH_MAX : depth;
 	pool.stopping = false;
-	pool.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	/* readable at once for work an earlier run left done and not taken */
+	pool.done_fd = eventfd(pool.done ? 1 : 0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pool.done_fd < 0)
 		rc = -errno;
 	for (unsigned i = 0; i < workers && rc == 0; i++) {
