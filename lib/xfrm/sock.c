@@ -186,10 +186,14 @@ static int parse_error(const struct nlmsghdr *nlh, struct xfrm_err *err)
 	return e->error;
 }
 
-int xfrm_talk(struct xfrm_sock *s, void *req, size_t len, size_t n, uint32_t first_seq,
-	      int *results, xfrm_msg_fn fn, void *arg, bool dump, struct xfrm_err *err)
+/*
+ * quiet: only the last of the n requests asked for an ACK (a batch): the kernel answers the
+ * others only when they fail, in order, before that ACK; those it did not answer succeeded.
+ */
+static int talk(struct xfrm_sock *s, void *req, size_t len, size_t n, uint32_t first_seq,
+		int *results, xfrm_msg_fn fn, void *arg, bool dump, struct xfrm_err *err, bool quiet)
 {
-	size_t pending = n;
+	size_t pending = quiet ? 1 : n;
 	int first_err = 0;
 	ssize_t sent;
 
@@ -235,7 +239,8 @@ int xfrm_talk(struct xfrm_sock *s, void *req, size_t len, size_t n, uint32_t fir
 					if (err)
 						*err = e1;
 				}
-				pending--;
+				if (!quiet || idx == n - 1)
+					pending--;
 			} else if (nlh->nlmsg_type == NLMSG_DONE) {
 				if (dump)
 					pending--;
@@ -253,9 +258,18 @@ int xfrm_talk(struct xfrm_sock *s, void *req, size_t len, size_t n, uint32_t fir
 		if (left > 0 && left < (size_t)got && first_err == 0)
 			first_err = -EBADMSG;	/* a truncated message at the end */
 	}
+	for (size_t i = 0; quiet && results && i < n; i++)
+		if (results[i] == 1)
+			results[i] = 0;	/* no error before the last one's ACK */
 	if (err && first_err && !err->code)
 		err->code = first_err;
 	return first_err;
+}
+
+int xfrm_talk(struct xfrm_sock *s, void *req, size_t len, size_t n, uint32_t first_seq,
+	      int *results, xfrm_msg_fn fn, void *arg, bool dump, struct xfrm_err *err)
+{
+	return talk(s, req, len, n, first_seq, results, fn, arg, dump, err, false);
 }
 
 int xfrm_batch_begin(struct xfrm_batch *b, struct xfrm_sock *s)
@@ -266,6 +280,8 @@ int xfrm_batch_begin(struct xfrm_batch *b, struct xfrm_sock *s)
 	return 0;
 }
 
+#define BATCH_MSG_MAX 2048
+
 static int batch_room(struct xfrm_batch *b, size_t need)
 {
 	int *r = reallocarray(b->results, b->n + 1, sizeof(*r));
@@ -274,7 +290,7 @@ static int batch_room(struct xfrm_batch *b, size_t need)
 		return -ENOMEM;
 	b->results = r;
 	if (b->len + need > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64 * 1024;
+		size_t cap = b->cap ? b->cap * 2 : 4 * BATCH_MSG_MAX;
 		uint8_t *p;
 
 		while (cap < b->len + need)
@@ -293,8 +309,6 @@ static int batch_room(struct xfrm_batch *b, size_t need)
 	}
 	return 0;
 }
-
-#define BATCH_MSG_MAX 2048
 
 int xfrm_batch_sa_add(struct xfrm_batch *b, const struct xfrm_sa *sa, bool update)
 {
@@ -344,20 +358,28 @@ int xfrm_batch_commit(struct xfrm_batch *b)
 
 	while (off < b->len) {
 		size_t len = 0, n = 0;
+		struct nlmsghdr *last = NULL;
+		struct xfrm_err e;
 		int rc;
 
 		while (off + len < b->len) {
-			const struct nlmsghdr *nlh = (const struct nlmsghdr *)(b->buf + off + len);
+			struct nlmsghdr *nlh = (struct nlmsghdr *)(b->buf + off + len);
 			size_t mlen = MNL_ALIGN(nlh->nlmsg_len);
 
 			if (len && len + mlen > chunk_max)
 				break;
+			/* one ACK a chunk: the last's (failures are answered anyway) */
+			if (last)
+				last->nlmsg_flags &= (uint16_t)~NLM_F_ACK;
+			last = nlh;
 			len += mlen;
 			n++;
 		}
-		rc = xfrm_talk(b->s, b->buf + off, len, n,
-			       ((const struct nlmsghdr *)(b->buf + off))->nlmsg_seq,
-			       b->results + idx, NULL, NULL, false, NULL);
+		rc = talk(b->s, b->buf + off, len, n,
+			  ((const struct nlmsghdr *)(b->buf + off))->nlmsg_seq,
+			  b->results + idx, NULL, NULL, false, &e, true);
+		if (rc < 0 && !b->err.code)
+			b->err = e;
 		if (rc < 0) {
 			bool answered = false;
 

@@ -157,7 +157,11 @@ int xfrm_policy_parse(const void *buf, size_t len, struct xfrm_policy *ret);
 
 /*
  * A batch: requests built into one buffer and sent in one sendmsg; results[i] is request
- * i's outcome (0 or -errno). Only add/update/delete of SAs and policies batch.
+ * i's outcome (0 or -errno), err the first failure's (the kernel's message). Only
+ * add/update/delete of SAs and policies batch. The kernel takes every request in order,
+ * whatever the one before did; only the last asks for an acknowledgement (those before are
+ * answered when they fail), so that a batch costs one send and, when all goes well, one
+ * receive.
  */
 struct xfrm_batch {
 	struct xfrm_sock *s;
@@ -166,6 +170,7 @@ struct xfrm_batch {
 	uint32_t first_seq;
 	size_t n;
 	int *results;
+	struct xfrm_err err;
 };
 
 int xfrm_batch_begin(struct xfrm_batch *b, struct xfrm_sock *s);

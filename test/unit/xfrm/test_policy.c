@@ -188,9 +188,27 @@ START_TEST(test_xfrm_batch_matches_every_ack_to_its_request)
 	ck_assert_int_eq(xfrm_batch_commit(&b), 2);
 	for (int i = 0; i < 8; i++)
 		ck_assert_int_eq(b.results[i], i == 3 ? -EEXIST : i == 5 ? -ENOENT : 0);
+	ck_assert_int_eq(b.err.code, -EEXIST);	/* the first failure's */
+	xfrm_batch_clear(&b);
+	/*
+	 * Only the last request asks for an ACK: one that fails is still told apart from the
+	 * successes before it, which the kernel does not answer.
+	 */
+	ck_assert_int_eq(xfrm_batch_begin(&b, &xs), 0);
+	for (int i = 0; i < 3; i++) {
+		struct xfrm_policy p = out_policy("10.0.0.0", 32, "192.0.2.1", "198.51.100.1",
+						  (i == 2 ? 0x1000 : 0xa000) + (uint32_t)i);
+
+		ck_assert_int_eq(xfrm_batch_policy_add(&b, &p, false), 0);
+	}
+	ck_assert_int_eq(xfrm_batch_commit(&b), 1);
+	ck_assert_int_eq(b.results[0], 0);
+	ck_assert_int_eq(b.results[1], 0);
+	ck_assert_int_eq(b.results[2], -EEXIST);
+	ck_assert_int_eq(b.err.code, -EEXIST);
 	xfrm_batch_clear(&b);
 	ck_assert_int_eq(xfrm_policy_dump(&xs, 0, 0, collect, &c, &err), 0);
-	ck_assert_uint_eq(c.n, (size_t)n + 6);
+	ck_assert_uint_eq(c.n, (size_t)n + 6 + 2);
 }
 END_TEST
 
