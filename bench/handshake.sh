@@ -20,6 +20,9 @@
 # HANDSHAKE_CPUS="1 2": each responder once on one CPU (it on CPU 0, the generator on CPU 1)
 # and once on every CPU (neither pinned), and the ratio of their handshakes/s (issue 18's
 # "both cores"); the default runs each once, unpinned.
+# HANDSHAKE_SYSCALLS=1: strace -c -f attached to the responder for the run, its system calls
+# per handshake printed after it (the CPU figures of such a run mean nothing: strace stops
+# every call).
 set -uo pipefail
 build=$(cd "${1:?usage: bench/handshake.sh BUILD_DIR [N]}" && pwd)
 n=${2:-10000}
@@ -224,16 +227,34 @@ measure() {
 	[ "$resp" = charon-1psk ] && extra+=(--one-psk)
 	[ "$segments" -gt 0 ] && extra+=(--segments "$segments")
 	echo "$resp: ready in $(elapsed "$t0") s (configuration loaded)"
+	if [ -n "${HANDSHAKE_SYSCALLS:-}" ]; then
+		strace -f -c -o "$work/strace" -p "$pid" 2>"$work/strace.err" &
+		tracer=$!
+		sleep 1
+	fi
 	ip netns exec "$ns_i" "${pin_i[@]}" "$gen" --responder 10.77.0.1 --local 10.77.0.2 \
 		--pid "$pid" --psk-file "$work/psk" --group "$group" --count "$n" --sites "$sites" \
 		--window "$window" --idle "${HANDSHAKE_IDLE:-10}" --label "$label" \
 		--results "$work/results" "${extra[@]}"
 	rc=$?
+	if [ -n "${HANDSHAKE_SYSCALLS:-}" ]; then
+		kill -INT "$tracer"
+		wait "$tracer"
+		syscalls_per_hs "$work/strace" "$resp" "$n"
+	fi
 	stop_responder
 	echo "  Child SA installs the kernel refused (responder's log): $(install_failures "$kind")"
 	[ "$rc" = 3 ] && echo "  $resp's last words: $(tail -1 "$work/$kind.log")"
 	echo
 	return "$rc"
+}
+# strace -c's table as calls per handshake (those made at least once per ten handshakes).
+syscalls_per_hs() {
+	[ -s "$1" ] || { echo "handshake.sh: HANDSHAKE_SYSCALLS: strace wrote no table ($(head -1 "$work/strace.err"))"; exit 1; }
+	awk -v n="$3" -v r="$2" '
+		$1 ~ /^[0-9.]+$/ && NF >= 5 { name = $NF; calls = (NF == 6 ? $4 : $4) + 0
+			if (name != "total" && calls >= n / 10) { line = line sprintf(" %s %.2f", name, calls / n); total += calls } }
+		END { printf "  system calls per handshake (%s, strace -c -f):%s; in all %.1f\n", r, line, total / n }' "$1"
 }
 rss_kib() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"

@@ -85,6 +85,26 @@ static int io_policy_add(void *arg, const struct xfrm_policy *p, bool update,
 	return xfrm_policy_add(&dm->xs, p, update, err);
 }
 
+/* One sendmsg for all of them, and one answer when they all went in (lib/xfrm's batch). */
+static int io_kernel_batch(void *arg, struct ikd_kreq *r, size_t n, struct xfrm_err *err)
+{
+	struct ikd_daemon *dm = arg;
+	struct xfrm_batch b;
+	int rc = xfrm_batch_begin(&b, &dm->xs);
+
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = r[i].sa ? xfrm_batch_sa_add(&b, r[i].sa, r[i].update) :
+			       xfrm_batch_policy_add(&b, r[i].policy, r[i].update);
+	rc = rc ?: xfrm_batch_commit(&b);
+	if (rc >= 0) {
+		for (size_t i = 0; i < n; i++)	/* 1: no answer came (the receive failed) */
+			r[i].result = b.results[i] == 1 ? -EIO : b.results[i];
+		*err = b.err;
+	}
+	xfrm_batch_clear(&b);
+	return rc;
+}
+
 static int io_policy_delete(void *arg, const struct xfrm_policy *p, struct xfrm_err *err)
 {
 	struct ikd_daemon *dm = arg;
@@ -184,6 +204,7 @@ const struct ikd_io ikd_io_daemon = {
 	.child_out_gone = io_child_out_gone,
 	.accepting = io_accepting,
 	.run_job = io_run_job,
+	.kernel_batch = io_kernel_batch,
 };
 
 /* ---- start-up: what an earlier ikd left behind ---- */

@@ -133,14 +133,48 @@ static uint16_t port_of(const union net_addr *a)
 	return ntohs(a->sa.sa_family == AF_INET ? a->in.sin_port : a->in6.sin6_port);
 }
 
+/*
+ * Adds in one batch (io.kernel_batch: one request to the kernel and, when all goes well, one
+ * answer), else one by one the same way: each tried whatever came of the one before.
+ */
+static int kernel_batch(struct ikd *d, struct ikd_kreq *r, size_t n, struct xfrm_err *err)
+{
+	int failed = 0;
+
+	memset(err, 0, sizeof(*err));
+	if (d->io->kernel_batch) {
+		failed = d->io->kernel_batch(d->io_arg, r, n, err);
+		if (failed < 0) {
+			for (size_t i = 0; i < n; i++)
+				r[i].result = failed;
+			err->code = failed;
+			return (int)n;
+		}
+		return failed;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct xfrm_err e = { 0 };
+
+		r[i].result = r[i].sa ? d->io->sa_add(d->io_arg, r[i].sa, r[i].update, &e) :
+					d->io->policy_add(d->io_arg, r[i].policy, r[i].update, &e);
+		if (r[i].result < 0 && !failed++) {
+			*err = e;
+			err->code = r[i].result;
+		}
+	}
+	return failed;
+}
+
 int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child *c,
 			 const struct site *s, unsigned which, char *err, size_t err_len)
 {
 	struct xfrm_sa out = { .proto = IPPROTO_ESP, .mode = XFRM_MODE_TUNNEL, .reqid = t->reqid,
 			       .replay_window = 64, .esn = c->esn, .if_id = s->if_id };
 	struct xfrm_sa in;
-	const struct xfrm_sa *refused = &in;
+	const struct xfrm_sa *refused = NULL;
 	struct xfrm_err e = { 0 };
+	struct ikd_kreq r[2];
+	size_t n = 0;
 	/*
 	 * §2.17: the keys of the initiator of the exchange that made the Child SA protect what it
 	 * sends (§1.3: for CREATE_CHILD_SA that is whoever sent the request, not the IKE SA's
@@ -189,13 +223,21 @@ int kernel_child_install(struct ikd *d, struct tunnel *t, const struct ike_child
 	in.encap_dport = out.encap_sport;
 	out.spi = c->spi_out;
 	in.spi = c->spi_in;
-	/* Inbound first: the peer may send as soon as it has its half. */
-	rc = which & KERNEL_SA_IN ? d->io->sa_add(d->io_arg, &in, false, &e) : 0;
-	if (rc == 0 && (which & KERNEL_SA_OUT)) {
-		refused = &out;
-		rc = d->io->sa_add(d->io_arg, &out, false, &e);
-		if (rc < 0 && (which & KERNEL_SA_IN))
-			d->io->sa_delete(d->io_arg, &in.dst, in.spi, IPPROTO_ESP, 0, 0, NULL);
+	/* Inbound first: the peer may send as soon as it has its half. One batch for both. */
+	if (which & KERNEL_SA_IN)
+		r[n++] = (struct ikd_kreq){ .sa = &in };
+	if (which & KERNEL_SA_OUT)
+		r[n++] = (struct ikd_kreq){ .sa = &out };
+	rc = 0;
+	if (n && kernel_batch(d, r, n, &e)) {
+		/* both or neither: what went in comes out */
+		for (size_t i = 0; i < n; i++) {
+			if (r[i].result == 0)
+				d->io->sa_delete(d->io_arg, &r[i].sa->dst, r[i].sa->spi, IPPROTO_ESP,
+						 0, 0, NULL);
+			else if (!refused)
+				refused = r[i].sa, rc = r[i].result;
+		}
 	}
 	if (rc < 0) {
 		/* What this SA's family and suite need, not what the start-up probe's lacked. */
@@ -487,11 +529,31 @@ static bool ts_prefix(const struct ike_ts *ts, struct xfrm_addr *a, uint8_t *ple
 	return true;
 }
 
+#define POL_BATCH 12	/* policies a batch: four selector pairs, three directions each */
+
+/* The policies gathered so far in one batch; the first refusal logged. */
+static int policies_flush(struct ikd *d, struct tunnel *t, struct ikd_kreq *r, size_t *n)
+{
+	struct xfrm_err e;
+	int rc = 0;
+
+	if (*n && kernel_batch(d, r, *n, &e)) {
+		rc = e.code ? e.code : -EIO;
+		tlog_err(t->d, "site '%s': kernel refused a policy: %s%s%s", t->site, strerror(-rc),
+			 e.msg[0] ? ": " : "", e.msg);
+	}
+	*n = 0;
+	return rc;
+}
+
 int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *ch,
 			  const struct site *s, bool remove)
 {
 	struct pol_ctx c = { .d = d, .s = s, .active = t, .reqid = t->reqid, .remove = remove };
-	int rc = 0;
+	struct xfrm_policy ps[POL_BATCH];
+	struct ikd_kreq r[POL_BATCH];
+	size_t n = 0;
+	int rc = 0, rr;
 
 	/*
 	 * Removed with the keys they went in with: the site may be gone by now (deleted) or
@@ -512,41 +574,39 @@ int kernel_child_policies(struct ikd *d, struct tunnel *t, const struct child *c
 			static const uint8_t dirs[] = { XFRM_POLICY_OUT, XFRM_POLICY_IN,
 							XFRM_POLICY_FWD };
 			const struct ike_ts *l = &child_ts(ch)[i];
-			const struct ike_ts *r = &child_ts(ch)[ch->n_ts_local + j];
+			const struct ike_ts *rt = &child_ts(ch)[ch->n_ts_local + j];
 
-			if (l->type != r->type || !ts_prefix(l, &sel.src, &sel.src_plen) ||
-			    !ts_prefix(r, &sel.dst, &sel.dst_plen)) {
+			if (l->type != rt->type || !ts_prefix(l, &sel.src, &sel.src_plen) ||
+			    !ts_prefix(rt, &sel.dst, &sel.dst_plen)) {
 				tlog_warn(t->d, "site '%s': a selector that is not one prefix is not "
 					 "installed", t->site);
 				continue;
 			}
-			if (l->ip_proto == r->ip_proto)
+			if (l->ip_proto == rt->ip_proto)
 				sel.proto = l->ip_proto;
 			for (size_t k = 0; k < sizeof(dirs); k++) {
-				struct xfrm_policy p;
-				struct xfrm_err e = { 0 };
+				struct xfrm_policy *p = &ps[n];
 				bool out = dirs[k] == XFRM_POLICY_OUT;
-				int rr;
 
-				fill_policy(&p, &sel, dirs[k], &c);
+				fill_policy(p, &sel, dirs[k], &c);
 				if (remove) {
-					d->io->policy_delete(d->io_arg, &p, NULL);
+					d->io->policy_delete(d->io_arg, p, NULL);
 					continue;
 				}
-				p.action = XFRM_POLICY_ALLOW;
-				p.n_tmpls = 1;
-				p.tmpl[0].proto = IPPROTO_ESP;
-				p.tmpl[0].mode = XFRM_MODE_TUNNEL;
-				p.tmpl[0].reqid = t->reqid;
-				kernel_addr(out ? &t->local : &t->remote, &p.tmpl[0].src);
-				kernel_addr(out ? &t->remote : &t->local, &p.tmpl[0].dst);
-				rr = d->io->policy_add(d->io_arg, &p, true, &e);
-				if (rr < 0 && rc == 0) {
-					rc = rr;
-					tlog_err(t->d, "site '%s': kernel refused a policy: %s%s%s",
-						t->site, strerror(-rr), e.msg[0] ? ": " : "", e.msg);
+				p->action = XFRM_POLICY_ALLOW;
+				p->n_tmpls = 1;
+				p->tmpl[0].proto = IPPROTO_ESP;
+				p->tmpl[0].mode = XFRM_MODE_TUNNEL;
+				p->tmpl[0].reqid = t->reqid;
+				kernel_addr(out ? &t->local : &t->remote, &p->tmpl[0].src);
+				kernel_addr(out ? &t->remote : &t->local, &p->tmpl[0].dst);
+				r[n] = (struct ikd_kreq){ .policy = p, .update = true };
+				if (++n == POL_BATCH) {
+					rr = policies_flush(d, t, r, &n);
+					rc = rc ?: rr;
 				}
 			}
 		}
-	return rc;
+	rr = policies_flush(d, t, r, &n);
+	return rc ?: rr;
 }

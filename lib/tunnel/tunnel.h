@@ -248,6 +248,14 @@ struct tunnel {
 
 struct xfrm_event;
 
+/* One add of a kernel batch (io.kernel_batch): an SA, or a policy. */
+struct ikd_kreq {
+	const struct xfrm_sa *sa;
+	const struct xfrm_policy *policy;	/* when sa is NULL */
+	bool update;
+	int result;				/* out: 0 or -errno */
+};
+
 /*
  * What the lifecycle (the tunnel files: tunnel, initiator, responder, child, rekey, sites,
  * kernel, index) asks of the world around it: its clock, datagrams out, the kernel's XFRM
@@ -300,6 +308,12 @@ struct ikd_io {
 	 * lifecycle runs it at once.
 	 */
 	int (*run_job)(void *arg, struct ike_init_job *job);
+	/*
+	 * Several adds at once, as lib/xfrm's batch (may be NULL: each through sa_add and
+	 * policy_add): every one taken in order whatever the one before did, reqs[i].result its
+	 * outcome, err the first failure's. Returns how many failed, or -errno when none was sent.
+	 */
+	int (*kernel_batch)(void *arg, struct ikd_kreq *reqs, size_t n, struct xfrm_err *err);
 };
 
 struct ikd_stats {
