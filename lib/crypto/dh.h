@@ -41,6 +41,7 @@ struct crypto_dh_pool_stats {
 	uint64_t made_here;	/* pairs it made itself, the pool having none of that group */
 	uint64_t wakeups;	/* times it woke a sleeping worker */
 	uint64_t work;		/* work submitted (crypto_dh_pool_submit) */
+	uint64_t work_busy;	/* work refused, the queue full (-EBUSY) */
 	unsigned ready;		/* pairs made ahead and not taken yet */
 };
 void crypto_dh_pool_stats(struct crypto_dh_pool_stats *ret);
@@ -56,7 +57,12 @@ struct crypto_work {
 	void (*run)(struct crypto_work *w);	/* on a worker */
 	struct crypto_work *next;
 };
-/* Queued for a worker; -EAGAIN when none runs (the caller runs it itself). */
+/*
+ * Queued for a worker; -EAGAIN when none runs, -EBUSY when CRYPTO_DH_POOL_QUEUE_MAX a
+ * worker wait already (the caller runs it itself: the workers are behind, and a thread
+ * that helps them keeps the wait for each bounded).
+ */
+#define CRYPTO_DH_POOL_QUEUE_MAX 32
 int crypto_dh_pool_submit(struct crypto_work *w);
 /*
  * The work run since the last call, in the order it was submitted, as a list through next

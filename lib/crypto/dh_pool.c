@@ -42,7 +42,8 @@ static struct {
 	unsigned sleeping;	/* workers waiting for work */
 	pthread_t workers[POOL_WORKERS_MAX];
 	struct ring rings[POOL_GROUPS];
-	uint64_t ahead, made_here, wakeups, submitted;
+	uint64_t ahead, made_here, wakeups, submitted, busy;
+	unsigned n_queued;
 	/* crypto_dh_pool_submit()'s work: queued (head, tail), then done (head, tail) */
 	struct crypto_work *queued, **queued_end, *done, **done_end;
 	int done_fd;
@@ -108,6 +109,7 @@ static struct crypto_work *work_next(void)
 		pool.queued = w->next;
 		if (!pool.queued)
 			pool.queued_end = &pool.queued;
+		pool.n_queued--;
 	}
 	return w;
 }
@@ -210,6 +212,12 @@ int crypto_dh_pool_submit(struct crypto_work *w)
 		pthread_mutex_unlock(&pool.lock);
 		return -EAGAIN;
 	}
+	if (pool.n_queued >= CRYPTO_DH_POOL_QUEUE_MAX * pool.n_workers) {
+		pool.busy++;
+		pthread_mutex_unlock(&pool.lock);
+		return -EBUSY;
+	}
+	pool.n_queued++;
 	w->next = NULL;
 	*pool.queued_end = w;
 	pool.queued_end = &w->next;
@@ -323,6 +331,7 @@ void crypto_dh_pool_stats(struct crypto_dh_pool_stats *ret)
 	ret->made_here = pool.made_here;
 	ret->wakeups = pool.wakeups;
 	ret->work = pool.submitted;
+	ret->work_busy = pool.busy;
 	ret->ready = 0;
 	for (int i = 0; i < POOL_GROUPS; i++)
 		ret->ready += pool.rings[i].n;

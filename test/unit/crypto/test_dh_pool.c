@@ -345,9 +345,16 @@ START_TEST(test_pool_stop_runs_the_work_still_queued)
 	ck_assert_int_eq(pthread_create(&stopper, NULL, stop_pool, NULL), 0);
 	/* Until the stop has begun: what it accepts meanwhile is queued too. */
 	for (;;) {
+		int rc;
+
 		ck_assert_uint_lt(n, MAX);
 		test_work_init(&v[n], 0);
-		if (crypto_dh_pool_submit(&v[n].w) < 0)
+		rc = crypto_dh_pool_submit(&v[n].w);
+		if (rc == -EBUSY) {	/* the queue is full: the stop has not begun yet */
+			usleep(1000);
+			continue;
+		}
+		if (rc < 0)
 			break;
 		n++;
 		usleep(1000);
@@ -374,6 +381,48 @@ START_TEST(test_pool_stop_runs_the_work_still_queued)
 				      "work %u of %u not run by the stop", i, n);
 	}
 	ck_assert_int_eq(__atomic_load_n(&v[n].runs, __ATOMIC_RELAXED), 0);	/* refused */
+}
+END_TEST
+
+/*
+ * A worker held in a work: CRYPTO_DH_POOL_QUEUE_MAX more wait behind it, the next is refused
+ * (-EBUSY, counted) for the caller to run; once the worker goes on, all come back.
+ */
+START_TEST(test_pool_work_queue_is_bounded)
+{
+	enum { N = CRYPTO_DH_POOL_QUEUE_MAX + 1 };
+	static struct test_work v[N + 1];
+	struct crypto_dh_pool_stats st;
+	unsigned got = 0;
+
+	ck_assert_int_eq(crypto_dh_pool_start(1, 4), 0);
+	test_work_init(&v[0], 0);
+	v[0].block = true;
+	ck_assert_int_eq(crypto_dh_pool_submit(&v[0].w), 0);
+	for (int i = 0; !__atomic_load_n(&block_started, __ATOMIC_ACQUIRE); i++) {
+		ck_assert_msg(i < 5000, "the worker did not take the first work");
+		usleep(1000);
+	}
+	for (int i = 1; i < N; i++) {
+		test_work_init(&v[i], 0);
+		ck_assert_int_eq(crypto_dh_pool_submit(&v[i].w), 0);
+	}
+	test_work_init(&v[N], 0);
+	ck_assert_int_eq(crypto_dh_pool_submit(&v[N].w), -EBUSY);
+	crypto_dh_pool_stats(&st);
+	ck_assert_uint_eq(st.work, N);
+	ck_assert_uint_eq(st.work_busy, 1);
+	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
+	while (got < N) {
+		ck_assert_msg(readable(crypto_dh_pool_fd(), 5000), "%u of %u came back", got, N);
+		take_done_in_order(v, N, &got);
+	}
+	ck_assert_int_eq(__atomic_load_n(&v[N].runs, __ATOMIC_RELAXED), 0);
+	/* room again */
+	ck_assert_int_eq(crypto_dh_pool_submit(&v[N].w), 0);
+	crypto_dh_pool_stop();
+	ck_assert_ptr_nonnull(crypto_dh_pool_done());
+	ck_assert_int_eq(__atomic_load_n(&v[N].runs, __ATOMIC_RELAXED), 1);
 }
 END_TEST
 
@@ -417,6 +466,7 @@ int main(void)
 	tcase_add_test(tc, test_pool_runs_work_on_a_worker_and_hands_it_back_in_order);
 	tcase_add_test(tc, test_pool_stop_runs_the_work_still_queued);
 	tcase_add_test(tc, test_pool_stop_right_after_submitting_loses_no_work);
+	tcase_add_test(tc, test_pool_work_queue_is_bounded);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
