@@ -103,10 +103,11 @@ int ike_init_on_response(struct ike_init *st, const struct ike_init_cfg *cfg, co
 			 const struct ike_endpoint *remote, struct ike_writer *out);
 /*
  * Responder: a request arrived from remote. Returns IKE_INIT_DONE (out has the response, st the
- * new SA), IKE_INIT_REFUSED (out has a COOKIE, INVALID_KE_PAYLOAD or NO_PROPOSAL_CHOSEN reply),
+ * new SA), IKE_INIT_REFUSED (out has a COOKIE, INVALID_KE_PAYLOAD or NO_PROPOSAL_CHOSEN reply,
+ * or INVALID_SYNTAX for a well-formed request whose KE value is outside its group, RFC 6989),
  * or -errno for a request to drop, st->err naming the field at fault when the request was
  * malformed (RFC 7296 §3.10.1: INVALID_SYNTAX goes only in a protected message, so none is
- * sent for an IKE_SA_INIT).
+ * sent for a malformed IKE_SA_INIT).
  */
 int ike_init_respond(struct ike_init *st, const struct ike_init_cfg *cfg,
 		     const struct ike_cookie_cfg *cookies, const uint8_t *msg, size_t len,
