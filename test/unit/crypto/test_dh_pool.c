@@ -138,6 +138,19 @@ static void take_done_in_order(struct test_work *v, unsigned n, unsigned *got)
 	}
 }
 
+/* A pool of one worker, held in the work first (until gate_open). */
+static void hold_the_worker(struct test_work *first)
+{
+	ck_assert_int_eq(crypto_dh_pool_start(1, 4), 0);
+	test_work_init(first, 0);
+	first->block = true;
+	ck_assert_int_eq(crypto_dh_pool_submit(&first->w), 0);
+	for (int i = 0; !__atomic_load_n(&block_started, __ATOMIC_ACQUIRE); i++) {
+		ck_assert_msg(i < 5000, "the worker did not take the first work");
+		usleep(1000);
+	}
+}
+
 START_TEST(test_pool_not_started_makes_pairs_in_place)
 {
 	struct crypto_dh *a, *b;
@@ -330,14 +343,7 @@ START_TEST(test_pool_stop_runs_the_work_still_queued)
 	struct crypto_dh_pool_stats st;
 	unsigned n, got = 0;
 
-	ck_assert_int_eq(crypto_dh_pool_start(1, 4), 0);
-	test_work_init(&v[0], 0);
-	v[0].block = true;
-	ck_assert_int_eq(crypto_dh_pool_submit(&v[0].w), 0);
-	for (int i = 0; !__atomic_load_n(&block_started, __ATOMIC_ACQUIRE); i++) {
-		ck_assert_msg(i < 5000, "the worker did not take the first work");
-		usleep(1000);
-	}
+	hold_the_worker(&v[0]);
 	for (n = 1; n < 8; n++) {
 		test_work_init(&v[n], 0);
 		ck_assert_int_eq(crypto_dh_pool_submit(&v[n].w), 0);
@@ -395,14 +401,7 @@ START_TEST(test_pool_work_queue_is_bounded)
 	struct crypto_dh_pool_stats st;
 	unsigned got = 0;
 
-	ck_assert_int_eq(crypto_dh_pool_start(1, 4), 0);
-	test_work_init(&v[0], 0);
-	v[0].block = true;
-	ck_assert_int_eq(crypto_dh_pool_submit(&v[0].w), 0);
-	for (int i = 0; !__atomic_load_n(&block_started, __ATOMIC_ACQUIRE); i++) {
-		ck_assert_msg(i < 5000, "the worker did not take the first work");
-		usleep(1000);
-	}
+	hold_the_worker(&v[0]);
 	for (int i = 1; i < N; i++) {
 		test_work_init(&v[i], 0);
 		ck_assert_int_eq(crypto_dh_pool_submit(&v[i].w), 0);
