@@ -144,14 +144,13 @@ static double clock_s(clockid_t c)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* utime + stime of the whole process (every thread, live or gone), /proc/PID/stat. */
-static double stat_cpu_s(pid_t pid)
+/* utime + stime of a stat file: a process's (every thread, live or gone) or one thread's. */
+static double stat_file_cpu_s(const char *path)
 {
-	char path[64], line[2048], *p;
+	char line[2048], *p;
 	unsigned long long ut = 0, st = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
@@ -163,6 +162,23 @@ static double stat_cpu_s(pid_t pid)
 			 &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double stat_cpu_s(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return stat_file_cpu_s(path);
+}
+
+/* The same of the process's first thread alone (ikd's: the one that runs every exchange). */
+static double stat_main_cpu_s(pid_t pid)
+{
+	char path[80];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)pid);
+	return stat_file_cpu_s(path);
 }
 
 static double load1(void)
@@ -737,6 +753,8 @@ struct run {
 	unsigned segments;		/* K equal segments instead of the four phases (0: phases) */
 	struct sample marks[MAX_PHASES + 1];
 	double stat0_s, stat1_s;	/* /proc/PID/stat utime + stime, before and after */
+	double main0_s, main1_s;	/* the same of its first thread (task/PID/stat) */
+	double wall0_s, wall1_s;
 	struct dh_bound dh;
 	unsigned idle_s;
 	struct sample idle0, idle1;	/* afterwards: nothing sent, every SA kept */
@@ -872,6 +890,14 @@ static void print_run(const struct run *r)
 		printf("  CPU per IKE SA, /proc/%d/stat utime+stime: %.3f ms (%.2f s, %u SAs)\n",
 		       (int)b.pid, (r->stat1_s - r->stat0_s) * 1e3 / b.est, r->stat1_s - r->stat0_s,
 		       b.est);
+	if (b.est && r->main0_s >= 0 && r->main1_s >= 0 && r->wall1_s > r->wall0_s) {
+		double all = r->stat1_s - r->stat0_s, main = r->main1_s - r->main0_s;
+		double wall = r->wall1_s - r->wall0_s;
+
+		printf("    of it the first thread (ikd's exchanges) %.3f ms, the others (ikd's DH "
+		       "workers) %.3f ms; busy %.2f and %.2f CPUs\n", main * 1e3 / b.est,
+		       (all - main) * 1e3 / b.est, main / wall, (all - main) / wall);
+	}
 	printf("  resident memory: %.1f MiB before; per SA", m[0].rss_kib / 1024.0);
 	if (kib1k >= 0 && r->bounds[r->n_bounds - 1] != 1000)
 		printf(" %.1f KiB at 1000 SAs,", kib1k);
@@ -947,12 +973,16 @@ static void run(struct run *r)
 				r->bounds[r->n_bounds++] = want[k];
 	}
 	r->stat0_s = stat_cpu_s(b.pid);
+	r->main0_s = stat_main_cpu_s(b.pid);
+	r->wall0_s = mono_s();
 	sample(&r->marks[0]);
 	for (unsigned k = 0; k < r->n_bounds; k++) {
 		run_until(r->bounds[k]);
 		sample(&r->marks[k + 1]);
 	}
 	r->stat1_s = stat_cpu_s(b.pid);
+	r->main1_s = stat_main_cpu_s(b.pid);
+	r->wall1_s = mono_s();
 	/* What the SAs cost while nothing happens: timers, housekeeping. */
 	sample(&r->idle0);
 	while (!b.responder_gone && mono_s() - r->idle0.wall_s < r->idle_s) {
