@@ -100,11 +100,15 @@ echo $! >"$work/a.pid"
 wait_for "$work/a.log" "pop 'pop1': IKE SA up" 10 || fail "no tunnel to pop1"
 
 if [ "$have_esp" = 1 ]; then
-	ip netns exec ikdr-a ping -n -q -i 0.1 -w "$run_s" -I 10.1.0.1 10.2.0.1 >"$work/ping.out" 2>&1 &
+	# A probe every 0.1 s over the run, each given time for its answer (-c, a later -w):
+	# one still in flight when a deadline ends ping would count as lost without being so.
+	ip netns exec ikdr-a ping -n -q -i 0.1 -c "$((run_s * 10 - 10))" -w "$((run_s + 5))" \
+		-I 10.1.0.1 10.2.0.1 >"$work/ping.out" 2>&1 &
 	echo $! >"$work/ping.pid"
 fi
 sleep "$run_s"
 sleep 1
+[ -f "$work/ping.pid" ] && wait "$(cat "$work/ping.pid")" 2>/dev/null
 rm -f "$work/ping.pid"
 
 c_us=$(grep -c "pop 'pop1': Child SA .* rekeyed by us" "$work/a.log")
