@@ -7,13 +7,14 @@
 #include <sodium.h>
 
 #include "crypto/hash.h"
+#include "crypto/md.h"
 #include "crypto/prf.h"
 
 int crypto_nat_hash(const uint8_t spi_i[8], const uint8_t spi_r[8], const uint8_t *addr,
 		    size_t addr_len, uint16_t port, uint8_t out[CRYPTO_NAT_HASH_LEN])
 {
 	uint8_t buf[8 + 8 + 16 + 2];
-	unsigned int len = 0;
+	EVP_MD_CTX *ctx;
 
 	if (addr_len != 4 && addr_len != 16)
 		return -EINVAL;
@@ -22,12 +23,14 @@ int crypto_nat_hash(const uint8_t spi_i[8], const uint8_t spi_r[8], const uint8_
 	memcpy(buf + 16, addr, addr_len);
 	buf[16 + addr_len] = (uint8_t)(port >> 8);
 	buf[17 + addr_len] = (uint8_t)port;
-	if (!EVP_Digest(buf, 18 + addr_len, out, &len, EVP_sha1(), NULL) ||
-	    len != CRYPTO_NAT_HASH_LEN) {
+	ctx = crypto_md_begin("SHA1");
+	if (!ctx)
+		return -EIO;
+	if (!EVP_DigestUpdate(ctx, buf, 18 + addr_len)) {
 		ERR_clear_error();
 		return -EIO;
 	}
-	return 0;
+	return crypto_md_final(ctx, out) == CRYPTO_NAT_HASH_LEN ? 0 : -EIO;
 }
 
 int crypto_cookie(const struct secret *key, uint8_t version, const uint8_t *nonce_i,

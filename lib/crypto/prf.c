@@ -1,97 +1,63 @@
-/* See prf.h. HMAC through OpenSSL 3's EVP_MAC. */
+/* See prf.h. HMAC over OpenSSL 3's digests (md.h). */
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <sodium.h>
 
+#include "crypto/md.h"
 #include "crypto/prf.h"
 
 #define PRF_MAX_OUT 64
 
 /*
- * An HMAC context per digest with the digest set, made once: each PRF copies one and keys it,
- * instead of fetching HMAC and looking its digest up by name every time (OpenSSL 3's fetches
- * are most of a short HMAC's cost; a handshake makes some twenty). Immutable once made, so
- * any thread may copy them.
+ * HMAC (RFC 2104) over the thread's digest context (md.h): H(K ^ opad | H(K ^ ipad | text)),
+ * K the key zero-padded to the digest's block, or its digest first when longer (SKEYSEED's
+ * key is Ni | Nr). OpenSSL's EVP_MAC costs a context copy, with its allocations, per use;
+ * this costs two starts of one kept context.
  */
-static struct {
-	const char *md;
-	EVP_MAC_CTX *ctx;
-} hmac_tmpl[] = { { "SHA1", NULL }, { "SHA256", NULL }, { "SHA384", NULL }, { "SHA512", NULL } };
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-
-static void hmac_tmpl_make(void)
-{
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-
-	for (size_t i = 0; mac && i < sizeof(hmac_tmpl) / sizeof(hmac_tmpl[0]); i++) {
-		OSSL_PARAM params[] = {
-			OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-							 (char *)hmac_tmpl[i].md, 0),
-			OSSL_PARAM_construct_end(),
-		};
-		EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
-
-		if (ctx && !EVP_MAC_CTX_set_params(ctx, params)) {
-			EVP_MAC_CTX_free(ctx);
-			ctx = NULL;
-		}
-		hmac_tmpl[i].ctx = ctx;	/* NULL: that digest goes the long way */
-	}
-	EVP_MAC_free(mac);	/* the contexts hold their own reference */
-	ERR_clear_error();
-}
-
-/* A fresh HMAC context for digest md, its digest set but no key; NULL on failure. */
-static EVP_MAC_CTX *hmac_ctx(const char *md)
-{
-	EVP_MAC *mac;
-	EVP_MAC_CTX *ctx;
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)md, 0),
-		OSSL_PARAM_construct_end(),
-	};
-
-	pthread_once(&hmac_once, hmac_tmpl_make);
-	for (size_t i = 0; i < sizeof(hmac_tmpl) / sizeof(hmac_tmpl[0]); i++)
-		if (hmac_tmpl[i].ctx && strcmp(hmac_tmpl[i].md, md) == 0)
-			return EVP_MAC_CTX_dup(hmac_tmpl[i].ctx);
-	mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	EVP_MAC_free(mac);
-	if (ctx && !EVP_MAC_CTX_set_params(ctx, params)) {
-		EVP_MAC_CTX_free(ctx);
-		ctx = NULL;
-	}
-	return ctx;
-}
-
 int crypto_prf(const struct crypto_prf *prf, const uint8_t *key, size_t key_len,
 	       const struct crypto_buf *parts, size_t n_parts, uint8_t *out)
 {
-	EVP_MAC_CTX *ctx = hmac_ctx(prf->md);
-	size_t out_len = 0;
-	int rc = -EIO;
+	EVP_MD_CTX *ctx = crypto_md_begin(prf->md);
+	uint8_t pad[CRYPTO_MD_MAX_BLOCK], inner[PRF_MAX_OUT];
+	size_t block;
+	int rc = -EIO, len;
 
 	if (!ctx)
+		return -EIO;
+	block = (size_t)EVP_MD_CTX_get_block_size(ctx);
+	if (block > sizeof(pad) || prf->out_len > sizeof(inner) ||
+	    (size_t)EVP_MD_CTX_get_size(ctx) != prf->out_len)
 		goto out;
-	if (!EVP_MAC_init(ctx, key, key_len, NULL))
+	memset(pad, 0, sizeof(pad));
+	if (key_len > block) {
+		if (!EVP_DigestUpdate(ctx, key, key_len) || crypto_md_final(ctx, pad) < 0)
+			goto out;
+	} else if (key_len) {
+		memcpy(pad, key, key_len);
+	}
+	for (size_t i = 0; i < block; i++)
+		pad[i] ^= 0x36;
+	if (!EVP_DigestUpdate(ctx, pad, block))
 		goto out;
 	for (size_t i = 0; i < n_parts; i++)
-		if (parts[i].len && !EVP_MAC_update(ctx, parts[i].p, parts[i].len))
+		if (parts[i].len && !EVP_DigestUpdate(ctx, parts[i].p, parts[i].len))
 			goto out;
-	if (!EVP_MAC_final(ctx, out, &out_len, prf->out_len) || out_len != prf->out_len)
+	if (crypto_md_final(ctx, inner) < 0)
 		goto out;
-	rc = 0;
+	for (size_t i = 0; i < block; i++)
+		pad[i] ^= 0x36 ^ 0x5c;
+	if (!EVP_DigestUpdate(ctx, pad, block) || !EVP_DigestUpdate(ctx, inner, prf->out_len))
+		goto out;
+	len = crypto_md_final(ctx, out);
+	rc = len == prf->out_len ? 0 : -EIO;
 out:
 	if (rc < 0)
 		ERR_clear_error();
-	EVP_MAC_CTX_free(ctx);
+	sodium_memzero(pad, sizeof(pad));
+	sodium_memzero(inner, sizeof(inner));
 	return rc;
 }
 

@@ -3,6 +3,9 @@
  * RFC 7296 §2.13-§2.18 against reference values from an independent implementation
  * (test/tools/crypto-vectors.py -> test/data/crypto/vectors.txt).
  */
+#include <pthread.h>
+#include <stdbool.h>
+
 #include "testutil.h"
 #include "crypto/prf.h"
 
@@ -66,6 +69,90 @@ START_TEST(test_prf_hmac_known_answers)
 		ck_assert_int_eq(crypto_prf(prf, (const uint8_t *)"Jefe", 4, parts, 2, out), 0);
 		ck_assert_msg(memcmp(out, want, len) == 0, "%s", prf->name);
 		free(want);
+	}
+}
+END_TEST
+
+/*
+ * RFC 2202 §3 and RFC 4231 §4.7, test case 6: a key longer than the digest's block is
+ * hashed first (SKEYSEED's key, Ni | Nr, can be); and an empty key.
+ */
+static const struct {
+	uint16_t id;
+	size_t key_len;
+	const char *hex;
+} long_kat[] = {
+	{ IKE_PRF_HMAC_SHA1, 80, "aa4ae5e15272d00e95705637ce8a3b55ed402112" },
+	{ IKE_PRF_HMAC_SHA2_256, 131,
+	  "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54" },
+	{ IKE_PRF_HMAC_SHA2_384, 131,
+	  "4ece084485813e9088d2c63a041bc5b44f9ef1012a2b588f3cd11f05033ac4c6"
+	  "0c2ef6ab4030fe8296248df163f44952" },
+	{ IKE_PRF_HMAC_SHA2_512, 131,
+	  "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352"
+	  "6b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598" },
+};
+static const char long_data[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+
+/* Every long_kat answer once; false at the first that differs. */
+static bool long_kat_all(void)
+{
+	uint8_t key[131], out[64];
+	struct crypto_buf part = { (const uint8_t *)long_data, sizeof(long_data) - 1 };
+	bool ok = true;
+
+	memset(key, 0xaa, sizeof(key));
+	for (size_t i = 0; i < sizeof(long_kat) / sizeof(long_kat[0]) && ok; i++) {
+		const struct crypto_prf *prf = crypto_prf_find(long_kat[i].id);
+		size_t len;
+		uint8_t *want = test_hex(long_kat[i].hex, &len);
+
+		ok = crypto_prf(prf, key, long_kat[i].key_len, &part, 1, out) == 0 &&
+		     len == prf->out_len && memcmp(out, want, len) == 0;
+		free(want);
+	}
+	return ok;
+}
+
+START_TEST(test_prf_hmac_long_and_empty_keys)
+{
+	const uint8_t text[] = "abc";
+	struct crypto_buf part = { text, 3 };
+	uint8_t out[32];
+	size_t len;
+	uint8_t *want = test_hex("fd7adb152c05ef80dccf50a1fa4c05d5a3ec6da95575fc312ae7c5d091836351",
+				 &len);
+
+	ck_assert(long_kat_all());
+	/* and again: nothing of the last use stays in the thread's contexts */
+	ck_assert(long_kat_all());
+	ck_assert_int_eq(crypto_prf(crypto_prf_find(IKE_PRF_HMAC_SHA2_256), NULL, 0, &part, 1,
+				    out), 0);
+	ck_assert(memcmp(out, want, len) == 0);
+	free(want);
+}
+END_TEST
+
+static void *long_kat_thread(void *arg)
+{
+	bool *ok = arg;
+
+	for (int i = 0; i < 500 && *ok; i++)
+		*ok = long_kat_all();
+	return NULL;
+}
+
+/* The DH workers derive while the daemon's thread authenticates: each has its own contexts. */
+START_TEST(test_prf_on_threads_at_once)
+{
+	pthread_t th[3];
+	bool ok[3] = { true, true, true };
+
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, long_kat_thread, &ok[i]), 0);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(ok[i], "thread %d", i);
 	}
 }
 END_TEST
@@ -358,6 +445,8 @@ int main(void)
 
 	tcase_add_unchecked_fixture(tc, load_vectors, free_vectors);
 	tcase_add_test(tc, test_prf_hmac_known_answers);
+	tcase_add_test(tc, test_prf_hmac_long_and_empty_keys);
+	tcase_add_test(tc, test_prf_on_threads_at_once);
 	tcase_add_test(tc, test_prf_plus_matches_reference);
 	tcase_add_test(tc, test_ike_keys_match_reference_for_each_suite);
 	tcase_add_test(tc, test_ike_rekey_skeyseed_uses_old_sk_d);
