@@ -15,6 +15,11 @@
 #include <sodium.h>
 
 #include "crypto/dh.h"
+#include "crypto/x25519.h"
+
+_Static_assert(CRYPTO_DH_BATCH_MAX <= CRYPTO_X25519_BATCH_MAX,
+	       "a batch of pairs is one batch of X25519 values");
+_Static_assert(CRYPTO_DH_POOL_BATCH <= CRYPTO_DH_BATCH_MAX, "the workers' batch is a batch");
 
 #define DH_PUB_MAX 1024
 
@@ -134,6 +139,35 @@ static int alloc_dh(uint16_t group, struct crypto_dh **ret)
 	return 0;
 }
 
+/* n X25519 pairs at once (x25519.h: one inversion for the batch). */
+static int x25519_generate_n(uint16_t group, size_t n, struct crypto_dh **ret)
+{
+	const uint8_t *sk[CRYPTO_X25519_BATCH_MAX] = { 0 };
+	uint8_t *pub[CRYPTO_X25519_BATCH_MAX] = { 0 };
+	size_t made = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		ret[i] = NULL;
+	for (; made < n && rc == 0; made++) {
+		rc = alloc_dh(group, &ret[made]);
+		rc = rc ?: secret_alloc(&ret[made]->x25519, crypto_scalarmult_SCALARBYTES);
+		if (rc < 0)
+			break;
+		randombytes_buf(ret[made]->x25519.p, ret[made]->x25519.len);
+		sk[made] = ret[made]->x25519.p;
+		pub[made] = ret[made]->pub;
+	}
+	if (rc == 0)
+		rc = crypto_x25519_public_n(n, sk, pub);
+	if (rc < 0)
+		for (size_t i = 0; i < n; i++) {
+			crypto_dh_free(ret[i]);
+			ret[i] = NULL;
+		}
+	return rc;
+}
+
 int crypto_dh_generate(uint16_t group, struct crypto_dh **ret)
 {
 	struct crypto_dh *dh;
@@ -146,12 +180,8 @@ int crypto_dh_generate(uint16_t group, struct crypto_dh **ret)
 		return rc;
 	switch (dh->g->kind) {
 	case CRYPTO_DH_X25519:
-		rc = secret_alloc(&dh->x25519, crypto_scalarmult_SCALARBYTES);
-		if (rc < 0)
-			break;
-		randombytes_buf(dh->x25519.p, dh->x25519.len);
-		rc = crypto_scalarmult_base(dh->pub, dh->x25519.p) == 0 ? 0 : -EIO;
-		break;
+		crypto_dh_free(dh);
+		return x25519_generate_n(group, 1, ret);
 	case CRYPTO_DH_MODP:
 		rc = modp_params(dh->g, &params, &p);
 		if (rc < 0)
@@ -174,6 +204,28 @@ int crypto_dh_generate(uint16_t group, struct crypto_dh **ret)
 	}
 	*ret = dh;
 	return 0;
+}
+
+int crypto_dh_generate_n(uint16_t group, size_t n, struct crypto_dh **ret)
+{
+	const struct crypto_dh_group *g = crypto_dh_find(group);
+	int rc = 0;
+
+	if (!g)
+		return -EOPNOTSUPP;
+	if (!n || n > CRYPTO_DH_BATCH_MAX)
+		return -EINVAL;
+	if (g->kind == CRYPTO_DH_X25519)
+		return x25519_generate_n(group, n, ret);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = crypto_dh_generate(group, &ret[i]);
+		if (rc < 0)
+			while (i-- > 0) {
+				crypto_dh_free(ret[i]);
+				ret[i] = NULL;
+			}
+	}
+	return rc;
 }
 
 /* priv * G on the group's curve, as 04 | x | y. */
@@ -266,10 +318,13 @@ int crypto_dh_new_from_private(uint16_t group, const uint8_t *priv, size_t priv_
 	if (rc < 0)
 		return rc;
 	if (dh->g->kind == CRYPTO_DH_X25519) {
+		const uint8_t *sk = priv;
+		uint8_t *pub = dh->pub;
+
 		rc = priv_len == crypto_scalarmult_SCALARBYTES ?
 			secret_set(&dh->x25519, priv, priv_len) : -EINVAL;
 		if (rc == 0)
-			rc = crypto_scalarmult_base(dh->pub, dh->x25519.p) == 0 ? 0 : -EIO;
+			rc = crypto_x25519_public_n(1, &sk, &pub);
 		goto out;
 	}
 	if (dh->g->kind == CRYPTO_DH_MODP) {

@@ -22,6 +22,12 @@ struct crypto_dh;
 int crypto_dh_new(uint16_t group, struct crypto_dh **ret);
 /* A key pair made here and now, on the caller's thread. */
 int crypto_dh_generate(uint16_t group, struct crypto_dh **ret);
+/*
+ * n pairs (1 <= n <= CRYPTO_DH_BATCH_MAX) into ret[0 .. n-1], all or none (-errno); for X25519
+ * a batch costs less per pair than one at a time (x25519.c).
+ */
+#define CRYPTO_DH_BATCH_MAX 16
+int crypto_dh_generate_n(uint16_t group, size_t n, struct crypto_dh **ret);
 
 /*
  * Key pairs made ahead by worker threads (dh_pool.c), so that a responder's thread, which
@@ -33,6 +39,11 @@ int crypto_dh_generate(uint16_t group, struct crypto_dh **ret);
  * the simulator's), crypto_dh_new() makes every pair itself.
  */
 int crypto_dh_pool_start(unsigned workers, unsigned depth);	/* -EALREADY, -errno */
+/*
+ * X25519 pairs a worker makes at once (crypto_dh_generate_n: they cost less in a batch);
+ * work submitted meanwhile waits for the batch, about 0.1 ms. Other groups' one at a time.
+ */
+#define CRYPTO_DH_POOL_BATCH 8
 void crypto_dh_pool_stop(void);	/* joins the workers, frees what they made */
 
 struct crypto_dh_pool_stats {

@@ -121,8 +121,9 @@ static void *worker(void *arg)
 	while (!pool.stopping) {
 		struct crypto_work *w = work_next();
 		struct ring *r;
-		struct crypto_dh *dh = NULL;
+		struct crypto_dh *made[CRYPTO_DH_POOL_BATCH];
 		uint16_t group;
+		size_t n, i;
 
 		if (w) {
 			pthread_mutex_unlock(&pool.lock);
@@ -144,17 +145,19 @@ static void *worker(void *arg)
 			continue;
 		}
 		group = r->group;
+		n = crypto_dh_find(group)->kind != CRYPTO_DH_X25519 ? 1 :
+		    pool.depth - r->n < CRYPTO_DH_POOL_BATCH ? pool.depth - r->n : CRYPTO_DH_POOL_BATCH;
 		pthread_mutex_unlock(&pool.lock);
-		(void)crypto_dh_generate(group, &dh);
+		if (crypto_dh_generate_n(group, n, made) < 0)
+			n = 0;
 		pthread_mutex_lock(&pool.lock);
 		/* The ring may have been freed or given to another group meanwhile. */
-		if (dh && !pool.stopping && r->group == group && r->n < pool.depth) {
-			r->v[r->n++] = dh;
-			dh = NULL;
-		}
-		if (dh) {
+		for (i = 0; i < n && !pool.stopping && r->group == group && r->n < pool.depth; i++)
+			r->v[r->n++] = made[i];
+		if (i < n) {
 			pthread_mutex_unlock(&pool.lock);
-			crypto_dh_free(dh);
+			for (; i < n; i++)
+				crypto_dh_free(made[i]);
 			pthread_mutex_lock(&pool.lock);
 		}
 	}

@@ -1,5 +1,6 @@
 /*
- * lib/crypto/dh.c: RFC 7748 §6.1 (X25519) and RFC 5903 §8.1 (ECP-256) known answers;
+ * lib/crypto/dh.c: RFC 7748 §6.1 (X25519) and RFC 5903 §8.1 (ECP-256) known answers, X25519
+ * public values in batches against libsodium's ladder;
  * ECP-384/521 and every MODP group against an independent reference
  * (test/tools/crypto-vectors.py); peer validation (RFC 6989 range, on-curve, X25519 zero).
  */
@@ -82,6 +83,44 @@ START_TEST(test_dh_x25519_rfc7748)
 		   "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
 		   "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
 		   "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+}
+END_TEST
+
+/*
+ * X25519 pairs made through Edwards25519 (x25519.c), in batches of every size: each public
+ * value is X25519(k, 9) as libsodium's Montgomery ladder computes it (the derive with the
+ * base point as the peer's value); the RFC 7748 answers above go through the same path.
+ */
+START_TEST(test_dh_x25519_batches_match_the_ladder)
+{
+	uint8_t nine[32] = { 9 };
+	struct crypto_dh *ret[CRYPTO_DH_BATCH_MAX];
+
+	for (int round = 0; round < 8; round++)
+		for (size_t n = 1; n <= CRYPTO_DH_BATCH_MAX; n++) {
+			ck_assert_int_eq(crypto_dh_generate_n(IKE_DH_CURVE25519, n, ret), 0);
+			for (size_t i = 0; i < n; i++) {
+				struct secret u = { 0 };
+
+				ck_assert_int_eq(crypto_dh_derive(ret[i], nine, 32, &u), 0);
+				ck_assert_msg(memcmp(u.p, crypto_dh_public(ret[i]), 32) == 0,
+					      "batch of %zu, pair %zu", n, i);
+				if (i)
+					ck_assert(memcmp(crypto_dh_public(ret[i]),
+							 crypto_dh_public(ret[i - 1]), 32) != 0);
+				secret_clear(&u);
+			}
+			for (size_t i = 0; i < n; i++)
+				crypto_dh_free(ret[i]);
+		}
+	ck_assert_int_eq(crypto_dh_generate_n(IKE_DH_CURVE25519, 0, ret), -EINVAL);
+	ck_assert_int_eq(crypto_dh_generate_n(IKE_DH_CURVE25519, CRYPTO_DH_BATCH_MAX + 1, ret),
+			 -EINVAL);
+	/* Other groups make a batch one pair at a time. */
+	ck_assert_int_eq(crypto_dh_generate_n(IKE_DH_ECP_256, 2, ret), 0);
+	ck_assert(memcmp(crypto_dh_public(ret[0]), crypto_dh_public(ret[1]), 64) != 0);
+	crypto_dh_free(ret[0]);
+	crypto_dh_free(ret[1]);
 }
 END_TEST
 
@@ -213,6 +252,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_unchecked_fixture(tc, load_vectors, free_vectors);
 	tcase_add_test(tc, test_dh_x25519_rfc7748);
+	tcase_add_test(tc, test_dh_x25519_batches_match_the_ladder);
 	tcase_add_test(tc, test_dh_ecp256_rfc5903);
 	tcase_add_test(tc, test_dh_ecp384_ecp521_reference);
 	tcase_add_test(tc, test_dh_modp_groups_reference);
