@@ -17,7 +17,8 @@ struct crypto_dh;
 
 /*
  * A fresh key pair for IANA group id: -EOPNOTSUPP for an unknown group. One made ahead by the
- * pool's workers when there is one (below), else made here and now.
+ * pool's workers when there is one (below), else made here and now (with a pool, X25519's a
+ * batch at a time: the others go to the pool for the next callers).
  */
 int crypto_dh_new(uint16_t group, struct crypto_dh **ret);
 /* A key pair made here and now, on the caller's thread. */

@@ -1,7 +1,7 @@
 /*
  * See dh.h: key pairs made ahead. One lock over small rings, one per group in demand;
  * crypto_dh_new() takes a pair or, when its group's ring is empty, makes one itself (the
- * caller never waits for a worker). A worker fills the rings to the brim, the emptiest group
+ * caller never waits for a worker; X25519's a batch at a time, the rest into the ring). A worker fills the rings to the brim, the emptiest group
  * first, then sleeps; crypto_dh_new() wakes a sleeping worker only when a ring is down to
  * half (or empty, or new), so that a worker keeping up costs the caller's thread a wake-up
  * per half a ring, not one per pair (each a system call, and the worker's lock taken against
@@ -165,6 +165,32 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/*
+ * The ring r of group is empty: a pair made on the caller's thread. X25519's come in a batch
+ * (cheaper per pair): one is the caller's, the rest go into the ring as if a worker had made
+ * them, so that the next handshakes, and the workers, have fewer to make.
+ */
+static int make_here(struct ring *r, uint16_t group, struct crypto_dh **ret)
+{
+	struct crypto_dh *made[CRYPTO_DH_POOL_BATCH];
+	size_t n = crypto_dh_find(group)->kind == CRYPTO_DH_X25519 ? CRYPTO_DH_POOL_BATCH : 1;
+	size_t i = 1;
+	int rc = crypto_dh_generate_n(group, n, made);
+
+	if (rc < 0)
+		return rc;
+	*ret = made[0];
+	if (n > 1) {
+		pthread_mutex_lock(&pool.lock);
+		for (; i < n && !pool.stopping && r->group == group && r->n < pool.depth; i++)
+			r->v[r->n++] = made[i];
+		pthread_mutex_unlock(&pool.lock);
+	}
+	for (; i < n; i++)
+		crypto_dh_free(made[i]);
+	return 0;
+}
+
 int crypto_dh_new(uint16_t group, struct crypto_dh **ret)
 {
 	struct crypto_dh *dh = NULL;
@@ -203,7 +229,7 @@ int crypto_dh_new(uint16_t group, struct crypto_dh **ret)
 		*ret = dh;
 		return 0;
 	}
-	return crypto_dh_generate(group, ret);
+	return r ? make_here(r, group, ret) : crypto_dh_generate(group, ret);
 }
 
 int crypto_dh_pool_submit(struct crypto_work *w)

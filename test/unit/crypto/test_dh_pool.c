@@ -425,6 +425,45 @@ START_TEST(test_pool_work_queue_is_bounded)
 }
 END_TEST
 
+/*
+ * No pair ready and the worker busy: the caller makes X25519 pairs a batch at a time, takes
+ * one and leaves the others ready for the next handshakes (up to the depth, 4 here).
+ */
+START_TEST(test_pool_pairs_made_here_come_in_a_batch)
+{
+	static struct test_work first;
+	struct crypto_dh *v[6];
+	struct crypto_dh_pool_stats st;
+
+	hold_the_worker(&first);
+	ck_assert_int_eq(crypto_dh_new(IKE_DH_CURVE25519, &v[0]), 0);
+	crypto_dh_pool_stats(&st);
+	ck_assert_uint_eq(st.made_here, 1);
+	ck_assert_uint_eq(st.ready, 4);
+	for (int i = 1; i < 6; i++) {
+		ck_assert_int_eq(crypto_dh_new(IKE_DH_CURVE25519, &v[i]), 0);
+		agree(v[i - 1], v[i]);
+		ck_assert(memcmp(crypto_dh_public(v[i - 1]), crypto_dh_public(v[i]), 32) != 0);
+	}
+	crypto_dh_pool_stats(&st);
+	ck_assert_uint_eq(st.ahead, 4);
+	ck_assert_uint_eq(st.made_here, 2);	/* the sixth: the ring empty again */
+	ck_assert_uint_eq(st.ready, 4);
+	/* Other groups: one at a time, nothing left over. */
+	crypto_dh_free(v[5]);
+	ck_assert_int_eq(crypto_dh_new(IKE_DH_ECP_256, &v[5]), 0);
+	crypto_dh_pool_stats(&st);
+	ck_assert_uint_eq(st.made_here, 3);
+	ck_assert_uint_eq(crypto_dh_pool_ready(IKE_DH_ECP_256), 0);
+	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
+	crypto_dh_pool_stop();
+	while (crypto_dh_pool_done())
+		;
+	for (int i = 0; i < 6; i++)
+		crypto_dh_free(v[i]);
+}
+END_TEST
+
 /* Stopped right after many slow works were submitted: each is run once and comes back. */
 START_TEST(test_pool_stop_right_after_submitting_loses_no_work)
 {
@@ -466,6 +505,7 @@ int main(void)
 	tcase_add_test(tc, test_pool_stop_runs_the_work_still_queued);
 	tcase_add_test(tc, test_pool_stop_right_after_submitting_loses_no_work);
 	tcase_add_test(tc, test_pool_work_queue_is_bounded);
+	tcase_add_test(tc, test_pool_pairs_made_here_come_in_a_batch);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
