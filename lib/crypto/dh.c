@@ -170,18 +170,22 @@ static int x25519_generate_n(uint16_t group, size_t n, struct crypto_dh **ret)
 
 int crypto_dh_generate(uint16_t group, struct crypto_dh **ret)
 {
+	const struct crypto_dh_group *g = crypto_dh_find(group);
 	struct crypto_dh *dh;
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *params;
 	const uint8_t *p;
-	int rc = alloc_dh(group, &dh);
+	int rc;
 
+	if (g && g->kind == CRYPTO_DH_X25519)
+		return x25519_generate_n(group, 1, ret);
+	rc = alloc_dh(group, &dh);
 	if (rc < 0)
 		return rc;
 	switch (dh->g->kind) {
-	case CRYPTO_DH_X25519:
-		crypto_dh_free(dh);
-		return x25519_generate_n(group, 1, ret);
+	case CRYPTO_DH_X25519:	/* made above */
+		rc = -EIO;
+		break;
 	case CRYPTO_DH_MODP:
 		rc = modp_params(dh->g, &params, &p);
 		if (rc < 0)

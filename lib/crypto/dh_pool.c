@@ -1,8 +1,9 @@
 /*
  * See dh.h: key pairs made ahead. One lock over small rings, one per group in demand;
  * crypto_dh_new() takes a pair or, when its group's ring is empty, makes one itself (the
- * caller never waits for a worker; X25519's a batch at a time, the rest into the ring). A worker fills the rings to the brim, the emptiest group
- * first, then sleeps; crypto_dh_new() wakes a sleeping worker only when a ring is down to
+ * caller never waits for a worker; X25519's a batch at a time, the rest into the ring). A
+ * worker fills the rings to the brim, the emptiest group first, X25519's in batches, then
+ * sleeps; crypto_dh_new() wakes a sleeping worker only when a ring is down to
  * half (or empty, or new), so that a worker keeping up costs the caller's thread a wake-up
  * per half a ring, not one per pair (each a system call, and the worker's lock taken against
  * it). A minute after a group was last asked for its pairs are freed: keys are not kept
@@ -114,6 +115,26 @@ static struct crypto_work *work_next(void)
 	return w;
 }
 
+/* Pairs of group to make at once, at most room: a batch for X25519 (cheaper per pair), else 1. */
+static size_t batch_of(uint16_t group, size_t room)
+{
+	if (crypto_dh_find(group)->kind != CRYPTO_DH_X25519)
+		return 1;
+	return room < CRYPTO_DH_POOL_BATCH ? room : CRYPTO_DH_POOL_BATCH;
+}
+
+/*
+ * made[i .. n-1] into r while it is still group's ring (it may have been freed or given to
+ * another group meanwhile) and has room; returns the index of the first left out. Locked.
+ */
+static size_t ring_put(struct ring *r, uint16_t group, struct crypto_dh **made, size_t i,
+		       size_t n)
+{
+	for (; i < n && !pool.stopping && r->group == group && r->n < pool.depth; i++)
+		r->v[r->n++] = made[i];
+	return i;
+}
+
 static void *worker(void *arg)
 {
 	(void)arg;
@@ -145,15 +166,12 @@ static void *worker(void *arg)
 			continue;
 		}
 		group = r->group;
-		n = crypto_dh_find(group)->kind != CRYPTO_DH_X25519 ? 1 :
-		    pool.depth - r->n < CRYPTO_DH_POOL_BATCH ? pool.depth - r->n : CRYPTO_DH_POOL_BATCH;
+		n = batch_of(group, pool.depth - r->n);
 		pthread_mutex_unlock(&pool.lock);
 		if (crypto_dh_generate_n(group, n, made) < 0)
 			n = 0;
 		pthread_mutex_lock(&pool.lock);
-		/* The ring may have been freed or given to another group meanwhile. */
-		for (i = 0; i < n && !pool.stopping && r->group == group && r->n < pool.depth; i++)
-			r->v[r->n++] = made[i];
+		i = ring_put(r, group, made, 0, n);
 		if (i < n) {
 			pthread_mutex_unlock(&pool.lock);
 			for (; i < n; i++)
@@ -173,7 +191,7 @@ static void *worker(void *arg)
 static int make_here(struct ring *r, uint16_t group, struct crypto_dh **ret)
 {
 	struct crypto_dh *made[CRYPTO_DH_POOL_BATCH];
-	size_t n = crypto_dh_find(group)->kind == CRYPTO_DH_X25519 ? CRYPTO_DH_POOL_BATCH : 1;
+	size_t n = batch_of(group, CRYPTO_DH_POOL_BATCH);
 	size_t i = 1;
 	int rc = crypto_dh_generate_n(group, n, made);
 
@@ -182,8 +200,7 @@ static int make_here(struct ring *r, uint16_t group, struct crypto_dh **ret)
 	*ret = made[0];
 	if (n > 1) {
 		pthread_mutex_lock(&pool.lock);
-		for (; i < n && !pool.stopping && r->group == group && r->n < pool.depth; i++)
-			r->v[r->n++] = made[i];
+		i = ring_put(r, group, made, 1, n);
 		pthread_mutex_unlock(&pool.lock);
 	}
 	for (; i < n; i++)
