@@ -20,6 +20,11 @@
 # HANDSHAKE_CPUS="1 2": each responder once on one CPU (it on CPU 0, the generator on CPU 1)
 # and once on every CPU (neither pinned), and the ratio of their handshakes/s (issue 18's
 # "both cores"); the default runs each once, unpinned.
+# HANDSHAKE_HTHRESH4="L R": the kernel's IPv4 policy hash thresholds in the responder's namespace
+# (ip xfrm policy set hthresh4 L R: policies whose local prefix is at least L bits and remote
+# at least R are hashed, the others kept apart and searched; the kernel's default is 32 32).
+# With ESP each Child SA brings three policies (172.16.0.0/12 to a site's /24): "12 24"
+# hashes them all.
 # HANDSHAKE_SYSCALLS=1: strace -c -f attached to the responder for the run, its system calls
 # per handshake printed after it (the CPU figures of such a run mean nothing: strace stops
 # every call).
@@ -88,6 +93,11 @@ ip -n "$ns_i" addr add 10.77.0.2/24 dev "hs$$i"
 for ns in "$ns_r" "$ns_i"; do ip -n "$ns" link set lo up; done
 ip -n "$ns_r" link set "hs$$r" up
 ip -n "$ns_i" link set "hs$$i" up
+if [ -n "${HANDSHAKE_HTHRESH4:-}" ]; then
+	# shellcheck disable=SC2086 # two numbers
+	ip -n "$ns_r" xfrm policy set hthresh4 $HANDSHAKE_HTHRESH4 || exit 1
+	echo "the responder's IPv4 policy hash thresholds: $HANDSHAKE_HTHRESH4 (local, remote)"
+fi
 
 # Site i: identity site-NNNNN.bench.example, key BASE-NNNNN, network 10.x.y.0/24 (i = 256x + y),
 # as build/bench/handshake expects them.
