@@ -1,7 +1,6 @@
 /* See x25519.h. */
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -22,12 +21,6 @@ static void field_make(void)
 	else
 		BN_free(p);
 	ERR_clear_error();
-}
-
-/* 32 little-endian bytes <-> a BIGNUM (OpenSSL 3's native-endian helpers are LE too). */
-static bool le_to_bn(const uint8_t le[32], BIGNUM *ret)
-{
-	return BN_lebin2bn(le, 32, ret) != NULL;
 }
 
 /* [k]B' on Edwards25519, encoded (y, with x's sign in the top bit); k clamped as X25519's. */
@@ -73,23 +66,25 @@ int crypto_x25519_public_n(size_t n, const uint8_t *const sk[], uint8_t *const p
 	for (size_t i = 0; i < n; i++) {
 		if (edwards_base(sk[i], ed) < 0)
 			goto out;
-		ed[31] &= 0x7f;		/* y alone */
-		if (!le_to_bn(ed, num[i]) || !BN_sub(den[i], field_p, num[i]) ||
+		ed[31] &= 0x7f;		/* y alone, little-endian */
+		if (!BN_lebin2bn(ed, 32, num[i]) || !BN_sub(den[i], field_p, num[i]) ||
 		    !BN_add_word(den[i], 1) || !BN_add_word(num[i], 1))
 			goto out;
 		if (BN_cmp(den[i], field_p) == 0)	/* y = 1, the neutral point: never for k */
 			goto out;
-		if (i == 0 ? !BN_copy(pre[0], den[0]) : !BN_mod_mul(pre[i], pre[i - 1], den[i],
-								      field_p, bc))
+		if (i == 0 && !BN_copy(pre[0], den[0]))
+			goto out;
+		if (i > 0 && !BN_mod_mul(pre[i], pre[i - 1], den[i], field_p, bc))
 			goto out;
 	}
 	/* One inversion; then, from the last, 1/den[i] = inv * pre[i - 1], inv *= den[i]. */
 	if (!BN_mod_inverse(inv, pre[n - 1], field_p, bc))
 		goto out;
 	for (size_t i = n; i-- > 0;) {
-		if (i > 0 ? !BN_mod_mul(t, inv, pre[i - 1], field_p, bc) ||
-				    !BN_mod_mul(inv, inv, den[i], field_p, bc) :
-			    !BN_copy(t, inv))
+		if (i == 0 && !BN_copy(t, inv))
+			goto out;
+		if (i > 0 && (!BN_mod_mul(t, inv, pre[i - 1], field_p, bc) ||
+			      !BN_mod_mul(inv, inv, den[i], field_p, bc)))
 			goto out;
 		if (!BN_mod_mul(t, t, num[i], field_p, bc) || BN_bn2lebinpad(t, pub[i], 32) != 32)
 			goto out;
