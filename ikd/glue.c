@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "glue.h"
 #include "log.h"
@@ -77,11 +78,56 @@ static int io_sa_get(void *arg, const struct xfrm_addr *dst, uint32_t spi, uint8
 	return xfrm_sa_get(&dm->xs, dst, spi, proto, mark, mark_mask, ret, err);
 }
 
+static void log_hthresh(const char *family, unsigned l0, unsigned r0, unsigned l, unsigned r)
+{
+	if (l != l0 || r != r0)
+		log_notice("the kernel's %s policy hash thresholds: local %u, remote %u bits (were "
+			   "%u, %u), so that its policies are hashed, not searched", family, l, r,
+			   l0, r0);
+}
+
+/*
+ * Before a policy goes in: when the kernel's hash thresholds would leave it among the
+ * policies the kernel searches one by one, lower them to its prefixes (xfrm.h). Read afresh
+ * before each change, so that a lower setting of the operator's is never raised; on a failure
+ * they are left alone from then on (the policy still goes in).
+ */
+static void spd_fit(struct ikd_daemon *dm, const struct xfrm_policy *p)
+{
+	struct xfrm_spd_hthresh now, want;
+	struct xfrm_err e = { 0 };
+	const char *what = "read";
+	int rc;
+
+	if (!dm->core.conf.policy_hash || dm->spd_failed)
+		return;
+	if (dm->spd.have4 && !xfrm_spd_hthresh_fit(&dm->spd, p, &want))
+		return;
+	rc = xfrm_spd_hthresh_get(&dm->xs, &now, &e);
+	if (rc == 0 && xfrm_spd_hthresh_fit(&now, p, &want)) {
+		what = "set";
+		rc = xfrm_spd_hthresh_set(&dm->xs, &want, &e);
+		if (rc == 0) {
+			log_hthresh("IPv4", now.lbits4, now.rbits4, want.lbits4, want.rbits4);
+			log_hthresh("IPv6", now.lbits6, now.rbits6, want.lbits6, want.rbits6);
+			now = want;
+		}
+	}
+	if (rc < 0) {
+		log_warn("cannot %s the kernel's policy hash thresholds, left as they are: %s%s%s",
+			 what, strerror(-rc), e.msg[0] ? ": " : "", e.msg);
+		dm->spd_failed = true;
+		return;
+	}
+	dm->spd = now;
+}
+
 static int io_policy_add(void *arg, const struct xfrm_policy *p, bool update,
 			 struct xfrm_err *err)
 {
 	struct ikd_daemon *dm = arg;
 
+	spd_fit(dm, p);
 	return xfrm_policy_add(&dm->xs, p, update, err);
 }
 
@@ -90,8 +136,12 @@ static int io_kernel_batch(void *arg, struct ikd_kreq *r, size_t n, struct xfrm_
 {
 	struct ikd_daemon *dm = arg;
 	struct xfrm_batch b;
-	int rc = xfrm_batch_begin(&b, &dm->xs);
+	int rc;
 
+	for (size_t i = 0; i < n; i++)
+		if (r[i].policy)
+			spd_fit(dm, r[i].policy);
+	rc = xfrm_batch_begin(&b, &dm->xs);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = r[i].sa ? xfrm_batch_sa_add(&b, r[i].sa, r[i].update) :
 			       xfrm_batch_policy_add(&b, r[i].policy, r[i].update);

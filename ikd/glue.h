@@ -22,6 +22,9 @@ struct ikd_daemon {
 	struct loop loop;
 	struct loop_fd sock_fds[4];
 	struct xfrm_sock xs;
+	/* The kernel's policy hash thresholds as last read or set (have4/6 false: not read). */
+	struct xfrm_spd_hthresh spd;
+	bool spd_failed;		/* reading or setting them failed: left alone */
 	struct xfrm_events ev;
 	struct loop_fd ev_fd;
 	bool esp_ok;

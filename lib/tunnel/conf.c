@@ -41,6 +41,7 @@ void conf_defaults(struct ikd_conf *c)
 	c->dh_workers = CONF_AUTO;
 	c->fragmentation = true;
 	c->probe = true;
+	c->policy_hash = true;
 	c->health = CONF_HEALTH_NONE;
 	c->health_interval_s = 5;
 	c->health_timeout_s = 2;
@@ -255,6 +256,10 @@ static int set_key(struct ikd_conf *c, const char *key, const char *v, const cha
 	} else if (!strcmp(key, "fragmentation")) {
 		if (parse_bool(v, &c->fragmentation) < 0)
 			return *why = "must be yes or no", -EINVAL;
+	} else if (!strcmp(key, "policy-hash-thresholds")) {
+		if (strcmp(v, "auto") && strcmp(v, "keep"))
+			return *why = "must be auto or keep", -EINVAL;
+		c->policy_hash = !strcmp(v, "auto");
 	} else if (!strcmp(key, "probe")) {
 		if (parse_bool(v, &c->probe) < 0)
 			return *why = "must be yes or no", -EINVAL;

@@ -54,6 +54,7 @@ struct ikd_conf {
 	uint32_t dh_workers;		/* threads making DH key pairs ahead; CONF_AUTO: CPUs - 1 */
 	bool fragmentation;
 	bool probe;			/* initiator: ICMP echo to each POP's probe IP */
+	bool policy_hash;		/* lower the kernel's policy hash thresholds to ours */
 	enum conf_health health;
 	/* command: its words, split on spaces when run; tcp: "ADDRESS:PORT" ("[v6]:PORT") */
 	char health_target[CONF_HEALTH_TARGET_MAX];

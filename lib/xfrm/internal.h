@@ -47,5 +47,7 @@ int xfrm_policy_build(struct xfrm_sock *s, void *buf, size_t cap, const struct x
 		      bool update, size_t *ret_len);
 int xfrm_policy_del_build(struct xfrm_sock *s, void *buf, size_t cap,
 			  const struct xfrm_policy *p, size_t *ret_len);
+int xfrm_spd_hthresh_build(struct xfrm_sock *s, void *buf, size_t cap,
+			   const struct xfrm_spd_hthresh *h, size_t *ret_len);
 
 #endif

@@ -156,6 +156,39 @@ int xfrm_policy_dump(struct xfrm_sock *s, uint32_t mark, uint32_t mark_mask, xfr
 int xfrm_policy_parse(const void *buf, size_t len, struct xfrm_policy *ret);
 
 /*
+ * The kernel's policy hash thresholds, per network namespace (`ip xfrm policy set hthresh4`).
+ * The kernel hashes a policy by its addresses only when its local prefix (the source of an
+ * outbound policy, the destination of an inbound or forward one) has at least lbits bits and
+ * its remote prefix at least rbits; every other policy goes into a tree whose inserts and
+ * lookups cost time in the policies already there. Defaults: 32/32 and 128/128, so only
+ * host-to-host policies are hashed. The thresholds change speed, never which policy matches.
+ */
+struct xfrm_spd_hthresh {
+	bool have4, have6;		/* which family's pair is set or was read */
+	uint8_t lbits4, rbits4;
+	uint8_t lbits6, rbits6;
+};
+
+/* Fewest local + remote bits worth hashing by: fewer would put most policies in few buckets. */
+#define XFRM_SPD_HASH_MIN_BITS4 16
+#define XFRM_SPD_HASH_MIN_BITS6 32
+
+int xfrm_spd_hthresh_get(struct xfrm_sock *s, struct xfrm_spd_hthresh *ret, struct xfrm_err *err);
+/* Sets the families with have4 / have6; the kernel rehashes its policies afterwards. */
+int xfrm_spd_hthresh_set(struct xfrm_sock *s, const struct xfrm_spd_hthresh *h,
+			 struct xfrm_err *err);
+/* Parse one XFRM_MSG_NEWSPDINFO message (GETSPDINFO's answer); -EBADMSG if malformed. */
+int xfrm_spd_hthresh_parse(const void *buf, size_t len, struct xfrm_spd_hthresh *ret);
+/*
+ * No I/O: when cur does not hash p, the thresholds that hash it too (each lowered to p's
+ * prefix where it is shorter) in *ret, and true. False when cur hashes p already, when cur
+ * has no pair for p's family, or when the lowered pair would have fewer than
+ * XFRM_SPD_HASH_MIN_BITS4/6 bits between them (p then stays in the tree, cur as it was).
+ */
+bool xfrm_spd_hthresh_fit(const struct xfrm_spd_hthresh *cur, const struct xfrm_policy *p,
+			  struct xfrm_spd_hthresh *ret);
+
+/*
  * A batch: requests built into one buffer and sent in one sendmsg; results[i] is request
  * i's outcome (0 or -errno), err the first failure's (the kernel's message). Only
  * add/update/delete of SAs and policies batch. The kernel takes every request in order,

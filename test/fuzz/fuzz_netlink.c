@@ -1,6 +1,6 @@
 /*
  * libFuzzer: netlink messages as the kernel might send them (truncated, lying lengths,
- * attributes past the end) through lib/xfrm's policy and event parsers.
+ * attributes past the end) through lib/xfrm's policy, SA, event and SPD-information parsers.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct xfrm_policy p;
 	struct xfrm_event e;
 	struct xfrm_sa_entry sa;
+	struct xfrm_spd_hthresh h;
 	/* The receive buffer is aligned like the kernel's; copy so ASan sees exact bounds. */
 	uint8_t *buf = malloc(size ? size : 1);
 
@@ -27,6 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The same bytes as a kernel event (EXPIRE, ACQUIRE, MAPPING, POLEXPIRE). */
 	(void)xfrm_event_parse(buf, size, &e);
 	(void)xfrm_sa_parse(buf, size, &sa);
+	if (xfrm_spd_hthresh_parse(buf, size, &h) == 0 && (h.lbits4 > 32 || h.rbits6 > 128))
+		abort();
 	free(buf);
 	return 0;
 }

@@ -119,6 +119,8 @@ reconnect-max = 4
 # The SA counters below must see the test's traffic alone, not the probe's echoes.
 probe = no
 CONF
+	# The branch's operator tunes the kernel's policy hash thresholds itself.
+	[ $who = r ] && echo "policy-hash-thresholds = keep" >>"$work/$who.conf"
 	ip netns exec "ikdst-$who" "$ikd" -c "$work/$who.conf" -d >"$work/$who.log" 2>&1 &
 	echo $! >"$work/$who.pid"
 done
@@ -166,6 +168,11 @@ for s in shop guest; do
 done
 grep -q "site 'shop': pop 'pop2' skipped (not accepting new tunnels)" "$work/r.log" &&
 	pass "the backup pop2, not accepting, is skipped" || fail "pop2 was not skipped"
+
+ip -n ikdst-r -s -s xfrm policy count | grep -q 'IPv4 thresholds: local 32 remote 32' &&
+	! grep -q "policy hash thresholds" "$work/r.log" &&
+	pass "policy-hash-thresholds = keep: the branch left the kernel's thresholds alone" ||
+	fail "keep: $(ip -n ikdst-r -s -s xfrm policy count | grep IPv4)"
 
 # The branch's policies carry each site's mark on the outbound direction only.
 pol=$(ip -n ikdst-r xfrm policy)

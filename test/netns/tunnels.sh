@@ -172,6 +172,19 @@ else
 	fi
 fi
 
+# Policies hashed, not searched: ikd lowered its namespace's IPv4 policy hash thresholds to
+# its policies' prefixes (the site's /24s; the kernel's default 32/32 hashes only /32s), and
+# said so. The gateway too when it installed the Child SA's policies (ESP).
+hthresh_ok() {	# hthresh_ok NS LOG
+	ip -n "$1" -s -s xfrm policy count | grep -q 'IPv4 thresholds: local 24 remote 24' &&
+		grep -q "IPv4 policy hash thresholds: local 24, remote 24 bits (were 32, 32)" "$2"
+}
+if hthresh_ok ikdt-a "$work/a.log" && { [ "$have_esp" = 0 ] || hthresh_ok ikdt-b "$work/b.log"; }; then
+	pass "the kernel's IPv4 policy hash thresholds lowered to the sites' prefixes (24, 24)"
+else
+	fail "policy hash thresholds not lowered: $(ip -n ikdt-a -s -s xfrm policy count | grep IPv4)"
+fi
+
 # ikd keeps only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (bits 12 and 10) and no-new-privileges.
 caps=$(awk '/^CapEff:/ { print $2 }' "/proc/$(cat "$work/a.pid")/status")
 nnp=$(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$(cat "$work/a.pid")/status")

@@ -23,6 +23,7 @@ START_TEST(test_conf_defaults_and_every_key)
 	ck_assert_uint_eq(c.keepalive_s, 20);
 	ck_assert_str_eq(c.socket, "/run/ikd/ikd.sock");
 	ck_assert_uint_eq(c.dh_workers, CONF_AUTO);
+	ck_assert(c.policy_hash);
 	ck_assert_int_eq(parse(&c,
 		"# a gateway\n"
 		"role = responder\n"
@@ -40,7 +41,8 @@ START_TEST(test_conf_defaults_and_every_key)
 		"cookie-threshold = 0\n"
 		"hold-down = 5\n"
 		"dh-workers = 3\n"
-		"fragmentation = no\n", err), 0);
+		"fragmentation = no\n"
+		"policy-hash-thresholds = keep\n", err), 0);
 	ck_assert_int_eq(c.role, CONF_ROLE_RESPONDER);
 	ck_assert_uint_eq(c.n_listen, 2);
 	ck_assert_str_eq(c.listen[1], "2001:db8::1");
@@ -56,6 +58,9 @@ START_TEST(test_conf_defaults_and_every_key)
 	ck_assert_uint_eq(c.hold_down_s, 5);
 	ck_assert_uint_eq(c.dh_workers, 3);
 	ck_assert(!c.fragmentation);
+	ck_assert(!c.policy_hash);
+	ck_assert_int_eq(parse(&c, "policy-hash-thresholds = auto\n", err), 0);
+	ck_assert(c.policy_hash);
 }
 END_TEST
 
@@ -73,6 +78,8 @@ START_TEST(test_conf_errors_name_line_key_value_and_change_nothing)
 		{ "role initiator\n", "ikd.conf:1: expected 'key = value'" },
 		{ "log-level = loud\n", "ikd.conf:1: log-level 'loud': must be one of error, warning, "
 					"notice, info, debug" },
+		{ "policy-hash-thresholds = off\n",
+		  "ikd.conf:1: policy-hash-thresholds 'off': must be auto or keep" },
 		{ "reconnect-min = 100\nreconnect-max = 10\n",
 		  "ikd.conf: reconnect-min is above reconnect-max" },
 	};

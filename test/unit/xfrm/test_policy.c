@@ -546,6 +546,48 @@ START_TEST(test_xfrm_interface_create_delete_or_name_the_option)
 }
 END_TEST
 
+START_TEST(test_xfrm_spd_hthresh_read_and_set)
+{
+	struct xfrm_spd_hthresh h, got;
+	struct xfrm_err err;
+
+	/* A new namespace has the kernel's defaults. */
+	ck_assert_int_eq(xfrm_spd_hthresh_get(&xs, &h, &err), 0);
+	ck_assert(h.have4 && h.have6);
+	ck_assert_uint_eq(h.lbits4, 32);
+	ck_assert_uint_eq(h.rbits4, 32);
+	ck_assert_uint_eq(h.lbits6, 128);
+	ck_assert_uint_eq(h.rbits6, 128);
+	/* IPv4 only: the IPv6 pair stays. */
+	h.lbits4 = 12;
+	h.rbits4 = 24;
+	h.have6 = false;
+	ck_assert_int_eq(xfrm_spd_hthresh_set(&xs, &h, &err), 0);
+	ck_assert_int_eq(xfrm_spd_hthresh_get(&xs, &got, &err), 0);
+	ck_assert_uint_eq(got.lbits4, 12);
+	ck_assert_uint_eq(got.rbits4, 24);
+	ck_assert_uint_eq(got.lbits6, 128);
+	ck_assert_uint_eq(got.rbits6, 128);
+	ck_assert_int_eq(system("ip -s -s xfrm policy count | "
+				"grep -q 'IPv4 thresholds: local 12 remote 24'"), 0);
+	h.have6 = true;
+	h.have4 = false;
+	h.lbits6 = 48;
+	h.rbits6 = 56;
+	ck_assert_int_eq(xfrm_spd_hthresh_set(&xs, &h, &err), 0);
+	ck_assert_int_eq(system("ip -s -s xfrm policy count | "
+				"grep -q 'IPv6 thresholds: local 48 remote 56'"), 0);
+	/* Past the address length: refused before it is sent. */
+	h.lbits6 = 129;
+	ck_assert_int_eq(xfrm_spd_hthresh_set(&xs, &h, &err), -EINVAL);
+	h.have6 = false;
+	ck_assert_int_eq(xfrm_spd_hthresh_set(&xs, &h, &err), -EINVAL);
+	ck_assert_int_eq(xfrm_spd_hthresh_get(&xs, &got, &err), 0);
+	ck_assert_uint_eq(got.lbits6, 48);
+	ck_assert_uint_eq(got.rbits4, 24);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("xfrm_policy");
@@ -569,6 +611,7 @@ int main(void)
 	tcase_add_test(tc, test_xfrm_sa_missing_option_matches_this_kernel);
 	tcase_add_test(tc, test_xfrm_sa_every_attribute_add_get_update_delete);
 	tcase_add_test(tc, test_xfrm_interface_create_delete_or_name_the_option);
+	tcase_add_test(tc, test_xfrm_spd_hthresh_read_and_set);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
