@@ -21,13 +21,29 @@
 /* The traffic counters, CTL_SM_BYTES_IN to CTL_SM_PACKETS_OUT. */
 #define ACC_TRAFFIC (CTL_SM_PACKETS_OUT - CTL_SM_BYTES_IN + 1)
 
-/* One a site, once it has something to count: sized to its name. */
+/*
+ * One a site, once it has something to count: sized to its name (a gateway has one per site).
+ * Events in 32 bits: a site would need a failure a second for 136 years to wrap one, and a
+ * wrap reads as a counter reset, which Prometheus takes in its stride.
+ */
 struct site_acc {
 	struct site_acc *next;
-	uint64_t n[CTL_SM_MAX];		/* events; traffic of the Child SAs that are gone */
+	uint64_t traffic[ACC_TRAFFIC];	/* of the Child SAs that are gone */
 	uint64_t shown[ACC_TRAFFIC];	/* traffic last reported: never less again */
+	uint32_t events[CTL_SM_MAX - ACC_TRAFFIC];	/* ev(): the other figures */
 	char name[];
 };
+
+static inline bool is_traffic(int k)
+{
+	return k >= CTL_SM_BYTES_IN && k <= CTL_SM_PACKETS_OUT;
+}
+
+/* Where figure k (not traffic) is counted in events[]. */
+static inline int ev(int k)
+{
+	return k < CTL_SM_BYTES_IN ? k : k - ACC_TRAFFIC;
+}
 
 /* A record for name (of at most SITE_NAME_MAX - 1 bytes), zeroed. */
 static struct site_acc *acc_new(const char *name)
@@ -137,8 +153,9 @@ void ikd_metrics_rename(const char *old_name, const char *new_name)
 			n_accs--;
 			return;
 		}
-		memcpy(b->n, a->n, sizeof(b->n));
+		memcpy(b->traffic, a->traffic, sizeof(b->traffic));
 		memcpy(b->shown, a->shown, sizeof(b->shown));
+		memcpy(b->events, a->events, sizeof(b->events));
 		free(a);
 		a = b;
 	}
@@ -178,8 +195,8 @@ void metrics_count(const char *site, enum ctl_sm what)
 {
 	struct site_acc *a = acc_get(site, true);
 
-	if (a)
-		a->n[what]++;
+	if (a && !is_traffic((int)what))
+		a->events[ev((int)what)]++;
 }
 
 void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct child *c,
@@ -196,10 +213,10 @@ void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct 
 		in = expired->stats;
 	else if (expired && expired->spi == c->spi_out)
 		out = expired->stats;
-	a->n[CTL_SM_BYTES_IN] += in.bytes;
-	a->n[CTL_SM_BYTES_OUT] += out.bytes;
-	a->n[CTL_SM_PACKETS_IN] += in.packets;
-	a->n[CTL_SM_PACKETS_OUT] += out.packets;
+	a->traffic[CTL_SM_BYTES_IN - CTL_SM_BYTES_IN] += in.bytes;
+	a->traffic[CTL_SM_BYTES_OUT - CTL_SM_BYTES_IN] += out.bytes;
+	a->traffic[CTL_SM_PACKETS_IN - CTL_SM_BYTES_IN] += in.packets;
+	a->traffic[CTL_SM_PACKETS_OUT - CTL_SM_BYTES_IN] += out.packets;
 }
 
 void ikd_metrics_child_out_gone(struct ikd *d, const struct tunnel *t, const struct child *c)
@@ -210,8 +227,8 @@ void ikd_metrics_child_out_gone(struct ikd *d, const struct tunnel *t, const str
 	if (!c->installed || !(a = acc_get(t->site, true)))
 		return;
 	ikd_child_counters(d, t, c, &in, &out);
-	a->n[CTL_SM_BYTES_OUT] += out.bytes;
-	a->n[CTL_SM_PACKETS_OUT] += out.packets;
+	a->traffic[CTL_SM_BYTES_OUT - CTL_SM_BYTES_IN] += out.bytes;
+	a->traffic[CTL_SM_PACKETS_OUT - CTL_SM_BYTES_IN] += out.packets;
 }
 
 /* ---- one page of `metrics` ---- */
@@ -259,13 +276,15 @@ static void add_acc(struct ctl_metrics_site *row)
 	for (int k = 0; k < CTL_SM_MAX; k++) {
 		if (k == CTL_SM_IKE_SAS || k == CTL_SM_CHILD_SAS)
 			continue;	/* gauges */
-		row->v[k] += a->n[k];
+		if (!is_traffic(k)) {
+			row->v[k] += a->events[ev(k)];	/* events: only ever counted up */
+			continue;
+		}
+		row->v[k] += a->traffic[k - CTL_SM_BYTES_IN];
 		/*
 		 * An SA that left the kernel without us reading it (flushed by hand) takes its
 		 * traffic with it: the total holds until the live SAs make up for it.
 		 */
-		if (k < CTL_SM_BYTES_IN || k > CTL_SM_PACKETS_OUT)
-			continue;	/* events: only ever counted up */
 		if (row->v[k] < a->shown[k - CTL_SM_BYTES_IN])
 			row->v[k] = a->shown[k - CTL_SM_BYTES_IN];
 		a->shown[k - CTL_SM_BYTES_IN] = row->v[k];

@@ -13,10 +13,11 @@
 
 /*
  * Reqids: one per site name for the daemon's lifetime, never reused while it runs. An open
- * table of 16-byte slots, the names apart, sized to them: a gateway has one per site.
+ * table of 16-byte slots, sized to them: a gateway has one per site. The names are the
+ * shared texts (text.c) the site's tunnels name it by, held here for good.
  */
 struct reqid_entry {
-	char *name;
+	const char *name;
 	uint32_t reqid;		/* 0: an empty slot */
 	uint32_t hash;
 };
@@ -52,11 +53,11 @@ uint32_t kernel_reqid(struct ikd *d, const struct site *s)
 	}
 	i = reqid_slot(d->reqids, d->cap_reqids, s->name, h);
 	if (!d->reqids[i].reqid) {
-		char *name;
+		const char *name;
 
 		if (d->n_reqids >= IKD_REQID_LAST - IKD_REQID_BASE)
 			return 0;	/* the range is spent: restart the daemon */
-		if (!(name = strdup(s->name)))
+		if (!(name = tun_text_get(d, s->name)))
 			return 0;
 		d->reqids[i] = (struct reqid_entry){ .name = name, .hash = h,
 			.reqid = IKD_REQID_BASE + (uint32_t)++d->n_reqids };
@@ -67,7 +68,8 @@ uint32_t kernel_reqid(struct ikd *d, const struct site *s)
 void kernel_reqids_clear(struct ikd *d)
 {
 	for (size_t k = 0; k < d->cap_reqids; k++)
-		free(d->reqids[k].name);
+		if (d->reqids[k].reqid)
+			tun_text_put(d, d->reqids[k].name);
 	free(d->reqids);
 	d->reqids = NULL;
 	d->n_reqids = d->cap_reqids = 0;
@@ -76,9 +78,9 @@ void kernel_reqids_clear(struct ikd *d)
 void kernel_reqid_rename(struct ikd *d, const char *old_name, const char *new_name)
 {
 	struct reqid_entry *v = d->cap_reqids ? calloc(d->cap_reqids, sizeof(*v)) : NULL;
-	char *renamed = NULL;
+	const char *renamed = NULL;
 
-	if (!v || !(renamed = strdup(new_name))) {
+	if (!v || !(renamed = tun_text_get(d, new_name))) {
 		free(v);
 		return;		/* none yet, or no memory: the site gets a new reqid when used */
 	}
@@ -89,18 +91,18 @@ void kernel_reqid_rename(struct ikd *d, const char *old_name, const char *new_na
 			continue;
 		/* A deleted site's entry under the new name goes: its number is never reused. */
 		if (!strcmp(e.name, new_name)) {
-			free(e.name);
+			tun_text_put(d, e.name);
 			continue;
 		}
 		if (renamed && !strcmp(e.name, old_name)) {
-			free(e.name);
+			tun_text_put(d, e.name);
 			e.name = renamed;
 			e.hash = tun_name_hash(renamed);
 			renamed = NULL;
 		}
 		v[reqid_slot(v, d->cap_reqids, e.name, e.hash)] = e;
 	}
-	free(renamed);
+	tun_text_put(d, renamed);
 	free(d->reqids);
 	d->reqids = v;
 }

@@ -81,7 +81,7 @@ void tun_text_put(struct ikd *d, const char *s)
 
 void tun_texts_clear(struct ikd *d)
 {
-	free(d->texts);		/* every text went with its last tunnel */
+	free(d->texts);		/* every text went with its last tunnel and the reqids */
 	d->texts = NULL;
 	d->n_texts = d->cap_texts = 0;
 }

@@ -364,7 +364,7 @@ struct ikd {
 	size_t n_rts;
 	struct site_rt **rt_buckets;	/* the same by name (rt_nb: a power of two, or 0) */
 	size_t rt_nb;
-	struct tun_text **texts;	/* text.c: the texts tunnels share (names, errors) */
+	struct tun_text **texts;	/* text.c: the texts tunnels and reqids share (names, errors) */
 	size_t n_texts, cap_texts;
 	struct reqid_entry *reqids;	/* kernel.c: a reqid per site name, open addressing */
 	size_t n_reqids, cap_reqids;

@@ -44,7 +44,15 @@ START_TEST(test_reqid_per_site_for_a_gateways_sites)
 	ck_assert_uint_eq(reqid_of(&d, "site-9"), got[7]);
 	ck_assert_uint_ne(reqid_of(&d, "site-7"), got[7]);	/* a new site of that name */
 	ck_assert_uint_eq(reqid_of(&d, "site-8"), got[8]);
+	/* The names are the shared texts a site's tunnels hold: one copy each, none left after. */
+	{
+		const char *text = tun_text_get(&d, "site-9");
+
+		ck_assert_uint_eq(d.n_texts, N);	/* site-7 again, not site-9's old entry */
+		tun_text_put(&d, text);
+	}
 	kernel_reqids_clear(&d);
+	ck_assert_uint_eq(d.n_texts, 0);
 	free(got);
 }
 END_TEST
