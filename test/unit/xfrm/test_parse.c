@@ -157,68 +157,61 @@ START_TEST(test_spd_parse_reads_the_kernels_answer)
 }
 END_TEST
 
-static struct xfrm_policy pol(int family, uint8_t dir, uint8_t src_plen, uint8_t dst_plen)
-{
-	struct xfrm_policy p = { .dir = dir };
-
-	p.sel.src.family = p.sel.dst.family = (uint16_t)family;
-	p.sel.src_plen = src_plen;
-	p.sel.dst_plen = dst_plen;
-	return p;
-}
-
 START_TEST(test_spd_fit_lowers_to_the_shortest_prefix_worth_hashing)
 {
-	struct xfrm_spd_hthresh cur = { true, true, 32, 32, 128, 128 }, h = { 0 }, next;
-	struct xfrm_policy p;
+	const struct xfrm_spd_hthresh def = { true, true, 32, 32, 128, 128 },
+		gw = { true, true, 12, 24, 128, 128 }, no6 = { true, false, 32, 32, 128, 128 };
+	static const struct {
+		const char *what;
+		int from;	/* 0: the kernel's defaults, 1: after a gateway's, 2: no IPv6 read */
+		int family;
+		uint8_t dir, src_plen, dst_plen;
+		bool fit;
+		uint8_t l4, r4, l6, r6;	/* when fit */
+	} cases[] = {
+		{ "a gateway's out policy, 172.16.0.0/12 to a site's /24", 0, AF_INET,
+		  XFRM_POLICY_OUT, 12, 24, true, 12, 24, 128, 128 },
+		{ "its in policy: local is the destination", 1, AF_INET, XFRM_POLICY_IN, 24, 12,
+		  false, 0, 0, 0, 0 },
+		{ "its fwd policy", 1, AF_INET, XFRM_POLICY_FWD, 24, 12, false, 0, 0, 0, 0 },
+		{ "the reverse shape lowers the other side, raising none", 1, AF_INET,
+		  XFRM_POLICY_IN, 8, 32, true, 12, 8, 128, 128 },
+		{ "a full tunnel at a gateway: hashed by the site", 0, AF_INET, XFRM_POLICY_OUT, 0,
+		  24, true, 0, 24, 128, 128 },
+		{ "0/0 to 0/0: left in the tree", 0, AF_INET, XFRM_POLICY_OUT, 0, 0, false, 0, 0,
+		  0, 0 },
+		{ "12 and 0 bits: too few", 1, AF_INET, XFRM_POLICY_OUT, 12, 0, false, 0, 0, 0, 0 },
+		{ "8 and 8 bits: enough", 0, AF_INET, XFRM_POLICY_OUT, 8, 8, true, 8, 8, 128, 128 },
+		{ "8 and 7 bits: too few", 0, AF_INET, XFRM_POLICY_OUT, 8, 7, false, 0, 0, 0, 0 },
+		{ "IPv6 moves only the IPv6 pair", 1, AF_INET6, XFRM_POLICY_OUT, 48, 56, true, 12,
+		  24, 48, 56 },
+		{ "IPv6, 31 bits: too few", 0, AF_INET6, XFRM_POLICY_OUT, 16, 15, false, 0, 0, 0,
+		  0 },
+		{ "a family not read is never set", 2, AF_INET6, XFRM_POLICY_OUT, 48, 56, false, 0,
+		  0, 0, 0 },
+		{ "host to host is hashed by default", 0, AF_INET, XFRM_POLICY_FWD, 32, 32, false,
+		  0, 0, 0, 0 },
+	};
 
-	/* A gateway's out policy: local 172.16.0.0/12 (source), remote a site's /24. */
-	p = pol(AF_INET, XFRM_POLICY_OUT, 12, 24);
-	ck_assert(xfrm_spd_hthresh_fit(&cur, &p, &h));
-	ck_assert_uint_eq(h.lbits4, 12);
-	ck_assert_uint_eq(h.rbits4, 24);
-	ck_assert_uint_eq(h.lbits6, 128);
-	ck_assert_uint_eq(h.rbits6, 128);
-	/* Its in and fwd policies: local is the destination. Hashed already. */
-	p = pol(AF_INET, XFRM_POLICY_IN, 24, 12);
-	ck_assert(!xfrm_spd_hthresh_fit(&h, &p, &next));
-	p = pol(AF_INET, XFRM_POLICY_FWD, 24, 12);
-	ck_assert(!xfrm_spd_hthresh_fit(&h, &p, &next));
-	/* The reverse shape lowers the other side, never raising one. */
-	p = pol(AF_INET, XFRM_POLICY_IN, 8, 32);
-	ck_assert(xfrm_spd_hthresh_fit(&h, &p, &next));
-	ck_assert_uint_eq(next.lbits4, 12);
-	ck_assert_uint_eq(next.rbits4, 8);
-	/* A full tunnel at the gateway: local 0/0 with each site's /24 hashes by the site. */
-	p = pol(AF_INET, XFRM_POLICY_OUT, 0, 24);
-	ck_assert(xfrm_spd_hthresh_fit(&cur, &p, &next));
-	ck_assert_uint_eq(next.lbits4, 0);
-	ck_assert_uint_eq(next.rbits4, 24);
-	/* 0/0 to 0/0, or a pair with fewer than 16 bits between them: left in the tree. */
-	p = pol(AF_INET, XFRM_POLICY_OUT, 0, 0);
-	ck_assert(!xfrm_spd_hthresh_fit(&cur, &p, &next));
-	p = pol(AF_INET, XFRM_POLICY_OUT, 12, 0);
-	ck_assert(!xfrm_spd_hthresh_fit(&h, &p, &next));
-	p = pol(AF_INET, XFRM_POLICY_OUT, 8, 8);
-	ck_assert(xfrm_spd_hthresh_fit(&cur, &p, &next));
-	p = pol(AF_INET, XFRM_POLICY_OUT, 8, 7);
-	ck_assert(!xfrm_spd_hthresh_fit(&cur, &p, &next));
-	/* IPv6 moves only the IPv6 pair; a family not read is never set. */
-	p = pol(AF_INET6, XFRM_POLICY_OUT, 48, 56);
-	ck_assert(xfrm_spd_hthresh_fit(&h, &p, &next));
-	ck_assert_uint_eq(next.lbits4, 12);
-	ck_assert_uint_eq(next.rbits4, 24);
-	ck_assert_uint_eq(next.lbits6, 48);
-	ck_assert_uint_eq(next.rbits6, 56);
-	p = pol(AF_INET6, XFRM_POLICY_OUT, 16, 15);
-	ck_assert(!xfrm_spd_hthresh_fit(&cur, &p, &next));
-	cur.have6 = false;
-	p = pol(AF_INET6, XFRM_POLICY_OUT, 48, 56);
-	ck_assert(!xfrm_spd_hthresh_fit(&cur, &p, &next));
-	/* Host to host is hashed by default. */
-	cur.have6 = true;
-	p = pol(AF_INET, XFRM_POLICY_FWD, 32, 32);
-	ck_assert(!xfrm_spd_hthresh_fit(&cur, &p, &next));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct xfrm_spd_hthresh *cur = cases[i].from == 0 ? &def :
+						     cases[i].from == 1 ? &gw : &no6;
+		struct xfrm_policy p = { .dir = cases[i].dir };
+		struct xfrm_spd_hthresh next = { 0 };
+
+		p.sel.src.family = p.sel.dst.family = (uint16_t)cases[i].family;
+		p.sel.src_plen = cases[i].src_plen;
+		p.sel.dst_plen = cases[i].dst_plen;
+		ck_assert_msg(xfrm_spd_hthresh_fit(cur, &p, &next) == cases[i].fit, "%s",
+			      cases[i].what);
+		if (!cases[i].fit)
+			continue;
+		ck_assert_msg(next.lbits4 == cases[i].l4 && next.rbits4 == cases[i].r4 &&
+			      next.lbits6 == cases[i].l6 && next.rbits6 == cases[i].r6 &&
+			      next.have4 == cur->have4 && next.have6 == cur->have6,
+			      "%s: %u %u %u %u", cases[i].what, next.lbits4, next.rbits4,
+			      next.lbits6, next.rbits6);
+	}
 }
 END_TEST
 
