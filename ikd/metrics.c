@@ -39,6 +39,9 @@ static inline bool is_traffic(int k)
 	return k >= CTL_SM_BYTES_IN && k <= CTL_SM_PACKETS_OUT;
 }
 
+/* Where traffic figure k is kept in traffic[] and shown[]. */
+#define TR(k) ((k) - CTL_SM_BYTES_IN)
+
 /* Where figure k (not traffic) is counted in events[]. */
 static inline int ev(int k)
 {
@@ -213,10 +216,10 @@ void ikd_metrics_child_gone(struct ikd *d, const struct tunnel *t, const struct 
 		in = expired->stats;
 	else if (expired && expired->spi == c->spi_out)
 		out = expired->stats;
-	a->traffic[CTL_SM_BYTES_IN - CTL_SM_BYTES_IN] += in.bytes;
-	a->traffic[CTL_SM_BYTES_OUT - CTL_SM_BYTES_IN] += out.bytes;
-	a->traffic[CTL_SM_PACKETS_IN - CTL_SM_BYTES_IN] += in.packets;
-	a->traffic[CTL_SM_PACKETS_OUT - CTL_SM_BYTES_IN] += out.packets;
+	a->traffic[TR(CTL_SM_BYTES_IN)] += in.bytes;
+	a->traffic[TR(CTL_SM_BYTES_OUT)] += out.bytes;
+	a->traffic[TR(CTL_SM_PACKETS_IN)] += in.packets;
+	a->traffic[TR(CTL_SM_PACKETS_OUT)] += out.packets;
 }
 
 void ikd_metrics_child_out_gone(struct ikd *d, const struct tunnel *t, const struct child *c)
@@ -227,8 +230,8 @@ void ikd_metrics_child_out_gone(struct ikd *d, const struct tunnel *t, const str
 	if (!c->installed || !(a = acc_get(t->site, true)))
 		return;
 	ikd_child_counters(d, t, c, &in, &out);
-	a->traffic[CTL_SM_BYTES_OUT - CTL_SM_BYTES_IN] += out.bytes;
-	a->traffic[CTL_SM_PACKETS_OUT - CTL_SM_BYTES_IN] += out.packets;
+	a->traffic[TR(CTL_SM_BYTES_OUT)] += out.bytes;
+	a->traffic[TR(CTL_SM_PACKETS_OUT)] += out.packets;
 }
 
 /* ---- one page of `metrics` ---- */
@@ -280,14 +283,14 @@ static void add_acc(struct ctl_metrics_site *row)
 			row->v[k] += a->events[ev(k)];	/* events: only ever counted up */
 			continue;
 		}
-		row->v[k] += a->traffic[k - CTL_SM_BYTES_IN];
+		row->v[k] += a->traffic[TR(k)];
 		/*
 		 * An SA that left the kernel without us reading it (flushed by hand) takes its
 		 * traffic with it: the total holds until the live SAs make up for it.
 		 */
-		if (row->v[k] < a->shown[k - CTL_SM_BYTES_IN])
-			row->v[k] = a->shown[k - CTL_SM_BYTES_IN];
-		a->shown[k - CTL_SM_BYTES_IN] = row->v[k];
+		if (row->v[k] < a->shown[TR(k)])
+			row->v[k] = a->shown[TR(k)];
+		a->shown[TR(k)] = row->v[k];
 	}
 }
 
