@@ -254,6 +254,9 @@ measure() {
 	fi
 	stop_responder
 	echo "  Child SA installs the kernel refused (responder's log): $(install_failures "$kind")"
+	# and why, each reason once (its first line in the log, ikd's)
+	[ "$kind" = ikd ] && grep -o "kernel refused the Child SA.*" "$work/ikd.log" | sort |
+		uniq -c | sort -rn | head -5 | sed 's/^/    /'
 	[ "$rc" = 3 ] && echo "  $resp's last words: $(tail -1 "$work/$kind.log")"
 	echo
 	return "$rc"
