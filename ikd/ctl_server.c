@@ -211,6 +211,21 @@ static int health_status(struct ikd *d, struct ike_writer *w)
 	return rc;
 }
 
+/* The kernel's policy hash thresholds as they are now (ikd.conf(5) policy-hash-thresholds). */
+static int policy_hash_status(struct ikd *d, struct ike_writer *w)
+{
+	struct xfrm_spd_hthresh h;
+	char v4[32], v6[32];
+	int rc = ctl_put_kv(w, "policy-hash-thresholds", d->conf.policy_hash ? "auto" : "keep");
+
+	if (rc < 0 || xfrm_spd_hthresh_get(&daemon_of(d)->xs, &h, NULL) < 0)
+		return rc;	/* unreadable: not shown */
+	snprintf(v4, sizeof(v4), "local %u remote %u", h.lbits4, h.rbits4);
+	snprintf(v6, sizeof(v6), "local %u remote %u", h.lbits6, h.rbits6);
+	rc = ctl_put_kv(w, "policy-hash-ipv4", v4);
+	return rc ?: ctl_put_kv(w, "policy-hash-ipv6", v6);
+}
+
 /* The addresses and ports the IKE sockets are bound to, as the kernel has them. */
 static int listen_status(struct ikd *d, struct ike_writer *w)
 {
@@ -277,6 +292,7 @@ static int rt_status(void *arg, struct ike_writer *w)
 		rc = rc ?: ctl_put_u64(w, "dh-keys-later", d->stats.jobs);
 		rc = rc ?: ctl_put_u64(w, "ike-auth-held", d->stats.auth_held);
 	}
+	rc = rc ?: policy_hash_status(d, w);
 	return rc ?: health_status(d, w);
 }
 

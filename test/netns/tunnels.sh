@@ -204,6 +204,12 @@ if [ -x "$xfrmctl" ]; then
 	out=$(ip netns exec ikdt-a "$xfrmctl" -s "$work/a.sock" -j site show branch1 2>&1)
 	grep -q <<<"$out" '"pop1"' && pass "xfrmctl -j site show names the POP tunnels" || fail "site show: $out"
 	grep -qF "$psk" <<<"$out" && fail "site show printed the PSK"
+	out=$(ip netns exec ikdt-a "$xfrmctl" -s "$work/a.sock" -j status 2>&1)
+	grep -q '"policy_hash_thresholds": *"auto"' <<<"$out" &&
+		grep -q '"policy_hash_ipv4": *"local 24 remote 24"' <<<"$out" &&
+		grep -q '"policy_hash_ipv6": *"local 128 remote 128"' <<<"$out" &&
+		pass "xfrmctl status shows the kernel's policy hash thresholds" ||
+		fail "xfrmctl -j status: $out"
 	out=$(ip netns exec ikdt-a "$xfrmctl" -s "$work/a.sock" sa list 2>&1)
 	grep -q <<<"$out" "pop1" && pass "xfrmctl sa list shows the IKE SAs" || fail "sa list: $out"
 fi
