@@ -73,5 +73,14 @@ else
 		pass "no ESP here: the gateway's install error is clear, the branch told NO_PROPOSAL_CHOSEN" ||
 		fail "no clear Child SA error"
 fi
+# The site's /64 policies are hashed: the IPv6 thresholds lowered to 64 and 64 (the IPv4 pair
+# untouched), on the gateway too when it installed the Child SA's.
+hthresh6_ok() {	# hthresh6_ok NS
+	ip -n "$1" -s -s xfrm policy count | grep -q 'IPv6 thresholds: local 64 remote 64' &&
+		ip -n "$1" -s -s xfrm policy count | grep -q 'IPv4 thresholds: local 32 remote 32'
+}
+hthresh6_ok ikd6-a && { [ "$have_esp" = 0 ] || hthresh6_ok ikd6-b; } &&
+	pass "the IPv6 policy hash thresholds lowered to the site's /64s" ||
+	fail "IPv6 thresholds: $(ip -n ikd6-a -s -s xfrm policy count | grep thresholds)"
 [ "$fails" = 0 ] || { tail -n 20 "$work/a.log" "$work/b.log"; exit 1; }
 echo "ipv6.sh: all passed"
