@@ -1,7 +1,8 @@
 /*
- * What arrives on an established IKE SA: Child SA and IKE SA rekeys with their collisions
- * (RFC 7296 §2.8.1), the IKE SAs kept beside the current one while a rekey settles, and the
- * daemon's receive path that dispatches every datagram.
+ * What comes due and what arrives on an established IKE SA: the tick that starts its rekeys
+ * and ends it at its lifetime, Child SA and IKE SA rekeys with their collisions (RFC 7296
+ * §2.8.1), the IKE SAs kept beside the current one while a rekey settles, and the daemon's
+ * receive path that dispatches every datagram.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +19,99 @@
 #include "ike/ts.h"
 #include "site/choose.h"
 #include "tunnel/tunnel_int.h"
+
+/* ---- the tick: rekeys and what else comes due on an IKE SA ---- */
+
+static uint64_t earlier(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * When the tunnel's tick runs next: at the earliest of its IKE SA's rekey and lifetime, the
+ * Child SA asked for again, each held-back half's window, the settle time, the kept IKE_AUTH
+ * answer, each Child SA's rekey; and while something due waits its turn (a full queue, a
+ * rekey under way or that cannot be made yet), every REKEY_TICK_MS until it is done. A
+ * tunnel does no work in between: 100,000 idle tunnels cost nothing (a fixed tick did).
+ * Whatever sets one of these times sooner calls tun_wake().
+ */
+static uint64_t tick_next(const struct tunnel *t, const struct site *s, uint64_t now)
+{
+	uint64_t next = UINT64_MAX, poll = now + REKEY_TICK_MS;
+
+	if (s->ike_lifetime_s)
+		next = t->ike_created_ms + (uint64_t)s->ike_lifetime_s * 1000;
+	next = earlier(next, t->ike_rekey_at_ms);
+	if (t->child_retry_at_ms && !t->n_children)
+		next = earlier(next, t->child_retry_at_ms);
+	for (size_t i = 0; i < t->n_pend; i++)
+		next = earlier(next, t->pend[i].deadline_ms);
+	if (t->settle_at_ms)
+		next = earlier(next, t->settle_at_ms);
+	if (t->pending.len)
+		next = earlier(next, t->ike_created_ms + PENDING_KEEP_MS);
+	for (size_t i = 0; i < t->n_children; i++)
+		next = earlier(next, t->children[i].rekey_at_ms);
+	return next <= now ? poll : next;
+}
+
+void tun_wake(struct tunnel *t, uint64_t at_ms)
+{
+	uint64_t now = ikd_now(t->d);
+
+	if (t->state != TUN_UP)
+		return;
+	if (at_ms < now)
+		at_ms = now;
+	if (!timer_armed(&t->t_rekey) || at_ms < t->t_rekey.deadline_ms)
+		timer_arm(t->d->timers, &t->t_rekey, at_ms);
+}
+
+/* The rekeys that are due, and the IKE SA's hard lifetime: at the next time one is due. */
+void tun_rekey_fire(struct timer *tm)
+{
+	struct tunnel *t = timer_owner(tm, struct tunnel, t_rekey);
+	struct ikd *d = t->d;
+	const struct site *s = ikd_site(d, t->site);
+	uint64_t now = ikd_now(t->d);
+
+	if (t->state != TUN_UP || !s)
+		return;
+	if (s->ike_lifetime_s && now - t->ike_created_ms >= (uint64_t)s->ike_lifetime_s * 1000) {
+		tunnel_down(t, "the IKE SA reached its lifetime without a rekey");
+		return;
+	}
+	if (now >= t->ike_rekey_at_ms && tun_enqueue(t, REQ_REKEY_IKE, 0))
+		t->ike_rekey_at_ms = UINT64_MAX;
+	if (t->child_retry_at_ms && now >= t->child_retry_at_ms && !t->n_children &&
+	    tun_enqueue(t, REQ_CREATE_CHILD, 0))
+		t->child_retry_at_ms = 0;
+	for (size_t i = 0; i < t->n_pend; i++)
+		if (now >= t->pend[i].deadline_ms)
+			tun_pend_install(t, i--);
+	tunnel_trim(t);
+	if (t->settle_at_ms && now >= t->settle_at_ms && ike_sa_settle(&t->sa))
+		t->settle_at_ms = 0;
+	if (t->pending.buf && now - t->ike_created_ms >= PENDING_KEEP_MS)
+		tun_pending_release(t);
+	for (size_t i = 0; i < t->n_children; i++) {
+		struct child *c = &t->children[i];
+
+		if (now >= c->rekey_at_ms && tun_may_rekey(t, c))
+			c->rekeying = tun_enqueue(t, REQ_REKEY_CHILD, c->spi_in);
+	}
+	tun_kick(t);
+	if (t->state == TUN_UP)
+		timer_arm(d->timers, &t->t_rekey, tick_next(t, s, now));
+}
+
+void tun_tick_start(struct tunnel *t)
+{
+	const struct site *s = ikd_site(t->d, t->site);
+	uint64_t now = ikd_now(t->d);
+
+	timer_arm(t->d->timers, &t->t_rekey, s ? tick_next(t, s, now) : now + REKEY_TICK_MS);
+}
 
 /* ---- IKE SAs beside the current one during a rekey ---- */
 

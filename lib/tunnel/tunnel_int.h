@@ -164,6 +164,10 @@ void tun_ike_switch(struct tunnel *t, struct ike_sa *new_sa, bool rekey);
 /* An edge router answers its POP: is there an established tunnel to that address? */
 bool tun_reauth_possible(struct ikd *d, const union net_addr *from);
 void tun_extras_fire(struct timer *tm);
+/* t_rekey's: the rekeys that are due, and the IKE SA's hard lifetime. */
+void tun_rekey_fire(struct timer *tm);
+/* What only a rekey needs goes when no rekey needs it. */
+void tunnel_trim(struct tunnel *t);
 void tun_peer_moved(struct tunnel *t);
 /* sites.c */
 bool tun_established(const struct tunnel *t);
