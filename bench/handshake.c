@@ -913,7 +913,7 @@ static void print_run(const struct run *r)
 	printf("  resident memory: %.1f MiB before; per SA", m[0].rss_kib / 1024.0);
 	if (kib1k >= 0 && r->bounds[r->n_bounds - 1] != 1000)
 		printf(" %.1f KiB at 1000 SAs,", kib1k);
-	printf(" %.1f KiB at %u SAs (%.1f MiB after)\n", per_sa_kib(&m[0], &m[r->n_bounds]),
+	printf(" %.2f KiB at %u SAs (%.1f MiB after)\n", per_sa_kib(&m[0], &m[r->n_bounds]),
 	       m[r->n_bounds].est, m[r->n_bounds].rss_kib / 1024.0);
 	for (unsigned k = 0; k + 1 < r->n_bounds; k++)
 		if (r->bounds[k] == 1000)
@@ -924,7 +924,7 @@ static void print_run(const struct run *r)
 	       m[r->n_bounds].est);
 	if (r->idle_s)
 		printf("  idle afterwards, %u SAs kept, %.0f s: %.1f%% of a CPU; resident memory "
-		       "then %.1f KiB per SA\n", r->idle1.est, r->idle1.wall_s - r->idle0.wall_s,
+		       "then %.2f KiB per SA\n", r->idle1.est, r->idle1.wall_s - r->idle0.wall_s,
 		       idle_pct(r), per_sa_kib(&m[0], &r->idle1));
 	printf("  DH bound (lib/crypto, here, now): keygen %.0f us + derive %.0f us = %.3f ms "
 	       "per handshake", r->dh.keygen_us, r->dh.derive_us,
