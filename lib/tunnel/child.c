@@ -364,15 +364,15 @@ void tun_kick(struct tunnel *t)
 			c = tun_child_by_in(t, spi);
 			if (c && tun_child_cfg_of(t, ikd_site(d, t->site), &child) == 0)
 				rc = ike_sa_rekey_child_request(&t->sa, &child, t->pfs_group,
-								tun_new_spi(), spi, &d->out);
+								tun_new_spi(d), spi, &d->out);
 			break;
 		case REQ_REKEY_IKE:
 			rc = ike_sa_rekey_ike_request(&t->sa, &t->props->ike, t->ike_group, &d->out);
 			break;
 		case REQ_CREATE_CHILD:
 			if (!t->n_children && tun_child_cfg_of(t, ikd_site(d, t->site), &child) == 0)
-				rc = ike_sa_create_child_request(&t->sa, &child, t->pfs_group, tun_new_spi(),
-								 &d->out);
+				rc = ike_sa_create_child_request(&t->sa, &child, t->pfs_group,
+								 tun_new_spi(d), &d->out);
 			break;
 		case REQ_DELETE_CHILD:
 			rc = ike_sa_delete_child_request(&t->sa, &spi, 1, &d->out);

@@ -417,6 +417,18 @@ void tix_child_del(struct ikd *d, struct tunnel *t, uint32_t spi)
 	d->n_child_spis--;
 }
 
+bool tix_child_spi_used(const struct ikd *d, uint32_t spi)
+{
+	size_t mask = d->child_cap - 1;
+
+	if (!d->child_cap)
+		return false;
+	for (size_t i = child_slot(spi, d->child_cap); d->child_tuns[i]; i = (i + 1) & mask)
+		if (d->child_spis[i] == spi)
+			return true;
+	return false;
+}
+
 struct tunnel *tix_child_find(struct ikd *d, uint32_t spi, size_t *ret_idx)
 {
 	size_t mask = d->child_cap - 1;

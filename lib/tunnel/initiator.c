@@ -175,16 +175,21 @@ bool tun_child_record(struct tunnel *t, const struct ike_child *c)
 }
 
 
-uint32_t tun_new_spi(void)
+uint32_t tun_new_spi(struct ikd *d)
 {
-	/* The top bits say "ikd"; the rest is random (a collision is refused by the kernel). */
-	return 0xc0000000u | (randombytes_random() & 0x3fffffffu);
+	uint32_t spi;
+	unsigned tries = 0;
+
+	/* The top bits say "ikd"; the rest is random, drawn again while a Child SA holds it. */
+	do
+		spi = 0xc0000000u | (randombytes_random() & 0x3fffffffu);
+	while (tix_child_spi_used(d, spi) && ++tries < TUN_SPI_TRIES);
+	return spi;
 }
 
 static uint32_t cc_alloc_spi(void *arg)
 {
-	(void)arg;
-	return tun_new_spi();
+	return tun_new_spi(((struct tunnel *)arg)->d);
 }
 
 static unsigned cc_n_children(void *arg)
@@ -429,7 +434,7 @@ void tun_on_init_response(struct tunnel *t, uint8_t *buf, size_t len)
 		tunnel_down(t, "the site's identity cannot be encoded");
 		return;
 	}
-	t->spi_in_pending = tun_new_spi();
+	t->spi_in_pending = tun_new_spi(t->d);
 	/*
 	 * §2.4: INITIAL_CONTACT whenever this IKE SA is the only one we hold with the POP for
 	 * this identity, and a tunnel starting a handshake holds no other (its last one is gone:

@@ -624,7 +624,7 @@ void tun_on_auth_request(struct tunnel *t, uint8_t *buf, size_t len)
 	struct ike_pld_id idi;
 	struct ike_child c;
 	uint16_t notify = 0;
-	uint32_t spi_in = tun_new_spi();
+	uint32_t spi_in = tun_new_spi(d);
 	char from[64];
 	int rc;
 

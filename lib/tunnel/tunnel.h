@@ -396,6 +396,8 @@ struct tunnel *tix_site_next(struct ikd *d, const char *site, struct tunnel *aft
 int tix_child_add(struct ikd *d, struct tunnel *t, uint32_t spi);
 void tix_child_del(struct ikd *d, struct tunnel *t, uint32_t spi);
 struct tunnel *tix_child_find(struct ikd *d, uint32_t spi, size_t *ret_idx);
+/* Does a Child SA of any tunnel hold spi (ours inbound or a peer's outbound)? */
+bool tix_child_spi_used(const struct ikd *d, uint32_t spi);
 int tix_extra_add(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN]);
 void tix_extra_del(struct ikd *d, struct tunnel *t, const uint8_t spi[IKE_SPI_LEN]);
 struct tunnel *tix_extra_find(struct ikd *d, const uint8_t spi[IKE_SPI_LEN]);

@@ -112,7 +112,14 @@ void tun_initiator_start(struct tunnel *t);
 void tun_reconnect_fire(struct timer *tm);
 uint64_t tun_rekey_deadline(struct ikd *d, const struct site *s, bool ike);
 bool tun_child_record(struct tunnel *t, const struct ike_child *c);
-uint32_t tun_new_spi(void);
+/*
+ * A new inbound ESP SPI: 0xc0000000 and 30 random bits, none that a Child SA holds. The
+ * kernel keys inbound SAs by destination and SPI, and a gateway's sites all send to its one
+ * address: at 100,000 Child SAs a draw that ignored them would hit one in use once in 10,000
+ * (each a Child SA or rekey the kernel refuses with EEXIST). TUN_SPI_TRIES draws at most.
+ */
+#define TUN_SPI_TRIES 8
+uint32_t tun_new_spi(struct ikd *d);
 void tun_probe_begin(struct tunnel *t, const struct site *s);
 void tun_probe_tick(struct tunnel *t, const struct site *s);
 void tun_child_retry_later(struct tunnel *t);

@@ -1,10 +1,14 @@
 /*
  * ikd/index.c: the tunnels' indexes, through growth well past their first size (16,384
  * buckets): every tunnel found by each key after the tables were rebuilt, none after it left,
- * tunnels leaving from the middle of the list.
+ * tunnels leaving from the middle of the list; a new inbound SPI is none that a Child SA
+ * holds.
  */
+#include <sodium.h>
+
 #include "testutil.h"
 #include "tunnel/tunnel.h"
+#include "tunnel/tunnel_int.h"
 
 #define N 40000u	/* more than twice the initial buckets: two rebuilds */
 
@@ -264,6 +268,71 @@ START_TEST(test_index_child_spis_against_a_list)
 }
 END_TEST
 
+/* randombytes_random() as a script: the draws tun_new_spi() makes, in order. */
+static uint32_t script[TUN_SPI_TRIES + 1];
+static size_t script_at;
+
+static uint32_t scripted_random(void)
+{
+	return script_at < sizeof(script) / sizeof(script[0]) ? script[script_at++] : 7;
+}
+
+static void scripted_buf(void *buf, size_t n)
+{
+	memset(buf, 0x5a, n);
+}
+
+static const char *scripted_name(void)
+{
+	return "scripted";
+}
+
+static struct randombytes_implementation scripted = {
+	.implementation_name = scripted_name,
+	.random = scripted_random,
+	.buf = scripted_buf,
+};
+
+START_TEST(test_index_new_spi_is_none_in_use)
+{
+	struct ikd d;
+	struct tunnel t;
+	struct child c = { 0 };
+
+	memset(&d, 0, sizeof(d));
+	memset(&t, 0, sizeof(t));
+	t.children = &c;
+	t.n_children = 1;
+	ck_assert_int_eq(tix_init(&d), 0);
+	ck_assert_int_eq(randombytes_set_implementation(&scripted), 0);
+	/* Nothing held: the first draw, with ikd's top bits. */
+	script[0] = 0x12345678;
+	script_at = 0;
+	ck_assert_uint_eq(tun_new_spi(&d), 0xd2345678u);
+	/* Held (the draw's top bits do not count): drawn again, until one is free. */
+	ck_assert_int_eq(tix_child_add(&d, &t, 0xd2345678u), 0);
+	ck_assert_int_eq(tix_child_add(&d, &t, 0xc0000001u), 0);
+	script[0] = 0x12345678;
+	script[1] = 0x40000001;
+	script[2] = 0x2;
+	script_at = 0;
+	ck_assert_uint_eq(tun_new_spi(&d), 0xc0000002u);
+	ck_assert_uint_eq(script_at, 3);
+	/* Never more than TUN_SPI_TRIES draws, even if each is taken (it cannot loop). */
+	for (size_t i = 0; i < TUN_SPI_TRIES + 1; i++)
+		script[i] = 0x40000001;
+	script_at = 0;
+	ck_assert_uint_eq(tun_new_spi(&d), 0xc0000001u);
+	ck_assert_uint_eq(script_at, TUN_SPI_TRIES);
+	tix_child_del(&d, &t, 0xd2345678u);
+	script[0] = 0x12345678;
+	script_at = 0;
+	ck_assert_uint_eq(tun_new_spi(&d), 0xd2345678u);
+	tix_child_del(&d, &t, 0xc0000001u);
+	tix_clear(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ikd_index");
@@ -273,6 +342,7 @@ int main(void)
 	tcase_add_test(tc, test_index_finds_every_tunnel_through_growth_and_removal);
 	tcase_add_test(tc, test_index_half_open_and_extras_sized_by_their_own);
 	tcase_add_test(tc, test_index_child_spis_against_a_list);
+	tcase_add_test(tc, test_index_new_spi_is_none_in_use);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
 }
