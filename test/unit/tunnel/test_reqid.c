@@ -53,6 +53,7 @@ START_TEST(test_reqid_per_site_for_a_gateways_sites)
 	}
 	kernel_reqids_clear(&d);
 	ck_assert_uint_eq(d.n_texts, 0);
+	tun_texts_clear(&d);
 	free(got);
 }
 END_TEST
