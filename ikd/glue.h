@@ -73,6 +73,9 @@ int ctl_server_open(struct ikd *d);
 void ctl_server_event(struct ikd *d, const char *site, const char *pop, const char *event,
 		      const char *detail);
 void ctl_server_close(struct ikd *d);
+/* ctl_runtime.c: the daemon's answers to the handler; its throughput samples freed. */
+extern const struct ctl_runtime ikd_ctl_runtime;
+void ctl_runtime_clear(void);
 
 /*
  * metrics.c: a site's counters for `xfrmctl metrics`, kept apart from its tunnels so that
